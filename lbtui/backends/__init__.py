@@ -1,0 +1,1 @@
+"""Scoring backends: something that turns token ids into label log-probabilities."""

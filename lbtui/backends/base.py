@@ -1,0 +1,52 @@
+"""The contract between the engine and a scoring backend.
+
+A backend tokenizes text and scores requests. A request is a prompt (token ids) and
+one continuation per label (token ids, the end-of-sequence id included in ``full``
+mode). The engine keeps the order of requests so that consecutive ones share long
+prefixes; a backend is free to reuse or batch inside ``score``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol, Sequence
+
+import numpy as np
+
+SCORING_MODES = ("full", "first-token")
+
+
+@dataclass(frozen=True)
+class Request:
+    prompt: tuple[int, ...]
+    continuations: tuple[tuple[int, ...], ...]
+
+
+class Backend(Protocol):
+    name: str
+    n_ctx: int
+    eos: int | None
+    info: dict  # what the run records about the backend (threads, offload, ...)
+    tokens_evaluated: int  # running count of tokens decoded, for speed reports
+
+    def tokenize(self, text: str, *, bos: bool = False, special: bool = False) -> list[int]: ...
+
+    def score(self, requests: Sequence[Request], *, mode: str) -> np.ndarray:
+        """(len(requests), K) scores: ``first-token`` the log-probability of each
+        continuation's first token after the prompt; ``full`` the mean log-probability
+        of all of its tokens."""
+        ...
+
+    def clear(self) -> None:
+        """Forget any cached state, so that the next request is evaluated from scratch."""
+        ...
+
+    def close(self) -> None: ...
+
+
+def log_softmax_at(logits: np.ndarray, token_ids: Sequence[int]) -> np.ndarray:
+    """log p(token) for the given ids from one position's vocabulary logits."""
+    x = np.asarray(logits, dtype=np.float64)
+    m = x.max()
+    lse = m + np.log(np.exp(x - m).sum())
+    return x[list(token_ids)] - lse

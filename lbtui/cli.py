@@ -1,0 +1,241 @@
+"""The command line: ``lbtui`` opens the app; ``lbtui run|export|tasks|models`` work
+headless. Results go to stdout, diagnostics and progress to stderr.
+
+Exit codes: 0 success, 1 internal error, 2 bad input or usage (one line on stderr naming
+the file and field or the option), 130 interrupted (what was scored is kept).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import sys
+import traceback
+from pathlib import Path
+from typing import Callable, Sequence
+
+from . import catalog, examples, models as model_registry, paths
+from .errors import EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, UserError
+from .taskfile import DataOptions
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # one line, exit 2, as every other usage error
+        raise UserError(None, f"{self.prog}: {message} (see --help)")
+
+
+def int_list(text: str, option: str, *, minimum: int = 0) -> list[int]:
+    out = []
+    for part in str(text).split(","):
+        part = part.strip()
+        try:
+            value = int(part)
+        except ValueError:
+            raise UserError(option, f"{part!r} is not a whole number") from None
+        if value < minimum:
+            raise UserError(option, f"must be >= {minimum}, got {value}")
+        out.append(value)
+    return sorted(set(out), key=out.index)
+
+
+def _add_selection(p: argparse.ArgumentParser, *, for_app: bool = False) -> None:
+    p.add_argument("-m", "--model", action="append", help="model name from models.toml or a .gguf path (repeatable, or comma-separated)")
+    p.add_argument("-t", "--task", action="append", help="bundled task name, or a .toml/.jsonl/.csv/SNI .json file (repeatable)")
+    p.add_argument("-k", "--shots", default=None if for_app else "0,4,8", help="numbers of demonstrations, comma-separated (default 0,4,8)")
+    p.add_argument("--seeds", default=None if for_app else "1", help="number of demonstration seeds (seeds 0..N-1; default 1)")
+    p.add_argument("--limit", type=str, default=None if for_app else str(examples.DEFAULT_LIMIT), help="test examples a task (default 100)")
+    p.add_argument("--scoring", choices=["full", "first-token"], default=None if for_app else "full", help="label scoring (default full)")
+    p.add_argument("--db", type=Path, help="SQLite store (default: $LBTUI_DB or the user data dir)")
+    g = p.add_argument_group("plain data files and SNI files")
+    g.add_argument("--text-field", default="text", help="input field of a .jsonl/.csv file (default text)")
+    g.add_argument("--label-field", default="label", help="label field of a .jsonl/.csv file (default label)")
+    g.add_argument("--id-field", default=None, help="example id field (default: the line number)")
+    g.add_argument("--definition", default=None, help="task definition (instruction) for a plain data file")
+    g.add_argument("--pool", type=int, default=96, help="demonstration pool size (default 96)")
+    g.add_argument("--split-seed", type=int, default=0, help="seed of the pool/test split (default 0)")
+    g.add_argument("--skip-unknown-labels", action="store_true", help="drop data rows whose label is not in the task's label set")
+    g.add_argument("--allow-outside-paths", action="store_true", help="let a task file name data outside its folder")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="lbtui", description="Audit local GGUF language models for label bias (Reif and Schwartz, NAACL 2024).")
+    _add_selection(p, for_app=True)
+    sub = p.add_subparsers(dest="command", parser_class=_Parser)
+    r = sub.add_parser("run", help="audit models on tasks headless and print metrics")
+    _add_selection(r)
+    r.add_argument("--json", action="store_true", help="print one JSON document instead of tables")
+    e = sub.add_parser("export", help="print every stored raw score of a run")
+    e.add_argument("--run", type=int, required=True, help="run id")
+    e.add_argument("--db", type=Path)
+    e.add_argument("--format", choices=["jsonl", "csv"], default="jsonl")
+    for name, helptext in (("tasks", "list bundled tasks"), ("models", "list registered models")):
+        s = sub.add_parser(name, help=helptext)
+        s.add_argument("--json", action="store_true")
+    return p
+
+
+# --- helpers ---------------------------------------------------------------------------
+
+
+def _data_options(a) -> DataOptions:
+    return DataOptions(
+        text_field=a.text_field, label_field=a.label_field, id_field=a.id_field, definition=a.definition,
+        pool=a.pool, split_seed=a.split_seed, skip_unknown_labels=a.skip_unknown_labels,
+        allow_outside=a.allow_outside_paths,
+    )
+
+
+def _split_multi(values: list[str] | None) -> list[str]:
+    return [v.strip() for item in values or [] for v in item.split(",") if v.strip()]
+
+
+def selection(a) -> dict:
+    """Models, tasks and options from arguments; every check before anything is loaded."""
+    registry = model_registry.registry()
+    names = _split_multi(a.model) or [model_registry.default_model(registry)]
+    specs = [model_registry.resolve(n, registry) for n in names]
+    task_names = _split_multi(a.task)
+    if not task_names:
+        raise UserError("--task", f"give at least one task (bundled: {', '.join(catalog.bundled())})")
+    opts = _data_options(a)
+    tasks = [catalog.load(t, opts) for t in task_names]
+    seeds_n = int_list(a.seeds or "1", "--seeds", minimum=1)
+    if len(seeds_n) != 1:
+        raise UserError("--seeds", "give one number: the count of seeds")
+    limit = int_list(a.limit or str(examples.DEFAULT_LIMIT), "--limit", minimum=1)[0]
+    return {
+        "models": specs, "tasks": tasks, "shots": int_list(a.shots or "0,4,8", "--shots"),
+        "seeds": list(range(seeds_n[0])), "limit": limit, "scoring": a.scoring or "full",
+    }
+
+
+def open_store(db: Path | None):
+    from .store import Store
+
+    path = db or paths.default_db()
+    if db is None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    return Store(path)
+
+
+# --- commands --------------------------------------------------------------------------
+
+
+def cmd_run(a, backend_factory=None) -> int:
+    from .engine import Engine, report
+    from .render import ProgressBar, metrics_json, print_tables
+
+    sel = selection(a)
+    store = open_store(a.db)
+    with ProgressBar() as progress:
+        engine = Engine(store, progress=progress, **({"backend_factory": backend_factory} if backend_factory else {}))
+        try:
+            plans = engine.plan(sel["models"], sel["tasks"], sel["shots"], sel["seeds"], limit=sel["limit"], scoring=sel["scoring"])
+            run_ids = engine.execute(plans)
+        finally:
+            engine.close()
+    reports = [report(store, rid) for rid in run_ids]
+    if a.json:
+        for line in sorted({f"{m}: {why}" for rep in reports for m, why in rep.reasons.items()}):
+            print(f"lbtui: not applicable, {line}", file=sys.stderr)
+        json.dump(metrics_json(reports), sys.stdout, indent=2)
+        sys.stdout.write("\n")
+    else:
+        print_tables(reports)
+    return EXIT_OK
+
+
+def cmd_export(a) -> int:
+    store = open_store(a.db)
+    run = store.run(a.run)
+    labels = run["labels"]
+    rows = store.score_rows(a.run)
+    out = sys.stdout
+    if a.format == "jsonl":
+        for r in rows:
+            scores = json.loads(r["scores"])
+            out.write(json.dumps({
+                "run_id": r["run_id"], "set": r["set"], "example_id": r["example_id"],
+                "gold": None if r["gold"] is None else labels[r["gold"]],
+                "scores": dict(zip(labels, scores)),
+            }) + "\n")
+    else:
+        w = csv.writer(out)
+        w.writerow(["run_id", "set", "idx", "example_id", "gold", "text"] + [f"score:{lab}" for lab in labels])
+        for r in rows:
+            gold = "" if r["gold"] is None else labels[r["gold"]]
+            w.writerow([r["run_id"], r["set"], r["idx"], r["example_id"], gold, r["text"]] + [repr(x) for x in json.loads(r["scores"])])
+    return EXIT_OK
+
+
+def cmd_tasks(a) -> int:
+    from .render import print_rows
+
+    rows = []
+    for name, path in catalog.bundled().items():
+        t = catalog.load(name)
+        rows.append({"name": name, "labels": list(t.labels), "n_pool": len(t.pool), "n_test": len(t.test),
+                     "version": t.version, "description": t.description, "file": str(path)})
+    if a.json:
+        print(json.dumps(rows, indent=2))
+    else:
+        print_rows(rows, ["name", "labels", "n_pool", "n_test", "description"], title="Bundled tasks")
+    return EXIT_OK
+
+
+def cmd_models(a) -> int:
+    from .render import print_rows
+
+    registry = model_registry.registry()
+    default = model_registry.default_model(registry)
+    rows = []
+    for name, spec in registry.items():
+        rows.append({
+            "name": name, "default": name == default,
+            "source": str(spec.path) if spec.path else f"package {spec.package}", "n_ctx": spec.n_ctx,
+            "n_gpu_layers": spec.n_gpu_layers, "n_threads": spec.n_threads, "chat_template": spec.chat_template,
+            "note": spec.note, "registry": spec.source,
+        })
+    if a.json:
+        print(json.dumps(rows, indent=2))
+    else:
+        print_rows(rows, ["name", "default", "source", "n_ctx", "note"], title="Models")
+    return EXIT_OK
+
+
+def cmd_app(a) -> int:
+    from .ui.app import make_app
+
+    app = make_app(args=a)
+    app.run()
+    return app.return_code or EXIT_OK
+
+
+def main(argv: Sequence[str] | None = None, *, backend_factory: Callable | None = None) -> int:
+    try:
+        a = build_parser().parse_args(argv)
+        if a.command == "run":
+            return cmd_run(a, backend_factory)
+        if a.command == "export":
+            return cmd_export(a)
+        if a.command == "tasks":
+            return cmd_tasks(a)
+        if a.command == "models":
+            return cmd_models(a)
+        return cmd_app(a)
+    except UserError as e:
+        print(f"lbtui: error: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("lbtui: interrupted; what was scored is stored, run the same command to resume", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        return EXIT_OK
+    except Exception:
+        traceback.print_exc()
+        return EXIT_INTERNAL
+
+
+def entry() -> None:
+    sys.exit(main())

@@ -1,0 +1,334 @@
+"""The audit engine shared by the CLI and the app: plans runs, scores what the store
+does not have yet, and reports metrics recomputed from stored scores.
+
+It never imports Textual; whoever drives it attaches a ``Progress`` and may pass a
+``threading.Event`` that cancels between batches.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Protocol, Sequence
+
+import numpy as np
+
+from . import examples as exsets
+from .backends.base import SCORING_MODES, Backend, Request
+from .backends.llama import check_gguf
+from .calibration import METHODS
+from .errors import Cancelled, PromptTooLong, UserError
+from .metrics import Metrics
+from .models import ModelSpec, sha256_file
+from .prompts import PromptBuilder, chat_wrap, demo_pairs, shared_first_tokens
+from .results import RunScores, evaluate_run
+from .store import Store
+from .types import Task
+
+BATCH = 8  # inputs scored and committed together: small enough to lose little on a kill
+METHOD_VERSION = 1  # bump when scoring or example-set rules change: it enters the run key
+
+
+class Progress(Protocol):
+    def run_started(self, run: "RunHandle") -> None: ...
+    def advanced(self, run: "RunHandle") -> None: ...
+    def run_finished(self, run: "RunHandle") -> None: ...
+    def note(self, message: str) -> None: ...
+
+
+class NullProgress:
+    def run_started(self, run): pass
+    def advanced(self, run): pass
+    def run_finished(self, run): pass
+    def note(self, message): pass
+
+
+@dataclass
+class RunHandle:
+    """What a display needs to know about a run in progress."""
+
+    id: int
+    model: str
+    task: str
+    shots: int
+    seed: int
+    scoring: str
+    total: int
+    done: int
+    status: str = "pending"
+    started: float = field(default_factory=time.monotonic)
+    done_at_start: int = 0
+
+    @property
+    def rate(self) -> float:
+        """Inputs scored per second in this session."""
+        elapsed = time.monotonic() - self.started
+        return (self.done - self.done_at_start) / elapsed if elapsed > 0 else 0.0
+
+
+@dataclass(frozen=True)
+class Item:
+    set: str
+    idx: int
+    example_id: str
+    text: str
+    gold: int | None
+    prompt: tuple[int, ...]
+
+
+@dataclass
+class Planned:
+    """One run: configuration, example sets, and (once a backend is loaded) its items."""
+
+    model: ModelSpec
+    task: Task
+    shots: int
+    seed: int
+    scoring: str
+    limit: int
+    sets: exsets.ExampleSets
+    key: str = ""
+    items: list[Item] = field(default_factory=list)
+    labels_ids: tuple = ()
+    prefix_text: str = ""
+
+
+def load_backend(spec: ModelSpec, path: Path) -> Backend:
+    from .backends.llama import LlamaBackend
+
+    return LlamaBackend(
+        path, n_ctx=spec.n_ctx, n_gpu_layers=spec.n_gpu_layers, n_threads=spec.n_threads or None,
+        where=f"{spec.source}: models.{spec.name}" if spec.source else "--model",
+    )
+
+
+def run_key(model_sha: str, p: Planned) -> str:
+    blob = json.dumps(
+        {"model": model_sha, "task": p.task.content_hash, "shots": p.shots, "seed": p.seed, "scoring": p.scoring,
+         "limit": p.limit, "n_bias": len(p.sets.bias), "chat": p.model.chat_template, "method": METHOD_VERSION},
+        sort_keys=True,
+    )
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
+class Engine:
+    def __init__(
+        self, store: Store, *, backend_factory: Callable[[ModelSpec, Path], Backend] = load_backend,
+        progress: Progress | None = None, cancel: threading.Event | None = None,
+    ):
+        self.store = store
+        self.backend_factory = backend_factory
+        self.progress = progress or NullProgress()
+        self.cancel = cancel or threading.Event()
+        self._backends: dict[str, Backend] = {}
+
+    def close(self) -> None:
+        for b in self._backends.values():
+            b.close()
+        self._backends.clear()
+
+    # --- planning ----------------------------------------------------------------------
+
+    def plan(
+        self, models: Sequence[ModelSpec], tasks: Sequence[Task], shots: Sequence[int], seeds: Sequence[int],
+        *, limit: int = exsets.DEFAULT_LIMIT, scoring: str = "full",
+    ) -> list[Planned]:
+        """Every (model, task, shots, seed), with its example sets. Checks all options
+        before anything is loaded or written."""
+        if scoring not in SCORING_MODES:
+            raise UserError("--scoring", f"must be one of {', '.join(SCORING_MODES)}, got {scoring!r}")
+        if not shots:
+            raise UserError("--shots", "give at least one number of shots")
+        if not seeds:
+            raise UserError("--seeds", "give at least one seed")
+        plans = []
+        for model in models:
+            for task in tasks:
+                for k in shots:
+                    for seed in seeds:
+                        sets = exsets.build(task, shots=k, seed=seed, limit=limit)
+                        plans.append(Planned(model, task, k, seed, scoring, limit, sets))
+        return plans
+
+    def _prepare(self, p: Planned, backend: Backend) -> None:
+        """Token ids of every input of the run; refuse what cannot be scored."""
+        task, sets = p.task, p.sets
+        chat = None
+        if p.model.chat_template:
+            template = getattr(backend, "metadata", {}).get("tokenizer.chat_template")
+            if not template:
+                raise UserError(f"models.{p.model.name}.chat_template", "the model's GGUF has no chat template")
+            try:
+                chat = chat_wrap(template)
+            except Exception as e:  # a template from a file we do not control
+                raise UserError(f"models.{p.model.name}.chat_template", f"cannot render the model's chat template: {e}") from None
+        pb = PromptBuilder(
+            backend.tokenize, task.prompt, task.definition, task.labels, eos=backend.eos,
+            full=p.scoring == "full", chat=chat,
+        )
+        if p.scoring == "first-token":
+            clash = shared_first_tokens(pb.label_ids, task.labels)
+            if clash:
+                raise UserError(
+                    "--scoring", f"labels {clash[0]!r} and {clash[1]!r} of task {task.name} share their first token;"
+                    " first-token scoring cannot tell them apart (use --scoring full)",
+                )
+        demos = demo_pairs(sets.demos, task.labels)
+        items: list[Item] = []
+
+        def add(set_name: str, idx: int, ex_id: str, text: str, gold: int | None, demo_list) -> None:
+            items.append(Item(set_name, idx, ex_id, text, gold, pb.prompt(demo_list, text)))
+
+        # Ordered so that consecutive prompts share the longest prefixes.
+        for i, text in enumerate(sets.cc):
+            add("cc", i, f"cc-{i}", text, None, demos)
+        for i, text in enumerate(sets.dc):
+            add("dc", i, f"dc-{i}", text, None, demos)
+        for i, ex in enumerate(sets.bias):
+            add("bias", i, ex.id, ex.text, ex.label, demos)
+        for i, ex in enumerate(sets.test):
+            add("test", i, ex.id, ex.text, ex.label, demos)
+        if p.shots >= 2:
+            for j, ex in enumerate(sets.demos):
+                add("looc", j, ex.id, ex.text, ex.label, demos[:j] + demos[j + 1:])
+        longest_label = max(len(ids) for ids in pb.label_ids)
+        for it in items:
+            excess = len(it.prompt) + longest_label - backend.n_ctx
+            if excess > 0:
+                raise PromptTooLong(
+                    f"{task.source}: {it.set} example {it.example_id}",
+                    f"the prompt needs {len(it.prompt) + longest_label} tokens, {excess} more than n_ctx"
+                    f" {backend.n_ctx} of {p.model.name}; use fewer shots or a larger n_ctx in models.toml",
+                )
+        p.items = items
+        p.labels_ids = pb.label_ids
+        p.prefix_text = pb.text(demos, "{input}")
+
+    # --- running -----------------------------------------------------------------------
+
+    def _backend(self, spec: ModelSpec, path: Path) -> Backend:
+        if spec.name not in self._backends:
+            self.progress.note(f"loading {spec.name} ({path})")
+            self._backends[spec.name] = self.backend_factory(spec, path)
+        return self._backends[spec.name]
+
+    def execute(self, plans: Sequence[Planned]) -> list[int]:
+        """Score every planned run that the store does not hold complete; return the run ids
+        in plan order. A finished run is reused as it is, without loading its model."""
+        by_model: dict[str, list[Planned]] = {}
+        for p in plans:
+            by_model.setdefault(p.model.name, []).append(p)
+        ids: dict[int, int] = {}
+        for name, group in by_model.items():
+            spec = group[0].model
+            path = spec.locate()
+            where = f"{spec.source}: models.{spec.name}" if spec.source else "--model"
+            check_gguf(path, where=where)
+            sha = self.store.cached_sha256(path, sha256_file)
+            pending = []
+            for p in group:
+                p.key = run_key(sha, p)
+                found = self.store.find_run(p.key)
+                if found and found["status"] == "done":
+                    ids[id(p)] = found["id"]
+                    self.progress.note(f"run {found['id']} ({p.task.name}, k={p.shots}, seed={p.seed}) is stored; nothing to evaluate")
+                else:
+                    pending.append(p)
+            if not pending:
+                continue
+            backend = self._backend(spec, path)
+            for p in pending:  # check every run before writing anything
+                self._prepare(p, backend)
+            model_id = self.store.upsert_model(name=spec.name, path=path, sha256=sha, metadata=getattr(backend, "metadata", None))
+            for p in pending:
+                ids[id(p)] = self._score(p, backend, model_id)
+        return [ids[id(p)] for p in plans]
+
+    def _score(self, p: Planned, backend: Backend, model_id: int) -> int:
+        task_id = self.store.upsert_task(p.task)
+        run_id = self.store.create_run({
+            "key": p.key, "model_id": model_id, "task_id": task_id, "model_name": p.model.name,
+            "task_name": p.task.name, "shots": p.shots, "seed": p.seed, "scoring": p.scoring,
+            "prompt_format": p.task.prompt.as_dict(), "prompt_prefix": p.prefix_text, "limit_": p.limit,
+            "n_bias": len(p.sets.bias), "chat_template": int(p.model.chat_template),
+            "labels": list(p.task.labels), "demo_ids": [d.id for d in p.sets.demos], "params": backend.info,
+            "n_items": len(p.items),
+        })
+        row = self.store.run(run_id)
+        have = self.store.scored_keys(run_id)
+        todo = [it for it in p.items if (it.set, it.idx) not in have]
+        handle = RunHandle(run_id, p.model.name, p.task.name, p.shots, p.seed, p.scoring, len(p.items),
+                           len(p.items) - len(todo), "running")
+        handle.done_at_start = handle.done
+        self.store.update_run(run_id, status="running", started=row["started"] or time.time(), error=None)
+        self.progress.run_started(handle)
+        tokens = row["tokens_evaluated"] or 0
+        seconds = row["seconds"] or 0.0
+        t0 = time.perf_counter()
+        status, error = "done", None
+        try:
+            for lo in range(0, len(todo), BATCH):
+                if self.cancel.is_set():
+                    raise Cancelled()
+                chunk = todo[lo : lo + BATCH]
+                before = backend.tokens_evaluated
+                scores = backend.score([Request(it.prompt, p.labels_ids) for it in chunk], mode=p.scoring)
+                tokens += backend.tokens_evaluated - before
+                self.store.add_scores(
+                    run_id,
+                    [{"set": it.set, "idx": it.idx, "example_id": it.example_id, "text": it.text, "gold": it.gold,
+                      "scores": s} for it, s in zip(chunk, scores)],
+                    tokens=tokens,
+                )
+                handle.done += len(chunk)
+                self.progress.advanced(handle)
+        except Cancelled:
+            status = "cancelled"
+            raise
+        except KeyboardInterrupt:
+            status = "interrupted"
+            raise
+        except Exception as e:
+            status, error = "failed", f"{type(e).__name__}: {e}"
+            raise
+        finally:
+            elapsed = time.perf_counter() - t0
+            self.store.update_run(
+                run_id, status=status, error=error, seconds=seconds + elapsed, tokens_evaluated=tokens,
+                finished=time.time() if status == "done" else None,
+            )
+            handle.status = status
+            self.progress.run_finished(handle)
+        return run_id
+
+
+# --- reading results back ---------------------------------------------------------------
+
+
+def run_scores(store: Store, run_id: int) -> RunScores:
+    k = len(store.run(run_id)["labels"])
+    s = {name: store.scored_set(run_id, name) for name in ("test", "bias", "cc", "dc", "looc")}
+    return RunScores(
+        k=k, test=s["test"].scores.reshape(-1, k), test_gold=s["test"].gold, bias=s["bias"].scores.reshape(-1, k),
+        bias_gold=s["bias"].gold, cc=s["cc"].scores.reshape(-1, k), dc=s["dc"].scores.reshape(-1, k),
+        looc=s["looc"].scores.reshape(-1, k), looc_gold=s["looc"].gold,
+    )
+
+
+@dataclass(frozen=True)
+class RunReport:
+    run: dict
+    metrics: dict[str, Metrics | None]
+    reasons: dict[str, str]
+
+
+def report(store: Store, run_id: int, methods=METHODS) -> RunReport:
+    run = store.run(run_id)
+    if run["status"] != "done":
+        raise UserError("--run", f"run {run_id} is {run['status']}, not done; run it again to resume")
+    metrics, reasons = evaluate_run(run_scores(store, run_id), methods)
+    return RunReport(run, metrics, reasons)

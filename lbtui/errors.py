@@ -1,0 +1,40 @@
+"""Errors that lbtui reports to a user, and the exit codes the CLI maps them to.
+
+Every error a user can cause (a bad file, a bad option) is a ``UserError``:
+one line that names the file and field, exit code 2. Anything else is a bug
+and exits 1 with a traceback.
+"""
+
+from __future__ import annotations
+
+EXIT_OK = 0
+EXIT_INTERNAL = 1
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+
+
+class UserError(Exception):
+    """Bad input or usage. ``where`` names the file (and field), or the option."""
+
+    exit_code = EXIT_USAGE
+
+    def __init__(self, where: str | None, message: str):
+        self.where = where
+        self.message = message
+        super().__init__(f"{where}: {message}" if where else message)
+
+
+class TaskError(UserError):
+    """A task file or data file that cannot be used."""
+
+
+class ModelError(UserError):
+    """A model that cannot be found, read or loaded."""
+
+
+class PromptTooLong(UserError):
+    """A prompt that does not fit the model's context."""
+
+
+class Cancelled(Exception):
+    """Scoring was cancelled by the user; what was scored is kept."""

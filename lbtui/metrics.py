@@ -1,0 +1,148 @@
+"""Label-bias metrics of METHODS.md as pure functions over arrays.
+
+Conventions follow scikit-learn's: data positional, options keyword-only.
+``y_true`` and ``y_pred`` are integer label indices in ``range(n_labels)``;
+``probs`` is an (N, K) array of label probabilities.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+def softmax(scores: np.ndarray) -> np.ndarray:
+    """Row-wise softmax over the K label scores."""
+    s = np.asarray(scores, dtype=np.float64)
+    s = s - s.max(axis=-1, keepdims=True)
+    e = np.exp(s)
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def predict(probs: np.ndarray) -> np.ndarray:
+    """argmax per row; ties go to the earlier label (numpy's argmax does that)."""
+    return np.asarray(probs).argmax(axis=-1)
+
+
+def accuracy(y_true: np.ndarray, y_pred: np.ndarray) -> float:
+    y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
+    if y_true.size == 0:
+        return float("nan")
+    return float(np.mean(y_true == y_pred))
+
+
+def gold_labels(y_true: np.ndarray) -> np.ndarray:
+    """The sorted distinct gold labels: the labels every per-class metric averages over."""
+    return np.unique(np.asarray(y_true))
+
+
+def f1_per_label(y_true: np.ndarray, y_pred: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """F1 of each label in ``labels``; 0 where precision and recall are both undefined or 0
+    (scikit-learn's zero_division=0)."""
+    y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
+    out = np.zeros(len(labels))
+    for i, lab in enumerate(labels):
+        tp = np.sum((y_pred == lab) & (y_true == lab))
+        denom = np.sum(y_pred == lab) + np.sum(y_true == lab)
+        out[i] = 2.0 * tp / denom if denom else 0.0
+    return out
+
+
+def macro_f1(y_true: np.ndarray, y_pred: np.ndarray) -> float:
+    """Macro-F1 over the labels present in gold; a predicted label absent from gold
+    only counts as a miss (scikit-learn: average='macro', labels=sorted gold labels)."""
+    labels = gold_labels(y_true)
+    if labels.size == 0:
+        return float("nan")
+    return float(f1_per_label(y_true, y_pred, labels).mean())
+
+
+def classwise_accuracy(y_true: np.ndarray, y_pred: np.ndarray, *, n_labels: int) -> np.ndarray:
+    """Recall of each label; NaN for labels absent from gold."""
+    y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
+    out = np.full(n_labels, np.nan)
+    for lab in gold_labels(y_true):
+        mask = y_true == lab
+        out[lab] = np.mean(y_pred[mask] == lab)
+    return out
+
+
+def rsd(y_true: np.ndarray, y_pred: np.ndarray) -> float:
+    """Relative standard deviation of class-wise accuracy: population std (ddof 0) of the
+    accuracy of each gold label, divided by overall accuracy; 0 when accuracy is 0."""
+    y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
+    acc = accuracy(y_true, y_pred)
+    if not acc or np.isnan(acc):
+        return 0.0 if acc == 0 else float("nan")
+    per = [np.mean(y_pred[y_true == lab] == lab) for lab in gold_labels(y_true)]
+    return float(np.std(per, ddof=0) / acc)
+
+
+def bias_score(probs: np.ndarray, y_true: np.ndarray) -> float:
+    """Total-variation distance from uniform of the label-balanced mean probability vector:
+    b = mean over gold labels present of (mean p of the examples with that label);
+    BiasScore = 0.5 * sum_j |b_j - 1/K|."""
+    probs, y_true = np.asarray(probs, dtype=np.float64), np.asarray(y_true)
+    if probs.shape[0] == 0:
+        return float("nan")
+    k = probs.shape[1]
+    b = np.mean([probs[y_true == lab].mean(axis=0) for lab in gold_labels(y_true)], axis=0)
+    return float(0.5 * np.abs(b - 1.0 / k).sum())
+
+
+def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, *, n_labels: int) -> np.ndarray:
+    """Counts, rows gold, columns predicted, over all K labels."""
+    cm = np.zeros((n_labels, n_labels), dtype=np.int64)
+    np.add.at(cm, (np.asarray(y_true), np.asarray(y_pred)), 1)
+    return cm
+
+
+def distribution(y: np.ndarray, *, n_labels: int) -> np.ndarray:
+    """Share of each label among ``y``."""
+    y = np.asarray(y)
+    if y.size == 0:
+        return np.zeros(n_labels)
+    return np.bincount(y, minlength=n_labels) / y.size
+
+
+@dataclass(frozen=True)
+class Metrics:
+    """Everything shown for one set of predictions under one calibration."""
+
+    accuracy: float
+    macro_f1: float
+    rsd: float
+    bias_score: float
+    classwise_accuracy: np.ndarray
+    confusion: np.ndarray
+    predicted_share: np.ndarray
+    gold_share: np.ndarray
+
+    def headline(self) -> dict[str, float]:
+        return {
+            "accuracy": self.accuracy,
+            "macro_f1": self.macro_f1,
+            "rsd": self.rsd,
+            "bias_score": self.bias_score,
+        }
+
+
+def evaluate(
+    test_probs: np.ndarray, test_gold: np.ndarray, bias_probs: np.ndarray, bias_gold: np.ndarray
+) -> Metrics:
+    """All metrics of one run: accuracy, macro-F1 and RSD on the test set, BiasScore on the
+    bias set."""
+    test_probs = np.asarray(test_probs, dtype=np.float64)
+    k = test_probs.shape[1]
+    y_pred = predict(test_probs)
+    return Metrics(
+        accuracy=accuracy(test_gold, y_pred),
+        macro_f1=macro_f1(test_gold, y_pred),
+        rsd=rsd(test_gold, y_pred),
+        bias_score=bias_score(bias_probs, bias_gold) if len(bias_gold) else float("nan"),
+        classwise_accuracy=classwise_accuracy(test_gold, y_pred, n_labels=k),
+        confusion=confusion_matrix(test_gold, y_pred, n_labels=k),
+        predicted_share=distribution(y_pred, n_labels=k),
+        gold_share=distribution(test_gold, n_labels=k),
+    )

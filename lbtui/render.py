@@ -1,0 +1,123 @@
+"""Rich output for the CLI: result tables and JSON on stdout, progress on stderr."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Sequence
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from .calibration import METHODS
+from .results import HEADLINE, finite_or_none, mean_headlines
+
+COLUMN_NAMES = {"accuracy": "Accuracy", "macro_f1": "Macro-F1", "rsd": "RSD", "bias_score": "BiasScore"}
+
+
+class ProgressBar:
+    """The engine's Progress on stderr: one bar a run, with inputs/s and time left."""
+
+    def __init__(self):
+        self.console = Console(stderr=True)
+        self._progress = Progress(
+            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+            TextColumn("{task.fields[rate]:.1f} inputs/s"), TimeRemainingColumn(),
+            console=self.console, transient=False,
+        )
+        self._tasks: dict[int, int] = {}
+
+    def __enter__(self):
+        self._progress.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._progress.stop()
+        return False
+
+    def run_started(self, run) -> None:
+        desc = f"run {run.id} {run.model} {run.task} k={run.shots} seed={run.seed}"
+        self._tasks[run.id] = self._progress.add_task(desc, total=run.total, completed=run.done, rate=0.0)
+
+    def advanced(self, run) -> None:
+        self._progress.update(self._tasks[run.id], completed=run.done, rate=run.rate)
+
+    def run_finished(self, run) -> None:
+        if run.status != "done":
+            self._progress.console.print(f"run {run.id}: {run.status}")
+
+    def note(self, message: str) -> None:
+        self._progress.console.print(f"[dim]{message}[/dim]")
+
+
+def _stdout_console() -> Console:
+    """Wide enough for the metric tables even when stdout is a pipe (rich assumes 80)."""
+    c = Console()
+    return c if c.is_terminal else Console(width=140)
+
+
+def _headline(m) -> dict | None:
+    if m is None:
+        return None
+    return {k: finite_or_none(v) for k, v in m.headline().items()}
+
+
+def metrics_json(reports: Sequence) -> dict:
+    runs = []
+    for rep in reports:
+        r = rep.run
+        runs.append({
+            "run_id": r["id"], "model": r["model_name"], "task": r["task_name"], "shots": r["shots"],
+            "seed": r["seed"], "scoring": r["scoring"], "labels": r["labels"],
+            "n_test": int(rep.metrics["none"].confusion.sum()), "n_bias": r["n_bias"],
+            "metrics": {m: _headline(rep.metrics.get(m)) for m in METHODS},
+        })
+    summary = mean_headlines([rep.metrics for rep in reports])
+    return {"runs": runs, "summary": {m: ({k: finite_or_none(v) for k, v in s.items()} if s else None) for m, s in summary.items()}}
+
+
+def _fmt(x) -> str:
+    return "—" if x is None or x != x else f"{x:.3f}"
+
+
+def print_tables(reports: Sequence, console: Console | None = None) -> None:
+    console = console or _stdout_console()
+    t = Table(title="Label bias per run (accuracy, macro-F1, RSD on the test set; BiasScore on the bias set)")
+    for col in ("run", "model", "task", "k", "seed", "method") + tuple(COLUMN_NAMES.values()):
+        t.add_column(col, justify="right" if col in COLUMN_NAMES.values() or col in ("run", "k", "seed") else "left")
+    for rep in reports:
+        r = rep.run
+        for i, m in enumerate(METHODS):
+            h = _headline(rep.metrics.get(m))
+            vals = [_fmt(h[k]) if h else "n/a" for k in HEADLINE]
+            first = i == 0
+            t.add_row(str(r["id"]) if first else "", r["model_name"] if first else "", r["task_name"] if first else "",
+                      str(r["shots"]) if first else "", str(r["seed"]) if first else "", m, *vals,
+                      end_section=i == len(METHODS) - 1)
+    console.print(t)
+    # The paper's view: for each model and k, the mean over tasks (and seeds).
+    groups = defaultdict(list)
+    for rep in reports:
+        groups[(rep.run["model_name"], rep.run["shots"])].append(rep.metrics)
+    s = Table(title="Mean across tasks and seeds")
+    for col in ("model", "k", "method") + tuple(COLUMN_NAMES.values()):
+        s.add_column(col)
+    for (model, k), group in groups.items():
+        means = mean_headlines(group)
+        for i, m in enumerate(METHODS):
+            h = means[m]
+            s.add_row(model if i == 0 else "", str(k) if i == 0 else "", m,
+                      *[_fmt(h[key]) if h else "n/a" for key in HEADLINE], end_section=i == len(METHODS) - 1)
+    console.print(s)
+    reasons = {f"{m}: {why}" for rep in reports for m, why in rep.reasons.items()}
+    for line in sorted(reasons):
+        Console(stderr=True).print(f"[dim]not applicable, {line}[/dim]")
+
+
+def print_rows(rows: list[dict], columns: list[str], *, title: str) -> None:
+    t = Table(title=title)
+    for c in columns:
+        t.add_column(c)
+    for r in rows:
+        t.add_row(*[", ".join(r[c]) if isinstance(r[c], list) else str(r[c]) for c in columns])
+    _stdout_console().print(t)

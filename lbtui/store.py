@@ -1,0 +1,255 @@
+"""The SQLite store: models, tasks, runs and every raw per-label score.
+
+Metrics are never stored: they are recomputed from the raw scores, so any calibration
+can be applied afterwards ("score once, calibrate forever"). WAL mode and a busy
+timeout let the app read while a CLI run writes; scores are committed in batches inside
+transactions, and (run, set, idx) is unique, so an interrupted run resumes where it
+stopped and never scores an input twice.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable
+
+import numpy as np
+import sqlite_utils
+
+from .errors import UserError
+
+SCHEMA_VERSION = 1
+SETS = ("test", "bias", "cc", "dc", "looc")
+
+
+def _now() -> float:
+    return time.time()
+
+
+@dataclass(frozen=True)
+class ScoredSet:
+    """The rows of one set of one run, in idx order."""
+
+    example_ids: list[str]
+    texts: list[str]
+    gold: np.ndarray  # -1 where unlabelled
+    scores: np.ndarray  # (N, K) raw scores s_j before softmax
+
+
+class Store:
+    def __init__(self, path: Path | str, *, create: bool = True):
+        self.path = Path(path)
+        if str(path) != ":memory:":
+            parent = self.path.resolve().parent
+            if not parent.is_dir():
+                raise UserError("--db", f"folder {parent} does not exist")
+            if not self.path.exists() and not os.access(parent, os.W_OK):
+                raise UserError("--db", f"folder {parent} is not writable")
+            if self.path.exists() and not os.access(self.path, os.W_OK):
+                raise UserError("--db", f"{self.path} is read-only")
+        try:
+            conn = sqlite3.connect(str(path), timeout=30, check_same_thread=False, isolation_level=None)
+            conn.execute("PRAGMA busy_timeout = 30000")
+            if str(path) != ":memory:":
+                conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute("PRAGMA foreign_keys = ON")
+        except sqlite3.DatabaseError as e:
+            raise UserError("--db", f"{path} is not an lbtui database ({e})") from None
+        self.db = sqlite_utils.Database(conn)
+        if create:
+            self._migrate()
+
+    # --- schema ------------------------------------------------------------------------
+
+    def _migrate(self) -> None:
+        try:
+            existing = set(self.db.table_names())
+        except sqlite3.DatabaseError as e:
+            raise UserError("--db", f"{self.path} is not an lbtui database ({e})") from None
+        if "meta" in existing:
+            row = self.db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+            version = int(row[0]) if row else 0
+            if version > SCHEMA_VERSION:
+                raise UserError("--db", f"{self.path} was written by a newer lbtui (schema {version})")
+            return
+        if existing:
+            raise UserError("--db", f"{self.path} is a SQLite database of something else")
+        with self._tx() as db:  # every table or none; a concurrent creator waits here
+            db["meta"].create({"key": str, "value": str}, pk="key", if_not_exists=True)
+            db["meta"].upsert({"key": "schema_version", "value": str(SCHEMA_VERSION)}, pk="key")
+            db["models"].create(
+                {"id": int, "name": str, "path": str, "sha256": str, "size": int, "metadata": str, "created": float},
+                pk="id", if_not_exists=True,
+            )
+            db["models"].create_index(["sha256"], unique=True, if_not_exists=True)
+            db["tasks"].create(
+                {"id": int, "name": str, "version": str, "content_hash": str, "labels": str, "definition": str,
+                 "source": str, "n_pool": int, "n_test": int, "created": float},
+                pk="id", if_not_exists=True,
+            )
+            db["tasks"].create_index(["content_hash"], unique=True, if_not_exists=True)
+            db["runs"].create(
+                {"id": int, "key": str, "model_id": int, "task_id": int, "model_name": str, "task_name": str,
+                 "shots": int, "seed": int, "scoring": str, "prompt_format": str, "prompt_prefix": str,
+                 "limit_": int, "n_bias": int, "chat_template": int, "labels": str, "demo_ids": str,
+                 "params": str, "status": str, "error": str, "n_items": int, "created": float,
+                 "started": float, "finished": float, "seconds": float, "tokens_evaluated": int},
+                pk="id", foreign_keys=[("model_id", "models", "id"), ("task_id", "tasks", "id")],
+                if_not_exists=True,
+            )
+            db["runs"].create_index(["key"], unique=True, if_not_exists=True)
+            db["scores"].create(
+                {"run_id": int, "set": str, "idx": int, "example_id": str, "text": str, "gold": int,
+                 "scores": str},
+                pk=("run_id", "set", "idx"), foreign_keys=[("run_id", "runs", "id")], if_not_exists=True,
+            )
+            db["file_hashes"].create(
+                {"path": str, "size": int, "mtime_ns": int, "sha256": str}, pk="path", if_not_exists=True
+            )
+
+    def close(self) -> None:
+        self.db.conn.close()
+
+    def _tx(self):
+        """A write transaction taken at once (BEGIN IMMEDIATE), so two writers queue on the
+        busy timeout instead of failing at commit."""
+        store = self
+
+        class _T:
+            def __enter__(self):
+                store.db.conn.execute("BEGIN IMMEDIATE")
+                return store.db
+
+            def __exit__(self, et, ev, tb):
+                store.db.conn.execute("COMMIT" if et is None else "ROLLBACK")
+                return False
+
+        return _T()
+
+    # --- models and tasks --------------------------------------------------------------
+
+    def cached_sha256(self, path: Path, compute) -> str:
+        st = path.stat()
+        row = self.db.execute(
+            "SELECT sha256 FROM file_hashes WHERE path = ? AND size = ? AND mtime_ns = ?",
+            [str(path), st.st_size, st.st_mtime_ns],
+        ).fetchone()
+        if row:
+            return row[0]
+        digest = compute(path)
+        with self._tx() as db:
+            db["file_hashes"].upsert(
+                {"path": str(path), "size": st.st_size, "mtime_ns": st.st_mtime_ns, "sha256": digest}, pk="path"
+            )
+        return digest
+
+    def upsert_model(self, *, name: str, path: Path, sha256: str, metadata: dict | None) -> int:
+        with self._tx() as db:
+            row = db.execute("SELECT id, metadata FROM models WHERE sha256 = ?", [sha256]).fetchone()
+            if row:
+                if metadata and not row[1]:
+                    db["models"].update(row[0], {"metadata": json.dumps(metadata)})
+                return row[0]
+            return db["models"].insert(
+                {"name": name, "path": str(path), "sha256": sha256, "size": path.stat().st_size,
+                 "metadata": json.dumps(metadata) if metadata else None, "created": _now()}
+            ).last_pk
+
+    def upsert_task(self, task) -> int:
+        with self._tx() as db:
+            row = db.execute("SELECT id FROM tasks WHERE content_hash = ?", [task.content_hash]).fetchone()
+            if row:
+                return row[0]
+            return db["tasks"].insert(
+                {"name": task.name, "version": task.version, "content_hash": task.content_hash,
+                 "labels": json.dumps(list(task.labels)), "definition": task.definition, "source": task.source,
+                 "n_pool": len(task.pool), "n_test": len(task.test), "created": _now()}
+            ).last_pk
+
+    # --- runs --------------------------------------------------------------------------
+
+    def find_run(self, key: str) -> dict | None:
+        rows = list(self.db.query("SELECT * FROM runs WHERE key = ?", [key]))
+        return _decode_run(rows[0]) if rows else None
+
+    def create_run(self, fields: dict[str, Any]) -> int:
+        """Insert a run, or return the existing one with the same key (another process may
+        have created it meanwhile)."""
+        row = dict(fields)
+        for key in ("labels", "demo_ids", "params", "prompt_format"):
+            row[key] = json.dumps(row[key])
+        row.setdefault("status", "pending")
+        row["created"] = _now()
+        with self._tx() as db:
+            found = db.execute("SELECT id FROM runs WHERE key = ?", [row["key"]]).fetchone()
+            if found:
+                return found[0]
+            return db["runs"].insert(row).last_pk
+
+    def update_run(self, run_id: int, **fields: Any) -> None:
+        if "params" in fields:
+            fields["params"] = json.dumps(fields["params"])
+        with self._tx() as db:
+            db["runs"].update(run_id, fields)
+
+    def run(self, run_id: int) -> dict:
+        rows = list(self.db.query("SELECT * FROM runs WHERE id = ?", [run_id]))
+        if not rows:
+            raise UserError("--run", f"no run {run_id} in {self.path}")
+        return _decode_run(rows[0])
+
+    def runs(self, *, status: str | None = None) -> list[dict]:
+        sql = "SELECT * FROM runs" + (" WHERE status = ?" if status else "") + " ORDER BY id"
+        return [_decode_run(r) for r in self.db.query(sql, [status] if status else [])]
+
+    # --- scores ------------------------------------------------------------------------
+
+    def scored_keys(self, run_id: int) -> set[tuple[str, int]]:
+        return {(s, i) for s, i in self.db.execute('SELECT "set", idx FROM scores WHERE run_id = ?', [run_id])}
+
+    def add_scores(self, run_id: int, rows: Iterable[dict], *, tokens: int | None = None) -> None:
+        """Commit one batch of scored inputs (and the run's token count) atomically.
+        Rows already present are kept as they are."""
+        payload = [
+            {"run_id": run_id, "set": r["set"], "idx": r["idx"], "example_id": r["example_id"], "text": r["text"],
+             "gold": r["gold"], "scores": json.dumps([float(x) for x in r["scores"]])}
+            for r in rows
+        ]
+        with self._tx() as db:
+            db["scores"].insert_all(payload, ignore=True)
+            if tokens is not None:
+                db.execute("UPDATE runs SET tokens_evaluated = ? WHERE id = ?", [tokens, run_id])
+
+    def count_scores(self, run_id: int) -> int:
+        return self.db.execute("SELECT count(*) FROM scores WHERE run_id = ?", [run_id]).fetchone()[0]
+
+    def scored_set(self, run_id: int, name: str) -> ScoredSet:
+        rows = self.db.execute(
+            'SELECT example_id, text, gold, scores FROM scores WHERE run_id = ? AND "set" = ? ORDER BY idx',
+            [run_id, name],
+        ).fetchall()
+        k = len(self.run(run_id)["labels"]) if not rows else None
+        scores = np.array([json.loads(r[3]) for r in rows], dtype=np.float64) if rows else np.zeros((0, k))
+        return ScoredSet(
+            example_ids=[r[0] for r in rows], texts=[r[1] for r in rows],
+            gold=np.array([-1 if r[2] is None else r[2] for r in rows], dtype=np.int64), scores=scores,
+        )
+
+    def score_rows(self, run_id: int) -> list[dict]:
+        return list(self.db.query(
+            'SELECT run_id, "set", idx, example_id, text, gold, scores FROM scores WHERE run_id = ? '
+            "ORDER BY CASE \"set\" WHEN 'test' THEN 0 WHEN 'bias' THEN 1 WHEN 'cc' THEN 2 WHEN 'dc' THEN 3 ELSE 4 END, idx",
+            [run_id],
+        ))
+
+
+def _decode_run(row: dict) -> dict:
+    row = dict(row)
+    for key in ("labels", "demo_ids", "params", "prompt_format"):
+        if row.get(key):
+            row[key] = json.loads(row[key])
+    return row

@@ -1,0 +1,366 @@
+"""Loading tasks: lbtui's TOML task files, plain JSONL/CSV files, and
+Super-NaturalInstructions task JSON files. Task files are data: nothing in them
+is executed, templates only substitute named fields.
+
+Every failure is a ``TaskError`` naming the file and field.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import re
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .errors import TaskError
+from .types import Example, PromptFormat, Task
+
+DEFAULT_POOL = 96  # the paper keeps 96 demonstration candidates a task
+_FIELD = re.compile(r"\{\{|\}\}|\{([A-Za-z_][A-Za-z0-9_]*)\}|\{|\}")
+
+
+@dataclass(frozen=True)
+class DataOptions:
+    """How to read a plain data file (also the [data] table of a task file)."""
+
+    text_field: str = "text"
+    label_field: str = "label"
+    id_field: str | None = None
+    definition: str | None = None
+    pool: int = DEFAULT_POOL
+    split_seed: int = 0
+    skip_unknown_labels: bool = False
+    allow_outside: bool = False
+
+
+def render(template: str, fields: dict[str, Any], *, where: str) -> str:
+    """Substitute ``{name}`` with fields[name]; ``{{`` and ``}}`` are literal braces.
+    Deliberately not str.format: no attribute or index access."""
+
+    def sub(m: re.Match) -> str:
+        tok = m.group(0)
+        if tok == "{{":
+            return "{"
+        if tok == "}}":
+            return "}"
+        name = m.group(1)
+        if name is None:
+            raise TaskError(where, f"unbalanced brace in template {template!r}")
+        if name not in fields:
+            raise TaskError(where, f"template field {{{name}}} is not in the data (fields: {', '.join(sorted(fields))})")
+        return str(fields[name])
+
+    return _FIELD.sub(sub, template)
+
+
+def check_template(template: str, allowed: set[str], *, where: str) -> None:
+    render(template, {name: "" for name in allowed}, where=where)
+
+
+# --- reading files -----------------------------------------------------------------
+
+
+def _read_text(path: Path, *, where: str | None = None) -> str:
+    where = where or str(path)
+    if not path.exists():
+        raise TaskError(where, "file not found")
+    if not path.is_file():
+        raise TaskError(where, "not a file")
+    try:
+        return path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = path.read_bytes()[: e.start].count(b"\n") + 1
+        raise TaskError(f"{path}:{line}", "text is not UTF-8") from None
+
+
+def read_rows(path: Path) -> list[tuple[int, dict[str, Any]]]:
+    """Rows of a JSONL or CSV file with their 1-based line numbers."""
+    text = _read_text(path)
+    suffix = path.suffix.lower()
+    rows: list[tuple[int, dict[str, Any]]] = []
+    if suffix in (".jsonl", ".ndjson"):
+        for n, line in enumerate(text.splitlines(), 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as e:
+                raise TaskError(f"{path}:{n}", f"invalid JSON: {e.msg}") from None
+            if not isinstance(row, dict):
+                raise TaskError(f"{path}:{n}", "each line must be a JSON object")
+            rows.append((n, row))
+    elif suffix in (".csv", ".tsv"):
+        reader = csv.DictReader(io.StringIO(text, newline=""), delimiter="\t" if suffix == ".tsv" else ",")
+        try:
+            for row in reader:
+                if None in row:
+                    raise TaskError(f"{path}:{reader.line_num}", "row has more fields than the header")
+                rows.append((reader.line_num, dict(row)))
+        except csv.Error as e:
+            raise TaskError(f"{path}:{reader.line_num}", f"invalid CSV: {e}") from None
+    else:
+        raise TaskError(str(path), "data file must be .jsonl or .csv")
+    if not rows:
+        raise TaskError(str(path), "no data rows")
+    return rows
+
+
+# --- turning rows into a task ----------------------------------------------------------
+
+
+def _examples(
+    rows: list[tuple[int, dict[str, Any]]],
+    *,
+    path: Path,
+    input_template: str,
+    label_field: str,
+    id_field: str | None,
+    labels: tuple[str, ...],
+    label_map: dict[str, str],
+    skip_unknown: bool,
+) -> list[Example]:
+    index = {lab: i for i, lab in enumerate(labels)}
+    out: list[Example] = []
+    unknown: list[tuple[int, str]] = []
+    seen_ids: set[str] = set()
+    for line, row in rows:
+        where = f"{path}:{line}"
+        if label_field not in row or row[label_field] is None:
+            raise TaskError(where, f"field {label_field!r} is missing")
+        raw = str(row[label_field]).strip()
+        label = label_map.get(raw, raw)
+        if label not in index:
+            unknown.append((line, raw))
+            continue
+        text = render(input_template, row, where=f"{where}: input").strip()
+        if not text:
+            raise TaskError(where, "input is empty")
+        ex_id = str(row[id_field]) if id_field else str(line)
+        if id_field and id_field not in row:
+            raise TaskError(where, f"field {id_field!r} is missing")
+        if ex_id in seen_ids:
+            raise TaskError(where, f"duplicate id {ex_id!r} in field {id_field!r}")
+        seen_ids.add(ex_id)
+        out.append(Example(ex_id, text, index[label]))
+    if unknown and not skip_unknown:
+        line, raw = unknown[0]
+        raise TaskError(
+            f"{path}:{line}",
+            f"{len(unknown)} row(s) have a label not in the label set {list(labels)}, first {raw!r}"
+            " (skip them with --skip-unknown-labels)",
+        )
+    if not out:
+        raise TaskError(str(path), "no usable examples")
+    return out
+
+
+def split(examples: list[Example], *, pool: int, seed: int, where: str) -> tuple[list[Example], list[Example]]:
+    """A seeded demonstration pool of ``pool`` examples; the rest, in a seeded order, is the
+    test set (a run takes its first --limit)."""
+    if pool < 0:
+        raise TaskError(where, "pool must be >= 0")
+    if len(examples) <= pool:
+        raise TaskError(where, f"{len(examples)} examples leave no test set after a pool of {pool}")
+    order = np.random.default_rng([seed, 0x5E1]).permutation(len(examples))
+    return [examples[i] for i in order[:pool]], [examples[i] for i in order[pool:]]
+
+
+def _check_labels(labels: Any, where: str) -> tuple[str, ...]:
+    if not isinstance(labels, list) or not all(isinstance(x, str) for x in labels):
+        raise TaskError(where, "must be a list of strings")
+    labels = [x.strip() for x in labels]
+    if len(labels) < 2:
+        raise TaskError(where, f"a task needs at least 2 labels, got {len(labels)}")
+    if any(not x for x in labels):
+        raise TaskError(where, "empty label")
+    dupes = sorted({x for x in labels if labels.count(x) > 1})
+    if dupes:
+        raise TaskError(where, f"duplicate label(s): {', '.join(dupes)}")
+    return tuple(labels)
+
+
+def content_hash(task_fields: dict[str, Any]) -> str:
+    """Hash of everything that can change a score: definition, labels, prompt, examples."""
+    blob = json.dumps(task_fields, sort_keys=True, ensure_ascii=False).encode()
+    return hashlib.sha256(blob).hexdigest()
+
+
+def _build(
+    *, name: str, version: str, definition: str, labels: tuple[str, ...], pool: list[Example],
+    test: list[Example], source: str, prompt: PromptFormat, description: str = "",
+) -> Task:
+    fields = {
+        "version": version,
+        "definition": definition,
+        "labels": list(labels),
+        "prompt": prompt.as_dict(),
+        "pool": [[e.id, e.text, e.label] for e in pool],
+        "test": [[e.id, e.text, e.label] for e in test],
+    }
+    return Task(
+        name=name, version=version, definition=definition, labels=labels, pool=tuple(pool),
+        test=tuple(test), source=source, content_hash=content_hash(fields), prompt=prompt,
+        description=description,
+    )
+
+
+def _resolve(base: Path, value: str, *, where: str, allow_outside: bool) -> Path:
+    path = (base.parent / value).resolve()
+    if not allow_outside and not path.is_relative_to(base.parent.resolve()):
+        raise TaskError(where, f"{value!r} is outside the task's folder (allow it with --allow-outside-paths)")
+    return path
+
+
+def _get(table: dict, key: str, kind: type | tuple, where: str, default: Any = ...) -> Any:
+    if key not in table:
+        if default is ...:
+            raise TaskError(where, f"missing field {key!r}")
+        return default
+    value = table[key]
+    if not isinstance(value, kind) or isinstance(value, bool) and kind is int:
+        names = kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
+        raise TaskError(f"{where}.{key}" if where.endswith("]") else where, f"field {key!r} must be {names}")
+    return value
+
+
+def load_toml(path: Path, *, skip_unknown_labels: bool = False, allow_outside: bool = False) -> Task:
+    """A task file; see docs/TASKS.md for the format."""
+    text = _read_text(path)
+    try:
+        doc = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        raise TaskError(str(path), f"TOML syntax error: {e}") from None
+    w = str(path)
+    name = _get(doc, "name", str, w, path.stem).strip()
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", name):
+        raise TaskError(f"{w}: name", f"{name!r} is not a valid task name (letters, digits, . _ -)")
+    version = str(_get(doc, "version", (str, int), w, "1"))
+    definition = _get(doc, "definition", str, w).strip()
+    if "labels" not in doc:
+        raise TaskError(w, "missing field 'labels'")
+    labels = _check_labels(doc["labels"], f"{w}: labels")
+    data = _get(doc, "data", dict, w)
+    wd = f"{w}: [data]"
+    file = _get(data, "file", str, wd)
+    data_path = _resolve(path, file, where=f"{wd} file", allow_outside=allow_outside)
+    input_template = _get(data, "input", str, wd, "{text}")
+    label_field = _get(data, "label_field", str, wd, "label")
+    id_field = _get(data, "id_field", str, wd, None)
+    label_map = {str(k): str(v) for k, v in _get(data, "label_map", dict, wd, {}).items()}
+    bad = sorted(set(label_map.values()) - set(labels))
+    if bad:
+        raise TaskError(f"{wd} label_map", f"maps to {bad[0]!r}, which is not in labels")
+    try:
+        rows = read_rows(data_path)
+    except TaskError as e:
+        if e.message == "file not found":
+            raise TaskError(f"{wd} file", f"data file {data_path} not found") from None
+        raise
+    examples = _examples(
+        rows, path=data_path, input_template=input_template, label_field=label_field, id_field=id_field,
+        labels=labels, label_map=label_map, skip_unknown=skip_unknown_labels,
+    )
+    sp = _get(doc, "split", dict, w, {})
+    ws = f"{w}: [split]"
+    pool = _get(sp, "pool", int, ws, DEFAULT_POOL)
+    seed = _get(sp, "seed", int, ws, 0)
+    pool_ex, test_ex = split(examples, pool=pool, seed=seed, where=f"{ws} pool")
+    prompt = _prompt(_get(doc, "prompt", dict, w, {}), f"{w}: [prompt]")
+    return _build(
+        name=name, version=version, definition=definition, labels=labels, pool=pool_ex, test=test_ex,
+        source=str(path), prompt=prompt, description=_get(doc, "description", str, w, ""),
+    )
+
+
+def _prompt(table: dict, where: str) -> PromptFormat:
+    if not table:
+        return PromptFormat()
+    default = PromptFormat()
+    values = {}
+    allowed = {"definition": {"definition"}, "demonstration": {"input", "label"}, "query": {"input"}}
+    for key in ("definition", "demonstration", "query", "label_prefix"):
+        values[key] = _get(table, key, str, where, getattr(default, key))
+        if key in allowed:
+            check_template(values[key], allowed[key], where=f"{where} {key}")
+    unknown = set(table) - set(values) - {"name"}
+    if unknown:
+        raise TaskError(where, f"unknown field {sorted(unknown)[0]!r}")
+    return PromptFormat(name=_get(table, "name", str, where, "custom"), **values)
+
+
+def load_data_file(path: Path, opts: DataOptions) -> Task:
+    """A plain JSONL/CSV file: labels are the sorted distinct values of the label field."""
+    rows = read_rows(path)
+    for line, row in rows:
+        for f in (opts.text_field, opts.label_field):
+            if f not in row or row[f] is None:
+                raise TaskError(f"{path}:{line}", f"field {f!r} is missing (choose it with --{'text' if f == opts.text_field else 'label'}-field)")
+    labels = _check_labels(sorted({str(row[opts.label_field]).strip() for _, row in rows}), f"{path}: field {opts.label_field!r}")
+    examples = _examples(
+        rows, path=path, input_template="{" + opts.text_field + "}", label_field=opts.label_field,
+        id_field=opts.id_field, labels=labels, label_map={}, skip_unknown=False,
+    )
+    pool, test = split(examples, pool=opts.pool, seed=opts.split_seed, where=f"{path}: --pool")
+    definition = opts.definition or f"Classify the input as one of: {', '.join(labels)}."
+    return _build(
+        name=path.stem, version="1", definition=definition, labels=labels, pool=pool, test=test,
+        source=str(path), prompt=PromptFormat(),
+    )
+
+
+def load_sni(path: Path, *, pool: int = DEFAULT_POOL, seed: int = 0, skip_unknown_labels: bool = False) -> Task:
+    """A Super-NaturalInstructions task JSON: Definition, Positive Examples, Instances.
+    Labels are the distinct first outputs of the instances, sorted. The pool holds the
+    positive examples whose output is a label, then seeded instances up to ``pool``."""
+    text = _read_text(path)
+    try:
+        doc = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise TaskError(str(path), f"invalid JSON: {e.msg} (line {e.lineno})") from None
+    if not isinstance(doc, dict):
+        raise TaskError(str(path), "not a Super-NaturalInstructions task (expected a JSON object)")
+    for key in ("Definition", "Instances"):
+        if key not in doc:
+            raise TaskError(f"{path}: {key}", "missing field")
+    definition = doc["Definition"]
+    if isinstance(definition, list):
+        definition = " ".join(str(d) for d in definition)
+    if not isinstance(definition, str) or not definition.strip():
+        raise TaskError(f"{path}: Definition", "must be a non-empty string")
+    instances = doc["Instances"]
+    if not isinstance(instances, list) or not instances:
+        raise TaskError(f"{path}: Instances", "must be a non-empty list")
+
+    def first_output(item: Any, where: str) -> str:
+        out = item.get("output") if isinstance(item, dict) else None
+        if isinstance(out, list):
+            out = out[0] if out else None
+        if not isinstance(out, str) or not isinstance(item.get("input"), str):
+            raise TaskError(where, "each item needs a string 'input' and an 'output'")
+        return out.strip()
+
+    outputs = [first_output(it, f"{path}: Instances[{i}]") for i, it in enumerate(instances)]
+    labels = _check_labels(sorted(set(outputs)), f"{path}: Instances output")
+    index = {lab: i for i, lab in enumerate(labels)}
+    examples = [
+        Example(str(it.get("id", f"instance-{i}")), it["input"].strip(), index[out])
+        for i, (it, out) in enumerate(zip(instances, outputs))
+    ]
+    positives = []
+    for i, it in enumerate(doc.get("Positive Examples") or []):
+        out = first_output(it, f"{path}: Positive Examples[{i}]")
+        if out in index:
+            positives.append(Example(f"positive-{i}", it["input"].strip(), index[out]))
+    n_from_instances = max(pool - len(positives), 0)
+    pool_ex, test_ex = split(examples, pool=n_from_instances, seed=seed, where=f"{path}: Instances")
+    return _build(
+        name=path.stem, version="1", definition=definition.strip(), labels=labels,
+        pool=positives[:pool] + pool_ex, test=test_ex, source=str(path), prompt=PromptFormat(),
+    )
