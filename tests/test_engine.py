@@ -1,0 +1,128 @@
+import sqlite3
+import threading
+
+import numpy as np
+import pytest
+
+from lbtui import catalog
+from lbtui.backends.fake import FakeBackend
+from lbtui.engine import Engine, report, run_scores
+from lbtui.errors import Cancelled, PromptTooLong, UserError
+from lbtui.models import ModelSpec
+from lbtui.store import Store
+
+
+class Counting(FakeBackend):
+    created = 0
+
+    def __init__(self, **kw):
+        super().__init__(**kw)
+        Counting.created += 1
+        self.requests = 0
+
+    def score(self, requests, *, mode):
+        self.requests += len(requests)
+        return super().score(requests, mode=mode)
+
+
+@pytest.fixture
+def spec(fake_model):
+    return ModelSpec(name="fake", path=fake_model)
+
+
+def test_run_stores_every_set_and_reports_all_methods(tmp_path, spec):
+    store = Store(tmp_path / "s.db")
+    engine = Engine(store, backend_factory=lambda s, p: FakeBackend())
+    task = catalog.load("emotions")
+    (run_id,) = engine.execute(engine.plan([spec], [task], [4], [0], limit=30))
+    counts = dict(store.db.execute('SELECT "set", count(*) FROM scores WHERE run_id = ? GROUP BY "set"', [run_id]).fetchall())
+    assert counts == {"test": 30, "bias": 32, "cc": 3, "dc": 20, "looc": 4}
+    rep = report(store, run_id)
+    assert set(rep.metrics) == {"none", "cc", "dc", "bc", "looc"} and all(rep.metrics.values())
+    run = store.run(run_id)
+    assert run["status"] == "done" and len(run["demo_ids"]) == 4 and run["labels"] == list(task.labels)
+    rs = run_scores(store, run_id)
+    assert rs.test.shape == (30, 5)
+    # the fake backend is biased toward the first label; calibration must move predictions
+    assert not np.array_equal(rep.metrics["none"].predicted_share, rep.metrics["bc"].predicted_share)
+
+
+def test_second_run_evaluates_nothing_and_loads_no_model(tmp_path, spec):
+    store = Store(tmp_path / "s.db")
+    Counting.created = 0
+    engine = Engine(store, backend_factory=lambda s, p: Counting())
+    plans = engine.plan([spec], [catalog.load("reviews")], [0, 2], [0, 1], limit=10)
+    first = engine.execute(plans)
+    assert Counting.created == 1
+    again = Engine(store, backend_factory=lambda s, p: Counting())
+    assert again.execute(again.plan([spec], [catalog.load("reviews")], [0, 2], [0, 1], limit=10)) == first
+    assert Counting.created == 1
+
+
+def test_cancel_then_resume_scores_only_what_is_missing(tmp_path, spec):
+    store = Store(tmp_path / "s.db")
+    cancel = threading.Event()
+    backend = Counting()
+
+    class Stopper:
+        def run_started(self, run): pass
+        def run_finished(self, run): pass
+        def note(self, m): pass
+        def advanced(self, run):
+            if run.done >= 16:
+                cancel.set()
+
+    engine = Engine(store, backend_factory=lambda s, p: backend, progress=Stopper(), cancel=cancel)
+    plans = engine.plan([spec], [catalog.load("reviews")], [4], [0], limit=40)
+    with pytest.raises(Cancelled):
+        engine.execute(plans)
+    run = store.runs()[0]
+    assert run["status"] == "cancelled" and store.count_scores(run["id"]) == 16
+    total = len(plans[0].items)
+    fresh = Counting()
+    resumed = Engine(store, backend_factory=lambda s, p: fresh)
+    (rid,) = resumed.execute(resumed.plan([spec], [catalog.load("reviews")], [4], [0], limit=40))
+    assert rid == run["id"] and fresh.requests == total - 16
+    assert store.run(rid)["status"] == "done" and store.count_scores(rid) == total
+    # same metrics as an uninterrupted run in another store
+    other = Store(tmp_path / "o.db")
+    e2 = Engine(other, backend_factory=lambda s, p: FakeBackend())
+    (oid,) = e2.execute(e2.plan([spec], [catalog.load("reviews")], [4], [0], limit=40))
+    a, b = report(store, rid).metrics, report(other, oid).metrics
+    for m in a:
+        assert a[m].headline() == b[m].headline()
+
+
+def test_duplicate_scores_are_impossible(tmp_path, spec):
+    store = Store(tmp_path / "s.db")
+    engine = Engine(store, backend_factory=lambda s, p: FakeBackend())
+    (rid,) = engine.execute(engine.plan([spec], [catalog.load("reviews")], [0], [0], limit=5))
+    with pytest.raises(sqlite3.IntegrityError):
+        store.db.execute("INSERT INTO scores (run_id, \"set\", idx, example_id, text, gold, scores) VALUES (?, 'test', 0, 'x', 'x', 0, '[0,0]')", [rid])
+    n = store.count_scores(rid)
+    store.add_scores(rid, [{"set": "test", "idx": 0, "example_id": "x", "text": "x", "gold": 0, "scores": [0.0, 0.0]}])
+    assert store.count_scores(rid) == n
+
+
+def test_prompt_longer_than_context_writes_nothing(tmp_path, spec):
+    store = Store(tmp_path / "s.db")
+    engine = Engine(store, backend_factory=lambda s, p: FakeBackend(n_ctx=60))
+    with pytest.raises(PromptTooLong) as e:
+        engine.execute(engine.plan([spec], [catalog.load("reviews")], [8], [0], limit=5))
+    assert "more than n_ctx 60" in str(e.value) and "reviews.toml" in str(e.value)
+    assert store.runs() == [] and store.db["scores"].count == 0
+
+
+def test_first_token_mode_refuses_shared_first_tokens(tmp_path, spec, monkeypatch):
+    store = Store(tmp_path / "s.db")
+    fb = FakeBackend()
+    monkeypatch.setattr(fb, "tokenize", lambda text, bos=False, special=False: [7] + [len(text)])
+    engine = Engine(store, backend_factory=lambda s, p: fb)
+    with pytest.raises(UserError, match="share their first token"):
+        engine.execute(engine.plan([spec], [catalog.load("reviews")], [0], [0], limit=5, scoring="first-token"))
+
+
+def test_bad_options():
+    engine = Engine(Store(":memory:"))
+    with pytest.raises(UserError, match="--scoring"):
+        engine.plan([], [], [0], [0], scoring="sum")

@@ -1,0 +1,135 @@
+import json
+from collections import Counter
+
+import pytest
+
+from lbtui import catalog
+from lbtui.errors import TaskError
+from lbtui.taskfile import DataOptions, load_data_file, load_sni, load_toml, render
+
+
+def test_bundled_tasks_meet_the_brief():
+    tasks = {name: catalog.load(name) for name in catalog.bundled()}
+    assert len(tasks) >= 6
+    imbalanced = multi_token = 0
+    for name, t in tasks.items():
+        examples = t.pool + t.test
+        assert len(examples) >= 200, name
+        assert 2 <= t.k <= 6, name
+        counts = Counter(e.label for e in examples)
+        assert set(counts) == set(range(t.k)), name
+        imbalanced += max(counts.values()) >= 3 * min(counts.values())
+        multi_token += any(" " in lab for lab in t.labels)
+        assert len({e.id for e in examples}) == len(examples)
+    assert imbalanced >= 1 and multi_token >= 1
+
+
+def test_split_is_seeded_and_disjoint():
+    t1, t2 = catalog.load("reviews"), catalog.load("reviews")
+    assert [e.id for e in t1.test] == [e.id for e in t2.test]
+    assert not {e.id for e in t1.pool} & {e.id for e in t1.test}
+    assert len(t1.pool) == 96
+    assert t1.content_hash == t2.content_hash
+
+
+def write_task(tmp_path, body: str, data: list[dict] | None = None, name="t.toml"):
+    if data is not None:
+        (tmp_path / "d.jsonl").write_text("".join(json.dumps(r) + "\n" for r in data))
+    path = tmp_path / name
+    path.write_text(body)
+    return path
+
+
+ROWS = [{"text": f"example {i}", "label": "a" if i % 3 else "b"} for i in range(150)]
+GOOD = 'name = "t"\ndefinition = "Say a or b"\nlabels = ["a", "b"]\n[data]\nfile = "d.jsonl"\n'
+
+
+def test_minimal_task_file(tmp_path):
+    t = load_toml(write_task(tmp_path, GOOD, ROWS))
+    assert t.labels == ("a", "b") and len(t.pool) == 96 and len(t.test) == 54
+
+
+def test_label_map_and_template(tmp_path):
+    rows = [{"q": f"x{i}", "c": "ctx", "y": i % 2} for i in range(140)]
+    body = ('name = "m"\ndefinition = "d"\nlabels = ["no", "yes"]\n[data]\nfile = "d.jsonl"\ninput = "{c}: {q} {{literal}}"\n'
+            'label_field = "y"\n[data.label_map]\n"0" = "no"\n"1" = "yes"\n')
+    t = load_toml(write_task(tmp_path, body, rows))
+    ex = (t.pool + t.test)[0]
+    assert ex.text.startswith("ctx: x") and ex.text.endswith("{literal}")
+
+
+@pytest.mark.parametrize(
+    "body, fragment",
+    [
+        ('name = "t"\ndefinition = "d"\nlabels = ["a"]\n[data]\nfile = "d.jsonl"\n', "at least 2 labels"),
+        ('name = "t"\ndefinition = "d"\nlabels = ["a", "a"]\n[data]\nfile = "d.jsonl"\n', "duplicate label"),
+        ('name = "t"\ndefinition = "d"\nlabels = ["a", "b"\n', "TOML syntax error"),
+        ('name = "t"\nlabels = ["a", "b"]\n[data]\nfile = "d.jsonl"\n', "missing field 'definition'"),
+        ('name = "t"\ndefinition = "d"\nlabels = ["a", "b"]\n[data]\nfile = "../d.jsonl"\n', "outside the task's folder"),
+        ('name = "t"\ndefinition = "d"\nlabels = ["a", "b"]\n[data]\nfile = "d.jsonl"\ninput = "{nope}"\n', "{nope}"),
+        ('name = "t"\ndefinition = "d"\nlabels = ["a", "b"]\n[data]\nfile = "d.jsonl"\ninput = "{text.__class__}"\n', "unbalanced brace"),
+        ('name = "t"\ndefinition = "d"\nlabels = ["a", "b"]\n[data]\nfile = "missing.jsonl"\n', "not found"),
+        ('name = "t"\ndefinition = "d"\nlabels = ["a", "b"]\n[data]\nfile = "d.jsonl"\n[split]\npool = 500\n', "no test set"),
+    ],
+)
+def test_broken_task_files_name_the_problem(tmp_path, body, fragment):
+    with pytest.raises(TaskError) as e:
+        load_toml(write_task(tmp_path, body, ROWS))
+    assert fragment in str(e.value)
+    assert str(tmp_path) in str(e.value)
+
+
+def test_unknown_labels_are_counted_and_can_be_skipped(tmp_path):
+    rows = ROWS + [{"text": "odd", "label": "c"}, {"text": "odder", "label": "c"}]
+    path = write_task(tmp_path, GOOD, rows)
+    with pytest.raises(TaskError) as e:
+        load_toml(path)
+    assert "2 row(s)" in str(e.value) and "d.jsonl:151" in str(e.value)
+    assert len(load_toml(path, skip_unknown_labels=True).test) == 54
+
+
+def test_non_utf8_data(tmp_path):
+    path = write_task(tmp_path, GOOD, ROWS)
+    (tmp_path / "d.jsonl").write_bytes((tmp_path / "d.jsonl").read_bytes() + b'{"text": "\xff", "label": "a"}\n')
+    with pytest.raises(TaskError, match="not UTF-8"):
+        load_toml(path)
+
+
+def test_plain_csv_file(tmp_path):
+    path = tmp_path / "data.csv"
+    path.write_text("sentence,sentiment\n" + "".join(f'"text {i}, more",{"pos" if i % 2 else "neg"}\n' for i in range(130)))
+    t = load_data_file(path, DataOptions(text_field="sentence", label_field="sentiment"))
+    assert t.labels == ("neg", "pos") and len(t.pool) == 96 and len(t.test) == 34
+    assert t.definition.startswith("Classify the input")
+    with pytest.raises(TaskError, match="field 'text' is missing"):
+        load_data_file(path, DataOptions())
+
+
+def test_sni_file(tmp_path):
+    doc = {
+        "Definition": ["Decide whether the statement is true or false"],
+        "Positive Examples": [{"input": "Water is wet.", "output": "True", "explanation": "-"}],
+        "Instances": [{"id": f"i{i}", "input": f"Statement {i}", "output": ["True" if i % 2 else "False"]} for i in range(140)],
+    }
+    path = tmp_path / "task001_x.json"
+    path.write_text(json.dumps(doc))
+    t = load_sni(path)
+    assert t.labels == ("False", "True")
+    assert t.pool[0].text == "Water is wet." and len(t.pool) == 96
+    assert len(t.test) == 140 - 95
+    del doc["Definition"]
+    path.write_text(json.dumps(doc))
+    with pytest.raises(TaskError, match="Definition"):
+        load_sni(path)
+
+
+def test_render_has_no_attribute_access():
+    with pytest.raises(TaskError):
+        render("{x.__class__}", {"x": 1}, where="w")
+    assert render("{a}-{{b}}", {"a": 1}, where="w") == "1-{b}"
+
+
+def test_unknown_task_lists_bundled_names():
+    with pytest.raises(TaskError) as e:
+        catalog.load("nonexistent")
+    assert "reviews" in str(e.value)
