@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from . import catalog, examples, models as model_registry, paths
-from .backends.llama import check_gguf
+from .selection import Selection, select
 from .errors import EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, UserError
 from .taskfile import DataOptions
 
@@ -24,20 +24,6 @@ from .taskfile import DataOptions
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str):  # one line, exit 2, as every other usage error
         raise UserError(None, f"{self.prog}: {message} (see --help)")
-
-
-def int_list(text: str, option: str, *, minimum: int = 0) -> list[int]:
-    out = []
-    for part in str(text).split(","):
-        part = part.strip()
-        try:
-            value = int(part)
-        except ValueError:
-            raise UserError(option, f"{part!r} is not a whole number") from None
-        if value < minimum:
-            raise UserError(option, f"must be >= {minimum}, got {value}")
-        out.append(value)
-    return sorted(set(out), key=out.index)
 
 
 def _add_selection(p: argparse.ArgumentParser, *, for_app: bool = False) -> None:
@@ -87,30 +73,8 @@ def _data_options(a) -> DataOptions:
     )
 
 
-def _split_multi(values: list[str] | None) -> list[str]:
-    return [v.strip() for item in values or [] for v in item.split(",") if v.strip()]
-
-
-def selection(a) -> dict:
-    """Models, tasks and options from arguments; every check before anything is loaded."""
-    registry = model_registry.registry()
-    names = _split_multi(a.model) or [model_registry.default_model(registry)]
-    specs = [model_registry.resolve(n, registry) for n in names]
-    for spec in specs:  # a missing or non-GGUF file fails here, before the store is opened
-        check_gguf(spec.locate(), where=f"{spec.source}: models.{spec.name}" if spec.source else "--model")
-    task_names = _split_multi(a.task)
-    if not task_names:
-        raise UserError("--task", f"give at least one task (bundled: {', '.join(catalog.bundled())})")
-    opts = _data_options(a)
-    tasks = [catalog.load(t, opts) for t in task_names]
-    seeds_n = int_list(a.seeds or "1", "--seeds", minimum=1)
-    if len(seeds_n) != 1:
-        raise UserError("--seeds", "give one number: the count of seeds")
-    limit = int_list(a.limit or str(examples.DEFAULT_LIMIT), "--limit", minimum=1)[0]
-    return {
-        "models": specs, "tasks": tasks, "shots": int_list(a.shots or "0,4,8", "--shots"),
-        "seeds": list(range(seeds_n[0])), "limit": limit, "scoring": a.scoring or "full",
-    }
+def selection(a) -> Selection:
+    return select(a.model, a.task, shots=a.shots, seeds=a.seeds, limit=a.limit, scoring=a.scoring, data=_data_options(a))
 
 
 def open_store(db: Path | None):
@@ -134,7 +98,7 @@ def cmd_run(a, backend_factory=None) -> int:
     with ProgressBar() as progress:
         engine = Engine(store, progress=progress, **({"backend_factory": backend_factory} if backend_factory else {}))
         try:
-            plans = engine.plan(sel["models"], sel["tasks"], sel["shots"], sel["seeds"], limit=sel["limit"], scoring=sel["scoring"])
+            plans = engine.plan(sel.models, sel.tasks, sel.shots, sel.seeds, limit=sel.limit, scoring=sel.scoring)
             run_ids = engine.execute(plans)
         finally:
             engine.close()

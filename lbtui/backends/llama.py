@@ -180,3 +180,13 @@ class LlamaBackend:
             self._lc.llama_batch_free(self._batch)
             self._batch = None
         self.llm.close()
+
+
+def hardware_summary() -> str:
+    """One line on what this llama.cpp build can do, for headers and `lbtui models`."""
+    try:
+        import llama_cpp
+    except ImportError:  # pragma: no cover - it is a core dependency
+        return "llama.cpp not installed"
+    gpu = "GPU offload available" if llama_cpp.llama_supports_gpu_offload() else "CPU only (no GPU offload in this build)"
+    return f"llama.cpp {llama_cpp.__version__} · {gpu} · {os.cpu_count()} cores"

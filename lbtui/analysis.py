@@ -1,0 +1,188 @@
+"""What the app shows, computed from the store: tables of metrics per run and averaged,
+curves against shots, comparisons and a run's details. The UI only lays these out.
+
+Metrics of a run are cached and recomputed only when its stored scores change, so
+toggling calibrations over many runs costs no recomputation at all.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import calibration as cal
+from .engine import run_scores
+from .metrics import Metrics, predict, softmax
+from .results import HEADLINE, evaluate_run
+from .store import Store
+
+
+@dataclass(frozen=True)
+class RunResult:
+    run: dict
+    metrics: dict[str, Metrics | None]
+    reasons: dict[str, str]
+    n_scored: int
+
+
+class ResultCache:
+    def __init__(self, store: Store):
+        self.store = store
+        self._cache: dict[int, RunResult] = {}
+
+    def get(self, run_id: int) -> RunResult:
+        n = self.store.count_scores(run_id)
+        hit = self._cache.get(run_id)
+        run = self.store.run(run_id)
+        if hit and hit.n_scored == n:
+            if hit.run["status"] != run["status"]:
+                hit = RunResult(run, hit.metrics, hit.reasons, n)
+                self._cache[run_id] = hit
+            return hit
+        rs = run_scores(self.store, run_id)
+        if len(rs.test) == 0:
+            metrics, reasons = {m: None for m in cal.METHODS}, {}
+        else:
+            metrics, reasons = _partial_safe(rs)
+        result = RunResult(run, metrics, reasons, n)
+        self._cache[run_id] = result
+        return result
+
+
+def _partial_safe(rs):
+    """Metrics of a run still being scored: methods whose inputs are not all in yet are
+    left out rather than shown on a partial prior."""
+    metrics, reasons = evaluate_run(rs)
+    if len(rs.bias) == 0:
+        metrics = {m: None for m in metrics}
+    return metrics, reasons
+
+
+def delta(m: Metrics | None, base: Metrics | None, key: str) -> float | None:
+    if m is None or base is None:
+        return None
+    return getattr(m, key) - getattr(base, key)
+
+
+def per_run_rows(cache: ResultCache, run_ids: list[int], methods: list[str]) -> list[dict]:
+    """One row per (run, method) with the headline metrics and each one's change against none."""
+    rows = []
+    for rid in run_ids:
+        res = cache.get(rid)
+        r = res.run
+        for m in methods:
+            met = res.metrics.get(m)
+            base = res.metrics.get("none")
+            row = {"run_id": rid, "model": r["model_name"], "task": r["task_name"], "shots": r["shots"],
+                   "seed": r["seed"], "status": r["status"], "method": m}
+            for key in HEADLINE:
+                row[key] = None if met is None else getattr(met, key)
+                row["d_" + key] = None if m == "none" else delta(met, base, key)
+            row["reason"] = res.reasons.get(m)
+            rows.append(row)
+    return rows
+
+
+def mean_rows(cache: ResultCache, run_ids: list[int], methods: list[str]) -> list[dict]:
+    """Per (model, shots, method): the unweighted mean over tasks of each task's mean over
+    seeds, as the paper reports; with the change against none."""
+    groups: dict[tuple, dict[str, list]] = defaultdict(lambda: defaultdict(list))
+    for rid in run_ids:
+        res = cache.get(rid)
+        groups[(res.run["model_name"], res.run["shots"])][res.run["task_name"]].append(res.metrics)
+    rows = []
+    for (model, shots), by_task in groups.items():
+        means = {m: _mean_over_tasks(by_task, m) for m in set(methods) | {"none"}}
+        for m in methods:
+            row = {"model": model, "shots": shots, "method": m, "tasks": len(by_task)}
+            for key in HEADLINE:
+                v, b = means[m].get(key), means["none"].get(key)
+                row[key] = v
+                row["d_" + key] = None if m == "none" or v is None or b is None else v - b
+            rows.append(row)
+    return rows
+
+
+def _mean_over_tasks(by_task: dict[str, list], method: str) -> dict[str, float]:
+    out = {}
+    for key in HEADLINE:
+        per_task = []
+        for runs in by_task.values():
+            vals = [getattr(x[method], key) for x in runs if x.get(method) is not None]
+            if vals:
+                per_task.append(float(np.mean(vals)))
+        out[key] = float(np.mean(per_task)) if per_task else None
+    return out
+
+
+def curves(cache: ResultCache, run_ids: list[int], methods: list[str], key: str) -> dict[str, list[tuple[int, float]]]:
+    """For a plot of ``key`` against shots: per method, (k, mean over tasks and seeds)."""
+    out: dict[str, list[tuple[int, float]]] = {}
+    rows = mean_rows(cache, run_ids, methods)
+    for m in methods:
+        pts = defaultdict(list)
+        for r in rows:
+            if r["method"] == m and r[key] is not None:
+                pts[r["shots"]].append(r[key])
+        out[m] = sorted((k, float(np.mean(v))) for k, v in pts.items())
+    return out
+
+
+def compare_rows(cache: ResultCache, run_ids: list[int], methods: list[str]) -> tuple[list[str], list[dict]]:
+    """Models side by side: per (task, shots, method), each model's mean over seeds."""
+    cells: dict[tuple, dict[str, list]] = defaultdict(lambda: defaultdict(list))
+    models: list[str] = []
+    for rid in run_ids:
+        res = cache.get(rid)
+        r = res.run
+        if r["model_name"] not in models:
+            models.append(r["model_name"])
+        for m in methods:
+            if res.metrics.get(m) is not None:
+                cells[(r["task_name"], r["shots"], m)][r["model_name"]].append(res.metrics[m])
+    rows = []
+    for (task, shots, m), by_model in sorted(cells.items(), key=lambda kv: (kv[0][0], kv[0][1], methods.index(kv[0][2]))):
+        row = {"task": task, "shots": shots, "method": m}
+        for model in models:
+            got = by_model.get(model, [])
+            for key in HEADLINE:
+                row[(model, key)] = float(np.mean([getattr(x, key) for x in got])) if got else None
+        rows.append(row)
+    return models, rows
+
+
+@dataclass(frozen=True)
+class RunDetail:
+    run: dict
+    labels: list[str]
+    method: str
+    metrics: Metrics | None
+    reason: str | None
+    examples: list[dict]  # test examples: id, text, gold, pred, probs (calibrated)
+    prompt: str
+    prior: list[float] | None
+
+
+def run_detail(cache: ResultCache, run_id: int, method: str) -> RunDetail:
+    res = cache.get(run_id)
+    run = res.run
+    labels = run["labels"]
+    rs = run_scores(cache.store, run_id)
+    test = cache.store.scored_set(run_id, "test")
+    from .results import priors as estimate
+
+    found, reasons = estimate(rs) if len(rs.test) else ({}, {})
+    prior = found.get(method)
+    probs = cal.apply(softmax(rs.test), prior) if prior is not None and len(rs.test) else np.zeros((0, len(labels)))
+    preds = predict(probs) if len(probs) else np.zeros(0, dtype=int)
+    examples = [
+        {"id": eid, "text": text, "gold": labels[g] if g >= 0 else None, "pred": labels[p], "correct": bool(g == p),
+         "probs": [float(x) for x in pr]}
+        for eid, text, g, p, pr in zip(test.example_ids, test.texts, test.gold, preds, probs)
+    ]
+    return RunDetail(
+        run=run, labels=labels, method=method, metrics=res.metrics.get(method), reason=reasons.get(method),
+        examples=examples, prompt=run.get("prompt_prefix") or "", prior=None if prior is None else [float(x) for x in prior],
+    )

@@ -1,0 +1,65 @@
+"""Turning what a person typed (CLI options or the app's setup form) into models, tasks
+and run options. Every check happens here, before anything is loaded or written."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from . import catalog, examples, models as model_registry
+from .backends.llama import check_gguf
+from .errors import UserError
+from .models import ModelSpec
+from .taskfile import DataOptions
+from .types import Task
+
+
+def int_list(text: str, option: str, *, minimum: int = 0) -> list[int]:
+    out = []
+    for part in str(text).split(","):
+        part = part.strip()
+        try:
+            value = int(part)
+        except ValueError:
+            raise UserError(option, f"{part!r} is not a whole number") from None
+        if value < minimum:
+            raise UserError(option, f"must be >= {minimum}, got {value}")
+        out.append(value)
+    return sorted(set(out), key=out.index)
+
+
+def split_names(values: list[str] | None) -> list[str]:
+    return [v.strip() for item in values or [] for v in item.split(",") if v.strip()]
+
+
+@dataclass(frozen=True)
+class Selection:
+    models: list[ModelSpec]
+    tasks: list[Task]
+    shots: list[int]
+    seeds: list[int]
+    limit: int
+    scoring: str
+
+
+def select(
+    model_names: list[str], task_names: list[str], *, shots: str | None, seeds: str | None, limit: str | None,
+    scoring: str | None, data: DataOptions | None = None,
+) -> Selection:
+    registry = model_registry.registry()
+    names = split_names(model_names) or [model_registry.default_model(registry)]
+    specs = [model_registry.resolve(n, registry) for n in names]
+    for spec in specs:  # a missing or non-GGUF file fails here, before any store is opened
+        check_gguf(spec.locate(), where=f"{spec.source}: models.{spec.name}" if spec.source else "--model")
+    tasks_in = split_names(task_names)
+    if not tasks_in:
+        raise UserError("--task", f"give at least one task (bundled: {', '.join(catalog.bundled())})")
+    tasks = [catalog.load(t, data or DataOptions()) for t in tasks_in]
+    seeds_n = int_list(seeds or "1", "--seeds", minimum=1)
+    if len(seeds_n) != 1:
+        raise UserError("--seeds", "give one number: the count of seeds")
+    if scoring not in (None, "full", "first-token"):
+        raise UserError("--scoring", f"must be full or first-token, got {scoring!r}")
+    return Selection(
+        models=specs, tasks=tasks, shots=int_list(shots or "0,4,8", "--shots"), seeds=list(range(seeds_n[0])),
+        limit=int_list(limit or str(examples.DEFAULT_LIMIT), "--limit", minimum=1)[0], scoring=scoring or "full",
+    )

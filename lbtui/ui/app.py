@@ -1,0 +1,474 @@
+"""The lbtui terminal app. Scoring runs in one thread worker that owns the llama.cpp
+context and only posts Messages; the app's handlers own the state, and a timer redraws
+the views at a steady rate instead of once per scored example."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+from typing import Callable, Iterable
+
+from rich.table import Table
+from rich.text import Text
+from textual import on, work
+from textual.app import App, ComposeResult, SystemCommand
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.message import Message
+from textual.screen import Screen
+from textual.widgets import (
+    Button, Checkbox, DataTable, Footer, Header, Input, Label, Select, SelectionList, Static, TabbedContent, TabPane,
+)
+from textual.worker import Worker, WorkerState
+from textual_plotext import PlotextPlot
+
+from .. import analysis, catalog, models as model_registry, paths
+from ..backends.llama import hardware_summary
+from ..calibration import METHODS
+from ..engine import Engine, RunHandle
+from ..errors import Cancelled, UserError
+from ..results import HEADLINE
+from ..selection import select
+from ..store import Store
+from .format import METRIC_TITLES, bar, change, num
+from .screens import HelpScreen, RunScreen
+from .worker import AppProgress, EngineNote, RunProgress
+
+REDRAW_SECONDS = 0.25
+PLOT_METRICS = ("macro_f1", "rsd", "bias_score")
+
+
+class AuditFinished(Message):
+    def __init__(self, run_ids: list[int], status: str, error: str | None = None):
+        super().__init__()
+        self.run_ids = run_ids
+        self.status = status
+        self.error = error
+
+
+class LbtuiApp(App):
+    CSS_PATH = "app.tcss"
+    TITLE = "lbtui: label bias audit"
+    BINDINGS = [
+        Binding("ctrl+r", "start", "Start audit", priority=True),
+        Binding("escape", "cancel", "Cancel run"),
+        *[Binding(str(i + 1), f"toggle_method('{m}')", f"{m.upper()}", show=False) for i, m in enumerate(METHODS)],
+        Binding("f2", "tab('results')", "Results"),
+        Binding("f3", "tab('plots')", "Plots"),
+        Binding("f4", "tab('history')", "Past runs"),
+        Binding("f5", "tab('compare')", "Compare"),
+        Binding("m", "cycle_plot_metric", "Plot metric", show=False),
+        Binding("question_mark", "help", "Help"),
+    ]
+
+    def __init__(
+        self, *, db: Path, models: list[str] | None = None, tasks: list[str] | None = None, shots: str = "0,4,8",
+        seeds: str = "1", limit: str = "100", scoring: str = "full", autostart: bool = False,
+        backend_factory: Callable | None = None,
+    ):
+        super().__init__()
+        self.db_path = db
+        self.preset = {"models": models or [], "tasks": tasks or [], "shots": shots, "seeds": seeds, "limit": limit, "scoring": scoring}
+        self.autostart = autostart
+        self.backend_factory = backend_factory
+        self.store: Store | None = None
+        self.cache: analysis.ResultCache | None = None
+        self.view_runs: list[int] = []
+        self.methods_on = {m: True for m in METHODS}
+        self.live: dict[int, tuple[RunHandle, float]] = {}
+        self.cancel_event = threading.Event()
+        self.dirty = True
+        self.plot_metric = 0
+        self.running = False
+        self.last_redraw_seconds = 0.0
+
+    # --- layout ------------------------------------------------------------------------
+
+    def compose(self) -> ComposeResult:
+        registry = model_registry.registry()
+        default = model_registry.default_model(registry)
+        chosen_models = self.preset["models"] or [default]
+        chosen_tasks = self.preset["tasks"]
+        bundled = list(catalog.bundled())
+        yield Header()
+        with Horizontal():
+            with VerticalScroll(id="setup"):
+                yield Label("Models", classes="field-title")
+                yield SelectionList[str](*[(n, n, n in chosen_models) for n in registry], id="models")
+                yield Input(", ".join(m for m in chosen_models if m not in registry), placeholder="or a .gguf path", id="model-path")
+                yield Label("Tasks", classes="field-title")
+                yield SelectionList[str](*[(n, n, n in chosen_tasks) for n in bundled], id="tasks")
+                yield Input(", ".join(t for t in chosen_tasks if t not in bundled), placeholder="or task files (.toml .jsonl .csv SNI .json)", id="task-path")
+                yield Label("Shots (comma-separated)", classes="field-title")
+                yield Input(self.preset["shots"], id="shots")
+                with Horizontal(classes="pair"):
+                    with Vertical():
+                        yield Label("Seeds", classes="field-title")
+                        yield Input(self.preset["seeds"], id="seeds")
+                    with Vertical():
+                        yield Label("Test size", classes="field-title")
+                        yield Input(self.preset["limit"], id="limit")
+                yield Label("Scoring", classes="field-title")
+                yield Select([("full (mean log-prob of label + EOS)", "full"), ("first-token", "first-token")],
+                             value=self.preset["scoring"], allow_blank=False, id="scoring")
+                yield Button("Start audit (ctrl+r)", id="start", variant="success")
+            with Vertical(id="main"):
+                with Horizontal(id="methods"):
+                    yield Label("Calibrations:", id="methods-title")
+                    for i, m in enumerate(METHODS):
+                        yield Checkbox(f"{i + 1} {m.upper()}", True, id=f"m-{m}")
+                yield Static(id="progress")
+                with TabbedContent(id="tabs"):
+                    with TabPane("Results", id="results"):
+                        yield Label("Mean across tasks (and seeds), per model and shots", classes="table-title")
+                        yield DataTable(id="mean", cursor_type="row", zebra_stripes=True)
+                        yield Label("Per run (enter opens a run)", classes="table-title")
+                        yield DataTable(id="per-run", cursor_type="row", zebra_stripes=True)
+                    with TabPane("Plots", id="plots"):
+                        with Horizontal(id="plot-row"):
+                            for key in PLOT_METRICS:
+                                yield PlotextPlot(id=f"plot-{key}")
+                        yield Static(id="label-bars")
+                    with TabPane("Past runs", id="history"):
+                        yield DataTable(id="history-table", cursor_type="row", zebra_stripes=True)
+                    with TabPane("Compare", id="compare"):
+                        yield Label("Models side by side on the same tasks (mean over seeds)", classes="table-title")
+                        yield DataTable(id="compare-table", zebra_stripes=True)
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.sub_title = f"{hardware_summary()} · {self.db_path}"
+        try:
+            self.store = Store(self.db_path)
+        except UserError as e:
+            self.notify(str(e), severity="error", timeout=30)
+            return
+        self.cache = analysis.ResultCache(self.store)
+        self.set_interval(REDRAW_SECONDS, self.redraw)
+        self.redraw_history()
+        if self.autostart:
+            self.action_start()
+
+    # --- starting and cancelling ------------------------------------------------------
+
+    def _request(self) -> dict:
+        models = list(self.query_one("#models", SelectionList).selected)
+        models += [p.strip() for p in self.query_one("#model-path", Input).value.split(",") if p.strip()]
+        tasks = list(self.query_one("#tasks", SelectionList).selected)
+        tasks += [p.strip() for p in self.query_one("#task-path", Input).value.split(",") if p.strip()]
+        return {
+            "models": models, "tasks": tasks, "shots": self.query_one("#shots", Input).value,
+            "seeds": self.query_one("#seeds", Input).value, "limit": self.query_one("#limit", Input).value,
+            "scoring": self.query_one("#scoring", Select).value,
+        }
+
+    def action_start(self, request: dict | None = None) -> None:
+        if self.store is None:
+            return
+        if self.running:
+            self.notify("An audit is running; Escape cancels it.", severity="warning")
+            return
+        request = request or self._request()
+        self.cancel_event.clear()
+        self.running = True
+        self.query_one("#start", Button).disabled = True
+        self.audit(request)
+
+    @on(Button.Pressed, "#start")
+    def _start_pressed(self) -> None:
+        self.action_start()
+
+    def action_cancel(self) -> None:
+        if self.running:
+            self.cancel_event.set()
+            self.notify("Cancelling after the current batch; what was scored is kept.")
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="audit")
+    def audit(self, request: dict) -> None:
+        """The scoring thread: its own store connection; owns the llama.cpp context."""
+        store = Store(self.db_path)
+        engine = None
+        ids: list[int] = []
+        try:
+            sel = select(request["models"], request["tasks"], shots=request["shots"], seeds=request["seeds"],
+                         limit=request["limit"], scoring=request["scoring"])
+            seeds = request.get("seed_list") or sel.seeds
+            kwargs = {"backend_factory": self.backend_factory} if self.backend_factory else {}
+            engine = Engine(store, progress=AppProgress(self), cancel=self.cancel_event, **kwargs)
+            plans = engine.plan(sel.models, sel.tasks, sel.shots, seeds, limit=sel.limit, scoring=sel.scoring)
+            ids = engine.execute(plans)
+            self.post_message(AuditFinished(ids, "done"))
+        except Cancelled:
+            self.post_message(AuditFinished(ids, "cancelled"))
+        except UserError as e:
+            self.post_message(AuditFinished(ids, "failed", str(e)))
+        finally:
+            if engine is not None:
+                engine.close()
+            store.close()
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        if event.worker.group == "audit" and event.state == WorkerState.ERROR:
+            self._audit_over()
+            err = event.worker.error
+            self.notify(f"Internal error: {type(err).__name__}: {err}", severity="error", timeout=30)
+
+    def on_audit_finished(self, msg: AuditFinished) -> None:
+        self._audit_over()
+        for rid in msg.run_ids:
+            if rid not in self.view_runs:
+                self.view_runs.append(rid)
+        if msg.status == "failed":
+            self.notify(msg.error or "failed", title="Cannot start", severity="error", timeout=30)
+        elif msg.status == "cancelled":
+            self.notify("Audit cancelled. Resume it from Past runs (u) or start it again.", severity="warning")
+        else:
+            self.notify(f"Audit done: {len(msg.run_ids)} run(s).")
+        self.dirty = True
+        self.redraw_history()
+
+    def _audit_over(self) -> None:
+        self.running = False
+        self.query_one("#start", Button).disabled = False
+
+    def on_run_progress(self, msg: RunProgress) -> None:
+        self.live[msg.handle.id] = (msg.handle, msg.rate)
+        if msg.handle.id not in self.view_runs:
+            self.view_runs.append(msg.handle.id)
+        self.dirty = True
+
+    def on_engine_note(self, msg: EngineNote) -> None:
+        self.notify(msg.text, timeout=4)
+
+    # --- toggles and navigation --------------------------------------------------------
+
+    def action_toggle_method(self, method: str) -> None:
+        box = self.query_one(f"#m-{method}", Checkbox)
+        box.value = not box.value
+
+    @on(Checkbox.Changed)
+    def _method_changed(self, event: Checkbox.Changed) -> None:
+        method = event.checkbox.id.removeprefix("m-")
+        self.methods_on[method] = event.value
+        self.dirty = True
+        self.redraw()
+
+    def methods(self) -> list[str]:
+        return [m for m in METHODS if self.methods_on[m]]
+
+    def action_tab(self, tab: str) -> None:
+        self.query_one("#tabs", TabbedContent).active = tab
+        if tab == "history":
+            self.redraw_history()
+            self.query_one("#history-table", DataTable).focus()
+
+    def action_cycle_plot_metric(self) -> None:
+        self.plot_metric = (self.plot_metric + 1) % len(PLOT_METRICS)
+        self.dirty = True
+
+    def action_help(self) -> None:
+        self.push_screen(HelpScreen())
+
+    async def action_quit(self) -> None:
+        self.cancel_event.set()  # the scoring thread stops after its current batch; scores are committed
+        self.exit()
+
+    @on(DataTable.RowSelected, "#per-run")
+    def _open_run(self, event: DataTable.RowSelected) -> None:
+        run_id, method = event.row_key.value.split(":")
+        self.push_screen(RunScreen(self.cache, int(run_id), method))
+
+    @on(DataTable.RowHighlighted, "#per-run")
+    def _highlight_run(self, event: DataTable.RowHighlighted) -> None:
+        if event.row_key is not None and event.row_key.value:
+            self.highlighted_run = int(event.row_key.value.split(":")[0])
+            self.draw_label_bars()
+
+    @on(DataTable.RowSelected, "#history-table")
+    def _open_past_run(self, event: DataTable.RowSelected) -> None:
+        run_id = int(event.row_key.value)
+        if self.cache.get(run_id).n_scored == 0:
+            self.notify(f"run {run_id} has no scores yet", severity="warning")
+            return
+        self.push_screen(RunScreen(self.cache, run_id))
+
+    def _history_run(self) -> dict | None:
+        table = self.query_one("#history-table", DataTable)
+        if table.row_count == 0:
+            return None
+        key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
+        return self.store.run(int(key))
+
+    def action_add_past_run(self) -> None:
+        run = self._history_run()
+        if run and run["id"] not in self.view_runs:
+            self.view_runs.append(run["id"])
+            self.dirty = True
+            self.notify(f"run {run['id']} added to the results")
+
+    def action_resume_past_run(self) -> None:
+        run = self._history_run()
+        if not run:
+            return
+        if run["status"] == "done":
+            self.notify(f"run {run['id']} is complete", severity="information")
+            return
+        task = self.store.db.execute("SELECT source FROM tasks WHERE id = ?", [run["task_id"]]).fetchone()[0]
+        model = run["model_name"]
+        if model not in model_registry.registry():
+            model = self.store.db.execute("SELECT path FROM models WHERE id = ?", [run["model_id"]]).fetchone()[0]
+        self.action_start({
+            "models": [model], "tasks": [task], "shots": str(run["shots"]), "seeds": "1", "seed_list": [run["seed"]],
+            "limit": str(run["limit_"]), "scoring": run["scoring"],
+        })
+
+    def on_key(self, event) -> None:
+        # Keys that act on the past-runs table only.
+        if self.query_one("#tabs", TabbedContent).active == "history" and isinstance(self.focused, DataTable):
+            if event.key == "a":
+                self.action_add_past_run()
+                event.stop()
+            elif event.key == "u":
+                self.action_resume_past_run()
+                event.stop()
+
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        yield from super().get_system_commands(screen)
+        yield SystemCommand("Start audit", "Score the selected models and tasks", self.action_start)
+        yield SystemCommand("Cancel audit", "Stop after the current batch, keeping what was scored", self.action_cancel)
+        for m in METHODS:
+            yield SystemCommand(f"Toggle {m.upper()}", f"Show or hide calibration {m}", lambda m=m: self.action_toggle_method(m))
+        yield SystemCommand("Show plots", "Metrics against shots, one line per method", lambda: self.action_tab("plots"))
+        yield SystemCommand("Show past runs", "Every run in the store", lambda: self.action_tab("history"))
+        yield SystemCommand("Compare models", "Models side by side on the same tasks", lambda: self.action_tab("compare"))
+        yield SystemCommand("Key bindings", "Help", self.action_help)
+
+    # --- drawing -----------------------------------------------------------------------
+
+    def redraw(self) -> None:
+        if not self.dirty or self.cache is None:
+            return
+        t0 = time.perf_counter()
+        self.dirty = False
+        self.draw_progress()
+        self.draw_tables()
+        self.draw_plots()
+        self.draw_label_bars()
+        self.draw_compare()
+        self.last_redraw_seconds = time.perf_counter() - t0
+
+    def draw_progress(self) -> None:
+        t = Table.grid(padding=(0, 1))
+        for handle, rate in list(self.live.values())[-6:]:
+            left = (handle.total - handle.done) / rate if rate > 0 else None
+            eta = f"{left:.0f}s left" if left is not None and handle.status == "running" else handle.status
+            t.add_row(f"run {handle.id} {handle.model} {handle.task} k={handle.shots} s{handle.seed}",
+                      bar(handle.done / max(handle.total, 1), 30, "green"), f"{handle.done}/{handle.total}",
+                      f"{rate:.1f} ex/s", eta)
+        self.query_one("#progress", Static).update(t if self.live else Text("No audit running. Choose models and tasks, then ctrl+r.", style="dim"))
+
+    def _metric_columns(self, table: DataTable, lead: list[str]) -> None:
+        table.clear(columns=True)
+        cols = lead + ["method"]
+        for key in HEADLINE:
+            cols.append(METRIC_TITLES[key])
+            if key != "accuracy":
+                cols.append("Δ")
+        table.add_columns(*cols)
+
+    def _metric_cells(self, row: dict) -> list:
+        cells = [row["method"]]
+        for key in HEADLINE:
+            cells.append(num(row[key]))
+            if key != "accuracy":
+                cells.append(change(row["d_" + key], key))
+        return cells
+
+    def draw_tables(self) -> None:
+        methods = self.methods()
+        mean = self.query_one("#mean", DataTable)
+        self._metric_columns(mean, ["model", "k", "tasks"])
+        for r in analysis.mean_rows(self.cache, self.view_runs, methods):
+            mean.add_row(r["model"], str(r["shots"]), str(r["tasks"]), *self._metric_cells(r))
+        per = self.query_one("#per-run", DataTable)
+        cursor = per.cursor_coordinate
+        self._metric_columns(per, ["run", "model", "task", "k", "seed", "status"])
+        for r in analysis.per_run_rows(self.cache, self.view_runs, methods):
+            per.add_row(str(r["run_id"]), r["model"], r["task"], str(r["shots"]), str(r["seed"]), r["status"],
+                        *self._metric_cells(r), key=f"{r['run_id']}:{r['method']}")
+        if per.row_count:
+            per.move_cursor(row=min(cursor.row, per.row_count - 1))
+
+    def draw_plots(self) -> None:
+        methods = self.methods()
+        for key in PLOT_METRICS:
+            widget = self.query_one(f"#plot-{key}", PlotextPlot)
+            plt = widget.plt
+            plt.clear_data()
+            plt.clear_figure()
+            plt.title(f"{METRIC_TITLES[key]} against shots")
+            plt.xlabel("k")
+            for m, pts in analysis.curves(self.cache, self.view_runs, methods, key).items():
+                if pts:
+                    plt.plot([p[0] for p in pts], [p[1] for p in pts], label=m, marker="dot")
+            widget.refresh()
+
+    def draw_label_bars(self) -> None:
+        run_id = getattr(self, "highlighted_run", None) or (self.view_runs[0] if self.view_runs else None)
+        target = self.query_one("#label-bars", Static)
+        if run_id is None:
+            target.update(Text("Per-label shares appear here once a run has scores.", style="dim"))
+            return
+        res = self.cache.get(run_id)
+        t = Table(title=f"Predicted (magenta) against gold (cyan) share, run {run_id} ({res.run['task_name']}, k={res.run['shots']})")
+        t.add_column("label")
+        methods = [m for m in self.methods() if res.metrics.get(m) is not None]
+        for m in methods:
+            t.add_column(m.upper())
+        for j, lab in enumerate(res.run["labels"]):
+            cells = []
+            for m in methods:
+                met = res.metrics[m]
+                cells.append(Text.assemble(bar(met.predicted_share[j], 12, "magenta"), f" {met.predicted_share[j]:.2f}\n",
+                                           bar(met.gold_share[j], 12, "cyan"), f" {met.gold_share[j]:.2f}"))
+            t.add_row(lab, *cells)
+        target.update(t)
+
+    def draw_compare(self) -> None:
+        models, rows = analysis.compare_rows(self.cache, self.view_runs, self.methods())
+        table = self.query_one("#compare-table", DataTable)
+        table.clear(columns=True)
+        table.add_columns("task", "k", "method", *[f"{m[:18]} {METRIC_TITLES[k]}" for m in models for k in PLOT_METRICS])
+        for r in rows:
+            table.add_row(r["task"], str(r["shots"]), r["method"], *[num(r[(m, k)]) for m in models for k in PLOT_METRICS])
+
+    def redraw_history(self) -> None:
+        if self.store is None:
+            return
+        table = self.query_one("#history-table", DataTable)
+        table.clear(columns=True)
+        table.add_columns("run", "model", "task", "k", "seed", "scoring", "status", "scored", "seconds", "created")
+        for r in reversed(self.store.runs()):
+            n = self.store.count_scores(r["id"])
+            created = time.strftime("%Y-%m-%d %H:%M", time.localtime(r["created"])) if r["created"] else ""
+            table.add_row(str(r["id"]), r["model_name"], r["task_name"], str(r["shots"]), str(r["seed"]), r["scoring"],
+                          r["status"], f"{n}/{r['n_items']}", f"{r['seconds'] or 0:.1f}", created, key=str(r["id"]))
+
+
+def make_app(args=None, *, db: Path | None = None, backend_factory: Callable | None = None) -> LbtuiApp:
+    """The app, from parsed CLI arguments (``lbtui [--model M --task T ...]``) or defaults.
+    With a task given, the audit starts at once."""
+    from ..selection import split_names
+
+    models = split_names(getattr(args, "model", None))
+    tasks = split_names(getattr(args, "task", None))
+    db = db or getattr(args, "db", None) or paths.default_db()
+    if db.parent and not db.parent.exists() and db == paths.default_db():
+        db.parent.mkdir(parents=True, exist_ok=True)
+    return LbtuiApp(
+        db=db, models=models, tasks=tasks or ["reviews"],
+        shots=getattr(args, "shots", None) or "0,4,8", seeds=getattr(args, "seeds", None) or "1",
+        limit=getattr(args, "limit", None) or "100", scoring=getattr(args, "scoring", None) or "full",
+        autostart=bool(tasks), backend_factory=backend_factory,
+    )

@@ -1,0 +1,26 @@
+"""Cell formatting shared by the app's tables."""
+
+from __future__ import annotations
+
+from rich.text import Text
+
+# Whether a larger value is better, for colouring changes against "none".
+HIGHER_IS_BETTER = {"accuracy": True, "macro_f1": True, "rsd": False, "bias_score": False}
+METRIC_TITLES = {"accuracy": "Acc", "macro_f1": "Macro-F1", "rsd": "RSD", "bias_score": "BiasScore"}
+
+
+def num(x: float | None) -> Text:
+    return Text("—" if x is None or x != x else f"{x:.3f}", justify="right")
+
+
+def change(x: float | None, key: str) -> Text:
+    if x is None or x != x:
+        return Text("", justify="right")
+    good = (x > 0) == HIGHER_IS_BETTER[key]
+    style = "dim" if abs(x) < 5e-4 else ("green" if good else "red")
+    return Text(f"{x:+.3f}", style=style, justify="right")
+
+
+def bar(share: float, width: int = 20, style: str = "cyan") -> Text:
+    n = int(round(share * width))
+    return Text("█" * n + "·" * (width - n), style=style)

@@ -1,0 +1,164 @@
+"""Screens pushed over the main view: a run's drill-down, the prompt, help."""
+
+from __future__ import annotations
+
+from rich.table import Table
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.screen import ModalScreen, Screen
+from textual.widgets import DataTable, Footer, Header, Static
+
+from ..analysis import ResultCache, run_detail
+from ..calibration import METHODS, METHOD_NAMES
+from .format import bar, num
+
+
+class RunScreen(Screen):
+    """Everything about one run under one calibration method."""
+
+    BINDINGS = [
+        Binding("escape", "app.pop_screen", "Back"),
+        Binding("e", "toggle_errors", "Errors only"),
+        Binding("p", "prompt", "Prompt"),
+        *[Binding(str(i + 1), f"method('{m}')", m.upper(), show=False) for i, m in enumerate(METHODS)],
+        Binding("left,h", "cycle(-1)", "Prev method"),
+        Binding("right,l", "cycle(1)", "Next method"),
+    ]
+
+    def __init__(self, cache: ResultCache, run_id: int, method: str = "none"):
+        super().__init__()
+        self.cache = cache
+        self.run_id = run_id
+        self.method = method
+        self.errors_only = False
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        with Vertical(id="detail"):
+            yield Static(id="detail-head")
+            with Horizontal(id="detail-top"):
+                yield Static(id="classwise")
+                yield Static(id="confusion")
+                yield Static(id="distribution")
+            yield DataTable(id="examples", cursor_type="row", zebra_stripes=True)
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.refresh_detail()
+        self.query_one("#examples", DataTable).focus()
+
+    def refresh_detail(self) -> None:
+        d = run_detail(self.cache, self.run_id, self.method)
+        r = d.run
+        self.title = f"run {r['id']}: {r['model_name']} on {r['task_name']}, k={r['shots']}, seed {r['seed']}"
+        head = Text()
+        head.append(f"Method: {self.method.upper()} ({METHOD_NAMES[self.method]})  ", style="bold")
+        head.append("[1-5 or ←/→ switch · e errors only · p prompt · Esc back]\n", style="dim")
+        head.append(f"scoring {r['scoring']} · status {r['status']} · demonstrations {', '.join(r['demo_ids']) or 'none'}\n")
+        if d.metrics is None:
+            head.append(f"not available: {d.reason or 'no test scores yet'}", style="yellow")
+        else:
+            m = d.metrics
+            head.append(f"accuracy {m.accuracy:.3f} · macro-F1 {m.macro_f1:.3f} · RSD {m.rsd:.3f} · BiasScore {m.bias_score:.3f}")
+            if d.prior is not None:
+                head.append("   prior p̂ = [" + ", ".join(f"{x:.2f}" for x in d.prior) + "]", style="dim")
+        self.query_one("#detail-head", Static).update(head)
+        labels = d.labels
+        cw = Table(title="Class-wise accuracy", expand=True)
+        cw.add_column("label")
+        cw.add_column("acc", justify="right")
+        conf = Table(title="Confusion (rows gold, columns predicted)", expand=True)
+        conf.add_column("")
+        for lab in labels:
+            conf.add_column(lab[:10], justify="right")
+        dist = Table(title="Predicted (magenta) against gold (cyan) share", expand=True)
+        dist.add_column("label")
+        dist.add_column("share")
+        if d.metrics is not None:
+            m = d.metrics
+            for j, lab in enumerate(labels):
+                cw.add_row(lab, num(m.classwise_accuracy[j]))
+                conf.add_row(lab[:10], *[str(int(x)) for x in m.confusion[j]])
+                dist.add_row(lab, Text.assemble(bar(m.predicted_share[j], style="magenta"), f" {m.predicted_share[j]:.2f}\n",
+                                                bar(m.gold_share[j]), f" {m.gold_share[j]:.2f}"))
+        self.query_one("#classwise", Static).update(cw)
+        self.query_one("#confusion", Static).update(conf)
+        self.query_one("#distribution", Static).update(dist)
+        table = self.query_one("#examples", DataTable)
+        table.clear(columns=True)
+        table.add_columns("id", "gold", "predicted", *[f"p({lab[:8]})" for lab in labels], "input")
+        for ex in d.examples:
+            if self.errors_only and ex["correct"]:
+                continue
+            style = "" if ex["correct"] else "red"
+            table.add_row(ex["id"], ex["gold"] or "", Text(ex["pred"], style=style),
+                          *[num(p) for p in ex["probs"]], ex["text"][:120], key=ex["id"])
+        self.sub_title = f"{table.row_count} test examples shown" + (" (errors only)" if self.errors_only else "")
+
+    def action_toggle_errors(self) -> None:
+        self.errors_only = not self.errors_only
+        self.refresh_detail()
+
+    def action_method(self, method: str) -> None:
+        self.method = method
+        self.refresh_detail()
+
+    def action_cycle(self, step: int) -> None:
+        self.method = METHODS[(METHODS.index(self.method) + step) % len(METHODS)]
+        self.refresh_detail()
+
+    def action_prompt(self) -> None:
+        d = run_detail(self.cache, self.run_id, self.method)
+        self.app.push_screen(TextScreen("Prompt (the query's input goes where {input} stands)", d.prompt))
+
+
+class TextScreen(ModalScreen):
+    BINDINGS = [Binding("escape,q", "app.pop_screen", "Close")]
+
+    def __init__(self, title: str, text: str):
+        super().__init__()
+        self.heading = title
+        self.text = text
+
+    def compose(self) -> ComposeResult:
+        with VerticalScroll(id="text-dialog"):
+            yield Static(Text(self.heading, style="bold"))
+            yield Static(Text(self.text))
+            yield Static(Text("Esc closes", style="dim"))
+
+
+HELP = """\
+lbtui audits a GGUF model for label bias: the preference of a few-shot prompted model
+for some labels over others (Reif and Schwartz, NAACL 2024).
+
+Setup (left):  Tab moves between fields; Space toggles a model or task.
+  ctrl+r        start the audit with what is selected
+  escape        cancel the running audit (what was scored is kept)
+
+Results:
+  1 2 3 4 5     toggle the calibrations none, CC, DC, BC, LOOC
+  enter         open the selected run: class-wise accuracy, confusion, examples, prompt
+  f2 f3 f4 f5   tabs: results, plots, past runs, compare
+  m             plot: cycle the metric shown (macro-F1, RSD, BiasScore)
+
+Past runs:
+  enter         open a run      a   add it to the results view      u   resume it
+
+Everywhere:
+  ctrl+p        command palette      ?   this help      ctrl+q   quit
+
+Metrics: Macro-F1 (higher is better), RSD: relative std. deviation of class-wise accuracy,
+BiasScore: distance of the mean label distribution from uniform (lower is better for both).
+Numbers in the change columns compare each calibration with none.
+"""
+
+
+class HelpScreen(ModalScreen):
+    BINDINGS = [Binding("escape,q,question_mark", "app.pop_screen", "Close")]
+
+    def compose(self) -> ComposeResult:
+        with VerticalScroll(id="text-dialog"):
+            yield Static(Text("lbtui: keys", style="bold"))
+            yield Static(Text(HELP))

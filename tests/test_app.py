@@ -1,0 +1,164 @@
+"""The real Textual app driven by its pilot: with the fake backend for the UI's
+behaviour, and with the real SmolLM2 model for an audit end to end."""
+
+import asyncio
+import time
+
+import pytest
+from textual.widgets import DataTable, Input
+
+from lbtui.backends.fake import FakeBackend
+from lbtui.cli import build_parser
+from lbtui.engine import report
+from lbtui.store import Store
+from lbtui.ui.app import make_app
+from lbtui.ui.screens import HelpScreen, RunScreen, TextScreen
+
+SIZE = (160, 50)
+
+
+def cells(app, table_id):
+    table = app.query_one(table_id, DataTable)
+    return [[str(c) for c in table.get_row_at(i)] for i in range(table.row_count)]
+
+
+def run(coro):
+    return asyncio.run(coro)
+
+
+def test_audit_fills_the_tables_and_toggles_recompute(tmp_path):
+    db = tmp_path / "app.db"
+
+    async def scenario():
+        app = make_app(build_parser().parse_args(["-t", "reviews", "-k", "0,4", "--limit", "12", "--db", str(db)]),
+                       backend_factory=lambda s, p: FakeBackend())
+        async with app.run_test(size=SIZE) as pilot:
+            await app.workers.wait_for_complete()
+            await pilot.pause(0.5)
+            rows = cells(app, "#per-run")
+            assert len(rows) == 2 * 5
+            assert [r[6] for r in rows[:5]] == ["none", "cc", "dc", "bc", "looc"]
+            # the numbers are the engine's
+            store = Store(db)
+            rid = int(rows[5][0])
+            rep = report(store, rid)
+            looc_row = next(r for r in rows if r[0] == str(rid) and r[6] == "looc")
+            assert looc_row[8] == f"{rep.metrics['looc'].macro_f1:.3f}"
+            assert rows[0][6] == "none" and rows[4][7] == "—"  # k=0: LOOC cannot apply
+            mean = cells(app, "#mean")
+            assert len(mean) == 2 * 5
+            # toggling CC off removes its rows, on again brings them back; no model involved
+            await pilot.press("2")
+            await pilot.pause(0.3)
+            assert [r[6] for r in cells(app, "#per-run")[:4]] == ["none", "dc", "bc", "looc"]
+            await pilot.press("2")
+            await pilot.pause(0.3)
+            assert len(cells(app, "#per-run")) == 10
+            # the change against none is shown for calibrated rows
+            bc = next(r for r in cells(app, "#per-run") if r[6] == "bc")
+            assert bc[9].startswith(("+", "-"))
+
+    run(scenario())
+
+
+def test_drill_down_errors_and_prompt(tmp_path):
+    async def scenario():
+        app = make_app(build_parser().parse_args(["-t", "tickets", "-k", "4", "--limit", "20", "--db", str(tmp_path / "a.db")]),
+                       backend_factory=lambda s, p: FakeBackend())
+        async with app.run_test(size=SIZE) as pilot:
+            await app.workers.wait_for_complete()
+            await pilot.pause(0.5)
+            app.query_one("#per-run", DataTable).focus()
+            await pilot.press("enter")
+            await pilot.pause(0.2)
+            screen = app.screen
+            assert isinstance(screen, RunScreen)
+            examples = screen.query_one("#examples", DataTable)
+            assert examples.row_count == 20
+            await pilot.press("e")
+            await pilot.pause(0.1)
+            n_err = examples.row_count
+            acc = report(Store(tmp_path / "a.db"), screen.run_id).metrics["none"].accuracy
+            assert n_err == round(20 * (1 - acc))
+            await pilot.press("4")  # BC
+            await pilot.pause(0.1)
+            assert screen.method == "bc"
+            await pilot.press("p")
+            await pilot.pause(0.1)
+            assert isinstance(app.screen, TextScreen) and "Output:" in app.screen.text
+            await pilot.press("escape", "escape")
+            await pilot.pause(0.1)
+            assert not isinstance(app.screen, (RunScreen, TextScreen))
+            await pilot.press("question_mark")
+            await pilot.pause(0.1)
+            assert isinstance(app.screen, HelpScreen)
+
+    run(scenario())
+
+
+def test_cancel_then_resume_from_past_runs(tmp_path):
+    db = tmp_path / "c.db"
+
+    async def scenario():
+        app = make_app(build_parser().parse_args(["-t", "reviews", "-k", "4", "--limit", "40", "--db", str(db)]),
+                       backend_factory=lambda s, p: FakeBackend(delay=0.02))
+        async with app.run_test(size=SIZE) as pilot:
+            await pilot.pause(0.6)
+            t0 = time.perf_counter()
+            await pilot.press("escape")
+            assert time.perf_counter() - t0 < 0.5  # keys answer while scoring
+            await app.workers.wait_for_complete()
+            await pilot.pause(0.2)
+            store = Store(db)
+            (run_row,) = store.runs()
+            assert run_row["status"] == "cancelled"
+            partial = store.count_scores(run_row["id"])
+            assert 0 < partial < run_row["n_items"]
+            await pilot.press("f4")
+            await pilot.pause(0.2)
+            await pilot.press("u")
+            await app.workers.wait_for_complete()
+            await pilot.pause(0.3)
+            assert store.run(run_row["id"])["status"] == "done"
+            assert store.count_scores(run_row["id"]) == run_row["n_items"]
+
+    run(scenario())
+
+
+def test_bad_input_is_shown_in_the_app(tmp_path):
+    async def scenario():
+        app = make_app(db=tmp_path / "b.db", backend_factory=lambda s, p: FakeBackend())
+        async with app.run_test(size=SIZE) as pilot:
+            app.query_one("#shots", Input).value = "-1"
+            await pilot.press("ctrl+r")
+            await app.workers.wait_for_complete()
+            await pilot.pause(0.2)
+            assert any("--shots" in n.message for n in app._notifications)
+            assert app.is_running and Store(tmp_path / "b.db").runs() == []
+
+    run(scenario())
+
+
+@pytest.mark.model
+def test_real_model_audit_in_the_app(tmp_path):
+    """The issue's check: SmolLM2, a bundled task, 4 shots, 20 examples, all five methods."""
+    db = tmp_path / "real.db"
+
+    async def scenario():
+        app = make_app(build_parser().parse_args(["--model", "smollm2-135m-instruct", "-t", "reviews", "-k", "4",
+                                                  "--limit", "20", "--db", str(db)]))
+        async with app.run_test(size=SIZE) as pilot:
+            await app.workers.wait_for_complete()
+            await pilot.pause(0.5)
+            rows = cells(app, "#mean")
+            assert [r[3] for r in rows] == ["none", "cc", "dc", "bc", "looc"]
+            for r in rows:
+                for col in (5, 7, 9):  # Macro-F1, RSD, BiasScore
+                    float(r[col])
+            before = cells(app, "#per-run")
+            await pilot.press("1")
+            await pilot.pause(0.3)
+            after = cells(app, "#per-run")
+            assert len(after) == len(before) - 1 and all(r[6] != "none" for r in after)
+
+    run(scenario())
