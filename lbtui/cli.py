@@ -28,7 +28,7 @@ class _Parser(argparse.ArgumentParser):
 
 def _add_selection(p: argparse.ArgumentParser, *, for_app: bool = False) -> None:
     p.add_argument("-m", "--model", action="append", help="model name from models.toml or a .gguf path (repeatable, or comma-separated)")
-    p.add_argument("-t", "--task", action="append", help="bundled task name, or a .toml/.jsonl/.csv/SNI .json file (repeatable)")
+    p.add_argument("-t", "--task", action="append", help="bundled task name, 'all' for every bundled task, or a .toml/.jsonl/.csv/SNI .json file (repeatable)")
     p.add_argument("-k", "--shots", default=None if for_app else "0,4,8", help="numbers of demonstrations, comma-separated (default 0,4,8)")
     p.add_argument("--seeds", default=None if for_app else "1", help="number of demonstration seeds (seeds 0..N-1; default 1)")
     p.add_argument("--limit", type=str, default=None if for_app else str(examples.DEFAULT_LIMIT), help="test examples a task (default 100)")

@@ -50,7 +50,7 @@ def select(
     specs = [model_registry.resolve(n, registry) for n in names]
     for spec in specs:  # a missing or non-GGUF file fails here, before any store is opened
         check_gguf(spec.locate(), where=f"{spec.source}: models.{spec.name}" if spec.source else "--model")
-    tasks_in = split_names(task_names)
+    tasks_in = [t for name in split_names(task_names) for t in (catalog.bundled() if name == "all" else [name])]
     if not tasks_in:
         raise UserError("--task", f"give at least one task (bundled: {', '.join(catalog.bundled())})")
     tasks = [catalog.load(t, data or DataOptions()) for t in tasks_in]

@@ -271,7 +271,24 @@ def load_toml(path: Path, *, skip_unknown_labels: bool = False, allow_outside: b
     ws = f"{w}: [split]"
     pool = _get(sp, "pool", int, ws, DEFAULT_POOL)
     seed = _get(sp, "seed", int, ws, 0)
-    pool_ex, test_ex = split(examples, pool=pool, seed=seed, where=f"{ws} pool")
+    field = _get(sp, "field", str, ws, None)
+    if field is None:
+        pool_ex, test_ex = split(examples, pool=pool, seed=seed, where=f"{ws} pool")
+    else:
+        # The data says which rows may be demonstrations (e.g. a train split) and which are test.
+        pool_value = _get(sp, "pool_value", str, ws, "train")
+        test_value = _get(sp, "test_value", str, ws, "test")
+        by_id = {e.id: e for e in examples}
+        ids = [(str(row.get(field)), str(row[id_field]) if id_field else str(line)) for line, row in rows]
+        pool_rows = [by_id[i] for v, i in ids if v == pool_value and i in by_id]
+        test_rows = [by_id[i] for v, i in ids if v == test_value and i in by_id]
+        if len(pool_rows) < pool:
+            raise TaskError(f"{ws} pool", f"only {len(pool_rows)} rows have {field} = {pool_value!r}, fewer than pool = {pool}")
+        if not test_rows:
+            raise TaskError(f"{ws} test_value", f"no rows have {field} = {test_value!r}")
+        rng = np.random.default_rng([seed, 0x5E1])
+        pool_ex = [pool_rows[i] for i in rng.permutation(len(pool_rows))[:pool]]
+        test_ex = [test_rows[i] for i in rng.permutation(len(test_rows))]
     prompt = _prompt(_get(doc, "prompt", dict, w, {}), f"{w}: [prompt]")
     return _build(
         name=name, version=version, definition=definition, labels=labels, pool=pool_ex, test=test_ex,

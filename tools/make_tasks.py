@@ -262,7 +262,7 @@ def ticket(rng: random.Random) -> dict:
         end = " No rush."
     if label == "high" and end == " No rush.":
         end = " Please help."
-    return {"text": (text + "." + end).strip(), "label": label}
+    return {"text": (text[0].upper() + text[1:] + "." + end).strip(), "label": label}
 
 
 # --- emotions: how the writer feels -------------------------------------------------------

@@ -463,6 +463,7 @@ def make_app(args=None, *, db: Path | None = None, backend_factory: Callable | N
 
     models = split_names(getattr(args, "model", None))
     tasks = split_names(getattr(args, "task", None))
+    tasks = [t for name in tasks for t in (list(catalog.bundled()) if name == "all" else [name])]
     db = db or getattr(args, "db", None) or paths.default_db()
     if db.parent and not db.parent.exists() and db == paths.default_db():
         db.parent.mkdir(parents=True, exist_ok=True)
