@@ -90,15 +90,15 @@ def open_store(db: Path | None):
 
 
 def cmd_run(a, backend_factory=None) -> int:
-    from .engine import Engine, report
+    from .engine import Engine, plan, report
     from .render import ProgressBar, metrics_json, print_tables
 
     sel = selection(a)
+    plans = plan(sel.models, sel.tasks, sel.shots, sel.seeds, limit=sel.limit, scoring=sel.scoring)
     store = open_store(a.db)
     with ProgressBar() as progress:
         engine = Engine(store, progress=progress, **({"backend_factory": backend_factory} if backend_factory else {}))
         try:
-            plans = engine.plan(sel.models, sel.tasks, sel.shots, sel.seeds, limit=sel.limit, scoring=sel.scoring)
             run_ids = engine.execute(plans)
         finally:
             engine.close()

@@ -26,9 +26,10 @@ from .metrics import Metrics
 from .models import ModelSpec, sha256_file
 from .prompts import PromptBuilder, chat_wrap, demo_pairs, shared_first_tokens
 from .results import RunScores, evaluate_run
-from .store import Store
+from .store import Store, new_owner
 from .types import Task
 
+WAIT_SECONDS = 1.0  # how often to look whether another process finished a shared run
 BATCH = 8  # inputs scored and committed together: small enough to lose little on a kill
 METHOD_VERSION = 1  # bump when scoring or example-set rules change: it enters the run key
 
@@ -115,6 +116,28 @@ def run_key(model_sha: str, p: Planned) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()
 
 
+def plan(
+    models: Sequence[ModelSpec], tasks: Sequence[Task], shots: Sequence[int], seeds: Sequence[int],
+    *, limit: int = exsets.DEFAULT_LIMIT, scoring: str = "full",
+) -> list[Planned]:
+    """Every (model, task, shots, seed), with its example sets. Checks all options
+    before anything is loaded or written."""
+    if scoring not in SCORING_MODES:
+        raise UserError("--scoring", f"must be one of {', '.join(SCORING_MODES)}, got {scoring!r}")
+    if not shots:
+        raise UserError("--shots", "give at least one number of shots")
+    if not seeds:
+        raise UserError("--seeds", "give at least one seed")
+    plans = []
+    for model in models:
+        for task in tasks:
+            for k in shots:
+                for seed in seeds:
+                    sets = exsets.build(task, shots=k, seed=seed, limit=limit)
+                    plans.append(Planned(model, task, k, seed, scoring, limit, sets))
+    return plans
+
+
 class Engine:
     def __init__(
         self, store: Store, *, backend_factory: Callable[[ModelSpec, Path], Backend] = load_backend,
@@ -125,6 +148,7 @@ class Engine:
         self.progress = progress or NullProgress()
         self.cancel = cancel or threading.Event()
         self._backends: dict[str, Backend] = {}
+        self.owner = new_owner()
 
     def close(self) -> None:
         for b in self._backends.values():
@@ -133,26 +157,7 @@ class Engine:
 
     # --- planning ----------------------------------------------------------------------
 
-    def plan(
-        self, models: Sequence[ModelSpec], tasks: Sequence[Task], shots: Sequence[int], seeds: Sequence[int],
-        *, limit: int = exsets.DEFAULT_LIMIT, scoring: str = "full",
-    ) -> list[Planned]:
-        """Every (model, task, shots, seed), with its example sets. Checks all options
-        before anything is loaded or written."""
-        if scoring not in SCORING_MODES:
-            raise UserError("--scoring", f"must be one of {', '.join(SCORING_MODES)}, got {scoring!r}")
-        if not shots:
-            raise UserError("--shots", "give at least one number of shots")
-        if not seeds:
-            raise UserError("--seeds", "give at least one seed")
-        plans = []
-        for model in models:
-            for task in tasks:
-                for k in shots:
-                    for seed in seeds:
-                        sets = exsets.build(task, shots=k, seed=seed, limit=limit)
-                        plans.append(Planned(model, task, k, seed, scoring, limit, sets))
-        return plans
+    plan = staticmethod(plan)  # so callers holding an engine need not import the function
 
     def _prepare(self, p: Planned, backend: Backend) -> None:
         """Token ids of every input of the run; refuse what cannot be scored."""
@@ -196,14 +201,16 @@ class Engine:
             for j, ex in enumerate(sets.demos):
                 add("looc", j, ex.id, ex.text, ex.label, demos[:j] + demos[j + 1:])
         longest_label = max(len(ids) for ids in pb.label_ids)
-        for it in items:
-            excess = len(it.prompt) + longest_label - backend.n_ctx
-            if excess > 0:
-                raise PromptTooLong(
-                    f"{task.source}: {it.set} example {it.example_id}",
-                    f"the prompt needs {len(it.prompt) + longest_label} tokens, {excess} more than n_ctx"
-                    f" {backend.n_ctx} of {p.model.name}; use fewer shots or a larger n_ctx in models.toml",
-                )
+        too_long = [it for it in items if len(it.prompt) + longest_label > backend.n_ctx]
+        if too_long:
+            worst = max(too_long, key=lambda it: len(it.prompt))
+            need = len(worst.prompt) + longest_label
+            raise PromptTooLong(
+                f"{task.source}: {worst.set} example {worst.example_id}",
+                f"{len(too_long)} of {len(items)} prompts do not fit; this one needs {need} tokens,"
+                f" {need - backend.n_ctx} more than n_ctx {backend.n_ctx} of {p.model.name}"
+                f" (k={p.shots}); use fewer shots (drop demonstrations) or a larger n_ctx in models.toml",
+            )
         p.items = items
         p.labels_ids = pb.label_ids
         p.prefix_text = pb.text(demos, "{input}")
@@ -248,6 +255,20 @@ class Engine:
                 ids[id(p)] = self._score(p, backend, model_id)
         return [ids[id(p)] for p in plans]
 
+    def _claim(self, run_id: int) -> bool:
+        """True when this engine may score the run; while another live process scores it,
+        wait for that one to finish instead of scoring the same inputs twice."""
+        noted = False
+        while True:
+            state = self.store.claim_run(run_id, self.owner)
+            if state != "busy":
+                return state == "claimed"
+            if not noted:
+                self.progress.note(f"run {run_id} is being scored by another process; waiting for it")
+                noted = True
+            if self.cancel.wait(WAIT_SECONDS):
+                raise Cancelled()
+
     def _score(self, p: Planned, backend: Backend, model_id: int) -> int:
         task_id = self.store.upsert_task(p.task)
         run_id = self.store.create_run({
@@ -258,13 +279,15 @@ class Engine:
             "labels": list(p.task.labels), "demo_ids": [d.id for d in p.sets.demos], "params": backend.info,
             "n_items": len(p.items),
         })
+        if not self._claim(run_id):
+            return run_id
         row = self.store.run(run_id)
         have = self.store.scored_keys(run_id)
         todo = [it for it in p.items if (it.set, it.idx) not in have]
         handle = RunHandle(run_id, p.model.name, p.task.name, p.shots, p.seed, p.scoring, len(p.items),
                            len(p.items) - len(todo), "running")
         handle.done_at_start = handle.done
-        self.store.update_run(run_id, status="running", started=row["started"] or time.time(), error=None)
+        self.store.update_run(run_id, started=row["started"] or time.time())
         self.progress.run_started(handle)
         tokens = row["tokens_evaluated"] or 0
         seconds = row["seconds"] or 0.0
@@ -299,7 +322,7 @@ class Engine:
             elapsed = time.perf_counter() - t0
             self.store.update_run(
                 run_id, status=status, error=error, seconds=seconds + elapsed, tokens_evaluated=tokens,
-                finished=time.time() if status == "done" else None,
+                finished=time.time() if status == "done" else None, owner=None,
             )
             handle.status = status
             self.progress.run_finished(handle)

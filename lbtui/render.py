@@ -49,7 +49,9 @@ class ProgressBar:
             self._progress.console.print(f"run {run.id}: {run.status}")
 
     def note(self, message: str) -> None:
-        self._progress.console.print(f"[dim]{message}[/dim]")
+        # Notes are for people watching; scripts get a clean stderr (errors only).
+        if self.console.is_terminal:
+            self._progress.console.print(f"[dim]{message}[/dim]")
 
 
 def _stdout_console() -> Console:

@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import sqlite3
 import time
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable
@@ -96,7 +98,7 @@ class Store:
                 {"id": int, "key": str, "model_id": int, "task_id": int, "model_name": str, "task_name": str,
                  "shots": int, "seed": int, "scoring": str, "prompt_format": str, "prompt_prefix": str,
                  "limit_": int, "n_bias": int, "chat_template": int, "labels": str, "demo_ids": str,
-                 "params": str, "status": str, "error": str, "n_items": int, "created": float,
+                 "params": str, "status": str, "error": str, "owner": str, "heartbeat": float, "n_items": int, "created": float,
                  "started": float, "finished": float, "seconds": float, "tokens_evaluated": int},
                 pk="id", foreign_keys=[("model_id", "models", "id"), ("task_id", "tasks", "id")],
                 if_not_exists=True,
@@ -190,6 +192,23 @@ class Store:
                 return found[0]
             return db["runs"].insert(row).last_pk
 
+    def claim_run(self, run_id: int, owner: str) -> str:
+        """Take a run for scoring: 'claimed', 'done' (nothing to score), or 'busy' when
+        another live process is scoring it (two processes never score the same inputs)."""
+        with self._tx() as db:
+            status, holder, beat = db.execute(
+                "SELECT status, owner, heartbeat FROM runs WHERE id = ?", [run_id]
+            ).fetchone()
+            if status == "done":
+                return "done"
+            if status == "running" and holder and holder != owner and owner_alive(holder, beat):
+                return "busy"
+            db.execute(
+                "UPDATE runs SET status = 'running', owner = ?, heartbeat = ?, error = NULL WHERE id = ?",
+                [owner, _now(), run_id],
+            )
+            return "claimed"
+
     def update_run(self, run_id: int, **fields: Any) -> None:
         if "params" in fields:
             fields["params"] = json.dumps(fields["params"])
@@ -221,8 +240,10 @@ class Store:
         ]
         with self._tx() as db:
             db["scores"].insert_all(payload, ignore=True)
-            if tokens is not None:
-                db.execute("UPDATE runs SET tokens_evaluated = ? WHERE id = ?", [tokens, run_id])
+            db.execute(
+                "UPDATE runs SET tokens_evaluated = coalesce(?, tokens_evaluated), heartbeat = ? WHERE id = ?",
+                [tokens, _now(), run_id],
+            )
 
     def count_scores(self, run_id: int) -> int:
         return self.db.execute("SELECT count(*) FROM scores WHERE run_id = ?", [run_id]).fetchone()[0]
@@ -245,6 +266,30 @@ class Store:
             "ORDER BY CASE \"set\" WHEN 'test' THEN 0 WHEN 'bias' THEN 1 WHEN 'cc' THEN 2 WHEN 'dc' THEN 3 ELSE 4 END, idx",
             [run_id],
         ))
+
+
+STALE_SECONDS = 120  # a run whose holder on another host was silent this long is free again
+HOST = socket.gethostname()
+
+
+def new_owner() -> str:
+    """Who is scoring: host, process and a nonce (two engines in one process differ)."""
+    return f"{HOST}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+def owner_alive(owner: str, heartbeat: float | None) -> bool:
+    """On this host, ask the OS whether the holder's process lives (a SIGKILLed run is
+    free at once); elsewhere, trust a recent heartbeat."""
+    host, pid, *_ = owner.split(":") + ["", ""]
+    if host == HOST and pid.isdigit():
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
+        return True
+    return heartbeat is not None and _now() - heartbeat < STALE_SECONDS
 
 
 def _decode_run(row: dict) -> dict:

@@ -109,7 +109,7 @@ def test_prompt_longer_than_context_writes_nothing(tmp_path, spec):
     engine = Engine(store, backend_factory=lambda s, p: FakeBackend(n_ctx=60))
     with pytest.raises(PromptTooLong) as e:
         engine.execute(engine.plan([spec], [catalog.load("reviews")], [8], [0], limit=5))
-    assert "more than n_ctx 60" in str(e.value) and "reviews.toml" in str(e.value)
+    assert "more than n_ctx 60" in str(e.value) and "reviews.toml" in str(e.value) and "drop demonstrations" in str(e.value)
     assert store.runs() == [] and store.db["scores"].count == 0
 
 
