@@ -142,9 +142,9 @@ def _examples(
         text = render(input_template, row, where=f"{where}: input").strip()
         if not text:
             raise TaskError(where, "input is empty")
-        ex_id = str(row[id_field]) if id_field else str(line)
         if id_field and id_field not in row:
             raise TaskError(where, f"field {id_field!r} is missing")
+        ex_id = str(row[id_field]) if id_field else str(line)
         if ex_id in seen_ids:
             raise TaskError(where, f"duplicate id {ex_id!r} in field {id_field!r}")
         seen_ids.add(ex_id)

@@ -143,3 +143,9 @@ def test_split_by_a_field_of_the_data(tmp_path):
     t = load_toml(write_task(tmp_path, body, rows))
     assert len(t.pool) == 100 and len(t.test) == 40
     assert all(int(e.text[1:]) < 120 for e in t.pool) and all(int(e.text[1:]) >= 120 for e in t.test)
+
+
+def test_missing_id_field_is_a_task_error(tmp_path):
+    rows = [{"text": f"t{i}", "label": "a" if i % 2 else "b"} for i in range(140)]
+    with pytest.raises(TaskError, match="field 'id' is missing"):
+        load_toml(write_task(tmp_path, GOOD + 'id_field = "id"\n', rows))

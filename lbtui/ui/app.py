@@ -82,6 +82,7 @@ class LbtuiApp(App):
         self.plot_metric = 0
         self.running = False
         self.last_redraw_seconds = 0.0
+        self.highlighted_run: int | None = None
 
     # --- layout ------------------------------------------------------------------------
 
@@ -415,7 +416,7 @@ class LbtuiApp(App):
             widget.refresh()
 
     def draw_label_bars(self) -> None:
-        run_id = getattr(self, "highlighted_run", None) or (self.view_runs[0] if self.view_runs else None)
+        run_id = self.highlighted_run or (self.view_runs[0] if self.view_runs else None)
         target = self.query_one("#label-bars", Static)
         if run_id is None:
             target.update(Text("Per-label shares appear here once a run has scores.", style="dim"))
