@@ -30,7 +30,7 @@ from .store import Store, new_owner
 from .types import Task
 
 WAIT_SECONDS = 1.0  # how often to look whether another process finished a shared run
-BATCH = 8  # inputs scored and committed together: small enough to lose little on a kill
+BATCH = 8  # inputs scored and committed together unless the backend asks for more
 METHOD_VERSION = 1  # bump when scoring or example-set rules change: it enters the run key
 
 
@@ -293,11 +293,14 @@ class Engine:
         seconds = row["seconds"] or 0.0
         t0 = time.perf_counter()
         status, error = "done", None
+        # A backend that batches wants enough inputs per call to fill its batches; a
+        # kill still loses at most one call's worth (seconds).
+        per_call = max(BATCH, getattr(backend, "requests_per_call", BATCH))
         try:
-            for lo in range(0, len(todo), BATCH):
+            for lo in range(0, len(todo), per_call):
                 if self.cancel.is_set():
                     raise Cancelled()
-                chunk = todo[lo : lo + BATCH]
+                chunk = todo[lo : lo + per_call]
                 before = backend.tokens_evaluated
                 scores = backend.score([Request(it.prompt, p.labels_ids) for it in chunk], mode=p.scoring)
                 tokens += backend.tokens_evaluated - before

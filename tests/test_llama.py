@@ -33,22 +33,42 @@ def requests_for(backend, task_name, *, shots, n, full):
     return [Request(pb.prompt(demos, ex.text), pb.label_ids) for ex in sets.test]
 
 
-@pytest.mark.parametrize("mode, task", [("first-token", "reviews"), ("full", "intents")])
-def test_reused_prefix_scores_equal_full_prompt_evaluation(smol, mode, task):
-    reqs = requests_for(smol, task, shots=4, n=6, full=mode == "full")
+@pytest.mark.parametrize("mode, task", [("first-token", "reviews"), ("full", "intents"), ("full", "emotions")])
+def test_batched_scores_equal_whole_prompt_evaluation(smol, mode, task):
+    """Packs of many queries (every label branch too, in full mode) give the numbers that
+    evaluating each (prompt, label) whole from an empty cache gives, as the naive path
+    of lm-evaluation-harness does; and the shared prefix is evaluated once."""
+    reqs = requests_for(smol, task, shots=4, n=8 if mode == "first-token" else 5, full=mode == "full")
     smol.clear()
     before = smol.tokens_evaluated
-    reused = smol.score(reqs, mode=mode)
-    reused_tokens = smol.tokens_evaluated - before
-    whole = []
+    batched = smol.score(reqs, mode=mode)
+    batched_tokens = smol.tokens_evaluated - before
     before = smol.tokens_evaluated
-    for r in reqs:
-        smol.clear()
-        whole.append(smol.score([r], mode=mode)[0])
-    whole_tokens = smol.tokens_evaluated - before
-    assert np.max(np.abs(reused - np.array(whole))) < 1e-3
-    assert reused_tokens < whole_tokens / 2  # the shared prefix was evaluated once
-    assert np.all(reused < 0)
+    naive = np.array([smol.score_naive(r, mode=mode) for r in reqs])
+    naive_tokens = smol.tokens_evaluated - before
+    assert np.max(np.abs(batched - naive)) < 1e-3
+    assert batched_tokens < naive_tokens / 4
+    assert np.all(batched < 0)
+
+
+def test_a_score_does_not_depend_on_its_pack_or_the_warm_cache(smol):
+    reqs = requests_for(smol, "intents", shots=2, n=6, full=True)
+    smol.clear()
+    together = smol.score(reqs, mode="full")
+    smol.max_pack = 1  # one query per batch, prefix reused from the cache
+    try:
+        alone = smol.score(reqs[::-1], mode="full")[::-1]
+    finally:
+        smol.max_pack = None
+    assert np.array_equal(together, alone)
+    # A second call with the same demonstrations finds the prefix warm.
+    before = smol.tokens_evaluated
+    again = smol.score(reqs[:3], mode="full")
+    assert np.array_equal(again, together[:3])
+    # at most: each query's own tokens, plus per label branch a copied tail (< 8) and its label
+    own = sum(len(r.prompt) - len(smol._cached) for r in reqs[:3])
+    branches = sum(7 + len(c) for c in reqs[0].continuations)
+    assert smol.tokens_evaluated - before <= own + 3 * branches < sum(len(r.prompt) for r in reqs[:3])
 
 
 def test_full_mode_scores_are_mean_token_log_probs(smol):
@@ -101,20 +121,17 @@ def test_audit_a_bundled_task_end_to_end(tmp_path, capsys):
     assert again == doc and store.run(run["run_id"])["tokens_evaluated"] == tokens
 
 
-def test_gemma_base_model_scores_deterministically():
-    """Gemma 3 270M, the base model. Its CPU logits depend on how a prompt is split into
-    decode batches (up to ~0.3 nats here, with or without prefix reuse, with an f32 KV
-    cache too), so equality with whole-prompt evaluation is checked on SmolLM2 only;
-    here: a BOS is used, and the same requests in the same order give the same scores."""
+def test_gemma_base_model_batched_equals_whole_prompt():
+    """Gemma 3 270M, the base model (sliding-window attention, BOS, 262k vocabulary)."""
     spec = registry()["gemma3-270m"]
     b = LlamaBackend(spec.locate(), n_ctx=1024)
     try:
         assert b.tokenize("x", bos=True)[0] != b.tokenize("x")[0]
-        reqs = requests_for(b, "headlines", shots=2, n=3, full=True)
-        b.clear()
-        first = b.score(reqs, mode="full")
-        b.clear()
-        assert np.array_equal(first, b.score(reqs, mode="full"))
-        assert np.all(np.isfinite(first)) and np.all(first < 0)
+        for mode in ("full", "first-token"):
+            reqs = requests_for(b, "headlines", shots=2, n=5, full=mode == "full")
+            batched = b.score(reqs, mode=mode)
+            naive = np.array([b.score_naive(r, mode=mode) for r in reqs])
+            assert np.max(np.abs(batched - naive)) < 1e-3
+            assert np.all(np.isfinite(batched)) and np.all(batched < 0)
     finally:
         b.close()
