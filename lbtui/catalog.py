@@ -31,7 +31,9 @@ def load(spec: str, opts: DataOptions | None = None) -> Task:
     if not path.exists():
         raise TaskError(str(path), "task file not found")
     if suffix == ".toml":
-        return load_toml(path, skip_unknown_labels=opts.skip_unknown_labels, allow_outside=opts.allow_outside)
+        return load_toml(
+            path, skip_unknown_labels=opts.skip_unknown_labels, allow_outside=opts.allow_outside, data_dir=opts.data_dir,
+        )
     if suffix == ".json":
         return load_sni(path, pool=opts.pool, seed=opts.split_seed, skip_unknown_labels=opts.skip_unknown_labels)
     return load_data_file(path, opts)

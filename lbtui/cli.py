@@ -1,4 +1,4 @@
-"""The command line: ``lbtui`` opens the app; ``lbtui run|export|tasks|models`` work
+"""The command line: ``lbtui`` opens the app; ``lbtui run|export|bench|tasks|models`` work
 headless. Results go to stdout, diagnostics and progress to stderr.
 
 Exit codes: 0 success, 1 internal error, 2 bad input or usage (one line on stderr naming
@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from . import catalog, examples, models as model_registry, paths
-from .selection import Selection, select
+from .selection import Selection, select, split_names
 from .errors import EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, UserError
 from .taskfile import DataOptions
 
@@ -43,6 +43,7 @@ def _add_selection(p: argparse.ArgumentParser, *, for_app: bool = False) -> None
     g.add_argument("--split-seed", type=int, default=0, help="seed of the pool/test split (default 0)")
     g.add_argument("--skip-unknown-labels", action="store_true", help="drop data rows whose label is not in the task's label set")
     g.add_argument("--allow-outside-paths", action="store_true", help="let a task file name data outside its folder")
+    g.add_argument("--data-dir", type=Path, help="resolve task files' data paths against this folder (e.g. ../shared/data)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -56,6 +57,16 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--run", type=int, required=True, help="run id")
     e.add_argument("--db", type=Path)
     e.add_argument("--format", choices=["jsonl", "csv"], default="jsonl")
+    b = sub.add_parser("bench", help="measure audit speed against llama.cpp's raw rate and the naive approach")
+    b.add_argument("-m", "--model", action="append", help="model name or .gguf path (default: the default model)")
+    b.add_argument("-t", "--task", default="reviews", help="bundled task or task file (default reviews)")
+    b.add_argument("-k", "--shots", type=int, default=8, help="demonstrations (default 8)")
+    b.add_argument("--limit", type=int, default=200, help="test examples (default 200)")
+    b.add_argument("--naive", type=int, default=8, help="test examples scored the naive way (default 8; 0 skips)")
+    b.add_argument("--modes", default="first-token,full", help="scoring modes to time (default first-token,full)")
+    b.add_argument("--data-dir", type=Path, help="resolve the task file's data paths against this folder")
+    b.add_argument("--allow-outside-paths", action="store_true", help="let a task file name data outside its folder")
+    b.add_argument("--json", action="store_true", help="print one JSON document instead of a table")
     for name, helptext in (("tasks", "list bundled tasks"), ("models", "list registered models")):
         s = sub.add_parser(name, help=helptext)
         s.add_argument("--json", action="store_true")
@@ -69,7 +80,7 @@ def _data_options(a) -> DataOptions:
     return DataOptions(
         text_field=a.text_field, label_field=a.label_field, id_field=a.id_field, definition=a.definition,
         pool=a.pool, split_seed=a.split_seed, skip_unknown_labels=a.skip_unknown_labels,
-        allow_outside=a.allow_outside_paths,
+        allow_outside=a.allow_outside_paths, data_dir=a.data_dir,
     )
 
 
@@ -171,6 +182,33 @@ def cmd_models(a) -> int:
     return EXIT_OK
 
 
+def cmd_bench(a) -> int:
+    from . import bench
+    from .render import print_bench
+
+    modes = split_names([a.modes])
+    for m in modes:
+        if m not in bench.MODES:
+            raise UserError("--modes", f"unknown mode {m!r} (first-token, full)")
+    if a.shots < 0 or a.limit < 1 or a.naive < 0:
+        raise UserError("--shots/--limit/--naive", "shots and naive must be >= 0, limit >= 1")
+    registry = model_registry.registry()
+    names = split_names(a.model) or [model_registry.default_model(registry)]
+    task = catalog.load(a.task, DataOptions(data_dir=a.data_dir, allow_outside=a.allow_outside_paths))
+    results = []
+    for name in names:
+        spec = model_registry.resolve(name, registry)
+        results.append(bench.run(spec, task, shots=a.shots, limit=a.limit, naive=a.naive, modes=modes,
+                                 note=lambda m: print(f"lbtui bench: {m}", file=sys.stderr)))
+    if a.json:
+        json.dump(results[0] if len(results) == 1 else results, sys.stdout, indent=2)
+        sys.stdout.write("\n")
+    else:
+        for r in results:
+            print_bench(r)
+    return EXIT_OK
+
+
 def cmd_app(a) -> int:
     from .ui.app import make_app
 
@@ -190,6 +228,8 @@ def main(argv: Sequence[str] | None = None, *, backend_factory: Callable | None 
             return cmd_tasks(a)
         if a.command == "models":
             return cmd_models(a)
+        if a.command == "bench":
+            return cmd_bench(a)
         return cmd_app(a)
     except UserError as e:
         print(f"lbtui: error: {e}", file=sys.stderr)

@@ -138,6 +138,63 @@ def plan(
     return plans
 
 
+def prepare(p: Planned, backend: Backend) -> None:
+    """Token ids of every input of the run; refuse what cannot be scored."""
+    task, sets = p.task, p.sets
+    chat = None
+    if p.model.chat_template:
+        template = getattr(backend, "metadata", {}).get("tokenizer.chat_template")
+        if not template:
+            raise UserError(f"models.{p.model.name}.chat_template", "the model's GGUF has no chat template")
+        try:
+            chat = chat_wrap(template)
+        except Exception as e:  # a template from a file we do not control
+            raise UserError(f"models.{p.model.name}.chat_template", f"cannot render the model's chat template: {e}") from None
+    pb = PromptBuilder(
+        backend.tokenize, task.prompt, task.definition, task.labels, eos=backend.eos,
+        full=p.scoring == "full", chat=chat,
+    )
+    if p.scoring == "first-token":
+        clash = shared_first_tokens(pb.label_ids, task.labels)
+        if clash:
+            raise UserError(
+                "--scoring", f"labels {clash[0]!r} and {clash[1]!r} of task {task.name} share their first token;"
+                " first-token scoring cannot tell them apart (use --scoring full)",
+            )
+    demos = demo_pairs(sets.demos, task.labels)
+    items: list[Item] = []
+
+    def add(set_name: str, idx: int, ex_id: str, text: str, gold: int | None, demo_list) -> None:
+        items.append(Item(set_name, idx, ex_id, text, gold, pb.prompt(demo_list, text)))
+
+    # Ordered so that consecutive prompts share the longest prefixes.
+    for i, text in enumerate(sets.cc):
+        add("cc", i, f"cc-{i}", text, None, demos)
+    for i, text in enumerate(sets.dc):
+        add("dc", i, f"dc-{i}", text, None, demos)
+    for i, ex in enumerate(sets.bias):
+        add("bias", i, ex.id, ex.text, ex.label, demos)
+    for i, ex in enumerate(sets.test):
+        add("test", i, ex.id, ex.text, ex.label, demos)
+    if p.shots >= 2:
+        for j, ex in enumerate(sets.demos):
+            add("looc", j, ex.id, ex.text, ex.label, demos[:j] + demos[j + 1:])
+    longest_label = max(len(ids) for ids in pb.label_ids)
+    too_long = [it for it in items if len(it.prompt) + longest_label > backend.n_ctx]
+    if too_long:
+        worst = max(too_long, key=lambda it: len(it.prompt))
+        need = len(worst.prompt) + longest_label
+        raise PromptTooLong(
+            f"{task.source}: {worst.set} example {worst.example_id}",
+            f"{len(too_long)} of {len(items)} prompts do not fit; this one needs {need} tokens,"
+            f" {need - backend.n_ctx} more than n_ctx {backend.n_ctx} of {p.model.name}"
+            f" (k={p.shots}); use fewer shots (drop demonstrations) or a larger n_ctx in models.toml",
+        )
+    p.items = items
+    p.labels_ids = pb.label_ids
+    p.prefix_text = pb.text(demos, "{input}")
+
+
 class Engine:
     def __init__(
         self, store: Store, *, backend_factory: Callable[[ModelSpec, Path], Backend] = load_backend,
@@ -158,62 +215,6 @@ class Engine:
     # --- planning ----------------------------------------------------------------------
 
     plan = staticmethod(plan)  # so callers holding an engine need not import the function
-
-    def _prepare(self, p: Planned, backend: Backend) -> None:
-        """Token ids of every input of the run; refuse what cannot be scored."""
-        task, sets = p.task, p.sets
-        chat = None
-        if p.model.chat_template:
-            template = getattr(backend, "metadata", {}).get("tokenizer.chat_template")
-            if not template:
-                raise UserError(f"models.{p.model.name}.chat_template", "the model's GGUF has no chat template")
-            try:
-                chat = chat_wrap(template)
-            except Exception as e:  # a template from a file we do not control
-                raise UserError(f"models.{p.model.name}.chat_template", f"cannot render the model's chat template: {e}") from None
-        pb = PromptBuilder(
-            backend.tokenize, task.prompt, task.definition, task.labels, eos=backend.eos,
-            full=p.scoring == "full", chat=chat,
-        )
-        if p.scoring == "first-token":
-            clash = shared_first_tokens(pb.label_ids, task.labels)
-            if clash:
-                raise UserError(
-                    "--scoring", f"labels {clash[0]!r} and {clash[1]!r} of task {task.name} share their first token;"
-                    " first-token scoring cannot tell them apart (use --scoring full)",
-                )
-        demos = demo_pairs(sets.demos, task.labels)
-        items: list[Item] = []
-
-        def add(set_name: str, idx: int, ex_id: str, text: str, gold: int | None, demo_list) -> None:
-            items.append(Item(set_name, idx, ex_id, text, gold, pb.prompt(demo_list, text)))
-
-        # Ordered so that consecutive prompts share the longest prefixes.
-        for i, text in enumerate(sets.cc):
-            add("cc", i, f"cc-{i}", text, None, demos)
-        for i, text in enumerate(sets.dc):
-            add("dc", i, f"dc-{i}", text, None, demos)
-        for i, ex in enumerate(sets.bias):
-            add("bias", i, ex.id, ex.text, ex.label, demos)
-        for i, ex in enumerate(sets.test):
-            add("test", i, ex.id, ex.text, ex.label, demos)
-        if p.shots >= 2:
-            for j, ex in enumerate(sets.demos):
-                add("looc", j, ex.id, ex.text, ex.label, demos[:j] + demos[j + 1:])
-        longest_label = max(len(ids) for ids in pb.label_ids)
-        too_long = [it for it in items if len(it.prompt) + longest_label > backend.n_ctx]
-        if too_long:
-            worst = max(too_long, key=lambda it: len(it.prompt))
-            need = len(worst.prompt) + longest_label
-            raise PromptTooLong(
-                f"{task.source}: {worst.set} example {worst.example_id}",
-                f"{len(too_long)} of {len(items)} prompts do not fit; this one needs {need} tokens,"
-                f" {need - backend.n_ctx} more than n_ctx {backend.n_ctx} of {p.model.name}"
-                f" (k={p.shots}); use fewer shots (drop demonstrations) or a larger n_ctx in models.toml",
-            )
-        p.items = items
-        p.labels_ids = pb.label_ids
-        p.prefix_text = pb.text(demos, "{input}")
 
     # --- running -----------------------------------------------------------------------
 
@@ -249,7 +250,7 @@ class Engine:
                 continue
             backend = self._backend(spec, path)
             for p in pending:  # check every run before writing anything
-                self._prepare(p, backend)
+                prepare(p, backend)
             model_id = self.store.upsert_model(name=spec.name, path=path, sha256=sha, metadata=getattr(backend, "metadata", None))
             for p in pending:
                 ids[id(p)] = self._score(p, backend, model_id)

@@ -125,3 +125,21 @@ def print_rows(rows: list[dict], columns: list[str], *, title: str) -> None:
     for r in rows:
         t.add_row(*[", ".join(r[c]) if isinstance(r[c], list) else str(r[c]) for c in columns])
     _stdout_console().print(t)
+
+
+def print_bench(r: dict) -> None:
+    """The `lbtui bench` table: each mode against llama.cpp's raw rate and the naive way."""
+    t = Table(title=f"{r['model']} · {r['task']} · k={r['shots']} · n_ctx {r['n_ctx']} · {r['n_threads']} threads · "
+                    f"raw {r['raw_tokens_per_s']:.0f} tokens/s")
+    for c in ("mode", "inputs", "tokens needed", "evaluated", "pad rows", "seconds", "inputs/s",
+              "effective tokens/s", "× raw", "× naive"):
+        t.add_column(c, justify="left" if c == "mode" else "right")
+    for mode, m in r["modes"].items():
+        t.add_row(mode, str(m["inputs"]), str(m["tokens_needed"]), str(m["tokens_evaluated"]), str(m["pad_rows"]),
+                  f"{m['seconds']:.1f}", f"{m['examples_per_s']:.2f}", f"{m['tokens_per_s']:.0f}",
+                  f"{m['ratio_to_raw']:.2f}", "-" if m["speedup_vs_naive"] is None else f"{m['speedup_vs_naive']:.1f}")
+    console = _stdout_console()
+    console.print(t)
+    naive = r.get("naive_examples_per_s")
+    console.print(f"naive (each example and label evaluated whole): {naive} inputs/s · "
+                  f"peak RSS {r['peak_rss_mb']:.0f} MB (model file {r['model_file_mb']:.0f} MB + 400 = {r['rss_limit_mb']:.0f})")

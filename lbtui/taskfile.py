@@ -38,6 +38,7 @@ class DataOptions:
     split_seed: int = 0
     skip_unknown_labels: bool = False
     allow_outside: bool = False
+    data_dir: Path | None = None  # where a task file's relative data paths point (default: its folder)
 
 
 def render(template: str, fields: dict[str, Any], *, where: str) -> str:
@@ -80,12 +81,21 @@ def _read_text(path: Path, *, where: str | None = None) -> str:
         raise TaskError(f"{path}:{line}", "text is not UTF-8") from None
 
 
-def read_rows(path: Path) -> list[tuple[int, dict[str, Any]]]:
-    """Rows of a JSONL or CSV file with their 1-based line numbers."""
+def read_rows(path: Path, *, pattern: re.Pattern | None = None, where: str = "") -> list[tuple[int, dict[str, Any]]]:
+    """Rows of a JSONL or CSV file, or of a text file one example a line whose fields are
+    the named groups of ``pattern``, with their 1-based line numbers."""
     text = _read_text(path)
     suffix = path.suffix.lower()
     rows: list[tuple[int, dict[str, Any]]] = []
-    if suffix in (".jsonl", ".ndjson"):
+    if pattern is not None:
+        for n, line in enumerate(text.splitlines(), 1):
+            if not line.strip():
+                continue
+            m = pattern.fullmatch(line.rstrip("\r"))
+            if not m:
+                raise TaskError(f"{path}:{n}", f"line does not match {where} pattern {pattern.pattern!r}")
+            rows.append((n, m.groupdict()))
+    elif suffix in (".jsonl", ".ndjson"):
         for n, line in enumerate(text.splitlines(), 1):
             if not line.strip():
                 continue
@@ -106,7 +116,7 @@ def read_rows(path: Path) -> list[tuple[int, dict[str, Any]]]:
         except csv.Error as e:
             raise TaskError(f"{path}:{reader.line_num}", f"invalid CSV: {e}") from None
     else:
-        raise TaskError(str(path), "data file must be .jsonl or .csv")
+        raise TaskError(str(path), "data file must be .jsonl or .csv (or give [data] pattern for one example a line)")
     if not rows:
         raise TaskError(str(path), "no data rows")
     return rows
@@ -211,10 +221,10 @@ def _build(
     )
 
 
-def _resolve(base: Path, value: str, *, where: str, allow_outside: bool) -> Path:
-    path = (base.parent / value).resolve()
-    if not allow_outside and not path.is_relative_to(base.parent.resolve()):
-        raise TaskError(where, f"{value!r} is outside the task's folder (allow it with --allow-outside-paths)")
+def _resolve(folder: Path, value: str, *, where: str, allow_outside: bool, what: str = "the task's folder") -> Path:
+    path = (folder / value).resolve()
+    if not allow_outside and not path.is_relative_to(folder.resolve()):
+        raise TaskError(where, f"{value!r} is outside {what} (allow it with --allow-outside-paths)")
     return path
 
 
@@ -230,7 +240,9 @@ def _get(table: dict, key: str, kind: type | tuple, where: str, default: Any = .
     return value
 
 
-def load_toml(path: Path, *, skip_unknown_labels: bool = False, allow_outside: bool = False) -> Task:
+def load_toml(
+    path: Path, *, skip_unknown_labels: bool = False, allow_outside: bool = False, data_dir: Path | None = None,
+) -> Task:
     """A task file; see docs/TASKS.md for the format."""
     text = _read_text(path)
     try:
@@ -248,8 +260,12 @@ def load_toml(path: Path, *, skip_unknown_labels: bool = False, allow_outside: b
     labels = _check_labels(doc["labels"], f"{w}: labels")
     data = _get(doc, "data", dict, w)
     wd = f"{w}: [data]"
-    file = _get(data, "file", str, wd)
-    data_path = _resolve(path, file, where=f"{wd} file", allow_outside=allow_outside)
+    # One file, or a table of files by split name (each row gets a "split" field).
+    file = _get(data, "file", (str, dict), wd)
+    files = {None: file} if isinstance(file, str) else file
+    folder = data_dir or path.parent
+    if data_dir is not None and not data_dir.is_dir():
+        raise TaskError("--data-dir", f"{data_dir} is not a folder")
     input_template = _get(data, "input", str, wd, "{text}")
     label_field = _get(data, "label_field", str, wd, "label")
     id_field = _get(data, "id_field", str, wd, None)
@@ -257,16 +273,40 @@ def load_toml(path: Path, *, skip_unknown_labels: bool = False, allow_outside: b
     bad = sorted(set(label_map.values()) - set(labels))
     if bad:
         raise TaskError(f"{wd} label_map", f"maps to {bad[0]!r}, which is not in labels")
-    try:
-        rows = read_rows(data_path)
-    except TaskError as e:
-        if e.message == "file not found":
-            raise TaskError(f"{wd} file", f"data file {data_path} not found") from None
-        raise
-    examples = _examples(
-        rows, path=data_path, input_template=input_template, label_field=label_field, id_field=id_field,
-        labels=labels, label_map=label_map, skip_unknown=skip_unknown_labels,
-    )
+    pattern = _get(data, "pattern", str, wd, None)
+    if pattern is not None:
+        try:
+            pattern = re.compile(pattern)
+        except re.error as e:
+            raise TaskError(f"{wd} pattern", f"invalid regular expression: {e}") from None
+        if not pattern.groupindex:
+            raise TaskError(f"{wd} pattern", "needs named groups, e.g. (?P<label>\\S+) (?P<text>.*)")
+    if len(files) > 1 and id_field is None:
+        id_field = "_line"
+    rows, examples = [], []
+    for split_name, value in files.items():
+        if not isinstance(value, str):
+            raise TaskError(f"{wd} file.{split_name}", "must be a path")
+        data_path = _resolve(folder, value, where=f"{wd} file", allow_outside=allow_outside,
+                             what=f"--data-dir {data_dir}" if data_dir else "the task's folder")
+        try:
+            part = read_rows(data_path, pattern=pattern, where=wd)
+        except TaskError as e:
+            if e.message == "file not found":
+                raise TaskError(f"{wd} file", f"data file {data_path} not found") from None
+            raise
+        if split_name is not None:
+            # ids stay unique across files: the split name prefixes the line number
+            part = [(n, {**row, "split": split_name, "_line": f"{split_name}-{n}"}) for n, row in part]
+        rows.extend(part)
+        examples.extend(_examples(
+            part, path=data_path, input_template=input_template, label_field=label_field, id_field=id_field,
+            labels=labels, label_map=label_map, skip_unknown=skip_unknown_labels,
+        ))
+    ids = [e.id for e in examples]
+    if len(set(ids)) != len(ids):
+        dup = next(i for i in ids if ids.count(i) > 1)
+        raise TaskError(f"{wd} id_field", f"id {dup!r} occurs in more than one file")
     sp = _get(doc, "split", dict, w, {})
     ws = f"{w}: [split]"
     pool = _get(sp, "pool", int, ws, DEFAULT_POOL)

@@ -135,3 +135,27 @@ def test_gemma_base_model_batched_equals_whole_prompt():
             assert np.all(np.isfinite(batched)) and np.all(batched < 0)
     finally:
         b.close()
+
+
+def test_bench_reports_every_figure_against_the_raw_rate(capsys):
+    argv = ["bench", "-t", "reviews", "-k", "2", "--limit", "6", "--naive", "1", "--json"]
+    assert main(argv) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["model"] == "smollm2-135m-instruct" and doc["raw_tokens_per_s"] > 0
+    assert set(doc["modes"]) == {"first-token", "full"}
+    for mode, m in doc["modes"].items():
+        assert m["inputs"] == 6 + 32 + 3 + 20 + 2  # test, bias, content-free, domain-context, leave-one-out
+        # nothing cheaper than the trie of the prompts exists; padding and copies stay small
+        assert 0 < m["tokens_needed"] <= m["tokens_evaluated"] < 2 * m["tokens_needed"]
+        assert m["tokens_per_s"] == pytest.approx(m["tokens_needed"] / m["seconds"], rel=0.02)
+        assert m["ratio_to_raw"] == pytest.approx(m["tokens_per_s"] / doc["raw_tokens_per_s"], rel=0.02)
+        assert m["speedup_vs_naive"] > 1
+    assert doc["peak_rss_mb"] > doc["model_file_mb"] > 50
+
+
+def test_tokens_needed_is_the_trie_of_the_prompts():
+    from lbtui.bench import distinct_tokens, tokens_needed
+    assert distinct_tokens([(1, 2, 3), (1, 2, 4), (1, 5), (1, 2, 3)]) == 5
+    reqs = [Request((1, 2, 3), ((7, 9), (8, 9))), Request((1, 2, 4), ((7, 9), (8, 9)))]
+    assert tokens_needed(reqs, "first-token") == 4
+    assert tokens_needed(reqs, "full") == 4 + 4  # each prompt's two label tokens (the last is never fed)

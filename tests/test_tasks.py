@@ -149,3 +149,55 @@ def test_missing_id_field_is_a_task_error(tmp_path):
     rows = [{"text": f"t{i}", "label": "a" if i % 2 else "b"} for i in range(140)]
     with pytest.raises(TaskError, match="field 'id' is missing"):
         load_toml(write_task(tmp_path, GOOD + 'id_field = "id"\n', rows))
+
+
+def test_line_files_by_split_resolved_against_a_data_dir(tmp_path):
+    """The public data sets' own formats: one example a line, a file per split, data kept
+    outside the project and named with --data-dir."""
+    data = tmp_path / "data" / "sst"
+    data.mkdir(parents=True)
+    (data / "train.txt").write_text("".join(f"{i % 2} train sentence {i}\n" for i in range(12)))
+    (data / "test.txt").write_text("1 a fine film\n0 a dull film\n\n1 great\n")
+    task_dir = tmp_path / "tasks"
+    task_dir.mkdir()
+    (task_dir / "sst.toml").write_text(
+        'definition = "d"\nlabels = ["negative", "positive"]\n'
+        '[data]\nfile = { train = "sst/train.txt", test = "sst/test.txt" }\n'
+        "pattern = '(?P<label>[01]) (?P<text>.+)'\n"
+        '[data.label_map]\n"0" = "negative"\n"1" = "positive"\n[split]\nfield = "split"\npool = 4\n'
+    )
+    t = load_toml(task_dir / "sst.toml", data_dir=tmp_path / "data")
+    assert len(t.pool) == 4 and all(e.id.startswith("train-") for e in t.pool)
+    assert sorted((e.text, e.label) for e in t.test) == [("a dull film", 0), ("a fine film", 1), ("great", 1)]
+    assert {e.id for e in t.test} == {"test-1", "test-2", "test-4"}
+    with pytest.raises(TaskError, match="train.txt not found"):
+        load_toml(task_dir / "sst.toml")  # without --data-dir the paths are the task's folder's
+    (data / "test.txt").write_text("1 ok\nbroken line\n")
+    with pytest.raises(TaskError) as e:
+        load_toml(task_dir / "sst.toml", data_dir=tmp_path / "data")
+    assert str(e.value).startswith(f"{data / 'test.txt'}:2") and "pattern" in str(e.value)
+
+
+@pytest.mark.parametrize("body, fragment", [
+    ('[data]\nfile = "a.txt"\npattern = "(broken"\n', "invalid regular expression"),
+    ('[data]\nfile = "a.txt"\npattern = ".+"\n', "named groups"),
+    ('[data]\nfile = { train = 3 }\n', "must be a path"),
+])
+def test_broken_line_formats_name_the_field(tmp_path, body, fragment):
+    (tmp_path / "a.txt").write_text("x\n")
+    (tmp_path / "t.toml").write_text('definition = "d"\nlabels = ["a", "b"]\n' + body)
+    with pytest.raises(TaskError, match=fragment) as e:
+        load_toml(tmp_path / "t.toml")
+    assert "[data]" in str(e.value)
+
+
+SHARED = __import__("pathlib").Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+@pytest.mark.skipif(not SHARED.is_dir(), reason="../shared/data is not on this machine")
+@pytest.mark.parametrize("name, n_labels, n_test", [("sst2", 2, 1821), ("agnews", 4, 7504), ("trec", 6, 500), ("rte", 2, 277)])
+def test_benchmark_task_files_read_the_public_data(name, n_labels, n_test):
+    path = __import__("pathlib").Path(__file__).resolve().parents[1] / "benchmarks" / "tasks" / f"{name}.toml"
+    t = catalog.load(str(path), DataOptions(data_dir=SHARED))
+    assert len(t.labels) == n_labels and len(t.pool) == 96 and len(t.test) == n_test
+    assert len(Counter(e.label for e in t.test)) == n_labels

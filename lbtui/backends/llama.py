@@ -22,7 +22,7 @@ import numpy as np
 
 from ..errors import ModelError
 from .base import Request
-from .layout import Want, align_down, common_prefix, query_rows, query_segments, rows_of
+from .layout import ALIGN, Want, align_down, common_prefix, query_rows, query_segments, rows_of
 
 
 def check_gguf(path: Path, *, where: str) -> None:
@@ -103,7 +103,7 @@ class LlamaBackend:
         self.eos = eos if eos >= 0 else None
         self.metadata = self._model.metadata()
         self.max_pack = max_pack
-        self.requests_per_call = max(8, n_batch // 16)  # ~ a full batch of typical queries
+        self.requests_per_call = max(8, n_batch // 8)  # a few full batches of typical queries
         self.info = {
             "backend": "llama.cpp",
             "llama_cpp_python": llama_cpp.__version__,
@@ -190,9 +190,9 @@ class LlamaBackend:
 
     def _next_pack(self, requests, i, mode) -> tuple[list[int], int]:
         """Requests i.. that share a prefix and fit one batch, and that prefix's length.
-        A request joins only if the pack's prefix gives it at least the reuse that
-        following its predecessor would (so leave-one-out prompts, which share less
-        and less with each other, are not forced back to the common definition)."""
+        A request joins unless its predecessor shares much more with it than the pack
+        does (leave-one-out prompts share a demonstration more with their neighbour than
+        with the pack's first; inputs that merely start with the same word join)."""
         first = requests[i].prompt
         cap = align_down(len(first) - 1)
         members, prefix = [i], None
@@ -200,8 +200,8 @@ class LlamaBackend:
         for j in range(i + 1, min(len(requests), i + limit)):
             p = requests[j].prompt
             shared = align_down(common_prefix(first, p))
-            if shared < align_down(common_prefix(requests[j - 1].prompt, p)):
-                break
+            if shared + 2 * ALIGN < common_prefix(requests[j - 1].prompt, p):
+                break  # it would lose more than a few tokens of reuse by joining
             new = min(shared, cap, align_down(len(p) - 1), shared if prefix is None else prefix)
             if not self._fits(requests, members + [j], new, mode):
                 break
