@@ -141,5 +141,9 @@ def print_bench(r: dict) -> None:
     console = _stdout_console()
     console.print(t)
     naive = r.get("naive_examples_per_s")
+    for mode, m in r["modes"].items():
+        if "layout_efficiency" in m:
+            console.print(f"{mode}: × raw {m['ratio_to_raw']:.2f} = layout {m['layout_efficiency']:.2f} (tokens needed per row)"
+                          f" × decode {m['decode_efficiency']:.2f} (rows/s vs raw) × {m['decode_share']:.2f} (time in llama_decode)")
     console.print(f"naive (each example and label evaluated whole): {naive} inputs/s · "
                   f"peak RSS {r['peak_rss_mb']:.0f} MB (model file {r['model_file_mb']:.0f} MB + 400 = {r['rss_limit_mb']:.0f})")

@@ -86,17 +86,19 @@ def query_segments(
         if tail == n:  # the prompt ends on a group boundary: the body predicts every first token
             body.wants[n - 1 - prefix] = Want(req, None, 0)
         segs.append(body)
-    for s, lab in zip(seqs, labels):
+    for b, (s, lab) in enumerate(zip(seqs, labels)):
         cont = continuations[lab]
         toks = list(prompt[tail:]) + list(cont[:-1])
         if not toks:
             continue
         seg = Segment(tail, toks, (s,))
         first = n - 1 - tail  # offset of the last prompt token in this segment
-        for step in range(len(cont)):
-            off = first + step
-            if off >= 0:
-                seg.wants[off] = Want(req, lab, step)
+        if first >= 0 and b == 0:
+            # Every branch computes the same logits after the prompt (same tokens, same
+            # lanes); reading them once saves a vocabulary-sized output row per label.
+            seg.wants[first] = Want(req, None, 0)
+        for step in range(1, len(cont)):
+            seg.wants[first + step] = Want(req, lab, step)
         segs.append(seg)
     return segs
 
