@@ -320,15 +320,16 @@ class LlamaBackend:
 
     def close(self) -> None:
         lc = self._lc
-        if self._batch is not None:
-            lc.llama_batch_free(self._batch)
-            self._batch = None
-        if self._ctx is not None:
-            lc.llama_free(self._ctx)
-            self._ctx = None
-        if self._model is not None:
-            self._model.close()
-            self._model = None
+        with _quiet_stderr():  # llama.cpp logs buffer sizes as it frees them
+            if self._batch is not None:
+                lc.llama_batch_free(self._batch)
+                self._batch = None
+            if self._ctx is not None:
+                lc.llama_free(self._ctx)
+                self._ctx = None
+            if self._model is not None:
+                self._model.close()
+                self._model = None
 
 
 def _logsumexp(logits: np.ndarray) -> float:
