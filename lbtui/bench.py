@@ -25,7 +25,7 @@ from typing import Sequence
 
 from .backends.base import Request
 from .backends.layout import common_prefix
-from .engine import Engine, NullProgress, plan, prepare
+from .engine import Engine, NullProgress, plan
 from .models import ModelSpec
 from .store import Store
 from .types import Task
@@ -76,10 +76,7 @@ def run(
             store = Store(Path(tmp) / "bench.db")
             for mode in modes:
                 (p,) = plan([spec], [task], [shots], [seed], limit=limit, scoring=mode)
-                prepare(p, backend)
-                reqs = [Request(it.prompt, p.labels_ids) for it in p.items]
-                needed = tokens_needed(reqs, mode)
-                note(f"{mode}: auditing {len(reqs)} inputs ({len(p.sets.test)} test) through the engine")
+                note(f"{mode}: auditing {len(p.sets.test)} test examples and their calibration sets through the engine")
                 backend.clear()
                 before = (backend.tokens_evaluated, backend.pad_tokens, backend.decode_seconds)
                 engine = Engine(store, backend_factory=lambda s, pth: backend, progress=NullProgress())
@@ -87,6 +84,8 @@ def run(
                 engine.execute([p])
                 seconds = time.perf_counter() - t0
                 engine._backends.clear()  # the backend is ours to close
+                reqs = [Request(it.prompt, p.labels_ids) for it in p.items]  # as the engine prepared them
+                needed = tokens_needed(reqs, mode)
                 rate = needed / seconds
                 out["modes"][mode] = m = {
                     "inputs": len(reqs),

@@ -21,7 +21,7 @@ from typing import Sequence
 import numpy as np
 
 from ..errors import ModelError
-from .base import Request
+from .base import Request, log_softmax_at
 from .layout import ALIGN, Want, align_down, common_prefix, query_rows, query_segments, rows_of
 
 
@@ -240,16 +240,16 @@ class LlamaBackend:
             segs.extend(query_segments(i, req.prompt, req.continuations, prefix, seqs, mode=mode, labels=labels))
         for s in used:
             lc.llama_memory_seq_cp(self._mem, 0, s, -1, -1)
-        steps: dict[tuple[int, int], list[float]] = {}
+        steps: dict[tuple[int, int], dict[int, float]] = {}  # (request, label) -> step -> log p
 
         def take(want: Want, logits: np.ndarray) -> None:
             conts = requests[want.req].continuations
-            lse = _logsumexp(logits)
             if mode == "first-token":
-                out[want.req] = [float(logits[c[0]]) - lse for c in conts]
+                out[want.req] = log_softmax_at(logits, [c[0] for c in conts])
                 return
-            for lab in ([want.label] if want.label is not None else (labels if labels is not None else range(len(conts)))):
-                steps.setdefault((want.req, lab), {})[want.step] = float(logits[conts[lab][want.step]]) - lse
+            labs = [want.label] if want.label is not None else list(labels if labels is not None else range(len(conts)))
+            for lab, lp in zip(labs, log_softmax_at(logits, [conts[lab][want.step] for lab in labs])):
+                steps.setdefault((want.req, lab), {})[want.step] = float(lp)
 
         try:
             self._decode(rows_of(segs), take)
@@ -292,7 +292,7 @@ class LlamaBackend:
             got: dict[int, float] = {}
 
             def take(want: Want, logits: np.ndarray, cont=cont) -> None:
-                got[want.step] = float(logits[cont[want.step]]) - _logsumexp(logits)
+                got[want.step] = float(log_softmax_at(logits, [cont[want.step]])[0])
 
             steps = 1 if mode == "first-token" else len(cont)
             self._decode([(t, p, (0,), Want(0, 0, p - n + 1) if n - 1 <= p < n - 1 + steps else None)
@@ -330,12 +330,6 @@ class LlamaBackend:
             if self._model is not None:
                 self._model.close()
                 self._model = None
-
-
-def _logsumexp(logits: np.ndarray) -> float:
-    x = logits.astype(np.float64)
-    m = x.max()
-    return float(m + np.log(np.exp(x - m).sum()))
 
 
 def hardware_summary() -> str:
