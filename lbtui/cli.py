@@ -2,7 +2,8 @@
 headless. Results go to stdout, diagnostics and progress to stderr.
 
 Exit codes: 0 success, 1 internal error, 2 bad input or usage (one line on stderr naming
-the file and field or the option), 130 interrupted (what was scored is kept).
+the file and field or the option), 3 a ``report --fail-if`` condition holds, 130
+interrupted (what was scored is kept).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import Callable, Sequence
 
 from . import catalog, examples, models as model_registry, paths
 from .selection import Selection, select, split_names
-from .errors import EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, UserError
+from .errors import EXIT_GATE, EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, UserError
 from .taskfile import DataOptions
 
 
@@ -29,6 +30,7 @@ class _Parser(argparse.ArgumentParser):
 def _add_selection(p: argparse.ArgumentParser, *, for_app: bool = False) -> None:
     p.add_argument("-m", "--model", action="append", help="model name from models.toml or a .gguf path (repeatable, or comma-separated)")
     p.add_argument("-t", "--task", action="append", help="bundled task name, 'all' for every bundled task, or a .toml/.jsonl/.csv/SNI .json file (repeatable)")
+    p.add_argument("--suite", action="append", help="a registered suite (lbtui import sni): every task of it (repeatable)")
     p.add_argument("-k", "--shots", default=None if for_app else "0,4,8", help="numbers of demonstrations, comma-separated (default 0,4,8)")
     p.add_argument("--seeds", default=None if for_app else "1", help="number of demonstration seeds (seeds 0..N-1; default 1)")
     p.add_argument("--limit", type=str, default=None if for_app else str(examples.DEFAULT_LIMIT), help="test examples a task (default 100)")
@@ -67,6 +69,29 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--data-dir", type=Path, help="resolve the task file's data paths against this folder")
     b.add_argument("--allow-outside-paths", action="store_true", help="let a task file name data outside its folder")
     b.add_argument("--json", action="store_true", help="print one JSON document instead of a table")
+    rp = sub.add_parser("report", help="metrics with bootstrap intervals over stored runs; gates for pipelines")
+    rp.add_argument("--run", type=int, action="append", help="run id (repeatable; default: every finished run)")
+    rp.add_argument("--suite", help="only the runs of this suite's tasks")
+    rp.add_argument("--db", type=Path)
+    rp.add_argument("--format", choices=["md", "csv", "json", "html"], default="md")
+    rp.add_argument("-o", "--out", type=Path, help="write the report to this file (default stdout)")
+    rp.add_argument("--plots", type=Path, help="also write the PNG plots (metric against shots) to this folder")
+    rp.add_argument("--resamples", type=int, default=1000, help="bootstrap resamples (default 1000)")
+    rp.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
+    rp.add_argument("--fail-if", action="append", default=[], metavar="[METHOD:]METRIC>X",
+                    help="exit 3 when the condition holds for any reported row, e.g. 'rsd>0.3', 'looc:macro_f1<0.5', '*:bias_score>0.2'")
+    im = sub.add_parser("import", help="import a data set as a suite of tasks")
+    isub = im.add_subparsers(dest="source", parser_class=_Parser, required=True)
+    sn = isub.add_parser("sni", help="Super-NaturalInstructions: the paper's classification tasks")
+    sn.add_argument("path", type=Path, help="a local copy of Super-NaturalInstructions (its tasks/*.json)")
+    sn.add_argument("--name", default="sni", help="suite name (default sni)")
+    sn.add_argument("--seed", type=int, default=0, help="seed of each task's pool/test split (default 0)")
+    sn.add_argument("--test", type=int, default=300, help="test examples kept a task (default 300; runs take --limit of them)")
+    sn.add_argument("--exclude", action="append", default=[], help="task names to leave out (repeatable, comma-separated)")
+    sn.add_argument("--force", action="store_true", help="replace an existing suite of that name")
+    sn.add_argument("--json", action="store_true")
+    su = sub.add_parser("suites", help="list registered suites")
+    su.add_argument("--json", action="store_true")
     for name, helptext in (("tasks", "list bundled tasks"), ("models", "list registered models")):
         s = sub.add_parser(name, help=helptext)
         s.add_argument("--json", action="store_true")
@@ -85,7 +110,7 @@ def _data_options(a) -> DataOptions:
 
 
 def selection(a) -> Selection:
-    return select(a.model, a.task, shots=a.shots, seeds=a.seeds, limit=a.limit, scoring=a.scoring, data=_data_options(a))
+    return select(a.model, a.task, suites=a.suite, shots=a.shots, seeds=a.seeds, limit=a.limit, scoring=a.scoring, data=_data_options(a))
 
 
 def open_store(db: Path | None):
@@ -209,6 +234,64 @@ def cmd_bench(a) -> int:
     return EXIT_OK
 
 
+def cmd_report(a) -> int:
+    from . import report, report_format, suites
+
+    gates = [report.parse_gate(g) for g in a.fail_if]
+    if a.resamples < 10:
+        raise UserError("--resamples", "must be at least 10")
+    store = open_store(a.db)
+    names = [p.stem for p in suites.task_files(a.suite)] if a.suite else None
+    runs = report.select_runs(store, a.run, names)
+    rows = report.build(store, runs, resamples=a.resamples, seed=a.seed)
+    meta = {"runs": len(runs), "resamples": a.resamples, "seed": a.seed, "level": 0.95}
+    text = report_format.render(rows, meta, a.format)
+    if a.plots:
+        for path in report_format.write_plots(rows, a.plots):
+            print(f"lbtui report: wrote {path}", file=sys.stderr)
+    if a.out:
+        tmp = a.out.with_name(a.out.name + ".part")
+        tmp.write_text(text + "\n", encoding="utf-8")
+        tmp.replace(a.out)  # never a half-written report
+        print(f"lbtui report: wrote {a.out}", file=sys.stderr)
+    else:
+        sys.stdout.write(text + "\n")
+    tripped = [(g, r) for g in gates for r in g.hits(rows)]
+    for g, r in tripped[:20]:
+        print(f"lbtui: fail-if {g.text}: {r.model} {r.task} k={r.shots} {r.method} {r.metric} = {r.value:.3f}", file=sys.stderr)
+    if len(tripped) > 20:
+        print(f"lbtui: fail-if: {len(tripped) - 20} more rows", file=sys.stderr)
+    return EXIT_GATE if tripped else EXIT_OK
+
+
+def cmd_import(a) -> int:
+    from . import suites
+
+    exclude = set(split_names(a.exclude))
+    target, sel = suites.import_sni(a.path, name=a.name, seed=a.seed, test=a.test, exclude=exclude, force=a.force,
+                                    note=lambda m: print(f"lbtui import: {m}", file=sys.stderr))
+    if a.json:
+        print(json.dumps({"suite": a.name, "folder": str(target), "tasks": sel.kept, "skipped": sel.skipped}, indent=2))
+    else:
+        print(f"suite {a.name}: {len(sel.kept)} tasks in {target}")
+        for t in sel.kept:
+            print(f"  {t}")
+        print(f"left out: {len(sel.skipped)} (lbtui import sni ... --json lists why)")
+    return EXIT_OK
+
+
+def cmd_suites(a) -> int:
+    from . import suites
+    from .render import print_rows
+
+    rows = [{"name": n, "tasks": len(suites.task_files(n)), "folder": str(p)} for n, p in suites.available().items()]
+    if a.json:
+        print(json.dumps(rows, indent=2))
+    else:
+        print_rows(rows, ["name", "tasks", "folder"], title="Suites")
+    return EXIT_OK
+
+
 def cmd_app(a) -> int:
     from .ui.app import make_app
 
@@ -230,6 +313,12 @@ def main(argv: Sequence[str] | None = None, *, backend_factory: Callable | None 
             return cmd_models(a)
         if a.command == "bench":
             return cmd_bench(a)
+        if a.command == "report":
+            return cmd_report(a)
+        if a.command == "import":
+            return cmd_import(a)
+        if a.command == "suites":
+            return cmd_suites(a)
         return cmd_app(a)
     except UserError as e:
         print(f"lbtui: error: {e}", file=sys.stderr)

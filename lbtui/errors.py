@@ -10,6 +10,7 @@ from __future__ import annotations
 EXIT_OK = 0
 EXIT_INTERNAL = 1
 EXIT_USAGE = 2
+EXIT_GATE = 3  # lbtui report --fail-if: the condition holds
 EXIT_INTERRUPTED = 130
 
 

@@ -42,7 +42,7 @@ class Selection:
 
 
 def select(
-    model_names: list[str], task_names: list[str], *, shots: str | None, seeds: str | None, limit: str | None,
+    model_names: list[str], task_names: list[str], *, suites: list[str] | None = None, shots: str | None, seeds: str | None, limit: str | None,
     scoring: str | None, data: DataOptions | None = None,
 ) -> Selection:
     registry = model_registry.registry()
@@ -51,6 +51,10 @@ def select(
     for spec in specs:  # a missing or non-GGUF file fails here, before any store is opened
         check_gguf(spec.locate(), where=f"{spec.source}: models.{spec.name}" if spec.source else "--model")
     tasks_in = [t for name in split_names(task_names) for t in (catalog.bundled() if name == "all" else [name])]
+    if suites:
+        from .suites import task_files
+
+        tasks_in += [str(p) for name in split_names(suites) for p in task_files(name)]
     if not tasks_in:
         raise UserError("--task", f"give at least one task (bundled: {', '.join(catalog.bundled())})")
     tasks = [catalog.load(t, data or DataOptions()) for t in tasks_in]

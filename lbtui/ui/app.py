@@ -464,6 +464,10 @@ def make_app(args=None, *, db: Path | None = None, backend_factory: Callable | N
 
     models = split_names(getattr(args, "model", None))
     tasks = split_names(getattr(args, "task", None))
+    if getattr(args, "suite", None):
+        from ..suites import task_files
+
+        tasks += [str(p) for name in split_names(args.suite) for p in task_files(name)]
     tasks = [t for name in tasks for t in (list(catalog.bundled()) if name == "all" else [name])]
     db = db or getattr(args, "db", None) or paths.default_db()
     if db.parent and not db.parent.exists() and db == paths.default_db():

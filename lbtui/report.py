@@ -1,0 +1,167 @@
+"""Reports over stored runs: per task and method the headline metrics with bootstrap
+confidence intervals, each calibration's paired difference from none, and gates
+(``--fail-if``) that let a pipeline refuse a model on its label bias.
+
+Rows are grouped by (model, task, shots, scoring); a group's value is the mean over its
+seeds, as the paper reports. With more than one task, a "mean" row per (model, shots,
+scoring) averages the tasks without weights. Nothing here calls a model.
+"""
+
+from __future__ import annotations
+
+import math
+import operator
+import re
+import zlib
+from collections import defaultdict
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import bootstrap as bs
+from .calibration import METHODS
+from .engine import run_scores
+from .errors import UserError
+from .results import priors
+from .store import Store
+
+MEAN_TASK = "mean"
+METRIC_ALIASES = {
+    "accuracy": "accuracy", "acc": "accuracy",
+    "macro_f1": "macro_f1", "macro-f1": "macro_f1", "f1": "macro_f1",
+    "rsd": "rsd",
+    "bias_score": "bias_score", "biasscore": "bias_score", "bias": "bias_score",
+}
+METRIC_LABELS = {"accuracy": "accuracy", "macro_f1": "macro-F1", "rsd": "RSD", "bias_score": "BiasScore"}
+
+
+@dataclass(frozen=True)
+class Row:
+    model: str
+    task: str
+    shots: int
+    scoring: str
+    method: str
+    metric: str
+    value: float
+    lo: float
+    hi: float
+    diff: float | None  # method minus none, paired on the same resamples
+    diff_lo: float | None
+    diff_hi: float | None
+    seeds: int
+    n_test: int
+    runs: tuple[int, ...]
+
+    def as_dict(self) -> dict:
+        d = dict(self.__dict__)
+        d["runs"] = list(self.runs)
+        return {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in d.items()}
+
+
+def select_runs(store: Store, run_ids: list[int] | None, task_names: list[str] | None) -> list[dict]:
+    """Done runs: the given ids (each must exist and be done), else every done run, narrowed to
+    the given task names (a suite's tasks)."""
+    if run_ids:
+        runs = [store.run(rid) for rid in run_ids]
+        for r in runs:
+            if r["status"] != "done":
+                raise UserError("--run", f"run {r['id']} is {r['status']}, not done; run it again to resume")
+    else:
+        runs = store.runs(status="done")
+    if task_names is not None:
+        runs = [r for r in runs if r["task_name"] in set(task_names)]
+    if not runs:
+        raise UserError("--run" if run_ids else "--db", f"no finished runs to report in {store.path}")
+    return runs
+
+
+def build(store: Store, runs: list[dict], *, resamples: int = bs.RESAMPLES, seed: int = 0, methods=METHODS) -> list[Row]:
+    """Every (group, method, metric) row, task groups first, then the means over tasks."""
+    groups: dict[tuple, list[dict]] = defaultdict(list)
+    for r in runs:
+        groups[(r["model_name"], r["task_name"], r["shots"], r["scoring"])].append(r)
+    # For each group: point values and resamples, {method: {key: value / (B,)}}.
+    values: dict[tuple, tuple[dict, dict, int]] = {}
+    for key, members in groups.items():
+        points, samples, n_test = [], [], 0
+        for r in members:
+            rs = run_scores(store, r["id"])
+            found, _ = priors(rs)
+            rp = bs.from_scores(rs, found)
+            n_test = len(rp.test)
+            points.append(bs.point(rp, methods))
+            # Seeds of a task share the test draws (same test set); tasks do not.
+            samples.append(bs.resample(rp, methods, resamples=resamples, seed=seed, stream=zlib.crc32(key[1].encode())))
+        values[key] = (_mean_of(points), _mean_of(samples), n_test)
+    rows = [row for key, v in values.items() for row in _rows(key, v, groups[key], methods)]
+    tasks_by = defaultdict(list)
+    for key in values:
+        tasks_by[(key[0], key[2], key[3])].append(key)
+    for (model, shots, scoring), keys in tasks_by.items():
+        if len(keys) < 2:
+            continue
+        pt = _mean_of([values[k][0] for k in keys])
+        sm = _mean_of([values[k][1] for k in keys])
+        members = [r for k in keys for r in groups[k]]
+        rows += _rows((model, MEAN_TASK, shots, scoring), (pt, sm, sum(values[k][2] for k in keys)), members, methods)
+    return rows
+
+
+def _mean_of(items: list[dict]) -> dict:
+    """Mean over items of {method: {key: x}}, for the methods every item has."""
+    common = set(items[0]).intersection(*items[1:]) if items else set()
+    return {m: {key: np.mean([it[m][key] for it in items], axis=0) for key in bs.KEYS} for m in common}
+
+
+def _rows(key: tuple, v: tuple, members: list[dict], methods) -> list[Row]:
+    model, task, shots, scoring = key
+    pt, sm, n_test = v
+    seeds = len({r["seed"] for r in members})
+    out = []
+    for m in methods:
+        if m not in pt:
+            continue
+        for metric in bs.KEYS:
+            lo, hi = bs.interval(sm[m][metric])
+            diff = dlo = dhi = None
+            if m != "none" and "none" in pt:
+                diff = float(pt[m][metric] - pt["none"][metric])
+                dlo, dhi = bs.interval(sm[m][metric] - sm["none"][metric])
+            out.append(Row(model, task, shots, scoring, m, metric, float(pt[m][metric]), lo, hi, diff, dlo, dhi,
+                           seeds, n_test, tuple(sorted(r["id"] for r in members))))
+    return out
+
+
+# --- gates -------------------------------------------------------------------------------
+
+_OPS = {">": operator.gt, ">=": operator.ge, "<": operator.lt, "<=": operator.le}
+_GATE = re.compile(r"^\s*(?:(?P<method>[A-Za-z*]+)\s*[:.]\s*)?(?P<metric>[A-Za-z][A-Za-z0-9_-]*)\s*(?P<op>>=|<=|>|<)\s*(?P<value>[-+]?\d*\.?\d+)\s*$")
+
+
+@dataclass(frozen=True)
+class Gate:
+    text: str
+    method: str  # a method name or "*" for any
+    metric: str
+    op: str
+    value: float
+
+    def hits(self, rows: list[Row]) -> list[Row]:
+        return [r for r in rows if r.metric == self.metric and (self.method == "*" or r.method == self.method)
+                and not math.isnan(r.value) and _OPS[self.op](r.value, self.value)]
+
+
+def parse_gate(text: str) -> Gate:
+    """``[method:]metric OP number``, e.g. ``rsd>0.3`` (uncalibrated), ``looc:macro_f1<0.5``,
+    ``*:bias_score>0.2`` (any method)."""
+    m = _GATE.match(text)
+    if not m:
+        raise UserError("--fail-if", f"cannot read {text!r}; write [method:]metric OP number, e.g. 'rsd>0.3' or 'looc:macro_f1<0.5'")
+    metric = METRIC_ALIASES.get(m["metric"].lower())
+    if metric is None:
+        raise UserError("--fail-if", f"unknown metric {m['metric']!r} in {text!r} (accuracy, macro_f1, rsd, bias_score)")
+    method = (m["method"] or "none").lower()
+    if method != "*" and method not in METHODS:
+        raise UserError("--fail-if", f"unknown method {m['method']!r} in {text!r} ({', '.join(METHODS)} or *)")
+    return Gate(text.strip(), method, metric, m["op"], float(m["value"]))

@@ -1,0 +1,201 @@
+"""lbtui report: bootstrap intervals, paired differences, formats and --fail-if gates."""
+
+import base64
+import csv
+import io
+import json
+import re
+
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from lbtui import bootstrap as bs
+from lbtui import metrics as M
+from lbtui.calibration import METHODS
+from lbtui.cli import main
+from lbtui.errors import EXIT_GATE, UserError
+from lbtui.report import parse_gate
+from lbtui.results import RunScores, evaluate_run, priors
+
+
+def _scores(rng, k, n, bias=1.0):
+    s = rng.normal(size=(n, k))
+    s[:, 0] += bias
+    return s
+
+
+def _run_scores(seed=0, k=3, n=40):
+    rng = np.random.default_rng(seed)
+    return RunScores(
+        k=k, test=_scores(rng, k, n), test_gold=rng.integers(0, k, n), bias=_scores(rng, k, 32),
+        bias_gold=rng.integers(0, k, 32), cc=_scores(rng, k, 3), dc=_scores(rng, k, 20),
+        looc=_scores(rng, k, 8), looc_gold=rng.integers(0, k, 8),
+    )
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 10_000), k=st.integers(2, 6), n=st.integers(1, 60))
+def test_vectorised_metrics_equal_the_reference_definitions(seed, k, n):
+    """metrics_batch over B prediction sets gives what metrics.py gives for each one."""
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, k, size=(4, n))
+    p = rng.integers(0, k, size=(4, n))
+    q = rng.dirichlet(np.ones(k), size=(4, 9))
+    g = rng.integers(0, k, size=(4, 9))
+    got = bs.metrics_batch(y, p, q, g, k)
+    for b in range(4):
+        assert got["accuracy"][b] == pytest.approx(M.accuracy(y[b], p[b]), abs=1e-12)
+        assert got["macro_f1"][b] == pytest.approx(M.macro_f1(y[b], p[b]), abs=1e-12)
+        assert got["rsd"][b] == pytest.approx(M.rsd(y[b], p[b]), abs=1e-12)
+        assert got["bias_score"][b] == pytest.approx(M.bias_score(q[b], g[b]), abs=1e-12)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_point_values_equal_the_engine_metrics(seed):
+    rs = _run_scores(seed)
+    found, _ = priors(rs)
+    pt = bs.point(bs.from_scores(rs, found), METHODS)
+    want, _ = evaluate_run(rs)
+    for m in METHODS:
+        for key in bs.KEYS:
+            assert pt[m][key] == pytest.approx(getattr(want[m], key), abs=1e-12), (m, key)
+
+
+def test_resamples_are_seeded_and_batch_prior_is_reestimated():
+    rs = _run_scores(3)
+    found, _ = priors(rs)
+    rp = bs.from_scores(rs, found)
+    a = bs.resample(rp, METHODS, resamples=200, seed=7)
+    b = bs.resample(rp, METHODS, resamples=200, seed=7)
+    c = bs.resample(rp, METHODS, resamples=200, seed=8)
+    assert np.array_equal(a["bc"]["macro_f1"], b["bc"]["macro_f1"])
+    assert not np.array_equal(a["bc"]["macro_f1"], c["bc"]["macro_f1"])
+    # With the test-set prior held fixed, BC's resamples would differ from re-estimating it.
+    fixed = bs.RunProbs(rp.k, rp.test, rp.test_gold, rp.bias, rp.bias_gold, {**found}, batch_methods=frozenset())
+    f = bs.resample(fixed, ["bc"], resamples=200, seed=7)
+    assert not np.array_equal(a["bc"]["accuracy"], f["bc"]["accuracy"])
+
+
+def test_interval_covers_a_known_proportion():
+    """Accuracy of 300 coin flips with p = 0.7: the percentile interval is close to the
+    normal-approximation interval."""
+    rng = np.random.default_rng(0)
+    n = 300
+    gold = rng.integers(0, 2, n)
+    correct = rng.random(n) < 0.7
+    pred = np.where(correct, gold, 1 - gold)
+    scores = np.eye(2)[pred] * 4.0
+    rp = bs.RunProbs(2, M.softmax(scores), gold, M.softmax(scores[:32]), gold[:32], {"none": np.ones(2)})
+    samples = bs.resample(rp, ["none"], resamples=1000, seed=0)["none"]["accuracy"]
+    lo, hi = bs.interval(samples)
+    acc = correct.mean()
+    half = 1.96 * np.sqrt(acc * (1 - acc) / n)
+    assert lo == pytest.approx(acc - half, abs=0.015) and hi == pytest.approx(acc + half, abs=0.015)
+
+
+@pytest.mark.parametrize("text, want", [
+    ("rsd>0.3", ("none", "rsd", ">", 0.3)),
+    ("looc:macro_f1 < 0.5", ("looc", "macro_f1", "<", 0.5)),
+    ("*:bias>=.2", ("*", "bias_score", ">=", 0.2)),
+    ("BC.f1<=0.9", ("bc", "macro_f1", "<=", 0.9)),
+])
+def test_gate_syntax(text, want):
+    g = parse_gate(text)
+    assert (g.method, g.metric, g.op, g.value) == want
+
+
+@pytest.mark.parametrize("text", ["rsd", "rsd=0.3", "xyz>1", "foo:rsd>1", "rsd>abc"])
+def test_bad_gates_are_usage_errors(text):
+    with pytest.raises(UserError) as e:
+        parse_gate(text)
+    assert e.value.where == "--fail-if"
+
+
+@pytest.fixture
+def audited(capsys, tmp_path, fake_model, fake_factory):
+    db = tmp_path / "r.db"
+    code = main(["run", "-m", str(fake_model), "-t", "reviews,tickets", "-k", "0,4", "--seeds", "2", "--limit", "20",
+                 "--db", str(db), "--json"], backend_factory=fake_factory)
+    out = capsys.readouterr()
+    assert code == 0, out.err
+    return db, json.loads(out.out)
+
+
+def test_report_json_rows_match_the_run_metrics(capsys, audited):
+    db, doc = audited
+    code = main(["report", "--db", str(db), "--format", "json", "--resamples", "200"])
+    out = capsys.readouterr()
+    assert code == 0, out.err
+    rep = json.loads(out.out)
+    assert rep["resamples"] == 200 and rep["runs"] == 8
+    rows = rep["rows"]
+    # Per task: the mean over the two seeds of each run's metric, with an interval around it.
+    for task in ("reviews", "tickets"):
+        for shots in (0, 4):
+            runs = [r for r in doc["runs"] if r["task"] == task and r["shots"] == shots]
+            for m in METHODS:
+                if runs[0]["metrics"][m] is None:
+                    assert not [r for r in rows if r["task"] == task and r["shots"] == shots and r["method"] == m]
+                    continue
+                for key in bs.KEYS:
+                    (row,) = [r for r in rows if (r["task"], r["shots"], r["method"], r["metric"]) == (task, shots, m, key)]
+                    want = np.mean([r["metrics"][m][key] for r in runs])
+                    assert row["value"] == pytest.approx(want, abs=1e-9)
+                    assert row["lo"] <= row["hi"] and row["seeds"] == 2 and row["n_test"] == 20
+                    if m == "none":
+                        assert row["diff"] is None
+                    else:
+                        base = np.mean([r["metrics"]["none"][key] for r in runs])
+                        assert row["diff"] == pytest.approx(want - base, abs=1e-9)
+                        assert row["diff_lo"] <= row["diff_hi"]
+    # The mean over tasks, as `run` prints it.
+    mean = {(r["method"], r["metric"]): r["value"] for r in rows if r["task"] == "mean" and r["shots"] == 4}
+    assert mean[("bc", "macro_f1")] == pytest.approx(
+        np.mean([np.mean([r["metrics"]["bc"]["macro_f1"] for r in doc["runs"] if r["task"] == t and r["shots"] == 4])
+                 for t in ("reviews", "tickets")]), abs=1e-9)
+
+
+def test_report_is_reproducible_and_md_csv_agree(capsys, audited):
+    db, _ = audited
+    outs = []
+    for fmt in ("md", "md", "csv"):
+        assert main(["report", "--db", str(db), "--format", fmt, "--resamples", "100", "--seed", "3"]) == 0
+        outs.append(capsys.readouterr().out)
+    assert outs[0] == outs[1]
+    rows = list(csv.DictReader(io.StringIO(outs[2])))
+    r = next(r for r in rows if r["task"] == "reviews" and r["shots"] == "4" and r["method"] == "looc" and r["metric"] == "rsd")
+    cell = f"{float(r['value']):.3f} [{float(r['lo']):.3f}, {float(r['hi']):.3f}]"
+    assert cell in outs[0]
+
+
+def test_report_html_embeds_png_plots(capsys, audited, tmp_path):
+    db, _ = audited
+    out = tmp_path / "report.html"
+    code = main(["report", "--db", str(db), "--format", "html", "--resamples", "100", "-o", str(out), "--plots", str(tmp_path / "png")])
+    assert code == 0, capsys.readouterr().err
+    page = out.read_text()
+    images = re.findall(r"data:image/png;base64,([A-Za-z0-9+/=]+)", page)
+    assert images and all(base64.b64decode(i).startswith(b"\x89PNG") for i in images)
+    assert sorted(p.suffix for p in (tmp_path / "png").iterdir()) == [".png"]  # one model, mean over tasks
+    assert "<table>" in page and "reviews" in page
+
+
+def test_fail_if_gates_a_pipeline(capsys, audited):
+    db, doc = audited
+    worst = max(r["metrics"]["none"]["rsd"] for r in doc["runs"])
+    assert main(["report", "--db", str(db), "--resamples", "50", "--fail-if", f"rsd>{worst + 1:.3f}"]) == 0
+    capsys.readouterr()
+    code = main(["report", "--db", str(db), "--resamples", "50", "--fail-if", "rsd>0.0001", "--format", "json"])
+    out = capsys.readouterr()
+    assert code == EXIT_GATE == 3
+    assert "fail-if rsd>0.0001" in out.err and json.loads(out.out)["rows"]
+    assert main(["report", "--db", str(db), "--fail-if", "rsd>>1"]) == 2
+
+
+def test_report_of_a_missing_run_or_empty_store(capsys, tmp_path, audited):
+    db, _ = audited
+    assert main(["report", "--db", str(db), "--run", "999"]) == 2
+    assert "no run 999" in capsys.readouterr().err
+    assert main(["report", "--db", str(tmp_path / "empty.db")]) == 2
+    assert "no finished runs" in capsys.readouterr().err
