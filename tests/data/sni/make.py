@@ -1,0 +1,56 @@
+"""Writes the small Super-NaturalInstructions-format folder the tests import (tasks/*.json).
+The texts are made up here from word lists; run it again to regenerate the same files."""
+
+import json
+import random
+from pathlib import Path
+
+HERE = Path(__file__).parent / "tasks"
+NOUNS = ["battery", "screen", "keyboard", "charger", "manual", "speaker", "camera", "case", "strap", "lid"]
+GOOD = ["great", "reliable", "sturdy", "bright", "lovely", "quick"]
+BAD = ["awful", "flimsy", "dim", "broken", "noisy", "slow"]
+TOPICS = {"Sports": ["match", "goal", "coach", "league"], "Politics": ["vote", "senate", "minister", "law"],
+          "Science": ["atom", "genome", "telescope", "enzyme"]}
+
+
+def task(definition, instances, *, lang="English", positives=()):
+    return {
+        "Contributors": ["lbtui tests"], "Source": ["lbtui"], "Categories": ["Sentiment Analysis"],
+        "Definition": [definition], "Input_language": [lang], "Output_language": [lang],
+        "Instruction_language": ["English"], "Domains": ["Reviews"],
+        "Positive Examples": [{"input": i, "output": o, "explanation": "made up"} for i, o in positives],
+        "Negative Examples": [], "Instances": instances,
+    }
+
+
+def sentiment(rng, n, name):
+    out = []
+    for i in range(n):
+        good = rng.random() < 0.5
+        text = f"The {rng.choice(NOUNS)} is {rng.choice(GOOD if good else BAD)} and the {rng.choice(NOUNS)} is {rng.choice(GOOD if good else BAD)}"
+        out.append({"id": f"{name}-{i}", "input": text, "output": ["Positive" if good else "Negative"]})
+    return out
+
+
+def main():
+    rng = random.Random(0)
+    HERE.mkdir(parents=True, exist_ok=True)
+    files = {
+        "task001_toy_sentiment": task("Classify the review as Positive or Negative", sentiment(rng, 420, "task001"),
+                                      positives=[("The lid is sturdy", "Positive")]),
+        "task002_toy_topic": task("Classify the headline by topic", [
+            {"id": f"task002-{i}", "input": f"News: the {rng.choice(w)} and the {rng.choice(w)} made headlines", "output": [t]}
+            for i, (t, w) in enumerate(rng.choice(list(TOPICS.items())) for _ in range(400))]),
+        "task003_too_small": task("Classify the review", sentiment(rng, 120, "task003")),
+        "task004_not_english": task("Classez l'avis", sentiment(rng, 400, "task004"), lang="French"),
+        "task005_generation": task("Repeat the number", [
+            {"id": f"task005-{i}", "input": f"Say {i}", "output": [str(i)]} for i in range(400)]),
+        "task006_two_outputs": task("Give two answers", [
+            {"id": f"task006-{i}", "input": f"Item {i}", "output": ["Yes", "Y"]} for i in range(400)]),
+    }
+    for name, doc in files.items():
+        (HERE / f"{name}.json").write_text(json.dumps(doc, indent=1) + "\n", encoding="utf-8")
+
+
+if __name__ == "__main__":
+    main()
