@@ -240,6 +240,84 @@ def _get(table: dict, key: str, kind: type | tuple, where: str, default: Any = .
     return value
 
 
+Part = tuple[str | None, Path, list[tuple[int, dict[str, Any]]]]  # (split name, where, numbered rows)
+
+
+def _file_parts(data: dict, wd: str, *, folder: Path, data_dir: Path | None, allow_outside: bool) -> list[Part]:
+    """Rows of one data file, or of a table of files by split name."""
+    file = _get(data, "file", (str, dict), wd)
+    files = {None: file} if isinstance(file, str) else file
+    pattern = _get(data, "pattern", str, wd, None)
+    if pattern is not None:
+        try:
+            pattern = re.compile(pattern)
+        except re.error as e:
+            raise TaskError(f"{wd} pattern", f"invalid regular expression: {e}") from None
+        if not pattern.groupindex:
+            raise TaskError(f"{wd} pattern", "needs named groups, e.g. (?P<label>\\S+) (?P<text>.*)")
+    parts = []
+    for split_name, value in files.items():
+        if not isinstance(value, str):
+            raise TaskError(f"{wd} file.{split_name}", "must be a path")
+        data_path = _resolve(folder, value, where=f"{wd} file", allow_outside=allow_outside,
+                             what=f"--data-dir {data_dir}" if data_dir else "the task's folder")
+        try:
+            parts.append((split_name, data_path, read_rows(data_path, pattern=pattern, where=wd)))
+        except TaskError as e:
+            if e.message == "file not found":
+                raise TaskError(f"{wd} file", f"data file {data_path} not found") from None
+            raise
+    return parts
+
+
+def _hf_parts(data: dict, wd: str, *, folder: Path, label_field: str) -> list[Part]:
+    """Rows of a Hugging Face dataset: ``source = "hf:NAME"`` with ``config`` and ``split``
+    (a name, or a table {pool name = hf split}). NAME is a folder written by save_to_disk
+    (relative to the task file or --data-dir), or a dataset loaded by datasets.load_dataset,
+    from its local cache when offline. ClassLabel values become their names."""
+    source = _get(data, "source", str, wd)
+    if not source.startswith("hf:") or len(source) == 3:
+        raise TaskError(f"{wd} source", f"{source!r}: write hf:NAME (a Hugging Face dataset)")
+    name = source[3:]
+    config = _get(data, "config", str, wd, None)
+    split = _get(data, "split", (str, dict), wd, "train")
+    splits = {None: split} if isinstance(split, str) else split
+    try:
+        import datasets
+    except ImportError:
+        raise TaskError(f"{wd} source", "Hugging Face datasets need the datasets library: pip install 'lbtui[hf]'") from None
+    datasets.disable_progress_bars()  # stderr belongs to lbtui's own progress
+    local = (folder / name).resolve()
+    loaded = {}
+    for split_name, hf_split in splits.items():
+        if not isinstance(hf_split, str):
+            raise TaskError(f"{wd} split.{split_name}", "must be a split name")
+        where = f"{wd} source {source!r} split {hf_split!r}"
+        try:
+            if local.is_dir() and ((local / "dataset_dict.json").is_file() or (local / "state.json").is_file()):
+                ds = datasets.load_from_disk(str(local))
+                ds = ds[hf_split] if isinstance(ds, datasets.DatasetDict) else ds
+            else:
+                ds = datasets.load_dataset(name, config, split=hf_split)
+        except KeyError:
+            raise TaskError(where, "no such split in the saved dataset") from None
+        except Exception as e:  # network, cache and format failures all end here
+            first = str(e).strip().splitlines()[0] if str(e).strip() else ""
+            raise TaskError(where, f"cannot load it from the Hub or the local cache ({type(e).__name__}: {first})") from None
+        feature = ds.features.get(label_field)
+        names = getattr(feature, "names", None)
+        rows = []
+        for n, row in enumerate(ds, 1):
+            row = dict(row)
+            if names is not None and isinstance(row.get(label_field), int) and 0 <= row[label_field] < len(names):
+                row[label_field] = names[row[label_field]]
+            rows.append((n, row))
+        if not rows:
+            raise TaskError(where, "no rows")
+        loaded[split_name] = (split_name, Path(f"{source}[{hf_split}]"), rows)
+    return list(loaded.values())
+
+
 def load_toml(
     path: Path, *, skip_unknown_labels: bool = False, allow_outside: bool = False, data_dir: Path | None = None,
 ) -> Task:
@@ -260,9 +338,6 @@ def load_toml(
     labels = _check_labels(doc["labels"], f"{w}: labels")
     data = _get(doc, "data", dict, w)
     wd = f"{w}: [data]"
-    # One file, or a table of files by split name (each row gets a "split" field).
-    file = _get(data, "file", (str, dict), wd)
-    files = {None: file} if isinstance(file, str) else file
     folder = data_dir or path.parent
     if data_dir is not None and not data_dir.is_dir():
         raise TaskError("--data-dir", f"{data_dir} is not a folder")
@@ -273,34 +348,22 @@ def load_toml(
     bad = sorted(set(label_map.values()) - set(labels))
     if bad:
         raise TaskError(f"{wd} label_map", f"maps to {bad[0]!r}, which is not in labels")
-    pattern = _get(data, "pattern", str, wd, None)
-    if pattern is not None:
-        try:
-            pattern = re.compile(pattern)
-        except re.error as e:
-            raise TaskError(f"{wd} pattern", f"invalid regular expression: {e}") from None
-        if not pattern.groupindex:
-            raise TaskError(f"{wd} pattern", "needs named groups, e.g. (?P<label>\\S+) (?P<text>.*)")
-    if len(files) > 1 and id_field is None:
+    if ("file" in data) == ("source" in data):
+        raise TaskError(wd, "give exactly one of 'file' (a data file) or 'source' (hf:NAME, a Hugging Face dataset)")
+    if "source" in data:
+        parts = _hf_parts(data, wd, folder=folder, label_field=label_field)
+    else:
+        parts = _file_parts(data, wd, folder=folder, data_dir=data_dir, allow_outside=allow_outside)
+    if len(parts) > 1 and id_field is None:
         id_field = "_line"
     rows, examples = [], []
-    for split_name, value in files.items():
-        if not isinstance(value, str):
-            raise TaskError(f"{wd} file.{split_name}", "must be a path")
-        data_path = _resolve(folder, value, where=f"{wd} file", allow_outside=allow_outside,
-                             what=f"--data-dir {data_dir}" if data_dir else "the task's folder")
-        try:
-            part = read_rows(data_path, pattern=pattern, where=wd)
-        except TaskError as e:
-            if e.message == "file not found":
-                raise TaskError(f"{wd} file", f"data file {data_path} not found") from None
-            raise
+    for split_name, part_path, part in parts:
         if split_name is not None:
-            # ids stay unique across files: the split name prefixes the line number
+            # ids stay unique across splits: the split name prefixes the line number
             part = [(n, {**row, "split": split_name, "_line": f"{split_name}-{n}"}) for n, row in part]
         rows.extend(part)
         examples.extend(_examples(
-            part, path=data_path, input_template=input_template, label_field=label_field, id_field=id_field,
+            part, path=part_path, input_template=input_template, label_field=label_field, id_field=id_field,
             labels=labels, label_map=label_map, skip_unknown=skip_unknown_labels,
         ))
     ids = [e.id for e in examples]

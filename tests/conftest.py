@@ -3,7 +3,13 @@
 from __future__ import annotations
 
 import importlib.util
+import os
 from pathlib import Path
+
+# Nothing may reach a hub while testing: the datasets and huggingface_hub libraries read
+# these when first imported, and then use only their local caches.
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["HF_DATASETS_OFFLINE"] = "1"
 
 import pytest
 
