@@ -187,6 +187,14 @@ def cmd_tasks(a) -> int:
     return EXIT_OK
 
 
+def _model_source(spec) -> str:
+    if spec.server:
+        return "server " + " ".join(spec.server)
+    if spec.repo:
+        return f"hf:{spec.repo}/{spec.file}" + (f"@{spec.revision}" if spec.revision else "")
+    return str(spec.path) if spec.path else f"package {spec.package}"
+
+
 def cmd_models(a) -> int:
     from .render import print_rows
 
@@ -196,7 +204,7 @@ def cmd_models(a) -> int:
     for name, spec in registry.items():
         rows.append({
             "name": name, "default": name == default,
-            "source": str(spec.path) if spec.path else f"package {spec.package}", "n_ctx": spec.n_ctx,
+            "source": _model_source(spec), "n_ctx": spec.n_ctx,
             "n_gpu_layers": spec.n_gpu_layers, "n_threads": spec.n_threads, "chat_template": spec.chat_template,
             "note": spec.note, "registry": spec.source,
         })

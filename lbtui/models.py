@@ -1,9 +1,12 @@
 """The model registry: models.toml files naming GGUF models and how to load them.
 
 The bundled models.toml comes first; a user's own models.toml (in the current folder,
-then the user config dir) adds entries or overrides them by name. An entry gives either
-``path`` (relative to its models.toml) or ``package`` (a Python package that ships the
-GGUF as ``file``, or that assembles it with an ``assemble()`` function).
+then the user config dir) adds entries or overrides them by name. An entry gives one of
+``path`` (relative to its models.toml), ``package`` (a Python package that ships the
+GGUF as ``file``, or that assembles it with an ``assemble()`` function) or ``repo`` (a
+Hugging Face Hub repository holding the GGUF ``file``, fetched with huggingface_hub into
+its cache when online and read from that cache offline), or ``server`` (base URLs of
+OpenAI-compatible completion servers; see backends/server.py).
 """
 
 from __future__ import annotations
@@ -28,6 +31,10 @@ class ModelSpec:
     path: Path | None = None
     package: str | None = None
     file: str | None = None
+    repo: str | None = None  # Hugging Face Hub repository
+    revision: str | None = None
+    sha256: str | None = None  # expected digest of the GGUF, checked when given
+    server: tuple[str, ...] = ()  # base URLs of completion servers
     n_ctx: int = DEFAULT_N_CTX
     n_gpu_layers: int = -1  # every layer, where the llama.cpp build can offload
     n_threads: int = 0  # 0: every core
@@ -42,6 +49,8 @@ class ModelSpec:
         where = f"{self.source}: models.{self.name}" if self.source else "--model"
         if self.path is not None:
             return self.path
+        if self.repo is not None:
+            return self._from_hub(where)
         spec = importlib.util.find_spec(self.package)
         if spec is None or not spec.submodule_search_locations:
             raise ModelError(where, f"package {self.package!r} is not installed (pip install {self.package.replace('_', '-')})")
@@ -65,7 +74,34 @@ class ModelSpec:
         return target
 
 
-_KEYS = {"path", "package", "file", "n_ctx", "n_gpu_layers", "n_threads", "chat_template", "note", "default"}
+    def _from_hub(self, where: str) -> Path:
+        try:
+            from huggingface_hub import hf_hub_download
+        except ImportError:
+            raise ModelError(f"{where}.repo", "models from the Hub need huggingface_hub: pip install 'lbtui[hf]'") from None
+        from huggingface_hub.utils import logging as hub_logging
+
+        hub_logging.set_verbosity_error()  # one line of ours instead of its retry chatter
+        try:
+            try:  # the cached copy first: no network for a model already fetched
+                got = Path(hf_hub_download(self.repo, self.file, revision=self.revision, local_files_only=True))
+            except Exception:
+                got = Path(hf_hub_download(self.repo, self.file, revision=self.revision))
+        except Exception as e:  # offline without a cached copy, unknown repo or file, no access
+            text = str(e).strip().splitlines()[0] if str(e).strip() else ""
+            raise ModelError(
+                f"{where}.repo", f"cannot fetch {self.file!r} from {self.repo!r}"
+                f"{' @ ' + self.revision if self.revision else ''}: not in the local Hugging Face cache and the Hub"
+                f" cannot be reached or refused ({type(e).__name__}: {text})",
+            ) from None
+        if self.sha256:
+            digest = sha256_file(got)
+            if digest != self.sha256.lower():
+                raise ModelError(f"{where}.sha256", f"{got} has sha256 {digest}, not the {self.sha256} models.toml expects")
+        return got
+
+
+_KEYS = {"path", "package", "file", "repo", "revision", "sha256", "server", "server_model", "max_in_flight", "retries", "timeout", "n_ctx", "n_gpu_layers", "n_threads", "chat_template", "note", "default"}
 
 
 def parse(path: Path) -> dict[str, ModelSpec]:
@@ -86,11 +122,22 @@ def parse(path: Path) -> dict[str, ModelSpec]:
         unknown = set(entry) - _KEYS
         if unknown:
             raise ModelError(where, f"unknown field {sorted(unknown)[0]!r}")
-        if ("path" in entry) == ("package" in entry):
-            raise ModelError(where, "give exactly one of 'path' or 'package'")
-        for key, kind in (("n_ctx", int), ("n_gpu_layers", int), ("n_threads", int), ("chat_template", bool)):
-            if key in entry and (not isinstance(entry[key], kind) or (kind is int and isinstance(entry[key], bool))):
-                raise ModelError(f"{where}.{key}", f"must be {'true or false' if kind is bool else 'an integer'}")
+        given = [k for k in ("path", "package", "repo", "server") if k in entry]
+        if len(given) != 1 and not (given == ["path", "server"] or given == ["package", "server"]):
+            raise ModelError(where, "give exactly one of 'path', 'package', 'repo' or 'server' (a server may add a local 'path' or 'package' for its tokenizer)")
+        if "repo" in entry and not isinstance(entry.get("file"), str):
+            raise ModelError(f"{where}.file", "a model from the Hub needs 'file', the GGUF's name in the repository")
+        for key in ("repo", "revision", "sha256", "file", "package", "path", "server_model"):
+            if key in entry and not isinstance(entry[key], str):
+                raise ModelError(f"{where}.{key}", "must be a string")
+        servers = entry.get("server", [])
+        servers = [servers] if isinstance(servers, str) else servers
+        if not isinstance(servers, list) or not all(isinstance(u, str) and u.startswith(("http://", "https://")) for u in servers) or ("server" in entry and not servers):
+            raise ModelError(f"{where}.server", "must be a base URL or a list of them (http://host:port)")
+        for key, kind in (("n_ctx", int), ("n_gpu_layers", int), ("n_threads", int), ("chat_template", bool),
+                          ("max_in_flight", int), ("retries", int), ("timeout", (int, float))):
+            if key in entry and (not isinstance(entry[key], kind) or (kind is not bool and isinstance(entry[key], bool))):
+                raise ModelError(f"{where}.{key}", f"must be {'true or false' if kind is bool else 'a number'}")
         if entry.get("n_ctx", DEFAULT_N_CTX) < 16:
             raise ModelError(f"{where}.n_ctx", "must be at least 16")
         model_path = None
@@ -100,6 +147,8 @@ def parse(path: Path) -> dict[str, ModelSpec]:
                 model_path = (path.parent / model_path).resolve()
         out[name] = ModelSpec(
             name=name, path=model_path, package=entry.get("package"), file=entry.get("file"),
+            repo=entry.get("repo"), revision=entry.get("revision"), sha256=entry.get("sha256"), server=tuple(servers),
+            extra={k: entry[k] for k in ("server_model", "max_in_flight", "retries", "timeout") if k in entry},
             n_ctx=entry.get("n_ctx", DEFAULT_N_CTX), n_gpu_layers=entry.get("n_gpu_layers", -1),
             n_threads=entry.get("n_threads", 0), chat_template=entry.get("chat_template", False),
             note=entry.get("note", ""), source=str(path), default=entry.get("default", False),
