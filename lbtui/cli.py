@@ -231,6 +231,8 @@ def cmd_bench(a) -> int:
     results = []
     for name in names:
         spec = model_registry.resolve(name, registry)
+        if spec.server:
+            raise UserError("--model", f"{name} is a server model; bench measures the local llama.cpp backend")
         results.append(bench.run(spec, task, shots=a.shots, limit=a.limit, naive=a.naive, modes=modes,
                                  note=lambda m: print(f"lbtui bench: {m}", file=sys.stderr)))
     if a.json:

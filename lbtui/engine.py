@@ -23,7 +23,7 @@ from .backends.llama import check_gguf
 from .calibration import METHODS
 from .errors import Cancelled, PromptTooLong, UserError
 from .metrics import Metrics
-from .models import ModelSpec, sha256_file
+from .models import ModelSpec, identity as model_identity, sha256_file
 from .prompts import PromptBuilder, chat_wrap, demo_pairs, shared_first_tokens
 from .results import RunScores, evaluate_run
 from .store import Store, new_owner
@@ -98,12 +98,21 @@ class Planned:
     prefix_text: str = ""
 
 
-def load_backend(spec: ModelSpec, path: Path) -> Backend:
+def load_backend(spec: ModelSpec, path: Path | None) -> Backend:
+    where = f"{spec.source}: models.{spec.name}" if spec.source else "--model"
+    if spec.server:
+        from .backends.server import ServerBackend
+
+        x = spec.extra
+        return ServerBackend(
+            spec.server, model=x.get("server_model"), tokenizer_path=path, n_ctx=spec.n_ctx,
+            max_in_flight=x.get("max_in_flight", 4), retries=x.get("retries", 3), timeout=x.get("timeout", 120),
+            allow_retokenize=x.get("allow_retokenize", False), where=where,
+        )
     from .backends.llama import LlamaBackend
 
     return LlamaBackend(
-        path, n_ctx=spec.n_ctx, n_gpu_layers=spec.n_gpu_layers, n_threads=spec.n_threads or None,
-        where=f"{spec.source}: models.{spec.name}" if spec.source else "--model",
+        path, n_ctx=spec.n_ctx, n_gpu_layers=spec.n_gpu_layers, n_threads=spec.n_threads or None, where=where,
     )
 
 
@@ -235,8 +244,9 @@ class Engine:
             spec = group[0].model
             path = spec.locate()
             where = f"{spec.source}: models.{spec.name}" if spec.source else "--model"
-            check_gguf(path, where=where)
-            sha = self.store.cached_sha256(path, sha256_file)
+            if path is not None:
+                check_gguf(path, where=where)
+            sha = model_identity(spec, self.store.cached_sha256(path, sha256_file) if path else None)
             pending = []
             for p in group:
                 p.key = run_key(sha, p)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import importlib
 import importlib.util
+import json
 import os
 import tomllib
 from dataclasses import dataclass, field
@@ -44,9 +45,12 @@ class ModelSpec:
     default: bool = False
     extra: dict = field(default_factory=dict)
 
-    def locate(self) -> Path:
-        """The GGUF file, assembling a packaged model into the cache on first use."""
+    def locate(self) -> Path | None:
+        """The GGUF file, assembling a packaged model into the cache on first use; None for
+        a server model that names no local copy."""
         where = f"{self.source}: models.{self.name}" if self.source else "--model"
+        if self.server and self.path is None and self.package is None:
+            return None
         if self.path is not None:
             return self.path
         if self.repo is not None:
@@ -101,7 +105,7 @@ class ModelSpec:
         return got
 
 
-_KEYS = {"path", "package", "file", "repo", "revision", "sha256", "server", "server_model", "max_in_flight", "retries", "timeout", "n_ctx", "n_gpu_layers", "n_threads", "chat_template", "note", "default"}
+_KEYS = {"path", "package", "file", "repo", "revision", "sha256", "server", "server_model", "max_in_flight", "retries", "timeout", "allow_retokenize", "n_ctx", "n_gpu_layers", "n_threads", "chat_template", "note", "default"}
 
 
 def parse(path: Path) -> dict[str, ModelSpec]:
@@ -135,7 +139,7 @@ def parse(path: Path) -> dict[str, ModelSpec]:
         if not isinstance(servers, list) or not all(isinstance(u, str) and u.startswith(("http://", "https://")) for u in servers) or ("server" in entry and not servers):
             raise ModelError(f"{where}.server", "must be a base URL or a list of them (http://host:port)")
         for key, kind in (("n_ctx", int), ("n_gpu_layers", int), ("n_threads", int), ("chat_template", bool),
-                          ("max_in_flight", int), ("retries", int), ("timeout", (int, float))):
+                          ("max_in_flight", int), ("retries", int), ("timeout", (int, float)), ("allow_retokenize", bool)):
             if key in entry and (not isinstance(entry[key], kind) or (kind is not bool and isinstance(entry[key], bool))):
                 raise ModelError(f"{where}.{key}", f"must be {'true or false' if kind is bool else 'a number'}")
         if entry.get("n_ctx", DEFAULT_N_CTX) < 16:
@@ -148,7 +152,7 @@ def parse(path: Path) -> dict[str, ModelSpec]:
         out[name] = ModelSpec(
             name=name, path=model_path, package=entry.get("package"), file=entry.get("file"),
             repo=entry.get("repo"), revision=entry.get("revision"), sha256=entry.get("sha256"), server=tuple(servers),
-            extra={k: entry[k] for k in ("server_model", "max_in_flight", "retries", "timeout") if k in entry},
+            extra={k: entry[k] for k in ("server_model", "max_in_flight", "retries", "timeout", "allow_retokenize") if k in entry},
             n_ctx=entry.get("n_ctx", DEFAULT_N_CTX), n_gpu_layers=entry.get("n_gpu_layers", -1),
             n_threads=entry.get("n_threads", 0), chat_template=entry.get("chat_template", False),
             note=entry.get("note", ""), source=str(path), default=entry.get("default", False),
@@ -193,6 +197,16 @@ def resolve(name_or_path: str, models: dict[str, ModelSpec] | None = None) -> Mo
         return ModelSpec(name=p.stem, path=p.resolve(), source="")
     known = ", ".join(sorted(models)) or "none"
     raise ModelError("--model", f"unknown model {name_or_path!r} (known: {known}; or give a path to a .gguf file)")
+
+
+def identity(spec: ModelSpec, file_sha: str | None) -> str:
+    """What the store and run keys know a model by: the GGUF's sha256 for a local model; for
+    a server, a digest of the servers, the model id and the local GGUF named (if any), so
+    that a server's scores never stand in for a local run's or another server's."""
+    if not spec.server:
+        return file_sha
+    blob = json.dumps({"server": sorted(spec.server), "model": spec.extra.get("server_model"), "gguf": file_sha})
+    return hashlib.sha256(blob.encode()).hexdigest()
 
 
 def sha256_file(path: Path) -> str:

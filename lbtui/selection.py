@@ -49,7 +49,9 @@ def select(
     names = split_names(model_names) or [model_registry.default_model(registry)]
     specs = [model_registry.resolve(n, registry) for n in names]
     for spec in specs:  # a missing or non-GGUF file fails here, before any store is opened
-        check_gguf(spec.locate(), where=f"{spec.source}: models.{spec.name}" if spec.source else "--model")
+        path = spec.locate()
+        if path is not None:
+            check_gguf(path, where=f"{spec.source}: models.{spec.name}" if spec.source else "--model")
     tasks_in = [t for name in split_names(task_names) for t in (catalog.bundled() if name == "all" else [name])]
     if suites:
         from .suites import task_files

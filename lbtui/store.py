@@ -149,7 +149,7 @@ class Store:
             )
         return digest
 
-    def upsert_model(self, *, name: str, path: Path, sha256: str, metadata: dict | None) -> int:
+    def upsert_model(self, *, name: str, path: Path | None, sha256: str, metadata: dict | None) -> int:
         with self._tx() as db:
             row = db.execute("SELECT id, metadata FROM models WHERE sha256 = ?", [sha256]).fetchone()
             if row:
@@ -157,7 +157,7 @@ class Store:
                     db["models"].update(row[0], {"metadata": json.dumps(metadata)})
                 return row[0]
             return db["models"].insert(
-                {"name": name, "path": str(path), "sha256": sha256, "size": path.stat().st_size,
+                {"name": name, "path": str(path) if path else None, "sha256": sha256, "size": path.stat().st_size if path else None,
                  "metadata": json.dumps(metadata) if metadata else None, "created": _now()}
             ).last_pk
 

