@@ -80,6 +80,11 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
     rp.add_argument("--fail-if", action="append", default=[], metavar="[METHOD:]METRIC>X",
                     help="exit 3 when the condition holds for any reported row, e.g. 'rsd>0.3', 'looc:macro_f1<0.5', '*:bias_score>0.2'")
+    dg = sub.add_parser("diagnose", help="where a run's bias comes from: priors side by side, majority and recency bias")
+    dg.add_argument("--run", type=int, action="append", required=True, help="run id (repeatable)")
+    dg.add_argument("--db", type=Path)
+    dg.add_argument("--resamples", type=int, default=1000, help="bootstrap resamples (default 1000)")
+    dg.add_argument("--json", action="store_true")
     im = sub.add_parser("import", help="import a data set as a suite of tasks")
     isub = im.add_subparsers(dest="source", parser_class=_Parser, required=True)
     sn = isub.add_parser("sni", help="Super-NaturalInstructions: the paper's classification tasks")
@@ -274,6 +279,27 @@ def cmd_report(a) -> int:
     return EXIT_GATE if tripped else EXIT_OK
 
 
+def cmd_diagnose(a) -> int:
+    from . import diagnose
+    from .engine import run_scores
+    from .render import diagnosis_json, print_diagnosis
+
+    store = open_store(a.db)
+    out = []
+    for rid in a.run:
+        run = store.run(rid)
+        if run["status"] != "done":
+            raise UserError("--run", f"run {rid} is {run['status']}, not done; run it again to resume")
+        rs = run_scores(store, rid)
+        out.append((run, diagnose.prior_table(rs), diagnose.demo_effects(rs, resamples=a.resamples)))
+    if a.json:
+        print(json.dumps([diagnosis_json(*x) for x in out], indent=2))
+    else:
+        for x in out:
+            print_diagnosis(*x)
+    return EXIT_OK
+
+
 def cmd_import(a) -> int:
     from . import suites
 
@@ -325,6 +351,8 @@ def main(argv: Sequence[str] | None = None, *, backend_factory: Callable | None 
             return cmd_bench(a)
         if a.command == "report":
             return cmd_report(a)
+        if a.command == "diagnose":
+            return cmd_diagnose(a)
         if a.command == "import":
             return cmd_import(a)
         if a.command == "suites":

@@ -147,3 +147,51 @@ def print_bench(r: dict) -> None:
                           f" × decode {m['decode_efficiency']:.2f} (rows/s vs raw) × {m['decode_share']:.2f} (time in llama_decode)")
     console.print(f"naive (each example and label evaluated whole): {naive} inputs/s · "
                   f"peak RSS {r['peak_rss_mb']:.0f} MB (model file {r['model_file_mb']:.0f} MB + 400 = {r['rss_limit_mb']:.0f})")
+
+
+def diagnosis_json(run: dict, table: dict, effects: dict) -> dict:
+    labels = run["labels"]
+    vec = lambda v: dict(zip(labels, (round(float(x), 6) for x in v)))  # noqa: E731
+    doc = {
+        "run_id": run["id"], "model": run["model_name"], "task": run["task_name"], "shots": run["shots"],
+        "seed": run["seed"], "labels": labels, "uniform": vec(table["uniform"]), "gold": vec(table["gold"]),
+        "priors": {m: {"p": vec(v["p"]), "tv_uniform": v["tv_uniform"], "tv_gold": v["tv_gold"]} for m, v in table["priors"].items()},
+        "not_applicable": table["reasons"],
+    }
+    if "reason" in effects:
+        doc["demonstrations"] = {"reason": effects["reason"]}
+    else:
+        doc["demonstrations"] = {
+            "labels": [labels[i] for i in effects["demonstration_labels"]],
+            "majority": [labels[i] for i in effects["majority"]], "last": labels[effects["last"][0]],
+            "methods": {m: {kind: {"rate": f.rate, "expected": f.expected, "excess": f.excess, "ci95": [f.lo, f.hi]}
+                            for kind, f in d.items()} for m, d in effects["methods"].items()},
+        }
+    return doc
+
+
+def print_diagnosis(run: dict, table: dict, effects: dict) -> None:
+    console = _stdout_console()
+    labels = run["labels"]
+    t = Table(title=f"Run {run['id']}: {run['model_name']} on {run['task_name']}, k={run['shots']}, seed {run['seed']}:"
+                    " priors the calibrations estimate")
+    for c in ["prior", *labels, "TV to uniform", "TV to gold"]:
+        t.add_column(c, justify="left" if c == "prior" else "right")
+    t.add_row("uniform", *[_fmt(x) for x in table["uniform"]], "", "")
+    t.add_row("gold (test set)", *[_fmt(x) for x in table["gold"]], "", "", end_section=True)
+    for m, v in table["priors"].items():
+        t.add_row(m, *[_fmt(x) for x in v["p"]], _fmt(v["tv_uniform"]), _fmt(v["tv_gold"]))
+    console.print(t)
+    if "reason" in effects:
+        console.print(f"majority and recency bias: {effects['reason']}")
+        return
+    demo = ", ".join(labels[i] for i in effects["demonstration_labels"])
+    e = Table(title=f"Predictions following the demonstrations ({demo}): majority {', '.join(labels[i] for i in effects['majority'])},"
+                    f" last {labels[effects['last'][0]]}; excess over the gold share, 95% interval")
+    for c in ("method", "majority rate", "gold share", "excess", "recency rate", "gold share ", "excess "):
+        e.add_column(c, justify="right")
+    for m, d in effects["methods"].items():
+        mj, rc = d["majority"], d["recency"]
+        e.add_row(m, _fmt(mj.rate), _fmt(mj.expected), f"{mj.excess:+.3f} [{mj.lo:+.3f}, {mj.hi:+.3f}]",
+                  _fmt(rc.rate), _fmt(rc.expected), f"{rc.excess:+.3f} [{rc.lo:+.3f}, {rc.hi:+.3f}]")
+    console.print(e)
