@@ -203,6 +203,9 @@ def _model_source(spec) -> str:
 def cmd_models(a) -> int:
     from .render import print_rows
 
+    from .backends.llama import build_info
+
+    build = build_info()
     registry = model_registry.registry()
     default = model_registry.default_model(registry)
     rows = []
@@ -211,12 +214,17 @@ def cmd_models(a) -> int:
             "name": name, "default": name == default,
             "source": _model_source(spec), "n_ctx": spec.n_ctx,
             "n_gpu_layers": spec.n_gpu_layers, "n_threads": spec.n_threads, "chat_template": spec.chat_template,
+            "threads": spec.n_threads or build["cpu_threads"], "gpu_offload_supported": build["gpu_offload_supported"],
+            "gpu": "server" if spec.server else ("no (CPU-only build)" if not build["gpu_offload_supported"]
+                                                 else "all layers" if spec.n_gpu_layers < 0 else f"{spec.n_gpu_layers} layers"),
             "note": spec.note, "registry": spec.source,
         })
     if a.json:
         print(json.dumps(rows, indent=2))
     else:
-        print_rows(rows, ["name", "default", "source", "n_ctx", "note"], title="Models")
+        print_rows(rows, ["name", "default", "source", "n_ctx", "gpu", "threads", "note"],
+                   title=f"Models (llama-cpp-python {build['llama_cpp_python']}, GPU offload"
+                         f" {'supported' if build['gpu_offload_supported'] else 'not in this build'}, {build['cpu_threads']} CPU threads)")
     return EXIT_OK
 
 

@@ -230,7 +230,13 @@ class Engine:
     def _backend(self, spec: ModelSpec, path: Path) -> Backend:
         if spec.name not in self._backends:
             self.progress.note(f"loading {spec.name} ({path})")
-            self._backends[spec.name] = self.backend_factory(spec, path)
+            self._backends[spec.name] = b = self.backend_factory(spec, path)
+            info = getattr(b, "info", {}) or {}
+            if "layers_offloaded" in info:
+                self.progress.note(
+                    f"{spec.name}: {info['layers_offloaded']}/{info['layers_total']} layers on the GPU"
+                    f"{'' if info.get('gpu_offload_supported') else ' (CPU-only llama.cpp build)'}, {info['n_threads']} threads"
+                )
         return self._backends[spec.name]
 
     def execute(self, plans: Sequence[Planned]) -> list[int]:

@@ -99,6 +99,11 @@ def test_tasks_and_models_json(capsys):
     assert main(["models", "--json"]) == 0
     models = {m["name"]: m for m in json.loads(capsys.readouterr().out)}
     assert models["smollm2-135m-instruct"]["default"] and "gemma3-270m" in models
+    import llama_cpp, os
+
+    smol = models["smollm2-135m-instruct"]
+    assert smol["gpu_offload_supported"] == bool(llama_cpp.llama_supports_gpu_offload())
+    assert smol["threads"] == os.cpu_count() and smol["gpu"] in ("all layers", "no (CPU-only build)")
 
 
 def test_user_models_toml_adds_models(capsys, isolated_home):

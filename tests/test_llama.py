@@ -159,3 +159,23 @@ def test_tokens_needed_is_the_trie_of_the_prompts():
     reqs = [Request((1, 2, 3), ((7, 9), (8, 9))), Request((1, 2, 4), ((7, 9), (8, 9)))]
     assert tokens_needed(reqs, "first-token") == 4
     assert tokens_needed(reqs, "full") == 4 + 4  # each prompt's two label tokens (the last is never fed)
+
+
+def test_offload_counts():
+    from lbtui.backends.llama import offload
+
+    assert offload(30, -1, supported=False) == {"n_layer": 30, "layers_offloaded": 0, "layers_total": 31}
+    assert offload(30, -1, supported=True)["layers_offloaded"] == 31
+    assert offload(30, 12, supported=True)["layers_offloaded"] == 12
+    assert offload(30, 99, supported=True)["layers_offloaded"] == 31
+
+
+@pytest.mark.model
+def test_backend_records_hardware(smol):
+    """What the run stores: threads, layers and how many went to a GPU (none on a CPU build)."""
+    import llama_cpp
+
+    info = smol.info
+    assert info["n_layer"] == 30 and info["layers_total"] == 31  # SmolLM2-135M has 30 blocks
+    assert info["layers_offloaded"] == (31 if llama_cpp.llama_supports_gpu_offload() else 0)
+    assert info["n_threads"] >= 1

@@ -25,6 +25,26 @@ from .base import Request, log_softmax_at
 from .layout import ALIGN, Want, align_down, common_prefix, query_rows, query_segments, rows_of
 
 
+def build_info() -> dict:
+    """What this llama.cpp build can do, for `lbtui models` and the app's header."""
+    import llama_cpp
+
+    return {"llama_cpp_python": llama_cpp.__version__, "gpu_offload_supported": bool(llama_cpp.llama_supports_gpu_offload()),
+            "cpu_threads": os.cpu_count() or 1}
+
+
+def offload(n_layer: int, n_gpu_layers: int, supported: bool | None = None) -> dict:
+    """Layers llama.cpp puts on the GPU: none on a CPU-only build; else n_gpu_layers of the
+    n_layer blocks plus the output layer (-1: all of them)."""
+    if supported is None:
+        import llama_cpp
+
+        supported = bool(llama_cpp.llama_supports_gpu_offload())
+    total = n_layer + 1
+    done = 0 if not supported else total if n_gpu_layers < 0 else min(n_gpu_layers, total)
+    return {"n_layer": n_layer, "layers_offloaded": done, "layers_total": total}
+
+
 def check_gguf(path: Path, *, where: str) -> None:
     """Refuse a missing, non-GGUF or obviously truncated file before llama.cpp sees it."""
     if not path.exists():
@@ -112,6 +132,7 @@ class LlamaBackend:
             "n_threads": threads,
             "n_gpu_layers": n_gpu_layers,
             "gpu_offload_supported": bool(lc.llama_supports_gpu_offload()),
+            **offload(lc.llama_model_n_layer(self._model.model), n_gpu_layers),
         }
         self.tokens_evaluated = 0  # real tokens decoded
         self.pad_tokens = 0  # alignment rows decoded on top of them
@@ -333,10 +354,7 @@ class LlamaBackend:
 
 
 def hardware_summary() -> str:
-    """One line on what this llama.cpp build can do, for headers and `lbtui models`."""
-    try:
-        import llama_cpp
-    except ImportError:  # pragma: no cover - it is a core dependency
-        return "llama.cpp not installed"
-    gpu = "GPU offload available" if llama_cpp.llama_supports_gpu_offload() else "CPU only (no GPU offload in this build)"
-    return f"llama.cpp {llama_cpp.__version__} · {gpu} · {os.cpu_count()} cores"
+    """One line on what this llama.cpp build can do, for the app's header."""
+    b = build_info()
+    gpu = "GPU offload available" if b["gpu_offload_supported"] else "CPU only (no GPU offload in this build)"
+    return f"llama.cpp {b['llama_cpp_python']} · {gpu} · {b['cpu_threads']} threads"

@@ -50,6 +50,7 @@ class AuditFinished(Message):
 class LbtuiApp(App):
     CSS_PATH = "app.tcss"
     TITLE = "lbtui: label bias audit"
+
     BINDINGS = [
         Binding("ctrl+r", "start", "Start audit", priority=True),
         Binding("escape", "cancel", "Cancel run"),
