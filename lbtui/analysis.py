@@ -44,6 +44,12 @@ class ResultCache:
         rs = run_scores(self.store, run_id)
         if len(rs.test) == 0:
             metrics, reasons = {m: None for m in cal.METHODS}, {}
+        elif run["status"] != "done":
+            # Fitting a mixture at every redraw would stall the UI; fitted methods wait.
+            metrics, reasons = _partial_safe(rs, [m for m in cal.METHODS if m not in cal.FITTED])
+            for m in cal.FITTED:
+                metrics[m] = None
+                reasons[m] = "fitted when the run is complete"
         else:
             metrics, reasons = _partial_safe(rs)
         result = RunResult(run, metrics, reasons, n)
@@ -51,10 +57,10 @@ class ResultCache:
         return result
 
 
-def _partial_safe(rs):
+def _partial_safe(rs, methods=cal.METHODS):
     """Metrics of a run still being scored: methods whose inputs are not all in yet are
     left out rather than shown on a partial prior."""
-    metrics, reasons = evaluate_run(rs)
+    metrics, reasons = evaluate_run(rs, methods)
     if len(rs.bias) == 0:
         metrics = {m: None for m in metrics}
     return metrics, reasons

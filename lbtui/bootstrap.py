@@ -4,14 +4,15 @@ One resample draws the test set and the bias set of a run with replacement (each
 its own size) and recomputes every metric under every calibration from the run's raw
 probabilities. Priors estimated from the test set itself (BC) are re-estimated on each
 resample; the others come from inputs that are not resampled (content-free, in-domain,
-leave-one-out) and stay fixed. Methods compared on the same resamples give paired
+leave-one-out) and stay fixed. The fitted calibrations (prototypical, supervised) are
+fitted once and held fixed: their intervals leave out the fit's own variance. Methods compared on the same resamples give paired
 differences. Resample 0 of ``draws`` is never the identity; ``point`` is computed on
 the data as it is, with the same code, so intervals and point estimates agree.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -32,12 +33,18 @@ class RunProbs:
     bias: np.ndarray
     bias_gold: np.ndarray
     priors: dict[str, np.ndarray | None]  # fixed p_hat of each method; "bc" marks a test-set prior
+    maps: dict = field(default_factory=dict)  # fitted calibrations (p -> q), held fixed
     batch_methods: frozenset = frozenset({"bc"})  # methods whose prior is the mean over the test set
 
 
-def from_scores(rs, priors: dict[str, np.ndarray]) -> RunProbs:
-    """A results.RunScores and the priors results.priors found for it."""
-    return RunProbs(rs.k, softmax(rs.test), np.asarray(rs.test_gold), softmax(rs.bias), np.asarray(rs.bias_gold), priors)
+def from_scores(rs) -> RunProbs:
+    """Everything a results.RunScores's metrics depend on."""
+    from .results import fitted, priors
+
+    found, _ = priors(rs)
+    maps, _ = fitted(rs, found)
+    return RunProbs(rs.k, softmax(rs.test), np.asarray(rs.test_gold), softmax(rs.bias), np.asarray(rs.bias_gold),
+                    found, maps)
 
 
 def draws(n: int, size: int, *, resamples: int, seed: int, stream: int) -> np.ndarray:
@@ -91,6 +98,10 @@ def evaluate_draws(rp: RunProbs, methods, test_idx: np.ndarray, bias_idx: np.nda
     yt, yb = rp.test_gold[test_idx], rp.bias_gold[bias_idx]
     out = {}
     for m in methods:
+        if m in rp.maps:  # a fitted calibration, fitted once on the data as it is
+            qt, qb = rp.maps[m](pt), rp.maps[m](pb)
+            out[m] = metrics_batch(yt, qt.argmax(axis=-1), qb, yb, rp.k)
+            continue
         if m in rp.batch_methods:
             prior = pt.mean(axis=1)  # re-estimated on each resample
         elif rp.priors.get(m) is None:

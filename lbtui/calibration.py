@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import numpy as np
 
-METHODS = ("none", "cc", "dc", "bc", "looc")
+METHODS = ("none", "cc", "dc", "bc", "looc", "proca", "sc")
+FITTED = ("proca", "sc")  # fit a model instead of a prior: calibration_models.py
 METHOD_NAMES = {
     "none": "uncalibrated",
     "cc": "contextual (Zhao et al. 2021)",
     "dc": "domain-context (Fei et al. 2023)",
     "bc": "batch (Zhou et al. 2024)",
     "looc": "leave-one-out (Reif and Schwartz 2024)",
+    "proca": "prototypical (Han et al. 2022)",
+    "sc": "supervised (Gundem et al. 2025)",
 }
 # Inputs put in the query slot for contextual calibration, in this order.
 CONTENT_FREE = ("N/A", "", "[MASK]")

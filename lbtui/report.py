@@ -22,7 +22,6 @@ from . import bootstrap as bs
 from .calibration import METHODS
 from .engine import run_scores
 from .errors import UserError
-from .results import priors
 from .store import Store
 
 MEAN_TASK = "mean"
@@ -87,8 +86,7 @@ def build(store: Store, runs: list[dict], *, resamples: int = bs.RESAMPLES, seed
         points, samples, n_test = [], [], 0
         for r in members:
             rs = run_scores(store, r["id"])
-            found, _ = priors(rs)
-            rp = bs.from_scores(rs, found)
+            rp = bs.from_scores(rs)
             n_test = len(rp.test)
             points.append(bs.point(rp, methods))
             # Seeds of a task share the test draws (same test set); tasks do not.

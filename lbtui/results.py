@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import partial
+from typing import Callable
 
 import numpy as np
 
 from . import calibration as cal
+from . import calibration_models as cm
 from .metrics import Metrics, evaluate, softmax
 
 
@@ -44,17 +47,51 @@ def priors(rs: RunScores) -> tuple[dict[str, np.ndarray], dict[str, str]]:
     return out, reasons
 
 
+def fitted(rs: RunScores, found: dict[str, np.ndarray]) -> tuple[dict[str, Callable], dict[str, str]]:
+    """The calibrations that fit a model (prototypical, supervised): a function from
+    probabilities to calibrated probabilities for each that applies, and notes: the
+    reason one does not apply, or that prototypical fell back to BC."""
+    maps: dict[str, Callable] = {}
+    notes: dict[str, str] = {}
+    try:
+        maps["proca"] = cm.prototypical(softmax(rs.test))
+    except cm.Degenerate as e:
+        if "bc" in found:
+            maps["proca"] = partial(cal.apply, prior=found["bc"])
+            notes["proca"] = f"fell back to BC: {e}"
+        else:
+            notes["proca"] = str(e)
+    except cal.NotApplicable as e:
+        notes["proca"] = str(e)
+    try:
+        maps["sc"] = cm.supervised(softmax(rs.looc), rs.looc_gold)
+    except cal.NotApplicable as e:
+        notes["sc"] = str(e)
+    return maps, notes
+
+
+def calibrators(rs: RunScores, methods=cal.METHODS) -> tuple[dict[str, Callable], dict[str, str]]:
+    """Every requested method that applies as a function p -> q, and the notes on the rest."""
+    found, reasons = priors(rs)
+    maps = {m: partial(cal.apply, prior=found[m]) for m in found}
+    if set(methods) & set(cal.FITTED):
+        more, notes = fitted(rs, found)
+        maps.update(more)
+        reasons.update(notes)
+    return {m: f for m, f in maps.items() if m in methods}, {m: r for m, r in reasons.items() if m in methods}
+
+
 def evaluate_run(rs: RunScores, methods=cal.METHODS) -> tuple[dict[str, Metrics | None], dict[str, str]]:
     """Metrics for each method (None where it cannot apply, with the reason)."""
     p_test, p_bias = softmax(rs.test), softmax(rs.bias)
-    found, reasons = priors(rs)
+    maps, reasons = calibrators(rs, methods)
     out: dict[str, Metrics | None] = {}
     for m in methods:
-        if m not in found:
+        if m not in maps:
             out[m] = None
             continue
-        out[m] = evaluate(cal.apply(p_test, found[m]), rs.test_gold, cal.apply(p_bias, found[m]), rs.bias_gold)
-    return out, {m: r for m, r in reasons.items() if m in methods}
+        out[m] = evaluate(maps[m](p_test), rs.test_gold, maps[m](p_bias), rs.bias_gold)
+    return out, reasons
 
 
 HEADLINE = ("accuracy", "macro_f1", "rsd", "bias_score")

@@ -36,24 +36,24 @@ def test_audit_fills_the_tables_and_toggles_recompute(tmp_path):
             await app.workers.wait_for_complete()
             await pilot.pause(0.5)
             rows = cells(app, "#per-run")
-            assert len(rows) == 2 * 5
-            assert [r[6] for r in rows[:5]] == ["none", "cc", "dc", "bc", "looc"]
+            assert len(rows) == 2 * 7
+            assert [r[6] for r in rows[:7]] == ["none", "cc", "dc", "bc", "looc", "proca", "sc"]
             # the numbers are the engine's
             store = Store(db)
-            rid = int(rows[5][0])
+            rid = int(rows[7][0])
             rep = report(store, rid)
             looc_row = next(r for r in rows if r[0] == str(rid) and r[6] == "looc")
             assert looc_row[8] == f"{rep.metrics['looc'].macro_f1:.3f}"
             assert rows[0][6] == "none" and rows[4][7] == "—"  # k=0: LOOC cannot apply
             mean = cells(app, "#mean")
-            assert len(mean) == 2 * 5
+            assert len(mean) == 2 * 7
             # toggling CC off removes its rows, on again brings them back; no model involved
             await pilot.press("2")
             await pilot.pause(0.3)
-            assert [r[6] for r in cells(app, "#per-run")[:4]] == ["none", "dc", "bc", "looc"]
+            assert [r[6] for r in cells(app, "#per-run")[:6]] == ["none", "dc", "bc", "looc", "proca", "sc"]
             await pilot.press("2")
             await pilot.pause(0.3)
-            assert len(cells(app, "#per-run")) == 10
+            assert len(cells(app, "#per-run")) == 14
             # the change against none is shown for calibrated rows
             bc = next(r for r in cells(app, "#per-run") if r[6] == "bc")
             assert bc[9].startswith(("+", "-"))
@@ -155,7 +155,7 @@ def test_real_model_audit_in_the_app(tmp_path):
             await app.workers.wait_for_complete()
             await pilot.pause(0.5)
             rows = cells(app, "#mean")
-            assert [r[3] for r in rows] == ["none", "cc", "dc", "bc", "looc"]
+            assert [r[3] for r in rows] == ["none", "cc", "dc", "bc", "looc", "proca", "sc"]
             for r in rows:
                 for col in (5, 7, 9):  # Macro-F1, RSD, BiasScore
                     float(r[col])

@@ -54,8 +54,7 @@ def test_vectorised_metrics_equal_the_reference_definitions(seed, k, n):
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_point_values_equal_the_engine_metrics(seed):
     rs = _run_scores(seed)
-    found, _ = priors(rs)
-    pt = bs.point(bs.from_scores(rs, found), METHODS)
+    pt = bs.point(bs.from_scores(rs), METHODS)
     want, _ = evaluate_run(rs)
     for m in METHODS:
         for key in bs.KEYS:
@@ -65,14 +64,14 @@ def test_point_values_equal_the_engine_metrics(seed):
 def test_resamples_are_seeded_and_batch_prior_is_reestimated():
     rs = _run_scores(3)
     found, _ = priors(rs)
-    rp = bs.from_scores(rs, found)
+    rp = bs.from_scores(rs)
     a = bs.resample(rp, METHODS, resamples=200, seed=7)
     b = bs.resample(rp, METHODS, resamples=200, seed=7)
     c = bs.resample(rp, METHODS, resamples=200, seed=8)
     assert np.array_equal(a["bc"]["macro_f1"], b["bc"]["macro_f1"])
     assert not np.array_equal(a["bc"]["macro_f1"], c["bc"]["macro_f1"])
     # With the test-set prior held fixed, BC's resamples would differ from re-estimating it.
-    fixed = bs.RunProbs(rp.k, rp.test, rp.test_gold, rp.bias, rp.bias_gold, {**found}, batch_methods=frozenset())
+    fixed = bs.RunProbs(rp.k, rp.test, rp.test_gold, rp.bias, rp.bias_gold, {**found}, {}, batch_methods=frozenset())
     f = bs.resample(fixed, ["bc"], resamples=200, seed=7)
     assert not np.array_equal(a["bc"]["accuracy"], f["bc"]["accuracy"])
 
