@@ -192,3 +192,11 @@ def run_detail(cache: ResultCache, run_id: int, method: str) -> RunDetail:
         run=run, labels=labels, method=method, metrics=res.metrics.get(method), reason=reasons.get(method),
         examples=examples, prompt=run.get("prompt_prefix") or "", prior=None if prior is None else [float(x) for x in prior],
     )
+
+
+def run_diagnosis(cache: ResultCache, run_id: int) -> tuple[dict, dict, dict]:
+    """Where a run's bias comes from (lbtui.diagnose): its priors, majority and recency."""
+    from . import diagnose
+
+    rs = run_scores(cache.store, run_id)
+    return cache.store.run(run_id), diagnose.prior_table(rs), diagnose.demo_effects(rs)

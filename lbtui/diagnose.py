@@ -18,9 +18,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import bootstrap as bs
-from .calibration import METHODS, apply
+from .calibration import METHODS
 from .metrics import predict, softmax
-from .results import RunScores, priors
+from .results import RunScores, calibrators, priors
 
 
 def tv(p: np.ndarray, q: np.ndarray) -> float:
@@ -74,13 +74,13 @@ def demo_effects(rs: RunScores, *, resamples: int = bs.RESAMPLES, seed: int = 0)
     counts = np.bincount(demo, minlength=rs.k)
     majority = np.flatnonzero(counts == counts.max())
     last = (int(demo[-1]),)
-    found, _ = priors(rs)
+    maps, _ = calibrators(rs)
     p = softmax(rs.test)
     out = {"demonstration_labels": demo.tolist(), "majority": majority.tolist(), "last": list(last), "methods": {}}
     for m in METHODS:
-        if m not in found:
+        if m not in maps:
             continue
-        pred = predict(apply(p, found[m]))
+        pred = predict(maps[m](p))
         out["methods"][m] = {
             "majority": following(pred, rs.test_gold, majority, resamples=resamples, seed=seed),
             "recency": following(pred, rs.test_gold, last, resamples=resamples, seed=seed),

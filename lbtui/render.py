@@ -170,8 +170,8 @@ def diagnosis_json(run: dict, table: dict, effects: dict) -> dict:
     return doc
 
 
-def print_diagnosis(run: dict, table: dict, effects: dict) -> None:
-    console = _stdout_console()
+def diagnosis_tables(run: dict, table: dict, effects: dict) -> list:
+    """Rich renderables of `lbtui diagnose` (the CLI prints them, the app shows them)."""
     labels = run["labels"]
     t = Table(title=f"Run {run['id']}: {run['model_name']} on {run['task_name']}, k={run['shots']}, seed {run['seed']}:"
                     " priors the calibrations estimate")
@@ -181,10 +181,8 @@ def print_diagnosis(run: dict, table: dict, effects: dict) -> None:
     t.add_row("gold (test set)", *[_fmt(x) for x in table["gold"]], "", "", end_section=True)
     for m, v in table["priors"].items():
         t.add_row(m, *[_fmt(x) for x in v["p"]], _fmt(v["tv_uniform"]), _fmt(v["tv_gold"]))
-    console.print(t)
     if "reason" in effects:
-        console.print(f"majority and recency bias: {effects['reason']}")
-        return
+        return [t, f"majority and recency bias: {effects['reason']}"]
     demo = ", ".join(labels[i] for i in effects["demonstration_labels"])
     e = Table(title=f"Predictions following the demonstrations ({demo}): majority {', '.join(labels[i] for i in effects['majority'])},"
                     f" last {labels[effects['last'][0]]}; excess over the gold share, 95% interval")
@@ -194,4 +192,10 @@ def print_diagnosis(run: dict, table: dict, effects: dict) -> None:
         mj, rc = d["majority"], d["recency"]
         e.add_row(m, _fmt(mj.rate), _fmt(mj.expected), f"{mj.excess:+.3f} [{mj.lo:+.3f}, {mj.hi:+.3f}]",
                   _fmt(rc.rate), _fmt(rc.expected), f"{rc.excess:+.3f} [{rc.lo:+.3f}, {rc.hi:+.3f}]")
-    console.print(e)
+    return [t, e]
+
+
+def print_diagnosis(run: dict, table: dict, effects: dict) -> None:
+    console = _stdout_console()
+    for item in diagnosis_tables(run, table, effects):
+        console.print(item)

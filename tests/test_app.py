@@ -12,7 +12,7 @@ from lbtui.cli import build_parser
 from lbtui.engine import report
 from lbtui.store import Store
 from lbtui.ui.app import make_app
-from lbtui.ui.screens import HelpScreen, RunScreen, TextScreen
+from lbtui.ui.screens import DiagnosisScreen, HelpScreen, RunScreen, TextScreen
 
 SIZE = (160, 50)
 
@@ -86,6 +86,13 @@ def test_drill_down_errors_and_prompt(tmp_path):
             await pilot.press("p")
             await pilot.pause(0.1)
             assert isinstance(app.screen, TextScreen) and "Output:" in app.screen.text
+            await pilot.press("escape", "d")
+            await pilot.pause(0.3)
+            assert isinstance(app.screen, DiagnosisScreen)
+            priors, following = app.screen.parts
+            assert list(priors.columns[0]._cells) == ["uniform", "gold (test set)", "cc", "dc", "looc", "bc"]
+            assert list(following.columns[0]._cells) == ["none", "cc", "dc", "bc", "looc", "proca", "sc"]
+            assert following.columns[3]._cells[0].startswith(("+", "-"))  # excess with its interval
             await pilot.press("escape", "escape")
             await pilot.pause(0.1)
             assert not isinstance(app.screen, (RunScreen, TextScreen))

@@ -36,7 +36,10 @@ async def main(db: Path) -> None:
         await pilot.press("4")
         await pilot.pause(0.5)
         app.save_screenshot("run-detail.svg", str(OUT))
-        await pilot.press("escape", "f4")
+        await pilot.press("d")
+        await pilot.pause(0.5)
+        app.save_screenshot("diagnosis.svg", str(OUT))
+        await pilot.press("escape", "escape", "f4")
         await pilot.pause(0.5)
         app.save_screenshot("past-runs.svg", str(OUT))
 

@@ -10,7 +10,7 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen, Screen
 from textual.widgets import DataTable, Footer, Header, Static
 
-from ..analysis import ResultCache, run_detail
+from ..analysis import ResultCache, run_detail, run_diagnosis
 from ..calibration import METHODS, METHOD_NAMES
 from .format import bar, num
 
@@ -22,6 +22,7 @@ class RunScreen(Screen):
         Binding("escape", "app.pop_screen", "Back"),
         Binding("e", "toggle_errors", "Errors only"),
         Binding("p", "prompt", "Prompt"),
+        Binding("d", "diagnose", "Where the bias comes from"),
         *[Binding(str(i + 1), f"method('{m}')", m.upper(), show=False) for i, m in enumerate(METHODS)],
         Binding("left,h", "cycle(-1)", "Prev method"),
         Binding("right,l", "cycle(1)", "Next method"),
@@ -55,7 +56,7 @@ class RunScreen(Screen):
         self.title = f"run {r['id']}: {r['model_name']} on {r['task_name']}, k={r['shots']}, seed {r['seed']}"
         head = Text()
         head.append(f"Method: {self.method.upper()} ({METHOD_NAMES[self.method]})  ", style="bold")
-        head.append("[1-5 or ←/→ switch · e errors only · p prompt · Esc back]\n", style="dim")
+        head.append(f"[1-{len(METHODS)} or ←/→ switch · e errors only · p prompt · d diagnose · Esc back]\n", style="dim")
         head.append(f"scoring {r['scoring']} · status {r['status']} · demonstrations {', '.join(r['demo_ids']) or 'none'}\n")
         if d.metrics is None:
             head.append(f"not available: {d.reason or 'no test scores yet'}", style="yellow")
@@ -114,6 +115,29 @@ class RunScreen(Screen):
         self.app.push_screen(TextScreen("Prompt (the query's input goes where {input} stands)", d.prompt))
 
 
+    def action_diagnose(self) -> None:
+        from ..render import diagnosis_tables
+
+        run, table, effects = run_diagnosis(self.cache, self.run_id)
+        self.app.push_screen(DiagnosisScreen(diagnosis_tables(run, table, effects)))
+
+
+class DiagnosisScreen(ModalScreen):
+    """Priors side by side, majority and recency bias of one run (lbtui diagnose)."""
+
+    BINDINGS = [Binding("escape,q", "app.pop_screen", "Close")]
+
+    def __init__(self, parts: list):
+        super().__init__()
+        self.parts = parts
+
+    def compose(self) -> ComposeResult:
+        with VerticalScroll(id="text-dialog"):
+            for i, part in enumerate(self.parts):
+                yield Static(part, id=f"diagnosis-{i}")
+            yield Static(Text("Esc closes", style="dim"))
+
+
 class TextScreen(ModalScreen):
     BINDINGS = [Binding("escape,q", "app.pop_screen", "Close")]
 
@@ -138,8 +162,9 @@ Setup (left):  Tab moves between fields; Space toggles a model or task.
   escape        cancel the running audit (what was scored is kept)
 
 Results:
-  1 2 3 4 5     toggle the calibrations none, CC, DC, BC, LOOC
-  enter         open the selected run: class-wise accuracy, confusion, examples, prompt
+  1 ... 7       toggle the calibrations none, CC, DC, BC, LOOC, ProCa, SC
+  enter         open the selected run: class-wise accuracy, confusion, examples, prompt,
+                d: where its bias comes from (priors side by side, majority, recency)
   f2 f3 f4 f5   tabs: results, plots, past runs, compare
   m             plot: cycle the metric shown (macro-F1, RSD, BiasScore)
 
