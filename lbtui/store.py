@@ -25,6 +25,13 @@ import sqlite_utils
 from .errors import UserError
 
 SCHEMA_VERSION = 1
+RUN_COLUMNS = {
+    "id": int, "key": str, "model_id": int, "task_id": int, "model_name": str, "task_name": str,
+    "shots": int, "seed": int, "scoring": str, "prompt_format": str, "prompt_prefix": str,
+    "limit_": int, "n_bias": int, "chat_template": int, "labels": str, "demo_ids": str,
+    "params": str, "status": str, "error": str, "owner": str, "heartbeat": float, "n_items": int, "created": float,
+    "started": float, "finished": float, "seconds": float, "tokens_evaluated": int,
+}
 SETS = ("test", "bias", "cc", "dc", "looc")
 
 
@@ -77,6 +84,7 @@ class Store:
             version = int(row[0]) if row else 0
             if version > SCHEMA_VERSION:
                 raise UserError("--db", f"{self.path} was written by a newer lbtui (schema {version})")
+            self._add_missing_columns()
             return
         if existing:
             raise UserError("--db", f"{self.path} is a SQLite database of something else")
@@ -95,11 +103,7 @@ class Store:
             )
             db["tasks"].create_index(["content_hash"], unique=True, if_not_exists=True)
             db["runs"].create(
-                {"id": int, "key": str, "model_id": int, "task_id": int, "model_name": str, "task_name": str,
-                 "shots": int, "seed": int, "scoring": str, "prompt_format": str, "prompt_prefix": str,
-                 "limit_": int, "n_bias": int, "chat_template": int, "labels": str, "demo_ids": str,
-                 "params": str, "status": str, "error": str, "owner": str, "heartbeat": float, "n_items": int, "created": float,
-                 "started": float, "finished": float, "seconds": float, "tokens_evaluated": int},
+                RUN_COLUMNS,
                 pk="id", foreign_keys=[("model_id", "models", "id"), ("task_id", "tasks", "id")],
                 if_not_exists=True,
             )
@@ -112,6 +116,16 @@ class Store:
             db["file_hashes"].create(
                 {"path": str, "size": int, "mtime_ns": int, "sha256": str}, pk="path", if_not_exists=True
             )
+
+    def _add_missing_columns(self) -> None:
+        """Stores written by earlier development versions of schema 1 lack some run columns
+        (ownership, heartbeat); add them, empty, rather than fail on the first query."""
+        have = set(self.db["runs"].columns_dict)
+        missing = {c: t for c, t in RUN_COLUMNS.items() if c not in have}
+        if missing:
+            with self._tx() as db:
+                for col, kind in missing.items():
+                    db["runs"].add_column(col, kind)
 
     def close(self) -> None:
         self.db.conn.close()

@@ -230,3 +230,20 @@ def test_data_loader_only_raises_task_error(tmp_path, data, suffix, rows):
             load_data_file(path, DataOptions(pool=2))
         except TaskError:
             pass
+
+
+def test_store_from_an_earlier_version_gains_its_missing_columns(tmp_path):
+    """A schema-1 store written before runs had owner/heartbeat/n_items columns opens and
+    takes a run instead of failing with 'no such column'."""
+    import sqlite3
+
+    from lbtui.store import RUN_COLUMNS, Store
+
+    db = tmp_path / "old.db"
+    Store(db).close()
+    conn = sqlite3.connect(db)
+    cols = ", ".join(c for c in RUN_COLUMNS if c not in ("owner", "heartbeat", "n_items"))
+    conn.executescript(f"CREATE TABLE runs_old AS SELECT {cols} FROM runs; DROP TABLE runs; ALTER TABLE runs_old RENAME TO runs;")
+    conn.close()
+    store = Store(db)
+    assert {"owner", "heartbeat", "n_items"} <= set(store.db["runs"].columns_dict)
