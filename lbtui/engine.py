@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Protocol, Sequence
 
-import numpy as np
 
 from . import examples as exsets
 from .backends.base import SCORING_MODES, Backend, Request
