@@ -55,6 +55,8 @@ def build_parser() -> argparse.ArgumentParser:
     r = sub.add_parser("run", help="audit models on tasks headless and print metrics")
     _add_selection(r)
     r.add_argument("--json", action="store_true", help="print one JSON document instead of tables")
+    r.add_argument("--verbalizers", help="also run each task with other label words, in label order, sets separated"
+                                         " by ';' (e.g. 'bad,good;A,B'): does the bias follow the words or the task?")
     e = sub.add_parser("export", help="print every stored raw score of a run")
     e.add_argument("--run", type=int, required=True, help="run id")
     e.add_argument("--db", type=Path)
@@ -135,7 +137,12 @@ def cmd_run(a, backend_factory=None) -> int:
     from .render import ProgressBar, metrics_json, print_tables
 
     sel = selection(a)
-    plans = plan(sel.models, sel.tasks, sel.shots, sel.seeds, limit=sel.limit, scoring=sel.scoring)
+    tasks = sel.tasks
+    if a.verbalizers:
+        from . import verbalizers
+
+        tasks = verbalizers.expand(tasks, verbalizers.parse(a.verbalizers))
+    plans = plan(sel.models, tasks, sel.shots, sel.seeds, limit=sel.limit, scoring=sel.scoring)
     store = open_store(a.db)
     with ProgressBar() as progress:
         engine = Engine(store, progress=progress, **({"backend_factory": backend_factory} if backend_factory else {}))
@@ -147,10 +154,24 @@ def cmd_run(a, backend_factory=None) -> int:
     if a.json:
         for line in sorted({f"{m}: {why}" for rep in reports for m, why in rep.reasons.items()}):
             print(f"lbtui: not applicable, {line}", file=sys.stderr)
-        json.dump(metrics_json(reports), sys.stdout, indent=2)
+        doc = metrics_json(reports)
+        if a.verbalizers:
+            from .verbalizers import word_rows
+
+            doc["verbalizers"] = word_rows(reports)
+        json.dump(doc, sys.stdout, indent=2)
         sys.stdout.write("\n")
     else:
         print_tables(reports)
+        if a.verbalizers:
+            from .render import print_rows
+            from .verbalizers import word_rows
+
+            rows = [{**w, "words": "/".join(w["words"]), "predicted_share": " ".join(f"{x:.2f}" for x in w["predicted_share"]),
+                     "bias_score_none": f"{w['bias_score_none']:.3f}"} for w in word_rows(reports)]
+            print_rows(rows, ["model", "task", "shots", "seed", "words", "predicted_share", "most_predicted_class",
+                              "bias_score_none", "same_class_as_original"],
+                       title="Label words: uncalibrated predicted share of each class (task order)")
     return EXIT_OK
 
 

@@ -173,3 +173,29 @@ def test_real_model_audit_in_the_app(tmp_path):
             assert len(after) == len(before) - 1 and all(r[6] != "none" for r in after)
 
     run(scenario())
+
+
+def test_label_words_from_the_setup_form(tmp_path):
+    """Other label words typed in the form run the task again under them, side by side."""
+    db = tmp_path / "w.db"
+
+    async def scenario():
+        app = make_app(db=db, backend_factory=lambda s, p: FakeBackend())
+        async with app.run_test(size=SIZE) as pilot:
+            app.query_one("#shots", Input).value = "4"
+            app.query_one("#limit", Input).value = "12"
+            app.query_one("#verbalizers", Input).value = "bad,good;A,B"
+            await pilot.press("ctrl+r")
+            await app.workers.wait_for_complete()
+            await pilot.pause(0.5)
+            tasks = [r["task_name"] for r in Store(db).runs()]
+            assert tasks == ["reviews", "reviews[bad/good]", "reviews[A/B]"]
+            shown = {r[2] for r in cells(app, "#per-run")}
+            assert {"reviews", "reviews[bad/good]", "reviews[A/B]"} <= shown
+            app.query_one("#verbalizers", Input).value = "a,b,c"
+            await pilot.press("ctrl+r")
+            await app.workers.wait_for_complete()
+            await pilot.pause(0.2)
+            assert any("--verbalizers" in n.message for n in app._notifications)
+
+    run(scenario())

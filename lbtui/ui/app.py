@@ -25,6 +25,7 @@ from textual_plotext import PlotextPlot
 
 from .. import analysis, catalog, models as model_registry, paths
 from ..backends.llama import hardware_summary
+from .. import verbalizers
 from ..calibration import METHODS
 from ..engine import Engine, RunHandle
 from ..errors import Cancelled, UserError
@@ -111,6 +112,8 @@ class LbtuiApp(App):
                     with Vertical():
                         yield Label("Test size", classes="field-title")
                         yield Input(self.preset["limit"], id="limit")
+                yield Label("Other label words (optional)", classes="field-title")
+                yield Input("", placeholder="in label order; sets by ';' e.g. bad,good;A,B", id="verbalizers")
                 yield Label("Scoring", classes="field-title")
                 yield Select([("full (mean log-prob of label + EOS)", "full"), ("first-token", "first-token")],
                              value=self.preset["scoring"], allow_blank=False, id="scoring")
@@ -163,6 +166,7 @@ class LbtuiApp(App):
             "models": models, "tasks": tasks, "shots": self.query_one("#shots", Input).value,
             "seeds": self.query_one("#seeds", Input).value, "limit": self.query_one("#limit", Input).value,
             "scoring": self.query_one("#scoring", Select).value,
+            "verbalizers": self.query_one("#verbalizers", Input).value.strip(),
         }
 
     def action_start(self, request: dict | None = None) -> None:
@@ -196,9 +200,12 @@ class LbtuiApp(App):
             sel = select(request["models"], request["tasks"], shots=request["shots"], seeds=request["seeds"],
                          limit=request["limit"], scoring=request["scoring"])
             seeds = request.get("seed_list") or sel.seeds
+            tasks = sel.tasks
+            if request.get("verbalizers"):  # the same tasks under other label words, side by side
+                tasks = verbalizers.expand(tasks, verbalizers.parse(request["verbalizers"]))
             kwargs = {"backend_factory": self.backend_factory} if self.backend_factory else {}
             engine = Engine(store, progress=AppProgress(self), cancel=self.cancel_event, **kwargs)
-            plans = engine.plan(sel.models, sel.tasks, sel.shots, seeds, limit=sel.limit, scoring=sel.scoring)
+            plans = engine.plan(sel.models, tasks, sel.shots, seeds, limit=sel.limit, scoring=sel.scoring)
             ids = engine.execute(plans)
             self.post_message(AuditFinished(ids, "done"))
         except Cancelled:
