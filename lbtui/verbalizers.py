@@ -51,9 +51,9 @@ def expand(tasks: list[Task], sets: list[tuple[str, ...]]) -> list[Task]:
             if len(words) == t.k:
                 out.append(variant(t, words))
                 used.add(i)
-    unused = [",".join(sets[i]) for i in range(len(sets)) if i not in used]
+    unused = [sets[i] for i in range(len(sets)) if i not in used]
     if unused:
-        raise UserError("--verbalizers", f"{unused[0]!r} has {len(sets[0])} words; no task has that many labels"
+        raise UserError("--verbalizers", f"{','.join(unused[0])!r} has {len(unused[0])} words; no task has that many labels"
                                          f" ({', '.join(f'{t.name}: {t.k}' for t in tasks)})")
     return out
 

@@ -20,7 +20,7 @@ def test_parse_and_expand():
     assert v.content_hash != reviews.content_hash != out[2].content_hash
 
 
-@pytest.mark.parametrize("text, fragment", [("a,,b", "empty word"), ("a,a", "repeats"), ("w,x,y,z,q", "no task has")])
+@pytest.mark.parametrize("text, fragment", [("a,,b", "empty word"), ("a,a", "repeats"), ("x,y;w,x,y,z,q", "has 5 words; no task has")])
 def test_bad_word_sets(text, fragment):
     with pytest.raises(UserError) as e:
         verbalizers.expand([catalog.load("reviews")], verbalizers.parse(text))
