@@ -15,6 +15,7 @@ from textual import on, work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.css.query import NoMatches
 from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import (
@@ -425,7 +426,10 @@ class LbtuiApp(App):
 
     def draw_label_bars(self) -> None:
         run_id = self.highlighted_run or (self.view_runs[0] if self.view_runs else None)
-        target = self.query_one("#label-bars", Static)
+        try:
+            target = self.query_one("#label-bars", Static)
+        except NoMatches:  # a highlight event that arrives while the app is closing
+            return
         if run_id is None:
             target.update(Text("Per-label shares appear here once a run has scores.", style="dim"))
             return
