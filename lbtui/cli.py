@@ -153,7 +153,7 @@ def cmd_run(a, backend_factory=None) -> int:
     reports = [report(store, rid) for rid in run_ids]
     if a.json:
         for line in sorted({f"{m}: {why}" for rep in reports for m, why in rep.reasons.items()}):
-            print(f"lbtui: not applicable, {line}", file=sys.stderr)
+            print(f"lbtui: {line}", file=sys.stderr)
         doc = metrics_json(reports)
         if a.verbalizers:
             from .verbalizers import word_rows
@@ -368,25 +368,12 @@ def cmd_app(a) -> int:
 def main(argv: Sequence[str] | None = None, *, backend_factory: Callable | None = None) -> int:
     try:
         a = build_parser().parse_args(argv)
-        if a.command == "run":
-            return cmd_run(a, backend_factory)
-        if a.command == "export":
-            return cmd_export(a)
-        if a.command == "tasks":
-            return cmd_tasks(a)
-        if a.command == "models":
-            return cmd_models(a)
-        if a.command == "bench":
-            return cmd_bench(a)
-        if a.command == "report":
-            return cmd_report(a)
-        if a.command == "diagnose":
-            return cmd_diagnose(a)
-        if a.command == "import":
-            return cmd_import(a)
-        if a.command == "suites":
-            return cmd_suites(a)
-        return cmd_app(a)
+        commands = {
+            "run": lambda a: cmd_run(a, backend_factory), "export": cmd_export, "tasks": cmd_tasks,
+            "models": cmd_models, "bench": cmd_bench, "report": cmd_report, "diagnose": cmd_diagnose,
+            "import": cmd_import, "suites": cmd_suites,
+        }
+        return commands.get(a.command, cmd_app)(a)
     except UserError as e:
         print(f"lbtui: error: {e}", file=sys.stderr)
         return EXIT_USAGE

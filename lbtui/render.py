@@ -115,7 +115,7 @@ def print_tables(reports: Sequence, console: Console | None = None) -> None:
     console.print(s)
     reasons = {f"{m}: {why}" for rep in reports for m, why in rep.reasons.items()}
     for line in sorted(reasons):
-        Console(stderr=True).print(f"[dim]not applicable, {line}[/dim]")
+        Console(stderr=True).print(f"[dim]{line}[/dim]")
 
 
 def print_rows(rows: list[dict], columns: list[str], *, title: str) -> None:

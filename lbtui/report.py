@@ -69,7 +69,8 @@ def select_runs(store: Store, run_ids: list[int] | None, task_names: list[str] |
     else:
         runs = store.runs(status="done")
     if task_names is not None:
-        runs = [r for r in runs if r["task_name"] in set(task_names)]
+        wanted = set(task_names)
+        runs = [r for r in runs if r["task_name"] in wanted]
     if not runs:
         raise UserError("--run" if run_ids else "--db", f"no finished runs to report in {store.path}")
     return runs

@@ -59,6 +59,7 @@ class ServerBackend:
         self._lock = threading.Lock()
         self.allow_retokenize = allow_retokenize
         self._send_ids: bool | None = None  # token ids in "prompt" (vLLM, llama-server); found on first use
+        self._probe_lock = threading.Lock()
         self._texts: dict[tuple[int, ...], str] = {}  # token ids of each tokenized piece -> its text
         self._longest = 1
         self.model = model or self._model_id()
@@ -197,14 +198,15 @@ class ServerBackend:
     def _takes_ids(self, context: tuple[int, ...]) -> bool:
         """Whether the servers take token ids as the prompt: asked once, with one request.
         llama-cpp-python's server takes only text and refuses ids with a validation error."""
-        if self._send_ids is None:
-            try:
-                self._post("/v1/completions", {"model": self.model, "prompt": list(context[:8]), "max_tokens": 1})
-                self._send_ids = True
-            except ServerError as e:
-                if "string" not in e.message:
-                    raise
-                self._send_ids = False
+        with self._probe_lock:  # the first jobs arrive together; one of them asks
+            if self._send_ids is None:
+                try:
+                    self._post("/v1/completions", {"model": self.model, "prompt": list(context[:8]), "max_tokens": 1})
+                    self._send_ids = True
+                except ServerError as e:
+                    if "string" not in e.message:
+                        raise
+                    self._send_ids = False
         return self._send_ids
 
     def _prompt(self, ids: tuple[int, ...]):
