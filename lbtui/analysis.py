@@ -82,7 +82,7 @@ def per_run_rows(cache: ResultCache, run_ids: list[int], methods: list[str]) -> 
             met = res.metrics.get(m)
             base = res.metrics.get("none")
             row = {"run_id": rid, "model": r["model_name"], "task": r["task_name"], "shots": r["shots"],
-                   "seed": r["seed"], "status": r["status"], "method": m}
+                   "seed": r["seed"], "order": r["demo_order"], "status": r["status"], "method": m}
             for key in HEADLINE:
                 row[key] = None if met is None else getattr(met, key)
                 row["d_" + key] = None if m == "none" else delta(met, base, key)
@@ -200,3 +200,18 @@ def run_diagnosis(cache: ResultCache, run_id: int) -> tuple[dict, dict, dict]:
 
     rs = run_scores(cache.store, run_id)
     return cache.store.run(run_id), diagnose.prior_table(rs), diagnose.demo_effects(rs)
+
+
+def stability_rows(cache: ResultCache, run_ids: list[int], methods: list[str]) -> list[dict]:
+    """Spread across seeds and orderings (lbtui.stability) of the finished runs shown."""
+    from .stability import spread_rows
+
+    done = [cache.get(rid) for rid in run_ids]
+    return spread_rows([(res.run, res.metrics) for res in done if res.run["status"] == "done"], methods)
+
+
+def curve_bands(cache: ResultCache, run_ids: list[int], methods: list[str], key: str) -> dict[str, list[tuple[int, float, float, float]]]:
+    """For the plots: per method, (k, mean, min, max) across (seed, ordering)."""
+    from .stability import bands
+
+    return bands([(res.run, res.metrics) for res in (cache.get(rid) for rid in run_ids)], methods, key)

@@ -33,6 +33,8 @@ def _add_selection(p: argparse.ArgumentParser, *, for_app: bool = False) -> None
     p.add_argument("--suite", action="append", help="a registered suite (lbtui import sni): every task of it (repeatable)")
     p.add_argument("-k", "--shots", default=None if for_app else "0,4,8", help="numbers of demonstrations, comma-separated (default 0,4,8)")
     p.add_argument("--seeds", default=None if for_app else "1", help="number of demonstration seeds (seeds 0..N-1; default 1)")
+    p.add_argument("--orders", default=None if for_app else "1", help="orderings of each seed's demonstrations (order 0 as drawn, then"
+                                                                   " distinct permutations; default 1): how stable is the bias?")
     p.add_argument("--limit", type=str, default=None if for_app else str(examples.DEFAULT_LIMIT), help="test examples a task (default 100)")
     p.add_argument("--scoring", choices=["full", "first-token"], default=None if for_app else "full", help="label scoring (default full)")
     p.add_argument("--db", type=Path, help="SQLite store (default: $LBTUI_DB or the user data dir)")
@@ -87,6 +89,13 @@ def build_parser() -> argparse.ArgumentParser:
     dg.add_argument("--db", type=Path)
     dg.add_argument("--resamples", type=int, default=1000, help="bootstrap resamples (default 1000)")
     dg.add_argument("--json", action="store_true")
+    st = sub.add_parser("stability", help="how findings vary across demonstration seeds and orderings (run with --seeds/--orders)")
+    st.add_argument("--run", type=int, action="append", help="run id (repeatable; default: every finished run)")
+    st.add_argument("--suite", help="only the runs of this suite's tasks")
+    st.add_argument("-m", "--model", action="append", help="only runs of these model names (repeatable, comma-separated)")
+    st.add_argument("-t", "--task", action="append", help="only runs of these task names (repeatable, comma-separated)")
+    st.add_argument("--db", type=Path)
+    st.add_argument("--json", action="store_true")
     im = sub.add_parser("import", help="import a data set as a suite of tasks")
     isub = im.add_subparsers(dest="source", parser_class=_Parser, required=True)
     sn = isub.add_parser("sni", help="Super-NaturalInstructions: the paper's classification tasks")
@@ -117,7 +126,8 @@ def _data_options(a) -> DataOptions:
 
 
 def selection(a) -> Selection:
-    return select(a.model, a.task, suites=a.suite, shots=a.shots, seeds=a.seeds, limit=a.limit, scoring=a.scoring, data=_data_options(a))
+    return select(a.model, a.task, suites=a.suite, shots=a.shots, seeds=a.seeds, limit=a.limit, scoring=a.scoring,
+                  data=_data_options(a), orders=a.orders)
 
 
 def open_store(db: Path | None):
@@ -142,7 +152,7 @@ def cmd_run(a, backend_factory=None) -> int:
         from . import verbalizers
 
         tasks = verbalizers.expand(tasks, verbalizers.parse(a.verbalizers))
-    plans = plan(sel.models, tasks, sel.shots, sel.seeds, limit=sel.limit, scoring=sel.scoring)
+    plans = plan(sel.models, tasks, sel.shots, sel.seeds, limit=sel.limit, scoring=sel.scoring, orders=sel.orders)
     store = open_store(a.db)
     with ProgressBar() as progress:
         engine = Engine(store, progress=progress, **({"backend_factory": backend_factory} if backend_factory else {}))
@@ -151,6 +161,10 @@ def cmd_run(a, backend_factory=None) -> int:
         finally:
             engine.close()
     reports = [report(store, rid) for rid in run_ids]
+    from . import stability
+    from .calibration import METHODS
+
+    spread = stability.spread_rows([(rep.run, rep.metrics) for rep in reports], METHODS)
     if a.json:
         for line in sorted({f"{m}: {why}" for rep in reports for m, why in rep.reasons.items()}):
             print(f"lbtui: {line}", file=sys.stderr)
@@ -159,10 +173,18 @@ def cmd_run(a, backend_factory=None) -> int:
             from .verbalizers import word_rows
 
             doc["verbalizers"] = word_rows(reports)
+        if spread:
+            from .render import stability_json
+
+            doc["stability"] = stability_json(spread)
         json.dump(doc, sys.stdout, indent=2)
         sys.stdout.write("\n")
     else:
         print_tables(reports)
+        if spread:
+            from .render import print_stability
+
+            print_stability(spread)
         if a.verbalizers:
             from .render import print_rows
             from .verbalizers import word_rows
@@ -329,6 +351,32 @@ def cmd_diagnose(a) -> int:
     return EXIT_OK
 
 
+def cmd_stability(a) -> int:
+    from . import stability, suites
+    from .calibration import METHODS
+    from .engine import report
+    from .render import print_stability, stability_json
+    from .report import select_runs
+
+    store = open_store(a.db)
+    names = [p.stem for p in suites.task_files(a.suite)] if a.suite else None
+    if a.task:
+        names = [n for n in split_names(a.task) if names is None or n in names]
+    runs = select_runs(store, a.run, names)
+    if a.model:
+        wanted = set(split_names(a.model))
+        runs = [r for r in runs if r["model_name"] in wanted]
+    rows = stability.spread_rows([(r, report(store, r["id"]).metrics) for r in runs], METHODS)
+    if not rows:
+        raise UserError("--run", f"no group of these {len(runs)} runs varies in seed or ordering;"
+                                 " run with --seeds N and/or --orders N first")
+    if a.json:
+        print(json.dumps(stability_json(rows), indent=2))
+    else:
+        print_stability(rows)
+    return EXIT_OK
+
+
 def cmd_import(a) -> int:
     from . import suites
 
@@ -371,7 +419,7 @@ def main(argv: Sequence[str] | None = None, *, backend_factory: Callable | None 
         commands = {
             "run": lambda a: cmd_run(a, backend_factory), "export": cmd_export, "tasks": cmd_tasks,
             "models": cmd_models, "bench": cmd_bench, "report": cmd_report, "diagnose": cmd_diagnose,
-            "import": cmd_import, "suites": cmd_suites,
+            "import": cmd_import, "suites": cmd_suites, "stability": cmd_stability,
         }
         return commands.get(a.command, cmd_app)(a)
     except UserError as e:

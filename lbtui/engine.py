@@ -62,6 +62,7 @@ class RunHandle:
     status: str = "pending"
     started: float = field(default_factory=time.monotonic)
     done_at_start: int = 0
+    order: int = 0
 
     @property
     def rate(self) -> float:
@@ -91,6 +92,7 @@ class Planned:
     scoring: str
     limit: int
     sets: exsets.ExampleSets
+    order: int = 0  # which ordering of the seed's demonstrations (0: as drawn)
     key: str = ""
     items: list[Item] = field(default_factory=list)
     labels_ids: tuple = ()
@@ -116,33 +118,37 @@ def load_backend(spec: ModelSpec, path: Path | None) -> Backend:
 
 
 def run_key(model_sha: str, p: Planned) -> str:
-    blob = json.dumps(
-        {"model": model_sha, "task": p.task.content_hash, "shots": p.shots, "seed": p.seed, "scoring": p.scoring,
-         "limit": p.limit, "n_bias": len(p.sets.bias), "chat": p.model.chat_template, "method": METHOD_VERSION},
-        sort_keys=True,
-    )
+    fields = {"model": model_sha, "task": p.task.content_hash, "shots": p.shots, "seed": p.seed, "scoring": p.scoring,
+              "limit": p.limit, "n_bias": len(p.sets.bias), "chat": p.model.chat_template, "method": METHOD_VERSION}
+    if p.order:  # only reorderings add the field, so drawn-order runs keep the keys they always had
+        fields["order"] = p.order
+    blob = json.dumps(fields, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()
 
 
 def plan(
     models: Sequence[ModelSpec], tasks: Sequence[Task], shots: Sequence[int], seeds: Sequence[int],
-    *, limit: int = exsets.DEFAULT_LIMIT, scoring: str = "full",
+    *, limit: int = exsets.DEFAULT_LIMIT, scoring: str = "full", orders: int = 1,
 ) -> list[Planned]:
-    """Every (model, task, shots, seed), with its example sets. Checks all options
-    before anything is loaded or written."""
+    """Every (model, task, shots, seed, ordering), with its example sets: ``orders``
+    orderings of each seed's demonstrations (as many as exist for small k). Checks all
+    options before anything is loaded or written."""
     if scoring not in SCORING_MODES:
         raise UserError("--scoring", f"must be one of {', '.join(SCORING_MODES)}, got {scoring!r}")
     if not shots:
         raise UserError("--shots", "give at least one number of shots")
     if not seeds:
         raise UserError("--seeds", "give at least one seed")
+    if orders < 1:
+        raise UserError("--orders", f"must be >= 1, got {orders}")
     plans = []
     for model in models:
         for task in tasks:
             for k in shots:
                 for seed in seeds:
-                    sets = exsets.build(task, shots=k, seed=seed, limit=limit)
-                    plans.append(Planned(model, task, k, seed, scoring, limit, sets))
+                    for order in range(len(exsets.orderings(k, seed, orders))):
+                        sets = exsets.build(task, shots=k, seed=seed, limit=limit, order=order)
+                        plans.append(Planned(model, task, k, seed, scoring, limit, sets, order))
     return plans
 
 
@@ -258,7 +264,8 @@ class Engine:
                 found = self.store.find_run(p.key)
                 if found and found["status"] == "done":
                     ids[id(p)] = found["id"]
-                    self.progress.note(f"run {found['id']} ({p.task.name}, k={p.shots}, seed={p.seed}) is stored; nothing to evaluate")
+                    self.progress.note(f"run {found['id']} ({p.task.name}, k={p.shots}, seed={p.seed}"
+                                       f"{f', order {p.order}' if p.order else ''}) is stored; nothing to evaluate")
                 else:
                     pending.append(p)
             if not pending:
@@ -289,7 +296,7 @@ class Engine:
         task_id = self.store.upsert_task(p.task)
         run_id = self.store.create_run({
             "key": p.key, "model_id": model_id, "task_id": task_id, "model_name": p.model.name,
-            "task_name": p.task.name, "shots": p.shots, "seed": p.seed, "scoring": p.scoring,
+            "task_name": p.task.name, "shots": p.shots, "seed": p.seed, "demo_order": p.order, "scoring": p.scoring,
             "prompt_format": p.task.prompt.as_dict(), "prompt_prefix": p.prefix_text, "limit_": p.limit,
             "n_bias": len(p.sets.bias), "chat_template": int(p.model.chat_template),
             "labels": list(p.task.labels), "demo_ids": [d.id for d in p.sets.demos], "params": backend.info,
@@ -301,7 +308,7 @@ class Engine:
         have = self.store.scored_keys(run_id)
         todo = [it for it in p.items if (it.set, it.idx) not in have]
         handle = RunHandle(run_id, p.model.name, p.task.name, p.shots, p.seed, p.scoring, len(p.items),
-                           len(p.items) - len(todo), "running")
+                           order=p.order, done=len(p.items) - len(todo), status="running")
         handle.done_at_start = handle.done
         self.store.update_run(run_id, started=row["started"] or time.time())
         self.progress.run_started(handle)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import zlib
 from dataclasses import dataclass
 
@@ -29,10 +30,28 @@ class ExampleSets:
     dc: tuple[str, ...]  # random in-domain texts
 
 
-def build(task: Task, *, shots: int, seed: int, limit: int = DEFAULT_LIMIT, n_bias: int = BIAS_SET_SIZE) -> ExampleSets:
-    """k demonstrations drawn from the pool with the seed (in drawn order), a bias set of
-    ``n_bias`` further pool examples, the first ``limit`` test examples (the same for every
-    seed and k, so runs compare on the same inputs), and the calibration inputs."""
+def orderings(shots: int, seed: int, n: int) -> list[tuple[int, ...]]:
+    """The first ``n`` orderings of a seed's k demonstrations: order 0 is the drawn order,
+    then distinct permutations from the seed's own stream (fewer when k! < n). Drawn one by
+    one, so order j is the same whatever ``n`` asks for."""
+    out = [tuple(range(shots))]
+    cap = math.factorial(shots)
+    g = rng(seed, "orderings")
+    while len(out) < min(n, cap):
+        perm = tuple(int(i) for i in g.permutation(shots))
+        if perm not in out:
+            out.append(perm)
+    return out
+
+
+def build(
+    task: Task, *, shots: int, seed: int, limit: int = DEFAULT_LIMIT, n_bias: int = BIAS_SET_SIZE, order: int = 0,
+) -> ExampleSets:
+    """k demonstrations drawn from the pool with the seed (in drawn order, or in its
+    ``order``-th ordering), a bias set of ``n_bias`` further pool examples, the first
+    ``limit`` test examples (the same for every seed and k, so runs compare on the same
+    inputs), and the calibration inputs. Every ordering of a seed shares its demonstrations,
+    bias set and domain texts: only the order of the demonstrations differs."""
     if shots < 0:
         raise TaskError("--shots", f"must be >= 0, got {shots}")
     if limit < 1:
@@ -43,9 +62,15 @@ def build(task: Task, *, shots: int, seed: int, limit: int = DEFAULT_LIMIT, n_bi
             f"the demonstration pool has {len(task.pool)} examples; {shots} shots need at least {shots + n_bias}"
             f" ({shots} demonstrations + {n_bias} for the bias set)",
         )
-    order = rng(seed, "demonstrations").permutation(len(task.pool))
-    demos = tuple(task.pool[i] for i in order[:shots])
-    rest = order[shots:]
+    pool_order = rng(seed, "demonstrations").permutation(len(task.pool))
+    if order < 0:
+        raise TaskError("--orders", f"order must be >= 0, got {order}")
+    perms = orderings(shots, seed, order + 1)
+    if order >= len(perms):
+        raise TaskError("--orders", f"{shots} demonstrations have only {len(perms)} orderings; order {order} does not exist")
+    picked = [task.pool[i] for i in pool_order[:shots]]
+    demos = tuple(picked[i] for i in perms[order])
+    rest = pool_order[shots:]
     bias_idx = rng(seed, "bias-set").choice(rest, size=n_bias, replace=False)
     bias = tuple(task.pool[i] for i in bias_idx)
     test = task.test[:limit]

@@ -38,7 +38,7 @@ class ProgressBar:
     def run_started(self, run) -> None:
         if not self._tasks:
             self._progress.start()
-        desc = f"run {run.id} {run.model} {run.task} k={run.shots} seed={run.seed}"
+        desc = f"run {run.id} {run.model} {run.task} k={run.shots} seed={seed_label(run.seed, run.order)}"
         self._tasks[run.id] = self._progress.add_task(desc, total=run.total, completed=run.done, rate=0.0)
 
     def advanced(self, run) -> None:
@@ -52,6 +52,11 @@ class ProgressBar:
         # Notes are for people watching; scripts get a clean stderr (errors only).
         if self.console.is_terminal:
             self._progress.console.print(f"[dim]{message}[/dim]")
+
+
+def seed_label(seed: int, order: int = 0) -> str:
+    """A run's demonstrations: the seed, and which ordering of them when not the drawn one."""
+    return f"{seed}" if not order else f"{seed} o{order}"
 
 
 def _stdout_console() -> Console:
@@ -72,7 +77,7 @@ def metrics_json(reports: Sequence) -> dict:
         r = rep.run
         runs.append({
             "run_id": r["id"], "model": r["model_name"], "task": r["task_name"], "shots": r["shots"],
-            "seed": r["seed"], "scoring": r["scoring"], "labels": r["labels"],
+            "seed": r["seed"], "order": r["demo_order"], "scoring": r["scoring"], "labels": r["labels"],
             "n_test": int(rep.metrics["none"].confusion.sum()), "n_bias": r["n_bias"],
             "metrics": {m: _headline(rep.metrics.get(m)) for m in METHODS},
         })
@@ -96,7 +101,7 @@ def print_tables(reports: Sequence, console: Console | None = None) -> None:
             vals = [_fmt(h[k]) if h else "n/a" for k in HEADLINE]
             first = i == 0
             t.add_row(str(r["id"]) if first else "", r["model_name"] if first else "", r["task_name"] if first else "",
-                      str(r["shots"]) if first else "", str(r["seed"]) if first else "", m, *vals,
+                      str(r["shots"]) if first else "", seed_label(r["seed"], r["demo_order"]) if first else "", m, *vals,
                       end_section=i == len(METHODS) - 1)
     console.print(t)
     # The paper's view: for each model and k, the mean over tasks (and seeds).
@@ -173,7 +178,7 @@ def diagnosis_json(run: dict, table: dict, effects: dict) -> dict:
 def diagnosis_tables(run: dict, table: dict, effects: dict) -> list:
     """Rich renderables of `lbtui diagnose` (the CLI prints them, the app shows them)."""
     labels = run["labels"]
-    t = Table(title=f"Run {run['id']}: {run['model_name']} on {run['task_name']}, k={run['shots']}, seed {run['seed']}:"
+    t = Table(title=f"Run {run['id']}: {run['model_name']} on {run['task_name']}, k={run['shots']}, seed {seed_label(run['seed'], run['demo_order'])}:"
                     " priors the calibrations estimate")
     for c in ["prior", *labels, "TV to uniform", "TV to gold"]:
         t.add_column(c, justify="left" if c == "prior" else "right")
@@ -199,3 +204,43 @@ def print_diagnosis(run: dict, table: dict, effects: dict) -> None:
     console = _stdout_console()
     for item in diagnosis_tables(run, table, effects):
         console.print(item)
+
+
+# --- stability across seeds and orderings ----------------------------------------------
+
+STABILITY_KEYS = ("macro_f1", "rsd", "bias_score")
+
+
+def stability_json(rows: list[dict]) -> list[dict]:
+    return [{**{k: v for k, v in r.items() if k not in HEADLINE}, **{k: r[k].as_dict() for k in HEADLINE}} for r in rows]
+
+
+def _spread_cell(s) -> str:
+    if not s.n:
+        return "n/a"
+    sd = "" if s.std != s.std else f" ± {s.std:.3f}"
+    return f"{s.mean:.3f}{sd} [{s.min:.3f}, {s.max:.3f}]"
+
+
+def stability_table(rows: list[dict], methods=METHODS) -> Table:
+    """Mean ± std [min, max] of each metric, per group, method and way the runs vary (the
+    app shows this same table)."""
+    t = Table(title="Stability: mean ± std [min, max] across demonstration seeds and orderings")
+    for col in ("model", "task", "k", "across", "n", "method") + tuple(COLUMN_NAMES[k] for k in STABILITY_KEYS):
+        t.add_column(col, justify="right" if col in ("k", "n") else "left")
+    last = None
+    shown = [r for r in rows if r["method"] in methods]
+    for i, r in enumerate(shown):
+        head = (r["model"], r["task"], r["shots"], r["across"])
+        new = head != last
+        last = head
+        nxt = shown[i + 1] if i + 1 < len(shown) else None
+        end = nxt is None or (nxt["model"], nxt["task"], nxt["shots"], nxt["across"]) != head
+        t.add_row(r["model"] if new else "", r["task"] if new else "", str(r["shots"]) if new else "",
+                  r["across"] if new else "", str(r["macro_f1"].n) if new else "", r["method"],
+                  *[_spread_cell(r[k]) for k in STABILITY_KEYS], end_section=end)
+    return t
+
+
+def print_stability(rows: list[dict]) -> None:
+    _stdout_console().print(stability_table(rows))

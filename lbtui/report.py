@@ -3,7 +3,8 @@ confidence intervals, each calibration's paired difference from none, and gates
 (``--fail-if``) that let a pipeline refuse a model on its label bias.
 
 Rows are grouped by (model, task, shots, scoring); a group's value is the mean over its
-seeds, as the paper reports. With more than one task, a "mean" row per (model, shots,
+seeds (and orderings of their demonstrations), as the paper reports, with the range and
+std across them. With more than one task, a "mean" row per (model, shots,
 scoring) averages the tasks without weights. Nothing here calls a model.
 """
 
@@ -19,6 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import bootstrap as bs
+from . import stability
 from .calibration import METHODS
 from .engine import run_scores
 from .errors import UserError
@@ -51,6 +53,12 @@ class Row:
     seeds: int
     n_test: int
     runs: tuple[int, ...]
+    orders: int = 1  # orderings of each seed's demonstrations
+    # Across the group's seeds and orderings (each one's mean over tasks for a mean row):
+    # the smallest and largest value and the sample std; NaN with a single run.
+    spread_min: float = math.nan
+    spread_max: float = math.nan
+    spread_std: float = math.nan
 
     def as_dict(self) -> dict:
         d = dict(self.__dict__)
@@ -83,6 +91,7 @@ def build(store: Store, runs: list[dict], *, resamples: int = bs.RESAMPLES, seed
         groups[(r["model_name"], r["task_name"], r["shots"], r["scoring"])].append(r)
     # For each group: point values and resamples, {method: {key: value / (B,)}}.
     values: dict[tuple, tuple[dict, dict, int]] = {}
+    per_run: dict[int, dict] = {}  # run id -> {method: {key: value}}
     for key, members in groups.items():
         points, samples, n_test = [], [], 0
         for r in members:
@@ -90,10 +99,11 @@ def build(store: Store, runs: list[dict], *, resamples: int = bs.RESAMPLES, seed
             rp = bs.from_scores(rs)
             n_test = len(rp.test)
             points.append(bs.point(rp, methods))
+            per_run[r["id"]] = points[-1]
             # Seeds of a task share the test draws (same test set); tasks do not.
             samples.append(bs.resample(rp, methods, resamples=resamples, seed=seed, stream=zlib.crc32(key[1].encode())))
         values[key] = (_mean_of(points), _mean_of(samples), n_test)
-    rows = [row for key, v in values.items() for row in _rows(key, v, groups[key], methods)]
+    rows = [row for key, v in values.items() for row in _rows(key, v, groups[key], methods, per_run)]
     tasks_by = defaultdict(list)
     for key in values:
         tasks_by[(key[0], key[2], key[3])].append(key)
@@ -103,7 +113,7 @@ def build(store: Store, runs: list[dict], *, resamples: int = bs.RESAMPLES, seed
         pt = _mean_of([values[k][0] for k in keys])
         sm = _mean_of([values[k][1] for k in keys])
         members = [r for k in keys for r in groups[k]]
-        rows += _rows((model, MEAN_TASK, shots, scoring), (pt, sm, sum(values[k][2] for k in keys)), members, methods)
+        rows += _rows((model, MEAN_TASK, shots, scoring), (pt, sm, sum(values[k][2] for k in keys)), members, methods, per_run)
     return rows
 
 
@@ -113,10 +123,21 @@ def _mean_of(items: list[dict]) -> dict:
     return {m: {key: np.mean([it[m][key] for it in items], axis=0) for key in bs.KEYS} for m in common}
 
 
-def _rows(key: tuple, v: tuple, members: list[dict], methods) -> list[Row]:
+def _spread(members: list[dict], per_run: dict[int, dict], method: str, metric: str) -> stability.Stats:
+    """Across (seed, ordering): each one's mean over the tasks in ``members``."""
+    combos: dict[tuple, list[float]] = defaultdict(list)
+    for r in members:
+        if method in per_run[r["id"]]:
+            combos[(r["seed"], r["demo_order"])].append(float(per_run[r["id"]][method][metric]))
+    return stability.stats([np.mean(v) for v in combos.values()])
+
+
+def _rows(key: tuple, v: tuple, members: list[dict], methods, per_run: dict[int, dict]) -> list[Row]:
     model, task, shots, scoring = key
     pt, sm, n_test = v
     seeds = len({r["seed"] for r in members})
+    orders = max(len([r for r in members if r["seed"] == s and r["task_name"] == t])
+                 for s, t in {(r["seed"], r["task_name"]) for r in members})
     out = []
     for m in methods:
         if m not in pt:
@@ -127,8 +148,10 @@ def _rows(key: tuple, v: tuple, members: list[dict], methods) -> list[Row]:
             if m != "none" and "none" in pt:
                 diff = float(pt[m][metric] - pt["none"][metric])
                 dlo, dhi = bs.interval(sm[m][metric] - sm["none"][metric])
+            sp = _spread(members, per_run, m, metric)
             out.append(Row(model, task, shots, scoring, m, metric, float(pt[m][metric]), lo, hi, diff, dlo, dhi,
-                           seeds, n_test, tuple(sorted(r["id"] for r in members))))
+                           seeds, n_test, tuple(sorted(r["id"] for r in members)), orders,
+                           sp.min if sp.n > 1 else math.nan, sp.max if sp.n > 1 else math.nan, sp.std))
     return out
 
 

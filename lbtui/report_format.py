@@ -27,6 +27,16 @@ def _ci(v: float | None, lo: float | None, hi: float | None, signed: bool = Fals
     return f"{f.format(v)} [{f.format(lo)}, {f.format(hi)}]"
 
 
+def _cell(r: Row) -> str:
+    """Value [interval], then (min–max over seeds and orderings) where there are several."""
+    text = _ci(r.value, r.lo, r.hi)
+    return text if r.spread_min != r.spread_min else f"{text} ({r.spread_min:.3f}–{r.spread_max:.3f})"
+
+
+def _runs_cell(r: Row) -> str:
+    return str(r.seeds) if r.orders <= 1 else f"{r.seeds}×{r.orders}"
+
+
 def _tables(rows: list[Row]) -> dict[tuple, dict[tuple, dict[str, Row]]]:
     """{(model, shots, scoring): {(task, method): {metric: row}}} in report order."""
     out: dict[tuple, dict[tuple, dict[str, Row]]] = defaultdict(lambda: defaultdict(dict))
@@ -39,7 +49,8 @@ def _header(meta: dict) -> list[str]:
     return [
         f"{meta['runs']} runs; {int(LEVEL * 100)}% percentile bootstrap intervals over {meta['resamples']} resamples"
         f" of each test and bias set (seed {meta['seed']}); differences are paired with uncalibrated (none) on the"
-        " same resamples. A task's value is the mean over its seeds; 'mean' averages the tasks.",
+        " same resamples. A task's value is the mean over its seeds (seeds×orderings where demonstrations were"
+        " reordered), with their min–max in parentheses when there are several; 'mean' averages the tasks.",
     ]
 
 
@@ -51,8 +62,8 @@ def markdown(rows: list[Row], meta: dict) -> str:
         lines += ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
         for (task, method), by in table.items():
             first = next(iter(by.values()))
-            cells = [task, method, str(first.seeds), str(first.n_test)]
-            cells += [_ci(by[k].value, by[k].lo, by[k].hi) for k in SHOWN]
+            cells = [task, method, _runs_cell(first), str(first.n_test)]
+            cells += [_cell(by[k]) for k in SHOWN]
             cells += [_ci(by[k].diff, by[k].diff_lo, by[k].diff_hi, signed=True) for k in SHOWN]
             lines.append("| " + " | ".join(cells) + " |")
         lines.append("")
@@ -91,7 +102,8 @@ def _pyplot():
 
 def plots(rows: list[Row]) -> dict[str, bytes]:
     """One PNG per (model, scoring, task shown): macro-F1, RSD and BiasScore against shots,
-    a line per method with its interval as a band. With several tasks, the mean over tasks."""
+    a line per method with its interval as a band and, where several seeds or orderings
+    were run, their range as dashed lines. With several tasks, the mean over tasks."""
     plt = _pyplot()
     by: dict[tuple, list[Row]] = defaultdict(list)
     tasks_of = defaultdict(set)
@@ -112,11 +124,19 @@ def plots(rows: list[Row]) -> dict[str, bytes]:
                 x = [p[0] for p in pts]
                 line, = ax.plot(x, [p[1] for p in pts], marker="o", label=method)
                 ax.fill_between(x, [p[2] for p in pts], [p[3] for p in pts], color=line.get_color(), alpha=0.15)
+                spread = sorted((r.shots, r.spread_min, r.spread_max) for r in group
+                                if r.metric == metric and r.method == method and r.spread_min == r.spread_min)
+                if spread:  # several seeds or orderings: their range, dashed
+                    sx = [p[0] for p in spread]
+                    ax.plot(sx, [p[1] for p in spread], ls="--", lw=0.8, color=line.get_color())
+                    ax.plot(sx, [p[2] for p in spread], ls="--", lw=0.8, color=line.get_color())
             ax.set_title(METRIC_LABELS[metric])
             ax.set_xlabel("shots")
             ax.grid(alpha=0.3)
         axes[0].legend(fontsize=8)
-        fig.suptitle(f"{model}: {task} ({scoring})", fontsize=10)
+        fig.suptitle(f"{model}: {task} ({scoring}); band: {int(LEVEL * 100)}% bootstrap interval"
+                     + ("; dashed: range over seeds and orderings" if any(r.spread_min == r.spread_min for r in group) else ""),
+                     fontsize=10)
         fig.tight_layout()
         buf = io.BytesIO()
         fig.savefig(buf, format="png")
@@ -143,8 +163,8 @@ def to_html(rows: list[Row], meta: dict) -> str:
         parts.append("".join(f"<th>{esc(h)}</th>" for h in heads) + "</tr>")
         for (task, method), by in table.items():
             first = next(iter(by.values()))
-            cells = [task, method, first.seeds, first.n_test]
-            cells += [_ci(by[k].value, by[k].lo, by[k].hi) for k in KEYS]
+            cells = [task, method, _runs_cell(first), first.n_test]
+            cells += [_cell(by[k]) for k in KEYS]
             cells += [_ci(by[k].diff, by[k].diff_lo, by[k].diff_hi, signed=True) for k in KEYS]
             parts.append("<tr>" + "".join(f"<td>{esc(str(c))}</td>" for c in cells) + "</tr>")
         parts.append("</table>")

@@ -38,12 +38,13 @@ class Selection:
     shots: list[int]
     seeds: list[int]
     limit: int
+    orders: int
     scoring: str
 
 
 def select(
     model_names: list[str], task_names: list[str], *, suites: list[str] | None = None, shots: str | None, seeds: str | None, limit: str | None,
-    scoring: str | None, data: DataOptions | None = None,
+    scoring: str | None, data: DataOptions | None = None, orders: str | None = None,
 ) -> Selection:
     registry = model_registry.registry()
     names = split_names(model_names) or [model_registry.default_model(registry)]
@@ -63,9 +64,13 @@ def select(
     seeds_n = int_list(seeds or "1", "--seeds", minimum=1)
     if len(seeds_n) != 1:
         raise UserError("--seeds", "give one number: the count of seeds")
+    orders_n = int_list(orders or "1", "--orders", minimum=1)
+    if len(orders_n) != 1:
+        raise UserError("--orders", "give one number: the count of orderings of each seed's demonstrations")
     if scoring not in (None, "full", "first-token"):
         raise UserError("--scoring", f"must be full or first-token, got {scoring!r}")
     return Selection(
         models=specs, tasks=tasks, shots=int_list(shots or "0,4,8", "--shots"), seeds=list(range(seeds_n[0])),
         limit=int_list(limit or str(examples.DEFAULT_LIMIT), "--limit", minimum=1)[0], scoring=scoring or "full",
+        orders=orders_n[0],
     )

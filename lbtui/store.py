@@ -27,7 +27,7 @@ from .errors import UserError
 SCHEMA_VERSION = 1
 RUN_COLUMNS = {
     "id": int, "key": str, "model_id": int, "task_id": int, "model_name": str, "task_name": str,
-    "shots": int, "seed": int, "scoring": str, "prompt_format": str, "prompt_prefix": str,
+    "shots": int, "seed": int, "demo_order": int, "scoring": str, "prompt_format": str, "prompt_prefix": str,
     "limit_": int, "n_bias": int, "chat_template": int, "labels": str, "demo_ids": str,
     "params": str, "status": str, "error": str, "owner": str, "heartbeat": float, "n_items": int, "created": float,
     "started": float, "finished": float, "seconds": float, "tokens_evaluated": int,
@@ -311,4 +311,5 @@ def _decode_run(row: dict) -> dict:
     for key in ("labels", "demo_ids", "params", "prompt_format"):
         if row.get(key):
             row[key] = json.loads(row[key])
+    row["demo_order"] = row.get("demo_order") or 0  # runs stored before orderings existed: drawn order
     return row

@@ -8,7 +8,7 @@ from lbtui.cli import main
 from reference import all_methods
 
 METHODS = ["none", "cc", "dc", "bc", "looc", "proca", "sc"]
-RUN_KEYS = {"run_id", "model", "task", "shots", "seed", "scoring", "labels", "n_test", "n_bias", "metrics"}
+RUN_KEYS = {"run_id", "model", "task", "shots", "seed", "order", "scoring", "labels", "n_test", "n_bias", "metrics"}
 METRIC_KEYS = {"accuracy", "macro_f1", "rsd", "bias_score"}
 
 
@@ -23,7 +23,7 @@ def test_run_json_shape(capsys, tmp_path, fake_model, fake_factory):
     db = tmp_path / "c.db"
     doc, err = run_json(capsys, ["run", "-m", str(fake_model), "-t", "reviews,tickets", "-k", "0,4", "--seeds", "2",
                                  "--limit", "12", "--db", str(db), "--json"], fake_factory)
-    assert set(doc) == {"runs", "summary"}
+    assert set(doc) == {"runs", "summary", "stability"}  # two seeds: their spread
     assert len(doc["runs"]) == 2 * 2 * 2
     for r in doc["runs"]:
         assert set(r) == RUN_KEYS and set(r["metrics"]) == set(METHODS)

@@ -30,6 +30,7 @@ from .. import verbalizers
 from ..calibration import METHODS
 from ..engine import Engine, RunHandle
 from ..errors import Cancelled, UserError
+from ..render import seed_label, stability_table
 from ..results import HEADLINE
 from ..selection import select
 from ..store import Store
@@ -39,6 +40,7 @@ from .worker import AppProgress, EngineNote, RunProgress
 
 REDRAW_SECONDS = 0.25
 PLOT_METRICS = ("macro_f1", "rsd", "bias_score")
+PLOT_COLORS = ("blue", "red", "green", "orange", "magenta", "cyan", "yellow")  # one per method, band and line alike
 
 
 class AuditFinished(Message):
@@ -61,18 +63,20 @@ class LbtuiApp(App):
         Binding("f3", "tab('plots')", "Plots"),
         Binding("f4", "tab('history')", "Past runs"),
         Binding("f5", "tab('compare')", "Compare"),
+        Binding("f6", "tab('stability')", "Stability"),
         Binding("m", "cycle_plot_metric", "Plot metric", show=False),
         Binding("question_mark", "help", "Help"),
     ]
 
     def __init__(
         self, *, db: Path, models: list[str] | None = None, tasks: list[str] | None = None, shots: str = "0,4,8",
-        seeds: str = "1", limit: str = "100", scoring: str = "full", autostart: bool = False,
+        seeds: str = "1", limit: str = "100", scoring: str = "full", autostart: bool = False, orders: str = "1",
         backend_factory: Callable | None = None,
     ):
         super().__init__()
         self.db_path = db
-        self.preset = {"models": models or [], "tasks": tasks or [], "shots": shots, "seeds": seeds, "limit": limit, "scoring": scoring}
+        self.preset = {"models": models or [], "tasks": tasks or [], "shots": shots, "seeds": seeds, "limit": limit, "scoring": scoring,
+                       "orders": orders}
         self.autostart = autostart
         self.backend_factory = backend_factory
         self.store: Store | None = None
@@ -111,6 +115,9 @@ class LbtuiApp(App):
                         yield Label("Seeds", classes="field-title")
                         yield Input(self.preset["seeds"], id="seeds")
                     with Vertical():
+                        yield Label("Orders", classes="field-title")
+                        yield Input(self.preset["orders"], id="orders")
+                    with Vertical():
                         yield Label("Test size", classes="field-title")
                         yield Input(self.preset["limit"], id="limit")
                 yield Label("Other label words (optional)", classes="field-title")
@@ -141,6 +148,9 @@ class LbtuiApp(App):
                     with TabPane("Compare", id="compare"):
                         yield Label("Models side by side on the same tasks (mean over seeds)", classes="table-title")
                         yield DataTable(id="compare-table", zebra_stripes=True)
+                    with TabPane("Stability", id="stability"):
+                        with VerticalScroll():
+                            yield Static(id="stability-table")
         yield Footer()
 
     def on_mount(self) -> None:
@@ -166,6 +176,7 @@ class LbtuiApp(App):
         return {
             "models": models, "tasks": tasks, "shots": self.query_one("#shots", Input).value,
             "seeds": self.query_one("#seeds", Input).value, "limit": self.query_one("#limit", Input).value,
+            "orders": self.query_one("#orders", Input).value,
             "scoring": self.query_one("#scoring", Select).value,
             "verbalizers": self.query_one("#verbalizers", Input).value.strip(),
         }
@@ -199,14 +210,16 @@ class LbtuiApp(App):
         ids: list[int] = []
         try:
             sel = select(request["models"], request["tasks"], shots=request["shots"], seeds=request["seeds"],
-                         limit=request["limit"], scoring=request["scoring"])
+                         limit=request["limit"], scoring=request["scoring"], orders=request.get("orders"))
             seeds = request.get("seed_list") or sel.seeds
             tasks = sel.tasks
             if request.get("verbalizers"):  # the same tasks under other label words, side by side
                 tasks = verbalizers.expand(tasks, verbalizers.parse(request["verbalizers"]))
             kwargs = {"backend_factory": self.backend_factory} if self.backend_factory else {}
             engine = Engine(store, progress=AppProgress(self), cancel=self.cancel_event, **kwargs)
-            plans = engine.plan(sel.models, tasks, sel.shots, seeds, limit=sel.limit, scoring=sel.scoring)
+            plans = engine.plan(sel.models, tasks, sel.shots, seeds, limit=sel.limit, scoring=sel.scoring, orders=sel.orders)
+            if "only_order" in request:  # resuming one reordered run, not its siblings
+                plans = [p for p in plans if p.order == request["only_order"]]
             ids = engine.execute(plans)
             self.post_message(AuditFinished(ids, "done"))
         except Cancelled:
@@ -330,6 +343,7 @@ class LbtuiApp(App):
             model = self.store.db.execute("SELECT path FROM models WHERE id = ?", [run["model_id"]]).fetchone()[0]
         self.action_start({
             "models": [model], "tasks": [task], "shots": str(run["shots"]), "seeds": "1", "seed_list": [run["seed"]],
+            "orders": str(run["demo_order"] + 1), "only_order": run["demo_order"],
             "limit": str(run["limit_"]), "scoring": run["scoring"],
         })
 
@@ -366,6 +380,7 @@ class LbtuiApp(App):
         self.draw_plots()
         self.draw_label_bars()
         self.draw_compare()
+        self.draw_stability()
         self.last_redraw_seconds = time.perf_counter() - t0
 
     def draw_progress(self) -> None:
@@ -373,7 +388,7 @@ class LbtuiApp(App):
         for handle, rate in list(self.live.values())[-6:]:
             left = (handle.total - handle.done) / rate if rate > 0 else None
             eta = f"{left:.0f}s left" if left is not None and handle.status == "running" else handle.status
-            t.add_row(f"run {handle.id} {handle.model} {handle.task} k={handle.shots} s{handle.seed}",
+            t.add_row(f"run {handle.id} {handle.model} {handle.task} k={handle.shots} s{seed_label(handle.seed, handle.order)}",
                       bar(handle.done / max(handle.total, 1), 30, "green"), f"{handle.done}/{handle.total}",
                       f"{rate:.1f} ex/s", eta)
         self.query_one("#progress", Static).update(t if self.live else Text("No audit running. Choose models and tasks, then ctrl+r.", style="dim"))
@@ -405,7 +420,7 @@ class LbtuiApp(App):
         cursor = per.cursor_coordinate
         self._metric_columns(per, ["run", "model", "task", "k", "seed", "status"])
         for r in analysis.per_run_rows(self.cache, self.view_runs, methods):
-            per.add_row(str(r["run_id"]), r["model"], r["task"], str(r["shots"]), str(r["seed"]), r["status"],
+            per.add_row(str(r["run_id"]), r["model"], r["task"], str(r["shots"]), seed_label(r["seed"], r["order"]), r["status"],
                         *self._metric_cells(r), key=f"{r['run_id']}:{r['method']}")
         if per.row_count:
             per.move_cursor(row=min(cursor.row, per.row_count - 1))
@@ -419,9 +434,16 @@ class LbtuiApp(App):
             plt.clear_figure()
             plt.title(f"{METRIC_TITLES[key]} against shots")
             plt.xlabel("k")
-            for m, pts in analysis.curves(self.cache, self.view_runs, methods, key).items():
-                if pts:
-                    plt.plot([p[0] for p in pts], [p[1] for p in pts], label=m, marker="dot")
+            spread = analysis.curve_bands(self.cache, self.view_runs, methods, key)
+            for i, (m, pts) in enumerate(analysis.curves(self.cache, self.view_runs, methods, key).items()):
+                if not pts:
+                    continue
+                color = PLOT_COLORS[i % len(PLOT_COLORS)]
+                plt.plot([p[0] for p in pts], [p[1] for p in pts], label=m, marker="dot", color=color)
+                band = [b for b in spread.get(m, []) if b[3] > b[2]]
+                if band:  # several seeds or orderings: their range as a band of two faint lines
+                    for j in (2, 3):
+                        plt.plot([b[0] for b in band], [b[j] for b in band], marker="·", color=color)
             widget.refresh()
 
     def draw_label_bars(self) -> None:
@@ -448,6 +470,19 @@ class LbtuiApp(App):
             t.add_row(lab, *cells)
         target.update(t)
 
+    def draw_stability(self) -> None:
+        try:
+            target = self.query_one("#stability-table", Static)
+        except NoMatches:
+            return
+        rows = analysis.stability_rows(self.cache, self.view_runs, self.methods())
+        if not rows:
+            target.update(Text("How findings vary across demonstrations: start an audit with Seeds > 1 (other"
+                               " demonstrations) or Orders > 1 (the same demonstrations reordered); finished runs"
+                               " show here as mean ± std [min, max].", style="dim"))
+            return
+        target.update(stability_table(rows, self.methods()))
+
     def draw_compare(self) -> None:
         models, rows = analysis.compare_rows(self.cache, self.view_runs, self.methods())
         table = self.query_one("#compare-table", DataTable)
@@ -465,7 +500,7 @@ class LbtuiApp(App):
         for r in reversed(self.store.runs()):
             n = self.store.count_scores(r["id"])
             created = time.strftime("%Y-%m-%d %H:%M", time.localtime(r["created"])) if r["created"] else ""
-            table.add_row(str(r["id"]), r["model_name"], r["task_name"], str(r["shots"]), str(r["seed"]), r["scoring"],
+            table.add_row(str(r["id"]), r["model_name"], r["task_name"], str(r["shots"]), seed_label(r["seed"], r["demo_order"]), r["scoring"],
                           r["status"], f"{n}/{r['n_items']}", f"{r['seconds'] or 0:.1f}", created, key=str(r["id"]))
 
 
@@ -487,6 +522,7 @@ def make_app(args=None, *, db: Path | None = None, backend_factory: Callable | N
     return LbtuiApp(
         db=db, models=models, tasks=tasks or ["reviews"],
         shots=getattr(args, "shots", None) or "0,4,8", seeds=getattr(args, "seeds", None) or "1",
+        orders=getattr(args, "orders", None) or "1",
         limit=getattr(args, "limit", None) or "100", scoring=getattr(args, "scoring", None) or "full",
         autostart=bool(tasks), backend_factory=backend_factory,
     )

@@ -12,6 +12,7 @@ from textual.widgets import DataTable, Footer, Header, Static
 
 from ..analysis import ResultCache, run_detail, run_diagnosis
 from ..calibration import METHODS, METHOD_NAMES
+from ..render import seed_label
 from .format import bar, num
 
 
@@ -53,7 +54,7 @@ class RunScreen(Screen):
     def refresh_detail(self) -> None:
         d = run_detail(self.cache, self.run_id, self.method)
         r = d.run
-        self.title = f"run {r['id']}: {r['model_name']} on {r['task_name']}, k={r['shots']}, seed {r['seed']}"
+        self.title = f"run {r['id']}: {r['model_name']} on {r['task_name']}, k={r['shots']}, seed {seed_label(r['seed'], r['demo_order'])}"
         head = Text()
         head.append(f"Method: {self.method.upper()} ({METHOD_NAMES[self.method]})  ", style="bold")
         head.append(f"[1-{len(METHODS)} or ←/→ switch · e errors only · p prompt · d diagnose · Esc back]\n", style="dim")
@@ -165,8 +166,12 @@ Results:
   1 ... 7       toggle the calibrations none, CC, DC, BC, LOOC, ProCa, SC
   enter         open the selected run: class-wise accuracy, confusion, examples, prompt,
                 d: where its bias comes from (priors side by side, majority, recency)
-  f2 f3 f4 f5   tabs: results, plots, past runs, compare
+  f2 ... f6     tabs: results, plots, past runs, compare, stability
   m             plot: cycle the metric shown (macro-F1, RSD, BiasScore)
+                (with several seeds or orderings, dotted lines in the line's colour
+                bound the range across them)
+  Stability     mean ± std [min, max] of each metric across seeds (other demonstrations)
+                and orderings (the same ones reordered; Orders in the setup form)
 
 Past runs:
   enter         open a run      a   add it to the results view      u   resume it
