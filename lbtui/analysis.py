@@ -215,3 +215,10 @@ def curve_bands(cache: ResultCache, run_ids: list[int], methods: list[str], key:
     from .stability import bands
 
     return bands([(res.run, res.metrics) for res in (cache.get(rid) for rid in run_ids)], methods, key)
+
+
+def ladder_rows(cache: ResultCache, run_ids: list[int], methods: list[str]) -> list[dict]:
+    """Quantized variants of a model side by side, by bits per weight (lbtui.ladder)."""
+    from .ladder import rows
+
+    return rows([(res.run, res.metrics) for res in (cache.get(rid) for rid in run_ids)], methods)

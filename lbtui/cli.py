@@ -96,6 +96,14 @@ def build_parser() -> argparse.ArgumentParser:
     st.add_argument("-t", "--task", action="append", help="only runs of these task names (repeatable, comma-separated)")
     st.add_argument("--db", type=Path)
     st.add_argument("--json", action="store_true")
+    qz = sub.add_parser("quantize", help="write quantized variants of a model (llama.cpp's quantizer) and register them as MODEL@TYPE")
+    qz.add_argument("model", help="model name from models.toml or a .gguf path")
+    qz.add_argument("--types", required=True, help="comma-separated llama.cpp types, e.g. q8_0,q4_k_m,q2_k")
+    qz.add_argument("--out-dir", type=Path, help="folder for the variants (default: the user data dir's models/)")
+    qz.add_argument("--registry", type=Path, help="models.toml to register them in (default: the user config dir's)")
+    qz.add_argument("--threads", type=int, default=0, help="quantizer threads (default: every core)")
+    qz.add_argument("--force", action="store_true", help="write variants again even where the file exists")
+    qz.add_argument("--json", action="store_true")
     im = sub.add_parser("import", help="import a data set as a suite of tasks")
     isub = im.add_subparsers(dest="source", parser_class=_Parser, required=True)
     sn = isub.add_parser("sni", help="Super-NaturalInstructions: the paper's classification tasks")
@@ -164,7 +172,11 @@ def cmd_run(a, backend_factory=None) -> int:
     from . import stability
     from .calibration import METHODS
 
-    spread = stability.spread_rows([(rep.run, rep.metrics) for rep in reports], METHODS)
+    from . import ladder
+
+    entries = [(rep.run, rep.metrics) for rep in reports]
+    spread = stability.spread_rows(entries, METHODS)
+    rungs = ladder.rows(entries, METHODS)
     if a.json:
         for line in sorted({f"{m}: {why}" for rep in reports for m, why in rep.reasons.items()}):
             print(f"lbtui: {line}", file=sys.stderr)
@@ -177,6 +189,8 @@ def cmd_run(a, backend_factory=None) -> int:
             from .render import stability_json
 
             doc["stability"] = stability_json(spread)
+        if rungs:
+            doc["ladder"] = rungs
         json.dump(doc, sys.stdout, indent=2)
         sys.stdout.write("\n")
     else:
@@ -185,6 +199,10 @@ def cmd_run(a, backend_factory=None) -> int:
             from .render import print_stability
 
             print_stability(spread)
+        if rungs:
+            from .render import print_ladder
+
+            print_ladder(rungs)
         if a.verbalizers:
             from .render import print_rows
             from .verbalizers import word_rows
@@ -377,6 +395,26 @@ def cmd_stability(a) -> int:
     return EXIT_OK
 
 
+def cmd_quantize(a) -> int:
+    from . import quantize
+    from .render import print_rows
+
+    types = quantize.parse_types(a.types)
+    spec = model_registry.resolve(a.model)
+    variants = quantize.quantize(spec, types, out_dir=a.out_dir, threads=a.threads, force=a.force,
+                                 note=lambda m: print(f"lbtui quantize: {m}", file=sys.stderr))
+    registry = quantize.register(variants, spec, a.registry)
+    rows = [{"name": v.name, "type": v.type, "bits_per_weight": round(v.bits_per_weight, 3), "size_mb": round(v.size_bytes / 2**20, 1),
+             "path": str(v.path), "written": v.written} for v in variants]
+    if a.json:
+        print(json.dumps({"model": spec.name, "registry": str(registry), "variants": rows}, indent=2))
+    else:
+        print_rows(rows, ["name", "type", "bits_per_weight", "size_mb", "written", "path"], title=f"Variants of {spec.name}, registered in {registry}")
+        names = ",".join([spec.name] + [v.name for v in variants])
+        print(f"audit the ladder: lbtui run -m {names} -t all -k 8")
+    return EXIT_OK
+
+
 def cmd_import(a) -> int:
     from . import suites
 
@@ -420,6 +458,7 @@ def main(argv: Sequence[str] | None = None, *, backend_factory: Callable | None 
             "run": lambda a: cmd_run(a, backend_factory), "export": cmd_export, "tasks": cmd_tasks,
             "models": cmd_models, "bench": cmd_bench, "report": cmd_report, "diagnose": cmd_diagnose,
             "import": cmd_import, "suites": cmd_suites, "stability": cmd_stability,
+            "quantize": cmd_quantize,
         }
         return commands.get(a.command, cmd_app)(a)
     except UserError as e:

@@ -105,7 +105,8 @@ class ModelSpec:
         return got
 
 
-_KEYS = {"path", "package", "file", "repo", "revision", "sha256", "server", "server_model", "max_in_flight", "retries", "timeout", "allow_retokenize", "n_ctx", "n_gpu_layers", "n_threads", "chat_template", "note", "default"}
+_KEYS = {"path", "package", "file", "repo", "revision", "sha256", "server", "server_model", "max_in_flight", "retries", "timeout", "allow_retokenize", "n_ctx", "n_gpu_layers", "n_threads", "chat_template", "note", "default",
+         "quantized_from", "quant_type"}
 
 
 def parse(path: Path) -> dict[str, ModelSpec]:
@@ -131,7 +132,7 @@ def parse(path: Path) -> dict[str, ModelSpec]:
             raise ModelError(where, "give exactly one of 'path', 'package', 'repo' or 'server' (a server may add a local 'path' or 'package' for its tokenizer)")
         if "repo" in entry and not isinstance(entry.get("file"), str):
             raise ModelError(f"{where}.file", "a model from the Hub needs 'file', the GGUF's name in the repository")
-        for key in ("repo", "revision", "sha256", "file", "package", "path", "server_model"):
+        for key in ("repo", "revision", "sha256", "file", "package", "path", "server_model", "quantized_from", "quant_type"):
             if key in entry and not isinstance(entry[key], str):
                 raise ModelError(f"{where}.{key}", "must be a string")
         servers = entry.get("server", [])
@@ -152,7 +153,8 @@ def parse(path: Path) -> dict[str, ModelSpec]:
         out[name] = ModelSpec(
             name=name, path=model_path, package=entry.get("package"), file=entry.get("file"),
             repo=entry.get("repo"), revision=entry.get("revision"), sha256=entry.get("sha256"), server=tuple(servers),
-            extra={k: entry[k] for k in ("server_model", "max_in_flight", "retries", "timeout", "allow_retokenize") if k in entry},
+            extra={k: entry[k] for k in ("server_model", "max_in_flight", "retries", "timeout", "allow_retokenize",
+                                         "quantized_from", "quant_type") if k in entry},
             n_ctx=entry.get("n_ctx", DEFAULT_N_CTX), n_gpu_layers=entry.get("n_gpu_layers", -1),
             n_threads=entry.get("n_threads", 0), chat_template=entry.get("chat_template", False),
             note=entry.get("note", ""), source=str(path), default=entry.get("default", False),
@@ -196,6 +198,10 @@ def resolve(name_or_path: str, models: dict[str, ModelSpec] | None = None) -> Mo
     if p.suffix.lower() == ".gguf" or os.sep in name_or_path or p.exists():
         return ModelSpec(name=p.stem, path=p.resolve(), source="")
     known = ", ".join(sorted(models)) or "none"
+    base, at, qtype = name_or_path.rpartition("@")
+    if at and base:
+        raise ModelError("--model", f"no variant {name_or_path!r} is registered; write it first with"
+                                    f" lbtui quantize {base} --types {qtype}")
     raise ModelError("--model", f"unknown model {name_or_path!r} (known: {known}; or give a path to a .gguf file)")
 
 

@@ -244,3 +244,36 @@ def stability_table(rows: list[dict], methods=METHODS) -> Table:
 
 def print_stability(rows: list[dict]) -> None:
     _stdout_console().print(stability_table(rows))
+
+
+# --- quantization ladders ----------------------------------------------------------------
+
+
+def _with_delta(v, d) -> str:
+    if v is None or v != v:
+        return "—"
+    return f"{v:.3f}" if d is None or d != d else f"{v:.3f} ({d:+.3f})"
+
+
+def ladder_table(rows: list[dict], methods=METHODS) -> Table:
+    """Variants of a model by falling bits per weight, each metric with its change against
+    the reference in parentheses (the app shows this same table)."""
+    t = Table(title="Quantization ladder: mean over tasks, change against the reference in parentheses")
+    for col in ("model", "k", "method", "variant", "bits/weight") + tuple(COLUMN_NAMES[k] for k in STABILITY_KEYS):
+        t.add_column(col, justify="right" if col in ("k", "bits/weight") else "left")
+    shown = [r for r in rows if r["method"] in methods]
+    for i, r in enumerate(shown):
+        head = (r["base"], r["shots"], r["method"])
+        prev = shown[i - 1] if i else None
+        new = prev is None or (prev["base"], prev["shots"], prev["method"]) != head
+        nxt = shown[i + 1] if i + 1 < len(shown) else None
+        end = nxt is None or (nxt["base"], nxt["shots"], nxt["method"]) != head
+        bpw = "—" if r["bits_per_weight"] is None else f"{r['bits_per_weight']:.2f}"
+        variant = r["model"] + (" (reference)" if r["model"] == r["reference"] else "")
+        t.add_row(r["base"] if new else "", str(r["shots"]) if new else "", r["method"] if new else "", variant, bpw,
+                  *[_with_delta(r[k], r["d_" + k]) for k in STABILITY_KEYS], end_section=end)
+    return t
+
+
+def print_ladder(rows: list[dict]) -> None:
+    _stdout_console().print(ladder_table(rows))

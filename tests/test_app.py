@@ -5,7 +5,10 @@ import asyncio
 import time
 
 import pytest
-from textual.widgets import DataTable, Input
+from rich.table import Table
+from textual.widgets import DataTable, Input, Static
+
+from lbtui import analysis, paths
 
 from lbtui.backends.fake import FakeBackend
 from lbtui.cli import build_parser
@@ -197,5 +200,72 @@ def test_label_words_from_the_setup_form(tmp_path):
             await app.workers.wait_for_complete()
             await pilot.pause(0.2)
             assert any("--verbalizers" in n.message for n in app._notifications)
+
+    run(scenario())
+
+
+def test_orders_from_the_setup_form_fill_the_stability_tab_and_plot_bands(tmp_path):
+    """Seeds 2 x Orders 2 in the form: four runs, their spread in the Stability tab (the
+    engine's numbers) and the range in the plots."""
+    db = tmp_path / "o.db"
+
+    async def scenario():
+        app = make_app(db=db, backend_factory=lambda s, p: FakeBackend())
+        async with app.run_test(size=SIZE) as pilot:
+            await pilot.pause(0.2)
+            text = str(app.query_one("#stability-table", Static).content)
+            assert "Orders > 1" in text  # what to do before there is anything to show
+            app.query_one("#shots", Input).value = "4"
+            app.query_one("#limit", Input).value = "12"
+            app.query_one("#seeds", Input).value = "2"
+            app.query_one("#orders", Input).value = "2"
+            await pilot.press("ctrl+r")
+            await app.workers.wait_for_complete()
+            await pilot.pause(0.5)
+            runs = Store(db).runs()
+            assert sorted((r["seed"], r["demo_order"]) for r in runs) == [(0, 0), (0, 1), (1, 0), (1, 1)]
+            assert any(r[4] == "0 o1" for r in cells(app, "#per-run"))
+            await pilot.press("f6")
+            await pilot.pause(0.3)
+            rows = analysis.stability_rows(app.cache, app.view_runs, app.methods())
+            assert {r["across"] for r in rows} == {"seeds", "orders", "all"}
+            shown = app.query_one("#stability-table", Static).content
+            assert isinstance(shown, Table) and shown.row_count == len(rows)
+            f1 = next(r for r in rows if r["across"] == "all" and r["method"] == "none")["macro_f1"]
+            assert f"{f1.mean:.3f}" in "".join(str(c) for col in shown.columns for c in col._cells)
+            bands = analysis.curve_bands(app.cache, app.view_runs, ["none"], "macro_f1")["none"]
+            assert bands[0][2] <= bands[0][1] <= bands[0][3]
+
+    run(scenario())
+
+
+def test_quantization_ladder_in_the_compare_tab(tmp_path, fake_model):
+    """Two registered variants of one model (MODEL@TYPE): side by side by bits per weight."""
+    db = tmp_path / "l.db"
+    low = tmp_path / "fake-q2.gguf"
+    low.write_bytes(b"GGUF" + bytes(61))  # another file, so another model identity
+    reg = paths.config_dir() / "models.toml"
+    reg.parent.mkdir(parents=True, exist_ok=True)
+    reg.write_text(f'[models.fake]\npath = "{fake_model}"\n[models."fake@q2_k"]\npath = "{low}"\n', encoding="utf-8")
+
+    def factory(spec, path):
+        b = FakeBackend()
+        b.info = {**b.info, "bits_per_weight": 3.2 if spec.name.endswith("@q2_k") else 5.7}
+        return b
+
+    async def scenario():
+        app = make_app(build_parser().parse_args(["-m", "fake,fake@q2_k", "-t", "reviews", "-k", "4", "--limit", "12",
+                                                  "--db", str(db)]), backend_factory=factory)
+        async with app.run_test(size=SIZE) as pilot:
+            await app.workers.wait_for_complete()
+            await pilot.pause(0.5)
+            await pilot.press("f5")
+            await pilot.pause(0.3)
+            ladder = app.query_one("#ladder-table", Static)
+            assert ladder.display
+            table = ladder.content
+            assert isinstance(table, Table)
+            text = "".join(str(c) for col in table.columns for c in col._cells)
+            assert "fake (reference)" in text and "fake@q2_k" in text and "3.20" in text and "5.70" in text
 
     run(scenario())

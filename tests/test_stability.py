@@ -151,3 +151,20 @@ def test_stability_without_variation_is_a_one_line_error(capsys, tmp_path, fake_
     assert main(["stability", "--db", str(db)]) == 2
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "--seeds N and/or --orders N" in err
+
+
+@pytest.mark.model
+def test_reordering_changes_what_the_real_model_scores(capsys, tmp_path):
+    """SmolLM2: the same two demonstrations in both orders give different test scores
+    (the order matters to the model), and both runs keep every input scored."""
+    db = tmp_path / "real.db"
+    assert main(["run", "-m", "smollm2-135m-instruct", "-t", "reviews", "-k", "2", "--orders", "2", "--limit", "4",
+                 "--scoring", "first-token", "--db", str(db), "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert [r["order"] for r in doc["runs"]] == [0, 1]
+    store = Store(db)
+    a, b = (store.scored_set(r["run_id"], "test").scores for r in doc["runs"])
+    assert a.size == b.size == 4 * 2  # 4 test inputs x 2 labels
+    assert not (abs(a - b) < 1e-6).all()
+    runs = store.runs()
+    assert runs[0]["demo_ids"] == list(reversed(runs[1]["demo_ids"]))

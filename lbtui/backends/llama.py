@@ -45,6 +45,14 @@ def offload(n_layer: int, n_gpu_layers: int, supported: bool | None = None) -> d
     return {"n_layer": n_layer, "layers_offloaded": done, "layers_total": total}
 
 
+def weights(lc, model, metadata: dict) -> dict:
+    """Parameters, tensor bytes, bits per weight and file type: what a quantization ladder
+    compares."""
+    n, size = int(lc.llama_model_n_params(model)), int(lc.llama_model_size(model))
+    return {"n_params": n, "model_bytes": size, "bits_per_weight": round(size * 8 / n, 4) if n else None,
+            "file_type": metadata.get("general.file_type")}
+
+
 def check_gguf(path: Path, *, where: str) -> None:
     """Refuse a missing, non-GGUF or obviously truncated file before llama.cpp sees it."""
     if not path.exists():
@@ -133,6 +141,7 @@ class LlamaBackend:
             "n_gpu_layers": n_gpu_layers,
             "gpu_offload_supported": bool(lc.llama_supports_gpu_offload()),
             **offload(lc.llama_model_n_layer(self._model.model), n_gpu_layers),
+            **weights(lc, self._model.model, self.metadata),
         }
         self.tokens_evaluated = 0  # real tokens decoded
         self.pad_tokens = 0  # alignment rows decoded on top of them

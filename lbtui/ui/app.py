@@ -30,7 +30,7 @@ from .. import verbalizers
 from ..calibration import METHODS
 from ..engine import Engine, RunHandle
 from ..errors import Cancelled, UserError
-from ..render import seed_label, stability_table
+from ..render import ladder_table, seed_label, stability_table
 from ..results import HEADLINE
 from ..selection import select
 from ..store import Store
@@ -148,6 +148,7 @@ class LbtuiApp(App):
                     with TabPane("Compare", id="compare"):
                         yield Label("Models side by side on the same tasks (mean over seeds)", classes="table-title")
                         yield DataTable(id="compare-table", zebra_stripes=True)
+                        yield Static(id="ladder-table")
                     with TabPane("Stability", id="stability"):
                         with VerticalScroll():
                             yield Static(id="stability-table")
@@ -490,6 +491,11 @@ class LbtuiApp(App):
         table.add_columns("task", "k", "method", *[f"{m[:18]} {METRIC_TITLES[k]}" for m in models for k in PLOT_METRICS])
         for r in rows:
             table.add_row(r["task"], str(r["shots"]), r["method"], *[num(r[(m, k)]) for m in models for k in PLOT_METRICS])
+        rungs = analysis.ladder_rows(self.cache, self.view_runs, self.methods())
+        ladder = self.query_one("#ladder-table", Static)
+        ladder.display = bool(rungs)  # only when variants of one model (MODEL@TYPE) were run
+        if rungs:
+            ladder.update(ladder_table(rungs, self.methods()))
 
     def redraw_history(self) -> None:
         if self.store is None:
