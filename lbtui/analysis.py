@@ -222,3 +222,14 @@ def ladder_rows(cache: ResultCache, run_ids: list[int], methods: list[str]) -> l
     from .ladder import rows
 
     return rows([(res.run, res.metrics) for res in (cache.get(rid) for rid in run_ids)], methods)
+
+
+def word_rows(cache: ResultCache, run_ids: list[int]) -> list[dict]:
+    """Tasks run under other label words (lbtui.verbalizers), beside their original words:
+    only the tasks that have such variants among the finished runs shown."""
+    from .verbalizers import base_name, word_rows as rows
+
+    done = [cache.get(rid) for rid in run_ids]
+    done = [res for res in done if res.run["status"] == "done" and res.metrics.get("none") is not None]
+    varied = {base_name(res.run["task_name"]) for res in done if "[" in res.run["task_name"]}
+    return rows([res for res in done if base_name(res.run["task_name"]) in varied])

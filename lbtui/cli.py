@@ -204,14 +204,10 @@ def cmd_run(a, backend_factory=None) -> int:
 
             print_ladder(rungs)
         if a.verbalizers:
-            from .render import print_rows
+            from .render import print_words
             from .verbalizers import word_rows
 
-            rows = [{**w, "words": "/".join(w["words"]), "predicted_share": " ".join(f"{x:.2f}" for x in w["predicted_share"]),
-                     "bias_score_none": f"{w['bias_score_none']:.3f}"} for w in word_rows(reports)]
-            print_rows(rows, ["model", "task", "shots", "seed", "words", "predicted_share", "most_predicted_class",
-                              "bias_score_none", "same_class_as_original"],
-                       title="Label words: uncalibrated predicted share of each class (task order)")
+            print_words(word_rows(reports))
     return EXIT_OK
 
 

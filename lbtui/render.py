@@ -277,3 +277,25 @@ def ladder_table(rows: list[dict], methods=METHODS) -> Table:
 
 def print_ladder(rows: list[dict]) -> None:
     _stdout_console().print(ladder_table(rows))
+
+
+# --- label words ---------------------------------------------------------------------------
+
+
+def words_table(rows: list[dict]) -> Table:
+    """Each task under each set of label words (lbtui.verbalizers.word_rows): where the
+    uncalibrated predictions go (the app shows this same table)."""
+    t = Table(title="Label words: uncalibrated predicted share of each class (task order)")
+    for col in ("model", "task", "k", "seed", "words", "predicted share", "most predicted", "BiasScore none", "BiasScore BC",
+                "same class as original"):
+        t.add_column(col)
+    for w in rows:
+        top = w["most_predicted_class"]
+        t.add_row(w["model"], w["task"], str(w["shots"]), seed_label(w["seed"], w.get("order", 0)), "/".join(w["words"]),
+                  " ".join(f"{x:.2f}" for x in w["predicted_share"]), f"{top} ({w['words'][top]})",
+                  _fmt(w["bias_score_none"]), _fmt(w["bias_score_bc"]), "yes" if w["same_class_as_original"] else "no")
+    return t
+
+
+def print_words(rows: list[dict]) -> None:
+    _stdout_console().print(words_table(rows))

@@ -67,14 +67,15 @@ def word_rows(reports) -> list[dict]:
     each class (in the task's class order), the class most predicted, BiasScore before
     and after BC, and whether the most-predicted class is the original words' one."""
     rows, first = [], {}
-    for rep in reports:
+    # The original words first, so that "same class" compares each set with them.
+    for rep in sorted(reports, key=lambda rep: "[" in rep.run["task_name"]):
         r, m = rep.run, rep.metrics
-        key = (r["model_name"], base_name(r["task_name"]), r["shots"], r["seed"])
+        key = (r["model_name"], base_name(r["task_name"]), r["shots"], r["seed"], r.get("demo_order") or 0)
         share = np.asarray(m["none"].predicted_share)
         top = int(share.argmax())
         first.setdefault(key, top)
         rows.append({
-            "model": key[0], "task": key[1], "shots": key[2], "seed": key[3], "words": r["labels"],
+            "model": key[0], "task": key[1], "shots": key[2], "seed": key[3], "order": key[4], "words": r["labels"],
             "predicted_share": [float(x) for x in share], "most_predicted_class": top,
             "bias_score_none": float(m["none"].bias_score),
             "bias_score_bc": None if m.get("bc") is None else float(m["bc"].bias_score),

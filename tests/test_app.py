@@ -195,6 +195,12 @@ def test_label_words_from_the_setup_form(tmp_path):
             assert tasks == ["reviews", "reviews[bad/good]", "reviews[A/B]"]
             shown = {r[2] for r in cells(app, "#per-run")}
             assert {"reviews", "reviews[bad/good]", "reviews[A/B]"} <= shown
+            await pilot.press("f5")  # the Compare tab: where the predictions go under each set of words
+            await pilot.pause(0.3)
+            words = app.query_one("#words-table", Static)
+            assert words.display and isinstance(words.content, Table)
+            assert [str(c) for c in words.content.columns[4]._cells] == ["negative/positive", "bad/good", "A/B"]
+            assert not app.query_one("#ladder-table", Static).display
             app.query_one("#verbalizers", Input).value = "a,b,c"
             await pilot.press("ctrl+r")
             await app.workers.wait_for_complete()

@@ -30,7 +30,7 @@ from .. import verbalizers
 from ..calibration import METHODS
 from ..engine import Engine, RunHandle
 from ..errors import Cancelled, UserError
-from ..render import ladder_table, seed_label, stability_table
+from ..render import ladder_table, seed_label, stability_table, words_table
 from ..results import HEADLINE
 from ..selection import select
 from ..store import Store
@@ -149,6 +149,7 @@ class LbtuiApp(App):
                         yield Label("Models side by side on the same tasks (mean over seeds)", classes="table-title")
                         yield DataTable(id="compare-table", zebra_stripes=True)
                         yield Static(id="ladder-table")
+                        yield Static(id="words-table")
                     with TabPane("Stability", id="stability"):
                         with VerticalScroll():
                             yield Static(id="stability-table")
@@ -496,6 +497,11 @@ class LbtuiApp(App):
         ladder.display = bool(rungs)  # only when variants of one model (MODEL@TYPE) were run
         if rungs:
             ladder.update(ladder_table(rungs, self.methods()))
+        words = analysis.word_rows(self.cache, self.view_runs)
+        target = self.query_one("#words-table", Static)
+        target.display = bool(words)  # only when tasks ran under other label words
+        if words:
+            target.update(words_table(words))
 
     def redraw_history(self) -> None:
         if self.store is None:
