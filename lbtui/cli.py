@@ -82,6 +82,7 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("--plots", type=Path, help="also write the PNG plots (metric against shots) to this folder")
     rp.add_argument("--resamples", type=int, default=1000, help="bootstrap resamples (default 1000)")
     rp.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
+    rp.add_argument("--against", default="none", help="the method differences are taken from (default none; e.g. bc, looc)")
     rp.add_argument("--fail-if", action="append", default=[], metavar="[METHOD:]METRIC>X",
                     help="exit 3 when the condition holds for any reported row, e.g. 'rsd>0.3', 'looc:macro_f1<0.5', '*:bias_score>0.2'")
     dg = sub.add_parser("diagnose", help="where a run's bias comes from: priors side by side, majority and recency bias")
@@ -323,8 +324,8 @@ def cmd_report(a) -> int:
     store = open_store(a.db)
     names = [p.stem for p in suites.task_files(a.suite)] if a.suite else None
     runs = report.select_runs(store, a.run, names)
-    rows = report.build(store, runs, resamples=a.resamples, seed=a.seed)
-    meta = {"runs": len(runs), "resamples": a.resamples, "seed": a.seed, "level": 0.95}
+    rows = report.build(store, runs, resamples=a.resamples, seed=a.seed, against=a.against.lower())
+    meta = {"runs": len(runs), "resamples": a.resamples, "seed": a.seed, "level": 0.95, "against": a.against.lower()}
     text = report_format.render(rows, meta, a.format)
     if a.plots:
         for path in report_format.write_plots(rows, a.plots):

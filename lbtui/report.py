@@ -1,5 +1,6 @@
 """Reports over stored runs: per task and method the headline metrics with bootstrap
-confidence intervals, each calibration's paired difference from none, and gates
+confidence intervals, each calibration's paired difference from none (or another
+baseline method, ``--against``), and gates
 (``--fail-if``) that let a pipeline refuse a model on its label bias.
 
 Rows are grouped by (model, task, shots, scoring); a group's value is the mean over its
@@ -47,7 +48,7 @@ class Row:
     value: float
     lo: float
     hi: float
-    diff: float | None  # method minus none, paired on the same resamples
+    diff: float | None  # method minus the baseline (none unless --against), paired on the same resamples
     diff_lo: float | None
     diff_hi: float | None
     seeds: int
@@ -84,8 +85,13 @@ def select_runs(store: Store, run_ids: list[int] | None, task_names: list[str] |
     return runs
 
 
-def build(store: Store, runs: list[dict], *, resamples: int = bs.RESAMPLES, seed: int = 0, methods=METHODS) -> list[Row]:
-    """Every (group, method, metric) row, task groups first, then the means over tasks."""
+def build(
+    store: Store, runs: list[dict], *, resamples: int = bs.RESAMPLES, seed: int = 0, methods=METHODS, against: str = "none",
+) -> list[Row]:
+    """Every (group, method, metric) row, task groups first, then the means over tasks;
+    differences against the ``against`` method."""
+    if against not in METHODS:
+        raise UserError("--against", f"unknown method {against!r} ({', '.join(METHODS)})")
     groups: dict[tuple, list[dict]] = defaultdict(list)
     for r in runs:
         groups[(r["model_name"], r["task_name"], r["shots"], r["scoring"])].append(r)
@@ -103,7 +109,7 @@ def build(store: Store, runs: list[dict], *, resamples: int = bs.RESAMPLES, seed
             # Seeds of a task share the test draws (same test set); tasks do not.
             samples.append(bs.resample(rp, methods, resamples=resamples, seed=seed, stream=zlib.crc32(key[1].encode())))
         values[key] = (_mean_of(points), _mean_of(samples), n_test)
-    rows = [row for key, v in values.items() for row in _rows(key, v, groups[key], methods, per_run)]
+    rows = [row for key, v in values.items() for row in _rows(key, v, groups[key], methods, per_run, against)]
     tasks_by = defaultdict(list)
     for key in values:
         tasks_by[(key[0], key[2], key[3])].append(key)
@@ -113,7 +119,8 @@ def build(store: Store, runs: list[dict], *, resamples: int = bs.RESAMPLES, seed
         pt = _mean_of([values[k][0] for k in keys])
         sm = _mean_of([values[k][1] for k in keys])
         members = [r for k in keys for r in groups[k]]
-        rows += _rows((model, MEAN_TASK, shots, scoring), (pt, sm, sum(values[k][2] for k in keys)), members, methods, per_run)
+        rows += _rows((model, MEAN_TASK, shots, scoring), (pt, sm, sum(values[k][2] for k in keys)), members, methods, per_run,
+                      against)
     return rows
 
 
@@ -132,7 +139,7 @@ def _spread(members: list[dict], per_run: dict[int, dict], method: str, metric: 
     return stability.stats([np.mean(v) for v in combos.values()])
 
 
-def _rows(key: tuple, v: tuple, members: list[dict], methods, per_run: dict[int, dict]) -> list[Row]:
+def _rows(key: tuple, v: tuple, members: list[dict], methods, per_run: dict[int, dict], against: str) -> list[Row]:
     model, task, shots, scoring = key
     pt, sm, n_test = v
     seeds = len({r["seed"] for r in members})
@@ -145,9 +152,9 @@ def _rows(key: tuple, v: tuple, members: list[dict], methods, per_run: dict[int,
         for metric in bs.KEYS:
             lo, hi = bs.interval(sm[m][metric])
             diff = dlo = dhi = None
-            if m != "none" and "none" in pt:
-                diff = float(pt[m][metric] - pt["none"][metric])
-                dlo, dhi = bs.interval(sm[m][metric] - sm["none"][metric])
+            if m != against and against in pt:
+                diff = float(pt[m][metric] - pt[against][metric])
+                dlo, dhi = bs.interval(sm[m][metric] - sm[against][metric])
             sp = _spread(members, per_run, m, metric)
             out.append(Row(model, task, shots, scoring, m, metric, float(pt[m][metric]), lo, hi, diff, dlo, dhi,
                            seeds, n_test, tuple(sorted(r["id"] for r in members)), orders,

@@ -48,7 +48,8 @@ def _tables(rows: list[Row]) -> dict[tuple, dict[tuple, dict[str, Row]]]:
 def _header(meta: dict) -> list[str]:
     return [
         f"{meta['runs']} runs; {int(LEVEL * 100)}% percentile bootstrap intervals over {meta['resamples']} resamples"
-        f" of each test and bias set (seed {meta['seed']}); differences are paired with uncalibrated (none) on the"
+        f" of each test and bias set (seed {meta['seed']}); differences are paired with"
+        f" {'uncalibrated (none)' if meta.get('against', 'none') == 'none' else meta['against'].upper()} on the"
         " same resamples. A task's value is the mean over its seeds (seeds×orderings where demonstrations were"
         " reordered), with their min–max in parentheses when there are several; 'mean' averages the tasks.",
     ]
@@ -58,7 +59,7 @@ def markdown(rows: list[Row], meta: dict) -> str:
     lines = ["# lbtui report", "", *_header(meta), ""]
     for (model, shots, scoring), table in _tables(rows).items():
         lines += [f"## {model}, {shots} shots, {scoring} scoring", ""]
-        cols = ["task", "method", "seeds", "n_test"] + [METRIC_LABELS[k] for k in SHOWN] + [f"Δ {METRIC_LABELS[k]} vs none" for k in SHOWN]
+        cols = ["task", "method", "seeds", "n_test"] + [METRIC_LABELS[k] for k in SHOWN] + [f"Δ {METRIC_LABELS[k]} vs {meta.get('against', 'none')}" for k in SHOWN]
         lines += ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
         for (task, method), by in table.items():
             first = next(iter(by.values()))
@@ -159,7 +160,7 @@ def to_html(rows: list[Row], meta: dict) -> str:
         parts.append(f"<figure><img alt='{esc(name)}' src='data:image/png;base64,{data}'><figcaption>{esc(name)}</figcaption></figure>")
     for (model, shots, scoring), table in _tables(rows).items():
         parts.append(f"<h2>{esc(model)}, {shots} shots, {esc(scoring)} scoring</h2><table><tr>")
-        heads = ["task", "method", "seeds", "n_test"] + [METRIC_LABELS[k] for k in KEYS] + [f"Δ {METRIC_LABELS[k]}" for k in KEYS]
+        heads = ["task", "method", "seeds", "n_test"] + [METRIC_LABELS[k] for k in KEYS] + [f"Δ {METRIC_LABELS[k]} vs {meta.get('against', 'none')}" for k in KEYS]
         parts.append("".join(f"<th>{esc(h)}</th>" for h in heads) + "</tr>")
         for (task, method), by in table.items():
             first = next(iter(by.values()))

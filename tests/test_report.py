@@ -155,6 +155,25 @@ def test_report_json_rows_match_the_run_metrics(capsys, audited):
                  for t in ("reviews", "tickets")]), abs=1e-9)
 
 
+def test_differences_against_another_method(capsys, audited):
+    """--against bc: every difference is paired with BC instead of none."""
+    db, doc = audited
+    assert main(["report", "--db", str(db), "--format", "json", "--resamples", "100", "--against", "bc"]) == 0
+    rows = json.loads(capsys.readouterr().out)["rows"]
+    runs = [r for r in doc["runs"] if r["task"] == "reviews" and r["shots"] == 4]
+    for m in ("none", "looc", "bc"):
+        (row,) = [r for r in rows if (r["task"], r["shots"], r["method"], r["metric"]) == ("reviews", 4, m, "macro_f1")]
+        if m == "bc":
+            assert row["diff"] is None
+            continue
+        want = np.mean([r["metrics"][m]["macro_f1"] - r["metrics"]["bc"]["macro_f1"] for r in runs])
+        assert row["diff"] == pytest.approx(want, abs=1e-9) and row["diff_lo"] <= row["diff_hi"]
+    assert main(["report", "--db", str(db), "--format", "md", "--resamples", "100", "--against", "bc"]) == 0
+    assert "Δ macro-F1 vs bc" in capsys.readouterr().out
+    assert main(["report", "--db", str(db), "--against", "platt"]) == 2
+    assert "--against: unknown method 'platt'" in capsys.readouterr().err
+
+
 def test_report_is_reproducible_and_md_csv_agree(capsys, audited):
     db, _ = audited
     outs = []
