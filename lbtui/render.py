@@ -7,7 +7,9 @@ from typing import Sequence
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from .calibration import METHODS
 from .results import HEADLINE, finite_or_none, mean_headlines
@@ -54,6 +56,14 @@ class ProgressBar:
             self._progress.console.print(f"[dim]{message}[/dim]")
 
 
+class PlainTable(Table):
+    """A rich Table whose text cells are shown as they are, not read as console markup:
+    task names such as "reviews[bad/good]" keep their brackets."""
+
+    def add_row(self, *cells, **kwargs):
+        return super().add_row(*[Text(c) if isinstance(c, str) else c for c in cells], **kwargs)
+
+
 def seed_label(seed: int, order: int = 0) -> str:
     """A run's demonstrations: the seed, and which ordering of them when not the drawn one."""
     return f"{seed}" if not order else f"{seed} o{order}"
@@ -91,7 +101,7 @@ def _fmt(x) -> str:
 
 def print_tables(reports: Sequence, console: Console | None = None) -> None:
     console = console or _stdout_console()
-    t = Table(title="Label bias per run (accuracy, macro-F1, RSD on the test set; BiasScore on the bias set)")
+    t = PlainTable(title="Label bias per run (accuracy, macro-F1, RSD on the test set; BiasScore on the bias set)")
     for col in ("run", "model", "task", "k", "seed", "method") + tuple(COLUMN_NAMES.values()):
         t.add_column(col, justify="right" if col in COLUMN_NAMES.values() or col in ("run", "k", "seed") else "left")
     for rep in reports:
@@ -108,7 +118,7 @@ def print_tables(reports: Sequence, console: Console | None = None) -> None:
     groups = defaultdict(list)
     for rep in reports:
         groups[(rep.run["model_name"], rep.run["shots"])].append(rep.metrics)
-    s = Table(title="Mean across tasks and seeds")
+    s = PlainTable(title="Mean across tasks and seeds")
     for col in ("model", "k", "method") + tuple(COLUMN_NAMES.values()):
         s.add_column(col)
     for (model, k), group in groups.items():
@@ -124,7 +134,7 @@ def print_tables(reports: Sequence, console: Console | None = None) -> None:
 
 
 def print_rows(rows: list[dict], columns: list[str], *, title: str) -> None:
-    t = Table(title=title)
+    t = PlainTable(title=title)
     for c in columns:
         t.add_column(c)
     for r in rows:
@@ -134,7 +144,7 @@ def print_rows(rows: list[dict], columns: list[str], *, title: str) -> None:
 
 def print_bench(r: dict) -> None:
     """The `lbtui bench` table: each mode against llama.cpp's raw rate and the naive way."""
-    t = Table(title=f"{r['model']} · {r['task']} · k={r['shots']} · n_ctx {r['n_ctx']} · {r['n_threads']} threads · "
+    t = PlainTable(title=f"{escape(r['model'])} · {escape(r['task'])} · k={r['shots']} · n_ctx {r['n_ctx']} · {r['n_threads']} threads · "
                     f"raw {r['raw_tokens_per_s']:.0f} tokens/s")
     for c in ("mode", "inputs", "tokens needed", "evaluated", "pad rows", "seconds", "inputs/s",
               "effective tokens/s", "× raw", "× naive"):
@@ -178,7 +188,7 @@ def diagnosis_json(run: dict, table: dict, effects: dict) -> dict:
 def diagnosis_tables(run: dict, table: dict, effects: dict) -> list:
     """Rich renderables of `lbtui diagnose` (the CLI prints them, the app shows them)."""
     labels = run["labels"]
-    t = Table(title=f"Run {run['id']}: {run['model_name']} on {run['task_name']}, k={run['shots']}, seed {seed_label(run['seed'], run['demo_order'])}:"
+    t = PlainTable(title=f"Run {run['id']}: {escape(run['model_name'])} on {escape(run['task_name'])}, k={run['shots']}, seed {seed_label(run['seed'], run['demo_order'])}:"
                     " priors the calibrations estimate")
     for c in ["prior", *labels, "TV to uniform", "TV to gold"]:
         t.add_column(c, justify="left" if c == "prior" else "right")
@@ -188,9 +198,10 @@ def diagnosis_tables(run: dict, table: dict, effects: dict) -> list:
         t.add_row(m, *[_fmt(x) for x in v["p"]], _fmt(v["tv_uniform"]), _fmt(v["tv_gold"]))
     if "reason" in effects:
         return [t, f"majority and recency bias: {effects['reason']}"]
-    demo = ", ".join(labels[i] for i in effects["demonstration_labels"])
-    e = Table(title=f"Predictions following the demonstrations ({demo}): majority {', '.join(labels[i] for i in effects['majority'])},"
-                    f" last {labels[effects['last'][0]]}; excess over the gold share, 95% interval")
+    demo = escape(", ".join(labels[i] for i in effects["demonstration_labels"]))
+    majority = escape(", ".join(labels[i] for i in effects["majority"]))
+    e = PlainTable(title=f"Predictions following the demonstrations ({demo}): majority {majority},"
+                         f" last {escape(labels[effects['last'][0]])}; excess over the gold share, 95% interval")
     for c in ("method", "majority rate", "gold share", "excess", "recency rate", "gold share ", "excess "):
         e.add_column(c, justify="right")
     for m, d in effects["methods"].items():
@@ -225,7 +236,7 @@ def _spread_cell(s) -> str:
 def stability_table(rows: list[dict], methods=METHODS) -> Table:
     """Mean ± std [min, max] of each metric, per group, method and way the runs vary (the
     app shows this same table)."""
-    t = Table(title="Stability: mean ± std [min, max] across demonstration seeds and orderings")
+    t = PlainTable(title="Stability: mean ± std \\[min, max] across demonstration seeds and orderings")
     for col in ("model", "task", "k", "across", "n", "method") + tuple(COLUMN_NAMES[k] for k in STABILITY_KEYS):
         t.add_column(col, justify="right" if col in ("k", "n") else "left")
     last = None
@@ -258,7 +269,7 @@ def _with_delta(v, d) -> str:
 def ladder_table(rows: list[dict], methods=METHODS) -> Table:
     """Variants of a model by falling bits per weight, each metric with its change against
     the reference in parentheses (the app shows this same table)."""
-    t = Table(title="Quantization ladder: mean over tasks, change against the reference in parentheses")
+    t = PlainTable(title="Quantization ladder: mean over tasks, change against the reference in parentheses")
     for col in ("model", "k", "method", "variant", "bits/weight") + tuple(COLUMN_NAMES[k] for k in STABILITY_KEYS):
         t.add_column(col, justify="right" if col in ("k", "bits/weight") else "left")
     shown = [r for r in rows if r["method"] in methods]
@@ -285,7 +296,7 @@ def print_ladder(rows: list[dict]) -> None:
 def words_table(rows: list[dict]) -> Table:
     """Each task under each set of label words (lbtui.verbalizers.word_rows): where the
     uncalibrated predictions go (the app shows this same table)."""
-    t = Table(title="Label words: uncalibrated predicted share of each class (task order)")
+    t = PlainTable(title="Label words: uncalibrated predicted share of each class (task order)")
     for col in ("model", "task", "k", "seed", "words", "predicted share", "most predicted", "BiasScore none", "BiasScore BC",
                 "same class as original"):
         t.add_column(col)

@@ -2,6 +2,7 @@
 behaviour, and with the real SmolLM2 model for an audit end to end."""
 
 import asyncio
+import json
 import time
 
 import pytest
@@ -273,5 +274,28 @@ def test_quantization_ladder_in_the_compare_tab(tmp_path, fake_model):
             assert isinstance(table, Table)
             text = "".join(str(c) for col in table.columns for c in col._cells)
             assert "fake (reference)" in text and "fake@q2_k" in text and "3.20" in text and "5.70" in text
+
+    run(scenario())
+
+
+def test_brackets_in_names_and_texts_are_shown_as_written(tmp_path):
+    """Task names such as reviews[A/B] and example texts with brackets are text, not console
+    markup: an example reading "[/b]" once stopped the drill-down with a markup error."""
+    rows = [{"text": f"so [/b] good [{i}]", "label": "positive" if i % 2 else "negative"} for i in range(140)]
+    data = tmp_path / "brackets.jsonl"
+    data.write_text("\n".join(json.dumps(r) for r in rows), encoding="utf-8")
+    db = tmp_path / "b.db"
+
+    async def scenario():
+        app = make_app(build_parser().parse_args(["-t", str(data), "-k", "2", "--limit", "6", "--db", str(db)]),
+                       backend_factory=lambda s, p: FakeBackend())
+        async with app.run_test(size=SIZE) as pilot:
+            await app.workers.wait_for_complete()
+            await pilot.pause(0.5)
+            app.query_one("#per-run", DataTable).focus()
+            await pilot.press("enter")
+            await pilot.pause(0.5)
+            assert isinstance(app.screen, RunScreen)
+            assert "so [/b] good [" in app.export_screenshot().replace("&#160;", " ")
 
     run(scenario())

@@ -116,3 +116,11 @@ def test_user_models_toml_adds_models(capsys, isolated_home):
 def test_engine_does_not_import_textual():
     code = "import sys, lbtui.cli, lbtui.engine, lbtui.store, lbtui.render; assert 'textual' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_tables_show_bracketed_task_names_as_written(capsys, tmp_path, fake_model, fake_factory):
+    """Rich reads "[...]" as markup; the label-word variants' names must survive it."""
+    code = main(["run", "-m", str(fake_model), "-t", "reviews", "-k", "2", "--limit", "5", "--verbalizers", "bad,good",
+                 "--db", str(tmp_path / "v.db")], backend_factory=fake_factory)
+    out = capsys.readouterr().out
+    assert code == 0 and "reviews[bad/good]" in out and "bad/good" in out

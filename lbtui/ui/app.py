@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 from typing import Callable, Iterable
 
-from rich.table import Table
+from rich.markup import escape
 from rich.text import Text
 from textual import on, work
 from textual.app import App, ComposeResult, SystemCommand
@@ -30,11 +30,11 @@ from .. import verbalizers
 from ..calibration import METHODS
 from ..engine import Engine, RunHandle
 from ..errors import Cancelled, UserError
-from ..render import ladder_table, seed_label, stability_table, words_table
+from ..render import PlainTable as PlainRich, ladder_table, seed_label, stability_table, words_table
 from ..results import HEADLINE
 from ..selection import select
 from ..store import Store
-from .format import METRIC_TITLES, bar, change, num
+from .format import METRIC_TITLES, PlainTable, bar, change, num
 from .screens import HelpScreen, RunScreen
 from .worker import AppProgress, EngineNote, RunProgress
 
@@ -135,19 +135,19 @@ class LbtuiApp(App):
                 with TabbedContent(id="tabs"):
                     with TabPane("Results", id="results"):
                         yield Label("Mean across tasks (and seeds), per model and shots", classes="table-title")
-                        yield DataTable(id="mean", cursor_type="row", zebra_stripes=True)
+                        yield PlainTable(id="mean", cursor_type="row", zebra_stripes=True)
                         yield Label("Per run (enter opens a run)", classes="table-title")
-                        yield DataTable(id="per-run", cursor_type="row", zebra_stripes=True)
+                        yield PlainTable(id="per-run", cursor_type="row", zebra_stripes=True)
                     with TabPane("Plots", id="plots"):
                         with Horizontal(id="plot-row"):
                             for key in PLOT_METRICS:
                                 yield PlotextPlot(id=f"plot-{key}")
                         yield Static(id="label-bars")
                     with TabPane("Past runs", id="history"):
-                        yield DataTable(id="history-table", cursor_type="row", zebra_stripes=True)
+                        yield PlainTable(id="history-table", cursor_type="row", zebra_stripes=True)
                     with TabPane("Compare", id="compare"):
                         yield Label("Models side by side on the same tasks (mean over seeds)", classes="table-title")
-                        yield DataTable(id="compare-table", zebra_stripes=True)
+                        yield PlainTable(id="compare-table", zebra_stripes=True)
                         yield Static(id="ladder-table")
                         yield Static(id="words-table")
                     with TabPane("Stability", id="stability"):
@@ -386,7 +386,7 @@ class LbtuiApp(App):
         self.last_redraw_seconds = time.perf_counter() - t0
 
     def draw_progress(self) -> None:
-        t = Table.grid(padding=(0, 1))
+        t = PlainRich.grid(padding=(0, 1))
         for handle, rate in list(self.live.values())[-6:]:
             left = (handle.total - handle.done) / rate if rate > 0 else None
             eta = f"{left:.0f}s left" if left is not None and handle.status == "running" else handle.status
@@ -458,7 +458,7 @@ class LbtuiApp(App):
             target.update(Text("Per-label shares appear here once a run has scores.", style="dim"))
             return
         res = self.cache.get(run_id)
-        t = Table(title=f"Predicted (magenta) against gold (cyan) share, run {run_id} ({res.run['task_name']}, k={res.run['shots']})")
+        t = PlainRich(title=f"Predicted (magenta) against gold (cyan) share, run {run_id} ({escape(res.run['task_name'])}, k={res.run['shots']})")
         t.add_column("label")
         methods = [m for m in self.methods() if res.metrics.get(m) is not None]
         for m in methods:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from rich.text import Text
+from textual.widgets import DataTable
 
 # Whether a larger value is better, for colouring changes against "none".
 HIGHER_IS_BETTER = {"accuracy": True, "macro_f1": True, "rsd": False, "bias_score": False}
@@ -24,3 +25,12 @@ def change(x: float | None, key: str) -> Text:
 def bar(share: float, width: int = 20, style: str = "cyan") -> Text:
     n = int(round(share * width))
     return Text("█" * n + "·" * (width - n), style=style)
+
+
+class PlainTable(DataTable):
+    """A DataTable whose text cells are shown as they are: task names such as
+    "reviews[bad/good]" and example texts with brackets are not console markup (an
+    example reading "[/b]" would otherwise stop the app with a markup error)."""
+
+    def add_row(self, *cells, **kwargs):
+        return super().add_row(*[Text(c) if isinstance(c, str) else c for c in cells], **kwargs)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -12,8 +11,8 @@ from textual.widgets import DataTable, Footer, Header, Static
 
 from ..analysis import ResultCache, run_detail, run_diagnosis
 from ..calibration import METHODS, METHOD_NAMES
-from ..render import seed_label
-from .format import bar, num
+from ..render import PlainTable as PlainRich, seed_label
+from .format import PlainTable, bar, num
 
 
 class RunScreen(Screen):
@@ -44,7 +43,7 @@ class RunScreen(Screen):
                 yield Static(id="classwise")
                 yield Static(id="confusion")
                 yield Static(id="distribution")
-            yield DataTable(id="examples", cursor_type="row", zebra_stripes=True)
+            yield PlainTable(id="examples", cursor_type="row", zebra_stripes=True)
         yield Footer()
 
     def on_mount(self) -> None:
@@ -68,14 +67,14 @@ class RunScreen(Screen):
                 head.append("   prior p̂ = [" + ", ".join(f"{x:.2f}" for x in d.prior) + "]", style="dim")
         self.query_one("#detail-head", Static).update(head)
         labels = d.labels
-        cw = Table(title="Class-wise accuracy", expand=True)
+        cw = PlainRich(title="Class-wise accuracy", expand=True)
         cw.add_column("label")
         cw.add_column("acc", justify="right")
-        conf = Table(title="Confusion (rows gold, columns predicted)", expand=True)
+        conf = PlainRich(title="Confusion (rows gold, columns predicted)", expand=True)
         conf.add_column("")
         for lab in labels:
             conf.add_column(lab[:10], justify="right")
-        dist = Table(title="Predicted (magenta) against gold (cyan) share", expand=True)
+        dist = PlainRich(title="Predicted (magenta) against gold (cyan) share", expand=True)
         dist.add_column("label")
         dist.add_column("share")
         if d.metrics is not None:
