@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from . import catalog, examples, models as model_registry, paths
-from .selection import Selection, select, split_names
+from .selection import Selection, data_options, select, split_names
 from .errors import EXIT_GATE, EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, UserError
 from .taskfile import DataOptions
 
@@ -126,17 +126,9 @@ def build_parser() -> argparse.ArgumentParser:
 # --- helpers ---------------------------------------------------------------------------
 
 
-def _data_options(a) -> DataOptions:
-    return DataOptions(
-        text_field=a.text_field, label_field=a.label_field, id_field=a.id_field, definition=a.definition,
-        pool=a.pool, split_seed=a.split_seed, skip_unknown_labels=a.skip_unknown_labels,
-        allow_outside=a.allow_outside_paths, data_dir=a.data_dir,
-    )
-
-
 def selection(a) -> Selection:
     return select(a.model, a.task, suites=a.suite, shots=a.shots, seeds=a.seeds, limit=a.limit, scoring=a.scoring,
-                  data=_data_options(a), orders=a.orders)
+                  data=data_options(a), orders=a.orders)
 
 
 def open_store(db: Path | None):

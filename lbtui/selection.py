@@ -74,3 +74,12 @@ def select(
         limit=int_list(limit or str(examples.DEFAULT_LIMIT), "--limit", minimum=1)[0], scoring=scoring or "full",
         orders=orders_n[0],
     )
+
+
+def data_options(a) -> DataOptions:
+    """The plain-data-file options of parsed arguments (run, the app)."""
+    return DataOptions(
+        text_field=a.text_field, label_field=a.label_field, id_field=a.id_field, definition=a.definition,
+        pool=a.pool, split_seed=a.split_seed, skip_unknown_labels=a.skip_unknown_labels,
+        allow_outside=a.allow_outside_paths, data_dir=a.data_dir,
+    )

@@ -299,3 +299,27 @@ def test_brackets_in_names_and_texts_are_shown_as_written(tmp_path):
             assert "so [/b] good [" in app.export_screenshot().replace("&#160;", " ")
 
     run(scenario())
+
+
+def test_the_app_reads_task_data_with_the_command_lines_data_options(tmp_path):
+    """`lbtui -t task.toml --data-dir DIR`: the app resolves the task's data against DIR, as
+    `lbtui run` does (it used to ignore --data-dir and the plain-file options)."""
+    data = tmp_path / "elsewhere" / "mood"
+    data.mkdir(parents=True)
+    lines = [json.dumps({"body": f"text {i}", "mood": "up" if i % 3 else "down"}) for i in range(150)]
+    (data / "all.jsonl").write_text("\n".join(lines), encoding="utf-8")
+    task = tmp_path / "mood.toml"
+    task.write_text('name = "mood"\ndefinition = "Is the mood up or down?"\nlabels = ["down", "up"]\n'
+                    '[data]\nfile = "mood/all.jsonl"\ninput = "{body}"\nlabel_field = "mood"\n', encoding="utf-8")
+    db = tmp_path / "d.db"
+
+    async def scenario():
+        args = build_parser().parse_args(["-t", str(task), "--data-dir", str(tmp_path / "elsewhere"), "-k", "2",
+                                          "--limit", "5", "--db", str(db)])
+        app = make_app(args, backend_factory=lambda s, p: FakeBackend())
+        async with app.run_test(size=SIZE) as pilot:
+            await app.workers.wait_for_complete()
+            await pilot.pause(0.3)
+            assert [r["task_name"] for r in Store(db).runs()] == ["mood"]
+
+    run(scenario())

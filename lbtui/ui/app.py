@@ -34,6 +34,7 @@ from ..render import PlainTable as PlainRich, ladder_table, seed_label, stabilit
 from ..results import HEADLINE
 from ..selection import select
 from ..store import Store
+from ..taskfile import DataOptions
 from .format import METRIC_TITLES, PlainTable, bar, change, num
 from .screens import HelpScreen, RunScreen
 from .worker import AppProgress, EngineNote, RunProgress
@@ -71,13 +72,14 @@ class LbtuiApp(App):
     def __init__(
         self, *, db: Path, models: list[str] | None = None, tasks: list[str] | None = None, shots: str = "0,4,8",
         seeds: str = "1", limit: str = "100", scoring: str = "full", autostart: bool = False, orders: str = "1",
-        backend_factory: Callable | None = None,
+        backend_factory: Callable | None = None, data: DataOptions | None = None,
     ):
         super().__init__()
         self.db_path = db
         self.preset = {"models": models or [], "tasks": tasks or [], "shots": shots, "seeds": seeds, "limit": limit, "scoring": scoring,
                        "orders": orders}
         self.autostart = autostart
+        self.data = data or DataOptions()  # --data-dir, --text-field ... from the command line
         self.backend_factory = backend_factory
         self.store: Store | None = None
         self.cache: analysis.ResultCache | None = None
@@ -212,7 +214,7 @@ class LbtuiApp(App):
         ids: list[int] = []
         try:
             sel = select(request["models"], request["tasks"], shots=request["shots"], seeds=request["seeds"],
-                         limit=request["limit"], scoring=request["scoring"], orders=request.get("orders"))
+                         limit=request["limit"], scoring=request["scoring"], orders=request.get("orders"), data=self.data)
             seeds = request.get("seed_list") or sel.seeds
             tasks = sel.tasks
             if request.get("verbalizers"):  # the same tasks under other label words, side by side
@@ -519,7 +521,7 @@ class LbtuiApp(App):
 def make_app(args=None, *, db: Path | None = None, backend_factory: Callable | None = None) -> LbtuiApp:
     """The app, from parsed CLI arguments (``lbtui [--model M --task T ...]``) or defaults.
     With a task given, the audit starts at once."""
-    from ..selection import split_names
+    from ..selection import data_options, split_names
 
     models = split_names(getattr(args, "model", None))
     tasks = split_names(getattr(args, "task", None))
@@ -536,5 +538,5 @@ def make_app(args=None, *, db: Path | None = None, backend_factory: Callable | N
         shots=getattr(args, "shots", None) or "0,4,8", seeds=getattr(args, "seeds", None) or "1",
         orders=getattr(args, "orders", None) or "1",
         limit=getattr(args, "limit", None) or "100", scoring=getattr(args, "scoring", None) or "full",
-        autostart=bool(tasks), backend_factory=backend_factory,
+        autostart=bool(tasks), backend_factory=backend_factory, data=data_options(args) if args is not None else None,
     )
