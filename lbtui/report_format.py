@@ -103,8 +103,9 @@ def _pyplot():
 
 def plots(rows: list[Row]) -> dict[str, bytes]:
     """One PNG per (model, scoring, task shown): macro-F1, RSD and BiasScore against shots,
-    a line per method with its interval as a band and, where several seeds or orderings
-    were run, their range as dashed lines. With several tasks, the mean over tasks."""
+    a line per method with its bootstrap interval as a band or, where several seeds or
+    orderings were run, their range as the band and the interval as bars. With several
+    tasks, the mean over tasks."""
     plt = _pyplot()
     by: dict[tuple, list[Row]] = defaultdict(list)
     tasks_of = defaultdict(set)
@@ -123,21 +124,25 @@ def plots(rows: list[Row]) -> dict[str, bytes]:
                 if not pts:
                     continue
                 x = [p[0] for p in pts]
-                line, = ax.plot(x, [p[1] for p in pts], marker="o", label=method)
-                ax.fill_between(x, [p[2] for p in pts], [p[3] for p in pts], color=line.get_color(), alpha=0.15)
-                spread = sorted((r.shots, r.spread_min, r.spread_max) for r in group
-                                if r.metric == metric and r.method == method and r.spread_min == r.spread_min)
-                if spread:  # several seeds or orderings: their range, dashed
-                    sx = [p[0] for p in spread]
-                    ax.plot(sx, [p[1] for p in spread], ls="--", lw=0.8, color=line.get_color())
-                    ax.plot(sx, [p[2] for p in spread], ls="--", lw=0.8, color=line.get_color())
+                spread = {r.shots: (r.spread_min, r.spread_max) for r in group
+                          if r.metric == metric and r.method == method and r.spread_min == r.spread_min}
+                if spread:  # several seeds or orderings: their range is the band, the interval a bar
+                    y = [p[1] for p in pts]
+                    line = ax.errorbar(x, y, yerr=[[p[1] - p[2] for p in pts], [p[3] - p[1] for p in pts]], marker="o",
+                                       capsize=2, lw=1.2, label=method).lines[0]
+                    lo = [spread.get(k, (v, v))[0] for k, v in zip(x, y)]
+                    hi = [spread.get(k, (v, v))[1] for k, v in zip(x, y)]
+                    ax.fill_between(x, lo, hi, color=line.get_color(), alpha=0.15)
+                else:
+                    line, = ax.plot(x, [p[1] for p in pts], marker="o", label=method)
+                    ax.fill_between(x, [p[2] for p in pts], [p[3] for p in pts], color=line.get_color(), alpha=0.15)
             ax.set_title(METRIC_LABELS[metric])
             ax.set_xlabel("shots")
             ax.grid(alpha=0.3)
         axes[0].legend(fontsize=8)
-        fig.suptitle(f"{model}: {task} ({scoring}); band: {int(LEVEL * 100)}% bootstrap interval"
-                     + ("; dashed: range over seeds and orderings" if any(r.spread_min == r.spread_min for r in group) else ""),
-                     fontsize=10)
+        varied = any(r.spread_min == r.spread_min for r in group)
+        fig.suptitle(f"{model}: {task} ({scoring}); " + (f"band: range over seeds and orderings, bars: {int(LEVEL * 100)}% bootstrap interval"
+                                                         if varied else f"band: {int(LEVEL * 100)}% bootstrap interval"), fontsize=10)
         fig.tight_layout()
         buf = io.BytesIO()
         fig.savefig(buf, format="png")
