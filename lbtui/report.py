@@ -131,12 +131,14 @@ def _mean_of(items: list[dict]) -> dict:
 
 
 def _spread(members: list[dict], per_run: dict[int, dict], method: str, metric: str) -> stability.Stats:
-    """Across (seed, ordering): each one's mean over the tasks in ``members``."""
+    """Across (seed, ordering): each one's mean over the tasks in ``members``, for the
+    seeds and orderings that every task has."""
     combos: dict[tuple, list[float]] = defaultdict(list)
     for r in members:
         if method in per_run[r["id"]]:
             combos[(r["seed"], r["demo_order"])].append(float(per_run[r["id"]][method][metric]))
-    return stability.stats([np.mean(v) for v in combos.values()])
+    n_tasks = len({r["task_name"] for r in members})
+    return stability.stats([np.mean(v) for v in combos.values() if len(v) == n_tasks])
 
 
 def _rows(key: tuple, v: tuple, members: list[dict], methods, per_run: dict[int, dict], against: str) -> list[Row]:
