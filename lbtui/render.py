@@ -56,12 +56,17 @@ class ProgressBar:
             self._progress.console.print(f"[dim]{message}[/dim]")
 
 
+def as_text(cells) -> list:
+    """Text cells as written, not read as console markup: task names such as
+    "reviews[bad/good]" keep their brackets, an example reading "[/b]" is no error."""
+    return [Text(c) if isinstance(c, str) else c for c in cells]
+
+
 class PlainTable(Table):
-    """A rich Table whose text cells are shown as they are, not read as console markup:
-    task names such as "reviews[bad/good]" keep their brackets."""
+    """A rich Table whose text cells are shown as they are (as_text)."""
 
     def add_row(self, *cells, **kwargs):
-        return super().add_row(*[Text(c) if isinstance(c, str) else c for c in cells], **kwargs)
+        return super().add_row(*as_text(cells), **kwargs)
 
 
 def seed_label(seed: int, order: int = 0) -> str:

@@ -5,6 +5,8 @@ from __future__ import annotations
 from rich.text import Text
 from textual.widgets import DataTable
 
+from ..render import as_text
+
 # Whether a larger value is better, for colouring changes against "none".
 HIGHER_IS_BETTER = {"accuracy": True, "macro_f1": True, "rsd": False, "bias_score": False}
 METRIC_TITLES = {"accuracy": "Acc", "macro_f1": "Macro-F1", "rsd": "RSD", "bias_score": "BiasScore"}
@@ -28,9 +30,7 @@ def bar(share: float, width: int = 20, style: str = "cyan") -> Text:
 
 
 class PlainTable(DataTable):
-    """A DataTable whose text cells are shown as they are: task names such as
-    "reviews[bad/good]" and example texts with brackets are not console markup (an
-    example reading "[/b]" would otherwise stop the app with a markup error)."""
+    """A DataTable whose text cells are shown as they are (render.as_text)."""
 
     def add_row(self, *cells, **kwargs):
-        return super().add_row(*[Text(c) if isinstance(c, str) else c for c in cells], **kwargs)
+        return super().add_row(*as_text(cells), **kwargs)
