@@ -28,7 +28,24 @@ def test_the_papers_rules_select_the_tasks(capsys):
     assert "fewer than 396" in why["task003_too_small"]
     assert "not English" in why["task004_not_english"]
     assert "400 distinct outputs" in why["task005_generation"]
-    assert "more than one output" in why["task006_two_outputs"]
+    assert "2.00 outputs an instance on average" in why["task006_two_outputs"]
+    assert "not a classification task" in why["task007_toy_question_answering"]
+    assert "incorrect_answer" in why["task008_toy_incorrect_answer_classification"]
+    assert "nine tasks the paper excludes" in why["task302_record_classification"]
+
+
+def test_the_summary_rule_is_skipped_with_a_note_when_no_file_has_one(capsys, tmp_path):
+    copy = tmp_path / "sni" / "tasks"
+    copy.mkdir(parents=True)
+    for name in ("task001_toy_sentiment", "task002_toy_topic"):
+        doc = json.loads((SNI / "tasks" / f"{name}.json").read_text())
+        doc.pop("Summary", None)
+        (copy / f"{name}.json").write_text(json.dumps(doc))
+    assert main(["import", "sni", str(copy.parent), "--name", "nosum", "--json"]) == 0
+    out = capsys.readouterr()
+    assert out.err.count("summary rule was not applied") == 1
+    doc = json.loads(out.out)
+    assert doc["tasks"] == ["task002_toy_topic"] and "not a classification task" in doc["skipped"]["task001_toy_sentiment"]
 
 
 def test_each_task_gets_a_pool_of_96_and_a_seeded_test_set(capsys):
@@ -75,7 +92,7 @@ def test_run_a_suite_with_its_mean_and_report_it(capsys, tmp_path, fake_model, f
 def test_suite_toml_lists_what_was_left_out(capsys):
     imported(capsys)
     doc = tomllib.loads((suites.suites_dir() / "toy" / "suite.toml").read_text())
-    assert doc["name"] == "toy" and doc["seed"] == 0 and len(doc["skipped"]) == 4
+    assert doc["name"] == "toy" and doc["seed"] == 0 and len(doc["skipped"]) == 7
 
 
 def test_exclude_by_name(capsys):
