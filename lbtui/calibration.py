@@ -1,4 +1,4 @@
-"""Calibration methods of METHODS.md as pure functions.
+"""Calibration methods of docs/METHODS.md as pure functions.
 
 Each method estimates a prior p_hat (a K-vector) from the model's own outputs;
 ``apply`` rescales q = softmax(log p - log p_hat). Inputs are probability arrays
@@ -58,12 +58,25 @@ def looc_prior(probs: np.ndarray, demo_gold: np.ndarray) -> np.ndarray:
     return np.mean([probs[demo_gold == lab].mean(axis=0) for lab in np.unique(demo_gold)], axis=0)
 
 
+def dc_fields(columns: dict[str, list[str]], rng: np.random.Generator, *, n: int = DC_SAMPLES) -> list[dict[str, str]]:
+    """Domain-context inputs, field by field: for each field (in the given order) a text of
+    ceil(mean word count of that field's values) words drawn without replacement from the
+    bag of its lower-cased, whitespace-split words. A single field is the plain rule
+    over whole inputs. Returns one {field: text} per sample."""
+    bags, lengths = {}, {}
+    for name, values in columns.items():
+        bag = [w for text in values for w in text.lower().split()]
+        if not bag:
+            raise NotApplicable(f"the test inputs have no words to sample in field {name!r}")
+        length = int(np.ceil(np.mean([len(t.split()) for t in values])))
+        bags[name], lengths[name] = bag, min(max(length, 1), len(bag))
+    out = []
+    for _ in range(n):
+        out.append({name: " ".join(bag[i] for i in rng.choice(len(bag), size=lengths[name], replace=False))
+                    for name, bag in bags.items()})
+    return out
+
+
 def dc_texts(test_inputs: list[str], rng: np.random.Generator, *, n: int = DC_SAMPLES) -> list[str]:
-    """Domain-context inputs: each is ceil(mean word count of the test inputs) words drawn
-    without replacement from the bag of lower-cased, whitespace-split words of those inputs."""
-    bag = [w for text in test_inputs for w in text.lower().split()]
-    if not bag:
-        raise NotApplicable("the test inputs have no words to sample")
-    length = int(np.ceil(np.mean([len(t.split()) for t in test_inputs])))
-    length = min(max(length, 1), len(bag))
-    return [" ".join(bag[i] for i in rng.choice(len(bag), size=length, replace=False)) for _ in range(n)]
+    """Domain-context inputs of single-field inputs (see ``dc_fields``)."""
+    return [d["text"] for d in dc_fields({"text": list(test_inputs)}, rng, n=n)]

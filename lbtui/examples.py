@@ -1,4 +1,8 @@
-"""The example sets of one run (task, model, k, seed), as METHODS.md defines them."""
+"""The example sets of one run (task, model, k, seed), as docs/METHODS.md defines them.
+
+The bias set is the last 32 examples of the task's pool, the same for every k, seed and
+ordering (the reference's choice), so BiasScore against shots compares like with like.
+Demonstrations are drawn with the seed from the rest of the pool."""
 
 from __future__ import annotations
 
@@ -44,14 +48,28 @@ def orderings(shots: int, seed: int, n: int) -> list[tuple[int, ...]]:
     return out
 
 
+def domain_texts(task: Task, test: tuple[Example, ...], g: np.random.Generator) -> tuple[str, ...]:
+    """DC's random in-domain inputs: field by field through the task's input template when
+    it has several fields (premise and hypothesis), else over whole inputs."""
+    from .taskfile import render, template_fields
+
+    names = template_fields(task.input_template)
+    if len(names) < 2 or not all(e.fields for e in test):
+        return tuple(calibration.dc_texts([e.text for e in test], g))
+    columns = {name: [dict(e.fields)[name] for e in test] for name in names}
+    return tuple(render(task.input_template, f, where=f"{task.source}: input").strip()
+                 for f in calibration.dc_fields(columns, g))
+
+
 def build(
     task: Task, *, shots: int, seed: int, limit: int = DEFAULT_LIMIT, n_bias: int = BIAS_SET_SIZE, order: int = 0,
 ) -> ExampleSets:
-    """k demonstrations drawn from the pool with the seed (in drawn order, or in its
-    ``order``-th ordering), a bias set of ``n_bias`` further pool examples, the first
-    ``limit`` test examples (the same for every seed and k, so runs compare on the same
-    inputs), and the calibration inputs. Every ordering of a seed shares its demonstrations,
-    bias set and domain texts: only the order of the demonstrations differs."""
+    """The bias set (the last ``n_bias`` pool examples), k demonstrations drawn with the
+    seed from the rest of the pool (in drawn order, or in its ``order``-th ordering), the
+    first ``limit`` test examples (the same for every seed and k, so runs compare on the
+    same inputs), and the calibration inputs. Every ordering of a seed shares its
+    demonstrations, bias set and domain texts: only the order of the demonstrations
+    differs."""
     if shots < 0:
         raise TaskError("--shots", f"must be >= 0, got {shots}")
     if limit < 1:
@@ -60,19 +78,17 @@ def build(
         raise TaskError(
             f"{task.source}: pool",
             f"the demonstration pool has {len(task.pool)} examples; {shots} shots need at least {shots + n_bias}"
-            f" ({shots} demonstrations + {n_bias} for the bias set)",
+            f" ({shots} demonstrations + the last {n_bias} as the bias set)",
         )
-    pool_order = rng(seed, "demonstrations").permutation(len(task.pool))
     if order < 0:
         raise TaskError("--orders", f"order must be >= 0, got {order}")
     perms = orderings(shots, seed, order + 1)
     if order >= len(perms):
         raise TaskError("--orders", f"{shots} demonstrations have only {len(perms)} orderings; order {order} does not exist")
-    picked = [task.pool[i] for i in pool_order[:shots]]
+    rest = len(task.pool) - n_bias
+    bias = tuple(task.pool[rest:])
+    picked = [task.pool[i] for i in rng(seed, "demonstrations").permutation(rest)[:shots]]
     demos = tuple(picked[i] for i in perms[order])
-    rest = pool_order[shots:]
-    bias_idx = rng(seed, "bias-set").choice(rest, size=n_bias, replace=False)
-    bias = tuple(task.pool[i] for i in bias_idx)
     test = task.test[:limit]
-    dc = calibration.dc_texts([e.text for e in test], rng(seed, "domain-context"))
-    return ExampleSets(demos=demos, bias=bias, test=test, cc=calibration.CONTENT_FREE, dc=tuple(dc))
+    dc = domain_texts(task, test, rng(seed, "domain-context"))
+    return ExampleSets(demos=demos, bias=bias, test=test, cc=calibration.CONTENT_FREE, dc=dc)

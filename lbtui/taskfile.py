@@ -61,6 +61,15 @@ def render(template: str, fields: dict[str, Any], *, where: str) -> str:
     return _FIELD.sub(sub, template)
 
 
+def template_fields(template: str) -> list[str]:
+    """The field names a template substitutes, in order of first appearance."""
+    names: list[str] = []
+    for m in _FIELD.finditer(template):
+        if m.group(1) and m.group(1) not in names:
+            names.append(m.group(1))
+    return names
+
+
 def check_template(template: str, allowed: set[str], *, where: str) -> None:
     render(template, {name: "" for name in allowed}, where=where)
 
@@ -137,6 +146,7 @@ def _examples(
     skip_unknown: bool,
 ) -> list[Example]:
     index = {lab: i for i, lab in enumerate(labels)}
+    names = template_fields(input_template)
     out: list[Example] = []
     unknown: list[tuple[int, str]] = []
     seen_ids: set[str] = set()
@@ -158,7 +168,8 @@ def _examples(
         if ex_id in seen_ids:
             raise TaskError(where, f"duplicate id {ex_id!r} in field {id_field!r}")
         seen_ids.add(ex_id)
-        out.append(Example(ex_id, text, index[label]))
+        fields = tuple((n, str(row[n]).strip()) for n in names)
+        out.append(Example(ex_id, text, index[label], fields))
     if unknown and not skip_unknown:
         line, raw = unknown[0]
         raise TaskError(
@@ -204,7 +215,7 @@ def content_hash(task_fields: dict[str, Any]) -> str:
 
 def _build(
     *, name: str, version: str, definition: str, labels: tuple[str, ...], pool: list[Example],
-    test: list[Example], source: str, prompt: PromptFormat, description: str = "",
+    test: list[Example], source: str, prompt: PromptFormat, description: str = "", input_template: str = "{text}",
 ) -> Task:
     fields = {
         "version": version,
@@ -214,10 +225,12 @@ def _build(
         "pool": [[e.id, e.text, e.label] for e in pool],
         "test": [[e.id, e.text, e.label] for e in test],
     }
+    if len(template_fields(input_template)) > 1:  # domain-context inputs are built field by field
+        fields["input"] = input_template
     return Task(
         name=name, version=version, definition=definition, labels=labels, pool=tuple(pool),
         test=tuple(test), source=source, content_hash=content_hash(fields), prompt=prompt,
-        description=description,
+        description=description, input_template=input_template,
     )
 
 
@@ -396,6 +409,7 @@ def load_toml(
     return _build(
         name=name, version=version, definition=definition, labels=labels, pool=pool_ex, test=test_ex,
         source=str(path), prompt=prompt, description=_get(doc, "description", str, w, ""),
+        input_template=input_template,
     )
 
 
@@ -431,7 +445,7 @@ def load_data_file(path: Path, opts: DataOptions) -> Task:
     definition = opts.definition or f"Classify the input as one of: {', '.join(labels)}."
     return _build(
         name=path.stem, version="1", definition=definition, labels=labels, pool=pool, test=test,
-        source=str(path), prompt=PromptFormat(),
+        source=str(path), prompt=PromptFormat(), input_template="{" + opts.text_field + "}",
     )
 
 

@@ -7,17 +7,20 @@ from dataclasses import dataclass, field
 
 @dataclass(frozen=True)
 class Example:
-    """One labelled input. ``label`` indexes the task's labels (None: unlabelled)."""
+    """One labelled input. ``label`` indexes the task's labels (None: unlabelled).
+    ``fields`` are the values the task's input template was filled with (name, value),
+    in template order; domain-context calibration samples each field on its own."""
 
     id: str
     text: str
     label: int | None
+    fields: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
 class PromptFormat:
     """Templates of one prompt. ``{definition}``, ``{input}`` and ``{label}`` are filled
-    after the METHODS.md period rule has been applied to each."""
+    after the docs/METHODS.md period rule has been applied to each."""
 
     name: str = "sni"
     definition: str = "{definition}\n\n"
@@ -49,6 +52,7 @@ class Task:
     content_hash: str  # changes whenever anything that affects scores changes
     prompt: PromptFormat = field(default_factory=PromptFormat)
     description: str = ""
+    input_template: str = "{text}"  # how an example's fields make its input text
 
     @property
     def k(self) -> int:
