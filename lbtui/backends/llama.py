@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import time
 from pathlib import Path
 from typing import Sequence
@@ -22,7 +23,22 @@ import numpy as np
 
 from ..errors import ModelError
 from .base import Request, log_softmax_at
-from .layout import ALIGN, Want, align_down, common_prefix, query_rows, query_segments, rows_of
+from .layout import Want, align_down, common_prefix, query_rows, query_segments, rows_of
+
+
+# Probes of random tokens: a move by a wrong width changed the logits of most such
+# sequences by 0.3-1 nats (SmolLM2, AVX-512), but left a few unchanged, so several are tried.
+PROBE_LENGTHS = (40, 52, 64)
+WIDTHS = (8, 16, 32, 64)  # KV-cell group widths to try, smallest first
+
+
+def cpu_features() -> list[str]:
+    """The CPU features this llama.cpp build uses (llama_print_system_info's "X = 1"): a
+    wheel from pip's cache may have been built for another CPU than this one."""
+    import llama_cpp
+
+    info = llama_cpp.llama_print_system_info().decode("utf-8", errors="replace")
+    return sorted({m.strip() for m in re.findall(r"([A-Za-z0-9_]+) = 1", info)})
 
 
 def build_info() -> dict:
@@ -30,7 +46,7 @@ def build_info() -> dict:
     import llama_cpp
 
     return {"llama_cpp_python": llama_cpp.__version__, "gpu_offload_supported": bool(llama_cpp.llama_supports_gpu_offload()),
-            "cpu_threads": os.cpu_count() or 1}
+            "cpu_threads": os.cpu_count() or 1, "cpu_features": cpu_features()}
 
 
 def offload(n_layer: int, n_gpu_layers: int, supported: bool | None = None) -> dict:
@@ -65,6 +81,56 @@ def check_gguf(path: Path, *, where: str) -> None:
         raise ModelError(where, f"{path} is not a GGUF file (it does not start with 'GGUF')")
     if len(head) < 24:
         raise ModelError(where, f"{path} is truncated ({path.stat().st_size} bytes)")
+
+
+def tokenize_with(model, text: str, *, bos: bool, special: bool) -> list[int]:
+    """llama.cpp's tokenizer; BOS only where the model's vocabulary asks for one."""
+    if not text:
+        bos_id = model.token_bos()
+        return [bos_id] if bos and bos_id >= 0 and model.add_bos_token() else []
+    return model.tokenize(text.encode("utf-8"), add_bos=bos, special=special)
+
+
+def piece_of(model, token: int) -> str:
+    """A token's text, special tokens as written (llama-cpp-python hands back its buffer,
+    NUL padding included)."""
+    return model.token_to_piece(token, special=True).rstrip(b"\0").decode("utf-8", errors="replace")
+
+
+class Vocab:
+    """A model's tokenizer alone (llama.cpp's vocab_only): loads in milliseconds, also from
+    a vocabulary-only GGUF, for `lbtui prompt` and the app's prompt view."""
+
+    def __init__(self, path: Path, *, n_ctx: int = 4096, where: str = "--model"):
+        import llama_cpp
+        from llama_cpp._internals import LlamaModel
+
+        check_gguf(path, where=where)
+        mp = llama_cpp.llama_model_default_params()
+        mp.vocab_only = True
+        try:
+            with _quiet_stderr():
+                self._model = LlamaModel(path_model=str(path), params=mp, verbose=bool(os.environ.get("LBTUI_VERBOSE")))
+        except (ValueError, RuntimeError) as e:
+            raise ModelError(where, f"llama.cpp could not read the vocabulary of {path} ({e})") from None
+        self.name = str(path)
+        self.n_ctx = n_ctx
+        self.metadata = self._model.metadata()
+        eos = self._model.token_eos()
+        self.eos = eos if eos >= 0 else None
+        self.info = {"backend": "llama.cpp (vocabulary only)"}
+
+    def tokenize(self, text: str, *, bos: bool = False, special: bool = False) -> list[int]:
+        return tokenize_with(self._model, text, bos=bos, special=special)
+
+    def piece(self, token: int) -> str:
+        return piece_of(self._model, token)
+
+    def close(self) -> None:
+        if self._model is not None:
+            with _quiet_stderr():
+                self._model.close()
+            self._model = None
 
 
 @contextlib.contextmanager
@@ -149,14 +215,45 @@ class LlamaBackend:
         self._batch = lc.llama_batch_init(n_batch, 0, n_seq_max)
         self._mem = lc.llama_get_memory(ctx)
         self._scratch = n_seq_max - 1  # the sequence that padding rows belong to
-        self._cached: list[int] = []  # tokens held by sequence 0, a multiple of ALIGN long
+        self._cached: list[int] = []  # tokens held by sequence 0, a multiple of align long
+        self.align, exact = self._measure_align()
+        self.info.update(cpu_features=cpu_features(), kv_align=self.align, exact_batching=exact)
+        self.tokens_evaluated = self.pad_tokens = 0  # the probe is not the audit's work
+        self.decode_seconds = 0.0
+
+    # --- the KV-cell group width ---------------------------------------------------------
+
+    def _probe(self, tokens: Sequence[int], shift: int) -> np.ndarray:
+        """The logits after ``tokens`` evaluated alone, their cells moved by ``shift``."""
+        got: list[np.ndarray] = []
+        self._reset()
+        rows = [(None, 0, (), None)] * shift + [
+            (t, p, (0,), Want(0, 0, 0) if p == len(tokens) - 1 else None) for p, t in enumerate(tokens)]
+        self._decode(rows, lambda w, lg: got.append(lg.copy()))
+        self._reset()
+        return got[0]
+
+    def _measure_align(self) -> tuple[int, bool]:
+        """The smallest move of a sequence's KV cells that leaves its logits bit for bit
+        unchanged: the width of the groups in which this build sums attention (8 with AVX2,
+        16 with AVX-512). Measured, not assumed, because a wheel may have been compiled for
+        another CPU and GPU kernels differ again. False when no width is exact (batched
+        scores then differ slightly from whole-prompt evaluation)."""
+        g = np.random.default_rng(0)
+        probes = [[int(t) for t in g.integers(1, self.n_vocab, n)] for n in PROBE_LENGTHS]
+        refs = [self._probe(p, 0) for p in probes]
+        for width in WIDTHS:
+            if all(np.array_equal(self._probe(p, width), ref) for p, ref in zip(probes, refs)):
+                return width, True
+        return WIDTHS[-1], False
 
     # --- tokens ------------------------------------------------------------------------
 
     def tokenize(self, text: str, *, bos: bool = False, special: bool = False) -> list[int]:
-        if not text:
-            return []
-        return self._model.tokenize(text.encode("utf-8"), add_bos=bos, special=special)
+        return tokenize_with(self._model, text, bos=bos, special=special)
+
+    def piece(self, token: int) -> str:
+        return piece_of(self._model, token)
 
     # --- decoding ----------------------------------------------------------------------
 
@@ -200,8 +297,8 @@ class LlamaBackend:
         self._cached = []
 
     def _set_prefix(self, tokens: Sequence[int]) -> None:
-        """Make sequence 0 hold ``tokens`` (a multiple of ALIGN long), keeping what it shares."""
-        keep = align_down(common_prefix(self._cached, tokens))
+        """Make sequence 0 hold ``tokens`` (a multiple of align long), keeping what it shares."""
+        keep = align_down(common_prefix(self._cached, tokens), self.align)
         self._lc.llama_memory_seq_rm(self._mem, 0, keep, -1)
         del self._cached[keep:]
         rest = list(tokens[keep:])
@@ -212,7 +309,7 @@ class LlamaBackend:
     # --- packing -----------------------------------------------------------------------
 
     def _fits(self, requests, members, prefix, mode) -> bool:
-        rows = sum(query_rows(len(requests[i].prompt), [len(c) for c in requests[i].continuations], prefix, mode)
+        rows = sum(query_rows(len(requests[i].prompt), [len(c) for c in requests[i].continuations], prefix, mode, self.align)
                    for i in members)
         per = 1 if mode == "first-token" else len(requests[members[0]].continuations)
         return (rows <= self.n_batch and len(members) * per <= self.n_seq_max - 2
@@ -223,23 +320,24 @@ class LlamaBackend:
         A request joins unless its predecessor shares much more with it than the pack
         does (leave-one-out prompts share a demonstration more with their neighbour than
         with the pack's first; inputs that merely start with the same word join)."""
+        a = self.align
         first = requests[i].prompt
-        cap = align_down(len(first) - 1)
+        cap = align_down(len(first) - 1, a)
         members, prefix = [i], None
         limit = self.max_pack or len(requests)
         for j in range(i + 1, min(len(requests), i + limit)):
             p = requests[j].prompt
-            shared = align_down(common_prefix(first, p))
-            if shared + 2 * ALIGN < common_prefix(requests[j - 1].prompt, p):
+            shared = align_down(common_prefix(first, p), a)
+            if shared + 2 * a < common_prefix(requests[j - 1].prompt, p):
                 break  # it would lose more than a few tokens of reuse by joining
-            new = min(shared, cap, align_down(len(p) - 1), shared if prefix is None else prefix)
+            new = min(shared, cap, align_down(len(p) - 1, a), shared if prefix is None else prefix)
             if not self._fits(requests, members + [j], new, mode):
                 break
             members.append(j)
-            prefix, cap = new, min(cap, align_down(len(p) - 1))
+            prefix, cap = new, min(cap, align_down(len(p) - 1, a))
         if prefix is None:  # alone: keep what the next request (or the cache) can reuse
             nxt = requests[i + 1].prompt if i + 1 < len(requests) else self._cached
-            prefix = min(cap, align_down(max(common_prefix(first, nxt), common_prefix(first, self._cached))))
+            prefix = min(cap, align_down(max(common_prefix(first, nxt), common_prefix(first, self._cached)), a))
         return members, prefix
 
     def score(self, requests: Sequence[Request], *, mode: str) -> np.ndarray:
@@ -267,7 +365,8 @@ class LlamaBackend:
             seqs = list(range(seq, seq + n_branch))
             seq += n_branch
             used.extend(seqs)
-            segs.extend(query_segments(i, req.prompt, req.continuations, prefix, seqs, mode=mode, labels=labels))
+            segs.extend(query_segments(i, req.prompt, req.continuations, prefix, seqs, mode=mode, labels=labels,
+                                       align=self.align))
         for s in used:
             lc.llama_memory_seq_cp(self._mem, 0, s, -1, -1)
         steps: dict[tuple[int, int], dict[int, float]] = {}  # (request, label) -> step -> log p
@@ -301,7 +400,7 @@ class LlamaBackend:
         group: list[int] = []
         for lab, cont in enumerate(req.continuations):
             grown = group + [lab]
-            rows = query_rows(n, [len(req.continuations[g]) for g in grown], prefix, mode)
+            rows = query_rows(n, [len(req.continuations[g]) for g in grown], prefix, mode, self.align)
             if group and (len(grown) > self.n_seq_max - 2 or prefix + rows > self.n_ctx):
                 self._score_pack(requests, [i], prefix, mode, out, labels=group)
                 group = [lab]
