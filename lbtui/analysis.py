@@ -15,7 +15,7 @@ import numpy as np
 from . import calibration as cal
 from .engine import run_scores
 from .metrics import Metrics, predict, softmax
-from .results import HEADLINE, evaluate_run
+from .results import HEADLINE, evaluate_run, method_mark
 from .store import Store
 
 
@@ -81,7 +81,7 @@ def per_run_rows(cache: ResultCache, run_ids: list[int], methods: list[str]) -> 
         for m in methods:
             met = res.metrics.get(m)
             base = res.metrics.get("none")
-            row = {"run_id": rid, "model": r["model_name"], "task": r["task_name"], "shots": r["shots"],
+            row = {"run_id": rid, "model": r["model_name"], "task": r["task_name"] + method_mark(r), "shots": r["shots"],
                    "seed": r["seed"], "order": r["demo_order"], "status": r["status"], "method": m}
             for key in HEADLINE:
                 row[key] = None if met is None else getattr(met, key)

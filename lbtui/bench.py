@@ -84,7 +84,7 @@ def run(
                 engine.execute([p])
                 seconds = time.perf_counter() - t0
                 engine._backends.clear()  # the backend is ours to close
-                reqs = [Request(it.prompt, p.labels_ids) for it in p.items]  # as the engine prepared them
+                reqs = [it.request for it in p.items]  # as the engine prepared them
                 needed = tokens_needed(reqs, mode)
                 rate = needed / seconds
                 out["modes"][mode] = m = {

@@ -18,19 +18,19 @@ from typing import Callable, Protocol, Sequence
 
 from . import examples as exsets
 from .backends.base import SCORING_MODES, Backend, Request
+from .backends.layout import common_prefix
 from .backends.llama import check_gguf
 from .calibration import METHODS
 from .errors import Cancelled, PromptTooLong, UserError
 from .metrics import Metrics
 from .models import ModelSpec, identity as model_identity, sha256_file
-from .prompts import PromptBuilder, chat_wrap, demo_pairs, shared_first_tokens
-from .results import RunScores, evaluate_run
+from .prompts import ChatWrap, PromptBuilder, chat_wrap, demo_pairs, shared_first_tokens
+from .results import METHOD_VERSION, RunScores, evaluate_run
 from .store import Store, new_owner
 from .types import Task
 
 WAIT_SECONDS = 1.0  # how often to look whether another process finished a shared run
 BATCH = 8  # inputs scored and committed together unless the backend asks for more
-METHOD_VERSION = 1  # bump when scoring or example-set rules change: it enters the run key
 
 
 class Progress(Protocol):
@@ -79,6 +79,12 @@ class Item:
     text: str
     gold: int | None
     prompt: tuple[int, ...]
+    labels: tuple[tuple[int, ...], ...]  # each label's scored ids after this prompt
+    prompt_text: str = ""  # the whole prompt, as tokenized
+
+    @property
+    def request(self) -> Request:
+        return Request(self.prompt, self.labels)
 
 
 @dataclass
@@ -95,7 +101,6 @@ class Planned:
     order: int = 0  # which ordering of the seed's demonstrations (0: as drawn)
     key: str = ""
     items: list[Item] = field(default_factory=list)
-    labels_ids: tuple = ()
     prefix_text: str = ""
 
 
@@ -152,34 +157,41 @@ def plan(
     return plans
 
 
+def chat_for(p: Planned, backend) -> ChatWrap | None:
+    """The chat wrapping a run asks for, from the model's GGUF metadata."""
+    if not p.model.chat_template:
+        return None
+    template = getattr(backend, "metadata", {}).get("tokenizer.chat_template")
+    if not template:
+        raise UserError(f"models.{p.model.name}.chat_template", "the model's GGUF has no chat template")
+    try:
+        return chat_wrap(template)
+    except Exception as e:  # a template from a file we do not control
+        raise UserError(f"models.{p.model.name}.chat_template", f"cannot render the model's chat template: {e}") from None
+
+
 def prepare(p: Planned, backend: Backend) -> None:
-    """Token ids of every input of the run; refuse what cannot be scored."""
+    """Token ids of every input of the run, from whole prompt texts; refuse what cannot be
+    scored (full mode without an end token, shared first tokens, prompts too long)."""
     task, sets = p.task, p.sets
-    chat = None
-    if p.model.chat_template:
-        template = getattr(backend, "metadata", {}).get("tokenizer.chat_template")
-        if not template:
-            raise UserError(f"models.{p.model.name}.chat_template", "the model's GGUF has no chat template")
-        try:
-            chat = chat_wrap(template)
-        except Exception as e:  # a template from a file we do not control
-            raise UserError(f"models.{p.model.name}.chat_template", f"cannot render the model's chat template: {e}") from None
-    pb = PromptBuilder(
-        backend.tokenize, task.prompt, task.definition, task.labels, eos=backend.eos,
-        full=p.scoring == "full", chat=chat,
-    )
-    if p.scoring == "first-token":
-        clash = shared_first_tokens(pb.label_ids, task.labels)
-        if clash:
-            raise UserError(
-                "--scoring", f"labels {clash[0]!r} and {clash[1]!r} of task {task.name} share their first token;"
-                " first-token scoring cannot tell them apart (use --scoring full)",
-            )
+    if p.scoring == "full" and backend.eos is None:
+        raise UserError("--scoring", f"{p.model.name} has no end-of-sequence token here (a server entry needs a local"
+                                     " GGUF for its tokenizer); full scoring needs it: use --scoring first-token")
+    pb = PromptBuilder(backend.tokenize, task.prompt, task.definition, task.labels, eos=backend.eos,
+                       full=p.scoring == "full", chat=chat_for(p, backend), where=task.source)
     demos = demo_pairs(sets.demos, task.labels)
     items: list[Item] = []
 
     def add(set_name: str, idx: int, ex_id: str, text: str, gold: int | None, demo_list) -> None:
-        items.append(Item(set_name, idx, ex_id, text, gold, pb.prompt(demo_list, text)))
+        enc = pb.encode(demo_list, text)
+        if p.scoring == "first-token":
+            clash = shared_first_tokens(enc.labels, task.labels)
+            if clash:
+                raise UserError(
+                    "--scoring", f"labels {clash[0]!r} and {clash[1]!r} of task {task.name} share their first token;"
+                    " first-token scoring cannot tell them apart (use --scoring full)",
+                )
+        items.append(Item(set_name, idx, ex_id, text, gold, enc.prompt, enc.labels, enc.text))
 
     # Ordered so that consecutive prompts share the longest prefixes.
     for i, text in enumerate(sets.cc):
@@ -193,11 +205,10 @@ def prepare(p: Planned, backend: Backend) -> None:
     if p.shots >= 2:
         for j, ex in enumerate(sets.demos):
             add("looc", j, ex.id, ex.text, ex.label, demos[:j] + demos[j + 1:])
-    longest_label = max(len(ids) for ids in pb.label_ids)
-    too_long = [it for it in items if len(it.prompt) + longest_label > backend.n_ctx]
+    too_long = [it for it in items if len(it.prompt) + max(len(c) for c in it.labels) > backend.n_ctx]
     if too_long:
         worst = max(too_long, key=lambda it: len(it.prompt))
-        need = len(worst.prompt) + longest_label
+        need = len(worst.prompt) + max(len(c) for c in worst.labels)
         raise PromptTooLong(
             f"{task.source}: {worst.set} example {worst.example_id}",
             f"{len(too_long)} of {len(items)} prompts do not fit; this one needs {need} tokens,"
@@ -205,8 +216,31 @@ def prepare(p: Planned, backend: Backend) -> None:
             f" (k={p.shots}); use fewer shots (drop demonstrations) or a larger n_ctx in models.toml",
         )
     p.items = items
-    p.labels_ids = pb.label_ids
     p.prefix_text = pb.text(demos, "{input}")
+
+
+def label_variants(items: Sequence[Item]) -> list[list[list[int]]]:
+    """The distinct per-label id lists a run scores, in order of first use: one variant
+    unless a prompt's end tokenizes differently with some inputs."""
+    out: list[list[list[int]]] = []
+    for it in items:
+        v = [list(ids) for ids in it.labels]
+        if v not in out:
+            out.append(v)
+    return out
+
+
+def shared_prefix(items: Sequence[Item], item: Item) -> int:
+    """How many leading ids ``item`` shares with every prompt that uses the run's full set
+    of demonstrations (for a leave-one-out prompt: with the first of them). This is the
+    part a backend evaluates once and reuses from its KV cache."""
+    main = [it.prompt for it in items if it.set != "looc"]
+    if item.set == "looc":
+        return common_prefix(item.prompt, main[0]) if main else len(item.prompt)
+    n = len(item.prompt)
+    for other in main:
+        n = min(n, common_prefix(item.prompt, other))
+    return n
 
 
 class Engine:
@@ -300,7 +334,10 @@ class Engine:
             "prompt_format": p.task.prompt.as_dict(), "prompt_prefix": p.prefix_text, "limit_": p.limit,
             "n_bias": len(p.sets.bias), "chat_template": int(p.model.chat_template),
             "labels": list(p.task.labels), "demo_ids": [d.id for d in p.sets.demos], "params": backend.info,
-            "n_items": len(p.items),
+            "n_items": len(p.items), "method_version": METHOD_VERSION,
+            # what was scored: each label's ids after the prompt (one variant unless a
+            # prompt's end tokenizes differently with some inputs)
+            "label_ids": label_variants(p.items),
         })
         if not self._claim(run_id):
             return run_id
@@ -325,7 +362,7 @@ class Engine:
                     raise Cancelled()
                 chunk = todo[lo : lo + per_call]
                 before = backend.tokens_evaluated
-                scores = backend.score([Request(it.prompt, p.labels_ids) for it in chunk], mode=p.scoring)
+                scores = backend.score([it.request for it in chunk], mode=p.scoring)
                 tokens += backend.tokens_evaluated - before
                 self.store.add_scores(
                     run_id,

@@ -12,7 +12,7 @@ from rich.table import Table
 from rich.text import Text
 
 from .calibration import METHODS
-from .results import HEADLINE, finite_or_none, mean_headlines
+from .results import HEADLINE, finite_or_none, mean_headlines, method_mark
 
 COLUMN_NAMES = {"accuracy": "Accuracy", "macro_f1": "Macro-F1", "rsd": "RSD", "bias_score": "BiasScore"}
 
@@ -93,7 +93,7 @@ def metrics_json(reports: Sequence) -> dict:
         runs.append({
             "run_id": r["id"], "model": r["model_name"], "task": r["task_name"], "shots": r["shots"],
             "seed": r["seed"], "order": r["demo_order"], "scoring": r["scoring"], "labels": r["labels"],
-            "n_test": int(rep.metrics["none"].confusion.sum()), "n_bias": r["n_bias"],
+            "method_version": r.get("method_version") or 1, "n_test": int(rep.metrics["none"].confusion.sum()), "n_bias": r["n_bias"],
             "metrics": {m: _headline(rep.metrics.get(m)) for m in METHODS},
         })
     summary = mean_headlines([rep.metrics for rep in reports])
@@ -115,7 +115,7 @@ def print_tables(reports: Sequence, console: Console | None = None) -> None:
             h = _headline(rep.metrics.get(m))
             vals = [_fmt(h[k]) if h else "n/a" for k in HEADLINE]
             first = i == 0
-            t.add_row(str(r["id"]) if first else "", r["model_name"] if first else "", r["task_name"] if first else "",
+            t.add_row(str(r["id"]) if first else "", r["model_name"] if first else "", r["task_name"] + method_mark(r) if first else "",
                       str(r["shots"]) if first else "", seed_label(r["seed"], r["demo_order"]) if first else "", m, *vals,
                       end_section=i == len(METHODS) - 1)
     console.print(t)

@@ -25,6 +25,7 @@ from . import stability
 from .calibration import METHODS
 from .engine import run_scores
 from .errors import UserError
+from .results import method_mark
 from .store import Store
 
 MEAN_TASK = "mean"
@@ -94,7 +95,8 @@ def build(
         raise UserError("--against", f"unknown method {against!r} ({', '.join(METHODS)})")
     groups: dict[tuple, list[dict]] = defaultdict(list)
     for r in runs:
-        groups[(r["model_name"], r["task_name"], r["shots"], r["scoring"])].append(r)
+        # Runs scored under older rules stay readable but are never pooled with current ones.
+        groups[(r["model_name"], r["task_name"] + method_mark(r), r["shots"], r["scoring"])].append(r)
     # For each group: point values and resamples, {method: {key: value / (B,)}}.
     values: dict[tuple, tuple[dict, dict, int]] = {}
     per_run: dict[int, dict] = {}  # run id -> {method: {key: value}}

@@ -13,6 +13,18 @@ from . import calibration as cal
 from . import calibration_models as cm
 from .metrics import Metrics, evaluate, softmax
 
+# Bump when scoring or example-set rules change: it enters the run key, so runs stored
+# under older rules are never reused, and tables mark them. 2: whole-string tokens, one
+# bias set a task (the pool's last 32), the reference's period rule, DC field by field.
+METHOD_VERSION = 2
+
+
+def method_mark(run: dict) -> str:
+    """A note for runs scored under older rules than this lbtui's (readable, never reused)."""
+    v = run.get("method_version") or 1
+    return f" (older method v{v})" if v < METHOD_VERSION else ""
+
+
 
 @dataclass(frozen=True)
 class RunScores:

@@ -30,7 +30,8 @@ RUN_COLUMNS = {
     "shots": int, "seed": int, "demo_order": int, "scoring": str, "prompt_format": str, "prompt_prefix": str,
     "limit_": int, "n_bias": int, "chat_template": int, "labels": str, "demo_ids": str,
     "params": str, "status": str, "error": str, "owner": str, "heartbeat": float, "n_items": int, "created": float,
-    "started": float, "finished": float, "seconds": float, "tokens_evaluated": int,
+    "started": float, "finished": float, "seconds": float, "tokens_evaluated": int, "method_version": int,
+    "label_ids": str,
 }
 SETS = ("test", "bias", "cc", "dc", "looc")
 
@@ -196,7 +197,7 @@ class Store:
         """Insert a run, or return the existing one with the same key (another process may
         have created it meanwhile)."""
         row = dict(fields)
-        for key in ("labels", "demo_ids", "params", "prompt_format"):
+        for key in ("labels", "demo_ids", "params", "prompt_format", "label_ids"):
             row[key] = json.dumps(row[key])
         row.setdefault("status", "pending")
         row["created"] = _now()
@@ -308,8 +309,9 @@ def owner_alive(owner: str, heartbeat: float | None) -> bool:
 
 def _decode_run(row: dict) -> dict:
     row = dict(row)
-    for key in ("labels", "demo_ids", "params", "prompt_format"):
+    for key in ("labels", "demo_ids", "params", "prompt_format", "label_ids"):
         if row.get(key):
             row[key] = json.loads(row[key])
     row["demo_order"] = row.get("demo_order") or 0  # runs stored before orderings existed: drawn order
+    row["method_version"] = row.get("method_version") or 1  # runs stored before the column: version 1
     return row

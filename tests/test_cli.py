@@ -8,7 +8,7 @@ from lbtui.cli import main
 from reference import all_methods
 
 METHODS = ["none", "cc", "dc", "bc", "looc", "proca", "sc"]
-RUN_KEYS = {"run_id", "model", "task", "shots", "seed", "order", "scoring", "labels", "n_test", "n_bias", "metrics"}
+RUN_KEYS = {"method_version", "run_id", "model", "task", "shots", "seed", "order", "scoring", "labels", "n_test", "n_bias", "metrics"}
 METRIC_KEYS = {"accuracy", "macro_f1", "rsd", "bias_score"}
 
 

@@ -116,7 +116,8 @@ def test_prompt_longer_than_context_writes_nothing(tmp_path, spec):
 def test_first_token_mode_refuses_shared_first_tokens(tmp_path, spec, monkeypatch):
     store = Store(tmp_path / "s.db")
     fb = FakeBackend()
-    monkeypatch.setattr(fb, "tokenize", lambda text, bos=False, special=False: [7] + [len(text)])
+    words = fb.tokenize  # a vocabulary in which both labels read as the same word
+    monkeypatch.setattr(fb, "tokenize", lambda text, bos=False, special=False: words(text.replace("negative", "positive"), bos=bos))
     engine = Engine(store, backend_factory=lambda s, p: fb)
     with pytest.raises(UserError, match="share their first token"):
         engine.execute(engine.plan([spec], [catalog.load("reviews")], [0], [0], limit=5, scoring="first-token"))

@@ -96,7 +96,8 @@ def test_prompt_too_long_and_shared_first_tokens_exit_2_with_nothing_written(tmp
     err = capsys.readouterr().err
     assert "more than n_ctx 80" in err and "use fewer shots" in err and err.count("\n") == 1
     same_first = FakeBackend()
-    same_first.tokenize = lambda text, bos=False, special=False: [9, len(text)]
+    words = same_first.tokenize  # both labels read as the same word
+    same_first.tokenize = lambda text, bos=False, special=False: words(text.replace("negative", "positive"), bos=bos)
     assert main(["run", "-m", str(fake_model), "-t", "reviews", "-k", "0", "--scoring", "first-token", "--db", str(db)],
                 backend_factory=lambda s, p: same_first) == 2
     assert "share their first token" in capsys.readouterr().err

@@ -30,7 +30,7 @@ def requests_for(backend, task_name, *, shots, n, full):
     sets = examples.build(task, shots=shots, seed=0, limit=n)
     pb = PromptBuilder(backend.tokenize, task.prompt, task.definition, task.labels, eos=backend.eos, full=full)
     demos = demo_pairs(sets.demos, task.labels)
-    return [Request(pb.prompt(demos, ex.text), pb.label_ids) for ex in sets.test]
+    return [Request(e.prompt, e.labels) for e in (pb.encode(demos, ex.text) for ex in sets.test)]
 
 
 @pytest.mark.parametrize("mode, task", [("first-token", "reviews"), ("full", "intents"), ("full", "emotions")])
@@ -65,10 +65,11 @@ def test_a_score_does_not_depend_on_its_pack_or_the_warm_cache(smol):
     before = smol.tokens_evaluated
     again = smol.score(reqs[:3], mode="full")
     assert np.array_equal(again, together[:3])
-    # at most: each query's own tokens, plus per label branch a copied tail (< 8) and its label
+    # at most: each query's own tokens, plus per label branch a copied tail (< align) and its label
     own = sum(len(r.prompt) - len(smol._cached) for r in reqs[:3])
-    branches = sum(7 + len(c) for c in reqs[0].continuations)
-    assert smol.tokens_evaluated - before <= own + 3 * branches < sum(len(r.prompt) for r in reqs[:3])
+    branches = sum(smol.align - 1 + len(c) for c in reqs[0].continuations)
+    evaluated = smol.tokens_evaluated - before
+    assert evaluated <= own + 3 * branches and evaluated < sum(len(r.prompt) for r in reqs[:3])
 
 
 def test_full_mode_scores_are_mean_token_log_probs(smol):
@@ -114,6 +115,15 @@ def test_audit_a_bundled_task_end_to_end(tmp_path, capsys):
     rep = report(store, run["run_id"])
     shares = {m: tuple(rep.metrics[m].predicted_share) for m in ("none", "cc", "dc", "bc", "looc")}
     assert len(set(shares.values())) > 1
+    # an independent implementation of docs/METHODS.md, from the exported raw scores, agrees
+    from reference import all_methods
+
+    assert main(["export", "--run", str(run["run_id"]), "--db", str(db)]) == 0
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    ref = all_methods(rows, run["labels"])
+    for m in ("none", "cc", "dc", "bc", "looc"):
+        for key, value in run["metrics"][m].items():
+            assert value == pytest.approx(ref[m][key], abs=1e-9), (m, key)
     # the same command again evaluates nothing
     tokens = stored["tokens_evaluated"]
     assert main(argv) == 0
@@ -168,6 +178,22 @@ def test_offload_counts():
     assert offload(30, -1, supported=True)["layers_offloaded"] == 31
     assert offload(30, 12, supported=True)["layers_offloaded"] == 12
     assert offload(30, 99, supported=True)["layers_offloaded"] == 31
+
+
+def test_the_kv_group_width_is_measured_from_the_build(smol):
+    """The width in which this build sums attention over KV cells: 16 on an AVX-512 build,
+    8 on AVX2. Measured at load, and recorded with every run with the CPU features."""
+    info = smol.info
+    assert info["exact_batching"] is True and info["kv_align"] == smol.align
+    if "AVX512" in info["cpu_features"]:
+        assert smol.align == 16
+    elif "AVX2" in info["cpu_features"]:
+        assert smol.align == 8
+    # a move by the measured width leaves the logits as they are; by half of it, not
+    probe = [int(t) for t in np.random.default_rng(7).integers(1, 40_000, 48)]
+    assert np.array_equal(smol._probe(probe, 0), smol._probe(probe, smol.align))
+    assert np.array_equal(smol._probe(probe, 0), smol._probe(probe, 3 * smol.align))
+    assert not np.array_equal(smol._probe(probe, 0), smol._probe(probe, smol.align // 2))
 
 
 @pytest.mark.model

