@@ -1,5 +1,5 @@
-"""The command line: ``lbtui`` opens the app; ``lbtui run|export|bench|tasks|models`` work
-headless. Results go to stdout, diagnostics and progress to stderr.
+"""The command line: ``lbtui`` opens the app; ``lbtui run|prompt|export|bench|tasks|models|...``
+work headless. Results go to stdout, diagnostics and progress to stderr.
 
 Exit codes: 0 success, 1 internal error, 2 bad input or usage (one line on stderr naming
 the file and field or the option), 3 a ``report --fail-if`` condition holds, 130
@@ -47,7 +47,7 @@ def _add_selection(p: argparse.ArgumentParser, *, for_app: bool = False) -> None
     g.add_argument("--split-seed", type=int, default=0, help="seed of the pool/test split (default 0)")
     g.add_argument("--skip-unknown-labels", action="store_true", help="drop data rows whose label is not in the task's label set")
     g.add_argument("--allow-outside-paths", action="store_true", help="let a task file name data outside its folder")
-    g.add_argument("--data-dir", type=Path, help="resolve task files' data paths against this folder (e.g. ../shared/data)")
+    g.add_argument("--data-dir", type=Path, help="resolve task files' data paths against this folder (where your copy of the data sets lives)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -59,6 +59,21 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--json", action="store_true", help="print one JSON document instead of tables")
     r.add_argument("--verbalizers", help="also run each task with other label words, in label order, sets separated"
                                          " by ';' (e.g. 'bad,good;A,B'): does the bias follow the words or the task?")
+    pr = sub.add_parser("prompt", help="show exactly what a run feeds the model for one input: text, token ids and"
+                                       " pieces, the KV-cache prefix, each label's scored tokens (loads only the vocabulary)")
+    pr.add_argument("-m", "--model", help="model name from models.toml or a .gguf path (a vocabulary-only GGUF will do)")
+    pr.add_argument("-t", "--task", required=True, help="bundled task name or task file")
+    pr.add_argument("-k", "--shots", type=int, default=0, help="demonstrations (default 0)")
+    pr.add_argument("--seed", type=int, default=0, help="demonstration seed (default 0)")
+    pr.add_argument("--order", type=int, default=0, help="ordering of the seed's demonstrations (default 0, as drawn)")
+    pr.add_argument("--set", default="test", choices=["test", "bias", "cc", "dc", "looc"], help="which input set (default test)")
+    which = pr.add_mutually_exclusive_group()
+    which.add_argument("--index", type=int, help="position in the set (default 0)")
+    which.add_argument("--example", help="example id")
+    pr.add_argument("--scoring", choices=["full", "first-token"], default="full", help="label scoring (default full)")
+    pr.add_argument("--json", action="store_true", help="print one JSON document")
+    pr.add_argument("--data-dir", type=Path, help="resolve the task file's data paths against this folder")
+    pr.add_argument("--allow-outside-paths", action="store_true", help="let a task file name data outside its folder")
     e = sub.add_parser("export", help="print every stored raw score of a run")
     e.add_argument("--run", type=int, required=True, help="run id")
     e.add_argument("--db", type=Path)
@@ -224,6 +239,21 @@ def cmd_export(a) -> int:
         for r in rows:
             gold = "" if r["gold"] is None else labels[r["gold"]]
             w.writerow([r["run_id"], r["set"], r["idx"], r["example_id"], gold, r["text"]] + [repr(x) for x in json.loads(r["scores"])])
+    return EXIT_OK
+
+
+def cmd_prompt(a) -> int:
+    from . import prompt_view
+
+    registry = model_registry.registry()
+    spec = model_registry.resolve(a.model or model_registry.default_model(registry), registry)
+    task = catalog.load(a.task, DataOptions(data_dir=a.data_dir, allow_outside=a.allow_outside_paths))
+    view = prompt_view.inspect(spec, task, shots=a.shots, seed=a.seed, order=a.order, set_name=a.set, index=a.index,
+                               example_id=a.example, scoring=a.scoring)
+    if a.json:
+        print(json.dumps(view, indent=2, ensure_ascii=False))
+    else:
+        print(prompt_view.render(view))
     return EXIT_OK
 
 
@@ -447,7 +477,7 @@ def main(argv: Sequence[str] | None = None, *, backend_factory: Callable | None 
             "run": lambda a: cmd_run(a, backend_factory), "export": cmd_export, "tasks": cmd_tasks,
             "models": cmd_models, "bench": cmd_bench, "report": cmd_report, "diagnose": cmd_diagnose,
             "import": cmd_import, "suites": cmd_suites, "stability": cmd_stability,
-            "quantize": cmd_quantize,
+            "quantize": cmd_quantize, "prompt": cmd_prompt,
         }
         return commands.get(a.command, cmd_app)(a)
     except UserError as e:

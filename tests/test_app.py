@@ -175,6 +175,17 @@ def test_real_model_audit_in_the_app(tmp_path):
             await pilot.pause(0.3)
             after = cells(app, "#per-run")
             assert len(after) == len(before) - 1 and all(r[6] != "none" for r in after)
+            # the prompt view shows the tokens the model read, as `lbtui prompt` does
+            app.query_one("#per-run", DataTable).focus()
+            await pilot.press("enter")
+            await pilot.pause(0.3)
+            assert isinstance(app.screen, RunScreen)
+            await pilot.press("p")
+            await pilot.pause(0.3)
+            assert isinstance(app.screen, TextScreen)
+            text = app.screen.text
+            assert "KV-cache prefix ends here" in text and "labels (scored after the prompt):" in text
+            assert "'negative' (text ' negative'):" in text and "' negative'" in text.split("labels (scored")[1]
 
     run(scenario())
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -111,8 +113,15 @@ class RunScreen(Screen):
         self.refresh_detail()
 
     def action_prompt(self) -> None:
+        """The prompt of the highlighted test example as the model read it: text, token ids
+        and pieces, the KV-cache prefix, each label's scored tokens (lbtui prompt)."""
         d = run_detail(self.cache, self.run_id, self.method)
-        self.app.push_screen(TextScreen("Prompt (the query's input goes where {input} stands)", d.prompt))
+        table = self.query_one("#examples", DataTable)
+        ex = None
+        if table.row_count and d.examples:
+            key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
+            ex = next((e for e in d.examples if e["id"] == key), d.examples[0])
+        self.app.push_screen(TextScreen(*prompt_text(self.cache.store, d.run, ex, d.prompt)))
 
 
     def action_diagnose(self) -> None:
@@ -120,6 +129,28 @@ class RunScreen(Screen):
 
         run, table, effects = run_diagnosis(self.cache, self.run_id)
         self.app.push_screen(DiagnosisScreen(diagnosis_tables(run, table, effects)))
+
+
+def prompt_text(store, run: dict, ex: dict | None, template: str) -> tuple[str, str]:
+    """Title and body of the prompt view: the tokens where the model's vocabulary can be
+    read, else the recorded prompt text."""
+    from ..backends.llama import Vocab
+    from ..errors import UserError
+    from ..prompt_view import from_stored, render
+
+    plain = ("Prompt (the query's input goes where {input} stands)", template)
+    row = store.db.execute("SELECT path FROM models WHERE id = ?", [run["model_id"]]).fetchone()
+    if ex is None or not row or not row[0]:
+        return plain
+    try:
+        vocab = Vocab(Path(row[0]))
+    except UserError as e:
+        return plain[0], f"{template}\n\n(tokens not shown: {e})"
+    try:
+        view = from_stored(run, vocab, ex["text"], ex["id"])
+    finally:
+        vocab.close()
+    return f"Prompt of test example {ex['id']} as the model reads it", render(view)
 
 
 class DiagnosisScreen(ModalScreen):
