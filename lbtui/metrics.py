@@ -1,4 +1,4 @@
-"""Label-bias metrics of METHODS.md as pure functions over arrays.
+"""Label-bias metrics of docs/METHODS.md as pure functions over arrays.
 
 Conventions follow scikit-learn's: data positional, options keyword-only.
 ``y_true`` and ``y_pred`` are integer label indices in ``range(n_labels)``;
