@@ -127,3 +127,17 @@ def test_bad_options():
     engine = Engine(Store(":memory:"))
     with pytest.raises(UserError, match="--scoring"):
         engine.plan([], [], [0], [0], scoring="sum")
+
+
+def test_full_mode_is_refused_without_an_end_token(tmp_path, spec):
+    """A backend with no end token (a server entry without a local GGUF) cannot score
+    the paper's full mode: one line, nothing written, first-token still works."""
+    store = Store(tmp_path / "s.db")
+    fb = FakeBackend()
+    fb.eos = None
+    engine = Engine(store, backend_factory=lambda s, p: fb)
+    with pytest.raises(UserError, match="full scoring needs it: use --scoring first-token"):
+        engine.execute(engine.plan([spec], [catalog.load("reviews")], [0], [0], limit=5, scoring="full"))
+    assert store.runs() == []
+    (rid,) = engine.execute(engine.plan([spec], [catalog.load("reviews")], [0], [0], limit=5, scoring="first-token"))
+    assert store.run(rid)["status"] == "done"
