@@ -10,6 +10,7 @@ tokenizer, not from lbtui's code."""
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -18,7 +19,11 @@ from conftest import ROOT
 from lbtui.cli import main
 
 VOCAB = ROOT.parent / "shared" / "vocab"
-FILES = sorted(VOCAB.glob("ggml-vocab-*.gguf")) if VOCAB.is_dir() else []
+# LBTUI_TEST_VOCAB may name another folder of ggml-vocab-*.gguf files, such as the 19 in
+# llama-cpp-python's source distribution (vendor/llama.cpp/models/). Encoder vocabularies
+# (BERT) are left out: lbtui scores decoders.
+_DIRS = [Path(d) for d in os.environ.get("LBTUI_TEST_VOCAB", "").split(os.pathsep) if d] or [VOCAB]
+FILES = sorted(p for d in _DIRS if d.is_dir() for p in d.glob("ggml-vocab-*.gguf") if "bert" not in p.name)
 
 pytestmark = pytest.mark.skipif(not FILES, reason="no vocabulary folder beside the project")
 
