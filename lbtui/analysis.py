@@ -36,10 +36,9 @@ class ResultCache:
         n = self.store.count_scores(run_id)
         hit = self._cache.get(run_id)
         run = self.store.run(run_id)
-        if hit and hit.n_scored == n:
-            if hit.run["status"] != run["status"]:
-                hit = RunResult(run, hit.metrics, hit.reasons, n)
-                self._cache[run_id] = hit
+        # A status change counts too: a run seen "running" with all its scores in gets its
+        # fitted calibrations once it is done.
+        if hit and hit.n_scored == n and hit.run["status"] == run["status"]:
             return hit
         rs = run_scores(self.store, run_id)
         if len(rs.test) == 0:
@@ -177,19 +176,23 @@ def run_detail(cache: ResultCache, run_id: int, method: str) -> RunDetail:
     labels = run["labels"]
     rs = run_scores(cache.store, run_id)
     test = cache.store.scored_set(run_id, "test")
-    from .results import priors as estimate
+    from .results import calibrators, priors as estimate
 
-    found, reasons = estimate(rs) if len(rs.test) else ({}, {})
-    prior = found.get(method)
-    probs = cal.apply(softmax(rs.test), prior) if prior is not None and len(rs.test) else np.zeros((0, len(labels)))
+    found = estimate(rs)[0] if len(rs.test) else {}
+    # Every method that applies, fitted ones included, as the same p -> q map the
+    # metrics were computed with; only while the metrics exist (fitted methods wait for
+    # a finished run, as the tables do).
+    maps = calibrators(rs, [method])[0] if len(rs.test) and res.metrics.get(method) is not None else {}
+    probs = maps[method](softmax(rs.test)) if method in maps else np.zeros((0, len(labels)))
     preds = predict(probs) if len(probs) else np.zeros(0, dtype=int)
     examples = [
         {"id": eid, "text": text, "gold": labels[g] if g >= 0 else None, "pred": labels[p], "correct": bool(g == p),
          "probs": [float(x) for x in pr]}
         for eid, text, g, p, pr in zip(test.example_ids, test.texts, test.gold, preds, probs)
     ]
+    prior = found.get(method) if method not in ("none", *cal.FITTED) else None
     return RunDetail(
-        run=run, labels=labels, method=method, metrics=res.metrics.get(method), reason=reasons.get(method),
+        run=run, labels=labels, method=method, metrics=res.metrics.get(method), reason=res.reasons.get(method),
         examples=examples, prompt=run.get("prompt_prefix") or "", prior=None if prior is None else [float(x) for x in prior],
     )
 

@@ -5,6 +5,7 @@ import asyncio
 import json
 import time
 
+import numpy as np
 import pytest
 from rich.table import Table
 from textual.widgets import DataTable, Input, Static
@@ -334,3 +335,82 @@ def test_the_app_reads_task_data_with_the_command_lines_data_options(tmp_path):
             assert [r["task_name"] for r in Store(db).runs()] == ["mood"]
 
     run(scenario())
+
+
+def test_resuming_a_cancelled_label_word_run_resumes_that_run(tmp_path):
+    """A cancelled reviews[bad/good] run resumed from Past runs is finished as it was
+    (its label words), not replaced by a new plain reviews run."""
+    from lbtui import catalog, verbalizers
+    from lbtui.engine import Engine
+    from lbtui.models import ModelSpec
+
+    db = tmp_path / "w.db"
+    gguf = tmp_path / "fake.gguf"
+    gguf.write_bytes(b"GGUF" + bytes(60))
+    spec = ModelSpec(name="fake", path=gguf)
+    store = Store(db)
+    (task,) = verbalizers.expand([catalog.load("reviews")], [("bad", "good")])[1:]
+    engine = Engine(store, backend_factory=lambda s, p: FakeBackend())
+    (rid,) = engine.execute(engine.plan([spec], [task], [4], [0], limit=10))
+    store.db.execute("DELETE FROM scores WHERE run_id = ? AND \"set\" = 'test' AND idx >= 5", [rid])
+    store.update_run(rid, status="cancelled")
+
+    async def scenario():
+        app = make_app(build_parser().parse_args(["--db", str(db)]), backend_factory=lambda s, p: FakeBackend())
+        async with app.run_test(size=SIZE) as pilot:
+            await pilot.press("f4")
+            await pilot.pause(0.2)
+            app.query_one("#history-table", DataTable).focus()
+            await pilot.press("u")
+            await pilot.pause(0.2)
+            await app.workers.wait_for_complete()
+            await pilot.pause(0.2)
+
+    run(scenario())
+    runs = Store(db).runs()
+    assert [(r["id"], r["task_name"], r["status"]) for r in runs] == [(rid, "reviews[bad/good]", "done")]
+    assert Store(db).count_scores(rid) == runs[0]["n_items"]
+
+
+def test_drill_down_under_fitted_calibrations_lists_the_examples(tmp_path):
+    """Keys 6 and 7 (ProCa, SC) show every test example with its calibrated probabilities,
+    as the prior-based methods do."""
+    from lbtui import catalog
+    from lbtui.engine import Engine, run_scores
+    from lbtui.models import ModelSpec
+    from lbtui.results import calibrators
+    from lbtui.metrics import softmax
+
+    gguf = tmp_path / "fake.gguf"
+    gguf.write_bytes(b"GGUF" + bytes(60))
+    store = Store(tmp_path / "d.db")
+    engine = Engine(store, backend_factory=lambda s, p: FakeBackend())
+    (rid,) = engine.execute(engine.plan([ModelSpec(name="fake", path=gguf)], [catalog.load("tickets")], [4], [0], limit=30))
+    cache = analysis.ResultCache(store)
+    maps, _ = calibrators(run_scores(store, rid), ["proca", "sc"])
+    for method in ("proca", "sc"):
+        d = analysis.run_detail(cache, rid, method)
+        assert d.metrics is not None and len(d.examples) == 30
+        want = maps[method](softmax(run_scores(store, rid).test))
+        assert np.allclose([e["probs"] for e in d.examples], want)
+        assert d.prior is None  # a fitted map, not a prior
+    assert analysis.run_detail(cache, rid, "none").prior is None  # uniform: nothing to show
+
+
+def test_a_run_seen_running_with_every_score_gets_its_fitted_calibrations_once_done(tmp_path):
+    """The results cache follows a run's status, not only its score count."""
+    from lbtui import catalog
+    from lbtui.engine import Engine
+    from lbtui.models import ModelSpec
+
+    gguf = tmp_path / "fake.gguf"
+    gguf.write_bytes(b"GGUF" + bytes(60))
+    store = Store(tmp_path / "r.db")
+    engine = Engine(store, backend_factory=lambda s, p: FakeBackend())
+    (rid,) = engine.execute(engine.plan([ModelSpec(name="fake", path=gguf)], [catalog.load("reviews")], [4], [0], limit=20))
+    store.update_run(rid, status="running")
+    cache = analysis.ResultCache(store)
+    assert cache.get(rid).metrics["proca"] is None
+    store.update_run(rid, status="done")
+    got = cache.get(rid)
+    assert got.metrics["proca"] is not None and got.metrics["sc"] is not None and got.run["status"] == "done"

@@ -33,7 +33,7 @@ from ..engine import Engine, RunHandle
 from ..errors import Cancelled, UserError
 from ..render import PlainTable as PlainRich, ladder_table, seed_label, stability_table, words_table
 from ..results import HEADLINE
-from ..selection import select
+from ..selection import resume_request, select
 from ..store import Store
 from ..taskfile import DataOptions
 from .format import METRIC_TITLES, PlainTable, bar, change, num
@@ -223,8 +223,9 @@ class LbtuiApp(App):
             kwargs = {"backend_factory": self.backend_factory} if self.backend_factory else {}
             engine = Engine(store, progress=AppProgress(self), cancel=self.cancel_event, **kwargs)
             plans = engine.plan(sel.models, tasks, sel.shots, seeds, limit=sel.limit, scoring=sel.scoring, orders=sel.orders)
-            if "only_order" in request:  # resuming one reordered run, not its siblings
-                plans = [p for p in plans if p.order == request["only_order"]]
+            if "only_order" in request:  # resuming one run, not its siblings (orderings, label words)
+                plans = [p for p in plans if p.order == request["only_order"]
+                         and p.task.name == request.get("only_task", p.task.name)]
             ids = engine.execute(plans)
             self.post_message(AuditFinished(ids, "done"))
         except Cancelled:
@@ -342,15 +343,7 @@ class LbtuiApp(App):
         if run["status"] == "done":
             self.notify(f"run {run['id']} is complete", severity="information")
             return
-        task = self.store.db.execute("SELECT source FROM tasks WHERE id = ?", [run["task_id"]]).fetchone()[0]
-        model = run["model_name"]
-        if model not in model_registry.registry():
-            model = self.store.db.execute("SELECT path FROM models WHERE id = ?", [run["model_id"]]).fetchone()[0]
-        self.action_start({
-            "models": [model], "tasks": [task], "shots": str(run["shots"]), "seeds": "1", "seed_list": [run["seed"]],
-            "orders": str(run["demo_order"] + 1), "only_order": run["demo_order"],
-            "limit": str(run["limit_"]), "scoring": run["scoring"],
-        })
+        self.action_start(resume_request(self.store, run))
 
     def on_key(self, event) -> None:
         # Keys that act on the past-runs table only.
