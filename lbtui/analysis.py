@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import calibration as cal
+from . import calibrations as cal
 from .engine import run_scores
 from .metrics import Metrics, predict, softmax
 from .results import HEADLINE, evaluate_run, method_mark

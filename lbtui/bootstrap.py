@@ -2,20 +2,21 @@
 
 One resample draws the test set and the bias set of a run with replacement (each at
 its own size) and recomputes every metric under every calibration from the run's raw
-probabilities. Priors estimated from the test set itself (BC) are re-estimated on each
-resample; the others come from inputs that are not resampled (content-free, in-domain,
-leave-one-out) and stay fixed. The fitted calibrations (prototypical, supervised) are
-fitted once and held fixed: their intervals leave out the fit's own variance. Methods compared on the same resamples give paired
-differences. Resample 0 of ``draws`` is never the identity; ``point`` is computed on
+probabilities. A method whose registry entry has ``resample`` (BC: its prior is the
+test set's mean) is re-estimated on each resample; the others come from inputs that are
+not resampled (content-free, in-domain, leave-one-out) or are fitted once
+(prototypical, supervised) and stay fixed: their intervals leave out the fit's own
+variance. Methods compared on the same resamples give paired differences. Resample 0 of ``draws`` is never the identity; ``point`` is computed on
 the data as it is, with the same code, so intervals and point estimates agree.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
+from .calibrations import REGISTRY, Calibration
 from .metrics import softmax
 
 KEYS = ("accuracy", "macro_f1", "rsd", "bias_score")
@@ -32,19 +33,16 @@ class RunProbs:
     test_gold: np.ndarray
     bias: np.ndarray
     bias_gold: np.ndarray
-    priors: dict[str, np.ndarray | None]  # fixed p_hat of each method; "bc" marks a test-set prior
-    maps: dict = field(default_factory=dict)  # fitted calibrations (p -> q), held fixed
-    batch_methods: frozenset = frozenset({"bc"})  # methods whose prior is the mean over the test set
+    calibrations: dict[str, Calibration]  # each method's calibration fitted on the data as it is
+    reestimate: bool = True  # re-estimate on each resample where the method says how (BC)
 
 
 def from_scores(rs) -> RunProbs:
     """Everything a results.RunScores's metrics depend on."""
-    from .results import fitted, priors
+    from .results import calibrators
 
-    found, _ = priors(rs)
-    maps, _ = fitted(rs, found)
-    return RunProbs(rs.k, softmax(rs.test), np.asarray(rs.test_gold), softmax(rs.bias), np.asarray(rs.bias_gold),
-                    found, maps)
+    found, _ = calibrators(rs)
+    return RunProbs(rs.k, softmax(rs.test), np.asarray(rs.test_gold), softmax(rs.bias), np.asarray(rs.bias_gold), found)
 
 
 def draws(n: int, size: int, *, resamples: int, seed: int, stream: int) -> np.ndarray:
@@ -98,16 +96,15 @@ def evaluate_draws(rp: RunProbs, methods, test_idx: np.ndarray, bias_idx: np.nda
     yt, yb = rp.test_gold[test_idx], rp.bias_gold[bias_idx]
     out = {}
     for m in methods:
-        if m in rp.maps:  # a fitted calibration, fitted once on the data as it is
-            qt, qb = rp.maps[m](pt), rp.maps[m](pb)
+        c = rp.calibrations.get(m)
+        if c is None:
+            continue
+        refit = REGISTRY[m].resample if rp.reestimate else None
+        if refit is None and c.prior is None:  # a fitted map, fitted once on the data as it is
+            qt, qb = c(pt), c(pb)
             out[m] = metrics_batch(yt, qt.argmax(axis=-1), qb, yb, rp.k)
             continue
-        if m in rp.batch_methods:
-            prior = pt.mean(axis=1)  # re-estimated on each resample
-        elif rp.priors.get(m) is None:
-            continue
-        else:
-            prior = np.broadcast_to(np.asarray(rp.priors[m], dtype=np.float64), (pt.shape[0], rp.k))
+        prior = refit(pt) if refit else np.broadcast_to(c.prior, (pt.shape[0], rp.k))
         qt, qb = _calibrate(pt, prior), _calibrate(pb, prior)
         out[m] = metrics_batch(yt, qt.argmax(axis=-1), qb, yb, rp.k)
     return out

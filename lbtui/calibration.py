@@ -2,24 +2,14 @@
 
 Each method estimates a prior p_hat (a K-vector) from the model's own outputs;
 ``apply`` rescales q = softmax(log p - log p_hat). Inputs are probability arrays
-(already softmaxed over the K labels).
+(already softmaxed over the K labels). The methods themselves, one object each, are in
+lbtui/calibrations.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-METHODS = ("none", "cc", "dc", "bc", "looc", "proca", "sc")
-FITTED = ("proca", "sc")  # fit a model instead of a prior: calibration_models.py
-METHOD_NAMES = {
-    "none": "uncalibrated",
-    "cc": "contextual (Zhao et al. 2021)",
-    "dc": "domain-context (Fei et al. 2023)",
-    "bc": "batch (Zhou et al. 2024)",
-    "looc": "leave-one-out (Reif and Schwartz 2024)",
-    "proca": "prototypical (Han et al. 2022)",
-    "sc": "supervised (Gundem et al. 2025)",
-}
 # Inputs put in the query slot for contextual calibration, in this order.
 CONTENT_FREE = ("N/A", "", "[MASK]")
 DC_SAMPLES = 20

@@ -178,7 +178,7 @@ def cmd_run(a, backend_factory=None) -> int:
             engine.close()
     reports = [report(store, rid) for rid in run_ids]
     from . import stability
-    from .calibration import METHODS
+    from .calibrations import METHODS
 
     from . import ladder
 
@@ -390,7 +390,7 @@ def cmd_diagnose(a) -> int:
 
 def cmd_stability(a) -> int:
     from . import stability, suites
-    from .calibration import METHODS
+    from .calibrations import METHODS
     from .engine import report
     from .render import print_stability, stability_json
     from .report import select_runs

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import bootstrap as bs
-from .calibration import METHODS
+from .calibrations import METHODS
 from .metrics import predict, softmax
 from .results import RunScores, calibrators, priors
 
@@ -35,8 +35,8 @@ def prior_table(rs: RunScores) -> dict:
     uniform = np.full(rs.k, 1.0 / rs.k)
     gold = np.bincount(rs.test_gold, minlength=rs.k) / max(len(rs.test_gold), 1)
     out = {}
-    for m in ("cc", "dc", "looc", "bc"):
-        if m in found:
+    for m in found:  # every prior method that applies, in registry order
+        if m != "none":
             p = np.asarray(found[m], dtype=np.float64)
             p = p / p.sum()
             out[m] = {"p": p, "tv_uniform": tv(p, uniform), "tv_gold": tv(p, gold)}

@@ -20,7 +20,7 @@ from . import examples as exsets
 from .backends.base import SCORING_MODES, Backend, Request
 from .backends.layout import common_prefix
 from .backends.llama import check_gguf
-from .calibration import METHODS
+from .calibrations import METHODS
 from .errors import Cancelled, PromptTooLong, UserError
 from .metrics import Metrics
 from .models import ModelSpec, identity as model_identity, sha256_file

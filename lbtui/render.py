@@ -11,7 +11,7 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-from .calibration import METHODS
+from .calibrations import METHODS
 from .results import HEADLINE, finite_or_none, mean_headlines, method_mark
 
 COLUMN_NAMES = {"accuracy": "Accuracy", "macro_f1": "Macro-F1", "rsd": "RSD", "bias_score": "BiasScore"}

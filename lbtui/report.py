@@ -22,7 +22,7 @@ import numpy as np
 
 from . import bootstrap as bs
 from . import stability
-from .calibration import METHODS
+from .calibrations import METHODS
 from .engine import run_scores
 from .errors import UserError
 from .results import method_mark

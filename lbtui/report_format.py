@@ -12,7 +12,7 @@ from collections import defaultdict
 from pathlib import Path
 
 from .bootstrap import KEYS, LEVEL
-from .calibration import METHODS
+from .calibrations import METHODS
 from .errors import UserError
 from .report import MEAN_TASK, METRIC_LABELS, Row
 

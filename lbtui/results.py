@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from functools import partial
-from typing import Callable
 
 import numpy as np
 
-from . import calibration as cal
-from . import calibration_models as cm
+from . import calibrations as cal
+from .calibrations import Calibration
 from .metrics import Metrics, evaluate, softmax
 
 # Bump when scoring or example-set rules change: it enters the run key, so runs stored
@@ -41,56 +39,17 @@ class RunScores:
     looc_gold: np.ndarray
 
 
+def calibrators(rs: RunScores, methods=cal.METHODS) -> tuple[dict[str, Calibration], dict[str, str]]:
+    """Every requested method that applies, as its fitted Calibration (a map p -> q), and
+    the notes on the rest (why not) or on one that applied (a fallback)."""
+    return cal.fit_all(rs, methods)
+
+
 def priors(rs: RunScores) -> tuple[dict[str, np.ndarray], dict[str, str]]:
-    """p_hat of every method that applies, and the reason for each that does not."""
-    out: dict[str, np.ndarray] = {"none": cal.uniform_prior(rs.k)}
-    reasons: dict[str, str] = {}
-    sources = {
-        "cc": lambda: cal.mean_prior(softmax(rs.cc)),
-        "dc": lambda: cal.mean_prior(softmax(rs.dc)),
-        "bc": lambda: cal.mean_prior(softmax(rs.test)),
-        "looc": lambda: cal.looc_prior(softmax(rs.looc), rs.looc_gold),
-    }
-    for method, estimate in sources.items():
-        try:
-            out[method] = estimate()
-        except cal.NotApplicable as e:
-            reasons[method] = str(e)
-    return out, reasons
-
-
-def fitted(rs: RunScores, found: dict[str, np.ndarray]) -> tuple[dict[str, Callable], dict[str, str]]:
-    """The calibrations that fit a model (prototypical, supervised): a function from
-    probabilities to calibrated probabilities for each that applies, and notes: the
-    reason one does not apply, or that prototypical fell back to BC."""
-    maps: dict[str, Callable] = {}
-    notes: dict[str, str] = {}
-    try:
-        maps["proca"] = cm.prototypical(softmax(rs.test))
-    except cm.Degenerate as e:
-        if "bc" in found:
-            maps["proca"] = partial(cal.apply, prior=found["bc"])
-            notes["proca"] = f"fell back to BC: {e}"
-        else:
-            notes["proca"] = str(e)
-    except cal.NotApplicable as e:
-        notes["proca"] = str(e)
-    try:
-        maps["sc"] = cm.supervised(softmax(rs.looc), rs.looc_gold)
-    except cal.NotApplicable as e:
-        notes["sc"] = str(e)
-    return maps, notes
-
-
-def calibrators(rs: RunScores, methods=cal.METHODS) -> tuple[dict[str, Callable], dict[str, str]]:
-    """Every requested method that applies as a function p -> q, and the notes on the rest."""
-    found, reasons = priors(rs)
-    maps = {m: partial(cal.apply, prior=found[m]) for m in found}
-    if set(methods) & set(cal.FITTED):
-        more, notes = fitted(rs, found)
-        maps.update(more)
-        reasons.update(notes)
-    return {m: f for m, f in maps.items() if m in methods}, {m: r for m, r in reasons.items() if m in methods}
+    """p̂ of every prior method that applies, and the reason for each that does not."""
+    names = [n for n in cal.METHODS if not cal.REGISTRY[n].fitted]
+    found, reasons = cal.fit_all(rs, names)
+    return {n: c.prior for n, c in found.items()}, reasons
 
 
 def evaluate_run(rs: RunScores, methods=cal.METHODS) -> tuple[dict[str, Metrics | None], dict[str, str]]:

@@ -95,7 +95,7 @@ def test_drill_down_errors_and_prompt(tmp_path):
             await pilot.pause(0.3)
             assert isinstance(app.screen, DiagnosisScreen)
             priors, following = app.screen.parts
-            assert [str(c) for c in priors.columns[0]._cells] == ["uniform", "gold (test set)", "cc", "dc", "looc", "bc"]
+            assert [str(c) for c in priors.columns[0]._cells] == ["uniform", "gold (test set)", "cc", "dc", "bc", "looc"]
             assert [str(c) for c in following.columns[0]._cells] == ["none", "cc", "dc", "bc", "looc", "proca", "sc"]
             assert str(following.columns[3]._cells[0]).startswith(("+", "-"))  # excess with its interval
             await pilot.press("escape", "escape")

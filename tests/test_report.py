@@ -12,7 +12,7 @@ from hypothesis import given, settings, strategies as st
 
 from lbtui import bootstrap as bs
 from lbtui import metrics as M
-from lbtui.calibration import METHODS
+from lbtui.calibrations import METHODS, Calibration
 from lbtui.cli import main
 from lbtui.errors import EXIT_GATE, UserError
 from lbtui.report import parse_gate
@@ -63,7 +63,6 @@ def test_point_values_equal_the_engine_metrics(seed):
 
 def test_resamples_are_seeded_and_batch_prior_is_reestimated():
     rs = _run_scores(3)
-    found, _ = priors(rs)
     rp = bs.from_scores(rs)
     a = bs.resample(rp, METHODS, resamples=200, seed=7)
     b = bs.resample(rp, METHODS, resamples=200, seed=7)
@@ -71,7 +70,7 @@ def test_resamples_are_seeded_and_batch_prior_is_reestimated():
     assert np.array_equal(a["bc"]["macro_f1"], b["bc"]["macro_f1"])
     assert not np.array_equal(a["bc"]["macro_f1"], c["bc"]["macro_f1"])
     # With the test-set prior held fixed, BC's resamples would differ from re-estimating it.
-    fixed = bs.RunProbs(rp.k, rp.test, rp.test_gold, rp.bias, rp.bias_gold, {**found}, {}, batch_methods=frozenset())
+    fixed = bs.RunProbs(rp.k, rp.test, rp.test_gold, rp.bias, rp.bias_gold, rp.calibrations, reestimate=False)
     f = bs.resample(fixed, ["bc"], resamples=200, seed=7)
     assert not np.array_equal(a["bc"]["accuracy"], f["bc"]["accuracy"])
 
@@ -85,7 +84,7 @@ def test_interval_covers_a_known_proportion():
     correct = rng.random(n) < 0.7
     pred = np.where(correct, gold, 1 - gold)
     scores = np.eye(2)[pred] * 4.0
-    rp = bs.RunProbs(2, M.softmax(scores), gold, M.softmax(scores[:32]), gold[:32], {"none": np.ones(2)})
+    rp = bs.RunProbs(2, M.softmax(scores), gold, M.softmax(scores[:32]), gold[:32], {"none": Calibration.from_prior(np.ones(2))})
     samples = bs.resample(rp, ["none"], resamples=1000, seed=0)["none"]["accuracy"]
     lo, hi = bs.interval(samples)
     acc = correct.mean()

@@ -27,7 +27,7 @@ from textual_plotext import PlotextPlot
 from .. import analysis, catalog, models as model_registry, paths
 from ..backends.llama import hardware_summary
 from .. import verbalizers
-from ..calibration import METHODS
+from ..calibrations import METHODS
 from ..results import method_mark
 from ..engine import Engine, RunHandle
 from ..errors import Cancelled, UserError

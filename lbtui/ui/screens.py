@@ -12,7 +12,7 @@ from textual.screen import ModalScreen, Screen
 from textual.widgets import DataTable, Footer, Header, Static
 
 from ..analysis import ResultCache, run_detail, run_diagnosis
-from ..calibration import METHODS, METHOD_NAMES
+from ..calibrations import METHOD_NAMES, METHODS
 from ..render import PlainTable as PlainRich, seed_label
 from .format import PlainTable, bar, num
 
