@@ -8,6 +8,7 @@ Conventions follow scikit-learn's: data positional, options keyword-only.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 
@@ -120,12 +121,7 @@ class Metrics:
     gold_share: np.ndarray
 
     def headline(self) -> dict[str, float]:
-        return {
-            "accuracy": self.accuracy,
-            "macro_f1": self.macro_f1,
-            "rsd": self.rsd,
-            "bias_score": self.bias_score,
-        }
+        return {name: getattr(self, name) for name in REGISTRY}
 
 
 def evaluate(
@@ -137,12 +133,45 @@ def evaluate(
     k = test_probs.shape[1]
     y_pred = predict(test_probs)
     return Metrics(
-        accuracy=accuracy(test_gold, y_pred),
-        macro_f1=macro_f1(test_gold, y_pred),
-        rsd=rsd(test_gold, y_pred),
-        bias_score=bias_score(bias_probs, bias_gold) if len(bias_gold) else float("nan"),
+        **{name: m.compute(y_pred, test_gold, bias_probs, bias_gold) for name, m in REGISTRY.items()},
         classwise_accuracy=classwise_accuracy(test_gold, y_pred, n_labels=k),
         confusion=confusion_matrix(test_gold, y_pred, n_labels=k),
         predicted_share=distribution(y_pred, n_labels=k),
         gold_share=distribution(test_gold, n_labels=k),
     )
+
+
+# --- the registry: one object a headline metric ------------------------------------------
+
+
+@dataclass(frozen=True)
+class Metric:
+    """A headline metric: every table, report, gate, plot and the bootstrap read it here.
+
+    ``fn(test_pred, test_gold, bias_probs, bias_gold)`` computes it for one run;
+    ``paper`` marks the three the paper reports (the plots and compact views show those);
+    ``aliases`` are what `lbtui report --fail-if` accepts for it. A new metric also needs
+    a field in ``Metrics`` and its vectorised form in bootstrap.metrics_batch (a test
+    checks that every registered metric has one)."""
+
+    name: str
+    title: str  # column title in the CLI's tables and the report
+    short: str  # the app's narrow column title
+    higher_is_better: bool
+    fn: Callable[[np.ndarray, np.ndarray, np.ndarray, np.ndarray], float]
+    paper: bool = True
+    aliases: tuple[str, ...] = ()
+
+    def compute(self, test_pred, test_gold, bias_probs, bias_gold) -> float:
+        return float(self.fn(test_pred, test_gold, bias_probs, bias_gold))
+
+
+REGISTRY: dict[str, Metric] = {m.name: m for m in (
+    Metric("accuracy", "Accuracy", "Acc", True, lambda yp, yt, qb, gb: accuracy(yt, yp), paper=False, aliases=("acc",)),
+    Metric("macro_f1", "Macro-F1", "Macro-F1", True, lambda yp, yt, qb, gb: macro_f1(yt, yp), aliases=("macro-f1", "f1")),
+    Metric("rsd", "RSD", "RSD", False, lambda yp, yt, qb, gb: rsd(yt, yp)),
+    Metric("bias_score", "BiasScore", "BiasScore", False,
+           lambda yp, yt, qb, gb: bias_score(qb, gb) if len(gb) else float("nan"), aliases=("biasscore", "bias")),
+)}
+HEADLINE: tuple[str, ...] = tuple(REGISTRY)
+PAPER: tuple[str, ...] = tuple(n for n, m in REGISTRY.items() if m.paper)  # macro-F1, RSD, BiasScore

@@ -12,9 +12,10 @@ from rich.table import Table
 from rich.text import Text
 
 from .calibrations import METHODS
+from .metrics import PAPER, REGISTRY as METRICS
 from .results import HEADLINE, finite_or_none, mean_headlines, method_mark
 
-COLUMN_NAMES = {"accuracy": "Accuracy", "macro_f1": "Macro-F1", "rsd": "RSD", "bias_score": "BiasScore"}
+COLUMN_NAMES = {name: m.title for name, m in METRICS.items()}
 
 
 class ProgressBar:
@@ -224,7 +225,7 @@ def print_diagnosis(run: dict, table: dict, effects: dict) -> None:
 
 # --- stability across seeds and orderings ----------------------------------------------
 
-STABILITY_KEYS = ("macro_f1", "rsd", "bias_score")
+STABILITY_KEYS = PAPER
 
 
 def stability_json(rows: list[dict]) -> list[dict]:

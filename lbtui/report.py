@@ -25,17 +25,13 @@ from . import stability
 from .calibrations import METHODS
 from .engine import run_scores
 from .errors import UserError
+from .metrics import REGISTRY as METRICS
 from .results import method_mark
 from .store import Store
 
 MEAN_TASK = "mean"
-METRIC_ALIASES = {
-    "accuracy": "accuracy", "acc": "accuracy",
-    "macro_f1": "macro_f1", "macro-f1": "macro_f1", "f1": "macro_f1",
-    "rsd": "rsd",
-    "bias_score": "bias_score", "biasscore": "bias_score", "bias": "bias_score",
-}
-METRIC_LABELS = {"accuracy": "accuracy", "macro_f1": "macro-F1", "rsd": "RSD", "bias_score": "BiasScore"}
+METRIC_ALIASES = {alias: name for name, m in METRICS.items() for alias in (name, *m.aliases)}
+METRIC_LABELS = {name: m.title for name, m in METRICS.items()}
 
 
 @dataclass(frozen=True)

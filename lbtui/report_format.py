@@ -14,10 +14,11 @@ from pathlib import Path
 from .bootstrap import KEYS, LEVEL
 from .calibrations import METHODS
 from .errors import UserError
+from .metrics import PAPER
 from .report import MEAN_TASK, METRIC_LABELS, Row
 
 FORMATS = ("md", "csv", "json", "html")
-SHOWN = ("macro_f1", "rsd", "bias_score")
+SHOWN = PAPER
 
 
 def _ci(v: float | None, lo: float | None, hi: float | None, signed: bool = False) -> str:

@@ -9,6 +9,7 @@ import numpy as np
 
 from . import calibrations as cal
 from .calibrations import Calibration
+from . import metrics
 from .metrics import Metrics, evaluate, softmax
 
 # Bump when scoring or example-set rules change: it enters the run key, so runs stored
@@ -65,7 +66,7 @@ def evaluate_run(rs: RunScores, methods=cal.METHODS) -> tuple[dict[str, Metrics 
     return out, reasons
 
 
-HEADLINE = ("accuracy", "macro_f1", "rsd", "bias_score")
+HEADLINE = metrics.HEADLINE  # the registry's names, in table order
 
 
 def mean_headlines(per_run: list[dict[str, Metrics | None]], methods=cal.METHODS) -> dict[str, dict[str, float] | None]:

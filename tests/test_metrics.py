@@ -80,3 +80,32 @@ def test_evaluate_bundles_everything():
     assert m.accuracy == pytest.approx(2 / 3)
     assert m.predicted_share.tolist() == pytest.approx([2 / 3, 1 / 3])
     assert set(m.headline()) == {"accuracy", "macro_f1", "rsd", "bias_score"}
+
+
+def test_every_registered_metric_is_a_field_and_has_a_bootstrap_form():
+    """The metric registry is the one list: Metrics carries each, the bootstrap computes
+    each (a metric added without its vectorised form fails here, not silently)."""
+    import ast
+    from pathlib import Path
+
+    import lbtui.bootstrap as bs
+    from lbtui.metrics import HEADLINE, PAPER, REGISTRY, Metrics
+
+    assert HEADLINE == ("accuracy", "macro_f1", "rsd", "bias_score") and PAPER == ("macro_f1", "rsd", "bias_score")
+    fields = set(Metrics.__dataclass_fields__)
+    y = np.array([[0, 1, 1, 0]])
+    got = bs.metrics_batch(y, y, np.full((1, 4, 2), 0.5), np.array([[0, 1, 0, 1]]), 2)
+    for name, m in REGISTRY.items():
+        assert name in fields and m.title and m.short and name in got
+    assert REGISTRY["rsd"].higher_is_better is False and REGISTRY["macro_f1"].higher_is_better is True
+    root = Path(__file__).resolve().parent.parent / "lbtui"
+    offenders = []
+    for path in root.rglob("*.py"):
+        if path.name == "metrics.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, (ast.Tuple, ast.List, ast.Set)):
+                words = {e.value for e in node.elts if isinstance(e, ast.Constant) and isinstance(e.value, str)}
+                if len(words & set(HEADLINE)) >= 2:
+                    offenders.append(f"{path.name}:{node.lineno}")
+    assert offenders == []

@@ -168,7 +168,7 @@ def test_differences_against_another_method(capsys, audited):
         want = np.mean([r["metrics"][m]["macro_f1"] - r["metrics"]["bc"]["macro_f1"] for r in runs])
         assert row["diff"] == pytest.approx(want, abs=1e-9) and row["diff_lo"] <= row["diff_hi"]
     assert main(["report", "--db", str(db), "--format", "md", "--resamples", "100", "--against", "bc"]) == 0
-    assert "Δ macro-F1 vs bc" in capsys.readouterr().out
+    assert "Δ Macro-F1 vs bc" in capsys.readouterr().out
     assert main(["report", "--db", str(db), "--against", "platt"]) == 2
     assert "--against: unknown method 'platt'" in capsys.readouterr().err
 

@@ -32,6 +32,7 @@ from ..results import method_mark
 from ..engine import Engine, RunHandle
 from ..errors import Cancelled, UserError
 from ..render import PlainTable as PlainRich, ladder_table, seed_label, stability_table, words_table
+from ..metrics import PAPER
 from ..results import HEADLINE
 from ..selection import resume_request, select
 from ..store import Store
@@ -41,7 +42,7 @@ from .screens import HelpScreen, RunScreen
 from .worker import AppProgress, EngineNote, RunProgress
 
 REDRAW_SECONDS = 0.25
-PLOT_METRICS = ("macro_f1", "rsd", "bias_score")
+PLOT_METRICS = PAPER
 PLOT_COLORS = ("blue", "red", "green", "orange", "magenta", "cyan", "yellow")  # one per method, band and line alike
 
 

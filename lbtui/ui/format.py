@@ -5,11 +5,12 @@ from __future__ import annotations
 from rich.text import Text
 from textual.widgets import DataTable
 
+from ..metrics import REGISTRY as METRICS
 from ..render import as_text
 
-# Whether a larger value is better, for colouring changes against "none".
-HIGHER_IS_BETTER = {"accuracy": True, "macro_f1": True, "rsd": False, "bias_score": False}
-METRIC_TITLES = {"accuracy": "Acc", "macro_f1": "Macro-F1", "rsd": "RSD", "bias_score": "BiasScore"}
+# Whether a larger value is better (for colouring changes against "none"), and titles.
+HIGHER_IS_BETTER = {name: m.higher_is_better for name, m in METRICS.items()}
+METRIC_TITLES = {name: m.short for name, m in METRICS.items()}
 
 
 def num(x: float | None) -> Text:
