@@ -1,8 +1,9 @@
 """What the app shows, computed from the store: tables of metrics per run and averaged,
 curves against shots, comparisons and a run's details. The UI only lays these out.
 
-Metrics of a run are cached and recomputed only when its stored scores change, so
-toggling calibrations over many runs costs no recomputation at all.
+Metrics of a run are cached and recomputed only when its stored scores or status
+change, so toggling calibrations over many runs costs no recomputation at all; a
+finished run's metrics are computed once, off the UI thread, and kept in the store.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import numpy as np
 from . import calibrations as cal
 from .engine import run_scores
 from .metrics import Metrics, predict, softmax
-from .results import HEADLINE, evaluate_run, method_mark
+from .results import HEADLINE, METHOD_VERSION, evaluate_run, method_mark
 from .store import Store
 
 
@@ -27,31 +28,93 @@ class RunResult:
     n_scored: int
 
 
+ANALYSING = "being analysed"  # the reason shown while a finished run's metrics are computed off the UI thread
+
+
+def analysis_version() -> str:
+    """What a finished run's stored metrics were computed under: the scoring rules, the
+    registries' names, and this cache's layout. Any change recomputes them."""
+    return f"m{METHOD_VERSION}:" + ",".join(cal.METHODS) + ":" + ",".join(HEADLINE) + ":1"
+
+
+def _payload(metrics: dict[str, Metrics | None], reasons: dict[str, str]) -> dict:
+    return {"metrics": {m: (v.to_json() if v is not None else None) for m, v in metrics.items()}, "reasons": reasons}
+
+
+def _unpayload(p: dict) -> tuple[dict[str, Metrics | None], dict[str, str]]:
+    return {m: (Metrics.from_json(v) if v is not None else None) for m, v in p["metrics"].items()}, p["reasons"]
+
+
+def analyse_finished(store: Store, run_id: int) -> None:
+    """Compute a finished run's metrics under every method (fitted ones included) and keep
+    them in the store: done once per run, in a worker, never on the UI thread."""
+    metrics, reasons = _partial_safe(run_scores(store, run_id))
+    store.put_metrics(run_id, analysis_version(), _payload(metrics, reasons))
+
+
 class ResultCache:
+    """Metrics of the runs on screen. ``refresh`` reads the state of every shown run in one
+    or two queries; ``get`` then answers from memory. Finished runs' metrics come from the
+    store (computed once by ``analyse_finished``); a finished run not analysed yet shows
+    as ANALYSING until a worker has done it. Runs being scored are evaluated here (a few
+    at a time, prior methods only)."""
+
     def __init__(self, store: Store):
         self.store = store
         self._cache: dict[int, RunResult] = {}
+        self._state: dict[int, tuple[dict, int]] = {}
+        self.unanalysed: list[int] = []  # finished runs shown whose metrics are not stored yet
+        self.queries = 0  # SQL statements issued by refresh/get, for the app benchmark
+
+    def refresh(self, run_ids: list[int]) -> None:
+        self._state = self.store.run_states(list(run_ids))
+        self.queries += 2
+        stale = [rid for rid, (run, n) in self._state.items()
+                 if rid not in self._cache or self._cache[rid].n_scored != n or self._cache[rid].run["status"] != run["status"]
+                 or (run["status"] == "done" and ANALYSING in self._cache[rid].reasons.values())]
+        done = [rid for rid in stale if self._state[rid][0]["status"] == "done"]
+        stored = self.store.cached_metrics(done, analysis_version()) if done else {}
+        self.queries += bool(done)
+        for rid in done:
+            run, n = self._state[rid]
+            if rid in stored:
+                metrics, reasons = _unpayload(stored[rid])
+            else:
+                metrics, reasons = {m: None for m in cal.METHODS}, {m: ANALYSING for m in cal.METHODS}
+            self._cache[rid] = RunResult(run, metrics, reasons, n)
+        self.unanalysed = [rid for rid in done if rid not in stored]
 
     def get(self, run_id: int) -> RunResult:
-        n = self.store.count_scores(run_id)
+        if run_id in self._state:
+            run, n = self._state[run_id]
+        else:
+            run, n = self.store.run(run_id), self.store.count_scores(run_id)
+            self.queries += 2
         hit = self._cache.get(run_id)
-        run = self.store.run(run_id)
         # A status change counts too: a run seen "running" with all its scores in gets its
         # fitted calibrations once it is done.
         if hit and hit.n_scored == n and hit.run["status"] == run["status"]:
             return hit
-        rs = run_scores(self.store, run_id)
-        if len(rs.test) == 0:
-            metrics, reasons = {m: None for m in cal.METHODS}, {}
-        elif run["status"] != "done":
-            # Fitting a mixture at every redraw would stall the UI; fitted methods wait.
-            metrics, reasons = _partial_safe(rs, [m for m in cal.METHODS if m not in cal.FITTED])
-            for m in cal.FITTED:
-                metrics[m] = None
-                reasons[m] = "fitted when the run is complete"
+        if run["status"] == "done":
+            stored = self.store.cached_metrics([run_id], analysis_version())
+            self.queries += 1
+            if run_id not in stored:  # asked for outside a refresh (the drill-down): analyse now
+                analyse_finished(self.store, run_id)
+                stored = self.store.cached_metrics([run_id], analysis_version())
+            metrics, reasons = _unpayload(stored[run_id])
+            result = RunResult(run, metrics, reasons, n)
         else:
-            metrics, reasons = _partial_safe(rs)
-        result = RunResult(run, metrics, reasons, n)
+            rs = run_scores(self.store, run_id)
+            self.queries += 5
+            if len(rs.test) == 0:
+                metrics, reasons = {m: None for m in cal.METHODS}, {}
+            else:
+                # Fitting a mixture at every redraw would stall the UI; fitted methods wait.
+                metrics, reasons = _partial_safe(rs, [m for m in cal.METHODS if m not in cal.FITTED])
+                for m in cal.FITTED:
+                    metrics[m] = None
+                    reasons[m] = "fitted when the run is complete"
+            result = RunResult(run, metrics, reasons, n)
         self._cache[run_id] = result
         return result
 

@@ -88,6 +88,10 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--data-dir", type=Path, help="resolve the task file's data paths against this folder")
     b.add_argument("--allow-outside-paths", action="store_true", help="let a task file name data outside its folder")
     b.add_argument("--json", action="store_true", help="print one JSON document instead of a table")
+    b.add_argument("--app", action="store_true", help="measure the app instead: first table, toggles, UI stalls and SQL"
+                                                     " statements a refresh over a store of --runs finished runs")
+    b.add_argument("--runs", type=int, default=2511, help="with --app: finished runs in the throw-away store (default 2511,"
+                                                          " the paper's 279 tasks x 3 shots x 3 seeds)")
     rp = sub.add_parser("report", help="metrics with bootstrap intervals over stored runs; gates for pipelines")
     rp.add_argument("--run", type=int, action="append", help="run id (repeatable; default: every finished run)")
     rp.add_argument("--suite", help="only the runs of this suite's tasks")
@@ -312,6 +316,19 @@ def cmd_bench(a) -> int:
     from . import bench
     from .render import print_bench
 
+    if a.app:
+        from . import bench_app
+
+        if a.runs < 1:
+            raise UserError("--runs", f"must be >= 1, got {a.runs}")
+        result = bench_app.run(a.runs, note=lambda m: print(f"lbtui bench --app: {m}", file=sys.stderr))
+        if a.json:
+            print(json.dumps(result, indent=2))
+        else:
+            print(f"app over {result['runs']} runs: first table {result['first_table_s']:.2f} s; toggles median"
+                  f" {result['toggle_ms']['median']:.0f} ms, max {result['toggle_ms']['max']:.0f} ms; worst UI stall"
+                  f" {result['ui_stall_ms_max']:.0f} ms while scoring; {result['queries_per_refresh']} SQL statements a refresh")
+        return EXIT_OK
     modes = split_names([a.modes])
     for m in modes:
         if m not in bench.MODES:

@@ -123,6 +123,13 @@ class Metrics:
     def headline(self) -> dict[str, float]:
         return {name: getattr(self, name) for name in REGISTRY}
 
+    def to_json(self) -> dict:
+        return {k: (v.tolist() if isinstance(v, np.ndarray) else float(v)) for k, v in self.__dict__.items()}
+
+    @classmethod
+    def from_json(cls, d: dict) -> "Metrics":
+        return cls(**{k: (np.asarray(v) if isinstance(v, list) else v) for k, v in d.items()})
+
 
 def evaluate(
     test_probs: np.ndarray, test_gold: np.ndarray, bias_probs: np.ndarray, bias_gold: np.ndarray

@@ -117,16 +117,25 @@ class Store:
             db["file_hashes"].create(
                 {"path": str, "size": int, "mtime_ns": int, "sha256": str}, pk="path", if_not_exists=True
             )
+            self._create_metrics_table(db)
+
+    @staticmethod
+    def _create_metrics_table(db) -> None:
+        # Metrics of finished runs under every method, computed once (fitting ProCa and
+        # SC is slow) and keyed by the analysis version that computed them.
+        db["run_metrics"].create({"run_id": int, "version": str, "payload": str}, pk=("run_id", "version"),
+                                 foreign_keys=[("run_id", "runs", "id")], if_not_exists=True)
 
     def _add_missing_columns(self) -> None:
         """Stores written by earlier development versions of schema 1 lack some run columns
         (ownership, heartbeat); add them, empty, rather than fail on the first query."""
         have = set(self.db["runs"].columns_dict)
         missing = {c: t for c, t in RUN_COLUMNS.items() if c not in have}
-        if missing:
+        if missing or "run_metrics" not in self.db.table_names():
             with self._tx() as db:
                 for col, kind in missing.items():
                     db["runs"].add_column(col, kind)
+                self._create_metrics_table(db)
 
     def close(self) -> None:
         self.db.conn.close()
@@ -239,6 +248,35 @@ class Store:
     def runs(self, *, status: str | None = None) -> list[dict]:
         sql = "SELECT * FROM runs" + (" WHERE status = ?" if status else "") + " ORDER BY id"
         return [_decode_run(r) for r in self.db.query(sql, [status] if status else [])]
+
+    def run_states(self, run_ids: list[int]) -> dict[int, tuple[dict, int]]:
+        """Each run and its number of stored scores, in two queries whatever the number of
+        runs (a finished run holds all its items)."""
+        if not run_ids:
+            return {}
+        marks = ",".join("?" * len(run_ids))
+        cur = self.db.execute(f"SELECT * FROM runs WHERE id IN ({marks})", list(run_ids))
+        cols = [d[0] for d in cur.description]
+        runs = {run["id"]: run for run in (_decode_run(dict(zip(cols, r))) for r in cur.fetchall())}
+        open_ = [rid for rid, r in runs.items() if r["status"] != "done"]
+        counts = {}
+        if open_:
+            q = f"SELECT run_id, count(*) FROM scores WHERE run_id IN ({','.join('?' * len(open_))}) GROUP BY run_id"
+            counts = dict(self.db.execute(q, open_).fetchall())
+        return {rid: (r, r["n_items"] if r["status"] == "done" else counts.get(rid, 0)) for rid, r in runs.items()}
+
+    def cached_metrics(self, run_ids: list[int], version: str) -> dict[int, dict]:
+        if not run_ids:
+            return {}
+        marks = ",".join("?" * len(run_ids))
+        rows = self.db.execute(f"SELECT run_id, payload FROM run_metrics WHERE version = ? AND run_id IN ({marks})",
+                               [version, *run_ids]).fetchall()
+        return {rid: json.loads(p) for rid, p in rows}
+
+    def put_metrics(self, run_id: int, version: str, payload: dict) -> None:
+        with self._tx() as db:
+            db["run_metrics"].upsert({"run_id": run_id, "version": version, "payload": json.dumps(payload)},
+                                     pk=("run_id", "version"))
 
     # --- scores ------------------------------------------------------------------------
 

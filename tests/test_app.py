@@ -232,8 +232,11 @@ def test_orders_from_the_setup_form_fill_the_stability_tab_and_plot_bands(tmp_pa
         app = make_app(db=db, backend_factory=lambda s, p: FakeBackend())
         async with app.run_test(size=SIZE) as pilot:
             await pilot.pause(0.2)
+            await pilot.press("f6")  # only the visible tab is drawn
+            await pilot.pause(0.2)
             text = str(app.query_one("#stability-table", Static).content)
             assert "Orders > 1" in text  # what to do before there is anything to show
+            await pilot.press("f2")
             app.query_one("#shots", Input).value = "4"
             app.query_one("#limit", Input).value = "12"
             app.query_one("#seeds", Input).value = "2"
@@ -414,3 +417,56 @@ def test_a_run_seen_running_with_every_score_gets_its_fitted_calibrations_once_d
     store.update_run(rid, status="done")
     got = cache.get(rid)
     assert got.metrics["proca"] is not None and got.metrics["sc"] is not None and got.run["status"] == "done"
+
+
+def test_a_refresh_costs_a_few_queries_whatever_the_number_of_runs(tmp_path):
+    """Finished runs' metrics (fitted calibrations included) are computed once and kept in
+    the store; a refresh of every table then reads the runs' state in a few statements,
+    with no fitting on the UI thread."""
+    from lbtui import bench_app
+    from lbtui.results import calibrators
+
+    db = tmp_path / "many.db"
+    ids = bench_app.write_store(db, 24)
+    store = Store(db)
+    statements = []
+    store.db.conn.set_trace_callback(statements.append)
+    cache = analysis.ResultCache(store)
+    cache.refresh(ids)
+    rows = analysis.per_run_rows(cache, ids, list(analysis.cal.METHODS))
+    analysis.mean_rows(cache, ids, list(analysis.cal.METHODS))
+    analysis.curves(cache, ids, list(analysis.cal.METHODS), "macro_f1")
+    assert len(statements) <= 5 and cache.unanalysed == []
+    assert len(rows) == 24 * 7 and all(r["macro_f1"] is not None for r in rows
+                                    if r["method"] == "proca" or r["method"] == "sc" and r["shots"] >= 2)
+    # the stored numbers are the engine's
+    from lbtui.engine import report
+    assert cache.get(ids[5]).metrics["proca"].macro_f1 == pytest.approx(report(store, ids[5]).metrics["proca"].macro_f1)
+    statements.clear()
+    cache.refresh(ids)
+    assert len(statements) <= 2  # nothing changed: the runs' state only
+
+
+def test_finished_runs_without_stored_metrics_are_analysed_off_the_ui_thread(tmp_path):
+    """A store from before the metrics cache: the app shows the runs at once as being
+    analysed, a worker fits them, and the tables fill in."""
+    from lbtui import bench_app
+
+    db = tmp_path / "old.db"
+    ids = bench_app.write_store(db, 6)
+    Store(db).db.execute("DELETE FROM run_metrics")
+
+    async def scenario():
+        app = make_app(db=db, backend_factory=lambda s, p: FakeBackend())
+        async with app.run_test(size=SIZE) as pilot:
+            app.view_runs = list(ids)
+            app.dirty = True
+            app.redraw()
+            assert set(app.cache.unanalysed) == set(ids)
+            assert all(r[8] == "—" for r in cells(app, "#per-run"))  # shown at once, numbers pending
+            await app.workers.wait_for_complete()
+            await pilot.pause(0.8)
+            assert all(r[8] != "—" for r in cells(app, "#per-run") if r[3] != "0" or r[6] not in ("looc", "sc"))
+
+    run(scenario())
+    assert len(Store(db).cached_metrics(ids, analysis.analysis_version())) == 6

@@ -54,6 +54,10 @@ class AuditFinished(Message):
         self.error = error
 
 
+class Analysed(Message):
+    """The analysis worker stored the metrics of more finished runs."""
+
+
 class LbtuiApp(App):
     CSS_PATH = "app.tcss"
     TITLE = "lbtui: label bias audit"
@@ -228,6 +232,9 @@ class LbtuiApp(App):
                 plans = [p for p in plans if p.order == request["only_order"]
                          and p.task.name == request.get("only_task", p.task.name)]
             ids = engine.execute(plans)
+            for rid in ids:  # every method's metrics, fitted ones included, off the UI thread
+                if store.run(rid)["status"] == "done" and not store.cached_metrics([rid], analysis.analysis_version()):
+                    analysis.analyse_finished(store, rid)
             self.post_message(AuditFinished(ids, "done"))
         except Cancelled:
             self.post_message(AuditFinished(ids, "cancelled"))
@@ -237,6 +244,30 @@ class LbtuiApp(App):
             if engine is not None:
                 engine.close()
             store.close()
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="analyse")
+    def analyse(self, run_ids: list[int]) -> None:
+        """Compute and store the metrics of finished runs that have none yet (once per run;
+        ProCa's mixtures and SC's fits are slow), telling the app every half second."""
+        from textual.worker import get_current_worker
+
+        worker = get_current_worker()
+        store = Store(self.db_path)
+        last = time.monotonic()
+        try:
+            for rid in run_ids:
+                if worker.is_cancelled:
+                    return
+                analysis.analyse_finished(store, rid)
+                if time.monotonic() - last > 0.5:
+                    self.post_message(Analysed())
+                    last = time.monotonic()
+        finally:
+            store.close()
+            self.post_message(Analysed())
+
+    def on_analysed(self, msg: Analysed) -> None:
+        self.dirty = True
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         if event.worker.group == "audit" and event.state == WorkerState.ERROR:
@@ -370,17 +401,31 @@ class LbtuiApp(App):
     # --- drawing -----------------------------------------------------------------------
 
     def redraw(self) -> None:
+        """Read the shown runs' state (one or two queries), then draw the visible tab only."""
         if not self.dirty or self.cache is None:
             return
         t0 = time.perf_counter()
         self.dirty = False
+        self.cache.refresh(self.view_runs)
+        if self.cache.unanalysed and not any(w.group == "analyse" and w.is_running for w in self.workers):
+            self.analyse(list(self.cache.unanalysed))
         self.draw_progress()
-        self.draw_tables()
-        self.draw_plots()
-        self.draw_label_bars()
-        self.draw_compare()
-        self.draw_stability()
+        tab = self.query_one("#tabs", TabbedContent).active
+        if tab == "results":
+            self.draw_tables()
+        elif tab == "plots":
+            self.draw_plots()
+            self.draw_label_bars()
+        elif tab == "compare":
+            self.draw_compare()
+        elif tab == "stability":
+            self.draw_stability()
         self.last_redraw_seconds = time.perf_counter() - t0
+
+    @on(TabbedContent.TabActivated)
+    def _tab_activated(self) -> None:
+        self.dirty = True
+        self.redraw()
 
     def draw_progress(self) -> None:
         t = PlainRich.grid(padding=(0, 1))
