@@ -58,7 +58,7 @@ def run(
     spec: ModelSpec, task: Task, *, shots: int = 8, limit: int = 200, seed: int = 0, naive: int = 8,
     modes: Sequence[str] = MODES, note=lambda message: None,
 ) -> dict:
-    from .engine import load_backend
+    from .backends import load_backend
 
     path = spec.locate()
     note(f"loading {spec.name}")
@@ -79,11 +79,11 @@ def run(
                 note(f"{mode}: auditing {len(p.sets.test)} test examples and their calibration sets through the engine")
                 backend.clear()
                 before = (backend.tokens_evaluated, backend.pad_tokens, backend.decode_seconds)
-                engine = Engine(store, backend_factory=lambda s, pth: backend, progress=NullProgress())
+                engine = Engine(store, backend_factory=lambda s, pth: backend, progress=NullProgress(), owns_backends=False)
                 t0 = time.perf_counter()
                 engine.execute([p])
                 seconds = time.perf_counter() - t0
-                engine._backends.clear()  # the backend is ours to close
+                engine.close()  # the backend stays open: it is ours
                 reqs = [it.request for it in p.items]  # as the engine prepared them
                 needed = tokens_needed(reqs, mode)
                 rate = needed / seconds

@@ -90,7 +90,6 @@ def write_store(path: Path, n_runs: int, *, seed: int = 0, note=lambda m: None) 
 async def _measure(db: Path, run_ids: list[int]) -> dict:
     from .backends.fake import FakeBackend
     from .ui.app import make_app
-    from textual.widgets import DataTable
 
     statements = [0]
     t_start = time.perf_counter()
@@ -99,7 +98,7 @@ async def _measure(db: Path, run_ids: list[int]) -> dict:
         app.store.db.conn.set_trace_callback(lambda sql: statements.__setitem__(0, statements[0] + 1))
         app.view_runs = list(run_ids)
         app.dirty = True
-        table = app.query_one("#per-run", DataTable)
+        table = app.query_one("#per-run")
         want = len(run_ids) * len(app.methods())
         while table.row_count < want:
             await pilot.pause(0.01)

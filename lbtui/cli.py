@@ -287,7 +287,7 @@ def _model_source(spec) -> str:
 def cmd_models(a) -> int:
     from .render import print_rows
 
-    from .backends.llama import build_info
+    from .backends import build_info
 
     build = build_info()
     registry = model_registry.registry()
@@ -432,7 +432,7 @@ def cmd_stability(a) -> int:
 
 
 def cmd_quantize(a) -> int:
-    from . import quantize
+    from .models import quantize
     from .render import print_rows
 
     types = quantize.parse_types(a.types)

@@ -17,13 +17,14 @@ from typing import Callable, Protocol, Sequence
 
 
 from . import examples as exsets
+from .backends import load_backend
 from .backends.base import SCORING_MODES, Backend, Request
 from .backends.layout import common_prefix
-from .backends.llama import check_gguf
 from .calibrations import METHODS
 from .errors import Cancelled, PromptTooLong, UserError
 from .metrics import Metrics
 from .models import ModelSpec, identity as model_identity, sha256_file
+from .models.gguf import check_gguf
 from .prompts import ChatWrap, PromptBuilder, chat_wrap, demo_pairs, shared_first_tokens
 from .results import METHOD_VERSION, RunScores, evaluate_run
 from .store import Store, new_owner
@@ -104,24 +105,6 @@ class Planned:
     prefix_text: str = ""
 
 
-def load_backend(spec: ModelSpec, path: Path | None) -> Backend:
-    where = f"{spec.source}: models.{spec.name}" if spec.source else "--model"
-    if spec.server:
-        from .backends.server import ServerBackend
-
-        x = spec.extra
-        return ServerBackend(
-            spec.server, model=x.get("server_model"), tokenizer_path=path, n_ctx=spec.n_ctx,
-            max_in_flight=x.get("max_in_flight", 4), retries=x.get("retries", 3), timeout=x.get("timeout", 120),
-            allow_retokenize=x.get("allow_retokenize", False), where=where,
-        )
-    from .backends.llama import LlamaBackend
-
-    return LlamaBackend(
-        path, n_ctx=spec.n_ctx, n_gpu_layers=spec.n_gpu_layers, n_threads=spec.n_threads or None, where=where,
-    )
-
-
 def run_key(model_sha: str, p: Planned) -> str:
     fields = {"model": model_sha, "task": p.task.content_hash, "shots": p.shots, "seed": p.seed, "scoring": p.scoring,
               "limit": p.limit, "n_bias": len(p.sets.bias), "chat": p.model.chat_template, "method": METHOD_VERSION}
@@ -161,7 +144,7 @@ def chat_for(p: Planned, backend) -> ChatWrap | None:
     """The chat wrapping a run asks for, from the model's GGUF metadata."""
     if not p.model.chat_template:
         return None
-    template = getattr(backend, "metadata", {}).get("tokenizer.chat_template")
+    template = (backend.metadata or {}).get("tokenizer.chat_template")
     if not template:
         raise UserError(f"models.{p.model.name}.chat_template", "the model's GGUF has no chat template")
     try:
@@ -246,18 +229,20 @@ def shared_prefix(items: Sequence[Item], item: Item) -> int:
 class Engine:
     def __init__(
         self, store: Store, *, backend_factory: Callable[[ModelSpec, Path], Backend] = load_backend,
-        progress: Progress | None = None, cancel: threading.Event | None = None,
+        progress: Progress | None = None, cancel: threading.Event | None = None, owns_backends: bool = True,
     ):
         self.store = store
         self.backend_factory = backend_factory
         self.progress = progress or NullProgress()
         self.cancel = cancel or threading.Event()
         self._backends: dict[str, Backend] = {}
+        self.owns_backends = owns_backends
         self.owner = new_owner()
 
     def close(self) -> None:
         for b in self._backends.values():
-            b.close()
+            if self.owns_backends:  # a borrowed backend (the bench's) is its lender's to close
+                b.close()
         self._backends.clear()
 
     # --- planning ----------------------------------------------------------------------
@@ -270,7 +255,7 @@ class Engine:
         if spec.name not in self._backends:
             self.progress.note(f"loading {spec.name} ({path})")
             self._backends[spec.name] = b = self.backend_factory(spec, path)
-            info = getattr(b, "info", {}) or {}
+            info = b.info or {}
             if "layers_offloaded" in info:
                 self.progress.note(
                     f"{spec.name}: {info['layers_offloaded']}/{info['layers_total']} layers on the GPU"
@@ -307,7 +292,7 @@ class Engine:
             backend = self._backend(spec, path)
             for p in pending:  # check every run before writing anything
                 prepare(p, backend)
-            model_id = self.store.upsert_model(name=spec.name, path=path, sha256=sha, metadata=getattr(backend, "metadata", None))
+            model_id = self.store.upsert_model(name=spec.name, path=path, sha256=sha, metadata=backend.metadata or None)
             for p in pending:
                 ids[id(p)] = self._score(p, backend, model_id)
         return [ids[id(p)] for p in plans]
@@ -355,7 +340,7 @@ class Engine:
         status, error = "done", None
         # A backend that batches wants enough inputs per call to fill its batches; a
         # kill still loses at most one call's worth (seconds).
-        per_call = max(BATCH, getattr(backend, "requests_per_call", BATCH))
+        per_call = max(BATCH, backend.requests_per_call)
         try:
             for lo in range(0, len(todo), per_call):
                 if self.cancel.is_set():

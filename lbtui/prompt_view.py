@@ -41,7 +41,7 @@ def inspect(
     """The prompt of one input of the run (task, model, k, seed, ordering) as lbtui scores
     it: text, ids and pieces, where the KV-cache prefix ends, and each label's scored ids.
     ``vocab`` (a loaded tokenizer) is borrowed; else the model's vocabulary is loaded."""
-    from .backends.llama import Vocab
+    from .backends import load_vocab
 
     if set_name not in SETS:
         raise UserError("--set", f"must be one of {', '.join(SETS)}, got {set_name!r}")
@@ -56,7 +56,7 @@ def inspect(
         path = spec.locate()
         if path is None:
             raise UserError("--model", f"{spec.name} names no local GGUF to read its vocabulary from")
-        vocab = Vocab(Path(path), n_ctx=spec.n_ctx, where=f"{spec.source}: models.{spec.name}" if spec.source else "--model")
+        vocab = load_vocab(Path(path), n_ctx=spec.n_ctx, where=f"{spec.source}: models.{spec.name}" if spec.source else "--model")
     try:
         prepare(p, vocab)
         item = _pick(p.items, set_name, index, example_id)

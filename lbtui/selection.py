@@ -6,9 +6,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from . import catalog, examples, models as model_registry
-from .backends.llama import check_gguf
 from .errors import UserError
 from .models import ModelSpec
+from .models.gguf import check_gguf
 from .taskfile import DataOptions
 from .types import Task
 

@@ -27,6 +27,8 @@ class Backend(Protocol):
     n_ctx: int
     eos: int | None
     info: dict  # what the run records about the backend (threads, offload, ...)
+    metadata: dict  # the model's GGUF metadata (chat template, name); {} where unknown
+    requests_per_call: int  # how many requests ``score`` wants at once (the engine commits after each call)
     tokens_evaluated: int  # running count of tokens decoded, for speed reports
 
     def tokenize(self, text: str, *, bos: bool = False, special: bool = False) -> list[int]: ...

@@ -27,6 +27,7 @@ class FakeBackend:
         self.metadata = {"general.name": "fake"}
         self.info = {"backend": "fake", "n_ctx": n_ctx}
         self.tokens_evaluated = 0
+        self.requests_per_call = 8
         self.delay = delay  # seconds per request, to let UI tests watch a run in progress
         self.bias = bias
         self._vocab: dict[int, str] = {}

@@ -12,7 +12,6 @@ batched scores equal to whole-prompt evaluation (``score_naive``).
 
 from __future__ import annotations
 
-import contextlib
 import os
 import re
 import time
@@ -22,6 +21,7 @@ from typing import Sequence
 import numpy as np
 
 from ..errors import ModelError
+from ..models.gguf import check_gguf, quiet_stderr, weights
 from .base import Request, log_softmax_at
 from .layout import Want, align_down, common_prefix, query_rows, query_segments, rows_of
 
@@ -61,28 +61,6 @@ def offload(n_layer: int, n_gpu_layers: int, supported: bool | None = None) -> d
     return {"n_layer": n_layer, "layers_offloaded": done, "layers_total": total}
 
 
-def weights(lc, model, metadata: dict) -> dict:
-    """Parameters, tensor bytes, bits per weight and file type: what a quantization ladder
-    compares."""
-    n, size = int(lc.llama_model_n_params(model)), int(lc.llama_model_size(model))
-    return {"n_params": n, "model_bytes": size, "bits_per_weight": round(size * 8 / n, 4) if n else None,
-            "file_type": metadata.get("general.file_type")}
-
-
-def check_gguf(path: Path, *, where: str) -> None:
-    """Refuse a missing, non-GGUF or obviously truncated file before llama.cpp sees it."""
-    if not path.exists():
-        raise ModelError(where, f"model file {path} does not exist")
-    if not path.is_file():
-        raise ModelError(where, f"{path} is not a file")
-    with path.open("rb") as f:
-        head = f.read(24)
-    if head[:4] != b"GGUF":
-        raise ModelError(where, f"{path} is not a GGUF file (it does not start with 'GGUF')")
-    if len(head) < 24:
-        raise ModelError(where, f"{path} is truncated ({path.stat().st_size} bytes)")
-
-
 def tokenize_with(model, text: str, *, bos: bool, special: bool) -> list[int]:
     """llama.cpp's tokenizer; BOS only where the model's vocabulary asks for one."""
     if not text:
@@ -109,7 +87,7 @@ class Vocab:
         mp = llama_cpp.llama_model_default_params()
         mp.vocab_only = True
         try:
-            with _quiet_stderr():
+            with quiet_stderr():
                 self._model = LlamaModel(path_model=str(path), params=mp, verbose=bool(os.environ.get("LBTUI_VERBOSE")))
         except (ValueError, RuntimeError) as e:
             raise ModelError(where, f"llama.cpp could not read the vocabulary of {path} ({e})") from None
@@ -128,26 +106,9 @@ class Vocab:
 
     def close(self) -> None:
         if self._model is not None:
-            with _quiet_stderr():
+            with quiet_stderr():
                 self._model.close()
             self._model = None
-
-
-@contextlib.contextmanager
-def _quiet_stderr():
-    """llama.cpp logs model loading to fd 2 from C; keep the user's terminal for our output
-    unless LBTUI_VERBOSE is set."""
-    if os.environ.get("LBTUI_VERBOSE"):
-        yield
-        return
-    saved = os.dup(2)
-    try:
-        with open(os.devnull, "wb") as null:
-            os.dup2(null.fileno(), 2)
-            yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
 
 
 class LlamaBackend:
@@ -179,7 +140,7 @@ class LlamaBackend:
         cp.no_perf = True
         self._model = self._ctx = self._batch = None
         try:
-            with _quiet_stderr():
+            with quiet_stderr():
                 self._model = LlamaModel(path_model=str(path), params=mp, verbose=verbose)
                 ctx = lc.llama_init_from_model(self._model.model, cp)
         except (ValueError, RuntimeError) as e:
@@ -449,7 +410,7 @@ class LlamaBackend:
 
     def close(self) -> None:
         lc = self._lc
-        with _quiet_stderr():  # llama.cpp logs buffer sizes as it frees them
+        with quiet_stderr():  # llama.cpp logs buffer sizes as it frees them
             if self._batch is not None:
                 lc.llama_batch_free(self._batch)
                 self._batch = None

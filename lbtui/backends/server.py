@@ -85,12 +85,12 @@ class ServerBackend:
         import llama_cpp
         from llama_cpp._internals import LlamaModel
 
-        from .llama import _quiet_stderr, check_gguf
+        from ..models.gguf import check_gguf, quiet_stderr
 
         check_gguf(path, where=self.where)
         mp = llama_cpp.llama_model_default_params()
         mp.vocab_only = True
-        with _quiet_stderr():
+        with quiet_stderr():
             self._vocab = LlamaModel(path_model=str(path), params=mp, verbose=False)
         self.metadata = self._vocab.metadata()
         eos = self._vocab.token_eos()

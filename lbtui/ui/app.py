@@ -25,7 +25,7 @@ from textual.worker import Worker, WorkerState
 from textual_plotext import PlotextPlot
 
 from .. import analysis, catalog, models as model_registry, paths
-from ..backends.llama import hardware_summary
+from ..backends import hardware_summary
 from .. import verbalizers
 from ..calibrations import METHODS
 from ..results import method_mark

@@ -134,7 +134,7 @@ class RunScreen(Screen):
 def prompt_text(store, run: dict, ex: dict | None, template: str) -> tuple[str, str]:
     """Title and body of the prompt view: the tokens where the model's vocabulary can be
     read, else the recorded prompt text."""
-    from ..backends.llama import Vocab
+    from ..backends import load_vocab
     from ..errors import UserError
     from ..prompt_view import from_stored, render
 
@@ -143,7 +143,7 @@ def prompt_text(store, run: dict, ex: dict | None, template: str) -> tuple[str, 
     if ex is None or not row or not row[0]:
         return plain
     try:
-        vocab = Vocab(Path(row[0]))
+        vocab = load_vocab(Path(row[0]))
     except UserError as e:
         return plain[0], f"{template}\n\n(tokens not shown: {e})"
     try:

@@ -20,8 +20,8 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import paths
-from .errors import ModelError
+from .. import paths
+from ..errors import ModelError
 
 DEFAULT_N_CTX = 4096
 
@@ -105,8 +105,15 @@ class ModelSpec:
         return got
 
 
-_KEYS = {"path", "package", "file", "repo", "revision", "sha256", "server", "server_model", "max_in_flight", "retries", "timeout", "allow_retokenize", "n_ctx", "n_gpu_layers", "n_threads", "chat_template", "note", "default",
-         "quantized_from", "quant_type"}
+# Keys every entry may have; each backend kind adds its own (lbtui.backends.KINDS).
+_COMMON = {"path", "package", "file", "repo", "revision", "sha256", "n_ctx", "chat_template", "note", "default",
+           "quantized_from", "quant_type"}
+
+
+def _keys() -> dict[str, type | tuple]:
+    from ..backends import KINDS
+
+    return {key: kind for k in KINDS for key, kind in k.keys.items()}
 
 
 def parse(path: Path) -> dict[str, ModelSpec]:
@@ -124,7 +131,7 @@ def parse(path: Path) -> dict[str, ModelSpec]:
         where = f"{path}: models.{name}"
         if not isinstance(entry, dict):
             raise ModelError(where, "must be a table")
-        unknown = set(entry) - _KEYS
+        unknown = set(entry) - _COMMON - set(_keys())
         if unknown:
             raise ModelError(where, f"unknown field {sorted(unknown)[0]!r}")
         given = [k for k in ("path", "package", "repo", "server") if k in entry]
@@ -139,8 +146,8 @@ def parse(path: Path) -> dict[str, ModelSpec]:
         servers = [servers] if isinstance(servers, str) else servers
         if not isinstance(servers, list) or not all(isinstance(u, str) and u.startswith(("http://", "https://")) for u in servers) or ("server" in entry and not servers):
             raise ModelError(f"{where}.server", "must be a base URL or a list of them (http://host:port)")
-        for key, kind in (("n_ctx", int), ("n_gpu_layers", int), ("n_threads", int), ("chat_template", bool),
-                          ("max_in_flight", int), ("retries", int), ("timeout", (int, float)), ("allow_retokenize", bool)):
+        typed = {"n_ctx": int, "chat_template": bool, **{k: v for k, v in _keys().items() if v not in (str, (str, list))}}
+        for key, kind in typed.items():
             if key in entry and (not isinstance(entry[key], kind) or (kind is not bool and isinstance(entry[key], bool))):
                 raise ModelError(f"{where}.{key}", f"must be {'true or false' if kind is bool else 'a number'}")
         if entry.get("n_ctx", DEFAULT_N_CTX) < 16:

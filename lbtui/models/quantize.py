@@ -16,10 +16,10 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import paths
-from .backends.llama import _quiet_stderr, check_gguf, weights
-from .errors import ModelError, UserError
-from .models import ModelSpec
+from .. import paths
+from ..errors import ModelError, UserError
+from . import ModelSpec
+from .gguf import check_gguf, quiet_stderr, weights
 
 # The types lbtui offers, by llama.cpp's own names (llama-quantize's). The i-quants below
 # 4 bits and the ternary types need an importance matrix, which lbtui does not compute.
@@ -92,7 +92,7 @@ def describe(path: Path) -> dict:
 
     mp = llama_cpp.llama_model_default_params()
     mp.vocab_only = True
-    with _quiet_stderr():
+    with quiet_stderr():
         m = LlamaModel(path_model=str(path), params=mp, verbose=False)
     try:
         w = weights(llama_cpp, m.model, m.metadata())
@@ -134,7 +134,7 @@ def quantize(
             params.allow_requantize = True
             params.nthread = threads or os.cpu_count() or 1
             try:
-                with _quiet_stderr():
+                with quiet_stderr():
                     rc = llama_cpp.llama_model_quantize(str(src).encode(), str(tmp).encode(), ctypes.byref(params))
                 if rc != 0:
                     raise ModelError(where, f"llama.cpp could not quantize {src} to {qtype} (code {rc}); LBTUI_VERBOSE=1 shows its log")
