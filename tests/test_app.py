@@ -3,7 +3,6 @@ behaviour, and with the real SmolLM2 model for an audit end to end."""
 
 import asyncio
 import json
-import time
 
 import numpy as np
 import pytest
@@ -120,9 +119,8 @@ def test_cancel_then_resume_from_past_runs(tmp_path):
                 await pilot.pause(0.05)
                 if db.exists() and any(Store(db).count_scores(r["id"]) for r in Store(db).runs()):
                     break
-            t0 = time.perf_counter()
             await pilot.press("escape")
-            assert time.perf_counter() - t0 < 0.5  # keys answer while scoring
+            assert app.cancel_event.is_set() and app.running  # the key was handled while scoring
             await app.workers.wait_for_complete()
             await pilot.pause(0.2)
             store = Store(db)
@@ -424,7 +422,6 @@ def test_a_refresh_costs_a_few_queries_whatever_the_number_of_runs(tmp_path):
     the store; a refresh of every table then reads the runs' state in a few statements,
     with no fitting on the UI thread."""
     from lbtui import bench_app
-    from lbtui.results import calibrators
 
     db = tmp_path / "many.db"
     ids = bench_app.write_store(db, 24)

@@ -4,11 +4,10 @@ import ast
 from pathlib import Path
 
 import numpy as np
-import pytest
 
 from lbtui import bootstrap as bs
 from lbtui import calibration as C
-from lbtui.calibrations import FITTED, METHOD_NAMES, METHODS, REGISTRY, Calibration, fit_all
+from lbtui.calibrations import FITTED, METHOD_NAMES, METHODS, REGISTRY, fit_all
 from lbtui.metrics import softmax
 from lbtui.results import RunScores
 

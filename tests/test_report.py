@@ -16,7 +16,7 @@ from lbtui.calibrations import METHODS, Calibration
 from lbtui.cli import main
 from lbtui.errors import EXIT_GATE, UserError
 from lbtui.report import parse_gate
-from lbtui.results import RunScores, evaluate_run, priors
+from lbtui.results import RunScores, evaluate_run
 
 
 def _scores(rng, k, n, bias=1.0):
