@@ -172,7 +172,8 @@ def cmd_run(a, backend_factory=None) -> int:
         from . import verbalizers
 
         tasks = verbalizers.expand(tasks, verbalizers.parse(a.verbalizers))
-    plans = plan(sel.models, tasks, sel.shots, sel.seeds, limit=sel.limit, scoring=sel.scoring, orders=sel.orders)
+    plans = plan(sel.models, tasks, sel.shots, sel.seeds, limit=sel.limit, scoring=sel.scoring, orders=sel.orders,
+                 data=data_options(a))
     store = open_store(a.db)
     with ProgressBar() as progress:
         engine = Engine(store, progress=progress, **({"backend_factory": backend_factory} if backend_factory else {}))

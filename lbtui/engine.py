@@ -7,6 +7,7 @@ It never imports Textual; whoever drives it attaches a ``Progress`` and may pass
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import threading
@@ -28,6 +29,7 @@ from .models.gguf import check_gguf
 from .prompts import ChatWrap, PromptBuilder, chat_wrap, demo_pairs, shared_first_tokens
 from .results import METHOD_VERSION, RunScores, evaluate_run
 from .store import Store, new_owner
+from .taskfile import DataOptions
 from .types import Task
 
 WAIT_SECONDS = 1.0  # how often to look whether another process finished a shared run
@@ -100,6 +102,7 @@ class Planned:
     limit: int
     sets: exsets.ExampleSets
     order: int = 0  # which ordering of the seed's demonstrations (0: as drawn)
+    data: DataOptions | None = None  # how the task's data was read (recorded, so the run can be rebuilt)
     key: str = ""
     items: list[Item] = field(default_factory=list)
     prefix_text: str = ""
@@ -116,7 +119,7 @@ def run_key(model_sha: str, p: Planned) -> str:
 
 def plan(
     models: Sequence[ModelSpec], tasks: Sequence[Task], shots: Sequence[int], seeds: Sequence[int],
-    *, limit: int = exsets.DEFAULT_LIMIT, scoring: str = "full", orders: int = 1,
+    *, limit: int = exsets.DEFAULT_LIMIT, scoring: str = "full", orders: int = 1, data: DataOptions | None = None,
 ) -> list[Planned]:
     """Every (model, task, shots, seed, ordering), with its example sets: ``orders``
     orderings of each seed's demonstrations (as many as exist for small k). Checks all
@@ -136,8 +139,43 @@ def plan(
                 for seed in seeds:
                     for order in range(len(exsets.orderings(k, seed, orders))):
                         sets = exsets.build(task, shots=k, seed=seed, limit=limit, order=order)
-                        plans.append(Planned(model, task, k, seed, scoring, limit, sets, order))
+                        plans.append(Planned(model, task, k, seed, scoring, limit, sets, order, data))
     return plans
+
+
+def _data_json(data: DataOptions | None) -> dict | None:
+    if data is None:
+        return None
+    d = dataclasses.asdict(data)
+    d["data_dir"] = str(data.data_dir) if data.data_dir else None
+    return d
+
+
+def rebuild(store: Store, run_id: int) -> Planned:
+    """A stored run as it was planned: its model, task file (read with the data options it
+    was read with), label words, shots, seed, ordering, test size and scoring."""
+    from . import catalog, models as model_registry
+    from .verbalizers import base_name, variant
+
+    run = store.run(run_id)
+    source, content_hash = store.db.execute("SELECT source, content_hash FROM tasks WHERE id = ?", [run["task_id"]]).fetchone()
+    d = dict(run.get("data_options") or {})
+    if d.get("data_dir"):
+        d["data_dir"] = Path(d["data_dir"])
+    data = DataOptions(**d) if d else None
+    task = catalog.load(source, data)
+    if base_name(run["task_name"]) != run["task_name"]:  # a label-word variant of the task
+        task = variant(task, tuple(run["labels"]))
+    if task.content_hash != content_hash:
+        raise UserError("--run", f"run {run_id}'s task ({source}) has changed since it was scored; start it anew")
+    registered = model_registry.registry()
+    if run["model_name"] in registered:
+        spec = registered[run["model_name"]]
+    else:
+        path = store.db.execute("SELECT path FROM models WHERE id = ?", [run["model_id"]]).fetchone()[0]
+        spec = model_registry.resolve(path)
+    sets = exsets.build(task, shots=run["shots"], seed=run["seed"], limit=run["limit_"], order=run["demo_order"])
+    return Planned(spec, task, run["shots"], run["seed"], run["scoring"], run["limit_"], sets, run["demo_order"], data)
 
 
 def chat_for(p: Planned, backend) -> ChatWrap | None:
@@ -297,6 +335,16 @@ class Engine:
                 ids[id(p)] = self._score(p, backend, model_id)
         return [ids[id(p)] for p in plans]
 
+    def resume(self, run_id: int) -> int:
+        """Finish a stored run as it was planned (see ``rebuild``); refuse when what it was
+        planned from has changed, rather than start another run."""
+        p = rebuild(self.store, run_id)
+        path = p.model.locate()
+        sha = model_identity(p.model, self.store.cached_sha256(path, sha256_file) if path else None)
+        if run_key(sha, p) != self.store.run(run_id)["key"]:
+            raise UserError("--run", f"run {run_id} cannot be resumed as it was: its model or settings changed since")
+        return self.execute([p])[0]
+
     def _claim(self, run_id: int) -> bool:
         """True when this engine may score the run; while another live process scores it,
         wait for that one to finish instead of scoring the same inputs twice."""
@@ -322,7 +370,7 @@ class Engine:
             "n_items": len(p.items), "method_version": METHOD_VERSION,
             # what was scored: each label's ids after the prompt (one variant unless a
             # prompt's end tokenizes differently with some inputs)
-            "label_ids": label_variants(p.items),
+            "label_ids": label_variants(p.items), "data_options": _data_json(p.data),
         })
         if not self._claim(run_id):
             return run_id

@@ -84,22 +84,3 @@ def data_options(a) -> DataOptions:
         allow_outside=a.allow_outside_paths, data_dir=a.data_dir,
     )
 
-
-def resume_request(store, run: dict) -> dict:
-    """What the app's audit worker needs to finish a stored run as it was: its model, task
-    file, label words, shots, seed, ordering, test size and scoring (and only that run,
-    not the siblings its request would also plan)."""
-    from .verbalizers import base_name
-
-    task = store.db.execute("SELECT source FROM tasks WHERE id = ?", [run["task_id"]]).fetchone()[0]
-    model = run["model_name"]
-    if model not in model_registry.registry():
-        model = store.db.execute("SELECT path FROM models WHERE id = ?", [run["model_id"]]).fetchone()[0]
-    request = {
-        "models": [model], "tasks": [task], "shots": str(run["shots"]), "seeds": "1", "seed_list": [run["seed"]],
-        "orders": str(run["demo_order"] + 1), "only_order": run["demo_order"], "only_task": run["task_name"],
-        "limit": str(run["limit_"]), "scoring": run["scoring"],
-    }
-    if base_name(run["task_name"]) != run["task_name"]:  # a label-word variant: its words, in label order
-        request["verbalizers"] = ",".join(run["labels"])
-    return request

@@ -31,7 +31,7 @@ RUN_COLUMNS = {
     "limit_": int, "n_bias": int, "chat_template": int, "labels": str, "demo_ids": str,
     "params": str, "status": str, "error": str, "owner": str, "heartbeat": float, "n_items": int, "created": float,
     "started": float, "finished": float, "seconds": float, "tokens_evaluated": int, "method_version": int,
-    "label_ids": str,
+    "label_ids": str, "data_options": str,
 }
 SETS = ("test", "bias", "cc", "dc", "looc")
 
@@ -206,8 +206,8 @@ class Store:
         """Insert a run, or return the existing one with the same key (another process may
         have created it meanwhile)."""
         row = dict(fields)
-        for key in ("labels", "demo_ids", "params", "prompt_format", "label_ids"):
-            row[key] = json.dumps(row[key])
+        for key in ("labels", "demo_ids", "params", "prompt_format", "label_ids", "data_options"):
+            row[key] = json.dumps(row.get(key))
         row.setdefault("status", "pending")
         row["created"] = _now()
         with self._tx() as db:
@@ -347,7 +347,7 @@ def owner_alive(owner: str, heartbeat: float | None) -> bool:
 
 def _decode_run(row: dict) -> dict:
     row = dict(row)
-    for key in ("labels", "demo_ids", "params", "prompt_format", "label_ids"):
+    for key in ("labels", "demo_ids", "params", "prompt_format", "label_ids", "data_options"):
         if row.get(key):
             row[key] = json.loads(row[key])
     row["demo_order"] = row.get("demo_order") or 0  # runs stored before orderings existed: drawn order

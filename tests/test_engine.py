@@ -141,3 +141,35 @@ def test_full_mode_is_refused_without_an_end_token(tmp_path, spec):
     assert store.runs() == []
     (rid,) = engine.execute(engine.plan([spec], [catalog.load("reviews")], [0], [0], limit=5, scoring="first-token"))
     assert store.run(rid)["status"] == "done"
+
+
+def test_resume_rebuilds_a_run_from_the_store(tmp_path, spec):
+    """A cancelled run of a task file read with --data-dir, under other label words and in
+    its second ordering, is finished as it was planned; a changed task file is refused."""
+    import json
+
+    from lbtui import verbalizers
+    from lbtui.taskfile import DataOptions
+
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "rows.jsonl").write_text("".join(json.dumps({"id": str(i), "text": f"item {i} is {'good' if i % 2 else 'bad'}",
+                                                         "label": ["neg", "pos"][i % 2]}) + "\n" for i in range(140)))
+    task_file = tmp_path / "t.toml"
+    task_file.write_text('name = "t"\ndefinition = "Classify"\nlabels = ["neg", "pos"]\n[data]\nfile = "rows.jsonl"\nid_field = "id"\n')
+    opts = DataOptions(data_dir=data)
+    (task,) = verbalizers.expand([catalog.load(str(task_file), opts)], [("bad", "good")])[1:]
+    store = Store(tmp_path / "r.db")
+    engine = Engine(store, backend_factory=lambda s, p: FakeBackend())
+    plans = engine.plan([spec], [task], [4], [0], limit=10, orders=2, data=opts)
+    rid = engine.execute([plans[1]])[0]
+    store.db.execute("DELETE FROM scores WHERE run_id = ? AND idx >= 3", [rid])
+    store.update_run(rid, status="cancelled")
+    assert engine.resume(rid) == rid
+    run = store.run(rid)
+    assert run["status"] == "done" and run["demo_order"] == 1 and run["task_name"] == "t[bad/good]"
+    assert store.count_scores(rid) == run["n_items"] and len(store.runs()) == 1
+    (task_file.parent / "data" / "rows.jsonl").write_text("")  # the data changed since
+    store.update_run(rid, status="cancelled")
+    with pytest.raises(UserError):
+        engine.resume(rid)

@@ -34,7 +34,7 @@ from ..errors import Cancelled, UserError
 from ..render import PlainTable as PlainRich, ladder_table, seed_label, stability_table, words_table
 from ..metrics import PAPER
 from ..results import HEADLINE
-from ..selection import resume_request, select
+from ..selection import select
 from ..store import Store
 from ..taskfile import DataOptions
 from .format import METRIC_TITLES, PlainTable, bar, change, num
@@ -219,19 +219,19 @@ class LbtuiApp(App):
         engine = None
         ids: list[int] = []
         try:
-            sel = select(request["models"], request["tasks"], shots=request["shots"], seeds=request["seeds"],
-                         limit=request["limit"], scoring=request["scoring"], orders=request.get("orders"), data=self.data)
-            seeds = request.get("seed_list") or sel.seeds
-            tasks = sel.tasks
-            if request.get("verbalizers"):  # the same tasks under other label words, side by side
-                tasks = verbalizers.expand(tasks, verbalizers.parse(request["verbalizers"]))
             kwargs = {"backend_factory": self.backend_factory} if self.backend_factory else {}
             engine = Engine(store, progress=AppProgress(self), cancel=self.cancel_event, **kwargs)
-            plans = engine.plan(sel.models, tasks, sel.shots, seeds, limit=sel.limit, scoring=sel.scoring, orders=sel.orders)
-            if "only_order" in request:  # resuming one run, not its siblings (orderings, label words)
-                plans = [p for p in plans if p.order == request["only_order"]
-                         and p.task.name == request.get("only_task", p.task.name)]
-            ids = engine.execute(plans)
+            if "resume" in request:  # one stored run, rebuilt from what the store holds
+                ids = [engine.resume(request["resume"])]
+            else:
+                sel = select(request["models"], request["tasks"], shots=request["shots"], seeds=request["seeds"],
+                             limit=request["limit"], scoring=request["scoring"], orders=request.get("orders"), data=self.data)
+                tasks = sel.tasks
+                if request.get("verbalizers"):  # the same tasks under other label words, side by side
+                    tasks = verbalizers.expand(tasks, verbalizers.parse(request["verbalizers"]))
+                plans = engine.plan(sel.models, tasks, sel.shots, sel.seeds, limit=sel.limit, scoring=sel.scoring,
+                                    orders=sel.orders, data=self.data)
+                ids = engine.execute(plans)
             for rid in ids:  # every method's metrics, fitted ones included, off the UI thread
                 if store.run(rid)["status"] == "done" and not store.cached_metrics([rid], analysis.analysis_version()):
                     analysis.analyse_finished(store, rid)
@@ -375,7 +375,7 @@ class LbtuiApp(App):
         if run["status"] == "done":
             self.notify(f"run {run['id']} is complete", severity="information")
             return
-        self.action_start(resume_request(self.store, run))
+        self.action_start({"resume": run["id"]})
 
     def on_key(self, event) -> None:
         # Keys that act on the past-runs table only.
