@@ -28,7 +28,7 @@ from .models import ModelSpec, identity as model_identity, sha256_file
 from .models.gguf import check_gguf
 from .prompts import ChatWrap, PromptBuilder, chat_wrap, demo_pairs, shared_first_tokens
 from .results import METHOD_VERSION, RunScores, evaluate_run
-from .store import Store, new_owner
+from .store import RunStatus, Store, new_owner
 from .taskfile import DataOptions
 from .types import Task
 
@@ -385,7 +385,7 @@ class Engine:
         tokens = row["tokens_evaluated"] or 0
         seconds = row["seconds"] or 0.0
         t0 = time.perf_counter()
-        status, error = "done", None
+        status, error = RunStatus.DONE, None
         # A backend that batches wants enough inputs per call to fill its batches; a
         # kill still loses at most one call's worth (seconds).
         per_call = max(BATCH, backend.requests_per_call)
@@ -406,21 +406,21 @@ class Engine:
                 handle.done += len(chunk)
                 self.progress.advanced(handle)
         except Cancelled:
-            status = "cancelled"
+            status = RunStatus.CANCELLED
             raise
         except KeyboardInterrupt:
-            status = "interrupted"
+            status = RunStatus.INTERRUPTED
             raise
         except Exception as e:
-            status, error = "failed", f"{type(e).__name__}: {e}"
+            status, error = RunStatus.FAILED, f"{type(e).__name__}: {e}"
             raise
         finally:
             elapsed = time.perf_counter() - t0
             self.store.update_run(
-                run_id, status=status, error=error, seconds=seconds + elapsed, tokens_evaluated=tokens,
-                finished=time.time() if status == "done" else None, owner=None,
+                run_id, status=str(status), error=error, seconds=seconds + elapsed, tokens_evaluated=tokens,
+                finished=time.time() if status == RunStatus.DONE else None, owner=None,
             )
-            handle.status = status
+            handle.status = str(status)
             self.progress.run_finished(handle)
         return run_id
 

@@ -15,6 +15,7 @@ import socket
 import sqlite3
 import time
 import uuid
+from enum import StrEnum
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable
@@ -34,6 +35,17 @@ RUN_COLUMNS = {
     "label_ids": str, "data_options": str,
 }
 SETS = ("test", "bias", "cc", "dc", "looc")
+
+
+class RunStatus(StrEnum):
+    """Where a run stands; stored as its text, so it compares equal to it."""
+
+    PENDING = "pending"
+    RUNNING = "running"
+    DONE = "done"
+    CANCELLED = "cancelled"
+    INTERRUPTED = "interrupted"
+    FAILED = "failed"
 
 
 def _now() -> float:

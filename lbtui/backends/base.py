@@ -9,11 +9,12 @@ prefixes; a backend is free to reuse or batch inside ``score``.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol, Sequence
+from typing import Literal, Protocol, Sequence
 
 import numpy as np
 
-SCORING_MODES = ("full", "first-token")
+Scoring = Literal["full", "first-token"]
+SCORING_MODES: tuple[Scoring, ...] = ("full", "first-token")
 
 
 @dataclass(frozen=True)

@@ -47,10 +47,24 @@ PLOT_COLORS = ("blue", "red", "green", "orange", "magenta", "cyan", "yellow")  #
 
 
 class AuditFinished(Message):
-    def __init__(self, run_ids: list[int], status: str, error: str | None = None):
+    """The audit worker's outcome: AuditDone, AuditCancelled or AuditFailed."""
+
+    def __init__(self, run_ids: list[int]):
         super().__init__()
         self.run_ids = run_ids
-        self.status = status
+
+
+class AuditDone(AuditFinished):
+    pass
+
+
+class AuditCancelled(AuditFinished):
+    pass
+
+
+class AuditFailed(AuditFinished):
+    def __init__(self, run_ids: list[int], error: str):
+        super().__init__(run_ids)
         self.error = error
 
 
@@ -235,11 +249,11 @@ class LbtuiApp(App):
             for rid in ids:  # every method's metrics, fitted ones included, off the UI thread
                 if store.run(rid)["status"] == "done" and not store.cached_metrics([rid], analysis.analysis_version()):
                     analysis.analyse_finished(store, rid)
-            self.post_message(AuditFinished(ids, "done"))
+            self.post_message(AuditDone(ids))
         except Cancelled:
-            self.post_message(AuditFinished(ids, "cancelled"))
+            self.post_message(AuditCancelled(ids))
         except UserError as e:
-            self.post_message(AuditFinished(ids, "failed", str(e)))
+            self.post_message(AuditFailed(ids, str(e)))
         finally:
             if engine is not None:
                 engine.close()
@@ -275,19 +289,25 @@ class LbtuiApp(App):
             err = event.worker.error
             self.notify(f"Internal error: {type(err).__name__}: {err}", severity="error", timeout=30)
 
-    def on_audit_finished(self, msg: AuditFinished) -> None:
+    def _audit_finished(self, msg: AuditFinished) -> None:
         self._audit_over()
         for rid in msg.run_ids:
             if rid not in self.view_runs:
                 self.view_runs.append(rid)
-        if msg.status == "failed":
-            self.notify(msg.error or "failed", title="Cannot start", severity="error", timeout=30)
-        elif msg.status == "cancelled":
-            self.notify("Audit cancelled. Resume it from Past runs (u) or start it again.", severity="warning")
-        else:
-            self.notify(f"Audit done: {len(msg.run_ids)} run(s).")
         self.dirty = True
         self.redraw_history()
+
+    def on_audit_done(self, msg: AuditDone) -> None:
+        self._audit_finished(msg)
+        self.notify(f"Audit done: {len(msg.run_ids)} run(s).")
+
+    def on_audit_cancelled(self, msg: AuditCancelled) -> None:
+        self._audit_finished(msg)
+        self.notify("Audit cancelled. Resume it from Past runs (u) or start it again.", severity="warning")
+
+    def on_audit_failed(self, msg: AuditFailed) -> None:
+        self._audit_finished(msg)
+        self.notify(msg.error, title="Cannot start", severity="error", timeout=30)
 
     def _audit_over(self) -> None:
         self.running = False
