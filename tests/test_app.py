@@ -467,3 +467,32 @@ def test_finished_runs_without_stored_metrics_are_analysed_off_the_ui_thread(tmp
 
     run(scenario())
     assert len(Store(db).cached_metrics(ids, analysis.analysis_version())) == 6
+
+
+def test_the_per_run_table_pages_through_many_runs(tmp_path, monkeypatch):
+    """Runs beyond a page are reached with [ and ]; the mean table covers every run."""
+    from lbtui import bench_app
+    from lbtui.ui import app as app_module
+
+    monkeypatch.setattr(app_module, "PAGE_RUNS", 4)
+    db = tmp_path / "p.db"
+    ids = bench_app.write_store(db, 10)
+
+    async def scenario():
+        app = make_app(db=db, backend_factory=lambda s, p: FakeBackend())
+        async with app.run_test(size=SIZE) as pilot:
+            app.view_runs = list(ids)
+            app.dirty = True
+            await pilot.pause(0.3)
+            shown = lambda: sorted({int(r[0]) for r in cells(app, "#per-run")})  # noqa: E731
+            assert shown() == ids[6:10]
+            assert "runs 7-10 of 10" in str(app.query_one("#per-run-title").content)
+            await pilot.press("left_square_bracket")
+            assert shown() == ids[2:6]
+            await pilot.press("left_square_bracket", "left_square_bracket")
+            assert shown() == ids[0:2]
+            await pilot.press("right_square_bracket")
+            assert shown() == ids[2:6]
+            # the mean table covers every shown run: k = 0 has runs of two tasks, one on no page shown
+            assert [r[2] for r in cells(app, "#mean") if r[1] == "0" and r[3] == "none"] == ["2"]
+    run(scenario())

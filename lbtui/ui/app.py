@@ -43,6 +43,9 @@ from .worker import AppProgress, EngineNote, RunProgress
 
 REDRAW_SECONDS = 0.25
 PLOT_METRICS = PAPER
+# The per-run table holds this many runs at a time ([ and ] page): Textual builds every
+# row of a table (about 0.3 ms a row), and the paper's scale is 2,511 runs x 7 methods.
+PAGE_RUNS = 100
 PLOT_COLORS = ("blue", "red", "green", "orange", "magenta", "cyan", "yellow")  # one per method, band and line alike
 
 
@@ -86,6 +89,8 @@ class LbtuiApp(App):
         Binding("f5", "tab('compare')", "Compare"),
         Binding("f6", "tab('stability')", "Stability"),
         Binding("m", "cycle_plot_metric", "Plot metric", show=False),
+        Binding("left_square_bracket", "run_page(1)", "Older runs", show=False),
+        Binding("right_square_bracket", "run_page(-1)", "Newer runs", show=False),
         Binding("question_mark", "help", "Help"),
     ]
 
@@ -112,6 +117,7 @@ class LbtuiApp(App):
         self.running = False
         self.last_redraw_seconds = 0.0
         self.highlighted_run: int | None = None
+        self.run_page = 0  # which PAGE_RUNS of the shown runs the per-run table holds; 0: the newest
 
     # --- layout ------------------------------------------------------------------------
 
@@ -158,7 +164,7 @@ class LbtuiApp(App):
                     with TabPane("Results", id="results"):
                         yield Label("Mean across tasks (and seeds), per model and shots", classes="table-title")
                         yield PlainTable(id="mean", cursor_type="row", zebra_stripes=True)
-                        yield Label("Per run (enter opens a run)", classes="table-title")
+                        yield Label("Per run (enter opens a run)", classes="table-title", id="per-run-title")
                         yield PlainTable(id="per-run", cursor_type="row", zebra_stripes=True)
                     with TabPane("Plots", id="plots"):
                         with Horizontal(id="plot-row"):
@@ -483,11 +489,29 @@ class LbtuiApp(App):
         per = self.query_one("#per-run", DataTable)
         cursor = per.cursor_coordinate
         self._metric_columns(per, ["run", "model", "task", "k", "seed", "status"])
-        for r in analysis.per_run_rows(self.cache, self.view_runs, methods):
+        for r in analysis.per_run_rows(self.cache, self._page_runs(), methods):
             per.add_row(str(r["run_id"]), r["model"], r["task"], str(r["shots"]), seed_label(r["seed"], r["order"]), r["status"],
                         *self._metric_cells(r), key=f"{r['run_id']}:{r['method']}")
         if per.row_count:
             per.move_cursor(row=min(cursor.row, per.row_count - 1))
+
+    def _page_runs(self) -> list[int]:
+        """The shown runs the per-run table holds, and its title saying which."""
+        n = len(self.view_runs)
+        pages = max(1, -(-n // PAGE_RUNS))
+        self.run_page = max(0, min(self.run_page, pages - 1))
+        end = n - self.run_page * PAGE_RUNS
+        start = max(0, end - PAGE_RUNS)
+        title = "Per run (enter opens a run)"
+        if pages > 1:
+            title = f"Per run: runs {start + 1}-{end} of {n} ([ older, ] newer; enter opens a run)"
+        self.query_one("#per-run-title", Label).update(title)
+        return self.view_runs[start:end]
+
+    def action_run_page(self, step: int) -> None:
+        self.run_page += step
+        self.dirty = True
+        self.redraw()
 
     def draw_plots(self) -> None:
         methods = self.methods()
