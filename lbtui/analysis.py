@@ -8,6 +8,7 @@ finished run's metrics are computed once, off the UI thread, and kept in the sto
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from dataclasses import dataclass
 
@@ -67,7 +68,7 @@ class ResultCache:
         self.queries = 0  # SQL statements issued by refresh/get, for the app benchmark
 
     def refresh(self, run_ids: list[int]) -> None:
-        self._state = self.store.run_states(list(run_ids))
+        self._state = self.store.run_states(list(run_ids), {rid: st[0] for rid, st in self._state.items()})
         self.queries += 2
         stale = [rid for rid, (run, n) in self._state.items()
                  if rid not in self._cache or self._cache[rid].n_scored != n or self._cache[rid].run["status"] != run["status"]
@@ -179,9 +180,9 @@ def _mean_over_tasks(by_task: dict[str, list], method: str) -> dict[str, float]:
         per_task = []
         for runs in by_task.values():
             vals = [getattr(x[method], key) for x in runs if x.get(method) is not None]
-            if vals:
-                per_task.append(float(np.mean(vals)))
-        out[key] = float(np.mean(per_task)) if per_task else None
+            if vals:  # plain float means: numpy's per-call cost dominates on lists this short
+                per_task.append(math.fsum(vals) / len(vals))
+        out[key] = math.fsum(per_task) / len(per_task) if per_task else None
     return out
 
 

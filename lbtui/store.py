@@ -261,15 +261,21 @@ class Store:
         sql = "SELECT * FROM runs" + (" WHERE status = ?" if status else "") + " ORDER BY id"
         return [_decode_run(r) for r in self.db.query(sql, [status] if status else [])]
 
-    def run_states(self, run_ids: list[int]) -> dict[int, tuple[dict, int]]:
-        """Each run and its number of stored scores, in two queries whatever the number of
-        runs (a finished run holds all its items)."""
+    def run_states(self, run_ids: list[int], known: dict[int, dict] | None = None) -> dict[int, tuple[dict, int]]:
+        """Each run and its number of stored scores, in one to three queries whatever the
+        number of runs (a finished run holds all its items). Runs in ``known`` whose status
+        has not changed are not read again."""
         if not run_ids:
             return {}
+        known = known or {}
         marks = ",".join("?" * len(run_ids))
-        cur = self.db.execute(f"SELECT * FROM runs WHERE id IN ({marks})", list(run_ids))
-        cols = [d[0] for d in cur.description]
-        runs = {run["id"]: run for run in (_decode_run(dict(zip(cols, r))) for r in cur.fetchall())}
+        status = dict(self.db.execute(f"SELECT id, status FROM runs WHERE id IN ({marks})", list(run_ids)).fetchall())
+        runs = {rid: known[rid] for rid, st in status.items() if rid in known and known[rid]["status"] == st}
+        fresh = [rid for rid in status if rid not in runs]
+        if fresh:
+            cur = self.db.execute(f"SELECT * FROM runs WHERE id IN ({','.join('?' * len(fresh))})", fresh)
+            cols = [d[0] for d in cur.description]
+            runs.update((run["id"], run) for run in (_decode_run(dict(zip(cols, r))) for r in cur.fetchall()))
         open_ = [rid for rid, r in runs.items() if r["status"] != "done"]
         counts = {}
         if open_:
