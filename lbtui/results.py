@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import numpy as np
 
@@ -11,6 +10,7 @@ from . import calibrations as cal
 from .calibrations import Calibration
 from . import metrics
 from .metrics import Metrics, evaluate, softmax
+from .types import RunScores  # noqa: F401  (re-exported: what a run's metrics are computed from)
 
 # Bump when scoring or example-set rules change: it enters the run key, so runs stored
 # under older rules are never reused, and tables mark them. 2: whole-string tokens, one
@@ -23,21 +23,6 @@ def method_mark(run: dict) -> str:
     v = run.get("method_version") or 1
     return f" (older method v{v})" if v < METHOD_VERSION else ""
 
-
-
-@dataclass(frozen=True)
-class RunScores:
-    """Raw (N, K) scores of each set of one run and the gold labels where known."""
-
-    k: int
-    test: np.ndarray
-    test_gold: np.ndarray
-    bias: np.ndarray
-    bias_gold: np.ndarray
-    cc: np.ndarray
-    dc: np.ndarray
-    looc: np.ndarray
-    looc_gold: np.ndarray
 
 
 def calibrators(rs: RunScores, methods=cal.METHODS) -> tuple[dict[str, Calibration], dict[str, str]]:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import numpy as np
+
 
 @dataclass(frozen=True)
 class Example:
@@ -57,3 +59,18 @@ class Task:
     @property
     def k(self) -> int:
         return len(self.labels)
+
+
+@dataclass(frozen=True)
+class RunScores:
+    """Raw (N, K) scores of each set of one run and the gold labels where known."""
+
+    k: int
+    test: np.ndarray
+    test_gold: np.ndarray
+    bias: np.ndarray
+    bias_gold: np.ndarray
+    cc: np.ndarray
+    dc: np.ndarray
+    looc: np.ndarray
+    looc_gold: np.ndarray

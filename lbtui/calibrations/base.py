@@ -4,27 +4,16 @@ drill-down and toggles all read (see docs/ARCHITECTURE.md for adding one)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Protocol
+from typing import Callable
 
 import numpy as np
 
 from ..calibration import NotApplicable, apply
+from ..types import RunScores
 
 __all__ = ["Calibration", "Method", "NotApplicable", "Scores"]
 
-
-class Scores(Protocol):
-    """The raw (N, K) scores of one run's sets (results.RunScores)."""
-
-    k: int
-    test: np.ndarray
-    test_gold: np.ndarray
-    bias: np.ndarray
-    bias_gold: np.ndarray
-    cc: np.ndarray
-    dc: np.ndarray
-    looc: np.ndarray
-    looc_gold: np.ndarray
+Scores = RunScores  # the raw (N, K) scores of one run's sets
 
 
 @dataclass(frozen=True)
