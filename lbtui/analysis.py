@@ -65,17 +65,14 @@ class ResultCache:
         self._cache: dict[int, RunResult] = {}
         self._state: dict[int, tuple[dict, int]] = {}
         self.unanalysed: list[int] = []  # finished runs shown whose metrics are not stored yet
-        self.queries = 0  # SQL statements issued by refresh/get, for the app benchmark
 
     def refresh(self, run_ids: list[int]) -> None:
         self._state = self.store.run_states(list(run_ids), {rid: st[0] for rid, st in self._state.items()})
-        self.queries += 2
         stale = [rid for rid, (run, n) in self._state.items()
                  if rid not in self._cache or self._cache[rid].n_scored != n or self._cache[rid].run["status"] != run["status"]
                  or (run["status"] == "done" and ANALYSING in self._cache[rid].reasons.values())]
         done = [rid for rid in stale if self._state[rid][0]["status"] == "done"]
         stored = self.store.cached_metrics(done, analysis_version()) if done else {}
-        self.queries += bool(done)
         for rid in done:
             run, n = self._state[rid]
             if rid in stored:
@@ -90,7 +87,6 @@ class ResultCache:
             run, n = self._state[run_id]
         else:
             run, n = self.store.run(run_id), self.store.count_scores(run_id)
-            self.queries += 2
         hit = self._cache.get(run_id)
         # A status change counts too: a run seen "running" with all its scores in gets its
         # fitted calibrations once it is done.
@@ -98,7 +94,6 @@ class ResultCache:
             return hit
         if run["status"] == "done":
             stored = self.store.cached_metrics([run_id], analysis_version())
-            self.queries += 1
             if run_id not in stored:  # asked for outside a refresh (the drill-down): analyse now
                 analyse_finished(self.store, run_id)
                 stored = self.store.cached_metrics([run_id], analysis_version())
@@ -106,7 +101,6 @@ class ResultCache:
             result = RunResult(run, metrics, reasons, n)
         else:
             rs = run_scores(self.store, run_id)
-            self.queries += 5
             if len(rs.test) == 0:
                 metrics, reasons = {m: None for m in cal.METHODS}, {}
             else:
@@ -240,21 +234,19 @@ def run_detail(cache: ResultCache, run_id: int, method: str) -> RunDetail:
     labels = run["labels"]
     rs = run_scores(cache.store, run_id)
     test = cache.store.scored_set(run_id, "test")
-    from .results import calibrators, priors as estimate
+    from .results import calibrators
 
-    found = estimate(rs)[0] if len(rs.test) else {}
-    # Every method that applies, fitted ones included, as the same p -> q map the
-    # metrics were computed with; only while the metrics exist (fitted methods wait for
-    # a finished run, as the tables do).
-    maps = calibrators(rs, [method])[0] if len(rs.test) and res.metrics.get(method) is not None else {}
-    probs = maps[method](softmax(rs.test)) if method in maps else np.zeros((0, len(labels)))
+    # The same p -> q map the metrics were computed with, fitted ones included; only while
+    # the metrics exist (fitted methods wait for a finished run, as the tables do).
+    calib = calibrators(rs, [method])[0].get(method) if len(rs.test) and res.metrics.get(method) is not None else None
+    probs = calib(softmax(rs.test)) if calib is not None else np.zeros((0, len(labels)))
     preds = predict(probs) if len(probs) else np.zeros(0, dtype=int)
     examples = [
         {"id": eid, "text": text, "gold": labels[g] if g >= 0 else None, "pred": labels[p], "correct": bool(g == p),
          "probs": [float(x) for x in pr]}
         for eid, text, g, p, pr in zip(test.example_ids, test.texts, test.gold, preds, probs)
     ]
-    prior = found.get(method) if method not in ("none", *cal.FITTED) else None
+    prior = calib.prior if calib is not None and method != "none" else None  # a fitted map has none
     return RunDetail(
         run=run, labels=labels, method=method, metrics=res.metrics.get(method), reason=res.reasons.get(method),
         examples=examples, prompt=run.get("prompt_prefix") or "", prior=None if prior is None else [float(x) for x in prior],

@@ -97,8 +97,7 @@ async def _measure(db: Path, run_ids: list[int]) -> dict:
     app = make_app(db=db, backend_factory=lambda s, p: FakeBackend(delay=0.002))
     async with app.run_test(size=SIZE) as pilot:
         app.store.db.conn.set_trace_callback(lambda sql: statements.__setitem__(0, statements[0] + 1))
-        app.view_runs = list(run_ids)
-        app.dirty = True
+        app.show_runs(run_ids)
         table = app.query_one("#per-run")
         want = min(len(run_ids), PAGE_RUNS) * len(app.methods())  # the per-run table pages through runs
         while table.row_count < want:

@@ -18,6 +18,7 @@ from typing import Callable, Sequence
 
 from . import catalog, examples, models as model_registry, paths
 from .selection import Selection, data_options, select, split_names
+from .store import SETS
 from .errors import EXIT_GATE, EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, UserError
 from .taskfile import DataOptions
 
@@ -66,7 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("-k", "--shots", type=int, default=0, help="demonstrations (default 0)")
     pr.add_argument("--seed", type=int, default=0, help="demonstration seed (default 0)")
     pr.add_argument("--order", type=int, default=0, help="ordering of the seed's demonstrations (default 0, as drawn)")
-    pr.add_argument("--set", default="test", choices=["test", "bias", "cc", "dc", "looc"], help="which input set (default test)")
+    pr.add_argument("--set", default="test", choices=SETS, help="which input set (default test)")
     which = pr.add_mutually_exclusive_group()
     which.add_argument("--index", type=int, help="position in the set (default 0)")
     which.add_argument("--example", help="example id")

@@ -158,7 +158,7 @@ def rebuild(store: Store, run_id: int) -> Planned:
     from .verbalizers import base_name, variant
 
     run = store.run(run_id)
-    source, content_hash = store.db.execute("SELECT source, content_hash FROM tasks WHERE id = ?", [run["task_id"]]).fetchone()
+    source, content_hash = store.task_origin(run["task_id"])
     d = dict(run.get("data_options") or {})
     if d.get("data_dir"):
         d["data_dir"] = Path(d["data_dir"])
@@ -172,8 +172,7 @@ def rebuild(store: Store, run_id: int) -> Planned:
     if run["model_name"] in registered:
         spec = registered[run["model_name"]]
     else:
-        path = store.db.execute("SELECT path FROM models WHERE id = ?", [run["model_id"]]).fetchone()[0]
-        spec = model_registry.resolve(path)
+        spec = model_registry.resolve(store.model_path(run["model_id"]))
     sets = exsets.build(task, shots=run["shots"], seed=run["seed"], limit=run["limit_"], order=run["demo_order"])
     return Planned(spec, task, run["shots"], run["seed"], run["scoring"], run["limit_"], sets, run["demo_order"], data)
 

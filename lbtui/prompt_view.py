@@ -12,9 +12,18 @@ from .engine import Item, Planned, prepare, shared_prefix
 from .errors import UserError
 from .models import ModelSpec
 from .prompts import encode_text, with_period
+from .store import SETS
 from .types import Task
 
-SETS = ("test", "bias", "cc", "dc", "looc")
+
+def _view(vocab, *, text: str, prompt, label_ids, labels, label_prefix: str, prefix_len: int, **meta) -> dict:
+    """The view's one shape (`lbtui prompt --json`): run fields, text, ids and pieces."""
+    return {
+        **meta, "text": text, "prompt_ids": list(prompt), "prompt_pieces": [vocab.piece(t) for t in prompt],
+        "prefix_len": prefix_len,
+        "labels": [{"label": lab, "prefix": label_prefix, "ids": list(ids), "pieces": [vocab.piece(t) for t in ids]}
+                   for lab, ids in zip(labels, label_ids)],
+    }
 
 
 def _pick(items: list[Item], set_name: str, index: int | None, example_id: str | None) -> Item:
@@ -60,14 +69,10 @@ def inspect(
     try:
         prepare(p, vocab)
         item = _pick(p.items, set_name, index, example_id)
-        return {
-            "model": spec.name, "task": task.name, "shots": shots, "seed": seed, "order": order, "set": set_name,
-            "example_id": item.example_id, "scoring": scoring, "text": item.prompt_text,
-            "prompt_ids": list(item.prompt), "prompt_pieces": [vocab.piece(t) for t in item.prompt],
-            "prefix_len": shared_prefix(p.items, item),
-            "labels": [{"label": lab, "prefix": task.prompt.label_prefix, "ids": list(ids),
-                        "pieces": [vocab.piece(t) for t in ids]} for lab, ids in zip(task.labels, item.labels)],
-        }
+        return _view(vocab, model=spec.name, task=task.name, shots=shots, seed=seed, order=order, set=set_name,
+                     example_id=item.example_id, scoring=scoring, text=item.prompt_text, prompt=item.prompt,
+                     label_ids=item.labels, labels=task.labels, label_prefix=task.prompt.label_prefix,
+                     prefix_len=shared_prefix(p.items, item))
     finally:
         if own:
             vocab.close()
@@ -85,19 +90,15 @@ def from_stored(run: dict, vocab, query: str, example_id: str = "") -> dict:
     def text_for(x: str) -> str:
         return template[:slot] + with_period(x) + template[slot + len("{input}"):]
 
-    full = run["scoring"] == "full"
-    kw = dict(label_prefix=(run.get("prompt_format") or {}).get("label_prefix", " "),
-              eos=vocab.eos if full else None, special=bool(run.get("chat_template")), where=f"run {run['id']}")
-    enc = encode_text(vocab.tokenize, text_for(query), run["labels"], **kw)
-    others = [encode_text(vocab.tokenize, text_for(x), run["labels"], **kw).prompt for x in ("N/A", "[MASK]")]
-    return {
-        "model": run["model_name"], "task": run["task_name"], "shots": run["shots"], "seed": run["seed"],
-        "order": run.get("demo_order") or 0, "set": "test", "example_id": example_id, "scoring": run["scoring"],
-        "text": enc.text, "prompt_ids": list(enc.prompt), "prompt_pieces": [vocab.piece(t) for t in enc.prompt],
-        "prefix_len": min(common_prefix(enc.prompt, o) for o in others),
-        "labels": [{"label": lab, "prefix": kw["label_prefix"], "ids": list(ids), "pieces": [vocab.piece(t) for t in ids]}
-                   for lab, ids in zip(run["labels"], enc.labels)],
-    }
+    special = bool(run.get("chat_template"))
+    prefix = (run.get("prompt_format") or {}).get("label_prefix", " ")
+    enc = encode_text(vocab.tokenize, text_for(query), run["labels"], label_prefix=prefix,
+                      eos=vocab.eos if run["scoring"] == "full" else None, special=special, where=f"run {run['id']}")
+    others = [vocab.tokenize(text_for(x), bos=True, special=special) for x in ("N/A", "[MASK]")]
+    return _view(vocab, model=run["model_name"], task=run["task_name"], shots=run["shots"], seed=run["seed"],
+                 order=run.get("demo_order") or 0, set="test", example_id=example_id, scoring=run["scoring"],
+                 text=enc.text, prompt=enc.prompt, label_ids=enc.labels, labels=run["labels"], label_prefix=prefix,
+                 prefix_len=min(common_prefix(enc.prompt, o) for o in others))
 
 
 def render(view: dict) -> str:

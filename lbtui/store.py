@@ -261,6 +261,14 @@ class Store:
         sql = "SELECT * FROM runs" + (" WHERE status = ?" if status else "") + " ORDER BY id"
         return [_decode_run(r) for r in self.db.query(sql, [status] if status else [])]
 
+    def task_origin(self, task_id: int) -> tuple[str, str]:
+        """The file a stored task was read from, and its content hash then."""
+        return tuple(self.db.execute("SELECT source, content_hash FROM tasks WHERE id = ?", [task_id]).fetchone())
+
+    def model_path(self, model_id: int) -> str | None:
+        row = self.db.execute("SELECT path FROM models WHERE id = ?", [model_id]).fetchone()
+        return row[0] if row else None
+
     def run_states(self, run_ids: list[int], known: dict[int, dict] | None = None) -> dict[int, tuple[dict, int]]:
         """Each run and its number of stored scores, in one to three queries whatever the
         number of runs (a finished run holds all its items). Runs in ``known`` whose status

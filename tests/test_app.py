@@ -456,9 +456,7 @@ def test_finished_runs_without_stored_metrics_are_analysed_off_the_ui_thread(tmp
     async def scenario():
         app = make_app(db=db, backend_factory=lambda s, p: FakeBackend())
         async with app.run_test(size=SIZE) as pilot:
-            app.view_runs = list(ids)
-            app.dirty = True
-            app.redraw()
+            app.show_runs(ids)
             assert set(app.cache.unanalysed) == set(ids)
             assert all(r[8] == "—" for r in cells(app, "#per-run"))  # shown at once, numbers pending
             await app.workers.wait_for_complete()
@@ -483,9 +481,7 @@ def test_the_per_run_table_pages_through_many_runs(tmp_path, monkeypatch):
     async def scenario():
         app = make_app(db=db, backend_factory=lambda s, p: FakeBackend())
         async with app.run_test(size=SIZE) as pilot:
-            app.view_runs = list(ids)
-            app.dirty = True
-            app.redraw()
+            app.show_runs(ids)
             shown = lambda: sorted({int(r[0]) for r in cells(app, "#per-run")})  # noqa: E731
             assert shown() == ids[6:10]
             assert "runs 7-10 of 10" in str(app.query_one("#per-run-title").content)

@@ -28,12 +28,11 @@ from .. import analysis, catalog, models as model_registry, paths
 from ..backends import hardware_summary
 from .. import verbalizers
 from ..calibrations import METHODS
-from ..results import method_mark
 from ..engine import Engine, RunHandle
 from ..errors import Cancelled, UserError
 from ..render import PlainTable as PlainRich, ladder_table, seed_label, stability_table, words_table
 from ..metrics import PAPER
-from ..results import HEADLINE
+from ..results import HEADLINE, method_mark
 from ..selection import select
 from ..store import Store
 from ..taskfile import DataOptions
@@ -507,6 +506,12 @@ class LbtuiApp(App):
             title = f"Per run: runs {start + 1}-{end} of {n} ([ older, ] newer; enter opens a run)"
         self.query_one("#per-run-title", Label).update(title)
         return self.view_runs[start:end]
+
+    def show_runs(self, run_ids: list[int]) -> None:
+        """Show these stored runs in the tables, and draw them now."""
+        self.view_runs = list(run_ids)
+        self.dirty = True
+        self.redraw()
 
     def action_run_page(self, step: int) -> None:
         self.run_page += step

@@ -139,11 +139,11 @@ def prompt_text(store, run: dict, ex: dict | None, template: str) -> tuple[str, 
     from ..prompt_view import from_stored, render
 
     plain = ("Prompt (the query's input goes where {input} stands)", template)
-    row = store.db.execute("SELECT path FROM models WHERE id = ?", [run["model_id"]]).fetchone()
-    if ex is None or not row or not row[0]:
+    path = store.model_path(run["model_id"])
+    if ex is None or not path:
         return plain
     try:
-        vocab = load_vocab(Path(row[0]))
+        vocab = load_vocab(Path(path))
     except UserError as e:
         return plain[0], f"{template}\n\n(tokens not shown: {e})"
     try:
