@@ -69,10 +69,10 @@ def tokenize_with(model, text: str, *, bos: bool, special: bool) -> list[int]:
     return model.tokenize(text.encode("utf-8"), add_bos=bos, special=special)
 
 
-def piece_of(model, token: int) -> str:
-    """A token's text, special tokens as written (llama-cpp-python hands back its buffer,
-    NUL padding included)."""
-    return model.token_to_piece(token, special=True).rstrip(b"\0").decode("utf-8", errors="replace")
+def piece_of(model, token: int, *, special: bool = True) -> str:
+    """A token's text, special tokens as written unless ``special`` is false
+    (llama-cpp-python hands back its buffer, NUL padding included)."""
+    return model.token_to_piece(token, special=special).rstrip(b"\0").decode("utf-8", errors="replace")
 
 
 class Vocab:
@@ -94,15 +94,17 @@ class Vocab:
         self.name = str(path)
         self.n_ctx = n_ctx
         self.metadata = self._model.metadata()
-        eos = self._model.token_eos()
+        eos, bos = self._model.token_eos(), self._model.token_bos()
         self.eos = eos if eos >= 0 else None
+        self.bos = bos if bos >= 0 else None
+        self.bos_ids = [bos] if self._model.add_bos_token() and bos >= 0 else []  # what tokenize(bos=True) adds
         self.info = {"backend": "llama.cpp (vocabulary only)"}
 
     def tokenize(self, text: str, *, bos: bool = False, special: bool = False) -> list[int]:
         return tokenize_with(self._model, text, bos=bos, special=special)
 
-    def piece(self, token: int) -> str:
-        return piece_of(self._model, token)
+    def piece(self, token: int, *, special: bool = True) -> str:
+        return piece_of(self._model, token, special=special)
 
     def close(self) -> None:
         if self._model is not None:

@@ -82,35 +82,25 @@ class ServerBackend:
     # --- tokens ----------------------------------------------------------------------------
 
     def _load_vocab(self, path: Path) -> None:
-        import llama_cpp
-        from llama_cpp._internals import LlamaModel
+        from .llama import Vocab
 
-        from ..models.gguf import check_gguf, quiet_stderr
-
-        check_gguf(path, where=self.where)
-        mp = llama_cpp.llama_model_default_params()
-        mp.vocab_only = True
-        with quiet_stderr():
-            self._vocab = LlamaModel(path_model=str(path), params=mp, verbose=False)
-        self.metadata = self._vocab.metadata()
-        eos = self._vocab.token_eos()
-        self.eos = eos if eos >= 0 else None
-        bos = self._vocab.token_bos()
-        self._bos = [bos] if self._vocab.add_bos_token() and bos >= 0 else []
+        self._vocab = Vocab(path, where=self.where)
+        self.metadata = self._vocab.metadata
+        self.eos = self._vocab.eos
+        self._bos = list(self._vocab.bos_ids)
         # Special tokens as text, so that a prompt holding them (chat markers, the end
         # token of a full-mode continuation) is sent as the server will parse it.
-        for t in {eos, bos} - {-1}:
+        for t in {self.eos, self._vocab.bos} - {None}:
             self._remember((t,), self._piece(t, special=True))
 
     def _piece(self, token: int, *, special: bool) -> str:
-        # llama-cpp-python hands back its fixed-size buffer, NUL padding included
-        return self._vocab.token_to_piece(token, special=special).rstrip(b"\0").decode("utf-8", errors="replace")
+        return self._vocab.piece(token, special=special)
 
     def tokenize(self, text: str, *, bos: bool = False, special: bool = False) -> list[int]:
         if not text:
             return list(self._bos) if bos else []
         if self._vocab is not None:
-            ids = self._vocab.tokenize(text.encode("utf-8"), add_bos=bos, special=special)
+            ids = self._vocab.tokenize(text, bos=bos, special=special)
         else:
             ids = self._remote_tokenize(text)
             if not bos and self._bos and ids[:1] == self._bos:
