@@ -7,12 +7,13 @@ paper's 279 tasks), lets the finished runs' metrics be computed and stored as an
 does when it ends, then opens the real app headless at 160x50 with every run shown and
 measures, in one process:
 
-- first_table_s: from starting the app to the tables drawn (the per-run table holds
-  the newest 100 runs; [ and ] page through the rest);
-- toggle_ms: key press to redrawn table, over 20 calibration toggles (median, max);
+- first_table_s: from starting the app to the per-run table drawn with every run;
+- toggle_ms: key press to the per-run table drawn again, over 20 calibration toggles
+  (median, max);
 - ui_stall_ms_max: the worst lateness of a 10 ms timer while a fake audit streams
   scores into the same store;
-- queries_per_refresh: SQL statements the app's connection runs for one refresh.
+- queries_per_refresh: SQL statements one refresh of the results tab runs (on the
+  snapshot worker's connection, the only one a refresh uses).
 """
 
 from __future__ import annotations
@@ -90,29 +91,33 @@ def write_store(path: Path, n_runs: int, *, seed: int = 0, note=lambda m: None) 
 
 async def _measure(db: Path, run_ids: list[int]) -> dict:
     from .backends.fake import FakeBackend
-    from .ui.app import PAGE_RUNS, make_app
+    from .ui.app import make_app
 
     statements = [0]
     t_start = time.perf_counter()
     app = make_app(db=db, backend_factory=lambda s, p: FakeBackend(delay=0.002))
+    app.sql_trace = lambda sql: statements.__setitem__(0, statements[0] + 1)  # the snapshot worker's connection
     async with app.run_test(size=SIZE) as pilot:
-        app.store.db.conn.set_trace_callback(lambda sql: statements.__setitem__(0, statements[0] + 1))
         app.show_runs(run_ids)
         table = app.query_one("#per-run")
-        want = min(len(run_ids), PAGE_RUNS) * len(app.methods())  # the per-run table pages through runs
-        while table.row_count < want:
-            await pilot.pause(0.01)
+        want = len(run_ids) * len(app.methods())
+        while table.row_count < want or not table.drawn:
+            await pilot.pause(0.005)
         first = time.perf_counter() - t_start
-        # one refresh's SQL statements
+        # one refresh's SQL statements: a snapshot of the results tab, every run shown
+        await app.views_settled()
         before = statements[0]
         app.dirty = True
         app.redraw()
+        await app.views_settled()
         per_refresh = statements[0] - before
-        # toggles: key press to redrawn table
+        # toggles: key press to the table drawn again with the other rows
         toggles = []
         for _ in range(20):
-            t = time.perf_counter()
-            await pilot.press("2")
+            drawn, t = table.drawn, time.perf_counter()
+            app.simulate_key("2")  # as the terminal delivers it (the pilot's press also waits for idle)
+            while table.drawn == drawn:
+                await asyncio.sleep(0.001)
             toggles.append((time.perf_counter() - t) * 1000)
         # the UI thread's worst stall while a fake audit streams scores into the store
         late = [0.0]
@@ -129,7 +134,7 @@ async def _measure(db: Path, run_ids: list[int]) -> dict:
         app.set_interval(0.01, tick)
         await pilot.press("ctrl+r")
         await app.workers.wait_for_complete()
-        await pilot.pause(0.3)
+        await app.views_settled()
     return {"runs": len(run_ids), "first_table_s": round(first, 3),
             "toggle_ms": {"median": round(statistics.median(toggles), 1), "max": round(max(toggles), 1)},
             "ui_stall_ms_max": round(late[0], 1), "queries_per_refresh": per_refresh}

@@ -232,7 +232,7 @@ def stability_json(rows: list[dict]) -> list[dict]:
     return [{**{k: v for k, v in r.items() if k not in HEADLINE}, **{k: r[k].as_dict() for k in HEADLINE}} for r in rows]
 
 
-def _spread_cell(s) -> str:
+def spread_cell(s) -> str:
     if not s.n:
         return "n/a"
     sd = "" if s.std != s.std else f" ± {s.std:.3f}"
@@ -255,7 +255,7 @@ def stability_table(rows: list[dict], methods=METHODS) -> Table:
         end = nxt is None or (nxt["model"], nxt["task"], nxt["shots"], nxt["across"]) != head
         t.add_row(r["model"] if new else "", r["task"] if new else "", str(r["shots"]) if new else "",
                   r["across"] if new else "", str(r["macro_f1"].n) if new else "", r["method"],
-                  *[_spread_cell(r[k]) for k in STABILITY_KEYS], end_section=end)
+                  *[spread_cell(r[k]) for k in STABILITY_KEYS], end_section=end)
     return t
 
 

@@ -284,12 +284,15 @@ class Store:
             cur = self.db.execute(f"SELECT * FROM runs WHERE id IN ({','.join('?' * len(fresh))})", fresh)
             cols = [d[0] for d in cur.description]
             runs.update((run["id"], run) for run in (_decode_run(dict(zip(cols, r))) for r in cur.fetchall()))
-        open_ = [rid for rid, r in runs.items() if r["status"] != "done"]
-        counts = {}
-        if open_:
-            q = f"SELECT run_id, count(*) FROM scores WHERE run_id IN ({','.join('?' * len(open_))}) GROUP BY run_id"
-            counts = dict(self.db.execute(q, open_).fetchall())
+        counts = self.score_counts([rid for rid, r in runs.items() if r["status"] != "done"])
         return {rid: (r, r["n_items"] if r["status"] == "done" else counts.get(rid, 0)) for rid, r in runs.items()}
+
+    def score_counts(self, run_ids: list[int]) -> dict[int, int]:
+        """Stored scores of each of these runs, in one query (runs with none are left out)."""
+        if not run_ids:
+            return {}
+        q = f"SELECT run_id, count(*) FROM scores WHERE run_id IN ({','.join('?' * len(run_ids))}) GROUP BY run_id"
+        return dict(self.db.execute(q, list(run_ids)).fetchall())
 
     def cached_metrics(self, run_ids: list[int], version: str) -> dict[int, dict]:
         if not run_ids:

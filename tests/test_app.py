@@ -16,13 +16,14 @@ from lbtui.cli import build_parser
 from lbtui.engine import report
 from lbtui.store import Store
 from lbtui.ui.app import make_app
+from lbtui.ui.rowtable import RowTable
 from lbtui.ui.screens import DiagnosisScreen, HelpScreen, RunScreen, TextScreen
 
 SIZE = (160, 50)
 
 
 def cells(app, table_id):
-    table = app.query_one(table_id, DataTable)
+    table = app.query_one(table_id, RowTable)
     return [[str(c) for c in table.get_row_at(i)] for i in range(table.row_count)]
 
 
@@ -39,6 +40,7 @@ def test_audit_fills_the_tables_and_toggles_recompute(tmp_path):
         async with app.run_test(size=SIZE) as pilot:
             await app.workers.wait_for_complete()
             await pilot.pause(0.5)
+            await app.views_settled()
             rows = cells(app, "#per-run")
             assert len(rows) == 2 * 7
             assert [r[6] for r in rows[:7]] == ["none", "cc", "dc", "bc", "looc", "proca", "sc"]
@@ -72,7 +74,8 @@ def test_drill_down_errors_and_prompt(tmp_path):
         async with app.run_test(size=SIZE) as pilot:
             await app.workers.wait_for_complete()
             await pilot.pause(0.5)
-            app.query_one("#per-run", DataTable).focus()
+            await app.views_settled()
+            app.query_one("#per-run", RowTable).focus()
             await pilot.press("enter")
             await pilot.pause(0.2)
             screen = app.screen
@@ -123,6 +126,7 @@ def test_cancel_then_resume_from_past_runs(tmp_path):
             assert app.cancel_event.is_set()  # handled while scoring: the run below ends cancelled, partly scored
             await app.workers.wait_for_complete()
             await pilot.pause(0.2)
+            await app.views_settled()
             store = Store(db)
             (run_row,) = store.runs()
             assert run_row["status"] == "cancelled"
@@ -133,6 +137,7 @@ def test_cancel_then_resume_from_past_runs(tmp_path):
             await pilot.press("u")
             await app.workers.wait_for_complete()
             await pilot.pause(0.3)
+            await app.views_settled()
             assert store.run(run_row["id"])["status"] == "done"
             assert store.count_scores(run_row["id"]) == run_row["n_items"]
 
@@ -147,6 +152,7 @@ def test_bad_input_is_shown_in_the_app(tmp_path):
             await pilot.press("ctrl+r")
             await app.workers.wait_for_complete()
             await pilot.pause(0.2)
+            await app.views_settled()
             assert any("--shots" in n.message for n in app._notifications)
             assert app.is_running and Store(tmp_path / "b.db").runs() == []
 
@@ -164,6 +170,7 @@ def test_real_model_audit_in_the_app(tmp_path):
         async with app.run_test(size=SIZE) as pilot:
             await app.workers.wait_for_complete()
             await pilot.pause(0.5)
+            await app.views_settled()
             rows = cells(app, "#mean")
             assert [r[3] for r in rows] == ["none", "cc", "dc", "bc", "looc", "proca", "sc"]
             for r in rows:
@@ -175,7 +182,7 @@ def test_real_model_audit_in_the_app(tmp_path):
             after = cells(app, "#per-run")
             assert len(after) == len(before) - 1 and all(r[6] != "none" for r in after)
             # the prompt view shows the tokens the model read, as `lbtui prompt` does
-            app.query_one("#per-run", DataTable).focus()
+            app.query_one("#per-run", RowTable).focus()
             await pilot.press("enter")
             await pilot.pause(0.3)
             assert isinstance(app.screen, RunScreen)
@@ -202,6 +209,7 @@ def test_label_words_from_the_setup_form(tmp_path):
             await pilot.press("ctrl+r")
             await app.workers.wait_for_complete()
             await pilot.pause(0.5)
+            await app.views_settled()
             tasks = [r["task_name"] for r in Store(db).runs()]
             assert tasks == ["reviews", "reviews[bad/good]", "reviews[A/B]"]
             shown = {r[2] for r in cells(app, "#per-run")}
@@ -216,6 +224,7 @@ def test_label_words_from_the_setup_form(tmp_path):
             await pilot.press("ctrl+r")
             await app.workers.wait_for_complete()
             await pilot.pause(0.2)
+            await app.views_settled()
             assert any("--verbalizers" in n.message for n in app._notifications)
 
     run(scenario())
@@ -232,7 +241,8 @@ def test_orders_from_the_setup_form_fill_the_stability_tab_and_plot_bands(tmp_pa
             await pilot.pause(0.2)
             await pilot.press("f6")  # only the visible tab is drawn
             await pilot.pause(0.2)
-            text = str(app.query_one("#stability-table", Static).content)
+            await app.views_settled()
+            text = str(app.query_one("#stability-hint", Static).content)
             assert "Orders > 1" in text  # what to do before there is anything to show
             await pilot.press("f2")
             app.query_one("#shots", Input).value = "4"
@@ -242,17 +252,19 @@ def test_orders_from_the_setup_form_fill_the_stability_tab_and_plot_bands(tmp_pa
             await pilot.press("ctrl+r")
             await app.workers.wait_for_complete()
             await pilot.pause(0.5)
+            await app.views_settled()
             runs = Store(db).runs()
             assert sorted((r["seed"], r["demo_order"]) for r in runs) == [(0, 0), (0, 1), (1, 0), (1, 1)]
             assert any(r[4] == "0 o1" for r in cells(app, "#per-run"))
             await pilot.press("f6")
             await pilot.pause(0.3)
+            await app.views_settled()
             rows = analysis.stability_rows(app.cache, app.view_runs, app.methods())
             assert {r["across"] for r in rows} == {"seeds", "orders", "all"}
-            shown = app.query_one("#stability-table", Static).content
-            assert isinstance(shown, Table) and shown.row_count == len(rows)
+            shown = cells(app, "#stability-table")
+            assert len(shown) == len(rows)
             f1 = next(r for r in rows if r["across"] == "all" and r["method"] == "none")["macro_f1"]
-            assert f"{f1.mean:.3f}" in "".join(str(c) for col in shown.columns for c in col._cells)
+            assert any(r[5] == "none" and r[6].startswith(f"{f1.mean:.3f}") for r in shown)
             bands = analysis.curve_bands(app.cache, app.view_runs, ["none"], "macro_f1")["none"]
             assert bands[0][2] <= bands[0][1] <= bands[0][3]
 
@@ -279,6 +291,7 @@ def test_quantization_ladder_in_the_compare_tab(tmp_path, fake_model):
         async with app.run_test(size=SIZE) as pilot:
             await app.workers.wait_for_complete()
             await pilot.pause(0.5)
+            await app.views_settled()
             await pilot.press("f5")
             await pilot.pause(0.3)
             ladder = app.query_one("#ladder-table", Static)
@@ -305,7 +318,8 @@ def test_brackets_in_names_and_texts_are_shown_as_written(tmp_path):
         async with app.run_test(size=SIZE) as pilot:
             await app.workers.wait_for_complete()
             await pilot.pause(0.5)
-            app.query_one("#per-run", DataTable).focus()
+            await app.views_settled()
+            app.query_one("#per-run", RowTable).focus()
             await pilot.press("enter")
             await pilot.pause(0.5)
             assert isinstance(app.screen, RunScreen)
@@ -333,6 +347,7 @@ def test_the_app_reads_task_data_with_the_command_lines_data_options(tmp_path):
         async with app.run_test(size=SIZE) as pilot:
             await app.workers.wait_for_complete()
             await pilot.pause(0.3)
+            await app.views_settled()
             assert [r["task_name"] for r in Store(db).runs()] == ["mood"]
 
     run(scenario())
@@ -361,11 +376,12 @@ def test_resuming_a_cancelled_label_word_run_resumes_that_run(tmp_path):
         async with app.run_test(size=SIZE) as pilot:
             await pilot.press("f4")
             await pilot.pause(0.2)
-            app.query_one("#history-table", DataTable).focus()
+            app.query_one("#history-table", RowTable).focus()
             await pilot.press("u")
             await pilot.pause(0.2)
             await app.workers.wait_for_complete()
             await pilot.pause(0.2)
+            await app.views_settled()
 
     run(scenario())
     runs = Store(db).runs()
@@ -457,40 +473,42 @@ def test_finished_runs_without_stored_metrics_are_analysed_off_the_ui_thread(tmp
         app = make_app(db=db, backend_factory=lambda s, p: FakeBackend())
         async with app.run_test(size=SIZE) as pilot:
             app.show_runs(ids)
-            assert set(app.cache.unanalysed) == set(ids)
-            assert all(r[8] == "—" for r in cells(app, "#per-run"))  # shown at once, numbers pending
-            await app.workers.wait_for_complete()
-            await pilot.pause(0.2)
-            app.dirty = True  # as the worker's Analysed message does; redraw now rather than at the next tick
-            app.redraw()
+            while app.shown < app.requested:  # the first snapshot: shown at once, numbers pending
+                await pilot.pause(0.01)
+            assert set(app.snapshots["results"].unanalysed) == set(ids)
+            assert all(r[8] == "—" for r in cells(app, "#per-run"))
+            await app.views_settled()  # the analysis worker, then a fresh snapshot
             assert all(r[8] != "—" for r in cells(app, "#per-run") if r[3] != "0" or r[6] not in ("looc", "sc"))
 
     run(scenario())
     assert len(Store(db).cached_metrics(ids, analysis.analysis_version())) == 6
 
 
-def test_the_per_run_table_pages_through_many_runs(tmp_path, monkeypatch):
-    """Runs beyond a page are reached with [ and ]; the mean table covers every run."""
+def test_the_per_run_table_holds_every_run_and_draws_only_what_is_on_screen(tmp_path):
+    """No paging: every shown run is in the per-run table, end reaches the last; the table
+    draws the lines on screen, not its rows; the mean table covers every run."""
     from lbtui import bench_app
-    from lbtui.ui import app as app_module
 
-    monkeypatch.setattr(app_module, "PAGE_RUNS", 4)
     db = tmp_path / "p.db"
-    ids = bench_app.write_store(db, 10)
+    ids = bench_app.write_store(db, 30)
 
     async def scenario():
         app = make_app(db=db, backend_factory=lambda s, p: FakeBackend())
         async with app.run_test(size=SIZE) as pilot:
             app.show_runs(ids)
-            shown = lambda: sorted({int(r[0]) for r in cells(app, "#per-run")})  # noqa: E731
-            assert shown() == ids[6:10]
-            assert "runs 7-10 of 10" in str(app.query_one("#per-run-title").content)
-            await pilot.press("left_square_bracket")
-            assert shown() == ids[2:6]
-            await pilot.press("left_square_bracket", "left_square_bracket")
-            assert shown() == ids[0:2]
-            await pilot.press("right_square_bracket")
-            assert shown() == ids[2:6]
-            # the mean table covers every shown run: k = 0 has runs of two tasks, one on no page shown
-            assert [r[2] for r in cells(app, "#mean") if r[1] == "0" and r[3] == "none"] == ["2"]
+            await app.views_settled()
+            table = app.query_one("#per-run", RowTable)
+            assert sorted({int(r[0]) for r in cells(app, "#per-run")}) == ids and table.row_count == 30 * 7
+            table.focus()
+            await pilot.press("end")
+            assert table.cursor == table.row_count - 1 and table.cursor_key == f"{ids[-1]}:sc"
+            await pilot.pause(0.1)
+            before = table.lines
+            table.refresh()
+            await pilot.pause(0.1)
+            assert 0 < table.lines - before <= table.size.height  # one screen of lines, not 210 rows
+            await pilot.press("2")  # a toggle filters the snapshot's rows and keeps the cursor's run
+            assert table.row_count == 30 * 6 and table.cursor_key == f"{ids[-1]}:sc"
+            assert [r[2] for r in cells(app, "#mean") if r[1] == "0" and r[3] == "none"] == ["4"]  # 30 runs: 4 tasks reach k = 0
+
     run(scenario())

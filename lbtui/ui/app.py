@@ -1,9 +1,12 @@
 """The lbtui terminal app. Scoring runs in one thread worker that owns the llama.cpp
-context and only posts Messages; the app's handlers own the state, and a timer redraws
-the views at a steady rate instead of once per scored example."""
+context and only posts Messages; the app's handlers own the state. A timer asks, at a
+steady rate and only when something changed, for a snapshot of the visible tab; a
+worker builds it from the store (ui/snapshot.py) and the UI thread only lays it out."""
 
 from __future__ import annotations
 
+import asyncio
+import gc
 import threading
 import time
 from pathlib import Path
@@ -19,9 +22,9 @@ from textual.css.query import NoMatches
 from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import (
-    Button, Checkbox, DataTable, Footer, Header, Input, Label, Select, SelectionList, Static, TabbedContent, TabPane,
+    Button, Checkbox, Footer, Header, Input, Label, Select, SelectionList, Static, TabbedContent, TabPane,
 )
-from textual.worker import Worker, WorkerState
+from textual.worker import Worker, WorkerState, get_current_worker
 from textual_plotext import PlotextPlot
 
 from .. import analysis, catalog, models as model_registry, paths
@@ -30,21 +33,20 @@ from .. import verbalizers
 from ..calibrations import METHODS
 from ..engine import Engine, RunHandle
 from ..errors import Cancelled, UserError
-from ..render import PlainTable as PlainRich, ladder_table, seed_label, stability_table, words_table
-from ..metrics import PAPER
-from ..results import HEADLINE, method_mark
+from ..render import PlainTable as PlainRich, ladder_table, seed_label, words_table
 from ..selection import select
 from ..store import Store
 from ..taskfile import DataOptions
-from .format import METRIC_TITLES, PlainTable, bar, change, num
+from .format import METRIC_TITLES, bar
+from .rowtable import RowTable
 from .screens import HelpScreen, RunScreen
+from .snapshot import PLOT_METRICS, Snapshot, SnapshotBuilder
 from .worker import AppProgress, EngineNote, RunProgress
 
 REDRAW_SECONDS = 0.25
-PLOT_METRICS = PAPER
-# The per-run table holds this many runs at a time ([ and ] page): Textual builds every
-# row of a table (about 0.3 ms a row), and the paper's scale is 2,511 runs x 7 methods.
-PAGE_RUNS = 100
+# Shown runs past which the long-lived heap is frozen out of the garbage collector's full
+# walks: at 2,511 runs one walk stalls the UI thread for 140 ms.
+FREEZE_STEP = 200
 PLOT_COLORS = ("blue", "red", "green", "orange", "magenta", "cyan", "yellow")  # one per method, band and line alike
 
 
@@ -74,6 +76,12 @@ class Analysed(Message):
     """The analysis worker stored the metrics of more finished runs."""
 
 
+class SnapshotReady(Message):
+    def __init__(self, snapshot: Snapshot):
+        super().__init__()
+        self.snapshot = snapshot
+
+
 class LbtuiApp(App):
     CSS_PATH = "app.tcss"
     TITLE = "lbtui: label bias audit"
@@ -88,8 +96,6 @@ class LbtuiApp(App):
         Binding("f5", "tab('compare')", "Compare"),
         Binding("f6", "tab('stability')", "Stability"),
         Binding("m", "cycle_plot_metric", "Plot metric", show=False),
-        Binding("left_square_bracket", "run_page(1)", "Older runs", show=False),
-        Binding("right_square_bracket", "run_page(-1)", "Newer runs", show=False),
         Binding("question_mark", "help", "Help"),
     ]
 
@@ -116,7 +122,13 @@ class LbtuiApp(App):
         self.running = False
         self.last_redraw_seconds = 0.0
         self.highlighted_run: int | None = None
-        self.run_page = 0  # which PAGE_RUNS of the shown runs the per-run table holds; 0: the newest
+        self.views: SnapshotBuilder | None = None
+        self.sql_trace: Callable[[str], None] | None = None  # the snapshot builder's SQL, for `lbtui bench --app`
+        self.snapshots: dict[str, Snapshot] = {}  # the newest of each tab
+        self.requested = 0  # snapshots asked for, and the newest shown (a sequence number)
+        self.shown = 0
+        self.frozen_at = 0  # shown runs when the heap was last frozen
+        self.freeze_pending = False
 
     # --- layout ------------------------------------------------------------------------
 
@@ -162,24 +174,24 @@ class LbtuiApp(App):
                 with TabbedContent(id="tabs"):
                     with TabPane("Results", id="results"):
                         yield Label("Mean across tasks (and seeds), per model and shots", classes="table-title")
-                        yield PlainTable(id="mean", cursor_type="row", zebra_stripes=True)
+                        yield RowTable(id="mean")
                         yield Label("Per run (enter opens a run)", classes="table-title", id="per-run-title")
-                        yield PlainTable(id="per-run", cursor_type="row", zebra_stripes=True)
+                        yield RowTable(id="per-run")
                     with TabPane("Plots", id="plots"):
                         with Horizontal(id="plot-row"):
                             for key in PLOT_METRICS:
                                 yield PlotextPlot(id=f"plot-{key}")
                         yield Static(id="label-bars")
                     with TabPane("Past runs", id="history"):
-                        yield PlainTable(id="history-table", cursor_type="row", zebra_stripes=True)
+                        yield RowTable(id="history-table")
                     with TabPane("Compare", id="compare"):
                         yield Label("Models side by side on the same tasks (mean over seeds)", classes="table-title")
-                        yield PlainTable(id="compare-table", zebra_stripes=True)
+                        yield RowTable(id="compare-table")
                         yield Static(id="ladder-table")
                         yield Static(id="words-table")
                     with TabPane("Stability", id="stability"):
-                        with VerticalScroll():
-                            yield Static(id="stability-table")
+                        yield Static(id="stability-hint")
+                        yield RowTable(id="stability-table")
         yield Footer()
 
     def on_mount(self) -> None:
@@ -189,9 +201,9 @@ class LbtuiApp(App):
         except UserError as e:
             self.notify(str(e), severity="error", timeout=30)
             return
-        self.cache = analysis.ResultCache(self.store)
+        self.cache = analysis.ResultCache(self.store)  # the drill-down's and the label bars'
+        self.views = SnapshotBuilder(self.db_path, trace=self.sql_trace)
         self.set_interval(REDRAW_SECONDS, self.redraw)
-        self.redraw_history()
         if self.autostart:
             self.action_start()
 
@@ -264,12 +276,23 @@ class LbtuiApp(App):
                 engine.close()
             store.close()
 
+    def on_unmount(self) -> None:
+        if self.views is not None:
+            self.views.close()
+        if self.frozen_at:
+            gc.unfreeze()  # what this app kept alive may be collected again
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="snapshot")
+    def build_snapshot(self, tab: str, run_ids: list[int], seq: int) -> None:
+        """Compute what ``tab`` shows from the store, off the UI thread."""
+        snap = self.views.build(tab, run_ids, seq)
+        if not get_current_worker().is_cancelled:
+            self.post_message(SnapshotReady(snap))
+
     @work(thread=True, exclusive=True, exit_on_error=False, group="analyse")
     def analyse(self, run_ids: list[int]) -> None:
         """Compute and store the metrics of finished runs that have none yet (once per run;
         ProCa's mixtures and SC's fits are slow), telling the app every half second."""
-        from textual.worker import get_current_worker
-
         worker = get_current_worker()
         store = Store(self.db_path)
         last = time.monotonic()
@@ -300,7 +323,6 @@ class LbtuiApp(App):
             if rid not in self.view_runs:
                 self.view_runs.append(rid)
         self.dirty = True
-        self.redraw_history()
 
     def on_audit_done(self, msg: AuditDone) -> None:
         self._audit_finished(msg)
@@ -337,8 +359,7 @@ class LbtuiApp(App):
     def _method_changed(self, event: Checkbox.Changed) -> None:
         method = event.checkbox.id.removeprefix("m-")
         self.methods_on[method] = event.value
-        self.dirty = True
-        self.redraw()
+        self.show_snapshot()  # the snapshot holds every method's rows: nothing to recompute
 
     def methods(self) -> list[str]:
         return [m for m in METHODS if self.methods_on[m]]
@@ -346,8 +367,7 @@ class LbtuiApp(App):
     def action_tab(self, tab: str) -> None:
         self.query_one("#tabs", TabbedContent).active = tab
         if tab == "history":
-            self.redraw_history()
-            self.query_one("#history-table", DataTable).focus()
+            self.query_one("#history-table", RowTable).focus()
 
     def action_cycle_plot_metric(self) -> None:
         self.plot_metric = (self.plot_metric + 1) % len(PLOT_METRICS)
@@ -360,31 +380,27 @@ class LbtuiApp(App):
         self.cancel_event.set()  # the scoring thread stops after its current batch; scores are committed
         self.exit()
 
-    @on(DataTable.RowSelected, "#per-run")
-    def _open_run(self, event: DataTable.RowSelected) -> None:
-        run_id, method = event.row_key.value.split(":")
+    @on(RowTable.RowSelected, "#per-run")
+    def _open_run(self, event: RowTable.RowSelected) -> None:
+        run_id, method = event.key.split(":")
         self.push_screen(RunScreen(self.cache, int(run_id), method))
 
-    @on(DataTable.RowHighlighted, "#per-run")
-    def _highlight_run(self, event: DataTable.RowHighlighted) -> None:
-        if event.row_key is not None and event.row_key.value:
-            self.highlighted_run = int(event.row_key.value.split(":")[0])
-            self.draw_label_bars()
+    @on(RowTable.RowHighlighted, "#per-run")
+    def _highlight_run(self, event: RowTable.RowHighlighted) -> None:
+        if event.key:
+            self.highlighted_run = int(event.key.split(":")[0])
 
-    @on(DataTable.RowSelected, "#history-table")
-    def _open_past_run(self, event: DataTable.RowSelected) -> None:
-        run_id = int(event.row_key.value)
+    @on(RowTable.RowSelected, "#history-table")
+    def _open_past_run(self, event: RowTable.RowSelected) -> None:
+        run_id = int(event.key)
         if self.cache.get(run_id).n_scored == 0:
             self.notify(f"run {run_id} has no scores yet", severity="warning")
             return
         self.push_screen(RunScreen(self.cache, run_id))
 
     def _history_run(self) -> dict | None:
-        table = self.query_one("#history-table", DataTable)
-        if table.row_count == 0:
-            return None
-        key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
-        return self.store.run(int(key))
+        key = self.query_one("#history-table", RowTable).cursor_key
+        return self.store.run(int(key)) if key is not None else None
 
     def action_add_past_run(self) -> None:
         run = self._history_run()
@@ -404,7 +420,7 @@ class LbtuiApp(App):
 
     def on_key(self, event) -> None:
         # Keys that act on the past-runs table only.
-        if self.query_one("#tabs", TabbedContent).active == "history" and isinstance(self.focused, DataTable):
+        if self.query_one("#tabs", TabbedContent).active == "history" and isinstance(self.focused, RowTable):
             if event.key == "a":
                 self.action_add_past_run()
                 event.stop()
@@ -426,31 +442,90 @@ class LbtuiApp(App):
     # --- drawing -----------------------------------------------------------------------
 
     def redraw(self) -> None:
-        """Read the shown runs' state (one or two queries), then draw the visible tab only."""
-        if not self.dirty or self.cache is None:
+        """Draw the progress lines, and ask a worker for a fresh snapshot of the visible tab
+        when something changed (scores came in, a run finished, the shown runs changed)."""
+        if self.views is None or not self.dirty:
             return
-        t0 = time.perf_counter()
+        try:
+            tab = self.query_one("#tabs", TabbedContent).active
+        except NoMatches:  # a tick while the app closes
+            return
         self.dirty = False
-        self.cache.refresh(self.view_runs)
-        if self.cache.unanalysed and not any(w.group == "analyse" and w.is_running for w in self.workers):
-            self.analyse(list(self.cache.unanalysed))
         self.draw_progress()
-        tab = self.query_one("#tabs", TabbedContent).active
-        if tab == "results":
-            self.draw_tables()
-        elif tab == "plots":
-            self.draw_plots()
-            self.draw_label_bars()
-        elif tab == "compare":
-            self.draw_compare()
-        elif tab == "stability":
-            self.draw_stability()
-        self.last_redraw_seconds = time.perf_counter() - t0
+        self.requested += 1
+        self.build_snapshot(tab, list(self.view_runs), self.requested)
+
+    def on_snapshot_ready(self, msg: SnapshotReady) -> None:
+        snap = msg.snapshot
+        self.snapshots[snap.tab] = snap
+        self.shown = max(self.shown, snap.seq)
+        self.last_redraw_seconds = snap.seconds
+        if snap.unanalysed and not any(w.group == "analyse" and w.is_running for w in self.workers):
+            self.analyse(snap.unanalysed)
+        if snap.tab == self.query_one("#tabs", TabbedContent).active:
+            self.show_snapshot()
+        if len(snap.run_ids) >= self.frozen_at + FREEZE_STEP:
+            self.frozen_at = len(snap.run_ids)
+            self.freeze_pending = True
+            self.call_after_refresh(self._freeze_heap)
+
+    def _freeze_heap(self) -> None:
+        """Results and snapshots of many runs live for the session; a full collection would
+        walk all of them (a UI stall). Collect once now, then keep them out of later walks;
+        what they free is still freed by reference counting."""
+        gc.collect()
+        gc.freeze()
+        self.freeze_pending = False
+
+    async def views_settled(self, timeout: float = 60) -> None:
+        """Wait until the visible tab shows the store as it is now: no change waiting for a
+        snapshot, no snapshot or analysis being computed (tests and `lbtui bench --app`)."""
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            busy = any(w.group in ("snapshot", "analyse") and not w.is_finished for w in self.workers)
+            if not busy and not self.dirty and self.shown == self.requested and not self.freeze_pending:
+                return
+            if self.dirty and not busy:
+                self.redraw()
+            await asyncio.sleep(0.01)
+        raise TimeoutError("the app's views did not settle")
 
     @on(TabbedContent.TabActivated)
     def _tab_activated(self) -> None:
+        self.show_snapshot()  # the last one of this tab at once, a fresh one soon after
         self.dirty = True
         self.redraw()
+
+    def show_snapshot(self) -> None:
+        """Lay out the visible tab's newest snapshot under the calibrations toggled on."""
+        tab = self.query_one("#tabs", TabbedContent).active
+        snap = self.snapshots.get(tab)
+        if snap is None:
+            return
+        on = set(self.methods())
+        if tab == "results":
+            mean = self.query_one("#mean", RowTable)
+            # As tall as every method's rows (at most 14 lines): a toggle never re-lays out the screen.
+            height = min(len(snap.mean.methods) + 1, 14)
+            if mean.styles.height is None or mean.styles.height.value != height:
+                mean.styles.height = height
+            mean.show(snap.mean.only(on))
+            self.query_one("#per-run", RowTable).show(snap.per_run.only(on))
+        elif tab == "plots":
+            self.draw_plots(snap)
+            self.draw_label_bars()
+        elif tab == "history":
+            self.query_one("#history-table", RowTable).show(snap.history)
+        elif tab == "compare":
+            self.draw_compare(snap)
+        elif tab == "stability":
+            rows = snap.stability.only(on)
+            self.query_one("#stability-table", RowTable).show(rows)
+            self.query_one("#stability-hint", Static).update(Text(
+                "Mean ± std [min, max] across demonstration seeds and orderings." if rows.rows else
+                "How findings vary across demonstrations: start an audit with Seeds > 1 (other demonstrations) or"
+                " Orders > 1 (the same demonstrations reordered); finished runs show here as mean ± std [min, max].",
+                style="dim"))
 
     def draw_progress(self) -> None:
         t = PlainRich.grid(padding=(0, 1))
@@ -462,63 +537,13 @@ class LbtuiApp(App):
                       f"{rate:.1f} ex/s", eta)
         self.query_one("#progress", Static).update(t if self.live else Text("No audit running. Choose models and tasks, then ctrl+r.", style="dim"))
 
-    def _metric_columns(self, table: DataTable, lead: list[str]) -> None:
-        table.clear(columns=True)
-        cols = lead + ["method"]
-        for key in HEADLINE:
-            cols.append(METRIC_TITLES[key])
-            if key != "accuracy":
-                cols.append("Δ")
-        table.add_columns(*cols)
-
-    def _metric_cells(self, row: dict) -> list:
-        cells = [row["method"]]
-        for key in HEADLINE:
-            cells.append(num(row[key]))
-            if key != "accuracy":
-                cells.append(change(row["d_" + key], key))
-        return cells
-
-    def draw_tables(self) -> None:
-        methods = self.methods()
-        mean = self.query_one("#mean", DataTable)
-        self._metric_columns(mean, ["model", "k", "tasks"])
-        for r in analysis.mean_rows(self.cache, self.view_runs, methods):
-            mean.add_row(r["model"], str(r["shots"]), str(r["tasks"]), *self._metric_cells(r))
-        per = self.query_one("#per-run", DataTable)
-        cursor = per.cursor_coordinate
-        self._metric_columns(per, ["run", "model", "task", "k", "seed", "status"])
-        for r in analysis.per_run_rows(self.cache, self._page_runs(), methods):
-            per.add_row(str(r["run_id"]), r["model"], r["task"], str(r["shots"]), seed_label(r["seed"], r["order"]), r["status"],
-                        *self._metric_cells(r), key=f"{r['run_id']}:{r['method']}")
-        if per.row_count:
-            per.move_cursor(row=min(cursor.row, per.row_count - 1))
-
-    def _page_runs(self) -> list[int]:
-        """The shown runs the per-run table holds, and its title saying which."""
-        n = len(self.view_runs)
-        pages = max(1, -(-n // PAGE_RUNS))
-        self.run_page = max(0, min(self.run_page, pages - 1))
-        end = n - self.run_page * PAGE_RUNS
-        start = max(0, end - PAGE_RUNS)
-        title = "Per run (enter opens a run)"
-        if pages > 1:
-            title = f"Per run: runs {start + 1}-{end} of {n} ([ older, ] newer; enter opens a run)"
-        self.query_one("#per-run-title", Label).update(title)
-        return self.view_runs[start:end]
-
     def show_runs(self, run_ids: list[int]) -> None:
-        """Show these stored runs in the tables, and draw them now."""
+        """Show these stored runs in the tables, and ask for them now."""
         self.view_runs = list(run_ids)
         self.dirty = True
         self.redraw()
 
-    def action_run_page(self, step: int) -> None:
-        self.run_page += step
-        self.dirty = True
-        self.redraw()
-
-    def draw_plots(self) -> None:
+    def draw_plots(self, snap: Snapshot) -> None:
         methods = self.methods()
         for key in PLOT_METRICS:
             widget = self.query_one(f"#plot-{key}", PlotextPlot)
@@ -527,8 +552,9 @@ class LbtuiApp(App):
             plt.clear_figure()
             plt.title(f"{METRIC_TITLES[key]} against shots")
             plt.xlabel("k")
-            spread = analysis.curve_bands(self.cache, self.view_runs, methods, key)
-            for i, (m, pts) in enumerate(analysis.curves(self.cache, self.view_runs, methods, key).items()):
+            spread = snap.bands.get(key, {})
+            for i, m in enumerate(methods):
+                pts = snap.curves.get(key, {}).get(m)
                 if not pts:
                     continue
                 color = PLOT_COLORS[i % len(PLOT_COLORS)]
@@ -563,48 +589,17 @@ class LbtuiApp(App):
             t.add_row(lab, *cells)
         target.update(t)
 
-    def draw_stability(self) -> None:
-        try:
-            target = self.query_one("#stability-table", Static)
-        except NoMatches:
-            return
-        rows = analysis.stability_rows(self.cache, self.view_runs, self.methods())
-        if not rows:
-            target.update(Text("How findings vary across demonstrations: start an audit with Seeds > 1 (other"
-                               " demonstrations) or Orders > 1 (the same demonstrations reordered); finished runs"
-                               " show here as mean ± std [min, max].", style="dim"))
-            return
-        target.update(stability_table(rows, self.methods()))
-
-    def draw_compare(self) -> None:
-        models, rows = analysis.compare_rows(self.cache, self.view_runs, self.methods())
-        table = self.query_one("#compare-table", DataTable)
-        table.clear(columns=True)
-        table.add_columns("task", "k", "method", *[f"{m[:18]} {METRIC_TITLES[k]}" for m in models for k in PLOT_METRICS])
-        for r in rows:
-            table.add_row(r["task"], str(r["shots"]), r["method"], *[num(r[(m, k)]) for m in models for k in PLOT_METRICS])
-        rungs = analysis.ladder_rows(self.cache, self.view_runs, self.methods())
+    def draw_compare(self, snap: Snapshot) -> None:
+        methods = self.methods()
+        self.query_one("#compare-table", RowTable).show(snap.compare.only(set(methods)))
         ladder = self.query_one("#ladder-table", Static)
-        ladder.display = bool(rungs)  # only when variants of one model (MODEL@TYPE) were run
-        if rungs:
-            ladder.update(ladder_table(rungs, self.methods()))
-        words = analysis.word_rows(self.cache, self.view_runs)
+        ladder.display = bool(snap.ladder)  # only when variants of one model (MODEL@TYPE) were run
+        if snap.ladder:
+            ladder.update(ladder_table(snap.ladder, methods))
         target = self.query_one("#words-table", Static)
-        target.display = bool(words)  # only when tasks ran under other label words
-        if words:
-            target.update(words_table(words))
-
-    def redraw_history(self) -> None:
-        if self.store is None:
-            return
-        table = self.query_one("#history-table", DataTable)
-        table.clear(columns=True)
-        table.add_columns("run", "model", "task", "k", "seed", "scoring", "status", "scored", "seconds", "created")
-        for r in reversed(self.store.runs()):
-            n = self.store.count_scores(r["id"])
-            created = time.strftime("%Y-%m-%d %H:%M", time.localtime(r["created"])) if r["created"] else ""
-            table.add_row(str(r["id"]), r["model_name"], r["task_name"] + method_mark(r), str(r["shots"]), seed_label(r["seed"], r["demo_order"]), r["scoring"],
-                          r["status"], f"{n}/{r['n_items']}", f"{r['seconds'] or 0:.1f}", created, key=str(r["id"]))
+        target.display = bool(snap.words)  # only when tasks ran under other label words
+        if snap.words:
+            target.update(words_table(snap.words))
 
 
 def make_app(args=None, *, db: Path | None = None, backend_factory: Callable | None = None) -> LbtuiApp:

@@ -2,27 +2,41 @@
 
 from __future__ import annotations
 
+from typing import Callable
+
 from rich.text import Text
 from textual.widgets import DataTable
 
 from ..metrics import REGISTRY as METRICS
 from ..render import as_text
 
-# Whether a larger value is better (for colouring changes against "none"), and titles.
-HIGHER_IS_BETTER = {name: m.higher_is_better for name, m in METRICS.items()}
 METRIC_TITLES = {name: m.short for name, m in METRICS.items()}
 
 
+def fmt_num(x: float | None) -> str:
+    return "—" if x is None or x != x else f"{x:.3f}"
+
+
+def fmt_change(x: float | None) -> str:
+    return "" if x is None or x != x else f"{x:+.3f}"
+
+
 def num(x: float | None) -> Text:
-    return Text("—" if x is None or x != x else f"{x:.3f}", justify="right")
+    return Text(fmt_num(x), justify="right")
 
 
-def change(x: float | None, key: str) -> Text:
-    if x is None or x != x:
-        return Text("", justify="right")
-    good = (x > 0) == HIGHER_IS_BETTER[key]
-    style = "dim" if abs(x) < 5e-4 else ("green" if good else "red")
-    return Text(f"{x:+.3f}", style=style, justify="right")
+def change_style(key: str) -> Callable[[str], str]:
+    """A change's colour from its text: green when better under the metric's direction,
+    dim when it rounds to nothing."""
+    higher = METRICS[key].higher_is_better
+
+    def style(cell: str) -> str:
+        if not cell:
+            return ""
+        x = float(cell)
+        return "dim" if abs(x) < 5e-4 else ("green" if (x > 0) == higher else "red")
+
+    return style
 
 
 def bar(share: float, width: int = 20, style: str = "cyan") -> Text:

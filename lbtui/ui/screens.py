@@ -194,6 +194,7 @@ Setup (left):  Tab moves between fields; Space toggles a model or task.
 
 Results:
   1 ... 7       toggle the calibrations none, CC, DC, BC, LOOC, ProCa, SC
+  up/down, pgup/pgdn, home/end   move through the rows (every shown run is in the table)
   enter         open the selected run: class-wise accuracy, confusion, examples, prompt,
                 d: where its bias comes from (priors side by side, majority, recency)
   f2 ... f6     tabs: results, plots, past runs, compare, stability

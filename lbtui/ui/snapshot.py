@@ -1,0 +1,181 @@
+"""What the visible tab shows, computed in a worker thread and handed to the UI whole.
+
+A snapshot holds every calibration method's rows, already formatted as text, so that a
+calibration toggle only filters rows on the UI thread and never waits for the store.
+The builder owns its own store connection and result cache; one build runs at a time.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from .. import analysis
+from ..calibrations import METHODS
+from ..metrics import PAPER, REGISTRY as METRICS
+from ..render import STABILITY_KEYS, seed_label, spread_cell
+from ..results import HEADLINE, method_mark
+from ..store import Store
+from .format import change_style, fmt_change, fmt_num
+from .rowtable import Column, Rows
+
+PLOT_METRICS = PAPER
+
+
+def metric_columns(lead: tuple[str, ...]) -> list[Column]:
+    cols = [Column(c, right=c in ("run", "k", "tasks", "seed", "n")) for c in lead] + [Column("method")]
+    for key in HEADLINE:
+        cols.append(Column(METRICS[key].short, right=True))
+        if key != "accuracy":
+            cols.append(Column("Δ", right=True, style=change_style(key)))
+    return cols
+
+
+def metric_cells(row: dict) -> tuple[str, ...]:
+    cells = [row["method"]]
+    for key in HEADLINE:
+        cells.append(fmt_num(row[key]))
+        if key != "accuracy":
+            cells.append(fmt_change(row["d_" + key]))
+    return tuple(cells)
+
+
+PER_RUN_LEAD = ("run", "model", "task", "k", "seed", "status")
+MEAN_LEAD = ("model", "k", "tasks")
+HISTORY_COLUMNS = [Column(c, right=c in ("run", "k", "scored", "seconds")) for c in
+                   ("run", "model", "task", "k", "seed", "scoring", "status", "scored", "seconds", "created")]
+STABILITY_LEAD = ("model", "task", "k", "across", "n", "method")
+
+
+@dataclass(frozen=True)
+class MethodRows:
+    """Rows of every method, with each row's method: ``only(on)`` keeps the toggled ones."""
+
+    rows: Rows
+    methods: list[str]
+    repeat_blank: int = 0  # leading columns left blank when equal to the row above's
+
+    def only(self, on: set[str]) -> Rows:
+        keep = [i for i, m in enumerate(self.methods) if m in on]
+        sub = self.rows.subset(keep)
+        if not self.repeat_blank:
+            return sub
+        n, prev, out = self.repeat_blank, None, []
+        for row in sub.rows:
+            head = row[:n]
+            out.append(("",) * n + row[n:] if head == prev else row)
+            prev = head
+        return Rows(sub.columns, out, sub.keys, sub.widths)
+
+
+@dataclass
+class Snapshot:
+    tab: str
+    seq: int
+    run_ids: list[int]
+    unanalysed: list[int] = field(default_factory=list)
+    mean: MethodRows | None = None
+    per_run: MethodRows | None = None
+    history: Rows | None = None
+    compare: MethodRows | None = None
+    ladder: list[dict] = field(default_factory=list)
+    words: list[dict] = field(default_factory=list)
+    stability: MethodRows | None = None
+    curves: dict[str, dict[str, list]] = field(default_factory=dict)  # metric -> method -> (k, mean)
+    bands: dict[str, dict[str, list]] = field(default_factory=dict)  # metric -> method -> (k, mean, min, max)
+    seconds: float = 0.0
+
+
+class SnapshotBuilder:
+    """Builds snapshots from the store, in a worker thread. Formatted per-run rows are kept
+    per run and rebuilt only when that run's results change."""
+
+    def __init__(self, db: Path, trace: Callable[[str], None] | None = None):
+        self.store = Store(db, create=False)
+        if trace is not None:
+            self.store.db.conn.set_trace_callback(trace)
+        self.cache = analysis.ResultCache(self.store)
+        self.lock = threading.Lock()
+        self._run_rows: dict[int, tuple[analysis.RunResult, list[tuple[str, ...]]]] = {}
+
+    def close(self) -> None:
+        with self.lock:
+            self.store.close()
+
+    def build(self, tab: str, run_ids: list[int], seq: int) -> Snapshot:
+        with self.lock:
+            t0 = time.perf_counter()
+            snap = Snapshot(tab, seq, list(run_ids))
+            if tab == "history":
+                snap.history = self._history()
+            else:
+                self.cache.refresh(run_ids)
+                snap.unanalysed = list(self.cache.unanalysed)
+                if tab == "results":
+                    snap.mean, snap.per_run = self._mean(run_ids), self._per_run(run_ids)
+                elif tab == "plots":
+                    for key in PLOT_METRICS:
+                        snap.curves[key] = analysis.curves(self.cache, run_ids, list(METHODS), key)
+                        snap.bands[key] = analysis.curve_bands(self.cache, run_ids, list(METHODS), key)
+                elif tab == "compare":
+                    snap.compare = self._compare(run_ids)
+                    snap.ladder = analysis.ladder_rows(self.cache, run_ids, list(METHODS))
+                    snap.words = analysis.word_rows(self.cache, run_ids)
+                elif tab == "stability":
+                    snap.stability = self._stability(run_ids)
+            snap.seconds = time.perf_counter() - t0
+            return snap
+
+    def _mean(self, run_ids: list[int]) -> MethodRows:
+        rows = analysis.mean_rows(self.cache, run_ids, list(METHODS))
+        cells = [(r["model"], str(r["shots"]), str(r["tasks"])) + metric_cells(r) for r in rows]
+        keys = [f"{r['model']}:{r['shots']}:{r['method']}" for r in rows]
+        return MethodRows(Rows.build(metric_columns(MEAN_LEAD), cells, keys), [r["method"] for r in rows])
+
+    def _per_run(self, run_ids: list[int]) -> MethodRows:
+        cells, keys, methods = [], [], []
+        for rid in run_ids:
+            res = self.cache.get(rid)
+            hit = self._run_rows.get(rid)
+            if hit is None or hit[0] is not res:
+                rows = analysis.per_run_rows(self.cache, [rid], list(METHODS))
+                hit = (res, [(str(rid), r["model"], r["task"], str(r["shots"]), seed_label(r["seed"], r["order"]), r["status"])
+                             + metric_cells(r) for r in rows])
+                self._run_rows[rid] = hit
+            cells += hit[1]
+            keys += [f"{rid}:{m}" for m in METHODS]
+            methods += METHODS
+        return MethodRows(Rows.build(metric_columns(PER_RUN_LEAD), cells, keys), methods)
+
+    def _history(self) -> Rows:
+        runs = list(reversed(self.store.runs()))
+        counts = self.store.score_counts([r["id"] for r in runs if r["status"] != "done"])
+        cells = []
+        for r in runs:
+            n = r["n_items"] if r["status"] == "done" else counts.get(r["id"], 0)
+            created = time.strftime("%Y-%m-%d %H:%M", time.localtime(r["created"])) if r["created"] else ""
+            cells.append((str(r["id"]), r["model_name"], r["task_name"] + method_mark(r), str(r["shots"]),
+                          seed_label(r["seed"], r["demo_order"]), r["scoring"], r["status"], f"{n}/{r['n_items']}",
+                          f"{r['seconds'] or 0:.1f}", created))
+        return Rows.build(HISTORY_COLUMNS, cells, [str(r["id"]) for r in runs])
+
+    def _compare(self, run_ids: list[int]) -> MethodRows:
+        models, rows = analysis.compare_rows(self.cache, run_ids, list(METHODS))
+        cols = [Column("task"), Column("k", right=True), Column("method")]
+        cols += [Column(f"{m[:18]} {METRICS[k].short}", right=True) for m in models for k in PLOT_METRICS]
+        cells = [(r["task"], str(r["shots"]), r["method"], *[fmt_num(r[(m, k)]) for m in models for k in PLOT_METRICS])
+                 for r in rows]
+        keys = [f"{r['task']}:{r['shots']}:{r['method']}" for r in rows]
+        return MethodRows(Rows.build(cols, cells, keys), [r["method"] for r in rows])
+
+    def _stability(self, run_ids: list[int]) -> MethodRows:
+        rows = analysis.stability_rows(self.cache, run_ids, list(METHODS))
+        cols = [Column(c, right=c in ("k", "n")) for c in STABILITY_LEAD]
+        cols += [Column(METRICS[k].short) for k in STABILITY_KEYS]
+        cells = [(r["model"], r["task"], str(r["shots"]), r["across"], str(r["macro_f1"].n), r["method"],
+                  *[spread_cell(r[k]) for k in STABILITY_KEYS]) for r in rows]
+        keys = [f"{i}" for i in range(len(rows))]
+        return MethodRows(Rows.build(cols, cells, keys), [r["method"] for r in rows], repeat_blank=5)
