@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from . import catalog, examples, models as model_registry, paths
-from .selection import Selection, data_options, select, split_names
+from .selection import AuditRequest, Selection, data_options, select, split_names
 from .store import SETS
 from .errors import EXIT_GATE, EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, UserError
 from .taskfile import DataOptions
@@ -164,17 +164,10 @@ def open_store(db: Path | None):
 
 
 def cmd_run(a, backend_factory=None) -> int:
-    from .engine import Engine, plan, report
+    from .engine import Engine, report
     from .render import ProgressBar, metrics_json, print_tables
 
-    sel = selection(a)
-    tasks = sel.tasks
-    if a.verbalizers:
-        from . import verbalizers
-
-        tasks = verbalizers.expand(tasks, verbalizers.parse(a.verbalizers))
-    plans = plan(sel.models, tasks, sel.shots, sel.seeds, limit=sel.limit, scoring=sel.scoring, orders=sel.orders,
-                 data=data_options(a))
+    plans = AuditRequest.from_args(a).plans()
     store = open_store(a.db)
     with ProgressBar() as progress:
         engine = Engine(store, progress=progress, **({"backend_factory": backend_factory} if backend_factory else {}))

@@ -3,7 +3,7 @@ and run options. Every check happens here, before anything is loaded or written.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from . import catalog, examples, models as model_registry
 from .errors import UserError
@@ -84,3 +84,41 @@ def data_options(a) -> DataOptions:
         allow_outside=a.allow_outside_paths, data_dir=a.data_dir,
     )
 
+
+
+@dataclass(frozen=True)
+class AuditRequest:
+    """What the app's setup form and `lbtui run` ask for, as typed. ``plans()`` checks all
+    of it (one-line errors naming the option) before anything is loaded or written; a
+    request with ``resume`` asks for one stored run, rebuilt from what the store holds."""
+
+    models: tuple[str, ...] = ()
+    tasks: tuple[str, ...] = ()
+    suites: tuple[str, ...] = ()
+    shots: str | None = None
+    seeds: str | None = None
+    orders: str | None = None
+    limit: str | None = None
+    scoring: str | None = None
+    verbalizers: str = ""
+    data: DataOptions = field(default_factory=DataOptions)
+    resume: int | None = None
+
+    @classmethod
+    def from_args(cls, a) -> "AuditRequest":
+        return cls(models=tuple(split_names(a.model)), tasks=tuple(split_names(a.task)), suites=tuple(split_names(a.suite)),
+                   shots=a.shots, seeds=a.seeds, orders=a.orders, limit=a.limit, scoring=a.scoring,
+                   verbalizers=a.verbalizers or "", data=data_options(a))
+
+    def plans(self) -> list:
+        """Every run the request asks for, with its example sets (engine.Planned)."""
+        from . import verbalizers
+        from .engine import plan
+
+        sel = select(list(self.models), list(self.tasks), suites=list(self.suites), shots=self.shots, seeds=self.seeds,
+                     limit=self.limit, scoring=self.scoring, data=self.data, orders=self.orders)
+        tasks = sel.tasks
+        if self.verbalizers:  # the same tasks under other label words, side by side
+            tasks = verbalizers.expand(tasks, verbalizers.parse(self.verbalizers))
+        return plan(sel.models, tasks, sel.shots, sel.seeds, limit=sel.limit, scoring=sel.scoring, orders=sel.orders,
+                    data=self.data)

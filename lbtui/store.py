@@ -18,7 +18,7 @@ import uuid
 from enum import StrEnum
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, TypedDict
 
 import numpy as np
 import sqlite_utils
@@ -35,6 +35,43 @@ RUN_COLUMNS = {
     "label_ids": str, "data_options": str,
 }
 SETS = ("test", "bias", "cc", "dc", "looc")
+
+
+class RunRecord(TypedDict):
+    """A stored run as the store returns it: the runs table's columns (RUN_COLUMNS), with
+    the JSON ones decoded."""
+
+    id: int
+    key: str
+    model_id: int
+    task_id: int
+    model_name: str
+    task_name: str
+    shots: int
+    seed: int
+    demo_order: int  # which ordering of the seed's demonstrations; 0: as drawn
+    scoring: str  # backends.base.Scoring
+    prompt_format: dict
+    prompt_prefix: str
+    limit_: int
+    n_bias: int
+    chat_template: int
+    labels: list[str]
+    demo_ids: list[str]
+    params: dict
+    status: str  # a RunStatus
+    error: str | None
+    owner: str | None
+    heartbeat: float | None
+    n_items: int
+    created: float
+    started: float | None
+    finished: float | None
+    seconds: float | None
+    tokens_evaluated: int | None
+    method_version: int
+    label_ids: list[list[int]] | None
+    data_options: dict | None
 
 
 class RunStatus(StrEnum):
@@ -251,13 +288,13 @@ class Store:
         with self._tx() as db:
             db["runs"].update(run_id, fields)
 
-    def run(self, run_id: int) -> dict:
+    def run(self, run_id: int) -> RunRecord:
         rows = list(self.db.query("SELECT * FROM runs WHERE id = ?", [run_id]))
         if not rows:
             raise UserError("--run", f"no run {run_id} in {self.path}")
         return _decode_run(rows[0])
 
-    def runs(self, *, status: str | None = None) -> list[dict]:
+    def runs(self, *, status: str | None = None) -> list[RunRecord]:
         sql = "SELECT * FROM runs" + (" WHERE status = ?" if status else "") + " ORDER BY id"
         return [_decode_run(r) for r in self.db.query(sql, [status] if status else [])]
 
@@ -269,7 +306,7 @@ class Store:
         row = self.db.execute("SELECT path FROM models WHERE id = ?", [model_id]).fetchone()
         return row[0] if row else None
 
-    def run_states(self, run_ids: list[int], known: dict[int, dict] | None = None) -> dict[int, tuple[dict, int]]:
+    def run_states(self, run_ids: list[int], known: dict[int, RunRecord] | None = None) -> dict[int, tuple[RunRecord, int]]:
         """Each run and its number of stored scores, in one to three queries whatever the
         number of runs (a finished run holds all its items). Runs in ``known`` whose status
         has not changed are not read again."""
@@ -374,7 +411,7 @@ def owner_alive(owner: str, heartbeat: float | None) -> bool:
     return heartbeat is not None and _now() - heartbeat < STALE_SECONDS
 
 
-def _decode_run(row: dict) -> dict:
+def _decode_run(row: dict) -> RunRecord:
     row = dict(row)
     for key in ("labels", "demo_ids", "params", "prompt_format", "label_ids", "data_options"):
         if row.get(key):

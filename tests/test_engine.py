@@ -173,3 +173,14 @@ def test_resume_rebuilds_a_run_from_the_store(tmp_path, spec):
     store.update_run(rid, status="cancelled")
     with pytest.raises(UserError):
         engine.resume(rid)
+
+
+def test_run_record_names_every_column_of_the_runs_table(tmp_path, spec):
+    """The typed record and the schema cannot drift apart; a stored run has exactly its keys."""
+    from lbtui.store import RUN_COLUMNS, RunRecord
+
+    assert list(RunRecord.__annotations__) == list(RUN_COLUMNS)
+    store = Store(tmp_path / "r.db")
+    engine = Engine(store, backend_factory=lambda s, p: FakeBackend())
+    [rid] = engine.execute(engine.plan([spec], [catalog.load("reviews")], [0], [0], limit=4))
+    assert set(store.run(rid)) == set(RunRecord.__annotations__)

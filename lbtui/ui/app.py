@@ -29,12 +29,11 @@ from textual_plotext import PlotextPlot
 
 from .. import analysis, catalog, models as model_registry, paths
 from ..backends import hardware_summary
-from .. import verbalizers
 from ..calibrations import METHODS
 from ..engine import Engine, RunHandle
 from ..errors import Cancelled, UserError
 from ..render import PlainTable as PlainRich, ladder_table, seed_label, words_table
-from ..selection import select
+from ..selection import AuditRequest
 from ..store import Store
 from ..taskfile import DataOptions
 from .format import METRIC_TITLES, bar
@@ -209,20 +208,19 @@ class LbtuiApp(App):
 
     # --- starting and cancelling ------------------------------------------------------
 
-    def _request(self) -> dict:
+    def _request(self) -> AuditRequest:
         models = list(self.query_one("#models", SelectionList).selected)
         models += [p.strip() for p in self.query_one("#model-path", Input).value.split(",") if p.strip()]
         tasks = list(self.query_one("#tasks", SelectionList).selected)
         tasks += [p.strip() for p in self.query_one("#task-path", Input).value.split(",") if p.strip()]
-        return {
-            "models": models, "tasks": tasks, "shots": self.query_one("#shots", Input).value,
-            "seeds": self.query_one("#seeds", Input).value, "limit": self.query_one("#limit", Input).value,
-            "orders": self.query_one("#orders", Input).value,
-            "scoring": self.query_one("#scoring", Select).value,
-            "verbalizers": self.query_one("#verbalizers", Input).value.strip(),
-        }
+        return AuditRequest(
+            models=tuple(models), tasks=tuple(tasks), shots=self.query_one("#shots", Input).value,
+            seeds=self.query_one("#seeds", Input).value, limit=self.query_one("#limit", Input).value,
+            orders=self.query_one("#orders", Input).value, scoring=self.query_one("#scoring", Select).value,
+            verbalizers=self.query_one("#verbalizers", Input).value.strip(), data=self.data,
+        )
 
-    def action_start(self, request: dict | None = None) -> None:
+    def action_start(self, request: AuditRequest | None = None) -> None:
         if self.store is None:
             return
         if self.running:
@@ -244,7 +242,7 @@ class LbtuiApp(App):
             self.notify("Cancelling after the current batch; what was scored is kept.")
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="audit")
-    def audit(self, request: dict) -> None:
+    def audit(self, request: AuditRequest) -> None:
         """The scoring thread: its own store connection; owns the llama.cpp context."""
         store = Store(self.db_path)
         engine = None
@@ -252,17 +250,10 @@ class LbtuiApp(App):
         try:
             kwargs = {"backend_factory": self.backend_factory} if self.backend_factory else {}
             engine = Engine(store, progress=AppProgress(self), cancel=self.cancel_event, **kwargs)
-            if "resume" in request:  # one stored run, rebuilt from what the store holds
-                ids = [engine.resume(request["resume"])]
+            if request.resume is not None:  # one stored run, rebuilt from what the store holds
+                ids = [engine.resume(request.resume)]
             else:
-                sel = select(request["models"], request["tasks"], shots=request["shots"], seeds=request["seeds"],
-                             limit=request["limit"], scoring=request["scoring"], orders=request.get("orders"), data=self.data)
-                tasks = sel.tasks
-                if request.get("verbalizers"):  # the same tasks under other label words, side by side
-                    tasks = verbalizers.expand(tasks, verbalizers.parse(request["verbalizers"]))
-                plans = engine.plan(sel.models, tasks, sel.shots, sel.seeds, limit=sel.limit, scoring=sel.scoring,
-                                    orders=sel.orders, data=self.data)
-                ids = engine.execute(plans)
+                ids = engine.execute(request.plans())
             for rid in ids:  # every method's metrics, fitted ones included, off the UI thread
                 if store.run(rid)["status"] == "done" and not store.cached_metrics([rid], analysis.analysis_version()):
                     analysis.analyse_finished(store, rid)
@@ -416,7 +407,7 @@ class LbtuiApp(App):
         if run["status"] == "done":
             self.notify(f"run {run['id']} is complete", severity="information")
             return
-        self.action_start({"resume": run["id"]})
+        self.action_start(AuditRequest(resume=run["id"]))
 
     def on_key(self, event) -> None:
         # Keys that act on the past-runs table only.
