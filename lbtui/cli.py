@@ -16,11 +16,13 @@ import traceback
 from pathlib import Path
 from typing import Callable, Sequence
 
-from . import catalog, examples, models as model_registry, paths
-from .selection import AuditRequest, Selection, data_options, select, split_names
-from .store import SETS
+from . import models as model_registry, paths
+from .audit import examples
+from .audit.selection import AuditRequest, Selection, data_options, select, split_names
 from .errors import EXIT_GATE, EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, UserError
-from .taskfile import DataOptions
+from .store import SETS
+from .tasks import catalog
+from .tasks.taskfile import DataOptions
 
 
 class _Parser(argparse.ArgumentParser):
@@ -164,8 +166,8 @@ def open_store(db: Path | None):
 
 
 def cmd_run(a, backend_factory=None) -> int:
-    from .engine import Engine, report
-    from .render import ProgressBar, metrics_json, print_tables
+    from .audit.engine import Engine, report
+    from .report.render import ProgressBar, metrics_json, print_tables
 
     plans = AuditRequest.from_args(a).plans()
     store = open_store(a.db)
@@ -176,10 +178,8 @@ def cmd_run(a, backend_factory=None) -> int:
         finally:
             engine.close()
     reports = [report(store, rid) for rid in run_ids]
-    from . import stability
-    from .calibrations import METHODS
-
-    from . import ladder
+    from .analysis import ladder, stability
+    from .analysis.calibrations import METHODS
 
     entries = [(rep.run, rep.metrics) for rep in reports]
     spread = stability.spread_rows(entries, METHODS)
@@ -189,11 +189,11 @@ def cmd_run(a, backend_factory=None) -> int:
             print(f"lbtui: {line}", file=sys.stderr)
         doc = metrics_json(reports)
         if a.verbalizers:
-            from .verbalizers import word_rows
+            from .tasks.verbalizers import word_rows
 
             doc["verbalizers"] = word_rows(reports)
         if spread:
-            from .render import stability_json
+            from .report.render import stability_json
 
             doc["stability"] = stability_json(spread)
         if rungs:
@@ -203,16 +203,16 @@ def cmd_run(a, backend_factory=None) -> int:
     else:
         print_tables(reports)
         if spread:
-            from .render import print_stability
+            from .report.render import print_stability
 
             print_stability(spread)
         if rungs:
-            from .render import print_ladder
+            from .report.render import print_ladder
 
             print_ladder(rungs)
         if a.verbalizers:
-            from .render import print_words
-            from .verbalizers import word_rows
+            from .report.render import print_words
+            from .tasks.verbalizers import word_rows
 
             print_words(word_rows(reports))
     return EXIT_OK
@@ -242,7 +242,7 @@ def cmd_export(a) -> int:
 
 
 def cmd_prompt(a) -> int:
-    from . import prompt_view
+    from .audit import prompt_view
 
     registry = model_registry.registry()
     spec = model_registry.resolve(a.model or model_registry.default_model(registry), registry)
@@ -257,7 +257,7 @@ def cmd_prompt(a) -> int:
 
 
 def cmd_tasks(a) -> int:
-    from .render import print_rows
+    from .report.render import print_rows
 
     rows = []
     for name, path in catalog.bundled().items():
@@ -280,9 +280,8 @@ def _model_source(spec) -> str:
 
 
 def cmd_models(a) -> int:
-    from .render import print_rows
-
     from .backends import build_info
+    from .report.render import print_rows
 
     build = build_info()
     registry = model_registry.registry()
@@ -308,11 +307,11 @@ def cmd_models(a) -> int:
 
 
 def cmd_bench(a) -> int:
-    from . import bench
-    from .render import print_bench
+    from .audit import bench
+    from .report.render import print_bench
 
     if a.app:
-        from . import bench_app
+        from .ui import bench as bench_app
 
         if a.runs < 1:
             raise UserError("--runs", f"must be >= 1, got {a.runs}")
@@ -350,7 +349,8 @@ def cmd_bench(a) -> int:
 
 
 def cmd_report(a) -> int:
-    from . import report, report_format, suites
+    from .report import formats as report_format, summary as report
+    from .tasks import suites
 
     gates = [report.parse_gate(g) for g in a.fail_if]
     if a.resamples < 10:
@@ -380,9 +380,9 @@ def cmd_report(a) -> int:
 
 
 def cmd_diagnose(a) -> int:
-    from . import diagnose
-    from .engine import run_scores
-    from .render import diagnosis_json, print_diagnosis
+    from .analysis import diagnose
+    from .audit.engine import run_scores
+    from .report.render import diagnosis_json, print_diagnosis
 
     store = open_store(a.db)
     out = []
@@ -401,11 +401,12 @@ def cmd_diagnose(a) -> int:
 
 
 def cmd_stability(a) -> int:
-    from . import stability, suites
-    from .calibrations import METHODS
-    from .engine import report
-    from .render import print_stability, stability_json
-    from .report import select_runs
+    from .analysis import stability
+    from .analysis.calibrations import METHODS
+    from .audit.engine import report
+    from .report.render import print_stability, stability_json
+    from .report.summary import select_runs
+    from .tasks import suites
 
     store = open_store(a.db)
     names = [p.stem for p in suites.task_files(a.suite)] if a.suite else None
@@ -428,7 +429,7 @@ def cmd_stability(a) -> int:
 
 def cmd_quantize(a) -> int:
     from .models import quantize
-    from .render import print_rows
+    from .report.render import print_rows
 
     types = quantize.parse_types(a.types)
     spec = model_registry.resolve(a.model)
@@ -447,7 +448,7 @@ def cmd_quantize(a) -> int:
 
 
 def cmd_import(a) -> int:
-    from . import suites
+    from .tasks import suites
 
     exclude = set(split_names(a.exclude))
     target, sel = suites.import_sni(a.path, name=a.name, seed=a.seed, test=a.test, exclude=exclude, force=a.force,
@@ -463,8 +464,8 @@ def cmd_import(a) -> int:
 
 
 def cmd_suites(a) -> int:
-    from . import suites
-    from .render import print_rows
+    from .report.render import print_rows
+    from .tasks import suites
 
     rows = [{"name": n, "tasks": len(suites.task_files(n)), "folder": str(p)} for n, p in suites.available().items()]
     if a.json:

@@ -15,8 +15,8 @@ import socket
 import sqlite3
 import time
 import uuid
-from enum import StrEnum
 from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
 from typing import Any, Iterable, TypedDict
 
@@ -24,6 +24,7 @@ import numpy as np
 import sqlite_utils
 
 from .errors import UserError
+
 
 SCHEMA_VERSION = 1
 RUN_COLUMNS = {

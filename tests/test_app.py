@@ -9,11 +9,12 @@ import pytest
 from rich.table import Table
 from textual.widgets import DataTable, Input, Static
 
-from lbtui import analysis, paths
+from lbtui.report import views as analysis
+from lbtui import paths
 
 from lbtui.backends.fake import FakeBackend
 from lbtui.cli import build_parser
-from lbtui.engine import report
+from lbtui.audit.engine import report
 from lbtui.store import Store
 from lbtui.ui.app import make_app
 from lbtui.ui.rowtable import RowTable
@@ -356,8 +357,8 @@ def test_the_app_reads_task_data_with_the_command_lines_data_options(tmp_path):
 def test_resuming_a_cancelled_label_word_run_resumes_that_run(tmp_path):
     """A cancelled reviews[bad/good] run resumed from Past runs is finished as it was
     (its label words), not replaced by a new plain reviews run."""
-    from lbtui import catalog, verbalizers
-    from lbtui.engine import Engine
+    from lbtui.tasks import catalog, verbalizers
+    from lbtui.audit.engine import Engine
     from lbtui.models import ModelSpec
 
     db = tmp_path / "w.db"
@@ -392,11 +393,11 @@ def test_resuming_a_cancelled_label_word_run_resumes_that_run(tmp_path):
 def test_drill_down_under_fitted_calibrations_lists_the_examples(tmp_path):
     """Keys 6 and 7 (ProCa, SC) show every test example with its calibrated probabilities,
     as the prior-based methods do."""
-    from lbtui import catalog
-    from lbtui.engine import Engine, run_scores
+    from lbtui.tasks import catalog
+    from lbtui.audit.engine import Engine, run_scores
     from lbtui.models import ModelSpec
-    from lbtui.results import calibrators
-    from lbtui.metrics import softmax
+    from lbtui.analysis.results import calibrators
+    from lbtui.analysis.metrics import softmax
 
     gguf = tmp_path / "fake.gguf"
     gguf.write_bytes(b"GGUF" + bytes(60))
@@ -416,8 +417,8 @@ def test_drill_down_under_fitted_calibrations_lists_the_examples(tmp_path):
 
 def test_a_run_seen_running_with_every_score_gets_its_fitted_calibrations_once_done(tmp_path):
     """The results cache follows a run's status, not only its score count."""
-    from lbtui import catalog
-    from lbtui.engine import Engine
+    from lbtui.tasks import catalog
+    from lbtui.audit.engine import Engine
     from lbtui.models import ModelSpec
 
     gguf = tmp_path / "fake.gguf"
@@ -437,7 +438,7 @@ def test_a_refresh_costs_a_few_queries_whatever_the_number_of_runs(tmp_path):
     """Finished runs' metrics (fitted calibrations included) are computed once and kept in
     the store; a refresh of every table then reads the runs' state in a few statements,
     with no fitting on the UI thread."""
-    from lbtui import bench_app
+    from lbtui.ui import bench as bench_app
 
     db = tmp_path / "many.db"
     ids = bench_app.write_store(db, 24)
@@ -453,7 +454,7 @@ def test_a_refresh_costs_a_few_queries_whatever_the_number_of_runs(tmp_path):
     assert len(rows) == 24 * 7 and all(r["macro_f1"] is not None for r in rows
                                     if r["method"] == "proca" or r["method"] == "sc" and r["shots"] >= 2)
     # the stored numbers are the engine's
-    from lbtui.engine import report
+    from lbtui.audit.engine import report
     assert cache.get(ids[5]).metrics["proca"].macro_f1 == pytest.approx(report(store, ids[5]).metrics["proca"].macro_f1)
     statements.clear()
     cache.refresh(ids)
@@ -463,7 +464,7 @@ def test_a_refresh_costs_a_few_queries_whatever_the_number_of_runs(tmp_path):
 def test_finished_runs_without_stored_metrics_are_analysed_off_the_ui_thread(tmp_path):
     """A store from before the metrics cache: the app shows the runs at once as being
     analysed, a worker fits them, and the tables fill in."""
-    from lbtui import bench_app
+    from lbtui.ui import bench as bench_app
 
     db = tmp_path / "old.db"
     ids = bench_app.write_store(db, 6)
@@ -487,7 +488,7 @@ def test_finished_runs_without_stored_metrics_are_analysed_off_the_ui_thread(tmp
 def test_the_per_run_table_holds_every_run_and_draws_only_what_is_on_screen(tmp_path):
     """No paging: every shown run is in the per-run table, end reaches the last; the table
     draws the lines on screen, not its rows; the mean table covers every run."""
-    from lbtui import bench_app
+    from lbtui.ui import bench as bench_app
 
     db = tmp_path / "p.db"
     ids = bench_app.write_store(db, 30)

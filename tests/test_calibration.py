@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from lbtui import calibration as C
-from lbtui.metrics import softmax
+from lbtui.analysis import calibration as C
+from lbtui.analysis.metrics import softmax
 
 
 def test_apply_equals_softmax_of_shifted_log_probs():

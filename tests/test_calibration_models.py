@@ -3,10 +3,10 @@
 import numpy as np
 import pytest
 
-from lbtui import calibration_models as cm
-from lbtui.calibration import NotApplicable
-from lbtui.metrics import softmax
-from lbtui.results import RunScores, evaluate_run
+from lbtui.analysis import calibration_models as cm
+from lbtui.analysis.calibration import NotApplicable
+from lbtui.analysis.metrics import softmax
+from lbtui.analysis.results import RunScores, evaluate_run
 
 
 def clusters(rng, centres, n):

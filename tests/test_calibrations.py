@@ -5,11 +5,11 @@ from pathlib import Path
 
 import numpy as np
 
-from lbtui import bootstrap as bs
-from lbtui import calibration as C
-from lbtui.calibrations import FITTED, METHOD_NAMES, METHODS, REGISTRY, fit_all
-from lbtui.metrics import softmax
-from lbtui.results import RunScores
+from lbtui.analysis import bootstrap as bs
+from lbtui.analysis import calibration as C
+from lbtui.analysis.calibrations import FITTED, METHOD_NAMES, METHODS, REGISTRY, fit_all
+from lbtui.analysis.metrics import softmax
+from lbtui.analysis.results import RunScores
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -56,7 +56,7 @@ def test_asking_for_one_method_fits_what_it_builds_on_only():
 
 
 def test_prototypical_falls_back_to_batch_with_a_note(monkeypatch):
-    from lbtui import calibration_models as cm
+    from lbtui.analysis import calibration_models as cm
 
     def degenerate(p):
         raise cm.Degenerate("two clusters claim one label")

@@ -5,9 +5,9 @@ import json
 import numpy as np
 import pytest
 
-from lbtui import diagnose
+from lbtui.analysis import diagnose
 from lbtui.cli import main
-from lbtui.results import RunScores
+from lbtui.analysis.results import RunScores
 
 
 def run_scores(test_pred, test_gold, looc_gold, k=3):

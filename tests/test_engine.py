@@ -4,9 +4,9 @@ import threading
 import numpy as np
 import pytest
 
-from lbtui import catalog
+from lbtui.tasks import catalog
 from lbtui.backends.fake import FakeBackend
-from lbtui.engine import Engine, report, run_scores
+from lbtui.audit.engine import Engine, report, run_scores
 from lbtui.errors import Cancelled, PromptTooLong, UserError
 from lbtui.models import ModelSpec
 from lbtui.store import Store
@@ -148,8 +148,8 @@ def test_resume_rebuilds_a_run_from_the_store(tmp_path, spec):
     its second ordering, is finished as it was planned; a changed task file is refused."""
     import json
 
-    from lbtui import verbalizers
-    from lbtui.taskfile import DataOptions
+    from lbtui.tasks import verbalizers
+    from lbtui.tasks.taskfile import DataOptions
 
     data = tmp_path / "data"
     data.mkdir()

@@ -1,6 +1,7 @@
 import pytest
 
-from lbtui import catalog, examples
+from lbtui.tasks import catalog
+from lbtui.audit import examples
 from lbtui.errors import TaskError
 
 

@@ -14,14 +14,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from conftest import smollm2_path
-from lbtui import catalog
+from lbtui.tasks import catalog
 from lbtui.backends.fake import FakeBackend
 from lbtui.cli import main
-from lbtui.engine import Engine, report
+from lbtui.audit.engine import Engine, report
 from lbtui.errors import TaskError
 from lbtui.models import ModelSpec
 from lbtui.store import Store
-from lbtui.taskfile import DataOptions, load_data_file, load_toml
+from lbtui.tasks.taskfile import DataOptions, load_data_file, load_toml
 
 GOOD_TASK = 'name = "t"\ndefinition = "Say a or b"\nlabels = ["a", "b"]\n[data]\nfile = "d.jsonl"\n'
 

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from lbtui import catalog
+from lbtui.tasks import catalog
 from lbtui.cli import main
 from lbtui.errors import TaskError
 

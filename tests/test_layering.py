@@ -11,17 +11,24 @@ import pytest
 
 PKG = Path(__file__).resolve().parent.parent / "lbtui"
 
-# module (dotted, below lbtui) -> the lbtui modules it must never import
-PURE = ("metrics", "calibration", "calibration_models", "calibrations", "types", "errors", "results")
-HIGHER = ("engine", "store", "ui", "cli", "analysis", "report", "report_format", "render", "bench", "bench_app",
-          "prompt_view", "selection")
-RULES = {
-    **{p: HIGHER + ("backends", "models", "taskfile", "catalog") for p in PURE},
-    "backends": HIGHER,
-    "models": HIGHER + ("backends.llama", "backends.server"),
-    "engine": ("ui", "cli", "analysis", "report", "render", "bench", "bench_app"),
-    "store": HIGHER[2:] + ("engine",),
-}
+# The layers, lowest first (docs/ARCHITECTURE.md). A module may import its own layer and
+# the layers below it, never one above.
+LAYERS = [
+    ("types", "errors", "paths"),
+    ("analysis",),  # pure functions over arrays: metrics, calibrations, results, bootstrap, ...
+    ("store", "tasks", "models.gguf"),  # models.gguf: the GGUF file helpers every backend reads with
+    ("backends",),
+    ("models",),
+    ("audit",),  # engine, example sets, prompts, selection, prompt view, scoring bench
+    ("report",),  # what the interfaces show: lbtui report, the CLI's tables, the app's views
+    ("ui",),
+    ("cli", "__main__"),
+]
+LEVEL = {part: i for i, layer in enumerate(LAYERS) for part in layer}
+# Within a layer, these pairs never depend on each other.
+APART = {("store", "tasks"), ("tasks", "store")}
+# models reaches the backends' registry, never a backend's implementation.
+BANNED = {"models": ("backends.llama", "backends.server")}
 
 
 def modules():
@@ -49,11 +56,18 @@ def imported(name: str, tree: ast.AST, path: Path) -> list[tuple[str, int]]:
     return out
 
 
-def layer_of(name: str) -> str | None:
-    for rule in sorted(RULES, key=len, reverse=True):
-        if name == rule or name.startswith(rule + "."):
-            return rule
-    return None
+def top(name: str) -> str:
+    """A module's layer name: its subpackage, or models.gguf."""
+    return "models.gguf" if name == "models.gguf" or name.startswith("models.gguf.") else name.split(".")[0]
+
+
+def type_only(tree: ast.AST) -> set[int]:
+    """Lines of imports under `if TYPE_CHECKING:` (annotations, not dependencies)."""
+    lines = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.If) and getattr(node.test, "id", None) == "TYPE_CHECKING":
+            lines |= {n.lineno for stmt in node.body for n in ast.walk(stmt) if isinstance(n, (ast.Import, ast.ImportFrom))}
+    return lines
 
 
 @pytest.mark.parametrize("name, path, tree", list(modules()), ids=lambda x: x if isinstance(x, str) else "")
@@ -61,14 +75,18 @@ def test_imports_point_one_way(name, path, tree):
     for target, line in imported(name, tree, path):
         where = f"lbtui/{path.relative_to(PKG)}:{line} imports {target}"
         if target.split(".")[0] == "textual" or target.startswith("textual_plotext"):
-            assert name.startswith("ui"), where + ": only lbtui/ui may import Textual"
+            assert top(name) == "ui", where + ": only lbtui/ui may import Textual"
         if target.split(".")[0] == "llama_cpp":
             assert name.startswith(("backends", "models")), where + ": llama_cpp belongs to lbtui/backends and lbtui/models"
-        layer = layer_of(name)
-        if layer and target.startswith("lbtui."):
+        if target.startswith("lbtui.") and name and line not in type_only(tree):
             inner = target.removeprefix("lbtui.")
-            for banned in RULES[layer]:
-                assert not (inner == banned or inner.startswith(banned + ".")), where + f": {layer} must not depend on {banned}"
+            if top(inner) not in LEVEL:  # a name imported from the package itself (from lbtui import x)
+                continue
+            mine, theirs = top(name), top(inner)
+            assert LEVEL[theirs] <= LEVEL[mine], where + f": {mine} must not depend on {theirs} (a higher layer)"
+            assert (mine, theirs) not in APART, where + f": {mine} and {theirs} are independent"
+            for banned in BANNED.get(mine, ()):
+                assert not (inner == banned or inner.startswith(banned + ".")), where + f": {mine} must not use {banned}"
 
 
 @pytest.mark.parametrize("name, path, tree", list(modules()), ids=lambda x: x if isinstance(x, str) else "")

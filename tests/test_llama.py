@@ -6,13 +6,14 @@ import numpy as np
 import pytest
 
 from conftest import smollm2_path
-from lbtui import catalog, examples
+from lbtui.tasks import catalog
+from lbtui.audit import examples
 from lbtui.backends.base import Request
 from lbtui.backends.llama import LlamaBackend
 from lbtui.cli import main
 from lbtui.errors import ModelError
 from lbtui.models import registry
-from lbtui.prompts import PromptBuilder, demo_pairs
+from lbtui.audit.prompts import PromptBuilder, demo_pairs
 from lbtui.store import Store
 
 pytestmark = pytest.mark.model
@@ -111,7 +112,7 @@ def test_audit_a_bundled_task_end_to_end(tmp_path, capsys):
     stored = store.run(run["run_id"])
     assert stored["status"] == "done" and stored["tokens_evaluated"] > 0 and stored["params"]["backend"] == "llama.cpp"
     # calibration changes predictions
-    from lbtui.engine import report
+    from lbtui.audit.engine import report
     rep = report(store, run["run_id"])
     shares = {m: tuple(rep.metrics[m].predicted_share) for m in ("none", "cc", "dc", "bc", "looc")}
     assert len(set(shares.values())) > 1
@@ -164,7 +165,7 @@ def test_bench_reports_every_figure_against_the_raw_rate(capsys):
 
 
 def test_tokens_needed_is_the_trie_of_the_prompts():
-    from lbtui.bench import distinct_tokens, tokens_needed
+    from lbtui.audit.bench import distinct_tokens, tokens_needed
     assert distinct_tokens([(1, 2, 3), (1, 2, 4), (1, 5), (1, 2, 3)]) == 5
     reqs = [Request((1, 2, 3), ((7, 9), (8, 9))), Request((1, 2, 4), ((7, 9), (8, 9)))]
     assert tokens_needed(reqs, "first-token") == 4

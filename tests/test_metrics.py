@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import accuracy_score, f1_score
 
-from lbtui import metrics as M
+from lbtui.analysis import metrics as M
 
 
 def test_macro_f1_matches_sklearn_on_random_cases():
@@ -88,8 +88,8 @@ def test_every_registered_metric_is_a_field_and_has_a_bootstrap_form():
     import ast
     from pathlib import Path
 
-    import lbtui.bootstrap as bs
-    from lbtui.metrics import HEADLINE, PAPER, REGISTRY, Metrics
+    import lbtui.analysis.bootstrap as bs
+    from lbtui.analysis.metrics import HEADLINE, PAPER, REGISTRY, Metrics
 
     assert HEADLINE == ("accuracy", "macro_f1", "rsd", "bias_score") and PAPER == ("macro_f1", "rsd", "bias_score")
     fields = set(Metrics.__dataclass_fields__)

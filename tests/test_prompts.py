@@ -1,7 +1,7 @@
 import pytest
 
 from lbtui.backends.fake import FakeBackend
-from lbtui.prompts import PromptBuilder, chat_wrap, shared_first_tokens, with_period
+from lbtui.audit.prompts import PromptBuilder, chat_wrap, shared_first_tokens, with_period
 from lbtui.types import PromptFormat
 
 

@@ -8,7 +8,8 @@ from types import SimpleNamespace
 import pytest
 
 from conftest import smollm2_path
-from lbtui import ladder, models, paths
+from lbtui.analysis import ladder
+from lbtui import models, paths
 from lbtui.models import quantize
 from lbtui.cli import main
 from lbtui.errors import ModelError, UserError

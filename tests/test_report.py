@@ -10,13 +10,13 @@ import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from lbtui import bootstrap as bs
-from lbtui import metrics as M
-from lbtui.calibrations import METHODS, Calibration
+from lbtui.analysis import bootstrap as bs
+from lbtui.analysis import metrics as M
+from lbtui.analysis.calibrations import METHODS, Calibration
 from lbtui.cli import main
 from lbtui.errors import EXIT_GATE, UserError
-from lbtui.report import parse_gate
-from lbtui.results import RunScores, evaluate_run
+from lbtui.report.summary import parse_gate
+from lbtui.analysis.results import RunScores, evaluate_run
 
 
 def _scores(rng, k, n, bias=1.0):

@@ -15,11 +15,12 @@ import numpy as np
 import pytest
 
 from conftest import smollm2_path
-from lbtui import catalog, examples
+from lbtui.tasks import catalog
+from lbtui.audit import examples
 from lbtui.backends.base import Request
 from lbtui.backends.server import ServerBackend, ServerError
 from lbtui.cli import main
-from lbtui.engine import Planned, prepare
+from lbtui.audit.engine import Planned, prepare
 from lbtui.models import ModelSpec
 
 def free_port() -> int:

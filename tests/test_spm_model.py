@@ -116,9 +116,9 @@ def tiny_spm(tmp_path_factory) -> Path:
 def test_audit_through_a_sentencepiece_model_scores_the_references_tokens(tiny_spm, tmp_path, capsys, scoring):
     import llama_cpp
 
-    from lbtui import catalog
+    from lbtui.tasks import catalog
     from lbtui.backends.llama import LlamaBackend
-    from lbtui.engine import plan, prepare
+    from lbtui.audit.engine import plan, prepare
     from lbtui.models import resolve
 
     db = tmp_path / "spm.db"

@@ -7,9 +7,11 @@ from types import SimpleNamespace
 
 import pytest
 
-from lbtui import catalog, examples, stability
+from lbtui.tasks import catalog
+from lbtui.audit import examples
+from lbtui.analysis import stability
 from lbtui.cli import main
-from lbtui.engine import plan, run_key
+from lbtui.audit.engine import plan, run_key
 from lbtui.models import ModelSpec
 from lbtui.store import Store
 
@@ -50,7 +52,7 @@ def test_plan_runs_each_ordering_that_exists_and_keeps_old_keys_for_the_drawn_or
     assert len(set(keys)) == len(keys)
     # Runs stored before orderings existed keep their identity (no "order" field in the key).
     p = next(p for p in plans if p.shots == 4 and p.seed == 0 and p.order == 0)
-    from lbtui.engine import METHOD_VERSION
+    from lbtui.audit.engine import METHOD_VERSION
 
     old = json.dumps({"model": "sha", "task": task.content_hash, "shots": 4, "seed": 0, "scoring": "full", "limit": 5,
                       "n_bias": 32, "chat": False, "method": METHOD_VERSION}, sort_keys=True)

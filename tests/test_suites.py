@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lbtui import catalog, suites
+from lbtui.tasks import catalog, suites
 from lbtui.cli import main
 
 SNI = Path(__file__).parent / "data" / "sni"

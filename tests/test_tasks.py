@@ -3,9 +3,9 @@ from collections import Counter
 
 import pytest
 
-from lbtui import catalog
+from lbtui.tasks import catalog
 from lbtui.errors import TaskError
-from lbtui.taskfile import DataOptions, load_data_file, load_sni, load_toml, render
+from lbtui.tasks.taskfile import DataOptions, load_data_file, load_sni, load_toml, render
 
 
 def test_bundled_tasks_meet_the_brief():

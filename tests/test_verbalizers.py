@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from lbtui import catalog, verbalizers
+from lbtui.tasks import catalog, verbalizers
 from lbtui.cli import main
 from lbtui.errors import UserError
 

@@ -27,20 +27,23 @@ from textual.widgets import (
 from textual.worker import Worker, WorkerState, get_current_worker
 from textual_plotext import PlotextPlot
 
-from .. import analysis, catalog, models as model_registry, paths
+from .. import models as model_registry, paths
+from ..analysis.calibrations import METHODS
+from ..audit.engine import Engine, RunHandle
+from ..audit.selection import AuditRequest
 from ..backends import hardware_summary
-from ..calibrations import METHODS
-from ..engine import Engine, RunHandle
 from ..errors import Cancelled, UserError
-from ..render import PlainTable as PlainRich, ladder_table, seed_label, words_table
-from ..selection import AuditRequest
+from ..report import views as analysis
+from ..report.render import PlainTable as PlainRich, ladder_table, seed_label, words_table
 from ..store import Store
-from ..taskfile import DataOptions
+from ..tasks import catalog
+from ..tasks.taskfile import DataOptions
 from .format import METRIC_TITLES, bar
 from .rowtable import RowTable
 from .screens import HelpScreen, RunScreen
 from .snapshot import PLOT_METRICS, Snapshot, SnapshotBuilder
 from .worker import AppProgress, EngineNote, RunProgress
+
 
 REDRAW_SECONDS = 0.25
 # Shown runs past which the long-lived heap is frozen out of the garbage collector's full
@@ -596,12 +599,12 @@ class LbtuiApp(App):
 def make_app(args=None, *, db: Path | None = None, backend_factory: Callable | None = None) -> LbtuiApp:
     """The app, from parsed CLI arguments (``lbtui [--model M --task T ...]``) or defaults.
     With a task given, the audit starts at once."""
-    from ..selection import data_options, split_names
+    from ..audit.selection import data_options, split_names
 
     models = split_names(getattr(args, "model", None))
     tasks = split_names(getattr(args, "task", None))
     if getattr(args, "suite", None):
-        from ..suites import task_files
+        from ..tasks.suites import task_files
 
         tasks += [str(p) for name in split_names(args.suite) for p in task_files(name)]
     tasks = [t for name in tasks for t in (list(catalog.bundled()) if name == "all" else [name])]

@@ -7,8 +7,9 @@ from typing import Callable
 from rich.text import Text
 from textual.widgets import DataTable
 
-from ..metrics import REGISTRY as METRICS
-from ..render import as_text
+from ..analysis.metrics import REGISTRY as METRICS
+from ..report.render import as_text
+
 
 METRIC_TITLES = {name: m.short for name, m in METRICS.items()}
 

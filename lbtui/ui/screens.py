@@ -11,9 +11,9 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen, Screen
 from textual.widgets import DataTable, Footer, Header, Static
 
-from ..analysis import ResultCache, run_detail, run_diagnosis
-from ..calibrations import METHOD_NAMES, METHODS
-from ..render import PlainTable as PlainRich, seed_label
+from ..analysis.calibrations import METHOD_NAMES, METHODS
+from ..report.render import PlainTable as PlainRich, seed_label
+from ..report.views import ResultCache, run_detail, run_diagnosis
 from .format import PlainTable, bar, num
 
 
@@ -125,7 +125,7 @@ class RunScreen(Screen):
 
 
     def action_diagnose(self) -> None:
-        from ..render import diagnosis_tables
+        from ..report.render import diagnosis_tables
 
         run, table, effects = run_diagnosis(self.cache, self.run_id)
         self.app.push_screen(DiagnosisScreen(diagnosis_tables(run, table, effects)))
@@ -134,9 +134,9 @@ class RunScreen(Screen):
 def prompt_text(store, run: dict, ex: dict | None, template: str) -> tuple[str, str]:
     """Title and body of the prompt view: the tokens where the model's vocabulary can be
     read, else the recorded prompt text."""
+    from ..audit.prompt_view import from_stored, render
     from ..backends import load_vocab
     from ..errors import UserError
-    from ..prompt_view import from_stored, render
 
     plain = ("Prompt (the query's input goes where {input} stands)", template)
     path = store.model_path(run["model_id"])

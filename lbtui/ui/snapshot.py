@@ -13,14 +13,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from .. import analysis
-from ..calibrations import METHODS
-from ..metrics import PAPER, REGISTRY as METRICS
-from ..render import STABILITY_KEYS, seed_label, spread_cell
-from ..results import HEADLINE, method_mark
+from ..analysis.calibrations import METHODS
+from ..analysis.metrics import PAPER, REGISTRY as METRICS
+from ..analysis.results import HEADLINE, method_mark
+from ..report import views as analysis
+from ..report.render import STABILITY_KEYS, seed_label, spread_cell
 from ..store import Store
 from .format import change_style, fmt_change, fmt_num
 from .rowtable import Column, Rows
+
 
 PLOT_METRICS = PAPER
 

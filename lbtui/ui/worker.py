@@ -6,7 +6,7 @@ import dataclasses
 
 from textual.message import Message
 
-from ..engine import RunHandle
+from ..audit.engine import RunHandle
 
 
 class RunProgress(Message):

@@ -1,0 +1,131 @@
+"""Bootstrap confidence intervals for the headline metrics: pure functions over arrays.
+
+One resample draws the test set and the bias set of a run with replacement (each at
+its own size) and recomputes every metric under every calibration from the run's raw
+probabilities. A method whose registry entry has ``resample`` (BC: its prior is the
+test set's mean) is re-estimated on each resample; the others come from inputs that are
+not resampled (content-free, in-domain, leave-one-out) or are fitted once
+(prototypical, supervised) and stay fixed: their intervals leave out the fit's own
+variance. Methods compared on the same resamples give paired differences. Resample 0 of ``draws`` is never the identity; ``point`` is computed on
+the data as it is, with the same code, so intervals and point estimates agree.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .calibrations import REGISTRY, Calibration
+from .metrics import HEADLINE, softmax
+
+
+KEYS = HEADLINE  # every registered metric; metrics_batch computes each (a test holds them equal)
+RESAMPLES = 1000
+LEVEL = 0.95
+
+
+@dataclass(frozen=True)
+class RunProbs:
+    """What a run's metrics depend on, as probabilities (N, K) over the K labels."""
+
+    k: int
+    test: np.ndarray
+    test_gold: np.ndarray
+    bias: np.ndarray
+    bias_gold: np.ndarray
+    calibrations: dict[str, Calibration]  # each method's calibration fitted on the data as it is
+    reestimate: bool = True  # re-estimate on each resample where the method says how (BC)
+
+
+def from_scores(rs) -> RunProbs:
+    """Everything a results.RunScores's metrics depend on."""
+    from .results import calibrators
+
+    found, _ = calibrators(rs)
+    return RunProbs(rs.k, softmax(rs.test), np.asarray(rs.test_gold), softmax(rs.bias), np.asarray(rs.bias_gold), found)
+
+
+def draws(n: int, size: int, *, resamples: int, seed: int, stream: int) -> np.ndarray:
+    """(resamples, size) indices into range(n), independent per stream."""
+    rng = np.random.default_rng([seed, stream, n])
+    return rng.integers(0, n, size=(resamples, size))
+
+
+def _calibrate(p: np.ndarray, prior: np.ndarray) -> np.ndarray:
+    """q = (p / p_hat) normalised; p (..., N, K), prior (..., K)."""
+    q = p / prior[..., None, :]
+    return q / q.sum(axis=-1, keepdims=True)
+
+
+def metrics_batch(
+    y_true: np.ndarray, y_pred: np.ndarray, bias_q: np.ndarray, bias_gold: np.ndarray, k: int,
+) -> dict[str, np.ndarray]:
+    """Headline metrics of B prediction sets at once: y_true, y_pred (B, N); bias_q (B, M, K),
+    bias_gold (B, M). The same definitions as metrics.py (tests hold them equal)."""
+    b, n = y_true.shape
+    rows = np.arange(b)[:, None]
+    counts = np.zeros((b, k, k))
+    np.add.at(counts, (np.broadcast_to(rows, y_true.shape), y_true, y_pred), 1)
+    support = counts.sum(axis=2)  # (B, K) gold counts
+    predicted = counts.sum(axis=1)
+    tp = np.diagonal(counts, axis1=1, axis2=2)
+    present = support > 0
+    acc = tp.sum(axis=1) / n
+    denom = support + predicted
+    f1 = np.where(denom > 0, 2 * tp / np.where(denom > 0, denom, 1), 0.0)
+    macro = (f1 * present).sum(axis=1) / present.sum(axis=1)
+    recall = np.where(present, tp / np.where(present, support, 1), 0.0)
+    n_present = present.sum(axis=1)
+    mean_r = recall.sum(axis=1) / n_present
+    std_r = np.sqrt((((recall - mean_r[:, None]) ** 2) * present).sum(axis=1) / n_present)
+    rsd = np.where(acc > 0, std_r / np.where(acc > 0, acc, 1), 0.0)
+    # BiasScore: label-balanced mean probability vector of the bias set, TV from uniform.
+    onehot = np.eye(k)[bias_gold]  # (B, M, K gold)
+    per_label_sum = np.einsum("bmg,bmj->bgj", onehot, bias_q)
+    per_label_n = onehot.sum(axis=1)  # (B, K)
+    have = per_label_n > 0
+    means = per_label_sum / np.where(have, per_label_n, 1)[..., None]
+    bvec = (means * have[..., None]).sum(axis=1) / have.sum(axis=1, keepdims=True)
+    bias = 0.5 * np.abs(bvec - 1.0 / k).sum(axis=1)
+    return {"accuracy": acc, "macro_f1": macro, "rsd": rsd, "bias_score": bias}
+
+
+def evaluate_draws(rp: RunProbs, methods, test_idx: np.ndarray, bias_idx: np.ndarray) -> dict[str, dict[str, np.ndarray]]:
+    """Metrics of each method on each resample: {method: {key: (B,)}}."""
+    pt, pb = rp.test[test_idx], rp.bias[bias_idx]  # (B, N, K), (B, M, K)
+    yt, yb = rp.test_gold[test_idx], rp.bias_gold[bias_idx]
+    out = {}
+    for m in methods:
+        c = rp.calibrations.get(m)
+        if c is None:
+            continue
+        refit = REGISTRY[m].resample if rp.reestimate else None
+        if refit is None and c.prior is None:  # a fitted map, fitted once on the data as it is
+            qt, qb = c(pt), c(pb)
+            out[m] = metrics_batch(yt, qt.argmax(axis=-1), qb, yb, rp.k)
+            continue
+        prior = refit(pt) if refit else np.broadcast_to(c.prior, (pt.shape[0], rp.k))
+        qt, qb = _calibrate(pt, prior), _calibrate(pb, prior)
+        out[m] = metrics_batch(yt, qt.argmax(axis=-1), qb, yb, rp.k)
+    return out
+
+
+def point(rp: RunProbs, methods) -> dict[str, dict[str, float]]:
+    """Metrics on the data as it is (no resampling)."""
+    got = evaluate_draws(rp, methods, np.arange(len(rp.test))[None], np.arange(len(rp.bias))[None])
+    return {m: {key: float(v[0]) for key, v in d.items()} for m, d in got.items()}
+
+
+def resample(rp: RunProbs, methods, *, resamples: int = RESAMPLES, seed: int = 0, stream: int = 0):
+    """{method: {key: (resamples,)}} on seeded resamples of the test and bias sets. Runs that
+    share a test set size and seed get the same test draws (paired across methods)."""
+    ti = draws(len(rp.test), len(rp.test), resamples=resamples, seed=seed, stream=2 * stream)
+    bi = draws(len(rp.bias), len(rp.bias), resamples=resamples, seed=seed, stream=2 * stream + 1)
+    return evaluate_draws(rp, methods, ti, bi)
+
+
+def interval(samples: np.ndarray, level: float = LEVEL) -> tuple[float, float]:
+    """Percentile interval of bootstrap samples (NaN-free samples assumed)."""
+    lo, hi = np.percentile(samples, [50 * (1 - level), 50 * (1 + level)])
+    return float(lo), float(hi)

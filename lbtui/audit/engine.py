@@ -1,0 +1,453 @@
+"""The audit engine shared by the CLI and the app: plans runs, scores what the store
+does not have yet, and reports metrics recomputed from stored scores.
+
+It never imports Textual; whoever drives it attaches a ``Progress`` and may pass a
+``threading.Event`` that cancels between batches.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Protocol, Sequence
+
+from ..analysis.calibrations import METHODS
+from ..analysis.metrics import Metrics
+from ..analysis.results import METHOD_VERSION, RunScores, evaluate_run
+from ..backends import load_backend
+from ..backends.base import SCORING_MODES, Backend, Request
+from ..backends.layout import common_prefix
+from ..errors import Cancelled, PromptTooLong, UserError
+from ..models import ModelSpec, identity as model_identity, sha256_file
+from ..models.gguf import check_gguf
+from ..store import RunStatus, Store, new_owner
+from ..tasks.taskfile import DataOptions
+from ..types import Task
+from . import examples as exsets
+from .prompts import ChatWrap, PromptBuilder, chat_wrap, demo_pairs, shared_first_tokens
+
+
+WAIT_SECONDS = 1.0  # how often to look whether another process finished a shared run
+BATCH = 8  # inputs scored and committed together unless the backend asks for more
+
+
+class Progress(Protocol):
+    def run_started(self, run: "RunHandle") -> None: ...
+    def advanced(self, run: "RunHandle") -> None: ...
+    def run_finished(self, run: "RunHandle") -> None: ...
+    def note(self, message: str) -> None: ...
+
+
+class NullProgress:
+    def run_started(self, run): pass
+    def advanced(self, run): pass
+    def run_finished(self, run): pass
+    def note(self, message): pass
+
+
+@dataclass
+class RunHandle:
+    """What a display needs to know about a run in progress."""
+
+    id: int
+    model: str
+    task: str
+    shots: int
+    seed: int
+    scoring: str
+    total: int
+    done: int
+    status: str = "pending"
+    started: float = field(default_factory=time.monotonic)
+    done_at_start: int = 0
+    order: int = 0
+
+    @property
+    def rate(self) -> float:
+        """Inputs scored per second in this session."""
+        elapsed = time.monotonic() - self.started
+        return (self.done - self.done_at_start) / elapsed if elapsed > 0 else 0.0
+
+
+@dataclass(frozen=True)
+class Item:
+    set: str
+    idx: int
+    example_id: str
+    text: str
+    gold: int | None
+    prompt: tuple[int, ...]
+    labels: tuple[tuple[int, ...], ...]  # each label's scored ids after this prompt
+    prompt_text: str = ""  # the whole prompt, as tokenized
+
+    @property
+    def request(self) -> Request:
+        return Request(self.prompt, self.labels)
+
+
+@dataclass
+class Planned:
+    """One run: configuration, example sets, and (once a backend is loaded) its items."""
+
+    model: ModelSpec
+    task: Task
+    shots: int
+    seed: int
+    scoring: str
+    limit: int
+    sets: exsets.ExampleSets
+    order: int = 0  # which ordering of the seed's demonstrations (0: as drawn)
+    data: DataOptions | None = None  # how the task's data was read (recorded, so the run can be rebuilt)
+    key: str = ""
+    items: list[Item] = field(default_factory=list)
+    prefix_text: str = ""
+
+
+def run_key(model_sha: str, p: Planned) -> str:
+    fields = {"model": model_sha, "task": p.task.content_hash, "shots": p.shots, "seed": p.seed, "scoring": p.scoring,
+              "limit": p.limit, "n_bias": len(p.sets.bias), "chat": p.model.chat_template, "method": METHOD_VERSION}
+    if p.order:  # only reorderings add the field, so drawn-order runs keep the keys they always had
+        fields["order"] = p.order
+    blob = json.dumps(fields, sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def plan(
+    models: Sequence[ModelSpec], tasks: Sequence[Task], shots: Sequence[int], seeds: Sequence[int],
+    *, limit: int = exsets.DEFAULT_LIMIT, scoring: str = "full", orders: int = 1, data: DataOptions | None = None,
+) -> list[Planned]:
+    """Every (model, task, shots, seed, ordering), with its example sets: ``orders``
+    orderings of each seed's demonstrations (as many as exist for small k). Checks all
+    options before anything is loaded or written."""
+    if scoring not in SCORING_MODES:
+        raise UserError("--scoring", f"must be one of {', '.join(SCORING_MODES)}, got {scoring!r}")
+    if not shots:
+        raise UserError("--shots", "give at least one number of shots")
+    if not seeds:
+        raise UserError("--seeds", "give at least one seed")
+    if orders < 1:
+        raise UserError("--orders", f"must be >= 1, got {orders}")
+    plans = []
+    for model in models:
+        for task in tasks:
+            for k in shots:
+                for seed in seeds:
+                    for order in range(len(exsets.orderings(k, seed, orders))):
+                        sets = exsets.build(task, shots=k, seed=seed, limit=limit, order=order)
+                        plans.append(Planned(model, task, k, seed, scoring, limit, sets, order, data))
+    return plans
+
+
+def _data_json(data: DataOptions | None) -> dict | None:
+    if data is None:
+        return None
+    d = dataclasses.asdict(data)
+    d["data_dir"] = str(data.data_dir) if data.data_dir else None
+    return d
+
+
+def rebuild(store: Store, run_id: int) -> Planned:
+    """A stored run as it was planned: its model, task file (read with the data options it
+    was read with), label words, shots, seed, ordering, test size and scoring."""
+    from .. import models as model_registry
+    from ..tasks import catalog
+    from ..tasks.verbalizers import base_name, variant
+
+    run = store.run(run_id)
+    source, content_hash = store.task_origin(run["task_id"])
+    d = dict(run.get("data_options") or {})
+    if d.get("data_dir"):
+        d["data_dir"] = Path(d["data_dir"])
+    data = DataOptions(**d) if d else None
+    task = catalog.load(source, data)
+    if base_name(run["task_name"]) != run["task_name"]:  # a label-word variant of the task
+        task = variant(task, tuple(run["labels"]))
+    if task.content_hash != content_hash:
+        raise UserError("--run", f"run {run_id}'s task ({source}) has changed since it was scored; start it anew")
+    registered = model_registry.registry()
+    if run["model_name"] in registered:
+        spec = registered[run["model_name"]]
+    else:
+        spec = model_registry.resolve(store.model_path(run["model_id"]))
+    sets = exsets.build(task, shots=run["shots"], seed=run["seed"], limit=run["limit_"], order=run["demo_order"])
+    return Planned(spec, task, run["shots"], run["seed"], run["scoring"], run["limit_"], sets, run["demo_order"], data)
+
+
+def chat_for(p: Planned, backend) -> ChatWrap | None:
+    """The chat wrapping a run asks for, from the model's GGUF metadata."""
+    if not p.model.chat_template:
+        return None
+    template = (backend.metadata or {}).get("tokenizer.chat_template")
+    if not template:
+        raise UserError(f"models.{p.model.name}.chat_template", "the model's GGUF has no chat template")
+    try:
+        return chat_wrap(template)
+    except Exception as e:  # a template from a file we do not control
+        raise UserError(f"models.{p.model.name}.chat_template", f"cannot render the model's chat template: {e}") from None
+
+
+def prepare(p: Planned, backend: Backend) -> None:
+    """Token ids of every input of the run, from whole prompt texts; refuse what cannot be
+    scored (full mode without an end token, shared first tokens, prompts too long)."""
+    task, sets = p.task, p.sets
+    if p.scoring == "full" and backend.eos is None:
+        raise UserError("--scoring", f"{p.model.name} has no end-of-sequence token here (a server entry needs a local"
+                                     " GGUF for its tokenizer); full scoring needs it: use --scoring first-token")
+    pb = PromptBuilder(backend.tokenize, task.prompt, task.definition, task.labels, eos=backend.eos,
+                       full=p.scoring == "full", chat=chat_for(p, backend), where=task.source)
+    demos = demo_pairs(sets.demos, task.labels)
+    items: list[Item] = []
+
+    def add(set_name: str, idx: int, ex_id: str, text: str, gold: int | None, demo_list) -> None:
+        enc = pb.encode(demo_list, text)
+        if p.scoring == "first-token":
+            clash = shared_first_tokens(enc.labels, task.labels)
+            if clash:
+                raise UserError(
+                    "--scoring", f"labels {clash[0]!r} and {clash[1]!r} of task {task.name} share their first token;"
+                    " first-token scoring cannot tell them apart (use --scoring full)",
+                )
+        items.append(Item(set_name, idx, ex_id, text, gold, enc.prompt, enc.labels, enc.text))
+
+    # Ordered so that consecutive prompts share the longest prefixes.
+    for i, text in enumerate(sets.cc):
+        add("cc", i, f"cc-{i}", text, None, demos)
+    for i, text in enumerate(sets.dc):
+        add("dc", i, f"dc-{i}", text, None, demos)
+    for i, ex in enumerate(sets.bias):
+        add("bias", i, ex.id, ex.text, ex.label, demos)
+    for i, ex in enumerate(sets.test):
+        add("test", i, ex.id, ex.text, ex.label, demos)
+    if p.shots >= 2:
+        for j, ex in enumerate(sets.demos):
+            add("looc", j, ex.id, ex.text, ex.label, demos[:j] + demos[j + 1:])
+    too_long = [it for it in items if len(it.prompt) + max(len(c) for c in it.labels) > backend.n_ctx]
+    if too_long:
+        worst = max(too_long, key=lambda it: len(it.prompt))
+        need = len(worst.prompt) + max(len(c) for c in worst.labels)
+        raise PromptTooLong(
+            f"{task.source}: {worst.set} example {worst.example_id}",
+            f"{len(too_long)} of {len(items)} prompts do not fit; this one needs {need} tokens,"
+            f" {need - backend.n_ctx} more than n_ctx {backend.n_ctx} of {p.model.name}"
+            f" (k={p.shots}); use fewer shots (drop demonstrations) or a larger n_ctx in models.toml",
+        )
+    p.items = items
+    p.prefix_text = pb.text(demos, "{input}")
+
+
+def label_variants(items: Sequence[Item]) -> list[list[list[int]]]:
+    """The distinct per-label id lists a run scores, in order of first use: one variant
+    unless a prompt's end tokenizes differently with some inputs."""
+    out: list[list[list[int]]] = []
+    for it in items:
+        v = [list(ids) for ids in it.labels]
+        if v not in out:
+            out.append(v)
+    return out
+
+
+def shared_prefix(items: Sequence[Item], item: Item) -> int:
+    """How many leading ids ``item`` shares with every prompt that uses the run's full set
+    of demonstrations (for a leave-one-out prompt: with the first of them). This is the
+    part a backend evaluates once and reuses from its KV cache."""
+    main = [it.prompt for it in items if it.set != "looc"]
+    if item.set == "looc":
+        return common_prefix(item.prompt, main[0]) if main else len(item.prompt)
+    n = len(item.prompt)
+    for other in main:
+        n = min(n, common_prefix(item.prompt, other))
+    return n
+
+
+class Engine:
+    def __init__(
+        self, store: Store, *, backend_factory: Callable[[ModelSpec, Path], Backend] = load_backend,
+        progress: Progress | None = None, cancel: threading.Event | None = None, owns_backends: bool = True,
+    ):
+        self.store = store
+        self.backend_factory = backend_factory
+        self.progress = progress or NullProgress()
+        self.cancel = cancel or threading.Event()
+        self._backends: dict[str, Backend] = {}
+        self.owns_backends = owns_backends
+        self.owner = new_owner()
+
+    def close(self) -> None:
+        for b in self._backends.values():
+            if self.owns_backends:  # a borrowed backend (the bench's) is its lender's to close
+                b.close()
+        self._backends.clear()
+
+    # --- planning ----------------------------------------------------------------------
+
+    plan = staticmethod(plan)  # so callers holding an engine need not import the function
+
+    # --- running -----------------------------------------------------------------------
+
+    def _backend(self, spec: ModelSpec, path: Path) -> Backend:
+        if spec.name not in self._backends:
+            self.progress.note(f"loading {spec.name} ({path})")
+            self._backends[spec.name] = b = self.backend_factory(spec, path)
+            info = b.info or {}
+            if "layers_offloaded" in info:
+                self.progress.note(
+                    f"{spec.name}: {info['layers_offloaded']}/{info['layers_total']} layers on the GPU"
+                    f"{'' if info.get('gpu_offload_supported') else ' (CPU-only llama.cpp build)'}, {info['n_threads']} threads"
+                )
+        return self._backends[spec.name]
+
+    def execute(self, plans: Sequence[Planned]) -> list[int]:
+        """Score every planned run that the store does not hold complete; return the run ids
+        in plan order. A finished run is reused as it is, without loading its model."""
+        by_model: dict[str, list[Planned]] = {}
+        for p in plans:
+            by_model.setdefault(p.model.name, []).append(p)
+        ids: dict[int, int] = {}
+        for name, group in by_model.items():
+            spec = group[0].model
+            path = spec.locate()
+            where = f"{spec.source}: models.{spec.name}" if spec.source else "--model"
+            if path is not None:
+                check_gguf(path, where=where)
+            sha = model_identity(spec, self.store.cached_sha256(path, sha256_file) if path else None)
+            pending = []
+            for p in group:
+                p.key = run_key(sha, p)
+                found = self.store.find_run(p.key)
+                if found and found["status"] == "done":
+                    ids[id(p)] = found["id"]
+                    self.progress.note(f"run {found['id']} ({p.task.name}, k={p.shots}, seed={p.seed}"
+                                       f"{f', order {p.order}' if p.order else ''}) is stored; nothing to evaluate")
+                else:
+                    pending.append(p)
+            if not pending:
+                continue
+            backend = self._backend(spec, path)
+            for p in pending:  # check every run before writing anything
+                prepare(p, backend)
+            model_id = self.store.upsert_model(name=spec.name, path=path, sha256=sha, metadata=backend.metadata or None)
+            for p in pending:
+                ids[id(p)] = self._score(p, backend, model_id)
+        return [ids[id(p)] for p in plans]
+
+    def resume(self, run_id: int) -> int:
+        """Finish a stored run as it was planned (see ``rebuild``); refuse when what it was
+        planned from has changed, rather than start another run."""
+        p = rebuild(self.store, run_id)
+        path = p.model.locate()
+        sha = model_identity(p.model, self.store.cached_sha256(path, sha256_file) if path else None)
+        if run_key(sha, p) != self.store.run(run_id)["key"]:
+            raise UserError("--run", f"run {run_id} cannot be resumed as it was: its model or settings changed since")
+        return self.execute([p])[0]
+
+    def _claim(self, run_id: int) -> bool:
+        """True when this engine may score the run; while another live process scores it,
+        wait for that one to finish instead of scoring the same inputs twice."""
+        noted = False
+        while True:
+            state = self.store.claim_run(run_id, self.owner)
+            if state != "busy":
+                return state == "claimed"
+            if not noted:
+                self.progress.note(f"run {run_id} is being scored by another process; waiting for it")
+                noted = True
+            if self.cancel.wait(WAIT_SECONDS):
+                raise Cancelled()
+
+    def _score(self, p: Planned, backend: Backend, model_id: int) -> int:
+        task_id = self.store.upsert_task(p.task)
+        run_id = self.store.create_run({
+            "key": p.key, "model_id": model_id, "task_id": task_id, "model_name": p.model.name,
+            "task_name": p.task.name, "shots": p.shots, "seed": p.seed, "demo_order": p.order, "scoring": p.scoring,
+            "prompt_format": p.task.prompt.as_dict(), "prompt_prefix": p.prefix_text, "limit_": p.limit,
+            "n_bias": len(p.sets.bias), "chat_template": int(p.model.chat_template),
+            "labels": list(p.task.labels), "demo_ids": [d.id for d in p.sets.demos], "params": backend.info,
+            "n_items": len(p.items), "method_version": METHOD_VERSION,
+            # what was scored: each label's ids after the prompt (one variant unless a
+            # prompt's end tokenizes differently with some inputs)
+            "label_ids": label_variants(p.items), "data_options": _data_json(p.data),
+        })
+        if not self._claim(run_id):
+            return run_id
+        row = self.store.run(run_id)
+        have = self.store.scored_keys(run_id)
+        todo = [it for it in p.items if (it.set, it.idx) not in have]
+        handle = RunHandle(run_id, p.model.name, p.task.name, p.shots, p.seed, p.scoring, len(p.items),
+                           order=p.order, done=len(p.items) - len(todo), status="running")
+        handle.done_at_start = handle.done
+        self.store.update_run(run_id, started=row["started"] or time.time())
+        self.progress.run_started(handle)
+        tokens = row["tokens_evaluated"] or 0
+        seconds = row["seconds"] or 0.0
+        t0 = time.perf_counter()
+        status, error = RunStatus.DONE, None
+        # A backend that batches wants enough inputs per call to fill its batches; a
+        # kill still loses at most one call's worth (seconds).
+        per_call = max(BATCH, backend.requests_per_call)
+        try:
+            for lo in range(0, len(todo), per_call):
+                if self.cancel.is_set():
+                    raise Cancelled()
+                chunk = todo[lo : lo + per_call]
+                before = backend.tokens_evaluated
+                scores = backend.score([it.request for it in chunk], mode=p.scoring)
+                tokens += backend.tokens_evaluated - before
+                self.store.add_scores(
+                    run_id,
+                    [{"set": it.set, "idx": it.idx, "example_id": it.example_id, "text": it.text, "gold": it.gold,
+                      "scores": s} for it, s in zip(chunk, scores)],
+                    tokens=tokens,
+                )
+                handle.done += len(chunk)
+                self.progress.advanced(handle)
+        except Cancelled:
+            status = RunStatus.CANCELLED
+            raise
+        except KeyboardInterrupt:
+            status = RunStatus.INTERRUPTED
+            raise
+        except Exception as e:
+            status, error = RunStatus.FAILED, f"{type(e).__name__}: {e}"
+            raise
+        finally:
+            elapsed = time.perf_counter() - t0
+            self.store.update_run(
+                run_id, status=str(status), error=error, seconds=seconds + elapsed, tokens_evaluated=tokens,
+                finished=time.time() if status == RunStatus.DONE else None, owner=None,
+            )
+            handle.status = str(status)
+            self.progress.run_finished(handle)
+        return run_id
+
+
+# --- reading results back ---------------------------------------------------------------
+
+
+def run_scores(store: Store, run_id: int) -> RunScores:
+    k = len(store.run(run_id)["labels"])
+    s = {name: store.scored_set(run_id, name) for name in ("test", "bias", "cc", "dc", "looc")}
+    return RunScores(
+        k=k, test=s["test"].scores.reshape(-1, k), test_gold=s["test"].gold, bias=s["bias"].scores.reshape(-1, k),
+        bias_gold=s["bias"].gold, cc=s["cc"].scores.reshape(-1, k), dc=s["dc"].scores.reshape(-1, k),
+        looc=s["looc"].scores.reshape(-1, k), looc_gold=s["looc"].gold,
+    )
+
+
+@dataclass(frozen=True)
+class RunReport:
+    run: dict
+    metrics: dict[str, Metrics | None]
+    reasons: dict[str, str]
+
+
+def report(store: Store, run_id: int, methods=METHODS) -> RunReport:
+    run = store.run(run_id)
+    if run["status"] != "done":
+        raise UserError("--run", f"run {run_id} is {run['status']}, not done; run it again to resume")
+    metrics, reasons = evaluate_run(run_scores(store, run_id), methods)
+    return RunReport(run, metrics, reasons)

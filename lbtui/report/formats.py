@@ -1,0 +1,202 @@
+"""Writing a report's rows as Markdown, CSV, JSON or HTML (with PNG plots of each metric
+against shots; matplotlib is an optional extra: ``pip install lbtui[report]``)."""
+
+from __future__ import annotations
+
+import base64
+import csv
+import html
+import io
+import json
+from collections import defaultdict
+from pathlib import Path
+
+from ..analysis.bootstrap import KEYS, LEVEL
+from ..analysis.calibrations import METHODS
+from ..analysis.metrics import PAPER
+from ..errors import UserError
+from .summary import MEAN_TASK, METRIC_LABELS, Row
+
+
+FORMATS = ("md", "csv", "json", "html")
+SHOWN = PAPER
+
+
+def _ci(v: float | None, lo: float | None, hi: float | None, signed: bool = False) -> str:
+    if v is None:
+        return ""
+    f = "{:+.3f}" if signed else "{:.3f}"
+    return f"{f.format(v)} [{f.format(lo)}, {f.format(hi)}]"
+
+
+def _cell(r: Row) -> str:
+    """Value [interval], then (min–max over seeds and orderings) where there are several."""
+    text = _ci(r.value, r.lo, r.hi)
+    return text if r.spread_min != r.spread_min else f"{text} ({r.spread_min:.3f}–{r.spread_max:.3f})"
+
+
+def _runs_cell(r: Row) -> str:
+    return str(r.seeds) if r.orders <= 1 else f"{r.seeds}×{r.orders}"
+
+
+def _tables(rows: list[Row]) -> dict[tuple, dict[tuple, dict[str, Row]]]:
+    """{(model, shots, scoring): {(task, method): {metric: row}}} in report order."""
+    out: dict[tuple, dict[tuple, dict[str, Row]]] = defaultdict(lambda: defaultdict(dict))
+    for r in rows:
+        out[(r.model, r.shots, r.scoring)][(r.task, r.method)][r.metric] = r
+    return out
+
+
+def _header(meta: dict) -> list[str]:
+    return [
+        f"{meta['runs']} runs; {int(LEVEL * 100)}% percentile bootstrap intervals over {meta['resamples']} resamples"
+        f" of each test and bias set (seed {meta['seed']}); differences are paired with"
+        f" {'uncalibrated (none)' if meta.get('against', 'none') == 'none' else meta['against'].upper()} on the"
+        " same resamples. A task's value is the mean over its seeds (seeds×orderings where demonstrations were"
+        " reordered), with their min–max in parentheses when there are several; 'mean' averages the tasks.",
+    ]
+
+
+def markdown(rows: list[Row], meta: dict) -> str:
+    lines = ["# lbtui report", "", *_header(meta), ""]
+    for (model, shots, scoring), table in _tables(rows).items():
+        lines += [f"## {model}, {shots} shots, {scoring} scoring", ""]
+        cols = ["task", "method", "seeds", "n_test"] + [METRIC_LABELS[k] for k in SHOWN] + [f"Δ {METRIC_LABELS[k]} vs {meta.get('against', 'none')}" for k in SHOWN]
+        lines += ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+        for (task, method), by in table.items():
+            first = next(iter(by.values()))
+            cells = [task, method, _runs_cell(first), str(first.n_test)]
+            cells += [_cell(by[k]) for k in SHOWN]
+            cells += [_ci(by[k].diff, by[k].diff_lo, by[k].diff_hi, signed=True) for k in SHOWN]
+            lines.append("| " + " | ".join(cells) + " |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def to_csv(rows: list[Row]) -> str:
+    buf = io.StringIO()
+    fields = list(rows[0].as_dict()) if rows else []
+    w = csv.DictWriter(buf, fieldnames=fields, lineterminator="\n")
+    w.writeheader()
+    for r in rows:
+        d = r.as_dict()
+        d["runs"] = " ".join(map(str, d["runs"]))
+        w.writerow(d)
+    return buf.getvalue()
+
+
+def to_json(rows: list[Row], meta: dict) -> str:
+    return json.dumps({**meta, "rows": [r.as_dict() for r in rows]}, indent=2)
+
+
+# --- plots ---------------------------------------------------------------------------------
+
+
+def _pyplot():
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        raise UserError("--format html", "plots need matplotlib: pip install 'lbtui[report]' (or matplotlib)") from None
+    return plt
+
+
+def plots(rows: list[Row]) -> dict[str, bytes]:
+    """One PNG per (model, scoring, task shown): macro-F1, RSD and BiasScore against shots,
+    a line per method with its bootstrap interval as a band or, where several seeds or
+    orderings were run, their range as the band and the interval as bars. With several
+    tasks, the mean over tasks."""
+    plt = _pyplot()
+    by: dict[tuple, list[Row]] = defaultdict(list)
+    tasks_of = defaultdict(set)
+    for r in rows:
+        tasks_of[(r.model, r.scoring)].add(r.task)
+    for r in rows:
+        shown = MEAN_TASK if MEAN_TASK in tasks_of[(r.model, r.scoring)] else r.task
+        if r.task == shown:
+            by[(r.model, r.scoring, r.task)].append(r)
+    out = {}
+    for (model, scoring, task), group in by.items():
+        fig, axes = plt.subplots(1, len(SHOWN), figsize=(4.2 * len(SHOWN), 3.4), dpi=100)
+        for ax, metric in zip(axes, SHOWN):
+            for method in METHODS:
+                pts = sorted((r.shots, r.value, r.lo, r.hi) for r in group if r.metric == metric and r.method == method)
+                if not pts:
+                    continue
+                x = [p[0] for p in pts]
+                spread = {r.shots: (r.spread_min, r.spread_max) for r in group
+                          if r.metric == metric and r.method == method and r.spread_min == r.spread_min}
+                if spread:  # several seeds or orderings: their range is the band, the interval a bar
+                    y = [p[1] for p in pts]
+                    line = ax.errorbar(x, y, yerr=[[p[1] - p[2] for p in pts], [p[3] - p[1] for p in pts]], marker="o",
+                                       capsize=2, lw=1.2, label=method).lines[0]
+                    lo = [spread.get(k, (v, v))[0] for k, v in zip(x, y)]
+                    hi = [spread.get(k, (v, v))[1] for k, v in zip(x, y)]
+                    ax.fill_between(x, lo, hi, color=line.get_color(), alpha=0.15)
+                else:
+                    line, = ax.plot(x, [p[1] for p in pts], marker="o", label=method)
+                    ax.fill_between(x, [p[2] for p in pts], [p[3] for p in pts], color=line.get_color(), alpha=0.15)
+            ax.set_title(METRIC_LABELS[metric])
+            ax.set_xlabel("shots")
+            ax.grid(alpha=0.3)
+        axes[0].legend(fontsize=8)
+        varied = any(r.spread_min == r.spread_min for r in group)
+        fig.suptitle(f"{model}: {task} ({scoring}); " + (f"band: range over seeds and orderings, bars: {int(LEVEL * 100)}% bootstrap interval"
+                                                         if varied else f"band: {int(LEVEL * 100)}% bootstrap interval"), fontsize=10)
+        fig.tight_layout()
+        buf = io.BytesIO()
+        fig.savefig(buf, format="png")
+        plt.close(fig)
+        out[f"{model}-{task}-{scoring}.png".replace("/", "_")] = buf.getvalue()
+    return out
+
+
+def to_html(rows: list[Row], meta: dict) -> str:
+    esc = html.escape
+    parts = [
+        "<!doctype html><html><head><meta charset='utf-8'><title>lbtui report</title>",
+        "<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse;margin-bottom:2em}"
+        "td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}td:first-child,td:nth-child(2){text-align:left}"
+        "img{max-width:100%}</style></head><body>",
+        "<h1>lbtui report</h1>", *(f"<p>{esc(x)}</p>" for x in _header(meta)),
+    ]
+    for name, png in plots(rows).items():
+        data = base64.b64encode(png).decode()
+        parts.append(f"<figure><img alt='{esc(name)}' src='data:image/png;base64,{data}'><figcaption>{esc(name)}</figcaption></figure>")
+    for (model, shots, scoring), table in _tables(rows).items():
+        parts.append(f"<h2>{esc(model)}, {shots} shots, {esc(scoring)} scoring</h2><table><tr>")
+        heads = ["task", "method", "seeds", "n_test"] + [METRIC_LABELS[k] for k in KEYS] + [f"Δ {METRIC_LABELS[k]} vs {meta.get('against', 'none')}" for k in KEYS]
+        parts.append("".join(f"<th>{esc(h)}</th>" for h in heads) + "</tr>")
+        for (task, method), by in table.items():
+            first = next(iter(by.values()))
+            cells = [task, method, _runs_cell(first), first.n_test]
+            cells += [_cell(by[k]) for k in KEYS]
+            cells += [_ci(by[k].diff, by[k].diff_lo, by[k].diff_hi, signed=True) for k in KEYS]
+            parts.append("<tr>" + "".join(f"<td>{esc(str(c))}</td>" for c in cells) + "</tr>")
+        parts.append("</table>")
+    parts.append("</body></html>")
+    return "\n".join(parts)
+
+
+def render(rows: list[Row], meta: dict, fmt: str) -> str:
+    if fmt == "md":
+        return markdown(rows, meta)
+    if fmt == "csv":
+        return to_csv(rows)
+    if fmt == "json":
+        return to_json(rows, meta)
+    if fmt == "html":
+        return to_html(rows, meta)
+    raise UserError("--format", f"unknown format {fmt!r} ({', '.join(FORMATS)})")
+
+
+def write_plots(rows: list[Row], folder: Path) -> list[Path]:
+    folder.mkdir(parents=True, exist_ok=True)
+    out = []
+    for name, png in plots(rows).items():
+        path = folder / name
+        path.write_bytes(png)
+        out.append(path)
+    return out
