@@ -33,6 +33,11 @@ class ModelError(UserError):
     """A model that cannot be found, read or loaded."""
 
 
+class InvalidScores(ModelError):
+    """A backend answered with something that is not a log-probability (NaN, infinite,
+    positive) or not one per label: nothing of the call is stored."""
+
+
 class PromptTooLong(UserError):
     """A prompt that does not fit the model's context."""
 

@@ -136,12 +136,14 @@ class Store:
             if version > SCHEMA_VERSION:
                 raise UserError("--db", f"{self.path} was written by a newer lbtui (schema {version})")
             self._add_missing_columns()
+            self._fail_invalid_scores()
             return
         if existing:
             raise UserError("--db", f"{self.path} is a SQLite database of something else")
         with self._tx() as db:  # every table or none; a concurrent creator waits here
             db["meta"].create({"key": str, "value": str}, pk="key", if_not_exists=True)
             db["meta"].upsert({"key": "schema_version", "value": str(SCHEMA_VERSION)}, pk="key")
+            db["meta"].upsert({"key": "scores_checked", "value": "1"}, pk="key")  # every score is checked on entry
             db["models"].create(
                 {"id": int, "name": str, "path": str, "sha256": str, "size": int, "metadata": str, "created": float},
                 pk="id", if_not_exists=True,
@@ -186,6 +188,28 @@ class Store:
                 for col, kind in missing.items():
                     db["runs"].add_column(col, kind)
                 self._create_metrics_table(db)
+
+    def _fail_invalid_scores(self) -> None:
+        """Older lbtui versions stored a server's NaN, infinite or positive log-probability
+        as a score. Once per store: such rows are deleted and their runs marked failed, so
+        that reports work and the same command scores them again."""
+        if self.db.execute("SELECT 1 FROM meta WHERE key = 'scores_checked'").fetchone():
+            return
+        # JSON lists of negative floats: a value not starting with '-' (NaN, Infinity, a
+        # positive number, 0.0) is the only thing worth parsing.
+        suspects = self.db.execute(
+            """SELECT run_id, "set", idx, scores FROM scores WHERE scores GLOB '*[[ ][^-]*'""").fetchall()
+        bad = [(rid, st, idx) for rid, st, idx, text in suspects
+               if not all(np.isfinite(v) and v <= 0 for v in json.loads(text))]
+        with self._tx() as db:
+            for rid, st, idx in bad:
+                db.execute('DELETE FROM scores WHERE run_id = ? AND "set" = ? AND idx = ?', [rid, st, idx])
+            for rid in sorted({b[0] for b in bad}):
+                db.execute("DELETE FROM run_metrics WHERE run_id = ?", [rid])
+                db.execute("UPDATE runs SET status = ?, finished = NULL, error = ? WHERE id = ?",
+                           [str(RunStatus.FAILED), "held scores that are not log-probabilities (NaN, infinite or"
+                            " positive), removed; run the same command again to score them", rid])
+            db["meta"].upsert({"key": "scores_checked", "value": "1"}, pk="key")
 
     def close(self) -> None:
         self.db.conn.close()

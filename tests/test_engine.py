@@ -7,7 +7,7 @@ import pytest
 from lbtui.tasks import catalog
 from lbtui.backends.fake import FakeBackend
 from lbtui.audit.engine import Engine, report, run_scores
-from lbtui.errors import Cancelled, PromptTooLong, UserError
+from lbtui.errors import Cancelled, InvalidScores, PromptTooLong, UserError
 from lbtui.models import ModelSpec
 from lbtui.store import Store
 
@@ -184,3 +184,43 @@ def test_run_record_names_every_column_of_the_runs_table(tmp_path, spec):
     engine = Engine(store, backend_factory=lambda s, p: FakeBackend())
     [rid] = engine.execute(engine.plan([spec], [catalog.load("reviews")], [0], [0], limit=4))
     assert set(store.run(rid)) == set(RunRecord.__annotations__)
+
+
+class Poisoned(FakeBackend):
+    """Answers one NaN per call, as a faulty server or a broken build might."""
+
+    def score(self, requests, *, mode):
+        out = np.array(super().score(requests, mode=mode), dtype=float)
+        out[0, -1] = np.nan
+        return out
+
+
+def test_an_invalid_score_fails_the_run_and_nothing_of_the_call_is_stored(tmp_path, spec):
+    store = Store(tmp_path / "p.db")
+    engine = Engine(store, backend_factory=lambda s, p: Poisoned())
+    with pytest.raises(InvalidScores, match=r"model fake: a log-probability of nan for label 'positive' of input"):
+        engine.execute(engine.plan([spec], [catalog.load("reviews")], [0], [0], limit=4))
+    assert store.count_scores(1) == 0 and store.run(1)["status"] == "failed"
+
+
+def test_invalid_scores_stored_by_an_older_version_fail_their_run_and_are_scored_again(tmp_path, spec):
+    path = tmp_path / "old.db"
+    store = Store(path)
+    engine = Engine(store, backend_factory=lambda s, p: FakeBackend())
+    plans = lambda: engine.plan([spec], [catalog.load("reviews")], [0], [0], limit=4)  # noqa: E731
+    [rid] = engine.execute(plans())
+    n = store.count_scores(rid)
+    before = run_scores(store, rid).test.copy()
+    # what an older lbtui stored from a server answering NaN and +5.0, and called done
+    store.db.execute("""UPDATE scores SET scores = '[NaN, -1.0]' WHERE run_id = ? AND "set" = 'test' AND idx = 0""", [rid])
+    store.db.execute("""UPDATE scores SET scores = '[-0.5, 5.0]' WHERE run_id = ? AND "set" = 'bias' AND idx = 3""", [rid])
+    store.db.execute("DELETE FROM meta WHERE key = 'scores_checked'")
+    store.close()
+    store = Store(path)
+    run = store.run(rid)
+    assert run["status"] == "failed" and "run the same command again" in run["error"]
+    assert store.count_scores(rid) == n - 2
+    engine = Engine(store, backend_factory=lambda s, p: FakeBackend())
+    assert engine.execute(plans()) == [rid]  # the same run, finished, not a new one
+    assert store.run(rid)["status"] == "done" and store.count_scores(rid) == n
+    assert np.array_equal(run_scores(store, rid).test, before)

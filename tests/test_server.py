@@ -3,12 +3,14 @@
 in-process server for spreading, bounded concurrency and retries."""
 
 import json
+import re
 import socket
 import subprocess
 import sys
 import threading
 import time
 import urllib.request
+import zlib
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import numpy as np
@@ -22,6 +24,7 @@ from lbtui.backends.server import ServerBackend, ServerError
 from lbtui.cli import main
 from lbtui.audit.engine import Planned, prepare
 from lbtui.models import ModelSpec
+from lbtui.store import Store
 
 def free_port() -> int:
     with socket.socket() as s:
@@ -167,8 +170,9 @@ class FakeServer:
     """Speaks the subset of the completions API the backend uses, takes token ids, and
     answers log p(token) = -(token % 7) / 10 - len(prompt) / 1000. Can fail on purpose."""
 
-    def __init__(self, fail_first=0, status=503, delay=0.02):
+    def __init__(self, fail_first=0, status=503, delay=0.02, answer=None):
         self.fail_first, self.status, self.delay = fail_first, status, delay
+        self.answer = answer  # completions: a function of the honest answer, for servers that misbehave
         self.requests = 0
         self.in_flight = self.peak = 0
         self.lock = threading.Lock()
@@ -198,15 +202,17 @@ class FakeServer:
                     outer.peak = max(outer.peak, outer.in_flight)
                 try:
                     time.sleep(outer.delay)
-                    if self.path == "/extras/tokenize":
-                        return self._send(200, {"tokens": [2 + ord(c) for c in body["input"]]})
+                    if self.path == "/extras/tokenize":  # a word (with its leading space) a token
+                        words = re.findall(r"\s*\S+|\s+$", body["input"])
+                        return self._send(200, {"tokens": [2 + zlib.crc32(w.encode()) % 30000 for w in words]})
                     if n <= outer.fail_first:
                         return self._send(outer.status, {"error": "busy"})
                     token = int(next(iter(body["logit_bias"]))) if "logit_bias" in body else 0
                     prompt = body["prompt"]
                     lp = -(token % 7) / 10 - len(prompt) / 1000
-                    self._send(200, {"choices": [{"text": "", "logprobs": {"tokens": ["x"], "token_logprobs": [lp]}}],
-                                     "usage": {"prompt_tokens": len(prompt), "completion_tokens": 1}})
+                    doc = {"choices": [{"text": "", "logprobs": {"tokens": ["x"], "token_logprobs": [lp]}}],
+                           "usage": {"prompt_tokens": len(prompt), "completion_tokens": 1}}
+                    self._send(200, outer.answer(doc) if outer.answer and "logprobs" in body else doc)
                 finally:
                     with outer.lock:
                         outer.in_flight -= 1
@@ -292,3 +298,35 @@ def test_bad_server_entries(isolated_home, entry, fragment, capsys):
     (isolated_home / "models.toml").write_text(f"[models.s]\n{entry}\n")
     assert main(["models"]) == 2
     assert fragment in capsys.readouterr().err
+
+
+def _logprob(value):
+    return lambda doc: {**doc, "choices": [{"text": "", "logprobs": {"tokens": ["x"], "token_logprobs": [value]}}]}
+
+
+@pytest.mark.parametrize("answer, fragment", [
+    (_logprob(float("nan")), "log-probability of nan"),
+    (_logprob(float("inf")), "log-probability of inf"),
+    (_logprob(float("-inf")), "log-probability of -inf"),
+    (_logprob(5.0), "log-probability of 5.0"),
+    (_logprob("-0.5"), "malformed answer: a log-probability of '-0.5'"),
+    (lambda doc: {"choices": []}, "malformed answer: no choices"),
+    (lambda doc: [doc], "malformed answer: a JSON list"),
+    (lambda doc: {**doc, "choices": [{"logprobs": {"token_logprobs": {"a": 1}}}]}, "token_logprobs is dict"),
+], ids=["nan", "inf", "-inf", "positive", "string", "no-choices", "list", "dict"])
+def test_a_bad_server_answer_is_one_line_and_nothing_is_stored(fakes, isolated_home, tmp_path, capsys, answer, fragment):
+    srv = fakes(answer=answer, delay=0)
+    (isolated_home / "models.toml").write_text(f'[models.s]\nserver = "{srv.url}"\n')
+    db = tmp_path / "s.db"
+    args = ["run", "-m", "s", "-t", "reviews", "-k", "0", "--limit", "4", "--scoring", "first-token", "--db", str(db)]
+    code = main(args)
+    errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("lbtui: error:")]
+    assert code == 2 and len(errors) == 1 and fragment in errors[0], errors
+    assert "models.s" in errors[0] or "model s" in errors[0]  # names the server's entry or the model
+    store = Store(db)
+    assert store.db.execute("SELECT count(*) FROM scores").fetchone()[0] == 0
+    assert [r["status"] for r in store.runs()] == ["failed"]
+    # the same command with an honest server finishes the failed run instead of reusing it
+    srv.answer = None
+    assert main(args) == 0
+    assert [r["status"] for r in Store(db).runs()] == ["done"]

@@ -16,13 +16,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Protocol, Sequence
 
+import numpy as np
+
 from ..analysis.calibrations import METHODS
 from ..analysis.metrics import Metrics
 from ..analysis.results import METHOD_VERSION, RunScores, evaluate_run
 from ..backends import load_backend
 from ..backends.base import SCORING_MODES, Backend, Request
 from ..backends.layout import common_prefix
-from ..errors import Cancelled, PromptTooLong, UserError
+from ..errors import Cancelled, InvalidScores, PromptTooLong, UserError
 from ..models import ModelSpec, identity as model_identity, sha256_file
 from ..models.gguf import check_gguf
 from ..store import RunStatus, Store, new_owner
@@ -34,6 +36,7 @@ from .prompts import ChatWrap, PromptBuilder, chat_wrap, demo_pairs, shared_firs
 
 WAIT_SECONDS = 1.0  # how often to look whether another process finished a shared run
 BATCH = 8  # inputs scored and committed together unless the backend asks for more
+LOGPROB_SLACK = 1e-6  # a log-probability a hair above 0 is rounding (a server's float32), stored as 0
 
 
 class Progress(Protocol):
@@ -395,7 +398,7 @@ class Engine:
                     raise Cancelled()
                 chunk = todo[lo : lo + per_call]
                 before = backend.tokens_evaluated
-                scores = backend.score([it.request for it in chunk], mode=p.scoring)
+                scores = valid_scores(backend.score([it.request for it in chunk], mode=p.scoring), chunk, p)
                 tokens += backend.tokens_evaluated - before
                 self.store.add_scores(
                     run_id,
@@ -423,6 +426,28 @@ class Engine:
             handle.status = str(status)
             self.progress.run_finished(handle)
         return run_id
+
+
+def valid_scores(scores, chunk: Sequence[Item], p: Planned) -> np.ndarray:
+    """A backend's answer for ``chunk``, checked where it enters: one finite log-probability
+    (at most 0) per label of every input, else a one-line error naming the model and the
+    first bad input, and nothing of the call is stored."""
+    where = f"{p.model.source}: models.{p.model.name}" if p.model.source else f"model {p.model.name}"
+    try:
+        arr = np.asarray(scores, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise InvalidScores(where, "the backend's scores are not numbers") from None
+    want = (len(chunk), len(p.task.labels))
+    if arr.shape != want:
+        raise InvalidScores(where, f"the backend gave scores of shape {arr.shape} for {want[0]} inputs of {want[1]} labels")
+    bad = ~np.isfinite(arr) | (arr > LOGPROB_SLACK)
+    if bad.any():
+        i, j = map(int, np.argwhere(bad)[0])
+        it = chunk[i]
+        raise InvalidScores(where, f"a log-probability of {float(arr[i, j])!r} for label {p.task.labels[j]!r} of input"
+                                   f" {it.example_id} ({it.set} {it.idx}): it must be finite and at most 0; nothing of"
+                                   " this call is stored")
+    return np.minimum(arr, 0.0)
 
 
 # --- reading results back ---------------------------------------------------------------

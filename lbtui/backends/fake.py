@@ -58,7 +58,9 @@ class FakeBackend:
             for j, cont in enumerate(req.continuations):
                 hit = 1.5 if self._vocab.get(cont[0], "") in query_words else 0.0
                 row.append(-1.0 - self.bias * j + hit + noise[j] - (0.1 * (len(cont) - 1) if mode == "full" else 0))
-            rows.append(row)
+            # log-probabilities: the labels plus the rest of the vocabulary (mass e^0) sum to 1
+            row = np.array(row)
+            rows.append(row - np.logaddexp.reduce(np.append(row, 0.0)))
         return np.array(rows, dtype=np.float64).reshape(len(requests), -1)
 
     def clear(self) -> None:

@@ -177,11 +177,17 @@ class ServerBackend:
 
     def _remote_tokenize(self, text: str) -> list[int]:
         try:
-            return list(self._post("/extras/tokenize", {"input": text, "model": self.model})["tokens"])  # llama-cpp-python
+            return self._tokens(self._post("/extras/tokenize", {"input": text, "model": self.model}))  # llama-cpp-python
         except ServerError:
             got = self._post("/tokenize", {"prompt": text, "content": text, "model": self.model,
                                            "add_special_tokens": True, "add_special": True})  # vLLM, llama-server
-            return list(got["tokens"])
+            return self._tokens(got)
+
+    def _tokens(self, got) -> list[int]:
+        tokens = got.get("tokens") if isinstance(got, dict) else None
+        if not isinstance(tokens, list) or not all(isinstance(t, int) and not isinstance(t, bool) for t in tokens):
+            raise ServerError(self.where, "malformed answer to tokenize: no list of token ids")
+        return tokens
 
     # --- scoring ---------------------------------------------------------------------------
 
@@ -227,17 +233,37 @@ class ServerBackend:
             "model": self.model, "prompt": self._prompt(context), "max_tokens": 1, "temperature": 0.0, "logprobs": 1,
             "logit_bias": {str(token): FORCE}, "seed": 0,
         })
+        lp = self._logprobs(got)
         self._check_prompt(got, context)
-        lp = got["choices"][0].get("logprobs") or {}
         values = lp.get("token_logprobs") or []
+        if not isinstance(values, list):
+            raise ServerError(self.where, f"malformed answer: token_logprobs is {type(values).__name__}, not a list")
         if not values or values[0] is None:
             return None
         if self._vocab is not None:
             want = self._piece(token, special=False)
             said = (lp.get("tokens") or [""])[0]
-            if said.strip() != want.strip() and want.strip():
+            if str(said).strip() != want.strip() and want.strip():
                 raise ServerError(self.where, f"the server generated {said!r}, not the forced token {want!r}: it ignores logit_bias")
-        return float(values[0])
+        value = values[0]
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ServerError(self.where, f"malformed answer: a log-probability of {value!r}")
+        return float(value)
+
+    def _logprobs(self, got) -> dict:
+        """The first choice's logprobs of an OpenAI-style completion, or a one-line error
+        saying what is malformed about the answer."""
+        if not isinstance(got, dict):
+            raise ServerError(self.where, f"malformed answer: a JSON {type(got).__name__}, not an object")
+        choices = got.get("choices")
+        if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
+            raise ServerError(self.where, "malformed answer: no choices")
+        if not isinstance(got.get("usage") or {}, dict):
+            raise ServerError(self.where, "malformed answer: usage is not an object")
+        lp = choices[0].get("logprobs") or {}
+        if not isinstance(lp, dict):
+            raise ServerError(self.where, "malformed answer: logprobs is not an object")
+        return lp
 
     def _job(self, context: tuple[int, ...], token: int) -> float:
         v = self._forced(context, token)
