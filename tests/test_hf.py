@@ -102,3 +102,31 @@ def test_bad_sources(saved, lines, fragment):
     with pytest.raises(TaskError) as e:
         catalog.load(str(path))
     assert fragment in str(e.value)
+
+
+@pytest.mark.parametrize("source", ["hf:../outside_ds", "hf:{abs}", "hf:./../outside_ds", "hf:~/../outside_ds"])
+def test_a_source_outside_the_task_folder_is_refused(tmp_path, monkeypatch, source):
+    """hf: sources obey the data-path rule: nothing outside the task's folder without
+    --allow-outside-paths, whether relative, absolute or through ~."""
+    outside = tmp_path / "outside_ds"
+    features = datasets.Features({"sentence": datasets.Value("string"), "idx": datasets.Value("int32"),
+                                  "label": datasets.ClassLabel(names=["negative", "positive"])})
+    datasets.DatasetDict({"train": datasets.Dataset.from_dict(rows(130), features=features)}).save_to_disk(str(outside))
+    inner = tmp_path / "tasks"
+    inner.mkdir()
+    path = write_task(inner, [f'source = "{source.format(abs=outside)}"', 'split = "train"', 'input = "{sentence}"'])
+    if source.startswith("hf:~"):
+        monkeypatch.setenv("HOME", str(tmp_path / "home"))  # ~/.. is tmp_path, outside tasks/
+    with pytest.raises(TaskError, match=r"outside the task's folder \(allow it with --allow-outside-paths\)"):
+        catalog.load(str(path))
+    if "~" not in source:
+        from lbtui.tasks.taskfile import DataOptions
+
+        assert len(catalog.load(str(path), DataOptions(allow_outside=True)).test) == 34
+
+
+@pytest.mark.parametrize("name", ["hf:a b", "hf:x/y/z", "hf:-x", "hf:x\\..\\y"])
+def test_a_source_that_is_neither_a_name_nor_a_folder_is_refused(tmp_path, name):
+    path = write_task(tmp_path, [f'source = "{name}"'.replace("\\", "\\\\"), 'split = "train"'])
+    with pytest.raises(TaskError, match="not a Hugging Face dataset name|outside the task's folder|no dataset folder"):
+        catalog.load(str(path))

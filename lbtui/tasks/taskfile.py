@@ -284,7 +284,10 @@ def _file_parts(data: dict, wd: str, *, folder: Path, data_dir: Path | None, all
     return parts
 
 
-def _hf_parts(data: dict, wd: str, *, folder: Path, label_field: str) -> list[Part]:
+HUB_NAME = re.compile(r"[A-Za-z0-9][\w.-]*(/[A-Za-z0-9][\w.-]*)?")
+
+
+def _hf_parts(data: dict, wd: str, *, folder: Path, label_field: str, allow_outside: bool = False) -> list[Part]:
     """Rows of a Hugging Face dataset: ``source = "hf:NAME"`` with ``config`` and ``split``
     (a name, or a table {pool name = hf split}). NAME is a folder written by save_to_disk
     (relative to the task file or --data-dir), or a dataset loaded by datasets.load_dataset,
@@ -301,7 +304,19 @@ def _hf_parts(data: dict, wd: str, *, folder: Path, label_field: str) -> list[Pa
     except ImportError:
         raise TaskError(f"{wd} source", "Hugging Face datasets need the datasets library: pip install 'lbtui[hf]'") from None
     datasets.disable_progress_bars()  # stderr belongs to lbtui's own progress
-    local = (folder / name).resolve()
+    # A path (absolute, ~, or with . or .. segments) is a saved folder and obeys the same
+    # rule as data files; anything else must be a Hub name, never a path in disguise.
+    as_path = name.startswith(("/", "~", "\\")) or any(seg in (".", "..") for seg in re.split(r"[/\\]", name))
+    if as_path:
+        local = _resolve(folder, str(Path(name).expanduser()), where=f"{wd} source", allow_outside=allow_outside)
+        if not local.is_dir():
+            raise TaskError(f"{wd} source", f"{source!r}: no dataset folder at {local}")
+    else:
+        if not HUB_NAME.fullmatch(name):
+            raise TaskError(f"{wd} source", f"{source!r}: not a Hugging Face dataset name (owner/name) nor a folder")
+        local = _resolve(folder, name, where=f"{wd} source", allow_outside=True)
+        if local.is_dir() and not allow_outside and not local.is_relative_to(folder.resolve()):
+            raise TaskError(f"{wd} source", f"{source!r} is outside the task's folder (allow it with --allow-outside-paths)")
     loaded = {}
     for split_name, hf_split in splits.items():
         if not isinstance(hf_split, str):
@@ -311,8 +326,10 @@ def _hf_parts(data: dict, wd: str, *, folder: Path, label_field: str) -> list[Pa
             if local.is_dir() and ((local / "dataset_dict.json").is_file() or (local / "state.json").is_file()):
                 ds = datasets.load_from_disk(str(local))
                 ds = ds[hf_split] if isinstance(ds, datasets.DatasetDict) else ds
-            else:
-                ds = datasets.load_dataset(name, config, split=hf_split)
+            else:  # a folder of data files, or a Hub name; never trust_remote_code (a dataset script is code)
+                ds = datasets.load_dataset(str(local) if local.is_dir() else name, config, split=hf_split)
+        except TaskError:
+            raise
         except KeyError:
             raise TaskError(where, "no such split in the saved dataset") from None
         except Exception as e:  # network, cache and format failures all end here
@@ -365,7 +382,7 @@ def load_toml(
     if ("file" in data) == ("source" in data):
         raise TaskError(wd, "give exactly one of 'file' (a data file) or 'source' (hf:NAME, a Hugging Face dataset)")
     if "source" in data:
-        parts = _hf_parts(data, wd, folder=folder, label_field=label_field)
+        parts = _hf_parts(data, wd, folder=folder, label_field=label_field, allow_outside=allow_outside)
     else:
         parts = _file_parts(data, wd, folder=folder, data_dir=data_dir, allow_outside=allow_outside)
     if len(parts) > 1 and id_field is None:
