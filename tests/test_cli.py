@@ -124,3 +124,11 @@ def test_tables_show_bracketed_task_names_as_written(capsys, tmp_path, fake_mode
                  "--db", str(tmp_path / "v.db")], backend_factory=fake_factory)
     out = capsys.readouterr().out
     assert code == 0 and "reviews[bad/good]" in out and "bad/good" in out
+
+
+@pytest.mark.parametrize("n_ctx", ["16", "128", "4294967360"])
+def test_models_toml_n_ctx_outside_what_llama_cpp_takes_is_refused(isolated_home, capsys, n_ctx):
+    (isolated_home / "models.toml").write_text(f'[models.mine]\npath = "my.gguf"\nn_ctx = {n_ctx}\n')
+    assert main(["models"]) == 2
+    err = capsys.readouterr().err
+    assert "models.mine.n_ctx: must be between 256 and 16777216" in err and err.count("\n") == 1

@@ -206,3 +206,35 @@ def test_backend_records_hardware(smol):
     assert info["n_layer"] == 30 and info["layers_total"] == 31  # SmolLM2-135M has 30 blocks
     assert info["layers_offloaded"] == (31 if llama_cpp.llama_supports_gpu_offload() else 0)
     assert info["n_threads"] >= 1
+
+
+def test_a_small_context_lowers_the_batch_instead_of_aborting(smol):
+    """llama.cpp lowers n_batch to a small n_ctx; lbtui never decodes more rows than it
+    accepts (before: GGML_ASSERT n_tokens_all <= n_batch killed the process). In a child
+    process, since the failure is an abort."""
+    import subprocess
+    import sys
+
+    code = (
+        "import json, sys\n"
+        "from lbtui.backends.llama import LlamaBackend\n"
+        "from lbtui.backends.base import Request\n"
+        "from pathlib import Path\n"
+        "b = LlamaBackend(Path(sys.argv[1]), n_ctx=256)\n"
+        "ids = tuple(b.tokenize('Classify the review. ' * 20, bos=True))[:200]\n"
+        "reqs = [Request(ids + (i + 100,), ((300,), (301,))) for i in range(40)]\n"
+        "print(json.dumps({'n_batch': b.n_batch, 'scores': b.score(reqs, mode='first-token').tolist()}))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code, str(smollm2_path())], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr[-500:]
+    got = json.loads(out.stdout.splitlines()[-1])
+    assert got["n_batch"] <= 256
+    ids = tuple(smol.tokenize("Classify the review. " * 20, bos=True))[:200]
+    want = smol.score([Request(ids + (i + 100,), ((300,), (301,))) for i in range(40)], mode="first-token")
+    assert np.array_equal(np.array(got["scores"]), want)
+
+
+@pytest.mark.parametrize("n_ctx", [16, 128, 4294967360])
+def test_a_context_size_llama_cpp_cannot_take_is_refused_in_one_line(n_ctx):
+    with pytest.raises(ModelError, match=r"n_ctx: must be between 256 and 16777216"):
+        LlamaBackend(smollm2_path(), n_ctx=n_ctx)

@@ -21,7 +21,7 @@ from typing import Sequence
 import numpy as np
 
 from ..errors import ModelError
-from ..models.gguf import check_gguf, quiet_stderr, weights
+from ..models.gguf import MAX_N_CTX, MIN_N_CTX, check_gguf, quiet_stderr, weights
 from .base import Request, log_softmax_at
 from .layout import Want, align_down, common_prefix, query_rows, query_segments, rows_of
 
@@ -122,6 +122,8 @@ class LlamaBackend:
         from llama_cpp._internals import LlamaModel
 
         check_gguf(path, where=where)
+        if not MIN_N_CTX <= n_ctx <= MAX_N_CTX:  # llama.cpp aborts the process, or wraps, outside these
+            raise ModelError(f"{where} n_ctx", f"must be between {MIN_N_CTX} and {MAX_N_CTX}, got {n_ctx}")
         self._lc = lc = llama_cpp
         threads = n_threads or os.cpu_count() or 1
         verbose = bool(os.environ.get("LBTUI_VERBOSE"))
@@ -153,7 +155,9 @@ class LlamaBackend:
         self._ctx = ctx
         self.name = str(path)
         self.n_ctx = lc.llama_n_ctx(ctx)
-        self.n_batch = n_batch
+        # llama.cpp lowers the batch to the context when the context is smaller; a decode of
+        # more rows than it accepts aborts the process.
+        self.n_batch = n_batch = min(n_batch, lc.llama_n_batch(ctx), lc.llama_n_ubatch(ctx))
         self.n_seq_max = n_seq_max
         self.n_vocab = self._model.n_vocab()
         eos = self._model.token_eos()

@@ -22,6 +22,7 @@ from pathlib import Path
 
 from .. import paths
 from ..errors import ModelError
+from .gguf import MAX_N_CTX, MIN_N_CTX
 
 DEFAULT_N_CTX = 4096
 
@@ -150,8 +151,8 @@ def parse(path: Path) -> dict[str, ModelSpec]:
         for key, kind in typed.items():
             if key in entry and (not isinstance(entry[key], kind) or (kind is not bool and isinstance(entry[key], bool))):
                 raise ModelError(f"{where}.{key}", f"must be {'true or false' if kind is bool else 'a number'}")
-        if entry.get("n_ctx", DEFAULT_N_CTX) < 16:
-            raise ModelError(f"{where}.n_ctx", "must be at least 16")
+        if not MIN_N_CTX <= entry.get("n_ctx", DEFAULT_N_CTX) <= MAX_N_CTX:
+            raise ModelError(f"{where}.n_ctx", f"must be between {MIN_N_CTX} and {MAX_N_CTX}, got {entry['n_ctx']}")
         model_path = None
         if "path" in entry:
             model_path = Path(os.path.expanduser(entry["path"]))

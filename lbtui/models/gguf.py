@@ -9,6 +9,10 @@ from pathlib import Path
 
 from ..errors import ModelError
 
+# llama.cpp aborts the process below this (it reserves outputs for 64 sequences) and
+# wraps context sizes past 2^32; 2^24 tokens is beyond any GGUF model lbtui can load.
+MIN_N_CTX, MAX_N_CTX = 256, 2**24
+
 
 def check_gguf(path: Path, *, where: str) -> None:
     """Refuse a missing, non-GGUF or obviously truncated file before llama.cpp sees it."""
