@@ -121,3 +121,18 @@ def test_bad_imports_are_one_line_errors_and_leave_nothing(capsys, tmp_path):
     assert imported(capsys, "--force")["tasks"]
     assert main(["run", "--suite", "nosuch"]) == 2
     assert "no suite 'nosuch'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("name", [".", "..", ".hidden", "a/b"])
+def test_a_suite_name_that_is_a_path_is_refused_before_anything_moves(capsys, name):
+    imported(capsys)  # a suite that must survive
+    before = sorted(p.name for p in suites.suites_dir().iterdir())
+    assert main(["import", "sni", str(SNI), "--name", name, "--force"]) == 2
+    err = capsys.readouterr().err
+    assert f"--name: {name!r} is not a valid suite name" in err and err.count("\n") == 1
+    assert sorted(p.name for p in suites.suites_dir().iterdir()) == before and "toy" in suites.available()
+
+
+def test_a_negative_seed_is_refused(capsys):
+    assert main(["import", "sni", str(SNI), "--name", "neg", "--seed", "-1"]) == 2
+    assert "--seed: must be >= 0, got -1" in capsys.readouterr().err

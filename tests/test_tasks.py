@@ -201,3 +201,29 @@ def test_benchmark_task_files_read_the_public_data(name, n_labels, n_test):
     t = catalog.load(str(path), DataOptions(data_dir=SHARED))
     assert len(t.labels) == n_labels and len(t.pool) == 96 and len(t.test) == n_test
     assert len(Counter(e.label for e in t.test)) == n_labels
+
+
+def test_a_csv_with_a_byte_order_mark_reads_like_one_without(tmp_path):
+    """Excel's "CSV UTF-8" starts with EF BB BF; the first column is still "text"."""
+    body = "text,label\n" + "".join(f"review {i},{'pos' if i % 2 else 'neg'}\n" for i in range(130))
+    plain, bom = tmp_path / "plain.csv", tmp_path / "bom.csv"
+    plain.write_text(body, encoding="utf-8")
+    bom.write_bytes(b"\xef\xbb\xbf" + body.encode())
+    a, b = load_data_file(plain, DataOptions()), load_data_file(bom, DataOptions())
+    assert a.labels == b.labels == ("neg", "pos") and [e.text for e in a.test] == [e.text for e in b.test]
+
+
+def test_a_negative_split_seed_is_one_line(tmp_path):
+    path = tmp_path / "d.csv"
+    path.write_text("text,label\n" + "".join(f"r {i},{'p' if i % 2 else 'n'}\n" for i in range(130)))
+    with pytest.raises(TaskError, match=r"--split-seed: must be >= 0, got -3"):
+        load_data_file(path, DataOptions(split_seed=-3))
+
+
+@pytest.mark.parametrize("label, what", [("a\\nb", "a line break"), ("a\\rb", "a line break"), ("a\\u0007b", "a control character")])
+def test_a_label_is_one_line_of_text(tmp_path, label, what):
+    (tmp_path / "d.jsonl").write_text("")
+    path = tmp_path / "t.toml"
+    path.write_text(f'name = "t"\ndefinition = "d"\nlabels = ["{label}", "b"]\n[data]\nfile = "d.jsonl"\n')
+    with pytest.raises(TaskError, match=f"{path}: labels: label .* holds {what}"):
+        catalog.load(str(path))

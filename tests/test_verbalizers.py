@@ -39,3 +39,8 @@ def test_run_reports_where_the_preference_goes(capsys, tmp_path, fake_model, fak
     assert all(r["task"] == "reviews" and abs(sum(r["predicted_share"]) - 1) < 1e-9 for r in rows)
     # The fake model prefers the first label position, whatever it is called: the bias follows the order.
     assert all(r["most_predicted_class"] == 0 and r["same_class_as_original"] for r in rows)
+
+
+def test_label_words_are_one_line_of_text():
+    with pytest.raises(UserError, match=r"--verbalizers: label 'ba\\nd' holds a line break"):
+        verbalizers.parse("ba\nd,good")

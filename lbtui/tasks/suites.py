@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import tempfile
 import time
@@ -23,7 +24,6 @@ import numpy as np
 
 from .. import paths
 from ..errors import TaskError, UserError
-
 
 # The paper's selection rules (Reif and Schwartz 2024, from its extraction script; see
 # docs/METHODS.md "Selecting the paper's tasks").
@@ -144,7 +144,9 @@ def import_sni(
     """Select SNI tasks by the paper's rules and register them as suite ``name``."""
     if not root.exists():
         raise TaskError(str(root), "folder not found")
-    if not name or not all(c.isalnum() or c in "-_." for c in name):
+    if seed < 0:
+        raise UserError("--seed", f"must be >= 0, got {seed}")
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", name or ""):  # never ".", ".." or a hidden folder
         raise UserError("--name", f"{name!r} is not a valid suite name (letters, digits, . _ -)")
     target = suites_dir() / name
     if target.exists() and not force:

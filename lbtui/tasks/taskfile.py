@@ -85,7 +85,7 @@ def _read_text(path: Path, *, where: str | None = None) -> str:
     if not path.is_file():
         raise TaskError(where, "not a file")
     try:
-        return path.read_bytes().decode("utf-8")
+        return path.read_bytes().decode("utf-8-sig")  # Excel's "CSV UTF-8" starts with a byte-order mark
     except UnicodeDecodeError as e:
         line = path.read_bytes()[: e.start].count(b"\n") + 1
         raise TaskError(f"{path}:{line}", "text is not UTF-8") from None
@@ -188,10 +188,21 @@ def split(examples: list[Example], *, pool: int, seed: int, where: str) -> tuple
     test set (a run takes its first --limit)."""
     if pool < 0:
         raise TaskError(where, "pool must be >= 0")
+    if seed < 0:
+        raise TaskError("--split-seed", f"must be >= 0, got {seed}")
     if len(examples) <= pool:
         raise TaskError(where, f"{len(examples)} examples leave no test set after a pool of {pool}")
     order = np.random.default_rng([seed, 0x5E1]).permutation(len(examples))
     return [examples[i] for i in order[:pool]], [examples[i] for i in order[pool:]]
+
+
+def check_label_text(label: str, where: str) -> None:
+    """A label is one line of printable text: it is written into prompts, titles and CSV
+    headers, where a newline or a control character would garble them."""
+    bad = next((c for c in label if not c.isprintable() and c != " "), None)
+    if bad is not None:
+        raise TaskError(where, f"label {label!r} holds {'a line break' if bad in chr(10) + chr(13) else 'a control character'}"
+                               f" ({bad!r}); a label is one line of text")
 
 
 def _check_labels(labels: Any, where: str) -> tuple[str, ...]:
@@ -202,6 +213,8 @@ def _check_labels(labels: Any, where: str) -> tuple[str, ...]:
         raise TaskError(where, f"a task needs at least 2 labels, got {len(labels)}")
     if any(not x for x in labels):
         raise TaskError(where, "empty label")
+    for x in labels:
+        check_label_text(x, where)
     dupes = sorted({x for x in labels if labels.count(x) > 1})
     if dupes:
         raise TaskError(where, f"duplicate label(s): {', '.join(dupes)}")

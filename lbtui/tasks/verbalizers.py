@@ -18,6 +18,7 @@ import numpy as np
 
 from ..errors import UserError
 from ..types import Task
+from .taskfile import check_label_text
 
 
 def parse(text: str) -> list[tuple[str, ...]]:
@@ -28,6 +29,8 @@ def parse(text: str) -> list[tuple[str, ...]]:
         words = tuple(w.strip() for w in part.split(","))
         if not part.strip() or any(not w for w in words):
             raise UserError("--verbalizers", f"empty word in {part!r}; write words in label order, sets separated by ';'")
+        for w in words:
+            check_label_text(w, "--verbalizers")
         if len(set(words)) != len(words):
             raise UserError("--verbalizers", f"a word repeats in {part!r}")
         sets.append(words)
