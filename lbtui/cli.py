@@ -11,7 +11,9 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import signal
 import sys
+import threading
 import traceback
 from pathlib import Path
 from typing import Callable, Sequence
@@ -19,7 +21,7 @@ from typing import Callable, Sequence
 from . import models as model_registry, paths
 from .audit import examples
 from .audit.selection import AuditRequest, Selection, data_options, select, split_names
-from .errors import EXIT_GATE, EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, UserError
+from .errors import EXIT_GATE, EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_OK, EXIT_TERMINATED, EXIT_USAGE, Terminated, UserError
 from .store import SETS
 from .tasks import catalog
 from .tasks.taskfile import DataOptions
@@ -483,9 +485,16 @@ def cmd_app(a) -> int:
     return app.return_code or EXIT_OK
 
 
+def _on_sigterm(signum, frame) -> None:
+    raise Terminated()
+
+
 def main(argv: Sequence[str] | None = None, *, backend_factory: Callable | None = None) -> int:
     try:
         a = build_parser().parse_args(argv)
+        if a.command and threading.current_thread() is threading.main_thread():
+            # A service manager's stop acts as ctrl+c, not a silent death (the app has its own).
+            signal.signal(signal.SIGTERM, _on_sigterm)
         commands = {
             "run": lambda a: cmd_run(a, backend_factory), "export": cmd_export, "tasks": cmd_tasks,
             "models": cmd_models, "bench": cmd_bench, "report": cmd_report, "diagnose": cmd_diagnose,
@@ -496,6 +505,9 @@ def main(argv: Sequence[str] | None = None, *, backend_factory: Callable | None 
     except UserError as e:
         print(f"lbtui: error: {e}", file=sys.stderr)
         return EXIT_USAGE
+    except Terminated:
+        print("lbtui: terminated (SIGTERM); what was scored is stored, run the same command to resume", file=sys.stderr)
+        return EXIT_TERMINATED
     except KeyboardInterrupt:
         print("lbtui: interrupted; what was scored is stored, run the same command to resume", file=sys.stderr)
         return EXIT_INTERRUPTED

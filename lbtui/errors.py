@@ -11,7 +11,8 @@ EXIT_OK = 0
 EXIT_INTERNAL = 1
 EXIT_USAGE = 2
 EXIT_GATE = 3  # lbtui report --fail-if: the condition holds
-EXIT_INTERRUPTED = 130
+EXIT_INTERRUPTED = 130  # SIGINT (ctrl+c), as shells report it
+EXIT_TERMINATED = 143  # SIGTERM
 
 
 class UserError(Exception):
@@ -44,3 +45,8 @@ class PromptTooLong(UserError):
 
 class Cancelled(Exception):
     """Scoring was cancelled by the user; what was scored is kept."""
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM: handled as an interrupt (what was scored is kept, the run is marked
+    interrupted), reported with its own exit code."""

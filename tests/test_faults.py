@@ -248,3 +248,32 @@ def test_store_from_an_earlier_version_gains_its_missing_columns(tmp_path):
     conn.close()
     store = Store(db)
     assert {"owner", "heartbeat", "n_items"} <= set(store.db["runs"].columns_dict)
+
+
+def test_sigterm_marks_the_run_interrupted_exits_143_and_the_rerun_resumes_it(tmp_path):
+    """SIGTERM (a service manager's stop) acts as ctrl+c: one line, exit 143, the run
+    "interrupted"; the same command then finishes it with the scores of an uninterrupted run."""
+    code = ("import sys\n"
+            "from lbtui.backends.fake import FakeBackend\n"
+            "from lbtui.cli import main\n"
+            "sys.exit(main(sys.argv[1:], backend_factory=lambda s, p: FakeBackend(delay=0.02)))\n")
+    db = tmp_path / "t.db"
+    model = tmp_path / "fake.gguf"
+    model.write_bytes(b"GGUF" + bytes(64))
+    args = ["run", "-m", str(model), "-t", "reviews", "-k", "4", "--limit", "40", "--json", "--db", str(db)]
+    proc = subprocess.Popen([sys.executable, "-c", code, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    while count_scores(db) < 8 and proc.poll() is None:  # the first committed call
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 143, err
+    assert err.strip().splitlines()[-1] == ("lbtui: terminated (SIGTERM); what was scored is stored, run the same"
+                                            " command to resume")
+    with sqlite3.connect(db) as c:
+        assert c.execute("SELECT status FROM runs").fetchone()[0] == "interrupted"
+    assert 8 <= count_scores(db) < 119
+    resumed = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, timeout=120)
+    clean = subprocess.run([sys.executable, "-c", code, *args[:-1], str(tmp_path / "clean.db")], capture_output=True,
+                           text=True, timeout=120)
+    assert resumed.returncode == 0 and clean.returncode == 0, resumed.stderr + clean.stderr
+    assert json.loads(resumed.stdout)["runs"][0]["metrics"] == json.loads(clean.stdout)["runs"][0]["metrics"]
