@@ -357,6 +357,10 @@ def cmd_report(a) -> int:
     gates = [report.parse_gate(g) for g in a.fail_if]
     if a.resamples < 10:
         raise UserError("--resamples", "must be at least 10")
+    if a.out:  # before the work, not after minutes of bootstrap
+        paths.check_output_file(a.out, "--out")
+    if a.plots:
+        paths.check_output_folder(a.plots, "--plots")
     store = open_store(a.db)
     names = [p.stem for p in suites.task_files(a.suite)] if a.suite else None
     runs = report.select_runs(store, a.run, names)

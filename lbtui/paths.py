@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from .errors import UserError
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -47,3 +49,26 @@ def bundled_tasks_dir() -> Path:
 
 def bundled_models_file() -> Path:
     return bundled_dir() / "models.toml"
+
+
+def check_output_file(path: Path, option: str) -> None:
+    """Refuse, before any work, an output file that cannot be written: a folder, a missing
+    or read-only parent folder."""
+    if path.is_dir():
+        raise UserError(option, f"{path} is a folder; give a file name")
+    parent = path.resolve().parent
+    if not parent.is_dir():
+        raise UserError(option, f"folder {parent} does not exist")
+    if not os.access(parent, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        raise UserError(option, f"{path} cannot be written (permission denied)")
+
+
+def check_output_folder(path: Path, option: str) -> None:
+    """Refuse, before any work, an output folder that is a file or cannot be created."""
+    if path.exists() and not path.is_dir():
+        raise UserError(option, f"{path} is a file, not a folder")
+    parent = path.resolve().parent
+    if not path.exists() and not parent.is_dir():
+        raise UserError(option, f"folder {parent} does not exist")
+    if not os.access(path if path.exists() else parent, os.W_OK):
+        raise UserError(option, f"{path} cannot be written (permission denied)")

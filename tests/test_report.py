@@ -15,6 +15,7 @@ from lbtui.analysis import metrics as M
 from lbtui.analysis.calibrations import METHODS, Calibration
 from lbtui.cli import main
 from lbtui.errors import EXIT_GATE, UserError
+from lbtui.report import summary as report
 from lbtui.report.summary import parse_gate
 from lbtui.analysis.results import RunScores, evaluate_run
 
@@ -216,3 +217,21 @@ def test_report_of_a_missing_run_or_empty_store(capsys, tmp_path, audited):
     assert "no run 999" in capsys.readouterr().err
     assert main(["report", "--db", str(tmp_path / "empty.db")]) == 2
     assert "no finished runs" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("option, target, fragment", [
+    ("-o", "missing/r.md", "--out: folder"),
+    ("-o", ".", "--out: . is a folder; give a file name"),
+    ("--plots", "afile.txt", "--plots: afile.txt is a file, not a folder"),
+    ("--plots", "missing/deeper", "--plots: folder"),
+])
+def test_output_paths_are_checked_before_the_work(capsys, audited, tmp_path, monkeypatch, option, target, fragment):
+    db, _ = audited
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "afile.txt").write_text("keep me")
+    calls = []
+    monkeypatch.setattr(report, "build", lambda *a, **k: calls.append(1) or [])
+    assert main(["report", "--db", str(db), option, target]) == 2
+    err = capsys.readouterr().err
+    assert fragment in err and err.count("\n") == 1 and not calls  # refused before any bootstrap
+    assert (tmp_path / "afile.txt").read_text() == "keep me"
