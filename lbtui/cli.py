@@ -21,7 +21,7 @@ from typing import Callable, Sequence
 from . import models as model_registry, paths
 from .audit import examples
 from .audit.selection import AuditRequest, Selection, data_options, select, split_names
-from .errors import EXIT_GATE, EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_OK, EXIT_TERMINATED, EXIT_USAGE, Terminated, UserError
+from .errors import EXIT_GATE, EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_OK, EXIT_TERMINATED, Terminated, UserError
 from .store import SETS
 from .tasks import catalog
 from .tasks.taskfile import DataOptions
@@ -155,13 +155,15 @@ def selection(a) -> Selection:
                   data=data_options(a), orders=a.orders)
 
 
-def open_store(db: Path | None):
+def open_store(db: Path | None, *, readonly: bool = False):
+    """The store of --db (default: the user's data folder). ``readonly`` for commands that
+    only read: an existing store, opened read-only, never created or altered."""
     from .store import Store
 
     path = db or paths.default_db()
-    if db is None:
+    if db is None and not readonly:
         path.parent.mkdir(parents=True, exist_ok=True)
-    return Store(path)
+    return Store(path, readonly=readonly)
 
 
 # --- commands --------------------------------------------------------------------------
@@ -172,11 +174,16 @@ def cmd_run(a, backend_factory=None) -> int:
     from .report.render import ProgressBar, metrics_json, print_tables
 
     plans = AuditRequest.from_args(a).plans()
+    fresh = not (a.db or paths.default_db()).exists()
     store = open_store(a.db)
     with ProgressBar() as progress:
         engine = Engine(store, progress=progress, **({"backend_factory": backend_factory} if backend_factory else {}))
         try:
             run_ids = engine.execute(plans)
+        except UserError:
+            if fresh and not store.runs():  # refused before anything was scored: leave no new store behind
+                store.remove()
+            raise
         finally:
             engine.close()
     reports = [report(store, rid) for rid in run_ids]
@@ -221,7 +228,7 @@ def cmd_run(a, backend_factory=None) -> int:
 
 
 def cmd_export(a) -> int:
-    store = open_store(a.db)
+    store = open_store(a.db, readonly=True)
     run = store.run(a.run)
     labels = run["labels"]
     rows = store.score_rows(a.run)
@@ -361,7 +368,7 @@ def cmd_report(a) -> int:
         paths.check_output_file(a.out, "--out")
     if a.plots:
         paths.check_output_folder(a.plots, "--plots")
-    store = open_store(a.db)
+    store = open_store(a.db, readonly=True)
     names = [p.stem for p in suites.task_files(a.suite)] if a.suite else None
     runs = report.select_runs(store, a.run, names)
     rows = report.build(store, runs, resamples=a.resamples, seed=a.seed, against=a.against.lower())
@@ -390,7 +397,7 @@ def cmd_diagnose(a) -> int:
     from .audit.engine import run_scores
     from .report.render import diagnosis_json, print_diagnosis
 
-    store = open_store(a.db)
+    store = open_store(a.db, readonly=True)
     out = []
     for rid in a.run:
         run = store.run(rid)
@@ -414,7 +421,7 @@ def cmd_stability(a) -> int:
     from .report.summary import select_runs
     from .tasks import suites
 
-    store = open_store(a.db)
+    store = open_store(a.db, readonly=True)
     names = [p.stem for p in suites.task_files(a.suite)] if a.suite else None
     if a.task:
         names = [n for n in split_names(a.task) if names is None or n in names]
@@ -508,7 +515,7 @@ def main(argv: Sequence[str] | None = None, *, backend_factory: Callable | None 
         return commands.get(a.command, cmd_app)(a)
     except UserError as e:
         print(f"lbtui: error: {e}", file=sys.stderr)
-        return EXIT_USAGE
+        return e.exit_code
     except Terminated:
         print("lbtui: terminated (SIGTERM); what was scored is stored, run the same command to resume", file=sys.stderr)
         return EXIT_TERMINATED

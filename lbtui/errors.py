@@ -11,6 +11,7 @@ EXIT_OK = 0
 EXIT_INTERNAL = 1
 EXIT_USAGE = 2
 EXIT_GATE = 3  # lbtui report --fail-if: the condition holds
+EXIT_STORE = 4  # the store cannot be used: locked, read-only, disk full, not a file
 EXIT_INTERRUPTED = 130  # SIGINT (ctrl+c), as shells report it
 EXIT_TERMINATED = 143  # SIGTERM
 
@@ -41,6 +42,13 @@ class InvalidScores(ModelError):
 
 class PromptTooLong(UserError):
     """A prompt that does not fit the model's context."""
+
+
+class StoreError(UserError):
+    """The store cannot be read or written as asked: locked by another process, read-only,
+    disk full, or not an lbtui store. Nothing half-written is left (transactions)."""
+
+    exit_code = EXIT_STORE
 
 
 class Cancelled(Exception):

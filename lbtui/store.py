@@ -14,6 +14,7 @@ import os
 import socket
 import sqlite3
 import time
+import urllib.parse
 import uuid
 from dataclasses import dataclass
 from enum import StrEnum
@@ -23,7 +24,7 @@ from typing import Any, Iterable, TypedDict
 import numpy as np
 import sqlite_utils
 
-from .errors import UserError
+from .errors import StoreError, UserError
 
 
 SCHEMA_VERSION = 1
@@ -101,45 +102,74 @@ class ScoredSet:
 
 
 class Store:
-    def __init__(self, path: Path | str, *, create: bool = True):
+    def __init__(self, path: Path | str, *, create: bool = True, readonly: bool = False):
+        """A store at ``path``: created (schema included) unless it exists. ``readonly``
+        (export, report, diagnose, stability): an existing lbtui store, opened read-only;
+        nothing is created or altered."""
         self.path = Path(path)
-        if str(path) != ":memory:":
+        self.readonly = readonly
+        memory = str(path) == ":memory:"
+        if not memory:
+            if self.path.exists() and not self.path.is_file():
+                raise UserError("--db", f"{self.path} is not a file")
             parent = self.path.resolve().parent
+            if readonly and not self.path.exists():
+                raise UserError("--db", f"no store at {self.path}")
             if not parent.is_dir():
                 raise UserError("--db", f"folder {parent} does not exist")
-            if not self.path.exists() and not os.access(parent, os.W_OK):
+            if not readonly and not self.path.exists() and not os.access(parent, os.W_OK):
                 raise UserError("--db", f"folder {parent} is not writable")
-            if self.path.exists() and not os.access(self.path, os.W_OK):
-                raise UserError("--db", f"{self.path} is read-only")
+            if not readonly and self.path.exists() and not os.access(self.path, os.W_OK):
+                raise StoreError("--db", f"{self.path} is read-only (commands that only read it open it read-only)")
         try:
-            conn = sqlite3.connect(str(path), timeout=30, check_same_thread=False, isolation_level=None)
+            if readonly:
+                uri = f"file:{urllib.parse.quote(str(self.path.resolve()))}?mode=ro"
+                conn = sqlite3.connect(uri, uri=True, timeout=30, check_same_thread=False, isolation_level=None)
+            else:
+                conn = sqlite3.connect(str(path), timeout=30, check_same_thread=False, isolation_level=None)
             conn.execute("PRAGMA busy_timeout = 30000")
-            if str(path) != ":memory:":
-                conn.execute("PRAGMA journal_mode = WAL")
             conn.execute("PRAGMA foreign_keys = ON")
-        except sqlite3.DatabaseError as e:
-            raise UserError("--db", f"{path} is not an lbtui database ({e})") from None
+        except sqlite3.Error as e:
+            raise store_error(e, self.path) from None
         self.db = sqlite_utils.Database(conn)
-        if create:
-            self._migrate()
+        if readonly:
+            self._check_readable()
+        elif create:
+            try:
+                self._migrate()
+            except sqlite3.Error as e:
+                raise store_error(e, self.path) from None
+
+    def _check_readable(self) -> None:
+        try:
+            tables = set(self.db.table_names())
+            if "meta" not in tables or "runs" not in tables:
+                raise StoreError("--db", f"{self.path} is not an lbtui store")
+            row = self.db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+            if row and int(row[0]) > SCHEMA_VERSION:
+                raise StoreError("--db", f"{self.path} was written by a newer lbtui (schema {row[0]})")
+            if not self.db.execute("SELECT 1 FROM meta WHERE key = 'scores_checked'").fetchone() and self._invalid_scores():
+                raise StoreError("--db", f"{self.path} holds invalid scores written by an older lbtui; any command"
+                                         " that writes it (lbtui run) marks their runs failed so that they are scored again")
+        except sqlite3.Error as e:
+            raise store_error(e, self.path) from None
 
     # --- schema ------------------------------------------------------------------------
 
     def _migrate(self) -> None:
-        try:
-            existing = set(self.db.table_names())
-        except sqlite3.DatabaseError as e:
-            raise UserError("--db", f"{self.path} is not an lbtui database ({e})") from None
+        existing = set(self.db.table_names())  # a locked or foreign file fails here (store_error)
+        if existing and "meta" not in existing:  # before anything (WAL included) changes the file
+            raise StoreError("--db", f"{self.path} is a SQLite database of something else")
+        if str(self.path) != ":memory:":
+            self.db.execute("PRAGMA journal_mode = WAL")  # readers never wait for the scoring writer
         if "meta" in existing:
             row = self.db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
             version = int(row[0]) if row else 0
             if version > SCHEMA_VERSION:
-                raise UserError("--db", f"{self.path} was written by a newer lbtui (schema {version})")
+                raise StoreError("--db", f"{self.path} was written by a newer lbtui (schema {version})")
             self._add_missing_columns()
             self._fail_invalid_scores()
             return
-        if existing:
-            raise UserError("--db", f"{self.path} is a SQLite database of something else")
         with self._tx() as db:  # every table or none; a concurrent creator waits here
             db["meta"].create({"key": str, "value": str}, pk="key", if_not_exists=True)
             db["meta"].upsert({"key": "schema_version", "value": str(SCHEMA_VERSION)}, pk="key")
@@ -195,12 +225,7 @@ class Store:
         that reports work and the same command scores them again."""
         if self.db.execute("SELECT 1 FROM meta WHERE key = 'scores_checked'").fetchone():
             return
-        # JSON lists of negative floats: a value not starting with '-' (NaN, Infinity, a
-        # positive number, 0.0) is the only thing worth parsing.
-        suspects = self.db.execute(
-            """SELECT run_id, "set", idx, scores FROM scores WHERE scores GLOB '*[[ ][^-]*'""").fetchall()
-        bad = [(rid, st, idx) for rid, st, idx, text in suspects
-               if not all(np.isfinite(v) and v <= 0 for v in json.loads(text))]
+        bad = self._invalid_scores()
         with self._tx() as db:
             for rid, st, idx in bad:
                 db.execute('DELETE FROM scores WHERE run_id = ? AND "set" = ? AND idx = ?', [rid, st, idx])
@@ -210,6 +235,21 @@ class Store:
                            [str(RunStatus.FAILED), "held scores that are not log-probabilities (NaN, infinite or"
                             " positive), removed; run the same command again to score them", rid])
             db["meta"].upsert({"key": "scores_checked", "value": "1"}, pk="key")
+
+    def _invalid_scores(self) -> list[tuple[int, str, int]]:
+        # JSON lists of negative floats: a value not starting with '-' (NaN, Infinity, a
+        # positive number, 0.0) is the only thing worth parsing.
+        suspects = self.db.execute(
+            """SELECT run_id, "set", idx, scores FROM scores WHERE scores GLOB '*[[ ][^-]*'""").fetchall()
+        return [(rid, st, idx) for rid, st, idx, text in suspects
+                if not all(np.isfinite(v) and v <= 0 for v in json.loads(text))]
+
+    def remove(self) -> None:
+        """Close and delete this store's files (a store created by a command that was then
+        refused, holding nothing)."""
+        self.close()
+        for suffix in ("", "-wal", "-shm", "-journal"):
+            Path(f"{self.path}{suffix}").unlink(missing_ok=True)
 
     def close(self) -> None:
         self.db.conn.close()
@@ -221,11 +261,25 @@ class Store:
 
         class _T:
             def __enter__(self):
-                store.db.conn.execute("BEGIN IMMEDIATE")
+                try:
+                    store.db.conn.execute("BEGIN IMMEDIATE")
+                except sqlite3.Error as e:
+                    raise store_error(e, store.path) from None
                 return store.db
 
             def __exit__(self, et, ev, tb):
-                store.db.conn.execute("COMMIT" if et is None else "ROLLBACK")
+                if et is None:
+                    try:
+                        store.db.conn.execute("COMMIT")
+                        return False
+                    except sqlite3.Error as e:
+                        ev = e
+                try:  # a failed commit or body leaves nothing half-written
+                    store.db.conn.execute("ROLLBACK")
+                except sqlite3.Error:
+                    pass
+                if isinstance(ev, sqlite3.Error):
+                    raise store_error(ev, store.path) from None
                 return False
 
         return _T()
@@ -434,6 +488,24 @@ def owner_alive(owner: str, heartbeat: float | None) -> bool:
             return True
         return True
     return heartbeat is not None and _now() - heartbeat < STALE_SECONDS
+
+
+def store_error(e: sqlite3.Error, path: Path) -> StoreError:
+    """SQLite's error as what it means for the user, in one line."""
+    msg = str(e).lower()
+    if "locked" in msg or "busy" in msg:
+        what = f"{path} is locked by another process (it held a write lock for 30 s); try again when it finishes"
+    elif "readonly" in msg or "read-only" in msg:
+        what = f"{path} is read-only"
+    elif "full" in msg or "disk i/o" in msg:
+        what = f"{path} cannot be written: the disk is full or a file-size limit was reached ({e}); what was committed is kept"
+    elif "unable to open" in msg:
+        what = f"{path} cannot be opened (is its folder writable?)"
+    elif "not a database" in msg or "malformed" in msg or "encrypted" in msg:
+        what = f"{path} is not an lbtui store ({e})"
+    else:
+        what = f"{path}: SQLite error: {e}"
+    return StoreError("--db", what)
 
 
 def _decode_run(row: dict) -> RunRecord:

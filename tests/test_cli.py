@@ -75,7 +75,7 @@ def test_tables_by_default(capsys, tmp_path, fake_model, fake_factory):
         (["run", "-t", "reviews", "-m", "/does/not/exist.gguf", "--limit", "3"], "does not exist"),
         (["run", "-t", "reviews", "--db", "/no/such/folder/x.db"], "--db: folder /no/such/folder does not exist"),
         (["run", "-t", "reviews", "--scoring", "sum"], "invalid choice"),
-        (["export", "--run", "99"], "no run 99"),
+        (["export", "--run", "99"], "--db: no store at"),  # the default store does not exist: nothing is created
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(capsys, argv, fragment):

@@ -277,3 +277,120 @@ def test_sigterm_marks_the_run_interrupted_exits_143_and_the_rerun_resumes_it(tm
                            text=True, timeout=120)
     assert resumed.returncode == 0 and clean.returncode == 0, resumed.stderr + clean.stderr
     assert json.loads(resumed.stdout)["runs"][0]["metrics"] == json.loads(clean.stdout)["runs"][0]["metrics"]
+
+
+# --- stores that cannot be used as asked ------------------------------------------------
+
+
+def _hold_exclusive(db: Path, ready: threading.Event, release: threading.Event, wal: bool) -> None:
+    c = sqlite3.connect(db, isolation_level=None)
+    if not wal:
+        c.execute("PRAGMA journal_mode = DELETE")
+    c.execute("BEGIN EXCLUSIVE")
+    ready.set()
+    release.wait(60)
+    c.execute("ROLLBACK")
+    c.close()
+
+
+@pytest.mark.parametrize("wal", [True, False], ids=["wal", "rollback"])
+def test_a_locked_store_is_named_as_locked(tmp_path, capsys, monkeypatch, fake_model, wal):
+    from lbtui import store as store_module
+
+    db = tmp_path / "l.db"
+    Store(db).close()
+    if not wal:
+        sqlite3.connect(db).execute("PRAGMA journal_mode = DELETE").fetchone()
+    ready, release = threading.Event(), threading.Event()
+    holder = threading.Thread(target=_hold_exclusive, args=(db, ready, release, wal))
+    holder.start()
+    ready.wait(10)
+    real_connect = sqlite3.connect
+    monkeypatch.setattr(store_module.sqlite3, "connect", lambda *a, **k: real_connect(*a, **{**k, "timeout": 0.2}))
+    try:
+        code = main(["run", "-m", str(fake_model), "-t", "reviews", "-k", "0", "--limit", "4", "--db", str(db)],
+                    backend_factory=lambda s, p: FakeBackend())
+    finally:
+        release.set()
+        holder.join()
+    err = capsys.readouterr().err
+    assert code == 4 and f"--db: {db} is locked by another process" in err and err.count("\n") == 1, err
+
+
+def test_a_foreign_sqlite_file_is_refused_and_left_alone(tmp_path, capsys):
+    db = tmp_path / "other.sqlite"
+    with sqlite3.connect(db) as c:
+        c.execute("CREATE TABLE notes (x)")
+    before = db.read_bytes()
+    assert main(["run", "-t", "reviews", "--db", str(db)]) == 4
+    assert "is a SQLite database of something else" in capsys.readouterr().err
+    assert main(["report", "--db", str(db)]) == 4
+    assert "is not an lbtui store" in capsys.readouterr().err
+    empty = tmp_path / "empty.sqlite"
+    sqlite3.connect(empty).close()  # an empty file: SQLite makes it on connect
+    assert main(["report", "--db", str(empty)]) == 4 and empty.stat().st_size == 0  # no lbtui tables written into it
+    assert db.read_bytes() == before
+
+
+def test_db_that_is_not_a_file(tmp_path, capsys):
+    assert main(["run", "-t", "reviews", "--db", "/dev/null"]) == 2
+    assert "--db: /dev/null is not a file" in capsys.readouterr().err
+    assert not Path("/dev/null-journal").exists()
+    assert main(["report", "--db", str(tmp_path)]) == 2
+    assert f"--db: {tmp_path} is not a file" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("command", [["export", "--run", "1"], ["report"], ["diagnose", "--run", "1"], ["stability"]])
+def test_commands_that_only_read_never_create_or_alter_a_store(tmp_path, capsys, command, fake_model):
+    missing = tmp_path / "typo.db"
+    assert main([*command, "--db", str(missing)]) == 2
+    assert "no store at" in capsys.readouterr().err and not missing.exists()
+    db = tmp_path / "s.db"
+    assert main(["run", "-m", str(fake_model), "-t", "reviews", "-k", "0", "--limit", "4", "--db", str(db)],
+                backend_factory=lambda s, p: FakeBackend()) == 0
+    capsys.readouterr()
+    os.chmod(db, 0o444)  # root may still write; what matters is that lbtui does not try
+    before = db.read_bytes()
+    main([*command, "--db", str(db)])
+    assert db.read_bytes() == before
+
+
+def test_a_model_refused_at_load_leaves_no_new_store(tmp_path, capsys):
+    truncated = tmp_path / "t.gguf"
+    truncated.write_bytes(smollm2_path().read_bytes()[:200_000])
+    db = tmp_path / "new.db"
+    assert main(["run", "-m", str(truncated), "-t", "reviews", "-k", "0", "--limit", "4", "--db", str(db)]) == 2
+    assert "could not load" in capsys.readouterr().err and not db.exists()
+
+
+def test_disk_full_is_one_line_and_the_resume_is_identical(tmp_path):
+    """A file-size limit (ulimit -f) stops the store's writes part-way: one line, exit 4,
+    the store sound; without the limit the same command finishes the run."""
+    import resource
+
+    code = ("import sys\n"
+            "from lbtui.backends.fake import FakeBackend\n"
+            "from lbtui.cli import main\n"
+            "sys.exit(main(sys.argv[1:], backend_factory=lambda s, p: FakeBackend()))\n")
+    model = tmp_path / "fake.gguf"
+    model.write_bytes(b"GGUF" + bytes(64))
+    args = ["run", "-m", str(model), "-t", "reviews", "-k", "4", "--limit", "60", "--json"]
+    db = tmp_path / "full.db"
+    Store(db).close()
+    limit = db.stat().st_size + 40_000  # room for the run's row and a few committed calls, not for all
+
+    def cap():
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    full = subprocess.run([sys.executable, "-c", code, *args, "--db", str(db)], capture_output=True, text=True,
+                          timeout=120, preexec_fn=cap)
+    errors = [line for line in full.stderr.splitlines() if line.startswith("lbtui: error:")]
+    assert full.returncode == 4 and len(errors) == 1, full.stderr[-800:]
+    assert "the disk is full or a file-size limit was reached" in errors[0] and "Traceback" not in full.stderr
+    with sqlite3.connect(db) as c:
+        assert c.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    resumed = subprocess.run([sys.executable, "-c", code, *args, "--db", str(db)], capture_output=True, text=True, timeout=120)
+    clean = subprocess.run([sys.executable, "-c", code, *args, "--db", str(tmp_path / "clean.db")], capture_output=True,
+                           text=True, timeout=120)
+    assert resumed.returncode == 0 and clean.returncode == 0, resumed.stderr[-800:]
+    assert json.loads(resumed.stdout)["runs"][0]["metrics"] == json.loads(clean.stdout)["runs"][0]["metrics"]

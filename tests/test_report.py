@@ -215,6 +215,11 @@ def test_report_of_a_missing_run_or_empty_store(capsys, tmp_path, audited):
     db, _ = audited
     assert main(["report", "--db", str(db), "--run", "999"]) == 2
     assert "no run 999" in capsys.readouterr().err
+    assert main(["report", "--db", str(tmp_path / "mistyped.db")]) == 2
+    assert "--db: no store at" in capsys.readouterr().err and not (tmp_path / "mistyped.db").exists()
+    from lbtui.store import Store
+
+    Store(tmp_path / "empty.db").close()
     assert main(["report", "--db", str(tmp_path / "empty.db")]) == 2
     assert "no finished runs" in capsys.readouterr().err
 
