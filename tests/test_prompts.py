@@ -1,7 +1,7 @@
 import pytest
 
 from lbtui.backends.fake import FakeBackend
-from lbtui.audit.prompts import PromptBuilder, chat_wrap, shared_first_tokens, with_period
+from lbtui.audit.prompts import ChatWrap, PromptBuilder, chat_wrap, shared_first_tokens, with_period
 from lbtui.types import PromptFormat
 
 
@@ -92,3 +92,35 @@ def test_chat_template_renders_in_a_sandbox():
     assert wrap.head == "<|user|>" and wrap.tail == "<|end|><|assistant|>"
     with pytest.raises(Exception):  # the sandbox refuses attribute escapes
         chat_wrap("{{ ''.__class__.__mro__[1].__subclasses__() }}{{ messages[0]['content'] }}")
+
+
+@pytest.mark.parametrize("template, fragment", [
+    ("{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}{{ messages[0].content }}",
+     "did not render within 2 s"),
+    ("{{ 'x' * 3000000000 }}{{ messages[0].content }}", "past the size limit"),
+    ("{{ 3000000000 * 'x' }}{{ messages[0].content }}", "past the size limit"),
+    ("{{ 'x'|center(3000000000) }}{{ messages[0].content }}", "past the size limit"),
+    ("{{ '%3000000000s' % 'a' }}{{ messages[0].content }}", "past the size limit"),
+    ("{{ 2 ** 100000000 }}{{ messages[0].content }}", "power past the limit"),
+])
+def test_a_hostile_chat_template_is_refused_in_one_line_instead_of_hanging(template, fragment):
+    from lbtui.audit.engine import chat_for
+    from lbtui.errors import UserError
+
+    class Backend:
+        metadata = {"tokenizer.chat_template": template}
+
+    class Spec:
+        name, chat_template = "m", True
+
+    class Plan:
+        model = Spec()
+
+    with pytest.raises(UserError, match=f"models.m.chat_template: cannot render the model's chat template: .*{fragment}"):
+        chat_for(Plan(), Backend())
+
+
+def test_a_real_chat_template_renders_as_before():
+    ok = ("{% for m in messages %}<|im_start|>{{ m.role }}\n{{ m.content }}<|im_end|>\n{% endfor %}"
+          "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}")
+    assert chat_wrap(ok) == ChatWrap("<|im_start|>user\n", "<|im_end|>\n<|im_start|>assistant\n")

@@ -227,3 +227,12 @@ def test_a_label_is_one_line_of_text(tmp_path, label, what):
     path.write_text(f'name = "t"\ndefinition = "d"\nlabels = ["{label}", "b"]\n[data]\nfile = "d.jsonl"\n')
     with pytest.raises(TaskError, match=f"{path}: labels: label .* holds {what}"):
         catalog.load(str(path))
+
+
+@pytest.mark.parametrize("pattern", [r"(?P<text>(a+)+)(?P<label>b)", r"(?P<text>(x*y)*) (?P<label>\w+)", r"(?P<text>(a{2,})*)(?P<label>b)"])
+def test_a_pattern_that_backtracks_exponentially_is_refused(tmp_path, pattern):
+    (tmp_path / "d.txt").write_text("a" * 40 + "\n")
+    (tmp_path / "t.toml").write_text(f'name = "t"\ndefinition = "d"\nlabels = ["a", "b"]\n[data]\nfile = "d.txt"\n'
+                                     f"pattern = '{pattern}'\n")
+    with pytest.raises(TaskError, match=r"\[data\] pattern: a repeated group that itself repeats"):
+        catalog.load(str(tmp_path / "t.toml"))

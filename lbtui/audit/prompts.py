@@ -14,12 +14,13 @@ from __future__ import annotations
 
 import re
 import string
+import sys
+import time
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
 from ..errors import TaskError
 from ..types import Example, PromptFormat
-
 
 _SLOT = re.compile(r"\{(definition|input|label)\}")
 
@@ -61,26 +62,100 @@ class ChatWrap:
     tail: str
 
 
+# A chat template comes from a GGUF file: untrusted. It renders in Jinja's sandbox, within
+# a time budget, and may not build strings past a size (a template that loops 10^10 times
+# or multiplies a string by 3e9 is refused in one line instead of hanging or eating RAM).
+RENDER_SECONDS = 2.0
+MAX_TEXT = 1_000_000
+
+
 def chat_wrap(template: str, *, bos_token: str = "", eos_token: str = "") -> ChatWrap:
     """Render a chat template (from GGUF metadata: untrusted) in Jinja's sandbox around a
     marker, and split it there."""
-    from jinja2.sandbox import ImmutableSandboxedEnvironment
-
     marker = "\x00LBTUI-MESSAGE\x00"
-    env = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True)
+    env = _bounded_env()
 
     def raise_exception(message: str) -> None:
         raise ValueError(message)
 
     env.globals["raise_exception"] = raise_exception
-    text = env.from_string(template).render(
+    compiled = env.from_string(template)
+    text = _within_time(lambda: compiled.render(
         messages=[{"role": "user", "content": marker}], add_generation_prompt=True,
         bos_token=bos_token, eos_token=eos_token,
-    )
+    ))
+    if len(text) > MAX_TEXT:
+        raise ValueError(f"the chat template renders {len(text)} characters (at most {MAX_TEXT})")
     if text.count(marker) != 1:
         raise ValueError("the chat template does not place the user message exactly once")
     head, tail = text.split(marker)
     return ChatWrap(head, tail)
+
+
+def _too_big(*values) -> bool:
+    return any(isinstance(v, int) and not isinstance(v, bool) and abs(v) > MAX_TEXT for v in values)
+
+
+def _bounded_env():
+    from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
+
+    class Bounded(ImmutableSandboxedEnvironment):
+        intercepted_binops = frozenset(["*", "**", "+", "%"])
+
+        def call_binop(self, context, operator, left, right):
+            sized = [v for v in (left, right) if isinstance(v, (str, list, tuple))]
+            if operator == "*":
+                for seq, n in ((left, right), (right, left)):
+                    if isinstance(seq, (str, list, tuple)) and isinstance(n, int) and len(seq) * n > MAX_TEXT:
+                        raise SecurityError("the template builds a string or list past the size limit")
+            if operator == "**" and isinstance(right, (int, float)) and abs(right) > 64:
+                raise SecurityError("the template raises to a power past the limit")
+            if operator == "+" and len(sized) == 2 and len(left) + len(right) > MAX_TEXT:
+                raise SecurityError("the template builds a string past the size limit")
+            if operator == "%" and isinstance(left, str) and re.search(r"%[-+ #0]*\d{7,}", left):
+                raise SecurityError("the template formats a field past the size limit")
+            return super().call_binop(context, operator, left, right)
+
+        def call(__self, __context, __obj, *args, **kwargs):  # noqa: N805 (Jinja's signature)
+            if _too_big(*args, *kwargs.values()):
+                raise SecurityError("the template calls a function with a number past the size limit")
+            return super().call(__context, __obj, *args, **kwargs)
+
+    env = Bounded(trim_blocks=True, lstrip_blocks=True)
+    for name in ("center", "indent", "wordwrap", "truncate", "batch", "slice", "format"):
+        env.filters[name] = _sized_filter(env.filters[name], SecurityError)
+    return env
+
+
+def _sized_filter(f, error):
+    def checked(*args, **kwargs):
+        if _too_big(*args[1:], *kwargs.values()):
+            raise error("the template asks a filter for a width past the size limit")
+        return f(*args, **kwargs)
+
+    checked.__name__ = getattr(f, "__name__", "filter")
+    for attr in ("jinja_pass_arg",):  # Jinja reads how to call a filter from this mark
+        if hasattr(f, attr):
+            setattr(checked, attr, getattr(f, attr))
+    return checked
+
+
+def _within_time(render):
+    """Run ``render`` and stop it (TimeoutError) past RENDER_SECONDS: Jinja templates run as
+    Python code, so a trace function sees every line they execute."""
+    deadline = time.monotonic() + RENDER_SECONDS
+
+    def tracer(frame, event, arg):
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"the chat template did not render within {RENDER_SECONDS:g} s")
+        return tracer
+
+    previous = sys.gettrace()
+    sys.settrace(tracer)
+    try:
+        return render()
+    finally:
+        sys.settrace(previous)
 
 
 @dataclass(frozen=True)

@@ -255,6 +255,37 @@ def _resolve(folder: Path, value: str, *, where: str, allow_outside: bool, what:
     return path
 
 
+def nested_quantifier(pattern: str) -> bool:
+    """Whether a regular expression repeats a group that itself holds a repetition, as in
+    (a+)+ or (x*y)*: Python's engine backtracks exponentially on such patterns, and a task
+    file is not trusted to avoid them."""
+    holds = [False]  # per open group: does it hold a repetition?
+    i, in_class = 0, False
+    while i < len(pattern):
+        c = pattern[i]
+        if c == "\\":
+            i += 2
+            continue
+        if in_class:
+            in_class = c != "]"
+        elif c == "[":
+            in_class = True
+            i += 2 if pattern[i + 1 : i + 2] == "]" or pattern[i + 1 : i + 3] == "^]" else 1
+            continue
+        elif c == "(":
+            holds.append(False)
+        elif c == ")" and len(holds) > 1:
+            inner = holds.pop()
+            repeated = pattern[i + 1 : i + 2] in ("+", "*") or re.match(r"\{\d*,", pattern[i + 1 :]) is not None
+            if inner and repeated:
+                return True
+            holds[-1] = holds[-1] or inner or repeated
+        elif c in "+*" or (c == "{" and re.match(r"\{\d*,\d*\}", pattern[i:])):
+            holds[-1] = True
+        i += 1
+    return False
+
+
 def _get(table: dict, key: str, kind: type | tuple, where: str, default: Any = ...) -> Any:
     if key not in table:
         if default is ...:
@@ -282,6 +313,9 @@ def _file_parts(data: dict, wd: str, *, folder: Path, data_dir: Path | None, all
             raise TaskError(f"{wd} pattern", f"invalid regular expression: {e}") from None
         if not pattern.groupindex:
             raise TaskError(f"{wd} pattern", "needs named groups, e.g. (?P<label>\\S+) (?P<text>.*)")
+        if nested_quantifier(pattern.pattern):
+            raise TaskError(f"{wd} pattern", "a repeated group that itself repeats, like (a+)+, can take"
+                                             " exponential time on one line; write it without the nesting")
     parts = []
     for split_name, value in files.items():
         if not isinstance(value, str):
