@@ -32,9 +32,9 @@ def test_looc_prior_hand_worked():
 
 
 def test_looc_needs_two_demonstrations():
-    with pytest.raises(C.NotApplicable):
+    with pytest.raises(C.NotApplicable, match="LOOC needs at least 2 demonstrations"):
         C.looc_prior(np.array([[0.5, 0.5]]), np.array([0]))
-    with pytest.raises(C.NotApplicable):
+    with pytest.raises(C.NotApplicable, match="no outputs to estimate the prior from"):
         C.mean_prior(np.zeros((0, 2)))
 
 

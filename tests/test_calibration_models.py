@@ -44,10 +44,10 @@ def test_prototypical_matches_scikit_learn_posteriors():
 
 
 def test_prototypical_degenerate_and_too_small():
-    with pytest.raises(NotApplicable):
+    with pytest.raises(NotApplicable, match="needs at least 4 test inputs, got 3"):
         cm.prototypical(softmax(np.zeros((3, 2))))
     same = softmax(np.tile([[1.0, 0.0, -1.0]], (30, 1)))
-    with pytest.raises(cm.Degenerate):
+    with pytest.raises(cm.Degenerate, match="2 of 3 clusters hold no test input"):
         cm.prototypical(same)
 
 
@@ -73,7 +73,7 @@ def test_supervised_penalty_keeps_few_examples_near_the_identity():
     # The default penalty moves toward the labels without reaching them.
     g = cm.supervised(p, np.array([1, 2]))
     assert g(p)[0, 1] > p[0, 1] and g(p)[1, 2] > p[1, 2]
-    with pytest.raises(NotApplicable):
+    with pytest.raises(NotApplicable, match="leave-one-out outputs of at least 2 demonstrations"):
         cm.supervised(p[:1], np.array([1]))
 
 

@@ -160,7 +160,6 @@ def test_bench_reports_every_figure_against_the_raw_rate(capsys):
         assert 0 < m["tokens_needed"] <= m["tokens_evaluated"] < 2 * m["tokens_needed"]
         assert m["tokens_per_s"] == pytest.approx(m["tokens_needed"] / m["seconds"], rel=0.02)
         assert m["ratio_to_raw"] == pytest.approx(m["tokens_per_s"] / doc["raw_tokens_per_s"], rel=0.02)
-        assert m["speedup_vs_naive"] > 1
     assert doc["peak_rss_mb"] > doc["model_file_mb"] > 50
 
 

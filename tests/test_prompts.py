@@ -1,5 +1,7 @@
 import pytest
 
+from jinja2.exceptions import SecurityError
+
 from lbtui.backends.fake import FakeBackend
 from lbtui.audit.prompts import ChatWrap, PromptBuilder, chat_wrap, shared_first_tokens, with_period
 from lbtui.types import PromptFormat
@@ -90,7 +92,7 @@ def test_shared_first_tokens():
 def test_chat_template_renders_in_a_sandbox():
     wrap = chat_wrap("{% for m in messages %}<|user|>{{ m['content'] }}<|end|>{% endfor %}<|assistant|>")
     assert wrap.head == "<|user|>" and wrap.tail == "<|end|><|assistant|>"
-    with pytest.raises(Exception):  # the sandbox refuses attribute escapes
+    with pytest.raises(SecurityError, match="access to attribute '__class__' of 'str' object is unsafe"):
         chat_wrap("{{ ''.__class__.__mro__[1].__subclasses__() }}{{ messages[0]['content'] }}")
 
 

@@ -13,6 +13,7 @@ from lbtui.analysis import stability
 from lbtui.cli import main
 from lbtui.audit.engine import plan, run_key
 from lbtui.models import ModelSpec
+from lbtui.errors import TaskError, UserError
 from lbtui.store import Store
 
 
@@ -36,7 +37,7 @@ def test_an_ordering_reorders_the_same_demonstrations_and_keeps_every_other_set(
     perm = examples.orderings(6, 2, 3)[2]
     assert [d.id for d in other.demos] == [base.demos[i].id for i in perm]
     assert (other.bias, other.test, other.dc, other.cc) == (base.bias, base.test, base.dc, base.cc)
-    with pytest.raises(Exception, match="--orders: 2 demonstrations have only 2 orderings"):
+    with pytest.raises(TaskError, match="--orders: 2 demonstrations have only 2 orderings"):
         examples.build(task, shots=2, seed=0, order=2)
 
 
@@ -57,7 +58,7 @@ def test_plan_runs_each_ordering_that_exists_and_keeps_old_keys_for_the_drawn_or
     old = json.dumps({"model": "sha", "task": task.content_hash, "shots": 4, "seed": 0, "scoring": "full", "limit": 5,
                       "n_bias": 32, "chat": False, "method": METHOD_VERSION}, sort_keys=True)
     assert run_key("sha", p) == hashlib.sha256(old.encode()).hexdigest()
-    with pytest.raises(Exception, match="--orders"):
+    with pytest.raises(UserError, match="--orders: must be >= 1, got 0"):
         plan([spec], [task], [4], [0], orders=0)
 
 

@@ -124,7 +124,7 @@ def test_sni_file(tmp_path):
 
 
 def test_render_has_no_attribute_access():
-    with pytest.raises(TaskError):
+    with pytest.raises(TaskError, match=r"w: unbalanced brace in template '\{x.__class__\}'"):
         render("{x.__class__}", {"x": 1}, where="w")
     assert render("{a}-{{b}}", {"a": 1}, where="w") == "1-{b}"
 
