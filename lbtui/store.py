@@ -193,9 +193,10 @@ class Store:
             db["runs"].create_index(["key"], unique=True, if_not_exists=True)
             db["scores"].create(
                 {"run_id": int, "set": str, "idx": int, "example_id": str, "text": str, "gold": int,
-                 "scores": str},
+                 "scores": str, "address": str},
                 pk=("run_id", "set", "idx"), foreign_keys=[("run_id", "runs", "id")], if_not_exists=True,
             )
+            self._create_address_index(db)
             db["file_hashes"].create(
                 {"path": str, "size": int, "mtime_ns": int, "sha256": str}, pk="path", if_not_exists=True
             )
@@ -213,11 +214,19 @@ class Store:
         (ownership, heartbeat); add them, empty, rather than fail on the first query."""
         have = set(self.db["runs"].columns_dict)
         missing = {c: t for c, t in RUN_COLUMNS.items() if c not in have}
-        if missing or "run_metrics" not in self.db.table_names():
+        no_address = "address" not in self.db["scores"].columns_dict
+        if missing or no_address or "run_metrics" not in self.db.table_names():
             with self._tx() as db:
                 for col, kind in missing.items():
                     db["runs"].add_column(col, kind)
+                if no_address:  # scores stored before content addresses are simply never reused
+                    db["scores"].add_column("address", str)
+                    self._create_address_index(db)
                 self._create_metrics_table(db)
+
+    @staticmethod
+    def _create_address_index(db) -> None:
+        db.execute("CREATE INDEX IF NOT EXISTS scores_address ON scores (address)")
 
     def _fail_invalid_scores(self) -> None:
         """Older lbtui versions stored a server's NaN, infinite or positive log-probability
@@ -425,6 +434,16 @@ class Store:
 
     # --- scores ------------------------------------------------------------------------
 
+    def scores_at(self, addresses: list[str]) -> dict[str, list[float]]:
+        """Stored scores by content address (whichever run stored them), for the addresses
+        given: the same model, backend numbers, prompt ids, label ids and scoring mode."""
+        out: dict[str, list[float]] = {}
+        for lo in range(0, len(addresses), 500):
+            chunk = addresses[lo : lo + 500]
+            q = f"SELECT address, scores FROM scores WHERE address IN ({','.join('?' * len(chunk))})"
+            out.update((a, json.loads(s)) for a, s in self.db.execute(q, chunk).fetchall())
+        return out
+
     def scored_keys(self, run_id: int) -> set[tuple[str, int]]:
         return {(s, i) for s, i in self.db.execute('SELECT "set", idx FROM scores WHERE run_id = ?', [run_id])}
 
@@ -433,7 +452,7 @@ class Store:
         Rows already present are kept as they are."""
         payload = [
             {"run_id": run_id, "set": r["set"], "idx": r["idx"], "example_id": r["example_id"], "text": r["text"],
-             "gold": r["gold"], "scores": json.dumps([float(x) for x in r["scores"]])}
+             "gold": r["gold"], "scores": json.dumps([float(x) for x in r["scores"]]), "address": r.get("address")}
             for r in rows
         ]
         with self._tx() as db:

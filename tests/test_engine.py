@@ -224,3 +224,29 @@ def test_invalid_scores_stored_by_an_older_version_fail_their_run_and_are_scored
     assert engine.execute(plans()) == [rid]  # the same run, finished, not a new one
     assert store.run(rid)["status"] == "done" and store.count_scores(rid) == n
     assert np.array_equal(run_scores(store, rid).test, before)
+
+
+def test_a_larger_limit_evaluates_only_the_new_inputs(tmp_path, spec):
+    """Scores are content-addressed (model, backend numbers, prompt ids, label ids, mode):
+    --limit 20 after --limit 10 evaluates the 10 new test inputs and the domain-context
+    strings (DC samples its words from the test inputs, so they change with the limit),
+    and reuses the bias, content-free and leave-one-out scores and the first 10 test
+    inputs; the numbers equal a fresh run's."""
+    store = Store(tmp_path / "a.db")
+    backend = Counting()
+    engine = Engine(store, backend_factory=lambda s, p: backend)
+    task = catalog.load("reviews")
+    [small] = engine.execute(engine.plan([spec], [task], [4], [0], limit=10))
+    first = backend.requests
+    [large] = engine.execute(engine.plan([spec], [task], [4], [0], limit=20))
+    assert large != small and backend.requests - first == 10 + 20
+    fresh_store = Store(tmp_path / "b.db")
+    [fresh] = Engine(fresh_store, backend_factory=lambda s, p: FakeBackend()).execute(
+        Engine(fresh_store).plan([spec], [task], [4], [0], limit=20))
+    a, b = run_scores(store, large), run_scores(fresh_store, fresh)
+    for name in ("test", "bias", "cc", "dc", "looc"):
+        assert np.array_equal(getattr(a, name), getattr(b, name)), name
+    # another seed draws other demonstrations: other prompts, nothing to reuse for them
+    before = backend.requests
+    [other] = engine.execute(engine.plan([spec], [task], [4], [1], limit=10))
+    assert backend.requests - before > 10 + 32

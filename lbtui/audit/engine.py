@@ -335,7 +335,7 @@ class Engine:
                 prepare(p, backend)
             model_id = self.store.upsert_model(name=spec.name, path=path, sha256=sha, metadata=backend.metadata or None)
             for p in pending:
-                ids[id(p)] = self._score(p, backend, model_id)
+                ids[id(p)] = self._score(p, backend, model_id, numbers_key(sha, backend))
         return [ids[id(p)] for p in plans]
 
     def resume(self, run_id: int) -> int:
@@ -362,7 +362,7 @@ class Engine:
             if self.cancel.wait(WAIT_SECONDS):
                 raise Cancelled()
 
-    def _score(self, p: Planned, backend: Backend, model_id: int) -> int:
+    def _score(self, p: Planned, backend: Backend, model_id: int, numbers: str) -> int:
         task_id = self.store.upsert_task(p.task)
         run_id = self.store.create_run({
             "key": p.key, "model_id": model_id, "task_id": task_id, "model_name": p.model.name,
@@ -389,6 +389,8 @@ class Engine:
         seconds = row["seconds"] or 0.0
         t0 = time.perf_counter()
         status, error = RunStatus.DONE, None
+        address = {id(it): score_address(numbers, it.request, p.scoring) for it in todo}
+        todo = self._reuse(run_id, todo, address, handle)
         # A backend that batches wants enough inputs per call to fill its batches; a
         # kill still loses at most one call's worth (seconds).
         per_call = max(BATCH, backend.requests_per_call)
@@ -403,7 +405,7 @@ class Engine:
                 self.store.add_scores(
                     run_id,
                     [{"set": it.set, "idx": it.idx, "example_id": it.example_id, "text": it.text, "gold": it.gold,
-                      "scores": s} for it, s in zip(chunk, scores)],
+                      "scores": s, "address": address[id(it)]} for it, s in zip(chunk, scores)],
                     tokens=tokens,
                 )
                 handle.done += len(chunk)
@@ -426,6 +428,39 @@ class Engine:
             handle.status = str(status)
             self.progress.run_finished(handle)
         return run_id
+
+
+    def _reuse(self, run_id: int, todo: list[Item], address: dict[int, str], handle: RunHandle) -> list[Item]:
+        """Store, without evaluating, every input whose scores the store already holds
+        under the same content address (from any run); return the inputs left to score."""
+        found = self.store.scores_at(sorted({address[id(it)] for it in todo}))
+        hits = [it for it in todo if address[id(it)] in found]
+        if hits:
+            self.store.add_scores(run_id, [{"set": it.set, "idx": it.idx, "example_id": it.example_id, "text": it.text,
+                                            "gold": it.gold, "scores": found[address[id(it)]], "address": address[id(it)]}
+                                           for it in hits])
+            handle.done += len(hits)
+            handle.done_at_start = handle.done  # the rate counts what is evaluated
+            self.progress.note(f"run {run_id}: {len(hits)} of {len(todo)} inputs were scored before (same model, prompt"
+                               " and labels); reused, not evaluated")
+            self.progress.advanced(handle)
+        return [it for it in todo if address[id(it)] not in found]
+
+
+def numbers_key(model_sha: str, backend: Backend) -> str:
+    """What a score's numbers depend on besides its prompt and labels: the model file and
+    the backend settings that change numbers (the build and its CPU kernels, the KV lane
+    width, offload, a server's model), never threads, batch or context size."""
+    keep = ("backend", "llama_cpp_python", "kv_align", "exact_batching", "n_gpu_layers", "cpu_features", "model",
+            "server_model", "tokenizer", "allow_retokenize")
+    info = {k: backend.info.get(k) for k in keep if k in (backend.info or {})}
+    return hashlib.sha256(json.dumps([model_sha, info], sort_keys=True, default=str).encode()).hexdigest()
+
+
+def score_address(numbers: str, request: Request, mode: str) -> str:
+    """A score's content address: the numbers' key, the prompt ids, each label's ids, the mode."""
+    blob = json.dumps([numbers, mode, list(request.prompt), [list(c) for c in request.continuations]])
+    return hashlib.sha256(blob.encode()).hexdigest()
 
 
 def valid_scores(scores, chunk: Sequence[Item], p: Planned) -> np.ndarray:

@@ -440,9 +440,8 @@ class LbtuiApp(App):
         when something changed (scores came in, a run finished, the shown runs changed)."""
         if self.views is None or not self.dirty:
             return
-        try:
-            tab = self.query_one("#tabs", TabbedContent).active
-        except NoMatches:  # a tick while the app closes
+        tab = self.active_tab()
+        if tab is None:  # a tick while the app closes
             return
         self.dirty = False
         self.draw_progress()
@@ -456,7 +455,7 @@ class LbtuiApp(App):
         self.last_redraw_seconds = snap.seconds
         if snap.unanalysed and not any(w.group == "analyse" and w.is_running for w in self.workers):
             self.analyse(snap.unanalysed)
-        if snap.tab == self.query_one("#tabs", TabbedContent).active:
+        if snap.tab == self.active_tab():
             self.show_snapshot()
         if len(snap.run_ids) >= self.frozen_at + FREEZE_STEP:
             self.frozen_at = len(snap.run_ids)
@@ -490,9 +489,16 @@ class LbtuiApp(App):
         self.dirty = True
         self.redraw()
 
+    def active_tab(self) -> str | None:
+        """The visible tab; None while the app closes (a snapshot may arrive then)."""
+        try:
+            return self.query_one("#tabs", TabbedContent).active
+        except NoMatches:
+            return None
+
     def show_snapshot(self) -> None:
         """Lay out the visible tab's newest snapshot under the calibrations toggled on."""
-        tab = self.query_one("#tabs", TabbedContent).active
+        tab = self.active_tab()
         snap = self.snapshots.get(tab)
         if snap is None:
             return
