@@ -187,6 +187,7 @@ def cmd_run(a, backend_factory=None) -> int:
         finally:
             engine.close()
     reports = [report(store, rid) for rid in run_ids]
+    store.close()  # everything below reads the reports; the WAL is checkpointed now, not at exit
     from .analysis import ladder, stability
     from .analysis.calibrations import METHODS
 

@@ -132,3 +132,27 @@ def test_models_toml_n_ctx_outside_what_llama_cpp_takes_is_refused(isolated_home
     assert main(["models"]) == 2
     err = capsys.readouterr().err
     assert "models.mine.n_ctx: must be between 256 and 16777216" in err and err.count("\n") == 1
+
+
+def test_a_stored_run_answers_without_the_model_or_heavy_imports(tmp_path):
+    """Running a finished run again loads no model and imports neither llama.cpp, Textual,
+    scikit-learn nor SciPy: its metrics are kept in the store (the speed is the benchmark's
+    to show; this checks what makes it fast)."""
+    import subprocess
+    import sys
+
+    model = tmp_path / "fake.gguf"
+    model.write_bytes(b"GGUF" + bytes(64))
+    code = ("import sys\n"
+            "from lbtui.backends.fake import FakeBackend\n"
+            "from lbtui.cli import main\n"
+            "loaded = []\n"
+            "code = main(sys.argv[1:], backend_factory=lambda s, p: loaded.append(1) or FakeBackend())\n"
+            "heavy = [m for m in ('llama_cpp', 'textual', 'sklearn', 'scipy') if m in sys.modules]\n"
+            "print('RESULT', code, len(loaded), ','.join(heavy), file=sys.stderr)\n")
+    args = ["run", "-m", str(model), "-t", "reviews", "-k", "0,4", "--limit", "10", "--json", "--db", str(tmp_path / "s.db")]
+    first = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, timeout=120)
+    assert "RESULT 0 1" in first.stderr, first.stderr
+    again = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, timeout=120)
+    assert again.stderr.splitlines()[-1] == "RESULT 0 0 ", again.stderr  # no model loaded, no heavy module
+    assert again.stdout == first.stdout  # the same report, from the kept metrics

@@ -69,3 +69,18 @@ def mean_headlines(per_run: list[dict[str, Metrics | None]], methods=cal.METHODS
 
 def finite_or_none(x: float) -> float | None:
     return None if x is None or (isinstance(x, float) and math.isnan(x)) else x
+
+
+def analysis_version() -> str:
+    """What a finished run's stored metrics were computed under: the scoring rules, the
+    registries' names, and the cache's layout. Any change recomputes them."""
+    return f"m{METHOD_VERSION}:" + ",".join(cal.METHODS) + ":" + ",".join(HEADLINE) + ":1"
+
+
+def metrics_payload(metrics: dict[str, Metrics | None], reasons: dict[str, str]) -> dict:
+    """A run's metrics under every method as JSON, for the store's metrics cache."""
+    return {"metrics": {m: (v.to_json() if v is not None else None) for m, v in metrics.items()}, "reasons": reasons}
+
+
+def metrics_from_payload(p: dict) -> tuple[dict[str, Metrics | None], dict[str, str]]:
+    return {m: (Metrics.from_json(v) if v is not None else None) for m, v in p["metrics"].items()}, p["reasons"]

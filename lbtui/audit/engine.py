@@ -20,7 +20,9 @@ import numpy as np
 
 from ..analysis.calibrations import METHODS
 from ..analysis.metrics import Metrics
-from ..analysis.results import METHOD_VERSION, RunScores, evaluate_run
+from ..analysis.results import (
+    METHOD_VERSION, RunScores, analysis_version, evaluate_run, metrics_from_payload, metrics_payload,
+)
 from ..backends import load_backend
 from ..backends.base import SCORING_MODES, Backend, Request
 from ..backends.layout import common_prefix
@@ -509,5 +511,12 @@ def report(store: Store, run_id: int, methods=METHODS) -> RunReport:
     run = store.run(run_id)
     if run["status"] != "done":
         raise UserError("--run", f"run {run_id} is {run['status']}, not done; run it again to resume")
+    every = list(methods) == list(METHODS)
+    if every:  # a finished run's metrics are computed once (ProCa's and SC's fits take time) and kept
+        cached = store.cached_metrics([run_id], analysis_version())
+        if run_id in cached:
+            return RunReport(run, *metrics_from_payload(cached[run_id]))
     metrics, reasons = evaluate_run(run_scores(store, run_id), methods)
+    if every and not store.readonly:
+        store.put_metrics(run_id, analysis_version(), metrics_payload(metrics, reasons))
     return RunReport(run, metrics, reasons)

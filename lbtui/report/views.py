@@ -16,7 +16,7 @@ import numpy as np
 
 from ..analysis import calibrations as cal
 from ..analysis.metrics import Metrics, predict, softmax
-from ..analysis.results import HEADLINE, METHOD_VERSION, evaluate_run, method_mark
+from ..analysis.results import HEADLINE, analysis_version, evaluate_run, method_mark, metrics_from_payload, metrics_payload
 from ..audit.engine import run_scores
 from ..store import Store
 
@@ -32,25 +32,11 @@ class RunResult:
 ANALYSING = "being analysed"  # the reason shown while a finished run's metrics are computed off the UI thread
 
 
-def analysis_version() -> str:
-    """What a finished run's stored metrics were computed under: the scoring rules, the
-    registries' names, and this cache's layout. Any change recomputes them."""
-    return f"m{METHOD_VERSION}:" + ",".join(cal.METHODS) + ":" + ",".join(HEADLINE) + ":1"
-
-
-def _payload(metrics: dict[str, Metrics | None], reasons: dict[str, str]) -> dict:
-    return {"metrics": {m: (v.to_json() if v is not None else None) for m, v in metrics.items()}, "reasons": reasons}
-
-
-def _unpayload(p: dict) -> tuple[dict[str, Metrics | None], dict[str, str]]:
-    return {m: (Metrics.from_json(v) if v is not None else None) for m, v in p["metrics"].items()}, p["reasons"]
-
-
 def analyse_finished(store: Store, run_id: int) -> None:
     """Compute a finished run's metrics under every method (fitted ones included) and keep
     them in the store: done once per run, in a worker, never on the UI thread."""
     metrics, reasons = _partial_safe(run_scores(store, run_id))
-    store.put_metrics(run_id, analysis_version(), _payload(metrics, reasons))
+    store.put_metrics(run_id, analysis_version(), metrics_payload(metrics, reasons))
 
 
 class ResultCache:
@@ -76,7 +62,7 @@ class ResultCache:
         for rid in done:
             run, n = self._state[rid]
             if rid in stored:
-                metrics, reasons = _unpayload(stored[rid])
+                metrics, reasons = metrics_from_payload(stored[rid])
             else:
                 metrics, reasons = {m: None for m in cal.METHODS}, {m: ANALYSING for m in cal.METHODS}
             self._cache[rid] = RunResult(run, metrics, reasons, n)
@@ -97,7 +83,7 @@ class ResultCache:
             if run_id not in stored:  # asked for outside a refresh (the drill-down): analyse now
                 analyse_finished(self.store, run_id)
                 stored = self.store.cached_metrics([run_id], analysis_version())
-            metrics, reasons = _unpayload(stored[run_id])
+            metrics, reasons = metrics_from_payload(stored[run_id])
             result = RunResult(run, metrics, reasons, n)
         else:
             rs = run_scores(self.store, run_id)
