@@ -34,7 +34,7 @@ RUN_COLUMNS = {
     "limit_": int, "n_bias": int, "chat_template": int, "labels": str, "demo_ids": str,
     "params": str, "status": str, "error": str, "owner": str, "heartbeat": float, "n_items": int, "created": float,
     "started": float, "finished": float, "seconds": float, "tokens_evaluated": int, "method_version": int,
-    "label_ids": str, "data_options": str,
+    "label_ids": str, "data_options": str, "inputs_evaluated": int, "inputs_reused": int,
 }
 SETS = ("test", "bias", "cc", "dc", "looc")
 
@@ -74,6 +74,8 @@ class RunRecord(TypedDict):
     method_version: int
     label_ids: list[list[int]] | None
     data_options: dict | None
+    inputs_evaluated: int | None  # inputs this run sent to the backend
+    inputs_reused: int | None  # inputs whose scores another run had stored (same content address)
 
 
 class RunStatus(StrEnum):

@@ -1,3 +1,4 @@
+import json
 import sqlite3
 import threading
 
@@ -250,3 +251,20 @@ def test_a_larger_limit_evaluates_only_the_new_inputs(tmp_path, spec):
     before = backend.requests
     [other] = engine.execute(engine.plan([spec], [task], [4], [1], limit=10))
     assert backend.requests - before > 10 + 32
+
+
+def test_k0_runs_of_other_seeds_share_all_but_their_domain_texts_and_say_what_they_reused(tmp_path, spec, capsys,
+                                                                                        fake_model):
+    from lbtui.cli import main
+
+    db = str(tmp_path / "k0.db")
+    args = ["run", "-m", str(fake_model), "-t", "reviews", "-k", "0", "--limit", "10", "--json", "--db", db]
+    backend = Counting()
+    assert main([*args], backend_factory=lambda s, p: backend) == 0
+    one = json.loads(capsys.readouterr().out)["runs"][0]
+    assert (one["inputs_evaluated"], one["inputs_reused"]) == (10 + 32 + 3 + 20, 0)
+    before = backend.requests
+    assert main([*args, "--seeds", "2"], backend_factory=lambda s, p: backend) == 0
+    runs = json.loads(capsys.readouterr().out)["runs"]
+    assert backend.requests - before == 20  # seed 1: its DC strings only
+    assert (runs[1]["inputs_evaluated"], runs[1]["inputs_reused"]) == (20, 10 + 32 + 3)

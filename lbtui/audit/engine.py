@@ -392,7 +392,10 @@ class Engine:
         t0 = time.perf_counter()
         status, error = RunStatus.DONE, None
         address = {id(it): score_address(numbers, it.request, p.scoring) for it in todo}
+        before = len(todo)
         todo = self._reuse(run_id, todo, address, handle)
+        reused = (row["inputs_reused"] or 0) + before - len(todo)
+        evaluated = row["inputs_evaluated"] or 0
         # A backend that batches wants enough inputs per call to fill its batches; a
         # kill still loses at most one call's worth (seconds).
         per_call = max(BATCH, backend.requests_per_call)
@@ -411,6 +414,7 @@ class Engine:
                     tokens=tokens,
                 )
                 handle.done += len(chunk)
+                evaluated += len(chunk)
                 self.progress.advanced(handle)
         except Cancelled:
             status = RunStatus.CANCELLED
@@ -425,6 +429,7 @@ class Engine:
             elapsed = time.perf_counter() - t0
             self.store.update_run(
                 run_id, status=str(status), error=error, seconds=seconds + elapsed, tokens_evaluated=tokens,
+                inputs_evaluated=evaluated, inputs_reused=reused,
                 finished=time.time() if status == RunStatus.DONE else None, owner=None,
             )
             handle.status = str(status)
