@@ -3,8 +3,11 @@
 Everything is measured in the same process, one after another, so the figures are
 ratios that survive a noisy machine: (a) llama.cpp's raw prompt-processing rate,
 (b) the real engine auditing one run into a throw-away store, in first-token and in
-full mode, (c) the naive way (each (example, label) prompt evaluated whole from an
-empty cache) on a few test examples, (d) the process's peak resident memory.
+full mode, (c) the plain loop (backends/plain.py: the shared prefix once, then one
+query at a time with llama-cpp-python's Llama class) on the same inputs, (d) the naive
+way, as lm-evaluation-harness scores, on a few test examples (each input's prompt
+evaluated whole from an empty cache: once in first-token mode, once per label in full
+mode), (e) the process's peak resident memory.
 
 "Tokens needed" is what any method must evaluate: the distinct token prefixes of the
 run's prompts (the shared definition and demonstrations once), plus in full mode each
@@ -17,11 +20,14 @@ contexts and more logits rows cost more) and the share of wall time spent decodi
 
 from __future__ import annotations
 
+import json
 import resource
 import tempfile
 import time
 from pathlib import Path
 from typing import Sequence
+
+import numpy as np
 
 from ..backends.base import Request
 from ..backends.layout import common_prefix
@@ -57,7 +63,7 @@ def peak_rss_mb() -> float:
 
 def run(
     spec: ModelSpec, task: Task, *, shots: int = 8, limit: int = 200, seed: int = 0, naive: int = 8,
-    modes: Sequence[str] = MODES, note=lambda message: None,
+    modes: Sequence[str] = MODES, note=lambda message: None, plain: bool = True,
 ) -> dict:
     from ..backends import load_backend
 
@@ -72,7 +78,6 @@ def run(
             "shots": shots, "n_ctx": backend.n_ctx, "n_threads": backend.info.get("n_threads"),
             "raw_tokens_per_s": round(raw, 1), "modes": {},
         }
-        naive_rate = None
         with tempfile.TemporaryDirectory() as tmp:
             store = Store(Path(tmp) / "bench.db")
             for mode in modes:
@@ -82,7 +87,7 @@ def run(
                 before = (backend.tokens_evaluated, backend.pad_tokens, backend.decode_seconds)
                 engine = Engine(store, backend_factory=lambda s, pth: backend, progress=NullProgress(), owns_backends=False)
                 t0 = time.perf_counter()
-                engine.execute([p])
+                (run_id,) = engine.execute([p])
                 seconds = time.perf_counter() - t0
                 engine.close()  # the backend stays open: it is ours
                 reqs = [it.request for it in p.items]  # as the engine prepared them
@@ -100,15 +105,25 @@ def run(
                     "ratio_to_raw": round(rate / raw, 3),
                 }
                 # The profile: ratio_to_raw = layout x decode x share of wall time in llama_decode.
-                rows = m["tokens_evaluated"] + m["pad_rows"]
+                rows = m["rows_decoded"] = m["tokens_evaluated"] + m["pad_rows"]
                 m["layout_efficiency"] = round(needed / rows, 3)  # needed tokens / rows decoded
                 m["decode_efficiency"] = round(rows / m["decode_seconds"] / raw, 3)  # rows/s vs raw
                 m["decode_share"] = round(m["decode_seconds"] / seconds, 3)
-                if naive_rate is None and naive:
+                if plain:
+                    from ..backends.plain import plain_loop
+
+                    note(f"{mode}: the plain loop on the same {len(reqs)} inputs")
+                    plain_seconds, plain_scores = plain_loop(path, reqs, mode=mode, n_ctx=backend.n_ctx,
+                                                             n_threads=backend.info.get("n_threads"))
+                    m["plain_seconds"] = round(plain_seconds, 2)
+                    m["ratio_to_plain"] = round(seconds / plain_seconds, 3)  # below 1: faster than the plain loop
+                    mine = _stored(store, run_id, p.items)
+                    m["plain_max_abs_diff"] = float(np.max(np.abs(mine - plain_scores)))
+                if naive:
                     naive_rate = _naive_rate(backend, reqs, p, naive, mode, note)
-                m["speedup_vs_naive"] = round(len(reqs) / seconds / naive_rate, 1) if naive_rate else None
+                    m["naive_examples_per_s"] = round(naive_rate, 3)
+                    m["speedup_vs_naive"] = round(len(reqs) / seconds / naive_rate, 1)
             store.close()
-        out["naive_examples_per_s"] = round(naive_rate, 3) if naive_rate else None
         out["peak_rss_mb"] = round(peak_rss_mb(), 1)
         out["rss_limit_mb"] = round(out["model_file_mb"] + 400, 1)
         return out
@@ -116,10 +131,18 @@ def run(
         backend.close()
 
 
+def _stored(store: Store, run_id: int, items) -> np.ndarray:
+    """The run's stored scores in the order of its items."""
+    got = {(st, idx): json.loads(s) for st, idx, s in
+           store.db.execute('SELECT "set", idx, scores FROM scores WHERE run_id = ?', [run_id]).fetchall()}
+    return np.array([got[(it.set, it.idx)] for it in items])
+
+
 def _naive_rate(backend, reqs, p, n, mode, note) -> float:
-    """Examples per second when each (example, label) prompt is evaluated whole."""
+    """Examples per second when each input's prompt is evaluated whole from an empty cache
+    (once per label in full mode)."""
     test = [r for r, it in zip(reqs, p.items) if it.set == "test"][:n]
-    note(f"naive: {len(test)} test examples, each label's prompt evaluated whole")
+    note(f"naive ({mode}): {len(test)} test examples, each prompt evaluated whole")
     t0 = time.perf_counter()
     for r in test:
         backend.score_naive(r, mode=mode)

@@ -378,9 +378,18 @@ class LlamaBackend:
     # --- references and measurements ------------------------------------------------------
 
     def score_naive(self, request: Request, *, mode: str) -> np.ndarray:
-        """The unbatched reference, as lm-evaluation-harness's GGUF backend scores: each
-        (prompt, label) evaluated whole from an empty cache. Drops the warm prefix."""
+        """The unbatched reference, as lm-evaluation-harness's GGUF backend scores: the
+        prompt evaluated whole from an empty cache, once in first-token mode (its last
+        logits give every label), once per (prompt, label) in full mode. Drops the warm
+        prefix."""
         n = len(request.prompt)
+        if mode == "first-token":
+            self._reset()
+            got_first: list[np.ndarray] = []
+            self._decode([(t, p, (0,), Want(0, None, 0) if p == n - 1 else None) for p, t in enumerate(request.prompt)],
+                         lambda want, logits: got_first.append(log_softmax_at(logits, [c[0] for c in request.continuations])))
+            self._reset()
+            return got_first[0]
         row = []
         for cont in request.continuations:
             self._reset()

@@ -78,6 +78,14 @@ class Analysed(Message):
     """The analysis worker stored the metrics of more finished runs."""
 
 
+class SnapshotSkipped(Message):
+    """A snapshot request overtaken by a newer one before its build began."""
+
+    def __init__(self, seq: int):
+        super().__init__()
+        self.seq = seq
+
+
 class SnapshotReady(Message):
     def __init__(self, snapshot: Snapshot):
         super().__init__()
@@ -276,14 +284,18 @@ class LbtuiApp(App):
         if self.frozen_at:
             gc.unfreeze()  # what this app kept alive may be collected again
 
-    @work(thread=True, exclusive=True, exit_on_error=False, group="snapshot")
+    @work(thread=True, exit_on_error=False, group="snapshot")
     def build_snapshot(self, tab: str, run_ids: list[int], seq: int) -> None:
-        """Compute what ``tab`` shows from the store, off the UI thread."""
-        snap = self.views.build(tab, run_ids, seq)
-        if not get_current_worker().is_cancelled:
-            self.post_message(SnapshotReady(snap))
+        """Compute what ``tab`` shows from the store, off the UI thread. Builds queue on the
+        builder's lock; one overtaken by a newer request while it waited does nothing (not
+        cancelled: a cancelled worker fails whoever waits for the app's workers)."""
+        snap = self.views.build(tab, run_ids, seq, stale=lambda: seq < self.requested)
+        self.post_message(SnapshotReady(snap) if snap is not None else SnapshotSkipped(seq))
 
-    @work(thread=True, exclusive=True, exit_on_error=False, group="analyse")
+    def on_snapshot_skipped(self, msg: SnapshotSkipped) -> None:
+        self.shown = max(self.shown, msg.seq)
+
+    @work(thread=True, exit_on_error=False, group="analyse")
     def analyse(self, run_ids: list[int]) -> None:
         """Compute and store the metrics of finished runs that have none yet (once per run;
         ProCa's mixtures and SC's fits are slow), telling the app every half second."""

@@ -106,8 +106,12 @@ class SnapshotBuilder:
         with self.lock:
             self.store.close()
 
-    def build(self, tab: str, run_ids: list[int], seq: int) -> Snapshot:
+    def build(self, tab: str, run_ids: list[int], seq: int, stale: Callable[[], bool] = lambda: False) -> Snapshot | None:
+        """What ``tab`` shows; None when ``stale()`` says, once this build's turn comes, that a
+        newer request has made it moot."""
         with self.lock:
+            if stale():
+                return None
             t0 = time.perf_counter()
             snap = Snapshot(tab, seq, list(run_ids))
             if tab == "history":

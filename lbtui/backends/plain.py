@@ -1,0 +1,61 @@
+"""The plain loop `lbtui bench` compares against: what a careful user writes in 30 lines
+with llama-cpp-python's high-level Llama class. The shared prefix of all prompts is
+evaluated once; then each query's own tokens as one batch at the positions they would
+have alone, one query at a time, no batching, no padding; in full mode each label's
+tokens one at a time after the query."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from ..models.gguf import quiet_stderr
+from .base import Request, log_softmax_at
+from .layout import common_prefix
+
+
+def plain_loop(path: Path, requests: Sequence[Request], *, mode: str, n_ctx: int = 4096,
+               n_threads: int | None = None) -> tuple[float, np.ndarray]:
+    """(seconds, scores) of the plain loop over ``requests``; the model load is not timed."""
+    from llama_cpp import Llama
+
+    with quiet_stderr():
+        llm = Llama(model_path=str(path), n_ctx=n_ctx, n_threads=n_threads or os.cpu_count() or 1, n_batch=512,
+                    logits_all=False, verbose=False)
+    try:
+        n_vocab = llm.n_vocab()
+
+        def last_logits() -> np.ndarray:
+            return np.ctypeslib.as_array(llm._ctx.get_logits_ith(-1), shape=(n_vocab,)).copy()
+
+        prefix = requests[0].prompt
+        for r in requests[1:]:
+            prefix = prefix[: common_prefix(prefix, r.prompt)]
+        shared = min(len(prefix), min(len(r.prompt) for r in requests) - 1)  # every query keeps a token of its own
+        rows = []
+        t0 = time.perf_counter()
+        llm.reset()
+        llm.eval(list(requests[0].prompt[:shared]))
+        for r in requests:
+            llm.n_tokens = shared  # drop the previous query; eval clears its KV cells
+            llm.eval(list(r.prompt[shared:]))
+            first = last_logits()
+            if mode == "first-token":
+                rows.append(log_softmax_at(first, [c[0] for c in r.continuations]))
+                continue
+            base, row = llm.n_tokens, []
+            for cont in r.continuations:
+                llm.n_tokens = base
+                lps = [log_softmax_at(first, [cont[0]])[0]]
+                for j in range(1, len(cont)):
+                    llm.eval([cont[j - 1]])
+                    lps.append(log_softmax_at(last_logits(), [cont[j]])[0])
+                row.append(float(np.mean(lps)))
+            rows.append(np.array(row))
+        return time.perf_counter() - t0, np.array(rows)
+    finally:
+        llm.close()
