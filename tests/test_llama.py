@@ -48,7 +48,7 @@ def test_batched_scores_equal_whole_prompt_evaluation(smol, mode, task):
     naive = np.array([smol.score_naive(r, mode=mode) for r in reqs])
     naive_tokens = smol.tokens_evaluated - before
     assert np.max(np.abs(batched - naive)) < 1e-3
-    assert batched_tokens < naive_tokens / 4
+    assert batched_tokens < naive_tokens / 3  # the shared prefix once, not once a prompt
     assert np.all(batched < 0)
 
 
