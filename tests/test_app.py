@@ -154,7 +154,7 @@ def test_bad_input_is_shown_in_the_app(tmp_path):
             await app.workers.wait_for_complete()
             await pilot.pause(0.2)
             await app.views_settled()
-            assert any("--shots" in n.message for n in app._notifications)
+            assert any(n.message == "Shots: must be >= 0, got -1" for n in app._notifications)  # the form's words, not --shots
             assert app.is_running and Store(tmp_path / "b.db").runs() == []
 
     run(scenario())
@@ -226,7 +226,7 @@ def test_label_words_from_the_setup_form(tmp_path):
             await app.workers.wait_for_complete()
             await pilot.pause(0.2)
             await app.views_settled()
-            assert any("--verbalizers" in n.message for n in app._notifications)
+            assert any(n.message.startswith("Other label words:") for n in app._notifications)
 
     run(scenario())
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import re
 import threading
 import time
 from pathlib import Path
@@ -139,6 +140,7 @@ class LbtuiApp(App):
         self.shown = 0
         self.frozen_at = 0  # shown runs when the heap was last frozen
         self.freeze_pending = False
+        self.stored_notes = 0  # runs of this audit found complete in the store
 
     # --- layout ------------------------------------------------------------------------
 
@@ -325,6 +327,9 @@ class LbtuiApp(App):
 
     def _audit_finished(self, msg: AuditFinished) -> None:
         self._audit_over()
+        if self.stored_notes:
+            self.notify(f"{self.stored_notes} run(s) were stored already: shown from the store, nothing evaluated.", timeout=6)
+            self.stored_notes = 0
         for rid in msg.run_ids:
             if rid not in self.view_runs:
                 self.view_runs.append(rid)
@@ -340,7 +345,7 @@ class LbtuiApp(App):
 
     def on_audit_failed(self, msg: AuditFailed) -> None:
         self._audit_finished(msg)
-        self.notify(msg.error, title="Cannot start", severity="error", timeout=30)
+        self.notify(form_words(msg.error), title="Cannot start", severity="error", timeout=30)
 
     def _audit_over(self) -> None:
         self.running = False
@@ -353,6 +358,9 @@ class LbtuiApp(App):
         self.dirty = True
 
     def on_engine_note(self, msg: EngineNote) -> None:
+        if msg.text.endswith("is stored; nothing to evaluate"):  # one summary at the end, not a notice per run
+            self.stored_notes += 1
+            return
         self.notify(msg.text, timeout=4)
 
     # --- toggles and navigation --------------------------------------------------------
@@ -565,11 +573,11 @@ class LbtuiApp(App):
             plt.title(f"{METRIC_TITLES[key]} against shots")
             plt.xlabel("k")
             spread = snap.bands.get(key, {})
-            for i, m in enumerate(methods):
+            for m in methods:
                 pts = snap.curves.get(key, {}).get(m)
                 if not pts:
                     continue
-                color = PLOT_COLORS[i % len(PLOT_COLORS)]
+                color = PLOT_COLORS[METHODS.index(m) % len(PLOT_COLORS)]  # a method keeps its colour when others are toggled
                 plt.plot([p[0] for p in pts], [p[1] for p in pts], label=m, marker="dot", color=color)
                 band = [b for b in spread.get(m, []) if b[3] > b[2]]
                 if band:  # several seeds or orderings: their range as a band of two faint lines
@@ -612,6 +620,17 @@ class LbtuiApp(App):
         target.display = bool(snap.words)  # only when tasks ran under other label words
         if snap.words:
             target.update(words_table(snap.words))
+
+
+# The setup form's names for the options an error may name (errors speak the CLI's words).
+FORM_FIELDS = {"--shots": "Shots", "--seeds": "Seeds", "--orders": "Orders", "--limit": "Test size",
+               "--verbalizers": "Other label words", "--task": "Tasks", "--model": "Models", "--scoring": "Scoring"}
+
+
+def form_words(message: str) -> str:
+    for option, field in FORM_FIELDS.items():
+        message = re.sub(rf"(?<![\w-]){re.escape(option)}(?![\w-])", field, message)
+    return message
 
 
 def make_app(args=None, *, db: Path | None = None, backend_factory: Callable | None = None) -> LbtuiApp:
