@@ -255,6 +255,14 @@ class Store:
         return [(rid, st, idx) for rid, st, idx, text in suspects
                 if not all(np.isfinite(v) and v <= 0 for v in json.loads(text))]
 
+    def get_meta(self, key: str) -> str | None:
+        row = self.db.execute("SELECT value FROM meta WHERE key = ?", [key]).fetchone()
+        return row[0] if row else None
+
+    def set_meta(self, key: str, value: str) -> None:
+        with self._tx() as db:
+            db["meta"].upsert({"key": key, "value": value}, pk="key")
+
     def remove(self) -> None:
         """Close and delete this store's files (a store created by a command that was then
         refused, holding nothing)."""

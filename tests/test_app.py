@@ -513,3 +513,31 @@ def test_the_per_run_table_holds_every_run_and_draws_only_what_is_on_screen(tmp_
             assert [r[2] for r in cells(app, "#mean") if r[1] == "0" and r[3] == "none"] == ["4"]  # 30 runs: 4 tasks reach k = 0
 
     run(scenario())
+
+
+def test_a_relaunch_on_the_same_store_shows_the_last_session(tmp_path):
+    """The runs shown and the form come back with the store; Past runs still lists all."""
+    db = tmp_path / "session.db"
+
+    async def first():
+        app = make_app(db=db, backend_factory=lambda s, p: FakeBackend())
+        async with app.run_test(size=SIZE) as pilot:
+            app.query_one("#shots", Input).value = "0,2"
+            app.query_one("#limit", Input).value = "12"
+            await pilot.press("ctrl+r")
+            await app.workers.wait_for_complete()
+            await app.views_settled()
+            return list(app.view_runs)
+
+    async def second(shown):
+        app = make_app(db=db, backend_factory=lambda s, p: FakeBackend())
+        async with app.run_test(size=SIZE) as pilot:
+            await pilot.pause(0.1)
+            await app.views_settled()
+            assert app.view_runs == shown and len(cells(app, "#per-run")) == len(shown) * 7
+            assert app.query_one("#shots", Input).value == "0,2" and app.query_one("#limit", Input).value == "12"
+            assert any("last session" in n.message for n in app._notifications)
+
+    shown = run(first())
+    assert len(shown) == 2
+    run(second(shown))

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import json
 import re
 import threading
 import time
@@ -47,6 +48,8 @@ from .worker import AppProgress, EngineNote, RunProgress
 
 
 REDRAW_SECONDS = 0.25
+SESSION_KEY = "app_session"  # the store's meta row holding what the app showed and the form
+DEFAULT_FORM = {"shots": "0,4,8", "seeds": "1", "orders": "1", "limit": "100", "scoring": "full", "verbalizers": ""}
 # Shown runs past which the long-lived heap is frozen out of the garbage collector's full
 # walks: at 2,511 runs one walk stalls the UI thread for 140 ms.
 FREEZE_STEP = 200
@@ -218,6 +221,43 @@ class LbtuiApp(App):
         self.set_interval(REDRAW_SECONDS, self.redraw)
         if self.autostart:
             self.action_start()
+        else:
+            self.restore_session()
+
+    # --- sessions: what was shown and asked for comes back with the store ---------------
+
+    FORM = ("shots", "seeds", "orders", "limit", "verbalizers")
+
+    def save_session(self) -> None:
+        if self.store is None:
+            return
+        form = {f: self.query_one(f"#{f}", Input).value for f in self.FORM}
+        form["scoring"] = self.query_one("#scoring", Select).value
+        doc = {"runs": self.view_runs[-20_000:], "form": form}
+        try:
+            self.store.set_meta(SESSION_KEY, json.dumps(doc))
+        except UserError:  # a locked or read-only store: the session is not worth an error
+            pass
+
+    def restore_session(self) -> None:
+        """The runs the app showed and the form as it was when this store was last used,
+        unless the command line asked for something."""
+        raw = self.store.get_meta(SESSION_KEY)
+        if not raw:
+            return
+        doc = json.loads(raw)
+        form = doc.get("form", {})
+        for f in self.FORM:
+            if f in form and self.preset.get(f, "") == DEFAULT_FORM.get(f, ""):
+                self.query_one(f"#{f}", Input).value = str(form[f])
+        if form.get("scoring") in ("full", "first-token") and self.preset["scoring"] == DEFAULT_FORM["scoring"]:
+            self.query_one("#scoring", Select).value = form["scoring"]
+        known = {r for r, _ in self.store.run_states(list(doc.get("runs", []))).items()}
+        runs = [r for r in doc.get("runs", []) if r in known]
+        if runs:
+            self.show_runs(runs)
+            self.notify(f"{len(runs)} run(s) of your last session on this store are shown; Past runs (F4) lists all.",
+                        timeout=6)
 
     # --- starting and cancelling ------------------------------------------------------
 
@@ -327,6 +367,7 @@ class LbtuiApp(App):
 
     def _audit_finished(self, msg: AuditFinished) -> None:
         self._audit_over()
+        self.call_after_refresh(self.save_session)
         if self.stored_notes:
             self.notify(f"{self.stored_notes} run(s) were stored already: shown from the store, nothing evaluated.", timeout=6)
             self.stored_notes = 0
@@ -421,6 +462,7 @@ class LbtuiApp(App):
         if run and run["id"] not in self.view_runs:
             self.view_runs.append(run["id"])
             self.dirty = True
+            self.save_session()
             self.notify(f"run {run['id']} added to the results")
 
     def action_resume_past_run(self) -> None:
