@@ -1,8 +1,8 @@
 """The plain loop `lbtui bench` compares against: what a careful user writes in 30 lines
-with llama-cpp-python's high-level Llama class. The shared prefix of all prompts is
-evaluated once; then each query's own tokens as one batch at the positions they would
-have alone, one query at a time, no batching, no padding; in full mode each label's
-tokens one at a time after the query."""
+with llama-cpp-python's high-level Llama class. Each prompt keeps in the cache what it
+shares with the previous one (the instruction and demonstrations) and evaluates its own
+tokens as one batch at the positions they would have alone, one query at a time, no
+batching, no padding; in full mode each label's tokens one at a time after the query."""
 
 from __future__ import annotations
 
@@ -32,17 +32,17 @@ def plain_loop(path: Path, requests: Sequence[Request], *, mode: str, n_ctx: int
         def last_logits() -> np.ndarray:
             return np.ctypeslib.as_array(llm._ctx.get_logits_ith(-1), shape=(n_vocab,)).copy()
 
-        prefix = requests[0].prompt
-        for r in requests[1:]:
-            prefix = prefix[: common_prefix(prefix, r.prompt)]
-        shared = min(len(prefix), min(len(r.prompt) for r in requests) - 1)  # every query keeps a token of its own
         rows = []
         t0 = time.perf_counter()
         llm.reset()
-        llm.eval(list(requests[0].prompt[:shared]))
+        held: tuple[int, ...] = ()  # the tokens in the cache: the previous prompt
         for r in requests:
-            llm.n_tokens = shared  # drop the previous query; eval clears its KV cells
-            llm.eval(list(r.prompt[shared:]))
+            # Keep what this prompt shares with the previous one (the instruction and the
+            # demonstrations, in the engine's order), and at least one token of its own.
+            keep = min(common_prefix(held, r.prompt), len(r.prompt) - 1)
+            llm.n_tokens = keep  # eval clears the KV cells past it
+            llm.eval(list(r.prompt[keep:]))
+            held = r.prompt
             first = last_logits()
             if mode == "first-token":
                 rows.append(log_softmax_at(first, [c[0] for c in r.continuations]))
