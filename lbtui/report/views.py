@@ -16,8 +16,8 @@ import numpy as np
 
 from ..analysis import calibrations as cal
 from ..analysis.metrics import Metrics, predict, softmax
-from ..analysis.results import HEADLINE, analysis_version, evaluate_run, method_mark, metrics_from_payload, metrics_payload
-from ..audit.engine import run_scores
+from ..analysis.results import HEADLINE, analysis_version, evaluate_run, method_mark, metrics_from_payload
+from ..audit.engine import report, run_scores
 from ..store import Store
 
 
@@ -34,9 +34,9 @@ ANALYSING = "being analysed"  # the reason shown while a finished run's metrics 
 
 def analyse_finished(store: Store, run_id: int) -> None:
     """Compute a finished run's metrics under every method (fitted ones included) and keep
-    them in the store: done once per run, in a worker, never on the UI thread."""
-    metrics, reasons = _partial_safe(run_scores(store, run_id))
-    store.put_metrics(run_id, analysis_version(), metrics_payload(metrics, reasons))
+    them in the store, as the engine's report does: once per run, in a worker, never on the
+    UI thread."""
+    report(store, run_id)
 
 
 class ResultCache:

@@ -134,7 +134,6 @@ class LbtuiApp(App):
         self.dirty = True
         self.plot_metric = 0
         self.running = False
-        self.last_redraw_seconds = 0.0
         self.highlighted_run: int | None = None
         self.views: SnapshotBuilder | None = None
         self.sql_trace: Callable[[str], None] | None = None  # the snapshot builder's SQL, for `lbtui bench --app`
@@ -190,7 +189,7 @@ class LbtuiApp(App):
                     with TabPane("Results", id="results"):
                         yield Label("Mean across tasks (and seeds), per model and shots", classes="table-title")
                         yield RowTable(id="mean")
-                        yield Label("Per run (enter opens a run)", classes="table-title", id="per-run-title")
+                        yield Label("Per run (enter opens a run)", classes="table-title")
                         yield RowTable(id="per-run")
                     with TabPane("Plots", id="plots"):
                         with Horizontal(id="plot-row"):
@@ -252,7 +251,7 @@ class LbtuiApp(App):
                 self.query_one(f"#{f}", Input).value = str(form[f])
         if form.get("scoring") in ("full", "first-token") and self.preset["scoring"] == DEFAULT_FORM["scoring"]:
             self.query_one("#scoring", Select).value = form["scoring"]
-        known = {r for r, _ in self.store.run_states(list(doc.get("runs", []))).items()}
+        known = set(self.store.run_states(list(doc.get("runs", []))))  # runs deleted since are left out
         runs = [r for r in doc.get("runs", []) if r in known]
         if runs:
             self.show_runs(runs)
@@ -514,7 +513,6 @@ class LbtuiApp(App):
         snap = msg.snapshot
         self.snapshots[snap.tab] = snap
         self.shown = max(self.shown, snap.seq)
-        self.last_redraw_seconds = snap.seconds
         if snap.unanalysed and not any(w.group == "analyse" and w.is_running for w in self.workers):
             self.analyse(snap.unanalysed)
         if snap.tab == self.active_tab():
@@ -692,8 +690,6 @@ def make_app(args=None, *, db: Path | None = None, backend_factory: Callable | N
         db.parent.mkdir(parents=True, exist_ok=True)
     return LbtuiApp(
         db=db, models=models, tasks=tasks or ["reviews"],
-        shots=getattr(args, "shots", None) or "0,4,8", seeds=getattr(args, "seeds", None) or "1",
-        orders=getattr(args, "orders", None) or "1",
-        limit=getattr(args, "limit", None) or "100", scoring=getattr(args, "scoring", None) or "full",
+        **{f: getattr(args, f, None) or DEFAULT_FORM[f] for f in ("shots", "seeds", "orders", "limit", "scoring")},
         autostart=bool(tasks), backend_factory=backend_factory, data=data_options(args) if args is not None else None,
     )

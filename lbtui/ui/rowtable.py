@@ -40,17 +40,25 @@ class Rows:
     widths: tuple[int, ...]
 
     @classmethod
-    def build(cls, columns: Sequence[Column], rows: Sequence[tuple[str, ...]], keys: Sequence[str]) -> "Rows":
-        widths = [cell_len(c.title) for c in columns]
-        for row in rows:
-            for i, cell in enumerate(row):
-                n = len(cell)  # ASCII almost always; cell_len only for the wide ones
-                if n > widths[i] or not cell.isascii():
-                    widths[i] = max(widths[i], cell_len(cell))
-        return cls(tuple(columns), rows, keys, tuple(widths))
+    def build(cls, columns: Sequence[Column], rows: Sequence[tuple[str, ...]], keys: Sequence[str],
+              widths: Sequence[int] | None = None) -> "Rows":
+        """``widths``: already known to fit ``rows`` (widened to the titles here)."""
+        fit = fit_widths(rows, len(columns)) if widths is None else widths
+        return cls(tuple(columns), rows, keys, tuple(max(w, cell_len(c.title)) for w, c in zip(fit, columns)))
 
     def subset(self, keep: Sequence[int]) -> "Rows":
         return Rows(self.columns, [self.rows[i] for i in keep], [self.keys[i] for i in keep], self.widths)
+
+
+def fit_widths(rows: Sequence[tuple[str, ...]], n: int) -> list[int]:
+    """Each column's width in terminal cells, over ``rows``."""
+    widths = [0] * n
+    for row in rows:
+        for i, cell in enumerate(row):
+            w = len(cell)  # ASCII almost always; cell_len only for the wide ones
+            if w > widths[i] or not cell.isascii():
+                widths[i] = max(widths[i], cell_len(cell))
+    return widths
 
 
 EMPTY = Rows((), [], [], ())

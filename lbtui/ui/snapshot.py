@@ -20,7 +20,7 @@ from ..report import views as analysis
 from ..report.render import STABILITY_KEYS, seed_label, spread_cell
 from ..store import Store
 from .format import change_style, fmt_change, fmt_num
-from .rowtable import Column, Rows
+from .rowtable import Column, Rows, fit_widths
 
 
 PLOT_METRICS = PAPER
@@ -87,7 +87,6 @@ class Snapshot:
     stability: MethodRows | None = None
     curves: dict[str, dict[str, list]] = field(default_factory=dict)  # metric -> method -> (k, mean)
     bands: dict[str, dict[str, list]] = field(default_factory=dict)  # metric -> method -> (k, mean, min, max)
-    seconds: float = 0.0
 
 
 class SnapshotBuilder:
@@ -100,7 +99,7 @@ class SnapshotBuilder:
             self.store.db.conn.set_trace_callback(trace)
         self.cache = analysis.ResultCache(self.store)
         self.lock = threading.Lock()
-        self._run_rows: dict[int, tuple[analysis.RunResult, list[tuple[str, ...]]]] = {}
+        self._run_rows: dict[int, tuple] = {}  # run -> (its results, rows, keys, column widths)
 
     def close(self) -> None:
         with self.lock:
@@ -112,7 +111,6 @@ class SnapshotBuilder:
         with self.lock:
             if stale():
                 return None
-            t0 = time.perf_counter()
             snap = Snapshot(tab, seq, list(run_ids))
             if tab == "history":
                 snap.history = self._history()
@@ -131,7 +129,6 @@ class SnapshotBuilder:
                     snap.words = analysis.word_rows(self.cache, run_ids)
                 elif tab == "stability":
                     snap.stability = self._stability(run_ids)
-            snap.seconds = time.perf_counter() - t0
             return snap
 
     def _mean(self, run_ids: list[int]) -> MethodRows:
@@ -141,19 +138,20 @@ class SnapshotBuilder:
         return MethodRows(Rows.build(metric_columns(MEAN_LEAD), cells, keys), [r["method"] for r in rows])
 
     def _per_run(self, run_ids: list[int]) -> MethodRows:
-        cells, keys, methods = [], [], []
+        columns = metric_columns(PER_RUN_LEAD)
+        cells, keys, methods, widths = [], [], [], [0] * len(columns)
         for rid in run_ids:
             res = self.cache.get(rid)
             hit = self._run_rows.get(rid)
-            if hit is None or hit[0] is not res:
-                rows = analysis.per_run_rows(self.cache, [rid], list(METHODS))
-                hit = (res, [(str(rid), r["model"], r["task"], str(r["shots"]), seed_label(r["seed"], r["order"]), r["status"])
-                             + metric_cells(r) for r in rows])
-                self._run_rows[rid] = hit
+            if hit is None or hit[0] is not res:  # rows, keys and widths of a run change only with its results
+                rows = [(str(rid), r["model"], r["task"], str(r["shots"]), seed_label(r["seed"], r["order"]), r["status"])
+                        + metric_cells(r) for r in analysis.per_run_rows(self.cache, [rid], list(METHODS))]
+                hit = self._run_rows[rid] = (res, rows, [f"{rid}:{m}" for m in METHODS], fit_widths(rows, len(columns)))
             cells += hit[1]
-            keys += [f"{rid}:{m}" for m in METHODS]
+            keys += hit[2]
             methods += METHODS
-        return MethodRows(Rows.build(metric_columns(PER_RUN_LEAD), cells, keys), methods)
+            widths = [max(a, b) for a, b in zip(widths, hit[3])]
+        return MethodRows(Rows.build(columns, cells, keys, widths), methods)
 
     def _history(self) -> Rows:
         runs = list(reversed(self.store.runs()))
