@@ -21,9 +21,24 @@ pytestmark = pytest.mark.model
 
 @pytest.fixture(scope="module")
 def smol():
+    """As lbtui loads it on a CPU: one query at a time."""
     b = LlamaBackend(smollm2_path(), n_ctx=2048)
+    assert b.batching == "sequential"
     yield b
     b.close()
+
+
+@pytest.fixture(scope="module")
+def smol_packs():
+    """The GPU's way (multi-sequence packs), forced on the CPU."""
+    b = LlamaBackend(smollm2_path(), n_ctx=2048, batching="packs")
+    yield b
+    b.close()
+
+
+@pytest.fixture(params=["sequential", "packs"])
+def either(request, smol, smol_packs):
+    return smol if request.param == "sequential" else smol_packs
 
 
 def requests_for(backend, task_name, *, shots, n, full):
@@ -35,24 +50,50 @@ def requests_for(backend, task_name, *, shots, n, full):
 
 
 @pytest.mark.parametrize("mode, task", [("first-token", "reviews"), ("full", "intents"), ("full", "emotions")])
-def test_batched_scores_equal_whole_prompt_evaluation(smol, mode, task):
-    """Packs of many queries (every label branch too, in full mode) give the numbers that
-    evaluating each (prompt, label) whole from an empty cache gives, as the naive path
-    of lm-evaluation-harness does; and the shared prefix is evaluated once."""
-    reqs = requests_for(smol, task, shots=4, n=8 if mode == "first-token" else 5, full=mode == "full")
-    smol.clear()
-    before = smol.tokens_evaluated
-    batched = smol.score(reqs, mode=mode)
-    batched_tokens = smol.tokens_evaluated - before
-    before = smol.tokens_evaluated
-    naive = np.array([smol.score_naive(r, mode=mode) for r in reqs])
-    naive_tokens = smol.tokens_evaluated - before
+def test_batched_scores_equal_whole_prompt_evaluation(either, mode, task):
+    """One query at a time and packs of many queries (every label branch too, in full
+    mode) give the numbers that evaluating each (prompt, label) whole from an empty cache
+    gives, as the naive path of lm-evaluation-harness does; and the shared prefix is
+    evaluated once."""
+    b = either
+    reqs = requests_for(b, task, shots=4, n=8 if mode == "first-token" else 5, full=mode == "full")
+    b.clear()
+    before = b.tokens_evaluated
+    batched = b.score(reqs, mode=mode)
+    batched_tokens = b.tokens_evaluated - before
+    before = b.tokens_evaluated
+    naive = np.array([b.score_naive(r, mode=mode) for r in reqs])
+    naive_tokens = b.tokens_evaluated - before
     assert np.max(np.abs(batched - naive)) < 1e-3
     assert batched_tokens < naive_tokens / 3  # the shared prefix once, not once a prompt
     assert np.all(batched < 0)
 
 
-def test_a_score_does_not_depend_on_its_pack_or_the_warm_cache(smol):
+def test_one_at_a_time_decodes_exactly_the_tokens_needed(smol):
+    """Sequential scoring evaluates the trie of the prompts in their order (each prompt
+    after what it shares with the one before) and each label's tokens but the last:
+    no padding row, no copy; and its numbers are bit for bit those of whole prompts."""
+    from lbtui.backends.layout import common_prefix
+
+    for mode in ("first-token", "full"):
+        reqs = requests_for(smol, "intents", shots=2, n=6, full=mode == "full")
+        smol.clear()
+        before, pad = smol.tokens_evaluated, smol.pad_tokens
+        got = smol.score(reqs, mode=mode)
+        held, want = (), 0
+        for r in reqs:
+            want += len(r.prompt) - min(common_prefix(held, r.prompt), len(r.prompt) - smol.min_rows)
+            held = r.prompt
+            if mode == "full":
+                want += sum(max(len(c) - 1, smol.min_rows) for c in r.continuations if len(c) > 1)
+        assert smol.tokens_evaluated - before == want and smol.pad_tokens == pad
+        assert np.array_equal(got, np.array([smol.score_naive(r, mode=mode) for r in reqs]))
+        # reversed, from a warm cache: the same numbers
+        assert np.array_equal(smol.score(reqs[::-1], mode=mode)[::-1], got)
+
+
+def test_a_score_does_not_depend_on_its_pack_or_the_warm_cache(smol_packs):
+    smol = smol_packs
     reqs = requests_for(smol, "intents", shots=2, n=6, full=True)
     smol.clear()
     together = smol.score(reqs, mode="full")
@@ -71,6 +112,22 @@ def test_a_score_does_not_depend_on_its_pack_or_the_warm_cache(smol):
     branches = sum(smol.align - 1 + len(c) for c in reqs[0].continuations)
     evaluated = smol.tokens_evaluated - before
     assert evaluated <= own + 3 * branches and evaluated < sum(len(r.prompt) for r in reqs[:3])
+
+
+def test_both_ways_give_the_same_numbers_and_share_stored_scores(smol, smol_packs):
+    from lbtui.audit.engine import numbers_key
+
+    reqs = requests_for(smol, "reviews", shots=2, n=6, full=True)
+    smol.clear()
+    smol_packs.clear()
+    assert np.array_equal(smol.score(reqs, mode="full"), smol_packs.score(reqs, mode="full"))
+    assert smol.info["numbers"] == smol_packs.info["numbers"] == "whole-prompt"
+    assert numbers_key("sha", smol) == numbers_key("sha", smol_packs)
+
+
+def test_an_unknown_batching_is_one_line_naming_the_entry():
+    with pytest.raises(ModelError, match=r"models.x batching: must be one of auto, sequential, packs, got 'fast'"):
+        LlamaBackend(smollm2_path(), batching="fast", where="models.toml: models.x")
 
 
 def test_full_mode_scores_are_mean_token_log_probs(smol):
@@ -132,10 +189,11 @@ def test_audit_a_bundled_task_end_to_end(tmp_path, capsys):
     assert again == doc and store.run(run["run_id"])["tokens_evaluated"] == tokens
 
 
-def test_gemma_base_model_batched_equals_whole_prompt():
+@pytest.mark.parametrize("batching", ["sequential", "packs"])
+def test_gemma_base_model_batched_equals_whole_prompt(batching):
     """Gemma 3 270M, the base model (sliding-window attention, BOS, 262k vocabulary)."""
     spec = registry()["gemma3-270m"]
-    b = LlamaBackend(spec.locate(), n_ctx=1024)
+    b = LlamaBackend(spec.locate(), n_ctx=1024, batching=batching)
     try:
         assert b.tokenize("x", bos=True)[0] != b.tokenize("x")[0]
         for mode in ("full", "first-token"):
@@ -186,9 +244,11 @@ def test_offload_counts():
     assert offload(30, 99, supported=True)["layers_offloaded"] == 31
 
 
-def test_the_kv_group_width_is_measured_from_the_build(smol):
-    """The width in which this build sums attention over KV cells: 16 on an AVX-512 build,
-    8 on AVX2. Measured at load, and recorded with every run with the CPU features."""
+def test_the_kv_group_width_is_measured_from_the_build(smol_packs):
+    """The width in which packs must keep a token's KV-cell lane: the width in which this
+    build sums attention over KV cells, 16 on an AVX-512 build, 8 on AVX2. Measured at
+    load, and recorded with every run with the CPU features."""
+    smol = smol_packs
     info = smol.info
     assert info["exact_batching"] is True and info["kv_align"] == smol.align
     if "AVX512" in info["cpu_features"]:
@@ -225,7 +285,7 @@ def test_a_small_context_lowers_the_batch_instead_of_aborting(smol):
         "from lbtui.backends.llama import LlamaBackend\n"
         "from lbtui.backends.base import Request\n"
         "from pathlib import Path\n"
-        "b = LlamaBackend(Path(sys.argv[1]), n_ctx=256)\n"
+        "b = LlamaBackend(Path(sys.argv[1]), n_ctx=256, batching='packs')\n"
         "ids = tuple(b.tokenize('Classify the review. ' * 20, bos=True))[:200]\n"
         "reqs = [Request(ids + (i + 100,), ((300,), (301,))) for i in range(40)]\n"
         "print(json.dumps({'n_batch': b.n_batch, 'scores': b.score(reqs, mode='first-token').tolist()}))\n"

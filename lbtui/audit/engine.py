@@ -71,12 +71,42 @@ class RunHandle:
     started: float = field(default_factory=time.monotonic)
     done_at_start: int = 0
     order: int = 0
+    phase: str = ""  # which set the inputs being scored come from (PHASES)
+    index: int = 1  # run i of count in this audit
+    count: int = 1
+    audit: "AuditCount | None" = None  # inputs of the whole audit, shared by its runs
 
     @property
     def rate(self) -> float:
         """Inputs scored per second in this session."""
         elapsed = time.monotonic() - self.started
         return (self.done - self.done_at_start) / elapsed if elapsed > 0 else 0.0
+
+
+PHASES = {"cc": "content-free", "dc": "domain context", "bias": "bias set", "test": "test", "looc": "leave-one-out"}
+
+
+@dataclass
+class AuditCount:
+    """Inputs of a whole audit (every run of one ``execute``): how many it needs, how many
+    are done, and since when, for an estimate of the time left."""
+
+    total: int = 0
+    done: int = 0
+    evaluated: int = 0  # done in this session by evaluation (not reuse)
+    started: float = field(default_factory=time.monotonic)
+
+    def seconds_left(self) -> float | None:
+        elapsed = time.monotonic() - self.started
+        if self.evaluated <= 0 or elapsed <= 0:
+            return None
+        return (self.total - self.done) / (self.evaluated / elapsed)
+
+
+def planned_inputs(p: "Planned") -> int:
+    """How many inputs a run scores, known before its prompts are tokenized."""
+    s = p.sets
+    return len(s.cc) + len(s.dc) + len(s.bias) + len(s.test) + (len(s.demos) if p.shots >= 2 else 0)
 
 
 @dataclass(frozen=True)
@@ -229,7 +259,10 @@ def prepare(p: Planned, backend: Backend) -> None:
     for i, ex in enumerate(sets.test):
         add("test", i, ex.id, ex.text, ex.label, demos)
     if p.shots >= 2:
-        for j, ex in enumerate(sets.demos):
+        # Last left out first: prompt j then shares demonstrations 0..j-1 with the one
+        # before it (the full set, or prompt j+1), so each is evaluated from demonstration j on.
+        for j in reversed(range(len(sets.demos))):
+            ex = sets.demos[j]
             add("looc", j, ex.id, ex.text, ex.label, demos[:j] + demos[j + 1:])
     too_long = [it for it in items if len(it.prompt) + max(len(c) for c in it.labels) > backend.n_ctx]
     if too_long:
@@ -281,6 +314,9 @@ class Engine:
         self._backends: dict[str, Backend] = {}
         self.owns_backends = owns_backends
         self.owner = new_owner()
+        self._position: dict[int, int] = {}  # plan -> its place in the current audit (run i of count)
+        self._count = 1
+        self._audit: AuditCount | None = None
 
     def close(self) -> None:
         for b in self._backends.values():
@@ -313,6 +349,9 @@ class Engine:
         for p in plans:
             by_model.setdefault(p.model.name, []).append(p)
         ids: dict[int, int] = {}
+        self._position = {id(p): i + 1 for i, p in enumerate(plans)}
+        self._count = len(plans)
+        self._audit = AuditCount(total=sum(planned_inputs(p) for p in plans))
         for name, group in by_model.items():
             spec = group[0].model
             path = spec.locate()
@@ -326,6 +365,7 @@ class Engine:
                 found = self.store.find_run(p.key)
                 if found and found["status"] == "done":
                     ids[id(p)] = found["id"]
+                    self._audit.total -= planned_inputs(p)
                     self.progress.note(f"run {found['id']} ({p.task.name}, k={p.shots}, seed={p.seed}"
                                        f"{f', order {p.order}' if p.order else ''}) is stored; nothing to evaluate")
                 else:
@@ -382,9 +422,12 @@ class Engine:
         row = self.store.run(run_id)
         have = self.store.scored_keys(run_id)
         todo = [it for it in p.items if (it.set, it.idx) not in have]
+        audit = self._audit or AuditCount(total=len(p.items))
         handle = RunHandle(run_id, p.model.name, p.task.name, p.shots, p.seed, p.scoring, len(p.items),
-                           order=p.order, done=len(p.items) - len(todo), status="running")
+                           order=p.order, done=len(p.items) - len(todo), status="running",
+                           index=self._position.get(id(p), 1), count=self._count, audit=audit)
         handle.done_at_start = handle.done
+        audit.done += handle.done
         self.store.update_run(run_id, started=row["started"] or time.time())
         self.progress.run_started(handle)
         tokens = row["tokens_evaluated"] or 0
@@ -404,6 +447,10 @@ class Engine:
                 if self.cancel.is_set():
                     raise Cancelled()
                 chunk = todo[lo : lo + per_call]
+                phase = PHASES.get(chunk[0].set, chunk[0].set)
+                if phase != handle.phase:
+                    handle.phase = phase
+                    self.progress.advanced(handle)
                 before = backend.tokens_evaluated
                 scores = valid_scores(backend.score([it.request for it in chunk], mode=p.scoring), chunk, p)
                 tokens += backend.tokens_evaluated - before
@@ -415,6 +462,8 @@ class Engine:
                 )
                 handle.done += len(chunk)
                 evaluated += len(chunk)
+                audit.done += len(chunk)
+                audit.evaluated += len(chunk)
                 self.progress.advanced(handle)
         except Cancelled:
             status = RunStatus.CANCELLED
@@ -448,6 +497,8 @@ class Engine:
                                            for it in hits])
             handle.done += len(hits)
             handle.done_at_start = handle.done  # the rate counts what is evaluated
+            if handle.audit is not None:
+                handle.audit.done += len(hits)
             self.progress.note(f"run {run_id}: {len(hits)} of {len(todo)} inputs were scored before (same model, prompt"
                                " and labels); reused, not evaluated")
             self.progress.advanced(handle)
@@ -456,9 +507,10 @@ class Engine:
 
 def numbers_key(model_sha: str, backend: Backend) -> str:
     """What a score's numbers depend on besides its prompt and labels: the model file and
-    the backend settings that change numbers (the build and its CPU kernels, the KV lane
-    width, offload, a server's model), never threads, batch or context size."""
-    keep = ("backend", "llama_cpp_python", "kv_align", "exact_batching", "n_gpu_layers", "cpu_features", "model",
+    the backend settings that change numbers (the build and its CPU kernels, whether the
+    batching is exact or which lanes its packs keep, offload, a server's model), never
+    threads, batch or context size."""
+    keep = ("backend", "llama_cpp_python", "numbers", "n_gpu_layers", "cpu_features", "model",
             "server_model", "tokenizer", "allow_retokenize")
     info = {k: backend.info.get(k) for k in keep if k in (backend.info or {})}
     return hashlib.sha256(json.dumps([model_sha, info], sort_keys=True, default=str).encode()).hexdigest()

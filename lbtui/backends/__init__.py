@@ -38,14 +38,15 @@ def _load_server(spec: "ModelSpec", path: Path | None, where: str) -> "Backend":
 def _load_llama(spec: "ModelSpec", path: Path | None, where: str) -> "Backend":
     from .llama import LlamaBackend
 
-    return LlamaBackend(path, n_ctx=spec.n_ctx, n_gpu_layers=spec.n_gpu_layers, n_threads=spec.n_threads or None, where=where)
+    return LlamaBackend(path, n_ctx=spec.n_ctx, n_gpu_layers=spec.n_gpu_layers, n_threads=spec.n_threads or None,
+                        batching=spec.extra.get("batching", "auto"), where=where)
 
 
 KINDS: tuple[BackendKind, ...] = (
     BackendKind("openai-completions", {"server": (str, list), "server_model": str, "max_in_flight": int, "retries": int,
                                        "timeout": (int, float), "allow_retokenize": bool},
                 lambda spec: bool(spec.server), _load_server),
-    BackendKind("llama.cpp", {"n_gpu_layers": int, "n_threads": int}, lambda spec: not spec.server, _load_llama),
+    BackendKind("llama.cpp", {"n_gpu_layers": int, "n_threads": int, "batching": str}, lambda spec: not spec.server, _load_llama),
 )
 
 

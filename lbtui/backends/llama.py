@@ -1,13 +1,22 @@
-"""llama.cpp backend (llama-cpp-python): batched multi-sequence scoring.
+"""llama.cpp backend (llama-cpp-python): exact scoring, one query at a time or in packs.
 
-Requests that share a prefix form a pack. The prefix lives in sequence 0 of a unified
-KV cache and stays there across calls, so the next pack (or the next run with the same
-demonstrations) evaluates only what differs. Each query of a pack gets a sequence
-copied from sequence 0 (no recomputation: the cells are shared), and all queries of the
-pack, with every label branch in full mode, go through llama_decode together. Logits
-are requested only at the rows that are read. ``layout`` keeps every token in the
-KV-cell lane it would have when its prompt is evaluated alone, which is what makes the
-batched scores equal to whole-prompt evaluation (``score_naive``).
+Two ways to lay queries into llama.cpp's KV cache, both giving the numbers of each
+prompt evaluated whole (``score_naive``); ``batching`` picks one, by default per device:
+
+- sequential (CPU): like a careful plain loop, the cache keeps what a prompt shares with
+  the one before it (the instruction and demonstrations) and each query's own tokens are
+  decoded as one small batch at the positions, and so in the KV cells, they would have
+  alone. In full mode each label's tokens follow in one batch and are dropped again.
+  Nothing is padded or evaluated twice. On CPU a bigger batch hardly pays: measured on a
+  2-core EPYC, 8 queries in 8 KV streams per decode were no faster than one at a time
+  and, through another attention kernel, changed scores by up to 0.08 nats.
+- packs (GPU, where batching pays): queries sharing a prefix form a pack; each gets a
+  sequence copied from the prefix's sequence 0 of a unified cache (the cells are shared,
+  not recomputed) and the whole pack, with every label branch in full mode, goes
+  through one llama_decode. ``layout`` keeps every token in the KV-cell lane it would
+  have alone, at the price of padding rows and re-evaluated tails.
+
+Logits are requested only at the rows that are read.
 """
 
 from __future__ import annotations
@@ -30,6 +39,15 @@ from .layout import Want, align_down, common_prefix, query_rows, query_segments,
 # sequences by 0.3-1 nats (SmolLM2, AVX-512), but left a few unchanged, so several are tried.
 PROBE_LENGTHS = (40, 52, 64)
 WIDTHS = (8, 16, 32, 64)  # KV-cell group widths to try, smallest first
+BATCHING = ("auto", "sequential", "packs")
+# A decode of few rows takes other CPU kernels than a longer one (a vector dot product
+# below two rows, and per quantization type other tiles), and they sum in another order:
+# measured on a 2-core EPYC, a last decode of 1 row changed SmolLM2's logits by up to 0.5,
+# of 1-7 rows Gemma 3's by up to 1.7, of 8 or more neither. Sequential scoring therefore
+# never decodes fewer rows than the smallest exact count, measured at load.
+# The check is statistical (some sequences agree even at a wrong count), hence four
+# probes; one row is never tried: there llama.cpp always takes its vector kernel.
+MIN_ROWS = (2, 4, 8, 16)  # candidates, smallest first
 
 
 def cpu_features() -> list[str]:
@@ -116,7 +134,8 @@ class Vocab:
 class LlamaBackend:
     def __init__(
         self, path: Path, *, n_ctx: int = 4096, n_gpu_layers: int = -1, n_threads: int | None = None,
-        n_batch: int = 512, n_seq_max: int = 64, max_pack: int | None = None, where: str = "--model",
+        n_batch: int = 512, n_seq_max: int = 64, max_pack: int | None = None, batching: str = "auto",
+        where: str = "--model",
     ):
         import llama_cpp
         from llama_cpp._internals import LlamaModel
@@ -124,7 +143,13 @@ class LlamaBackend:
         check_gguf(path, where=where)
         if not MIN_N_CTX <= n_ctx <= MAX_N_CTX:  # llama.cpp aborts the process, or wraps, outside these
             raise ModelError(f"{where} n_ctx", f"must be between {MIN_N_CTX} and {MAX_N_CTX}, got {n_ctx}")
+        if batching not in BATCHING:
+            raise ModelError(f"{where} batching", f"must be one of {', '.join(BATCHING)}, got {batching!r}")
         self._lc = lc = llama_cpp
+        gpu = bool(lc.llama_supports_gpu_offload()) and n_gpu_layers != 0
+        self.batching = batching if batching != "auto" else "packs" if gpu else "sequential"
+        if self.batching == "sequential":
+            n_seq_max = 1
         threads = n_threads or os.cpu_count() or 1
         verbose = bool(os.environ.get("LBTUI_VERBOSE"))
         mp = lc.llama_model_default_params()
@@ -164,7 +189,8 @@ class LlamaBackend:
         self.eos = eos if eos >= 0 else None
         self.metadata = self._model.metadata()
         self.max_pack = max_pack
-        self.requests_per_call = max(8, n_batch // 8)  # a few full batches of typical queries
+        # packs want a few full batches of typical queries; one at a time, progress every 8
+        self.requests_per_call = max(8, n_batch // 8) if self.batching == "packs" else 8
         self.info = {
             "backend": "llama.cpp",
             "llama_cpp_python": llama_cpp.__version__,
@@ -172,6 +198,7 @@ class LlamaBackend:
             "n_batch": self.n_batch,
             "n_threads": threads,
             "n_gpu_layers": n_gpu_layers,
+            "batching": self.batching,
             "gpu_offload_supported": bool(lc.llama_supports_gpu_offload()),
             **offload(lc.llama_model_n_layer(self._model.model), n_gpu_layers),
             **weights(lc, self._model.model, self.metadata),
@@ -182,9 +209,20 @@ class LlamaBackend:
         self._batch = lc.llama_batch_init(n_batch, 0, n_seq_max)
         self._mem = lc.llama_get_memory(ctx)
         self._scratch = n_seq_max - 1  # the sequence that padding rows belong to
-        self._cached: list[int] = []  # tokens held by sequence 0, a multiple of align long
-        self.align, exact = self._measure_align()
-        self.info.update(cpu_features=cpu_features(), kv_align=self.align, exact_batching=exact)
+        self._cached: list[int] = []  # tokens held by sequence 0 (packs: a multiple of align long)
+        self.info["cpu_features"] = cpu_features()
+        self.min_rows = 1
+        if self.batching == "packs":
+            self.align, exact = self._measure_align()
+            self.info.update(kv_align=self.align, exact_batching=exact)
+        else:
+            self.align = 1
+            self.min_rows, exact = self._measure_min_rows()
+            self.info.update(min_rows=self.min_rows)
+        # What the numbers depend on beyond model and build: equal to whole-prompt
+        # evaluation, or to this lane width's packs.
+        self.info["numbers"] = ("whole-prompt" if exact else f"packs, {self.align}-cell lanes" if self.batching == "packs"
+                                else f"sequential, {self.min_rows} rows")
         self.tokens_evaluated = self.pad_tokens = 0  # the probe is not the audit's work
         self.decode_seconds = 0.0
 
@@ -214,6 +252,29 @@ class LlamaBackend:
                 return width, True
         return WIDTHS[-1], False
 
+    def _split(self, tokens: Sequence[int], tail: int) -> np.ndarray:
+        """The logits after ``tokens``, their last ``tail`` decoded after the rest."""
+        got: list[np.ndarray] = []
+        self._reset()
+        n = len(tokens)
+        self._decode([(t, p, (0,), None) for p, t in enumerate(tokens[: n - tail])], None)
+        self._decode([(tokens[p], p, (0,), Want(0, 0, 0) if p == n - 1 else None) for p in range(n - tail, n)],
+                     lambda w, lg: got.append(lg.copy()))
+        self._reset()
+        return got[0]
+
+    def _measure_min_rows(self) -> tuple[int, bool]:
+        """The fewest rows a decode after cached tokens may have and still give the logits
+        of the whole prompt evaluated at once (see MIN_ROWS). False when none up to 16
+        does."""
+        g = np.random.default_rng(1)
+        probes = [[int(t) for t in g.integers(1, self.n_vocab, n)] for n in (33, 40, 47, 54)]
+        refs = [self._probe(p, 0) for p in probes]
+        for m in MIN_ROWS:
+            if all(np.array_equal(self._split(p, tail), ref) for p, ref in zip(probes, refs) for tail in (m, m + 1, m + 3)):
+                return m, True
+        return MIN_ROWS[-1], False
+
     # --- tokens ------------------------------------------------------------------------
 
     def tokenize(self, text: str, *, bos: bool = False, special: bool = False) -> list[int]:
@@ -230,8 +291,11 @@ class LlamaBackend:
         called for each wanted row while its logits are valid."""
         lc, b = self._lc, self._batch
         pad_pos = 0
-        for lo in range(0, len(rows), self.n_batch):
-            chunk = rows[lo : lo + self.n_batch]
+        cuts = list(range(0, len(rows), self.n_batch)) + [len(rows)]
+        if len(cuts) > 2 and cuts[-1] - cuts[-2] < self.min_rows:
+            cuts[-2] = cuts[-1] - self.min_rows  # no short slice at the end (see MIN_ROWS)
+        for lo, hi in zip(cuts, cuts[1:]):
+            chunk = rows[lo:hi]
             b.n_tokens = len(chunk)
             wanted = []
             for i, (tok, pos, seqs, want) in enumerate(chunk):
@@ -312,6 +376,10 @@ class LlamaBackend:
             return np.zeros((0, 0))
         K = len(requests[0].continuations)
         out = np.zeros((len(requests), K))
+        if self.batching == "sequential":
+            for i, req in enumerate(requests):
+                out[i] = self._score_one(req, mode)
+            return out
         i = 0
         while i < len(requests):
             members, prefix = self._next_pack(requests, i, mode)
@@ -322,6 +390,33 @@ class LlamaBackend:
                 self._score_pack(requests, members, prefix, mode, out)
             i += len(members)
         return out
+
+    def _score_one(self, req: Request, mode: str) -> np.ndarray:
+        """One request after what the cache holds: its own tokens in one batch, then in full
+        mode each label's tokens but the last in one batch, dropped again afterwards."""
+        lc, prompt, n = self._lc, req.prompt, len(req.prompt)
+        keep = max(0, min(common_prefix(self._cached, prompt), n - self.min_rows))
+        lc.llama_memory_seq_rm(self._mem, 0, keep, -1)
+        del self._cached[keep:]
+        first: list[np.ndarray] = []
+        self._decode([(prompt[p], p, (0,), Want(0, None, 0) if p == n - 1 else None) for p in range(keep, n)],
+                     lambda want, logits: first.append(log_softmax_at(logits, [c[0] for c in req.continuations])))
+        self._cached = list(prompt)
+        if mode == "first-token":
+            return first[0]
+        row = np.zeros(len(req.continuations))
+        for k, cont in enumerate(req.continuations):
+            lps = [float(first[0][k])]
+            if len(cont) > 1:
+                # the query's last tokens again where the label alone has too few rows
+                back = max(0, min(n, self.min_rows - (len(cont) - 1)))
+                lc.llama_memory_seq_rm(self._mem, 0, n - back, -1)
+                rows = [(prompt[p], p, (0,), None) for p in range(n - back, n)]
+                rows += [(t, n + j, (0,), Want(0, k, j + 1)) for j, t in enumerate(cont[:-1])]
+                self._decode(rows, lambda want, logits, cont=cont: lps.append(float(log_softmax_at(logits, [cont[want.step]])[0])))
+                lc.llama_memory_seq_rm(self._mem, 0, n, -1)
+            row[k] = np.mean(lps)
+        return row
 
     def _score_pack(self, requests, members, prefix, mode, out, labels=None) -> None:
         lc = self._lc
