@@ -32,6 +32,15 @@ def run(coro):
     return asyncio.run(coro)
 
 
+def plain(renderable) -> str:
+    """What a rich renderable shows, as text."""
+    from rich.console import Console
+
+    console = Console(width=160, record=True, file=open("/dev/null", "w"))
+    console.print(renderable)
+    return console.export_text()
+
+
 def test_audit_fills_the_tables_and_toggles_recompute(tmp_path):
     db = tmp_path / "app.db"
 
@@ -123,7 +132,9 @@ def test_cancel_then_resume_from_past_runs(tmp_path):
                 await pilot.pause(0.05)
                 if db.exists() and any(Store(db).count_scores(r["id"]) for r in Store(db).runs()):
                     break
-            await pilot.press("escape")
+            await pilot.press("escape")  # goes back, never cancels
+            assert not app.cancel_event.is_set()
+            await pilot.press("ctrl+x")
             assert app.cancel_event.is_set()  # handled while scoring: the run below ends cancelled, partly scored
             await app.workers.wait_for_complete()
             await pilot.pause(0.2)
@@ -143,6 +154,37 @@ def test_cancel_then_resume_from_past_runs(tmp_path):
             assert store.count_scores(run_row["id"]) == run_row["n_items"]
 
     run(scenario())
+
+
+def test_quit_mid_audit_stops_and_leaves_the_run_cancelled_and_resumable(tmp_path):
+    """ctrl+q while scoring: "stopping..." shows at once, the run is marked cancelled (not
+    left "running" with a dead owner), and what was scored stays stored."""
+    db = tmp_path / "q.db"
+    shown = []
+
+    async def scenario():
+        app = make_app(build_parser().parse_args(["-t", "reviews", "-k", "0,4", "--limit", "40", "--db", str(db)]),
+                       backend_factory=lambda s, p: FakeBackend(delay=0.02))
+        async with app.run_test(size=SIZE) as pilot:
+            for _ in range(200):
+                await pilot.pause(0.05)
+                if db.exists() and any(Store(db).count_scores(r["id"]) for r in Store(db).runs()):
+                    break
+            await pilot.pause(0.3)
+            app.draw_progress()
+            shown.append(plain(app.query_one("#progress", Static).content))
+            app.action_cancel()
+            shown.append(plain(app.query_one("#progress", Static).content))
+            await pilot.press("ctrl+q")
+
+    run(scenario())
+    assert "run 1 of 2" in shown[0] and "audit" in shown[0] and "ctrl+x stops" in shown[0]
+    assert any(phase in shown[0] for phase in ("content-free", "domain context", "bias set", "test"))
+    assert "stopping..." in shown[1]
+    store = Store(db)
+    (row,) = store.runs()
+    assert row["status"] == "cancelled" and row["owner"] is None
+    assert 0 < store.count_scores(row["id"]) < row["n_items"]
 
 
 def test_bad_input_is_shown_in_the_app(tmp_path):
@@ -173,9 +215,10 @@ def test_real_model_audit_in_the_app(tmp_path):
             await pilot.pause(0.5)
             await app.views_settled()
             rows = cells(app, "#mean")
-            assert [r[3] for r in rows] == ["none", "cc", "dc", "bc", "looc", "proca", "sc"]
+            assert [r[5] for r in rows] == ["none", "cc", "dc", "bc", "looc", "proca", "sc"]
+            assert {(r[2], r[3], r[4]) for r in rows} == {("1", "1", "20")}  # tasks, runs, test examples behind the mean
             for r in rows:
-                for col in (5, 7, 9):  # Macro-F1, RSD, BiasScore
+                for col in (7, 9, 11):  # Macro-F1, RSD, BiasScore
                     float(r[col])
             before = cells(app, "#per-run")
             await pilot.press("1")
@@ -510,7 +553,7 @@ def test_the_per_run_table_holds_every_run_and_draws_only_what_is_on_screen(tmp_
             assert 0 < table.lines - before <= table.size.height  # one screen of lines, not 210 rows
             await pilot.press("2")  # a toggle filters the snapshot's rows and keeps the cursor's run
             assert table.row_count == 30 * 6 and table.cursor_key == f"{ids[-1]}:sc"
-            assert [r[2] for r in cells(app, "#mean") if r[1] == "0" and r[3] == "none"] == ["4"]  # 30 runs: 4 tasks reach k = 0
+            assert [r[2] for r in cells(app, "#mean") if r[1] == "0" and r[5] == "none"] == ["4"]  # 30 runs: 4 tasks reach k = 0
 
     run(scenario())
 
@@ -541,3 +584,35 @@ def test_a_relaunch_on_the_same_store_shows_the_last_session(tmp_path):
     shown = run(first())
     assert len(shown) == 2
     run(second(shown))
+
+
+def test_the_mean_counts_only_finished_runs_of_the_tasks_themselves(tmp_path):
+    """A cancelled run, a reordering and a label-word variant stay out of the headline mean
+    (they have their own views); the row says how many tasks, runs and test examples it
+    averages, and a partial run shows how many of its inputs are scored."""
+    from lbtui.tasks import catalog
+    from lbtui.audit.engine import Engine
+    from lbtui.models import ModelSpec
+
+    gguf = tmp_path / "fake.gguf"
+    gguf.write_bytes(b"GGUF" + bytes(60))
+    store = Store(tmp_path / "m.db")
+    engine = Engine(store, backend_factory=lambda s, p: FakeBackend())
+    spec = ModelSpec(name="fake", path=gguf)
+    reviews, tickets = catalog.load("reviews"), catalog.load("tickets")
+    ids = engine.execute(engine.plan([spec], [reviews, tickets], [4], [0], limit=20))
+    (reordered,) = engine.execute(engine.plan([spec], [reviews], [4], [0], limit=20, orders=2)[1:])
+    from lbtui.tasks.verbalizers import variant
+
+    (words,) = engine.execute(engine.plan([spec], [variant(reviews, ("bad", "good"))], [4], [0], limit=20))
+    store.update_run(ids[1], status="cancelled")
+    for rid in (ids[0], reordered, words):
+        analysis.analyse_finished(store, rid)
+    cache = analysis.ResultCache(store)
+    cache.refresh(ids + [reordered, words])
+    rows = analysis.mean_rows(cache, ids + [reordered, words], ["none"])
+    assert [(r["tasks"], r["runs"], r["n_test"]) for r in rows] == [(1, 1, 20)]
+    alone = analysis.mean_rows(cache, ids[:1], ["none"])
+    assert rows[0]["macro_f1"] == alone[0]["macro_f1"]
+    (only,) = analysis.per_run_rows(cache, [ids[1]], ["none"])
+    assert only["status"] == f"cancelled {store.count_scores(ids[1])}/{store.run(ids[1])['n_items']}"

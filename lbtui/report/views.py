@@ -124,8 +124,9 @@ def per_run_rows(cache: ResultCache, run_ids: list[int], methods: list[str]) -> 
         for m in methods:
             met = res.metrics.get(m)
             base = res.metrics.get("none")
+            status = r["status"] if r["status"] == "done" else f"{r['status']} {res.n_scored}/{r['n_items']}"
             row = {"run_id": rid, "model": r["model_name"], "task": r["task_name"] + method_mark(r), "shots": r["shots"],
-                   "seed": r["seed"], "order": r["demo_order"], "status": r["status"], "method": m}
+                   "seed": r["seed"], "order": r["demo_order"], "status": status, "method": m}
             for key in HEADLINE:
                 row[key] = None if met is None else getattr(met, key)
                 row["d_" + key] = None if m == "none" else delta(met, base, key)
@@ -134,18 +135,33 @@ def per_run_rows(cache: ResultCache, run_ids: list[int], methods: list[str]) -> 
     return rows
 
 
+def in_mean(run: dict) -> bool:
+    """Whether a run counts in the headline mean over tasks: finished, with the drawn order
+    of its demonstrations and the task's own label words (reorderings and label-word
+    variants have their own views and are not extra tasks)."""
+    return run["status"] == "done" and not run.get("demo_order") and not is_word_variant(run["task_name"])
+
+
+def is_word_variant(task_name: str) -> bool:
+    return task_name.endswith("]") and "[" in task_name  # reviews[bad/good], see tasks/verbalizers.py
+
+
 def mean_rows(cache: ResultCache, run_ids: list[int], methods: list[str]) -> list[dict]:
     """Per (model, shots, method): the unweighted mean over tasks of each task's mean over
-    seeds, as the paper reports; with the change against none."""
+    seeds, as the paper reports; with the change against none. Only runs ``in_mean``;
+    each row says how many tasks, runs and test examples stand behind it."""
     groups: dict[tuple, dict[str, list]] = defaultdict(lambda: defaultdict(list))
     for rid in run_ids:
         res = cache.get(rid)
-        groups[(res.run["model_name"], res.run["shots"])][res.run["task_name"]].append(res.metrics)
+        if in_mean(res.run) and res.metrics.get("none") is not None:
+            groups[(res.run["model_name"], res.run["shots"])][res.run["task_name"]].append(res.metrics)
     rows = []
     for (model, shots), by_task in groups.items():
         means = {m: _mean_over_tasks(by_task, m) for m in set(methods) | {"none"}}
+        runs = [x for r in by_task.values() for x in r]
+        n_test = sum(int(x["none"].confusion.sum()) for x in runs)
         for m in methods:
-            row = {"model": model, "shots": shots, "method": m, "tasks": len(by_task)}
+            row = {"model": model, "shots": shots, "method": m, "tasks": len(by_task), "runs": len(runs), "n_test": n_test}
             for key in HEADLINE:
                 v, b = means[m].get(key), means["none"].get(key)
                 row[key] = v

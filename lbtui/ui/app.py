@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 from typing import Callable, Iterable
 
+from rich.console import Group
 from rich.markup import escape
 from rich.text import Text
 from textual import on, work
@@ -40,7 +41,7 @@ from ..report.render import PlainTable as PlainRich, ladder_table, seed_label, w
 from ..store import Store
 from ..tasks import catalog
 from ..tasks.taskfile import DataOptions
-from .format import METRIC_TITLES, bar
+from .format import METRIC_TITLES, bar, fmt_seconds
 from .rowtable import RowTable
 from .screens import HelpScreen, RunScreen
 from .snapshot import PLOT_METRICS, Snapshot, SnapshotBuilder
@@ -102,7 +103,7 @@ class LbtuiApp(App):
 
     BINDINGS = [
         Binding("ctrl+r", "start", "Start audit", priority=True),
-        Binding("escape", "cancel", "Cancel run"),
+        Binding("ctrl+x", "cancel", "Stop audit", priority=True),  # Escape only ever goes back
         *[Binding(str(i + 1), f"toggle_method('{m}')", f"{m.upper()}", show=False) for i, m in enumerate(METHODS)],
         Binding("f2", "tab('results')", "Results"),
         Binding("f3", "tab('plots')", "Plots"),
@@ -276,7 +277,7 @@ class LbtuiApp(App):
         if self.store is None:
             return
         if self.running:
-            self.notify("An audit is running; Escape cancels it.", severity="warning")
+            self.notify("An audit is running; ctrl+x stops it.", severity="warning")
             return
         request = request or self._request()
         self.cancel_event.clear()
@@ -289,9 +290,10 @@ class LbtuiApp(App):
         self.action_start()
 
     def action_cancel(self) -> None:
-        if self.running:
+        if self.running and not self.cancel_event.is_set():
             self.cancel_event.set()
-            self.notify("Cancelling after the current batch; what was scored is kept.")
+            self.draw_progress()  # "stopping..." at once, not at the next snapshot
+            self.notify("Stopping after the current few inputs; what was scored is kept.")
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="audit")
     def audit(self, request: AuditRequest) -> None:
@@ -431,7 +433,15 @@ class LbtuiApp(App):
         self.push_screen(HelpScreen())
 
     async def action_quit(self) -> None:
-        self.cancel_event.set()  # the scoring thread stops after its current batch; scores are committed
+        """Quit; a running audit first stops after its current few inputs and marks its run
+        cancelled (resumable), with "stopping..." on screen meanwhile."""
+        if self.running:
+            self.action_cancel()
+            for w in [w for w in self.workers if w.group == "audit"]:
+                try:
+                    await w.wait()
+                except Exception:  # its failure is reported by the store's run status
+                    pass
         self.exit()
 
     @on(RowTable.RowSelected, "#per-run")
@@ -588,14 +598,32 @@ class LbtuiApp(App):
                 style="dim"))
 
     def draw_progress(self) -> None:
+        if not self.live:
+            self.query_one("#progress", Static).update(Text("No audit running. Choose models and tasks, then ctrl+r.", style="dim"))
+            return
+        handles = list(self.live.values())
+        current = next((h for h, _ in reversed(handles) if h.status == "running"), handles[-1][0])
+        head = Text()
+        if self.running and self.cancel_event.is_set():
+            head.append("stopping... after the current few inputs; what was scored is kept", style="bold yellow")
+        elif self.running:
+            head.append(f"run {current.index} of {current.count}", style="bold")
+            if current.phase:
+                head.append(f" · {current.phase}")
+            audit = current.audit
+            if audit is not None and audit.total:
+                left = audit.seconds_left()
+                head.append(f" · audit {audit.done}/{audit.total} inputs"
+                            + (f", about {fmt_seconds(left)} left" if left is not None else ", estimating...")
+                            + " · ctrl+x stops", style="dim")
         t = PlainRich.grid(padding=(0, 1))
-        for handle, rate in list(self.live.values())[-6:]:
+        for handle, rate in handles[-5:]:
             left = (handle.total - handle.done) / rate if rate > 0 else None
-            eta = f"{left:.0f}s left" if left is not None and handle.status == "running" else handle.status
-            t.add_row(f"run {handle.id} {handle.model} {handle.task} k={handle.shots} s{seed_label(handle.seed, handle.order)}",
-                      bar(handle.done / max(handle.total, 1), 30, "green"), f"{handle.done}/{handle.total}",
-                      f"{rate:.1f} ex/s", eta)
-        self.query_one("#progress", Static).update(t if self.live else Text("No audit running. Choose models and tasks, then ctrl+r.", style="dim"))
+            eta = fmt_seconds(left) + " left" if left is not None and handle.status == "running" else handle.status
+            t.add_row(f"run {handle.id} {handle.task} k={handle.shots} s{seed_label(handle.seed, handle.order)}",
+                      bar(handle.done / max(handle.total, 1), 20, "green"), f"{handle.done}/{handle.total}",
+                      f"{rate:.1f}/s", eta)
+        self.query_one("#progress", Static).update(Group(head, t) if head else t)
 
     def show_runs(self, run_ids: list[int]) -> None:
         """Show these stored runs in the tables, and ask for them now."""

@@ -50,3 +50,15 @@ class PlainTable(DataTable):
 
     def add_row(self, *cells, **kwargs):
         return super().add_row(*as_text(cells), **kwargs)
+
+
+def fmt_seconds(s: float | None) -> str:
+    """A time left as people read it: 45s, 3m 05s, 1h 12m."""
+    if s is None:
+        return "—"
+    s = max(0, round(s))
+    if s < 60:
+        return f"{s}s"
+    if s < 3600:
+        return f"{s // 60}m {s % 60:02d}s"
+    return f"{s // 3600}h {s % 3600 // 60:02d}m"

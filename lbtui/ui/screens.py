@@ -190,7 +190,8 @@ for some labels over others (Reif and Schwartz, NAACL 2024).
 
 Setup (left):  Tab moves between fields; Space toggles a model or task.
   ctrl+r        start the audit with what is selected
-  escape        cancel the running audit (what was scored is kept)
+  ctrl+x        stop the running audit after its current few inputs (what was scored
+                is kept; Past runs u resumes it). Escape only goes back.
 
 Results:
   1 ... 7       toggle the calibrations none, CC, DC, BC, LOOC, ProCa, SC

@@ -27,7 +27,7 @@ PLOT_METRICS = PAPER
 
 
 def metric_columns(lead: tuple[str, ...]) -> list[Column]:
-    cols = [Column(c, right=c in ("run", "k", "tasks", "seed", "n")) for c in lead] + [Column("method")]
+    cols = [Column(c, right=c in ("run", "k", "tasks", "runs", "test n", "seed", "n")) for c in lead] + [Column("method")]
     for key in HEADLINE:
         cols.append(Column(METRICS[key].short, right=True))
         if key != "accuracy":
@@ -45,7 +45,7 @@ def metric_cells(row: dict) -> tuple[str, ...]:
 
 
 PER_RUN_LEAD = ("run", "model", "task", "k", "seed", "status")
-MEAN_LEAD = ("model", "k", "tasks")
+MEAN_LEAD = ("model", "k", "tasks", "runs", "test n")
 HISTORY_COLUMNS = [Column(c, right=c in ("run", "k", "scored", "seconds")) for c in
                    ("run", "model", "task", "k", "seed", "scoring", "status", "scored", "seconds", "created")]
 STABILITY_LEAD = ("model", "task", "k", "across", "n", "method")
@@ -133,7 +133,8 @@ class SnapshotBuilder:
 
     def _mean(self, run_ids: list[int]) -> MethodRows:
         rows = analysis.mean_rows(self.cache, run_ids, list(METHODS))
-        cells = [(r["model"], str(r["shots"]), str(r["tasks"])) + metric_cells(r) for r in rows]
+        cells = [(r["model"], str(r["shots"]), str(r["tasks"]), str(r["runs"]), f"{r['n_test']:,}") + metric_cells(r)
+                 for r in rows]
         keys = [f"{r['model']}:{r['shots']}:{r['method']}" for r in rows]
         return MethodRows(Rows.build(metric_columns(MEAN_LEAD), cells, keys), [r["method"] for r in rows])
 
