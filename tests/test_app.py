@@ -616,3 +616,22 @@ def test_the_mean_counts_only_finished_runs_of_the_tasks_themselves(tmp_path):
     assert rows[0]["macro_f1"] == alone[0]["macro_f1"]
     (only,) = analysis.per_run_rows(cache, [ids[1]], ["none"])
     assert only["status"] == f"cancelled {store.count_scores(ids[1])}/{store.run(ids[1])['n_items']}"
+
+
+def test_tab_keys_focus_the_tab_table_and_m_cycles_the_plots(tmp_path):
+    async def scenario():
+        app = make_app(db=tmp_path / "f.db", backend_factory=lambda s, p: FakeBackend())
+        async with app.run_test(size=SIZE) as pilot:
+            await pilot.press("f4")
+            assert app.focused is app.query_one("#history-table")
+            await pilot.press("f2")
+            assert app.focused is app.query_one("#per-run")  # no twenty Tabs to reach it
+            await pilot.press("f3")
+            plots = [app.query_one(f"#plot-{k}") for k in ("macro_f1", "rsd", "bias_score")]
+            assert all(p.display for p in plots)
+            await pilot.press("m")
+            assert [p.display for p in plots] == [True, False, False]
+            await pilot.press("m", "m", "m")
+            assert all(p.display for p in plots)
+
+    run(scenario())

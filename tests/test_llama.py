@@ -84,8 +84,9 @@ def test_one_at_a_time_decodes_exactly_the_tokens_needed(smol):
         for r in reqs:
             want += len(r.prompt) - min(common_prefix(held, r.prompt), len(r.prompt) - smol.min_rows)
             held = r.prompt
-            if mode == "full":
-                want += sum(max(len(c) - 1, smol.min_rows) for c in r.continuations if len(c) > 1)
+            if mode == "full":  # the first label after the query; each other one alone, with enough rows
+                want += len(r.continuations[0]) - 1
+                want += sum(max(len(c) - 1, smol.min_rows) for c in r.continuations[1:] if len(c) > 1)
         assert smol.tokens_evaluated - before == want and smol.pad_tokens == pad
         assert np.array_equal(got, np.array([smol.score_naive(r, mode=mode) for r in reqs]))
         # reversed, from a warm cache: the same numbers

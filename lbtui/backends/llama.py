@@ -392,31 +392,40 @@ class LlamaBackend:
         return out
 
     def _score_one(self, req: Request, mode: str) -> np.ndarray:
-        """One request after what the cache holds: its own tokens in one batch, then in full
-        mode each label's tokens but the last in one batch, dropped again afterwards."""
-        lc, prompt, n = self._lc, req.prompt, len(req.prompt)
+        """One request after what the cache holds: its own tokens in one batch (in full mode
+        with the first label's tokens but the last after them), then each other label's
+        tokens but the last in one batch; label tokens are dropped again afterwards."""
+        lc, prompt, n, conts = self._lc, req.prompt, len(req.prompt), req.continuations
         keep = max(0, min(common_prefix(self._cached, prompt), n - self.min_rows))
         lc.llama_memory_seq_rm(self._mem, 0, keep, -1)
         del self._cached[keep:]
-        first: list[np.ndarray] = []
-        self._decode([(prompt[p], p, (0,), Want(0, None, 0) if p == n - 1 else None) for p in range(keep, n)],
-                     lambda want, logits: first.append(log_softmax_at(logits, [c[0] for c in req.continuations])))
+        steps: list[list[float]] = [[] for _ in conts]  # per label, log p of each of its tokens
+
+        def take(want: Want, logits: np.ndarray) -> None:
+            if want.label is None:  # the query's last row: every label's first token
+                for k, lp in enumerate(log_softmax_at(logits, [c[0] for c in conts])):
+                    steps[k].append(float(lp))
+            else:
+                steps[want.label].append(float(log_softmax_at(logits, [conts[want.label][want.step]])[0]))
+
+        rows = [(prompt[p], p, (0,), Want(0, None, 0) if p == n - 1 else None) for p in range(keep, n)]
+        full = mode == "full"
+        if full:
+            rows += [(t, n + j, (0,), Want(0, 0, j + 1)) for j, t in enumerate(conts[0][:-1])]
+        self._decode(rows, take)
         self._cached = list(prompt)
-        if mode == "first-token":
-            return first[0]
-        row = np.zeros(len(req.continuations))
-        for k, cont in enumerate(req.continuations):
-            lps = [float(first[0][k])]
+        if full and len(conts[0]) > 1:
+            lc.llama_memory_seq_rm(self._mem, 0, n, -1)
+        for k, cont in enumerate(conts[1:] if full else [], start=1):
             if len(cont) > 1:
                 # the query's last tokens again where the label alone has too few rows
                 back = max(0, min(n, self.min_rows - (len(cont) - 1)))
                 lc.llama_memory_seq_rm(self._mem, 0, n - back, -1)
                 rows = [(prompt[p], p, (0,), None) for p in range(n - back, n)]
                 rows += [(t, n + j, (0,), Want(0, k, j + 1)) for j, t in enumerate(cont[:-1])]
-                self._decode(rows, lambda want, logits, cont=cont: lps.append(float(log_softmax_at(logits, [cont[want.step]])[0])))
+                self._decode(rows, take)
                 lc.llama_memory_seq_rm(self._mem, 0, n, -1)
-            row[k] = np.mean(lps)
-        return row
+        return np.array([float(np.mean(s)) if full else s[0] for s in steps])
 
     def _score_pack(self, requests, members, prefix, mode, out, labels=None) -> None:
         lc = self._lc

@@ -54,6 +54,7 @@ DEFAULT_FORM = {"shots": "0,4,8", "seeds": "1", "orders": "1", "limit": "100", "
 # Shown runs past which the long-lived heap is frozen out of the garbage collector's full
 # walks: at 2,511 runs one walk stalls the UI thread for 140 ms.
 FREEZE_STEP = 200
+TAB_FOCUS = {"results": "#per-run", "history": "#history-table", "compare": "#compare-table", "stability": "#stability-table"}
 PLOT_COLORS = ("blue", "red", "green", "orange", "magenta", "cyan", "yellow")  # one per method, band and line alike
 
 
@@ -422,12 +423,18 @@ class LbtuiApp(App):
 
     def action_tab(self, tab: str) -> None:
         self.query_one("#tabs", TabbedContent).active = tab
-        if tab == "history":
-            self.query_one("#history-table", RowTable).focus()
+        focus = TAB_FOCUS.get(tab)  # each tab's main table, so its keys work at once
+        if focus:
+            self.query_one(focus).focus()
+        else:  # plots: out of the form, so that m reaches the app
+            self.set_focus(None)
 
     def action_cycle_plot_metric(self) -> None:
-        self.plot_metric = (self.plot_metric + 1) % len(PLOT_METRICS)
-        self.dirty = True
+        """Plots: all metrics side by side, then each one alone at full width."""
+        self.plot_metric = (self.plot_metric + 1) % (len(PLOT_METRICS) + 1)
+        shown = PLOT_METRICS if self.plot_metric == 0 else (PLOT_METRICS[self.plot_metric - 1],)
+        for key in PLOT_METRICS:
+            self.query_one(f"#plot-{key}", PlotextPlot).display = key in shown
 
     def action_help(self) -> None:
         self.push_screen(HelpScreen())

@@ -199,7 +199,7 @@ Results:
   enter         open the selected run: class-wise accuracy, confusion, examples, prompt,
                 d: where its bias comes from (priors side by side, majority, recency)
   f2 ... f6     tabs: results, plots, past runs, compare, stability
-  m             plot: cycle the metric shown (macro-F1, RSD, BiasScore)
+  m             plots: all three metrics, then macro-F1, RSD or BiasScore alone, full width
                 (with several seeds or orderings, dotted lines in the line's colour
                 bound the range across them)
   Stability     mean ± std [min, max] of each metric across seeds (other demonstrations)
