@@ -396,6 +396,12 @@ class Store:
         sql = "SELECT * FROM runs" + (" WHERE status = ?" if status else "") + " ORDER BY id"
         return [_decode_run(r) for r in self.db.query(sql, [status] if status else [])]
 
+    def test_sizes(self) -> dict[int, int]:
+        """Each run's number of test examples: its --limit, or its task's test set where smaller."""
+        sql = ("SELECT runs.id, CASE WHEN runs.limit_ > 0 AND runs.limit_ < tasks.n_test THEN runs.limit_"
+               " ELSE tasks.n_test END FROM runs JOIN tasks ON tasks.id = runs.task_id")
+        return dict(self.db.execute(sql).fetchall())
+
     def task_origin(self, task_id: int) -> tuple[str, str]:
         """The file a stored task was read from, and its content hash then."""
         return tuple(self.db.execute("SELECT source, content_hash FROM tasks WHERE id = ?", [task_id]).fetchone())

@@ -635,3 +635,91 @@ def test_tab_keys_focus_the_tab_table_and_m_cycles_the_plots(tmp_path):
             assert all(p.display for p in plots)
 
     run(scenario())
+
+
+def test_past_runs_filter_sort_columns_add_all_and_live_status(tmp_path):
+    """Past runs: test size and label-word columns, / filters, s sorts, A adds every shown
+    run; and a resumed run's status there follows the audit without a tab change."""
+    from lbtui.tasks import catalog
+    from lbtui.tasks.verbalizers import variant
+    from lbtui.audit.engine import Engine
+    from lbtui.models import ModelSpec
+
+    db = tmp_path / "h.db"
+    gguf = tmp_path / "fake.gguf"
+    gguf.write_bytes(b"GGUF" + bytes(60))
+    store = Store(db)
+    engine = Engine(store, backend_factory=lambda s, p: FakeBackend())
+    spec = ModelSpec(name="fake", path=gguf)
+    reviews = catalog.load("reviews")
+    tasks = [reviews, catalog.load("tickets"), variant(reviews, ("bad", "good"))]
+    ids = engine.execute(engine.plan([spec], tasks, [0], [0], limit=30))
+    store.db.execute("DELETE FROM scores WHERE run_id = ? AND idx >= 10", [ids[1]])
+    store.db.conn.commit()
+    store.update_run(ids[1], status="cancelled")
+    store.close()
+
+    async def scenario():
+        app = make_app(db=db, backend_factory=lambda s, p: FakeBackend(delay=0.05))
+        async with app.run_test(size=SIZE) as pilot:
+            await pilot.press("f4")
+            await pilot.pause(0.6)
+            await app.views_settled()
+            rows = cells(app, "#history-table")
+            assert {(r[2], r[3]) for r in rows} == {("reviews", ""), ("reviews", "bad,good"), ("tickets", "")}
+            assert {r[6] for r in rows} == {"30"}  # test examples of each run
+            await pilot.press("slash")
+            assert app.focused is app.query_one("#history-filter")
+            await pilot.press(*"tickets", "enter")
+            await pilot.pause(0.6)
+            await app.views_settled()
+            (only,) = cells(app, "#history-table")
+            assert only[2] == "tickets" and only[8] == "cancelled" and app.focused is app.query_one("#history-table")
+            app.view_runs.clear()
+            await pilot.press("A")
+            assert app.view_runs == [ids[1]]
+            await pilot.press("u")  # resume it; its row follows on this tab
+            seen = set()
+            for _ in range(300):
+                await pilot.pause(0.05)
+                seen |= {r[8] for r in cells(app, "#history-table")}
+                if "done" in seen:
+                    break
+            assert {"running", "done"} <= seen
+            await app.workers.wait_for_complete()
+            await pilot.press("slash", "escape")  # clears the filter
+            await pilot.pause(0.6)
+            await app.views_settled()
+            assert len(cells(app, "#history-table")) == 3
+            await pilot.press("s", "s")  # newest -> model -> task
+            await pilot.pause(0.6)
+            await app.views_settled()
+            assert [r[2] for r in cells(app, "#history-table")] == ["reviews", "reviews", "tickets"]
+
+    run(scenario())
+
+
+def test_the_verdict_names_the_best_method_with_intervals_as_report_does(tmp_path):
+    from lbtui.report import summary, verdict
+
+    db = tmp_path / "v.db"
+
+    async def scenario():
+        app = make_app(build_parser().parse_args(["-t", "reviews,tickets", "-k", "0,4", "--limit", "30", "--db", str(db)]),
+                       backend_factory=lambda s, p: FakeBackend())
+        async with app.run_test(size=SIZE) as pilot:
+            await app.workers.wait_for_complete()
+            for _ in range(100):
+                await pilot.pause(0.1)
+                if "best macro-F1" in plain(app.query_one("#verdict", Static).content):
+                    break
+            return plain(app.query_one("#verdict", Static).content), list(app.view_runs)
+
+    text, ids = run(scenario())
+    store = Store(db)
+    expected = verdict.verdicts(summary.build(store, [store.run(i) for i in ids]))
+    assert len(expected) == 2  # k = 0 and k = 4, each over two tasks
+    for v in expected:
+        head, f1, bias = verdict.describe(v)
+        assert head in text and f1.strip() in text and bias.strip() in text
+    assert "2 tasks, 60 test examples (small" in text

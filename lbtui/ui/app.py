@@ -36,7 +36,7 @@ from ..audit.engine import Engine, RunHandle
 from ..audit.selection import AuditRequest
 from ..backends import hardware_summary
 from ..errors import Cancelled, UserError
-from ..report import views as analysis
+from ..report import verdict, views as analysis
 from ..report.render import PlainTable as PlainRich, ladder_table, seed_label, words_table
 from ..store import Store
 from ..tasks import catalog
@@ -44,7 +44,7 @@ from ..tasks.taskfile import DataOptions
 from .format import METRIC_TITLES, bar, fmt_seconds
 from .rowtable import RowTable
 from .screens import HelpScreen, RunScreen
-from .snapshot import PLOT_METRICS, Snapshot, SnapshotBuilder
+from .snapshot import HISTORY_SORTS, PLOT_METRICS, Snapshot, SnapshotBuilder
 from .worker import AppProgress, EngineNote, RunProgress
 
 
@@ -92,6 +92,15 @@ class SnapshotSkipped(Message):
         self.seq = seq
 
 
+class VerdictReady(Message):
+    """The verdict worker's answer for the shown runs of request ``seq``."""
+
+    def __init__(self, seq: int, verdicts: list):
+        super().__init__()
+        self.seq = seq
+        self.verdicts = verdicts
+
+
 class SnapshotReady(Message):
     def __init__(self, snapshot: Snapshot):
         super().__init__()
@@ -112,6 +121,7 @@ class LbtuiApp(App):
         Binding("f5", "tab('compare')", "Compare"),
         Binding("f6", "tab('stability')", "Stability"),
         Binding("m", "cycle_plot_metric", "Plot metric", show=False),
+        Binding("f7", "toggle_setup", "Setup pane"),
         Binding("question_mark", "help", "Help"),
     ]
 
@@ -135,6 +145,9 @@ class LbtuiApp(App):
         self.cancel_event = threading.Event()
         self.dirty = True
         self.plot_metric = 0
+        self.history_filter, self.history_sort = "", 0  # Past runs: / filters, s sorts
+        self.verdict_for: tuple | None = None  # the shown runs the verdict was asked for
+        self.verdict_seq = 0
         self.running = False
         self.highlighted_run: int | None = None
         self.views: SnapshotBuilder | None = None
@@ -189,6 +202,7 @@ class LbtuiApp(App):
                 yield Static(id="progress")
                 with TabbedContent(id="tabs"):
                     with TabPane("Results", id="results"):
+                        yield Static(id="verdict")
                         yield Label("Mean across tasks (and seeds), per model and shots", classes="table-title")
                         yield RowTable(id="mean")
                         yield Label("Per run (enter opens a run)", classes="table-title")
@@ -199,16 +213,20 @@ class LbtuiApp(App):
                                 yield PlotextPlot(id=f"plot-{key}")
                         yield Static(id="label-bars")
                     with TabPane("Past runs", id="history"):
+                        yield Static(id="history-hint")
+                        yield Input(placeholder="filter: words every shown run holds (Enter applies, Escape clears)",
+                                    id="history-filter")
                         yield RowTable(id="history-table")
                     with TabPane("Compare", id="compare"):
                         yield Label("Models side by side on the same tasks (mean over seeds)", classes="table-title")
                         yield RowTable(id="compare-table")
-                        yield Static(id="ladder-table")
-                        yield Static(id="words-table")
+                        with VerticalScroll(id="compare-more"):  # ladder and label words, scrolled together
+                            yield Static(id="ladder-table")
+                            yield Static(id="words-table")
                     with TabPane("Stability", id="stability"):
                         yield Static(id="stability-hint")
                         yield RowTable(id="stability-table")
-        yield Footer()
+        yield Footer(compact=True)  # every key fits at 100 columns
 
     def on_mount(self) -> None:
         self.sub_title = f"{hardware_summary()} · {self.db_path}"
@@ -220,6 +238,7 @@ class LbtuiApp(App):
         self.cache = analysis.ResultCache(self.store)  # the drill-down's and the label bars'
         self.views = SnapshotBuilder(self.db_path, trace=self.sql_trace)
         self.set_interval(REDRAW_SECONDS, self.redraw)
+        self._history_changed()
         if self.autostart:
             self.action_start()
         else:
@@ -333,7 +352,8 @@ class LbtuiApp(App):
         """Compute what ``tab`` shows from the store, off the UI thread. Builds queue on the
         builder's lock; one overtaken by a newer request while it waited does nothing (not
         cancelled: a cancelled worker fails whoever waits for the app's workers)."""
-        snap = self.views.build(tab, run_ids, seq, stale=lambda: seq < self.requested)
+        snap = self.views.build(tab, run_ids, seq, stale=lambda: seq < self.requested,
+                                history=(self.history_filter, self.history_sort))
         self.post_message(SnapshotReady(snap) if snap is not None else SnapshotSkipped(seq))
 
     def on_snapshot_skipped(self, msg: SnapshotSkipped) -> None:
@@ -361,6 +381,46 @@ class LbtuiApp(App):
     def on_analysed(self, msg: Analysed) -> None:
         self.dirty = True
 
+    # --- the verdict: best method per model and shots, with bootstrap intervals ----------
+
+    def refresh_verdict(self, force: bool = False) -> None:
+        """Ask for the verdict over the shown runs when they changed, or (``force``) when one
+        of them finished."""
+        key = tuple(self.view_runs)
+        if self.store is None or (key == self.verdict_for and not force):
+            return
+        self.verdict_for = key
+        self.verdict_seq += 1
+        if self.view_runs:
+            self.query_one("#verdict", Static).update(Text("Verdict: computing 95% bootstrap intervals...", style="dim"))
+        self.compute_verdict(list(self.view_runs), self.verdict_seq)
+
+    @work(thread=True, exit_on_error=False, group="verdict")
+    def compute_verdict(self, run_ids: list[int], seq: int) -> None:
+        """The same bootstrap as `lbtui report`, off the UI thread, on its own connection."""
+        store = Store(self.db_path, readonly=True)
+        try:
+            got = verdict.build(store, run_ids)
+        finally:
+            store.close()
+        self.post_message(VerdictReady(seq, got))
+
+    def on_verdict_ready(self, msg: VerdictReady) -> None:
+        if msg.seq != self.verdict_seq:
+            return  # overtaken by a newer request
+        text = Text()
+        if not msg.verdicts:
+            text.append("Verdict: appears once a run is finished (reorderings and label-word variants have their own"
+                        " views).", style="dim")
+        for v in msg.verdicts:
+            head, f1, bias = verdict.describe(v)
+            text.append(head + "\n", style="bold")
+            for line, pick in ((f1, v.f1), (bias, v.bias)):
+                text.append(line + "\n", style="yellow" if pick.within_noise and pick.method != "none" else "")
+        text.append("95% percentile bootstrap over test and bias sets; 'within noise': the change's interval holds 0."
+                    " RSD and BiasScore: 0 is unbiased, lower is better.", style="dim")
+        self.query_one("#verdict", Static).update(text)
+
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         if event.worker.group == "audit" and event.state == WorkerState.ERROR:
             self._audit_over()
@@ -377,6 +437,7 @@ class LbtuiApp(App):
             if rid not in self.view_runs:
                 self.view_runs.append(rid)
         self.dirty = True
+        self.refresh_verdict(force=True)
 
     def on_audit_done(self, msg: AuditDone) -> None:
         self._audit_finished(msg)
@@ -399,6 +460,8 @@ class LbtuiApp(App):
         if msg.handle.id not in self.view_runs:
             self.view_runs.append(msg.handle.id)
         self.dirty = True
+        if msg.handle.status == "done":
+            self.refresh_verdict(force=True)
 
     def on_engine_note(self, msg: EngineNote) -> None:
         if msg.text.endswith("is stored; nothing to evaluate"):  # one summary at the end, not a notice per run
@@ -435,6 +498,13 @@ class LbtuiApp(App):
         shown = PLOT_METRICS if self.plot_metric == 0 else (PLOT_METRICS[self.plot_metric - 1],)
         for key in PLOT_METRICS:
             self.query_one(f"#plot-{key}", PlotextPlot).display = key in shown
+
+    def action_toggle_setup(self) -> None:
+        """Hide or show the setup form: the tables get its 36 columns (small terminals)."""
+        setup = self.query_one("#setup")
+        setup.display = not setup.display
+        if not setup.display and self.focused is not None and setup in self.focused.ancestors:
+            self.action_tab(self.query_one("#tabs", TabbedContent).active)
 
     def action_help(self) -> None:
         self.push_screen(HelpScreen())
@@ -478,6 +548,7 @@ class LbtuiApp(App):
         if run and run["id"] not in self.view_runs:
             self.view_runs.append(run["id"])
             self.dirty = True
+            self.refresh_verdict()
             self.save_session()
             self.notify(f"run {run['id']} added to the results")
 
@@ -490,15 +561,49 @@ class LbtuiApp(App):
             return
         self.action_start(AuditRequest(resume=run["id"]))
 
+    def action_add_shown_past_runs(self) -> None:
+        keys = self.query_one("#history-table", RowTable).keys()
+        new = [int(k) for k in keys if int(k) not in self.view_runs]
+        self.view_runs.extend(new)
+        self.dirty = True
+        self.refresh_verdict()
+        self.save_session()
+        self.notify(f"{len(new)} run(s) added to the results" if new else "every shown run is in the results already")
+
+    def _history_changed(self) -> None:
+        name = HISTORY_SORTS[self.history_sort % len(HISTORY_SORTS)][0]
+        hint = f"sorted by {name} (s sorts) · / filters" + (f": {self.history_filter!r}" if self.history_filter else "")
+        self.query_one("#history-hint", Static).update(Text(hint + " · a adds the run, A every shown run, u resumes",
+                                                            style="dim"))
+        self.dirty = True
+
+    @on(Input.Submitted, "#history-filter")
+    def _filter_history(self, event: Input.Submitted) -> None:
+        self.history_filter = event.value.strip()
+        self._history_changed()
+        self.query_one("#history-table", RowTable).focus()
+
     def on_key(self, event) -> None:
-        # Keys that act on the past-runs table only.
-        if self.query_one("#tabs", TabbedContent).active == "history" and isinstance(self.focused, RowTable):
-            if event.key == "a":
-                self.action_add_past_run()
+        # Keys that act on the past-runs tab only.
+        if self.query_one("#tabs", TabbedContent).active != "history":
+            return
+        if isinstance(self.focused, RowTable):
+            action = {"a": self.action_add_past_run, "A": self.action_add_shown_past_runs, "u": self.action_resume_past_run,
+                      "s": self._next_history_sort, "slash": self.query_one("#history-filter", Input).focus}.get(
+                          event.character if event.character in ("a", "A", "u", "s") else event.key)
+            if action is not None:
+                action()
                 event.stop()
-            elif event.key == "u":
-                self.action_resume_past_run()
-                event.stop()
+        elif self.focused is self.query_one("#history-filter", Input) and event.key == "escape":
+            self.query_one("#history-filter", Input).value = ""
+            self.history_filter = ""
+            self._history_changed()
+            self.query_one("#history-table", RowTable).focus()
+            event.stop()
+
+    def _next_history_sort(self) -> None:
+        self.history_sort = (self.history_sort + 1) % len(HISTORY_SORTS)
+        self._history_changed()
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
@@ -637,6 +742,7 @@ class LbtuiApp(App):
         self.view_runs = list(run_ids)
         self.dirty = True
         self.redraw()
+        self.refresh_verdict()
 
     def draw_plots(self, snap: Snapshot) -> None:
         methods = self.methods()

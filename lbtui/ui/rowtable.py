@@ -113,6 +113,10 @@ class RowTable(ScrollView, can_focus=True):
     def get_row_at(self, i: int) -> tuple[str, ...]:
         return self.data.rows[i]
 
+    def keys(self) -> list[str]:
+        """The keys of every row shown, in order."""
+        return list(self.data.keys)
+
     @property
     def cursor_key(self) -> str | None:
         return self.data.keys[self.cursor] if self.data.rows else None

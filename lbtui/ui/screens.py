@@ -46,7 +46,7 @@ class RunScreen(Screen):
                 yield Static(id="confusion")
                 yield Static(id="distribution")
             yield PlainTable(id="examples", cursor_type="row", zebra_stripes=True)
-        yield Footer()
+        yield Footer(compact=True)  # every key fits at 100 columns
 
     def on_mount(self) -> None:
         self.refresh_detail()
@@ -209,6 +209,7 @@ Past runs:
   enter         open a run      a   add it to the results view      u   resume it
 
 Everywhere:
+  f7            hide or show the setup form (more room for the tables)
   ctrl+p        command palette      ?   this help      ctrl+q   quit
 
 Metrics: Macro-F1 (higher is better), RSD: relative std. deviation of class-wise accuracy,

@@ -11,7 +11,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 from ..analysis.calibrations import METHODS
 from ..analysis.metrics import PAPER, REGISTRY as METRICS
@@ -46,8 +46,14 @@ def metric_cells(row: dict) -> tuple[str, ...]:
 
 PER_RUN_LEAD = ("run", "model", "task", "k", "seed", "status")
 MEAN_LEAD = ("model", "k", "tasks", "runs", "test n")
-HISTORY_COLUMNS = [Column(c, right=c in ("run", "k", "scored", "seconds")) for c in
-                   ("run", "model", "task", "k", "seed", "scoring", "status", "scored", "seconds", "created")]
+HISTORY_HEADS = ("run", "model", "task", "words", "k", "seed", "test n", "scoring", "status", "scored", "seconds", "created")
+HISTORY_COLUMNS = [Column(c, right=c in ("run", "k", "test n", "scored", "seconds")) for c in HISTORY_HEADS]
+# Past runs' sort orders (s cycles them): a name and the key of a run record
+HISTORY_SORTS: tuple[tuple[str, Callable[[dict], Any]], ...] = (
+    ("newest", lambda r: -r["id"]), ("model", lambda r: (r["model_name"], r["task_name"], r["shots"], r["id"])),
+    ("task", lambda r: (r["task_name"], r["model_name"], r["shots"], r["id"])), ("k", lambda r: (r["shots"], r["id"])),
+    ("status", lambda r: (r["status"], -r["id"])),
+)
 STABILITY_LEAD = ("model", "task", "k", "across", "n", "method")
 
 
@@ -105,7 +111,8 @@ class SnapshotBuilder:
         with self.lock:
             self.store.close()
 
-    def build(self, tab: str, run_ids: list[int], seq: int, stale: Callable[[], bool] = lambda: False) -> Snapshot | None:
+    def build(self, tab: str, run_ids: list[int], seq: int, stale: Callable[[], bool] = lambda: False,
+              history: tuple[str, int] = ("", 0)) -> Snapshot | None:
         """What ``tab`` shows; None when ``stale()`` says, once this build's turn comes, that a
         newer request has made it moot."""
         with self.lock:
@@ -113,7 +120,7 @@ class SnapshotBuilder:
                 return None
             snap = Snapshot(tab, seq, list(run_ids))
             if tab == "history":
-                snap.history = self._history()
+                snap.history = self._history(*history)
             else:
                 self.cache.refresh(run_ids)
                 snap.unanalysed = list(self.cache.unanalysed)
@@ -154,17 +161,26 @@ class SnapshotBuilder:
             widths = [max(a, b) for a, b in zip(widths, hit[3])]
         return MethodRows(Rows.build(columns, cells, keys, widths), methods)
 
-    def _history(self) -> Rows:
-        runs = list(reversed(self.store.runs()))
+    def _history(self, query: str = "", sort: int = 0) -> Rows:
+        """Every stored run, in sort order HISTORY_SORTS[sort], only those whose row holds
+        every word of ``query`` (case-insensitive)."""
+        runs = sorted(self.store.runs(), key=HISTORY_SORTS[sort % len(HISTORY_SORTS)][1])
         counts = self.store.score_counts([r["id"] for r in runs if r["status"] != "done"])
-        cells = []
+        sizes = self.store.test_sizes()
+        words = query.lower().split()
+        cells, keys = [], []
         for r in runs:
             n = r["n_items"] if r["status"] == "done" else counts.get(r["id"], 0)
             created = time.strftime("%Y-%m-%d %H:%M", time.localtime(r["created"])) if r["created"] else ""
-            cells.append((str(r["id"]), r["model_name"], r["task_name"] + method_mark(r), str(r["shots"]),
-                          seed_label(r["seed"], r["demo_order"]), r["scoring"], r["status"], f"{n}/{r['n_items']}",
-                          f"{r['seconds'] or 0:.1f}", created))
-        return Rows.build(HISTORY_COLUMNS, cells, [str(r["id"]) for r in runs])
+            task, _, variant = r["task_name"].partition("[")
+            row = (str(r["id"]), r["model_name"], task + method_mark(r), variant.rstrip("]").replace("/", ","),
+                   str(r["shots"]), seed_label(r["seed"], r["demo_order"]), str(sizes.get(r["id"], "")), r["scoring"],
+                   r["status"], f"{n}/{r['n_items']}", f"{r['seconds'] or 0:.1f}", created)
+            if words and not all(w in " ".join(row).lower() for w in words):
+                continue
+            cells.append(row)
+            keys.append(str(r["id"]))
+        return Rows.build(HISTORY_COLUMNS, cells, keys)
 
     def _compare(self, run_ids: list[int]) -> MethodRows:
         models, rows = analysis.compare_rows(self.cache, run_ids, list(METHODS))

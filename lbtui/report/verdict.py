@@ -1,0 +1,99 @@
+"""The verdict at the top of the app's Results: per model and shots, which calibration is
+best by macro-F1 and by BiasScore, with the 95% bootstrap intervals that `lbtui report`
+computes (summary.build) and the test size behind it. Pure functions over report rows,
+plus one that builds them from the store."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from ..store import Store
+from . import summary
+from .summary import MEAN_TASK, Row
+
+SMALL = 100  # fewer test examples than this: intervals are wide, say so
+
+
+@dataclass(frozen=True)
+class Pick:
+    """The best method under one metric, and its change against none."""
+
+    metric: str
+    method: str
+    value: float
+    lo: float
+    hi: float
+    diff: float | None  # against none, on the same resamples
+    diff_lo: float | None
+    diff_hi: float | None
+
+    @property
+    def within_noise(self) -> bool:
+        """The change's interval includes 0 (or there is no change: none itself is best)."""
+        return self.diff is None or self.diff_lo is None or self.diff_lo <= 0 <= self.diff_hi
+
+
+@dataclass(frozen=True)
+class Verdict:
+    model: str
+    shots: int
+    scoring: str
+    tasks: int
+    runs: int
+    n_test: int
+    f1: Pick
+    bias: Pick
+
+    @property
+    def small(self) -> bool:
+        return self.n_test < SMALL
+
+
+def _pick(rows: list[Row], metric: str, best) -> Pick | None:
+    got = [r for r in rows if r.metric == metric and not math.isnan(r.value)]
+    if not got:
+        return None
+    r = best(got, key=lambda r: r.value)
+    return Pick(metric, r.method, r.value, r.lo, r.hi, r.diff, r.diff_lo, r.diff_hi)
+
+
+def verdicts(rows: list[Row]) -> list[Verdict]:
+    """One verdict per (model, shots, scoring): over the mean of tasks where there are
+    several, else over the one task."""
+    groups: dict[tuple, dict[str, list[Row]]] = {}
+    for r in rows:
+        groups.setdefault((r.model, r.shots, r.scoring), {}).setdefault(r.task, []).append(r)
+    out = []
+    for (model, shots, scoring), by_task in groups.items():
+        tasks = [t for t in by_task if t != MEAN_TASK]
+        chosen = by_task.get(MEAN_TASK) or by_task[tasks[0]]
+        f1, bias = _pick(chosen, "macro_f1", max), _pick(chosen, "bias_score", min)
+        if f1 is None or bias is None:
+            continue
+        out.append(Verdict(model, shots, scoring, len(tasks), len(chosen[0].runs), chosen[0].n_test, f1, bias))
+    return sorted(out, key=lambda v: (v.model, v.shots, v.scoring))
+
+
+def build(store: Store, run_ids: list[int], *, resamples: int = 1000) -> list[Verdict]:
+    """Verdicts over the finished runs among ``run_ids`` that count in a mean (the drawn
+    order, the task's own label words)."""
+    from .views import in_mean
+
+    runs = [r for r in (store.run(i) for i in run_ids) if in_mean(r)]
+    return verdicts(summary.build(store, runs, resamples=resamples)) if runs else []
+
+
+def describe(v: Verdict) -> list[str]:
+    """Two lines of plain text for one verdict."""
+    size = f"{v.tasks} task{'s' if v.tasks != 1 else ''}, {v.n_test:,} test examples" + (" (small: wide intervals)" if v.small else "")
+    head = f"{v.model} k={v.shots} ({v.scoring}; {size})"
+    return [head, f"  best macro-F1: {_say(v.f1)}", f"  lowest BiasScore: {_say(v.bias)}"]
+
+
+def _say(p: Pick) -> str:
+    text = f"{p.method} {p.value:.3f} [{p.lo:.3f}, {p.hi:.3f}]"
+    if p.method == "none" or p.diff is None:
+        return text + ", no calibration does better"
+    text += f", {p.diff:+.3f} against none [{p.diff_lo:+.3f}, {p.diff_hi:+.3f}]"
+    return text + (" within noise" if p.within_noise else "")

@@ -1,0 +1,36 @@
+"""The app's verdict: the best method per model and shots, from `lbtui report`'s rows."""
+
+import math
+
+from lbtui.report.summary import MEAN_TASK, Row
+from lbtui.report.verdict import verdicts, describe
+
+
+def row(task, method, metric, value, diff=None, lo=None, hi=None, n=60, runs=(1,)):
+    return Row("m", task, 4, "full", method, metric, value, value - 0.1, value + 0.1, diff, lo, hi, 1, n, runs)
+
+
+def test_the_best_method_comes_from_the_mean_over_tasks_with_its_interval():
+    rows = []
+    for task, n in (("a", 60), ("b", 30), (MEAN_TASK, 90)):
+        rows += [row(task, "none", "macro_f1", 0.50, n=n), row(task, "cc", "macro_f1", 0.70 if task == MEAN_TASK else 0.9,
+                                                                 0.20, 0.05, 0.35, n=n),
+                 row(task, "bc", "macro_f1", 0.60, 0.10, -0.02, 0.22, n=n),
+                 row(task, "none", "bias_score", 0.40, n=n), row(task, "cc", "bias_score", 0.30, -0.10, -0.20, 0.01, n=n),
+                 row(task, "bc", "bias_score", math.nan, n=n)]
+    (v,) = verdicts(rows)
+    assert (v.tasks, v.n_test, v.small) == (2, 90, True)
+    assert v.f1.method == "cc" and v.f1.value == 0.70 and not v.f1.within_noise  # [+0.05, +0.35] excludes 0
+    assert v.bias.method == "cc" and v.bias.within_noise  # lowest BiasScore, but [-0.20, +0.01] holds 0
+    head, f1, bias = describe(v)
+    assert "2 tasks, 90 test examples (small" in head
+    assert f1.startswith("  best macro-F1: cc 0.700 [0.600, 0.800], +0.200 against none [+0.050, +0.350]")
+    assert bias.endswith("within noise")
+
+
+def test_one_task_and_none_best():
+    rows = [row("a", "none", "macro_f1", 0.8, n=200), row("a", "cc", "macro_f1", 0.7, -0.1, -0.2, 0.0, n=200),
+            row("a", "none", "bias_score", 0.1, n=200), row("a", "cc", "bias_score", 0.2, 0.1, 0.0, 0.2, n=200)]
+    (v,) = verdicts(rows)
+    assert v.tasks == 1 and not v.small and v.f1.method == "none" and v.f1.within_noise
+    assert "no calibration does better" in describe(v)[1]
