@@ -711,7 +711,7 @@ def test_the_verdict_names_the_best_method_with_intervals_as_report_does(tmp_pat
             await app.workers.wait_for_complete()
             for _ in range(100):
                 await pilot.pause(0.1)
-                if "best macro-F1" in plain(app.query_one("#verdict", Static).content):
+                if "best macro-F1" in plain(app.query_one("#verdict", Static).content).replace("\n", " "):
                     break
             return plain(app.query_one("#verdict", Static).content), list(app.view_runs)
 
@@ -722,4 +722,4 @@ def test_the_verdict_names_the_best_method_with_intervals_as_report_does(tmp_pat
     for v in expected:
         head, f1, bias = verdict.describe(v)
         assert head in text and f1.strip() in text and bias.strip() in text
-    assert "2 tasks, 60 test examples (small" in text
+    assert "2 tasks · 60 test (small)" in text

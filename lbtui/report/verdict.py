@@ -85,15 +85,15 @@ def build(store: Store, run_ids: list[int], *, resamples: int = 1000) -> list[Ve
 
 
 def describe(v: Verdict) -> list[str]:
-    """Two lines of plain text for one verdict."""
-    size = f"{v.tasks} task{'s' if v.tasks != 1 else ''}, {v.n_test:,} test examples" + (" (small: wide intervals)" if v.small else "")
-    head = f"{v.model} k={v.shots} ({v.scoring}; {size})"
-    return [head, f"  best macro-F1: {_say(v.f1)}", f"  lowest BiasScore: {_say(v.bias)}"]
+    """Three short lines of plain text for one verdict."""
+    size = f"{v.tasks} task{'s' if v.tasks != 1 else ''} · {v.n_test:,} test" + (" (small)" if v.small else "")
+    return [f"{v.model} k={v.shots} {v.scoring} · {size}", f"  best macro-F1 {_say(v.f1)}",
+            f"  lowest BiasScore {_say(v.bias)}"]
 
 
 def _say(p: Pick) -> str:
     text = f"{p.method} {p.value:.3f} [{p.lo:.3f}, {p.hi:.3f}]"
     if p.method == "none" or p.diff is None:
         return text + ", no calibration does better"
-    text += f", {p.diff:+.3f} against none [{p.diff_lo:+.3f}, {p.diff_hi:+.3f}]"
+    text += f", {p.diff:+.3f} vs none [{p.diff_lo:+.3f}, {p.diff_hi:+.3f}]"
     return text + (" within noise" if p.within_noise else "")

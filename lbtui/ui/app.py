@@ -417,8 +417,8 @@ class LbtuiApp(App):
             text.append(head + "\n", style="bold")
             for line, pick in ((f1, v.f1), (bias, v.bias)):
                 text.append(line + "\n", style="yellow" if pick.within_noise and pick.method != "none" else "")
-        text.append("95% percentile bootstrap over test and bias sets; 'within noise': the change's interval holds 0."
-                    " RSD and BiasScore: 0 is unbiased, lower is better.", style="dim")
+        text.append("[95% bootstrap intervals · within noise: the change's interval holds 0 · small: under"
+                    f" {verdict.SMALL} test · RSD, BiasScore: 0 is unbiased]", style="dim")
         self.query_one("#verdict", Static).update(text)
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
