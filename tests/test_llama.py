@@ -304,3 +304,19 @@ def test_a_small_context_lowers_the_batch_instead_of_aborting(smol):
 def test_a_context_size_llama_cpp_cannot_take_is_refused_in_one_line(n_ctx):
     with pytest.raises(ModelError, match=r"n_ctx: must be between 256 and 16777216"):
         LlamaBackend(smollm2_path(), n_ctx=n_ctx)
+
+
+def test_a_llama_cpp_python_without_the_api_is_one_line_naming_its_version(monkeypatch):
+    import llama_cpp
+
+    from lbtui.backends import llama
+
+    monkeypatch.setattr(llama, "_API_CHECKED", False)
+    monkeypatch.delattr(llama_cpp, "llama_memory_seq_cp")
+    monkeypatch.setattr(llama_cpp, "__version__", "0.3.16")
+    with pytest.raises(ModelError, match=r"llama-cpp-python: version 0\.3\.16 lacks llama_memory_seq_cp; lbtui needs"
+                                         r" llama-cpp-python>=0\.3\.36,<0\.4"):
+        llama.check_api()
+    monkeypatch.undo()
+    llama._API_CHECKED = False
+    llama.check_api()  # the installed one has it all

@@ -224,6 +224,18 @@ def test_report_of_a_missing_run_or_empty_store(capsys, tmp_path, audited):
     assert "no finished runs" in capsys.readouterr().err
 
 
+def test_report_does_not_pool_runs_of_another_limit_as_seeds(capsys, audited, fake_model, fake_factory):
+    db, doc = audited
+    assert main(["run", "-m", str(fake_model), "-t", "reviews", "-k", "0", "--limit", "10", "--db", str(db), "--json"],
+                backend_factory=fake_factory) == 0
+    (small,) = json.loads(capsys.readouterr().out)["runs"]
+    assert main(["report", "--db", str(db)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "differ in --limit" in err and f"{small['run_id']} (--limit 10)" in err and len(err.splitlines()) == 1
+    same = [a for r in doc["runs"] for a in ("--run", str(r["run_id"]))]
+    assert main(["report", "--db", str(db), *same, "--json"]) == 0  # one --limit: fine
+
+
 @pytest.mark.parametrize("option, target, fragment", [
     ("-o", "missing/r.md", "--out: folder"),
     ("-o", ".", "--out: . is a folder; give a file name"),

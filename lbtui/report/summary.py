@@ -94,6 +94,12 @@ def build(
         # Runs scored under older rules stay readable but are never pooled with current ones.
         groups[(r["model_name"], r["task_name"] + method_mark(r), r["shots"], r["scoring"])].append(r)
     # For each group: point values and resamples, {method: {key: value / (B,)}}.
+    for (model, task, shots, scoring), members in groups.items():
+        limits = sorted({r["limit_"] for r in members}, key=str)
+        if len(limits) > 1:  # another --limit is another test set, not another seed
+            ids = ", ".join(f"{r['id']} (--limit {r['limit_']})" for r in members)
+            raise UserError("--run", f"runs {ids} of {model} on {task} k={shots} differ in --limit; report pools only runs"
+                                     " of one --limit: choose them with --run")
     values: dict[tuple, tuple[dict, dict, int]] = {}
     per_run: dict[int, dict] = {}  # run id -> {method: {key: value}}
     for key, members in groups.items():

@@ -146,14 +146,15 @@ class SnapshotBuilder:
         return MethodRows(Rows.build(metric_columns(MEAN_LEAD), cells, keys), [r["method"] for r in rows])
 
     def _per_run(self, run_ids: list[int]) -> MethodRows:
-        columns = metric_columns(PER_RUN_LEAD)
+        columns = metric_columns(PER_RUN_LEAD) + [Column("why —")]  # a method that cannot apply says why
         cells, keys, methods, widths = [], [], [], [0] * len(columns)
         for rid in run_ids:
             res = self.cache.get(rid)
             hit = self._run_rows.get(rid)
             if hit is None or hit[0] is not res:  # rows, keys and widths of a run change only with its results
                 rows = [(str(rid), r["model"], r["task"], str(r["shots"]), seed_label(r["seed"], r["order"]), r["status"])
-                        + metric_cells(r) for r in analysis.per_run_rows(self.cache, [rid], list(METHODS))]
+                        + metric_cells(r) + ((r["reason"] or "") if r["macro_f1"] is None else "",)
+                        for r in analysis.per_run_rows(self.cache, [rid], list(METHODS))]
                 hit = self._run_rows[rid] = (res, rows, [f"{rid}:{m}" for m in METHODS], fit_widths(rows, len(columns)))
             cells += hit[1]
             keys += hit[2]
