@@ -19,8 +19,8 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from . import models as model_registry, paths
-from .audit import examples
-from .audit.selection import AuditRequest, Selection, data_options, select, split_names
+from .auditing import examples
+from .auditing.selection import AuditRequest, Selection, data_options, select, split_names
 from .errors import EXIT_GATE, EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_OK, EXIT_TERMINATED, Terminated, UserError
 from .store import SETS
 from .tasks import catalog
@@ -170,7 +170,7 @@ def open_store(db: Path | None, *, readonly: bool = False):
 
 
 def cmd_run(a, backend_factory=None) -> int:
-    from .audit.engine import Engine, report
+    from .auditing.engine import Engine, report
     from .report.render import ProgressBar, metrics_json, print_tables
 
     plans = AuditRequest.from_args(a).plans()
@@ -252,7 +252,7 @@ def cmd_export(a) -> int:
 
 
 def cmd_prompt(a) -> int:
-    from .audit import prompt_view
+    from .auditing import prompt_view
 
     registry = model_registry.registry()
     spec = model_registry.resolve(a.model or model_registry.default_model(registry), registry)
@@ -317,7 +317,7 @@ def cmd_models(a) -> int:
 
 
 def cmd_bench(a) -> int:
-    from .audit import bench
+    from .auditing import bench
     from .report.render import print_bench
 
     if a.app:
@@ -395,7 +395,7 @@ def cmd_report(a) -> int:
 
 def cmd_diagnose(a) -> int:
     from .analysis import diagnose
-    from .audit.engine import run_scores
+    from .auditing.engine import run_scores
     from .report.render import diagnosis_json, print_diagnosis
 
     store = open_store(a.db, readonly=True)
@@ -417,7 +417,7 @@ def cmd_diagnose(a) -> int:
 def cmd_stability(a) -> int:
     from .analysis import stability
     from .analysis.calibrations import METHODS
-    from .audit.engine import report
+    from .auditing.engine import report
     from .report.render import print_stability, stability_json
     from .report.summary import select_runs
     from .tasks import suites

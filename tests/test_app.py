@@ -14,7 +14,7 @@ from lbtui import paths
 
 from lbtui.backends.fake import FakeBackend
 from lbtui.cli import build_parser
-from lbtui.audit.engine import report
+from lbtui.auditing.engine import report
 from lbtui.store import Store
 from lbtui.ui.app import make_app
 from lbtui.ui.rowtable import RowTable
@@ -402,7 +402,7 @@ def test_resuming_a_cancelled_label_word_run_resumes_that_run(tmp_path):
     """A cancelled reviews[bad/good] run resumed from Past runs is finished as it was
     (its label words), not replaced by a new plain reviews run."""
     from lbtui.tasks import catalog, verbalizers
-    from lbtui.audit.engine import Engine
+    from lbtui.auditing.engine import Engine
     from lbtui.models import ModelSpec
 
     db = tmp_path / "w.db"
@@ -438,7 +438,7 @@ def test_drill_down_under_fitted_calibrations_lists_the_examples(tmp_path):
     """Keys 6 and 7 (ProCa, SC) show every test example with its calibrated probabilities,
     as the prior-based methods do."""
     from lbtui.tasks import catalog
-    from lbtui.audit.engine import Engine, run_scores
+    from lbtui.auditing.engine import Engine, run_scores
     from lbtui.models import ModelSpec
     from lbtui.analysis.results import calibrators
     from lbtui.analysis.metrics import softmax
@@ -462,7 +462,7 @@ def test_drill_down_under_fitted_calibrations_lists_the_examples(tmp_path):
 def test_a_run_seen_running_with_every_score_gets_its_fitted_calibrations_once_done(tmp_path):
     """The results cache follows a run's status, not only its score count."""
     from lbtui.tasks import catalog
-    from lbtui.audit.engine import Engine
+    from lbtui.auditing.engine import Engine
     from lbtui.models import ModelSpec
 
     gguf = tmp_path / "fake.gguf"
@@ -498,7 +498,7 @@ def test_a_refresh_costs_a_few_queries_whatever_the_number_of_runs(tmp_path):
     assert len(rows) == 24 * 7 and all(r["macro_f1"] is not None for r in rows
                                     if r["method"] == "proca" or r["method"] == "sc" and r["shots"] >= 2)
     # the stored numbers are the engine's
-    from lbtui.audit.engine import report
+    from lbtui.auditing.engine import report
     assert cache.get(ids[5]).metrics["proca"].macro_f1 == pytest.approx(report(store, ids[5]).metrics["proca"].macro_f1)
     statements.clear()
     cache.refresh(ids)
@@ -592,7 +592,7 @@ def test_the_mean_counts_only_finished_runs_of_the_tasks_themselves(tmp_path):
     (they have their own views); the row says how many tasks, runs and test examples it
     averages, and a partial run shows how many of its inputs are scored."""
     from lbtui.tasks import catalog
-    from lbtui.audit.engine import Engine
+    from lbtui.auditing.engine import Engine
     from lbtui.models import ModelSpec
 
     gguf = tmp_path / "fake.gguf"
@@ -643,7 +643,7 @@ def test_past_runs_filter_sort_columns_add_all_and_live_status(tmp_path):
     run; and a resumed run's status there follows the audit without a tab change."""
     from lbtui.tasks import catalog
     from lbtui.tasks.verbalizers import variant
-    from lbtui.audit.engine import Engine
+    from lbtui.auditing.engine import Engine
     from lbtui.models import ModelSpec
 
     db = tmp_path / "h.db"

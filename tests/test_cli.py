@@ -115,7 +115,7 @@ def test_user_models_toml_adds_models(capsys, isolated_home):
 
 
 def test_engine_does_not_import_textual():
-    code = "import sys, lbtui.cli, lbtui.audit.engine, lbtui.store, lbtui.report.render; assert 'textual' not in sys.modules"
+    code = "import sys, lbtui.cli, lbtui.auditing.engine, lbtui.store, lbtui.report.render; assert 'textual' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True)
 
 

@@ -1,7 +1,7 @@
 import pytest
 
 from lbtui.tasks import catalog
-from lbtui.audit import examples
+from lbtui.auditing import examples
 from lbtui.errors import TaskError
 
 

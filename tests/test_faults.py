@@ -17,7 +17,7 @@ from conftest import smollm2_path
 from lbtui.tasks import catalog
 from lbtui.backends.fake import FakeBackend
 from lbtui.cli import main
-from lbtui.audit.engine import Engine, report
+from lbtui.auditing.engine import Engine, report
 from lbtui.errors import TaskError
 from lbtui.models import ModelSpec
 from lbtui.store import Store

@@ -19,10 +19,10 @@ LAYERS = [
     ("store", "tasks", "models.gguf"),  # models.gguf: the GGUF file helpers every backend reads with
     ("backends",),
     ("models",),
-    ("audit",),  # engine, example sets, prompts, selection, prompt view, scoring bench
+    ("auditing",),  # engine, example sets, prompts, selection, prompt view, scoring bench
     ("report",),  # what the interfaces show: lbtui report, the CLI's tables, the app's views
     ("ui",),
-    ("cli", "__main__"),
+    ("cli", "__main__", "api"),  # api: lbtui.audit() for Python, beside the command line
 ]
 LEVEL = {part: i for i, layer in enumerate(LAYERS) for part in layer}
 # Within a layer, these pairs never depend on each other.

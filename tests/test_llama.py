@@ -7,13 +7,13 @@ import pytest
 
 from conftest import smollm2_path
 from lbtui.tasks import catalog
-from lbtui.audit import examples
+from lbtui.auditing import examples
 from lbtui.backends.base import Request
 from lbtui.backends.llama import LlamaBackend
 from lbtui.cli import main
 from lbtui.errors import ModelError
 from lbtui.models import registry
-from lbtui.audit.prompts import PromptBuilder, demo_pairs
+from lbtui.auditing.prompts import PromptBuilder, demo_pairs
 from lbtui.store import Store
 
 pytestmark = pytest.mark.model
@@ -116,7 +116,7 @@ def test_a_score_does_not_depend_on_its_pack_or_the_warm_cache(smol_packs):
 
 
 def test_both_ways_give_the_same_numbers_and_share_stored_scores(smol, smol_packs):
-    from lbtui.audit.engine import numbers_key
+    from lbtui.auditing.engine import numbers_key
 
     reqs = requests_for(smol, "reviews", shots=2, n=6, full=True)
     smol.clear()
@@ -170,7 +170,7 @@ def test_audit_a_bundled_task_end_to_end(tmp_path, capsys):
     stored = store.run(run["run_id"])
     assert stored["status"] == "done" and stored["tokens_evaluated"] > 0 and stored["params"]["backend"] == "llama.cpp"
     # calibration changes predictions
-    from lbtui.audit.engine import report
+    from lbtui.auditing.engine import report
     rep = report(store, run["run_id"])
     shares = {m: tuple(rep.metrics[m].predicted_share) for m in ("none", "cc", "dc", "bc", "looc")}
     assert len(set(shares.values())) > 1
@@ -229,7 +229,7 @@ def test_bench_reports_every_figure_against_the_raw_rate(capsys):
 
 
 def test_tokens_needed_is_the_trie_of_the_prompts():
-    from lbtui.audit.bench import distinct_tokens, tokens_needed
+    from lbtui.auditing.bench import distinct_tokens, tokens_needed
     assert distinct_tokens([(1, 2, 3), (1, 2, 4), (1, 5), (1, 2, 3)]) == 5
     reqs = [Request((1, 2, 3), ((7, 9), (8, 9))), Request((1, 2, 4), ((7, 9), (8, 9)))]
     assert tokens_needed(reqs, "first-token") == 4

@@ -3,7 +3,7 @@ import pytest
 from jinja2.exceptions import SecurityError
 
 from lbtui.backends.fake import FakeBackend
-from lbtui.audit.prompts import ChatWrap, PromptBuilder, chat_wrap, shared_first_tokens, with_period
+from lbtui.auditing.prompts import ChatWrap, PromptBuilder, chat_wrap, shared_first_tokens, with_period
 from lbtui.types import PromptFormat
 
 
@@ -106,7 +106,7 @@ def test_chat_template_renders_in_a_sandbox():
     ("{{ 2 ** 100000000 }}{{ messages[0].content }}", "power past the limit"),
 ])
 def test_a_hostile_chat_template_is_refused_in_one_line_instead_of_hanging(template, fragment):
-    from lbtui.audit.engine import chat_for
+    from lbtui.auditing.engine import chat_for
     from lbtui.errors import UserError
 
     class Backend:

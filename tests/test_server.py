@@ -18,11 +18,11 @@ import pytest
 
 from conftest import smollm2_path
 from lbtui.tasks import catalog
-from lbtui.audit import examples
+from lbtui.auditing import examples
 from lbtui.backends.base import Request
 from lbtui.backends.server import ServerBackend, ServerError
 from lbtui.cli import main
-from lbtui.audit.engine import Planned, prepare
+from lbtui.auditing.engine import Planned, prepare
 from lbtui.models import ModelSpec
 from lbtui.store import Store
 

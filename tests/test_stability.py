@@ -8,10 +8,10 @@ from types import SimpleNamespace
 import pytest
 
 from lbtui.tasks import catalog
-from lbtui.audit import examples
+from lbtui.auditing import examples
 from lbtui.analysis import stability
 from lbtui.cli import main
-from lbtui.audit.engine import plan, run_key
+from lbtui.auditing.engine import plan, run_key
 from lbtui.models import ModelSpec
 from lbtui.errors import TaskError, UserError
 from lbtui.store import Store
@@ -53,7 +53,7 @@ def test_plan_runs_each_ordering_that_exists_and_keeps_old_keys_for_the_drawn_or
     assert len(set(keys)) == len(keys)
     # Runs stored before orderings existed keep their identity (no "order" field in the key).
     p = next(p for p in plans if p.shots == 4 and p.seed == 0 and p.order == 0)
-    from lbtui.audit.engine import METHOD_VERSION
+    from lbtui.auditing.engine import METHOD_VERSION
 
     old = json.dumps({"model": "sha", "task": task.content_hash, "shots": 4, "seed": 0, "scoring": "full", "limit": 5,
                       "n_bias": 32, "chat": False, "method": METHOD_VERSION}, sort_keys=True)

@@ -24,7 +24,7 @@ from ..analysis import bootstrap as bs, stability
 from ..analysis.calibrations import METHODS
 from ..analysis.metrics import REGISTRY as METRICS
 from ..analysis.results import method_mark
-from ..audit.engine import run_scores
+from ..auditing.engine import run_scores
 from ..errors import UserError
 from ..store import Store
 

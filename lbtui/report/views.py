@@ -17,7 +17,7 @@ import numpy as np
 from ..analysis import calibrations as cal
 from ..analysis.metrics import Metrics, predict, softmax
 from ..analysis.results import HEADLINE, analysis_version, evaluate_run, method_mark, metrics_from_payload
-from ..audit.engine import report, run_scores
+from ..auditing.engine import report, run_scores
 from ..store import Store
 
 

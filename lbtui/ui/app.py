@@ -32,8 +32,8 @@ from textual_plotext import PlotextPlot
 
 from .. import models as model_registry, paths
 from ..analysis.calibrations import METHODS
-from ..audit.engine import Engine, RunHandle
-from ..audit.selection import AuditRequest
+from ..auditing.engine import Engine, RunHandle
+from ..auditing.selection import AuditRequest
 from ..backends import hardware_summary
 from ..errors import Cancelled, UserError
 from ..report import verdict, views as analysis
@@ -817,7 +817,7 @@ def form_words(message: str) -> str:
 def make_app(args=None, *, db: Path | None = None, backend_factory: Callable | None = None) -> LbtuiApp:
     """The app, from parsed CLI arguments (``lbtui [--model M --task T ...]``) or defaults.
     With a task given, the audit starts at once."""
-    from ..audit.selection import data_options, split_names
+    from ..auditing.selection import data_options, split_names
 
     models = split_names(getattr(args, "model", None))
     tasks = split_names(getattr(args, "task", None))

@@ -134,7 +134,7 @@ class RunScreen(Screen):
 def prompt_text(store, run: dict, ex: dict | None, template: str) -> tuple[str, str]:
     """Title and body of the prompt view: the tokens where the model's vocabulary can be
     read, else the recorded prompt text."""
-    from ..audit.prompt_view import from_stored, render
+    from ..auditing.prompt_view import from_stored, render
     from ..backends import load_vocab
     from ..errors import UserError
 

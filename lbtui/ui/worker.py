@@ -6,7 +6,7 @@ import dataclasses
 
 from textual.message import Message
 
-from ..audit.engine import RunHandle
+from ..auditing.engine import RunHandle
 
 
 class RunProgress(Message):

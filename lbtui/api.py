@@ -1,0 +1,133 @@
+"""lbtui from Python (notebooks, scripts): the same engine and store as `lbtui run`, so a
+run stored by one is reused by the other. See docs/PYTHON.md.
+
+    import lbtui
+    result = lbtui.audit(tasks="reviews", shots=[0, 4], limit=40, db="audit.db")
+    result.frame()            # pandas: one row per run and calibration method
+    result.scores(run_id)     # the raw per-label scores of a run, as arrays
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Sequence
+
+from .analysis.results import HEADLINE
+from .types import RunScores
+
+
+def _names(x: str | Iterable[str] | None) -> tuple[str, ...]:
+    if x is None:
+        return ()
+    return (x,) if isinstance(x, str) else tuple(x)
+
+
+def _numbers(x: int | Iterable[int] | None) -> str | None:
+    if x is None:
+        return None
+    return str(x) if isinstance(x, int) else ",".join(str(int(v)) for v in x)
+
+
+@dataclass(frozen=True)
+class Run:
+    """One stored run: what it is, and its metrics under every calibration method (None
+    where a method cannot apply, with the reason in ``reasons``)."""
+
+    id: int
+    model: str
+    task: str
+    shots: int
+    seed: int
+    order: int
+    scoring: str
+    n_test: int
+    metrics: dict  # method -> analysis.metrics.Metrics | None
+    reasons: dict  # method -> why it cannot apply
+
+
+class AuditResult:
+    """The runs of one audit, read from its store."""
+
+    def __init__(self, db: Path, runs: list[Run]):
+        self.db = db
+        self.runs = runs
+
+    def rows(self) -> list[dict]:
+        """One dict per run and method: the run's identity and the headline metrics."""
+        out = []
+        for r in self.runs:
+            for method, m in r.metrics.items():
+                row = {"run_id": r.id, "model": r.model, "task": r.task, "shots": r.shots, "seed": r.seed,
+                       "order": r.order, "scoring": r.scoring, "n_test": r.n_test, "method": method}
+                row.update({k: (None if m is None else float(getattr(m, k))) for k in HEADLINE})
+                out.append(row)
+        return out
+
+    def frame(self):
+        """``rows()`` as a pandas DataFrame (pandas is not a dependency of lbtui)."""
+        try:
+            import pandas as pd
+        except ImportError:
+            raise ImportError("AuditResult.frame() needs pandas (pip install pandas); rows() gives the same as dicts") from None
+        return pd.DataFrame(self.rows())
+
+    def scores(self, run_id: int) -> RunScores:
+        """The raw per-label scores of a run (log-probabilities, shape (N, K) per set:
+        test, bias, content-free, domain-context, leave-one-out) and the gold labels."""
+        from .auditing.engine import run_scores
+        from .store import Store
+
+        store = Store(self.db, readonly=True)
+        try:
+            return run_scores(store, run_id)
+        finally:
+            store.close()
+
+    def __repr__(self) -> str:
+        return f"AuditResult({len(self.runs)} runs in {self.db})"
+
+
+def audit(
+    models: str | Sequence[str] | None = None, tasks: str | Sequence[str] = "reviews", shots: int | Sequence[int] = (0, 4, 8),
+    seeds: int = 1, *, orders: int = 1, limit: int = 100, scoring: str = "full", label_words: str = "",
+    db: str | Path | None = None, progress: bool = False,
+) -> AuditResult:
+    """Audit ``models`` (names from models.toml or .gguf paths; default: the default
+    model) on ``tasks`` (bundled names or task files) at each of ``shots``, with ``seeds``
+    draws of demonstrations and ``orders`` orderings of each; store every score in ``db``
+    (default: the user's store, as `lbtui run`). Runs the store holds already are read,
+    not evaluated again. Errors are lbtui.errors.UserError with the option's name."""
+    from . import paths
+    from .auditing.engine import Engine, NullProgress, report
+    from .auditing.selection import AuditRequest
+    from .store import Store
+
+    request = AuditRequest(models=_names(models), tasks=_names(tasks), shots=_numbers(shots), seeds=_numbers(seeds),
+                           orders=_numbers(orders), limit=str(limit), scoring=scoring, verbalizers=label_words)
+    plans = request.plans()
+    path = Path(db) if db is not None else paths.default_db()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    store = Store(path)
+    if progress:
+        from .report.render import ProgressBar
+
+        bar = ProgressBar()
+        bar.__enter__()
+    try:
+        engine = Engine(store, progress=bar if progress else NullProgress())
+        try:
+            ids = engine.execute(plans)
+        finally:
+            engine.close()
+        runs = []
+        for rid in ids:
+            rep = report(store, rid)
+            r = rep.run
+            runs.append(Run(rid, r["model_name"], r["task_name"], r["shots"], r["seed"], r["demo_order"], r["scoring"],
+                            int(rep.metrics["none"].confusion.sum()), dict(rep.metrics), dict(rep.reasons)))
+    finally:
+        if progress:
+            bar.__exit__(None, None, None)
+        store.close()
+    return AuditResult(path, runs)

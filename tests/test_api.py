@@ -1,0 +1,53 @@
+"""lbtui.audit(): the worked example of docs/PYTHON.md runs as written, on the real model,
+and shares its store with the command line."""
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from lbtui.cli import main
+
+DOC = Path(__file__).resolve().parent.parent / "docs" / "PYTHON.md"
+
+
+def example() -> str:
+    (code,) = re.findall(r"```python\n(.*?)```", DOC.read_text(), re.S)
+    return code
+
+
+@pytest.mark.model
+def test_the_worked_example_runs_and_the_cli_reuses_its_runs(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    exec(compile(example(), str(DOC), "exec"), {})
+    out = capsys.readouterr().out
+    assert out.startswith("AuditResult(2 runs in audit.db)")
+    assert " shots method  macro_f1   rsd  bias_score" in out and "(40, 2) (32, 2)" in out
+    assert "'looc': 'LOOC needs at least 2 demonstrations'" in out
+    # the command line finds the same runs stored: nothing to evaluate, no new run
+    from lbtui.store import Store
+
+    before = {r["id"]: r["tokens_evaluated"] for r in Store(Path("audit.db")).runs()}
+    argv = ["run", "-t", "reviews", "-k", "0,4", "--limit", "40", "--scoring", "first-token", "--db", "audit.db", "--json"]
+    assert main(argv) == 0
+    runs = json.loads(capsys.readouterr().out)["runs"]
+    import lbtui
+
+    again = lbtui.audit(tasks="reviews", shots=[0, 4], limit=40, scoring="first-token", db="audit.db")
+    assert [r["run_id"] for r in runs] == [r.id for r in again.runs]
+    assert {r["id"]: r["tokens_evaluated"] for r in Store(Path("audit.db")).runs()} == before
+    first = again.rows()[0]
+    assert first["method"] == "none" and first["macro_f1"] == pytest.approx(runs[0]["metrics"]["none"]["macro_f1"])
+
+
+def test_bad_arguments_are_user_errors_naming_the_option(tmp_path):
+    import lbtui
+    from lbtui.errors import UserError
+
+    with pytest.raises(UserError) as e:
+        lbtui.audit(tasks="reviews", shots=[-1], db=tmp_path / "x.db")
+    assert e.value.where == "--shots"
+    with pytest.raises(UserError) as e:
+        lbtui.audit(tasks="no-such-task", db=tmp_path / "x.db")
+    assert e.value.where in ("--task", "-t")
