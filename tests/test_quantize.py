@@ -117,3 +117,21 @@ def test_ladder_rows_by_hand():
     assert q2["macro_f1"] == pytest.approx(0.3) and q2["d_macro_f1"] == pytest.approx(0.3 - 0.7)
     assert got[1]["d_macro_f1"] is None and got[0]["d_rsd"] == pytest.approx(0.3 - 0.3)
     assert ladder.base_model("m@q8_0") == "m" and ladder.base_model("@x") == "@x"
+
+
+def test_toml_the_project_writes_survives_any_text(tmp_path):
+    """One TOML writer (tomli-w) for every file lbtui writes: names and notes with quotes,
+    backslashes, newlines and control characters read back as written."""
+    import tomllib
+
+    from lbtui.models import ModelSpec
+    from lbtui.models.quantize import Variant, _block, _remove_block
+
+    odd = 'a "quoted" name\\with\nnewline\ttab\x01'
+    v = Variant(name=odd, source="src", type="q8_0", path=tmp_path / "m.gguf", bits_per_weight=8.5, n_params=1,
+                size_bytes=1, written=True)
+    block = _block(v, ModelSpec(name="src"))
+    got = tomllib.loads(block)["models"][odd]
+    assert got["path"] == str(v.path) and got["quantized_from"] == "src"
+    text, removed = _remove_block("[models.mine]\npath = 'x'\n\n" + block, odd)
+    assert removed and tomllib.loads(text) == {"models": {"mine": {"path": "x"}}}

@@ -233,7 +233,7 @@ def test_report_does_not_pool_runs_of_another_limit_as_seeds(capsys, audited, fa
     err = capsys.readouterr().err.strip()
     assert "differ in --limit" in err and f"{small['run_id']} (--limit 10)" in err and len(err.splitlines()) == 1
     same = [a for r in doc["runs"] for a in ("--run", str(r["run_id"]))]
-    assert main(["report", "--db", str(db), *same, "--json"]) == 0  # one --limit: fine
+    assert main(["report", "--db", str(db), *same, "--format", "json"]) == 0  # one --limit: fine
 
 
 @pytest.mark.parametrize("option, target, fragment", [

@@ -62,7 +62,10 @@ def metrics_batch(
     y_true: np.ndarray, y_pred: np.ndarray, bias_q: np.ndarray, bias_gold: np.ndarray, k: int,
 ) -> dict[str, np.ndarray]:
     """Headline metrics of B prediction sets at once: y_true, y_pred (B, N); bias_q (B, M, K),
-    bias_gold (B, M). The same definitions as metrics.py (tests hold them equal)."""
+    bias_gold (B, M). The same definitions as metrics.py, whose F1 is scikit-learn's
+    (tests hold them equal). Our own code for speed: a report draws 1,000 resamples per
+    method and run, and f1_score's input checks alone cost about a millisecond a call;
+    this computes all of them in a few array passes."""
     b, n = y_true.shape
     rows = np.arange(b)[:, None]
     counts = np.zeros((b, k, k))

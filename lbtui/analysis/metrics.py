@@ -14,11 +14,11 @@ import numpy as np
 
 
 def softmax(scores: np.ndarray) -> np.ndarray:
-    """Row-wise softmax over the K label scores."""
-    s = np.asarray(scores, dtype=np.float64)
-    s = s - s.max(axis=-1, keepdims=True)
-    e = np.exp(s)
-    return e / e.sum(axis=-1, keepdims=True)
+    """Row-wise softmax over the K label scores (scipy's, imported where first used: a
+    stored run's report needs neither scipy nor scikit-learn)."""
+    from scipy.special import softmax as sp_softmax
+
+    return sp_softmax(np.asarray(scores, dtype=np.float64), axis=-1)
 
 
 def predict(probs: np.ndarray) -> np.ndarray:
@@ -38,25 +38,16 @@ def gold_labels(y_true: np.ndarray) -> np.ndarray:
     return np.unique(np.asarray(y_true))
 
 
-def f1_per_label(y_true: np.ndarray, y_pred: np.ndarray, labels: np.ndarray) -> np.ndarray:
-    """F1 of each label in ``labels``; 0 where precision and recall are both undefined or 0
-    (scikit-learn's zero_division=0)."""
-    y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
-    out = np.zeros(len(labels))
-    for i, lab in enumerate(labels):
-        tp = np.sum((y_pred == lab) & (y_true == lab))
-        denom = np.sum(y_pred == lab) + np.sum(y_true == lab)
-        out[i] = 2.0 * tp / denom if denom else 0.0
-    return out
-
-
 def macro_f1(y_true: np.ndarray, y_pred: np.ndarray) -> float:
     """Macro-F1 over the labels present in gold; a predicted label absent from gold
-    only counts as a miss (scikit-learn: average='macro', labels=sorted gold labels)."""
+    only counts as a miss: scikit-learn's f1_score(average='macro', labels=sorted gold
+    labels, zero_division=0)."""
+    from sklearn.metrics import f1_score
+
     labels = gold_labels(y_true)
     if labels.size == 0:
         return float("nan")
-    return float(f1_per_label(y_true, y_pred, labels).mean())
+    return float(f1_score(np.asarray(y_true), np.asarray(y_pred), labels=labels, average="macro", zero_division=0))
 
 
 def classwise_accuracy(y_true: np.ndarray, y_pred: np.ndarray, *, n_labels: int) -> np.ndarray:
@@ -93,10 +84,13 @@ def bias_score(probs: np.ndarray, y_true: np.ndarray) -> float:
 
 
 def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, *, n_labels: int) -> np.ndarray:
-    """Counts, rows gold, columns predicted, over all K labels."""
-    cm = np.zeros((n_labels, n_labels), dtype=np.int64)
-    np.add.at(cm, (np.asarray(y_true), np.asarray(y_pred)), 1)
-    return cm
+    """Counts, rows gold, columns predicted, over all K labels (scikit-learn's)."""
+    from sklearn.metrics import confusion_matrix as sk_confusion
+
+    y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
+    if y_true.size == 0:  # scikit-learn refuses empty input
+        return np.zeros((n_labels, n_labels), dtype=np.int64)
+    return sk_confusion(y_true, y_pred, labels=np.arange(n_labels)).astype(np.int64)
 
 
 def distribution(y: np.ndarray, *, n_labels: int) -> np.ndarray:

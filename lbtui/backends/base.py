@@ -48,8 +48,8 @@ class Backend(Protocol):
 
 
 def log_softmax_at(logits: np.ndarray, token_ids: Sequence[int]) -> np.ndarray:
-    """log p(token) for the given ids from one position's vocabulary logits."""
+    """log p(token) for the given ids from one position's vocabulary logits, in float64."""
+    from scipy.special import logsumexp  # here, not at import: the store-only paths skip scipy
+
     x = np.asarray(logits, dtype=np.float64)
-    m = x.max()
-    lse = m + np.log(np.exp(x - m).sum())
-    return x[list(token_ids)] - lse
+    return x[list(token_ids)] - logsumexp(x)

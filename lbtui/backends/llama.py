@@ -66,8 +66,10 @@ def check_api() -> None:
                                  "llama_memory_seq_rm", "llama_memory_seq_cp", "llama_n_ubatch", "llama_init_from_model",
                                  "llama_print_system_info", "llama_supports_gpu_offload") if not hasattr(llama_cpp, name)]
     try:
-        from llama_cpp._internals import LlamaModel  # noqa: F401
+        import llama_cpp._internals as internals
     except ImportError:
+        internals = None
+    if not hasattr(internals, "LlamaModel"):
         missing.append("_internals.LlamaModel")
     if not missing:
         cp, mp = llama_cpp.llama_context_default_params(), llama_cpp.llama_model_default_params()

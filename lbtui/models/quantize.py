@@ -154,23 +154,23 @@ def quantize(
 
 
 def _block(v: Variant, spec: ModelSpec) -> str:
-    lines = [
-        f"{MARK} ({v.source} -> {v.type})",
-        f'[models."{v.name}"]',
-        f"path = {_toml_str(str(v.path))}",
-        f"n_ctx = {spec.n_ctx}",
-        f"n_gpu_layers = {spec.n_gpu_layers}",
-        f"n_threads = {spec.n_threads}",
-        f"chat_template = {'true' if spec.chat_template else 'false'}",
-        f"quantized_from = {_toml_str(v.source)}",
-        f"quant_type = {_toml_str(v.type)}",
-        f"note = {_toml_str(f'{v.source} quantized to {v.type} by lbtui quantize ({v.bits_per_weight:.2f} bits per weight)')}",
-    ]
-    return "\n".join(lines) + "\n"
+    import tomli_w
+
+    entry = {"path": str(v.path), "n_ctx": spec.n_ctx, "n_gpu_layers": spec.n_gpu_layers, "n_threads": spec.n_threads,
+             "chat_template": spec.chat_template, "quantized_from": v.source, "quant_type": v.type,
+             "note": f"{v.source} quantized to {v.type} by lbtui quantize ({v.bits_per_weight:.2f} bits per weight)"}
+    return f"{MARK} ({v.source} -> {v.type})\n" + tomli_w.dumps({"models": {v.name: entry}})
 
 
-def _toml_str(s: str) -> str:
-    return '"' + s.replace("\\", "\\\\").replace('"', '\\"') + '"'
+def _header_name(line: str) -> str | None:
+    """The model a ``[models.NAME]`` table header names, however NAME is quoted."""
+    if not line.strip().startswith("[models."):
+        return None
+    try:
+        (name,) = tomllib.loads(line.strip() + "\n")["models"]
+    except (tomllib.TOMLDecodeError, ValueError):
+        return None
+    return name
 
 
 def register(variants: list[Variant], spec: ModelSpec, registry_file: Path | None = None) -> Path:
@@ -202,9 +202,8 @@ def register(variants: list[Variant], spec: ModelSpec, registry_file: Path | Non
 def _remove_block(text: str, name: str) -> tuple[str, bool]:
     """Drop the marked block of ``name`` (from its marker line to the next blank line)."""
     lines = text.splitlines(keepends=True)
-    header = f'[models."{name}"]'
     for i, line in enumerate(lines):
-        if line.strip() == header and i > 0 and lines[i - 1].startswith(MARK):
+        if i > 0 and lines[i - 1].startswith(MARK) and _header_name(line) == name:
             end = i + 1
             while end < len(lines) and lines[end].strip() and not lines[end].startswith(("[", MARK)):
                 end += 1

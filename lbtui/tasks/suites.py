@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import tomli_w
 
 from .. import paths
 from ..errors import TaskError, UserError
@@ -52,11 +53,6 @@ class Selection:
 
 def suites_dir() -> Path:
     return paths.data_dir() / "suites"
-
-
-def _toml_str(s: str) -> str:
-    """A TOML basic string (JSON's escapes are a subset TOML accepts)."""
-    return json.dumps(s, ensure_ascii=False)
 
 
 def _outputs(inst: dict) -> list[str]:
@@ -177,12 +173,9 @@ def import_sni(
                  " (names and categories were)")
         if not sel.kept:
             raise TaskError(str(root), f"no task meets the rules ({len(sel.skipped)} read; e.g. {next(iter(sel.skipped.items()), ('', ''))})")
-        lines = [
-            f"name = {_toml_str(name)}", f"source = {_toml_str(str(root.resolve()))}", f"seed = {seed}",
-            f"created = {time.time():.0f}", "tasks = [" + ", ".join(_toml_str(t) for t in sel.kept) + "]",
-            "", "[skipped]", *(f"{_toml_str(t)} = {_toml_str(w)}" for t, w in sel.skipped.items()), "",
-        ]
-        (tmp / "suite.toml").write_text("\n".join(lines), encoding="utf-8")
+        suite = {"name": name, "source": str(root.resolve()), "seed": seed, "created": int(time.time()),
+                 "tasks": list(sel.kept), "skipped": dict(sel.skipped)}
+        (tmp / "suite.toml").write_text(tomli_w.dumps(suite), encoding="utf-8")
         if target.exists():
             old = target.with_name(f".{name}.old{os.getpid()}")
             target.replace(old)
@@ -216,16 +209,11 @@ def _write_task(folder: Path, task: str, doc: dict, raw: bytes, path: Path, *, s
             f.write(json.dumps(r, ensure_ascii=False) + "\n")
     version = hashlib.sha256(raw).hexdigest()[:12]
     cats = doc.get("Categories") or []
-    lines = [
-        f"# Imported from {path} by lbtui import sni (seed {seed}).",
-        f"name = {_toml_str(task)}", f"version = {_toml_str('sni-' + version)}",
-        f"description = {_toml_str('Super-NaturalInstructions: ' + ', '.join(map(str, cats)))}",
-        f"definition = {_toml_str(definition)}",
-        "labels = [" + ", ".join(_toml_str(lab) for lab in labels) + "]", "",
-        "[data]", f"file = {_toml_str(task + '.jsonl')}", 'id_field = "id"', "",
-        "[split]", 'field = "split"', 'pool_value = "pool"', 'test_value = "test"', f"pool = {POOL}", f"seed = {seed}", "",
-    ]
-    (folder / f"{task}.toml").write_text("\n".join(lines), encoding="utf-8")
+    doc = {"name": task, "version": "sni-" + version, "description": "Super-NaturalInstructions: " + ", ".join(map(str, cats)),
+           "definition": definition, "labels": labels, "data": {"file": task + ".jsonl", "id_field": "id"},
+           "split": {"field": "split", "pool_value": "pool", "test_value": "test", "pool": POOL, "seed": seed}}
+    text = f"# Imported from {json.dumps(str(path), ensure_ascii=False)[1:-1]} by lbtui import sni (seed {seed}).\n"
+    (folder / f"{task}.toml").write_text(text + tomli_w.dumps(doc), encoding="utf-8")
 
 
 def available() -> dict[str, Path]:
