@@ -447,10 +447,7 @@ class Engine:
                 if self.cancel.is_set():
                     raise Cancelled()
                 chunk = todo[lo : lo + per_call]
-                phase = PHASES.get(chunk[0].set, chunk[0].set)
-                if phase != handle.phase:
-                    handle.phase = phase
-                    self.progress.advanced(handle)
+                handle.phase = PHASES.get(chunk[0].set, chunk[0].set)  # shown with the chunk's progress
                 before = backend.tokens_evaluated
                 scores = valid_scores(backend.score([it.request for it in chunk], mode=p.scoring), chunk, p)
                 tokens += backend.tokens_evaluated - before
