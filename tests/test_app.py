@@ -724,3 +724,108 @@ def test_the_verdict_names_the_best_method_with_intervals_as_report_does(tmp_pat
         head, f1, bias = verdict.describe(v)
         assert head in text and f1.strip() in text and bias.strip() in text
     assert "2 tasks · 60 test (small)" in text
+
+
+def test_at_100x30_the_setup_folds_away_and_every_tab_table_has_room(tmp_path):
+    """Under 120 columns the setup form folds by itself (ctrl+b brings it back); every
+    tab's main table then shows rows at 100x30, the label-words table included."""
+    db = tmp_path / "s.db"
+
+    async def scenario():
+        app = make_app(build_parser().parse_args(["-t", "reviews", "-k", "0,4", "--limit", "12", "--db", str(db)]),
+                       backend_factory=lambda s, p: FakeBackend())
+        async with app.run_test(size=(100, 30)) as pilot:
+            await app.workers.wait_for_complete()
+            await pilot.pause(0.5)
+            await app.views_settled()
+            assert not app.query_one("#setup").display
+            heights = {}
+            for key, table in (("f2", "#per-run"), ("f4", "#history-table"), ("f5", "#compare-more"),
+                               ("f6", "#stability-table")):
+                await pilot.press(key)
+                await pilot.pause(0.4)
+                await app.views_settled()
+                heights[table] = app.query_one(table).size.height
+            assert all(h >= 5 for h in heights.values()), heights
+            await pilot.press("ctrl+b")
+            assert app.query_one("#setup").display
+            await pilot.press("ctrl+b")
+            assert not app.query_one("#setup").display
+
+    run(scenario())
+
+
+def test_stop_scores_at_most_one_more_small_batch(tmp_path):
+    """ctrl+x while scoring: the engine stops after the call in flight (8 inputs with the
+    fake backend, as with llama.cpp on a CPU); counted, not timed."""
+    db = tmp_path / "x.db"
+    at_key = []
+
+    async def scenario():
+        app = make_app(build_parser().parse_args(["-t", "reviews", "-k", "4", "--limit", "60", "--db", str(db)]),
+                       backend_factory=lambda s, p: FakeBackend(delay=0.03))
+        async with app.run_test(size=SIZE) as pilot:
+            for _ in range(300):
+                await pilot.pause(0.05)
+                if db.exists() and any(Store(db).count_scores(r["id"]) >= 16 for r in Store(db).runs()):
+                    break
+            store = Store(db)
+            (row,) = store.runs()
+            at_key.append(store.count_scores(row["id"]))
+            await pilot.press("ctrl+x")
+            await app.workers.wait_for_complete()
+            return row["id"]
+
+    rid = run(scenario())
+    store = Store(db)
+    assert store.run(rid)["status"] == "cancelled"
+    assert at_key[0] <= store.count_scores(rid) <= at_key[0] + 8
+
+
+def test_ctrl_e_writes_the_report_of_the_shown_runs_beside_the_store(tmp_path):
+    from lbtui.report import formats, summary
+
+    db = tmp_path / "e.db"
+
+    async def scenario():
+        app = make_app(build_parser().parse_args(["-t", "reviews", "-k", "0", "--limit", "20", "--db", str(db)]),
+                       backend_factory=lambda s, p: FakeBackend())
+        async with app.run_test(size=SIZE) as pilot:
+            await app.workers.wait_for_complete()
+            await pilot.pause(0.3)
+            await pilot.press("ctrl+e")
+            await app.workers.wait_for_complete()
+            await pilot.pause(0.2)
+            return [n.message for n in app._notifications], list(app.view_runs)
+
+    notes, ids = run(scenario())
+    (out,) = tmp_path.glob("lbtui-report-*.md")
+    assert any(m == f"wrote {out}" for m in notes)
+    store = Store(db)
+    rows = summary.build(store, [store.run(i) for i in ids])
+    want = formats.render(rows, {"runs": 1, "resamples": 1000, "seed": 0, "level": 0.95, "against": "none"}, "md")
+    assert out.read_text() == want + "\n"  # the numbers of `lbtui report`
+
+
+def test_the_committed_screenshots_show_the_app_s_tabs(tmp_path):
+    """docs/screenshots are regenerated when the app's tabs change (tools/screenshots.py):
+    the Results screenshot's tab row names every tab the app has, and each tab has one."""
+    import html
+    import re
+    from pathlib import Path
+
+    from textual.widgets import TabPane
+
+    async def scenario():
+        app = make_app(db=tmp_path / "t.db", backend_factory=lambda s, p: FakeBackend())
+        async with app.run_test(size=SIZE):
+            return [(p.id, str(p._title)) for p in app.query(TabPane)]
+
+    tabs = run(scenario())
+    shots = Path(__file__).resolve().parent.parent / "docs" / "screenshots"
+    svg = (shots / "results.svg").read_text()
+    shown = html.unescape(" ".join(re.findall(r">([^<]*)</text>", svg))).replace("\xa0", " ")
+    files = {"results": "results", "plots": "plots", "history": "past-runs", "compare": "compare", "stability": "stability"}
+    for tab_id, title in tabs:
+        assert title in shown, f"the Results screenshot has no tab {title!r}: run python tools/screenshots.py"
+        assert (shots / f"{files[tab_id]}.svg").is_file(), f"no screenshot of {title}"

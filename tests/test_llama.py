@@ -161,6 +161,7 @@ def test_audit_a_bundled_task_end_to_end(tmp_path, capsys):
     doc = json.loads(capsys.readouterr().out)
     (run,) = doc["runs"]
     assert run["model"] == "smollm2-135m-instruct" and run["n_test"] == 20 and run["scoring"] == "full"
+    assert run["params"]["batching"] == "sequential" and run["params"]["numbers"] == "whole-prompt"  # a CPU build
     assert all(run["metrics"][m] is not None for m in ("none", "cc", "dc", "bc", "looc"))
     store = Store(db)
     counts = dict(store.db.execute('SELECT "set", count(*) FROM scores GROUP BY "set"').fetchall())

@@ -200,3 +200,23 @@ def write_plots(rows: list[Row], folder: Path) -> list[Path]:
         path.write_bytes(png)
         out.append(path)
     return out
+
+
+def write_report(store, run_ids: list[int], fmt: str, folder: Path, *, resamples: int = 1000) -> Path:
+    """The report of the finished runs among ``run_ids`` written to a new file in ``folder``
+    (what the app's ctrl+e does): complete or not at all."""
+    import time
+
+    from .summary import build
+
+    runs = [r for r in (store.run(i) for i in run_ids) if r["status"] == "done"]
+    if not runs:
+        raise UserError("export", "no finished run is shown; finish or add one first")
+    rows = build(store, runs, resamples=resamples)
+    meta = {"runs": len(runs), "resamples": resamples, "seed": 0, "level": 0.95, "against": "none"}
+    text = render(rows, meta, fmt)
+    out = folder / f"lbtui-report-{time.strftime('%Y%m%d-%H%M%S')}.{fmt}"
+    tmp = out.with_name(out.name + ".part")
+    tmp.write_text(text + "\n", encoding="utf-8")
+    tmp.replace(out)
+    return out

@@ -97,6 +97,7 @@ def metrics_json(reports: Sequence) -> dict:
             "seed": r["seed"], "order": r["demo_order"], "scoring": r["scoring"], "labels": r["labels"],
             "method_version": r.get("method_version") or 1, "n_test": int(rep.metrics["none"].confusion.sum()), "n_bias": r["n_bias"],
             "inputs_evaluated": r.get("inputs_evaluated") or 0, "inputs_reused": r.get("inputs_reused") or 0,
+            "params": r.get("params") or {},  # how the backend scored (batching, numbers, build, offload)
             "metrics": {m: _headline(rep.metrics.get(m)) for m in METHODS},
         })
     summary = mean_headlines([rep.metrics for rep in reports])

@@ -54,6 +54,7 @@ DEFAULT_FORM = {"shots": "0,4,8", "seeds": "1", "orders": "1", "limit": "100", "
 # Shown runs past which the long-lived heap is frozen out of the garbage collector's full
 # walks: at 2,511 runs one walk stalls the UI thread for 140 ms.
 FREEZE_STEP = 200
+SETUP_MIN_WIDTH = 120  # below it the setup form folds away by itself
 TAB_FOCUS = {"results": "#per-run", "history": "#history-table", "compare": "#compare-table", "stability": "#stability-table"}
 PLOT_COLORS = ("blue", "red", "green", "orange", "magenta", "cyan", "yellow")  # one per method, band and line alike
 
@@ -121,7 +122,8 @@ class LbtuiApp(App):
         Binding("f5", "tab('compare')", "Compare"),
         Binding("f6", "tab('stability')", "Stability"),
         Binding("m", "cycle_plot_metric", "Plot metric", show=False),
-        Binding("f7", "toggle_setup", "Setup pane"),
+        Binding("ctrl+b", "toggle_setup", "Setup pane", priority=True),
+        Binding("ctrl+e", "export_view", "Export", priority=True),
         Binding("question_mark", "help", "Help"),
     ]
 
@@ -147,6 +149,7 @@ class LbtuiApp(App):
         self.plot_metric = 0
         self.history_filter, self.history_sort = "", 0  # Past runs: / filters, s sorts
         self.verdict_for: tuple | None = None  # the shown runs the verdict was asked for
+        self.setup_hidden_by_user = False
         self.verdict_seq = 0
         self.running = False
         self.highlighted_run: int | None = None
@@ -381,6 +384,28 @@ class LbtuiApp(App):
     def on_analysed(self, msg: Analysed) -> None:
         self.dirty = True
 
+    # --- export: the shown runs' report, as `lbtui report` writes it ---------------------
+
+    def action_export_view(self, fmt: str = "md") -> None:
+        if self.store is None:
+            return
+        self.notify(f"Writing the report of the shown runs ({fmt})...", timeout=3)
+        self.export_report(list(self.view_runs), fmt)
+
+    @work(thread=True, exit_on_error=False, group="export")
+    def export_report(self, run_ids: list[int], fmt: str) -> None:
+        from ..report.formats import write_report
+
+        store = Store(self.db_path, readonly=True)
+        try:
+            out = write_report(store, run_ids, fmt, self.db_path.resolve().parent)
+        except UserError as e:
+            self.call_from_thread(self.notify, form_words(str(e)), title="Cannot export", severity="error", timeout=15)
+            return
+        finally:
+            store.close()
+        self.call_from_thread(self.notify, f"wrote {out}", title="Exported", timeout=15)
+
     # --- the verdict: best method per model and shots, with bootstrap intervals ----------
 
     def refresh_verdict(self, force: bool = False) -> None:
@@ -501,10 +526,21 @@ class LbtuiApp(App):
 
     def action_toggle_setup(self) -> None:
         """Hide or show the setup form: the tables get its 36 columns (small terminals)."""
+        self.setup_hidden_by_user = self.query_one("#setup").display
+        self._show_setup(not self.setup_hidden_by_user)
+
+    def _show_setup(self, show: bool) -> None:
         setup = self.query_one("#setup")
-        setup.display = not setup.display
-        if not setup.display and self.focused is not None and setup in self.focused.ancestors:
+        setup.display = show
+        if not show and self.focused is not None and setup in self.focused.ancestors_with_self:
             self.action_tab(self.query_one("#tabs", TabbedContent).active)
+
+    def on_resize(self, event) -> None:
+        """Under SETUP_MIN_WIDTH columns the setup form folds away by itself (ctrl+b brings it
+        back); wider again, it returns unless it was hidden by hand."""
+        if self.store is None:
+            return
+        self._show_setup(event.size.width >= SETUP_MIN_WIDTH and not self.setup_hidden_by_user)
 
     def action_help(self) -> None:
         self.push_screen(HelpScreen())
@@ -614,6 +650,9 @@ class LbtuiApp(App):
         yield SystemCommand("Show plots", "Metrics against shots, one line per method", lambda: self.action_tab("plots"))
         yield SystemCommand("Show past runs", "Every run in the store", lambda: self.action_tab("history"))
         yield SystemCommand("Compare models", "Models side by side on the same tasks", lambda: self.action_tab("compare"))
+        for fmt, name in (("md", "Markdown"), ("csv", "CSV"), ("html", "HTML")):
+            yield SystemCommand(f"Export report as {name}", "The shown runs' report, beside the store",
+                                lambda fmt=fmt: self.action_export_view(fmt))
         yield SystemCommand("Key bindings", "Help", self.action_help)
 
     # --- drawing -----------------------------------------------------------------------

@@ -209,12 +209,21 @@ Past runs:
   enter         open a run      a   add it to the results view      u   resume it
 
 Everywhere:
-  f7            hide or show the setup form (more room for the tables)
+  ctrl+b        hide or show the setup form (it folds away by itself under 120 columns)
+  ctrl+e        export the shown runs' report (Markdown, CSV or HTML) and say where
   ctrl+p        command palette      ?   this help      ctrl+q   quit
 
-Metrics: Macro-F1 (higher is better), RSD: relative std. deviation of class-wise accuracy,
-BiasScore: distance of the mean label distribution from uniform (lower is better for both).
-Numbers in the change columns compare each calibration with none.
+Metrics (docs/METHODS.md):
+  Macro-F1    0 to 1, higher is better: the mean F1 over the gold labels.
+  RSD         0 or more, lower is better: the std. deviation of class-wise accuracy over
+              accuracy; 0 when every label is predicted equally well, above 1 when the
+              accuracies spread more than their mean (one label takes nearly everything).
+  BiasScore   0 to 1 - 1/K, lower is better: how far the mean predicted distribution on the
+              bias set is from uniform (total variation).
+  Δ           the change against no calibration: green better, red worse under the
+              metric's direction. "—": the method cannot apply; the last column says why.
+  Verdict     95% bootstrap intervals; "within noise": the change's interval holds 0;
+              "small": under 100 test examples.
 """
 
 
