@@ -6,8 +6,10 @@ prompt evaluated whole (``score_naive``); ``batching`` picks one, by default per
 - sequential (CPU): like a careful plain loop, the cache keeps what a prompt shares with
   the one before it (the instruction and demonstrations) and each query's own tokens are
   decoded as one small batch at the positions, and so in the KV cells, they would have
-  alone. In full mode each label's tokens follow in one batch and are dropped again.
-  Nothing is padded or evaluated twice. On CPU a bigger batch hardly pays: measured on a
+  alone. In full mode the first label's tokens ride with the query and each other label
+  follows in one batch, dropped again after. Nothing is padded; only where a decode would
+  be shorter than ``min_rows`` (see MIN_ROWS) are the query's last tokens evaluated
+  again. On CPU a bigger batch hardly pays: measured on a
   2-core EPYC, 8 queries in 8 KV streams per decode were no faster than one at a time
   and, through another attention kernel, changed scores by up to 0.08 nats.
 - packs (GPU, where batching pays): queries sharing a prefix form a pack; each gets a
