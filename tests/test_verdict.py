@@ -34,3 +34,30 @@ def test_one_task_and_none_best():
     (v,) = verdicts(rows)
     assert v.tasks == 1 and not v.small and v.f1.method == "none" and v.f1.within_noise
     assert "no calibration does better" in describe(v)[1]
+
+
+def test_a_run_s_bootstrap_is_drawn_once_however_often_the_verdict_is_asked(tmp_path, monkeypatch):
+    """The app asks for the verdict each time a run finishes; earlier runs' resamples come
+    from the cache, and the answer is the same as without it."""
+    from lbtui.analysis import bootstrap as bs
+    from lbtui.auditing.engine import Engine
+    from lbtui.backends.fake import FakeBackend
+    from lbtui.models import ModelSpec
+    from lbtui.report import verdict
+    from lbtui.store import Store
+    from lbtui.tasks import catalog
+
+    gguf = tmp_path / "fake.gguf"
+    gguf.write_bytes(b"GGUF" + bytes(60))
+    store = Store(tmp_path / "v.db")
+    engine = Engine(store, backend_factory=lambda s, p: FakeBackend())
+    ids = engine.execute(engine.plan([ModelSpec(name="fake", path=gguf)], [catalog.load("reviews"), catalog.load("tickets")],
+                                     [0], [0], limit=20))
+    drawn = []
+    real = bs.resample
+    monkeypatch.setattr(bs, "resample", lambda *a, **k: drawn.append(1) or real(*a, **k))
+    cache: dict = {}
+    first = verdict.build(store, ids[:1], resamples=50, cache=cache)
+    both = verdict.build(store, ids, resamples=50, cache=cache)
+    assert len(drawn) == 2 and len(first) == 1  # one run, then only the new one
+    assert both == verdict.build(store, ids, resamples=50)

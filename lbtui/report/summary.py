@@ -84,9 +84,11 @@ def select_runs(store: Store, run_ids: list[int] | None, task_names: list[str] |
 
 def build(
     store: Store, runs: list[dict], *, resamples: int = bs.RESAMPLES, seed: int = 0, methods=METHODS, against: str = "none",
+    cache: dict | None = None,
 ) -> list[Row]:
     """Every (group, method, metric) row, task groups first, then the means over tasks;
-    differences against the ``against`` method."""
+    differences against the ``against`` method. ``cache`` keeps each finished run's point
+    values and resamples between calls (the app's verdict, asked again as runs finish)."""
     if against not in METHODS:
         raise UserError("--against", f"unknown method {against!r} ({', '.join(METHODS)})")
     groups: dict[tuple, list[dict]] = defaultdict(list)
@@ -100,18 +102,23 @@ def build(
             ids = ", ".join(f"{r['id']} (--limit {r['limit_']})" for r in members)
             raise UserError("--run", f"runs {ids} of {model} on {task} k={shots} differ in --limit; report pools only runs"
                                      " of one --limit: choose them with --run")
+    cache = {} if cache is None else cache
     values: dict[tuple, tuple[dict, dict, int]] = {}
     per_run: dict[int, dict] = {}  # run id -> {method: {key: value}}
     for key, members in groups.items():
         points, samples, n_test = [], [], 0
         for r in members:
-            rs = run_scores(store, r["id"])
-            rp = bs.from_scores(rs)
-            n_test = len(rp.test)
-            points.append(bs.point(rp, methods))
-            per_run[r["id"]] = points[-1]
             # Seeds of a task share the test draws (same test set); tasks do not.
-            samples.append(bs.resample(rp, methods, resamples=resamples, seed=seed, stream=zlib.crc32(key[1].encode())))
+            stream = zlib.crc32(key[1].encode())
+            ck = (r["id"], resamples, seed, stream, tuple(methods))
+            if ck not in cache:
+                rp = bs.from_scores(run_scores(store, r["id"]))
+                cache[ck] = (bs.point(rp, methods), bs.resample(rp, methods, resamples=resamples, seed=seed, stream=stream),
+                             len(rp.test))
+            point, sample, n_test = cache[ck]
+            points.append(point)
+            per_run[r["id"]] = point
+            samples.append(sample)
         values[key] = (_mean_of(points), _mean_of(samples), n_test)
     rows = [row for key, v in values.items() for row in _rows(key, v, groups[key], methods, per_run, against)]
     tasks_by = defaultdict(list)

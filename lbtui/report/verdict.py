@@ -75,13 +75,14 @@ def verdicts(rows: list[Row]) -> list[Verdict]:
     return sorted(out, key=lambda v: (v.model, v.shots, v.scoring))
 
 
-def build(store: Store, run_ids: list[int], *, resamples: int = 1000) -> list[Verdict]:
+def build(store: Store, run_ids: list[int], *, resamples: int = 1000, cache: dict | None = None) -> list[Verdict]:
     """Verdicts over the finished runs among ``run_ids`` that count in a mean (the drawn
-    order, the task's own label words)."""
+    order, the task's own label words). ``cache``: summary.build's, kept by the caller so
+    that a run's bootstrap is drawn once however often the verdict is asked for."""
     from .views import in_mean
 
     runs = [r for r in (store.run(i) for i in run_ids) if in_mean(r)]
-    return verdicts(summary.build(store, runs, resamples=resamples)) if runs else []
+    return verdicts(summary.build(store, runs, resamples=resamples, cache=cache)) if runs else []
 
 
 def describe(v: Verdict) -> list[str]:

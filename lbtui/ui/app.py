@@ -151,6 +151,7 @@ class LbtuiApp(App):
         self.verdict_for: tuple | None = None  # the shown runs the verdict was asked for
         self.setup_hidden_by_user = False
         self.verdict_seq = 0
+        self.verdict_cache: dict = {}  # each finished run's bootstrap, drawn once (report.summary.build)
         self.running = False
         self.highlighted_run: int | None = None
         self.views: SnapshotBuilder | None = None
@@ -425,7 +426,7 @@ class LbtuiApp(App):
         """The same bootstrap as `lbtui report`, off the UI thread, on its own connection."""
         store = Store(self.db_path, readonly=True)
         try:
-            got = verdict.build(store, run_ids)
+            got = verdict.build(store, run_ids, cache=self.verdict_cache)
         finally:
             store.close()
         self.post_message(VerdictReady(seq, got))
