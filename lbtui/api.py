@@ -99,27 +99,22 @@ def audit(
     (default: the user's store, as `lbtui run`). Runs the store holds already are read,
     not evaluated again. Errors are lbtui.errors.UserError with the option's name."""
     from . import paths
-    from .auditing.engine import Engine, NullProgress, report
+    from .auditing.engine import audit_into, report
     from .auditing.selection import AuditRequest
-    from .store import Store
 
     request = AuditRequest(models=_names(models), tasks=_names(tasks), shots=_numbers(shots), seeds=_numbers(seeds),
                            orders=_numbers(orders), limit=str(limit), scoring=scoring, verbalizers=label_words)
     plans = request.plans()
     path = Path(db) if db is not None else paths.default_db()
     path.parent.mkdir(parents=True, exist_ok=True)
-    store = Store(path)
     if progress:
         from .report.render import ProgressBar
 
-        bar = ProgressBar()
-        bar.__enter__()
+        with ProgressBar() as bar:
+            store, ids = audit_into(path, plans, progress=bar)
+    else:
+        store, ids = audit_into(path, plans)
     try:
-        engine = Engine(store, progress=bar if progress else NullProgress())
-        try:
-            ids = engine.execute(plans)
-        finally:
-            engine.close()
         runs = []
         for rid in ids:
             rep = report(store, rid)
@@ -127,7 +122,5 @@ def audit(
             runs.append(Run(rid, r["model_name"], r["task_name"], r["shots"], r["seed"], r["demo_order"], r["scoring"],
                             int(rep.metrics["none"].confusion.sum()), dict(rep.metrics), dict(rep.reasons)))
     finally:
-        if progress:
-            bar.__exit__(None, None, None)
         store.close()
     return AuditResult(path, runs)

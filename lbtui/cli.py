@@ -155,37 +155,28 @@ def selection(a) -> Selection:
                   data=data_options(a), orders=a.orders)
 
 
-def open_store(db: Path | None, *, readonly: bool = False):
-    """The store of --db (default: the user's data folder). ``readonly`` for commands that
-    only read: an existing store, opened read-only, never created or altered."""
+def open_store(db: Path | None):
+    """The store of --db (default: the user's data folder) for commands that only read: an
+    existing store, opened read-only, never created or altered (`run` writes through
+    auditing.engine.audit_into)."""
     from .store import Store
 
-    path = db or paths.default_db()
-    if db is None and not readonly:
-        path.parent.mkdir(parents=True, exist_ok=True)
-    return Store(path, readonly=readonly)
+    return Store(db or paths.default_db(), readonly=True)
 
 
 # --- commands --------------------------------------------------------------------------
 
 
 def cmd_run(a, backend_factory=None) -> int:
-    from .auditing.engine import Engine, report
+    from .auditing.engine import audit_into, report
     from .report.render import ProgressBar, metrics_json, print_tables
 
     plans = AuditRequest.from_args(a).plans()
-    fresh = not (a.db or paths.default_db()).exists()
-    store = open_store(a.db)
+    path = a.db or paths.default_db()
+    if a.db is None:
+        path.parent.mkdir(parents=True, exist_ok=True)
     with ProgressBar() as progress:
-        engine = Engine(store, progress=progress, **({"backend_factory": backend_factory} if backend_factory else {}))
-        try:
-            run_ids = engine.execute(plans)
-        except UserError:
-            if fresh and not store.runs():  # refused before anything was scored: leave no new store behind
-                store.remove()
-            raise
-        finally:
-            engine.close()
+        store, run_ids = audit_into(path, plans, progress=progress, backend_factory=backend_factory)
     reports = [report(store, rid) for rid in run_ids]
     store.close()  # everything below reads the reports; the WAL is checkpointed now, not at exit
     from .analysis import ladder, stability
@@ -229,7 +220,7 @@ def cmd_run(a, backend_factory=None) -> int:
 
 
 def cmd_export(a) -> int:
-    store = open_store(a.db, readonly=True)
+    store = open_store(a.db)
     run = store.run(a.run)
     labels = run["labels"]
     rows = store.score_rows(a.run)
@@ -369,7 +360,7 @@ def cmd_report(a) -> int:
         paths.check_output_file(a.out, "--out")
     if a.plots:
         paths.check_output_folder(a.plots, "--plots")
-    store = open_store(a.db, readonly=True)
+    store = open_store(a.db)
     names = [p.stem for p in suites.task_files(a.suite)] if a.suite else None
     runs = report.select_runs(store, a.run, names)
     rows = report.build(store, runs, resamples=a.resamples, seed=a.seed, against=a.against.lower())
@@ -398,7 +389,7 @@ def cmd_diagnose(a) -> int:
     from .auditing.engine import run_scores
     from .report.render import diagnosis_json, print_diagnosis
 
-    store = open_store(a.db, readonly=True)
+    store = open_store(a.db)
     out = []
     for rid in a.run:
         run = store.run(rid)
@@ -422,7 +413,7 @@ def cmd_stability(a) -> int:
     from .report.summary import select_runs
     from .tasks import suites
 
-    store = open_store(a.db, readonly=True)
+    store = open_store(a.db)
     names = [p.stem for p in suites.task_files(a.suite)] if a.suite else None
     if a.task:
         names = [n for n in split_names(a.task) if names is None or n in names]

@@ -314,9 +314,6 @@ class Engine:
         self._backends: dict[str, Backend] = {}
         self.owns_backends = owns_backends
         self.owner = new_owner()
-        self._position: dict[int, int] = {}  # plan -> its place in the current audit (run i of count)
-        self._count = 1
-        self._audit: AuditCount | None = None
 
     def close(self) -> None:
         for b in self._backends.values():
@@ -349,9 +346,8 @@ class Engine:
         for p in plans:
             by_model.setdefault(p.model.name, []).append(p)
         ids: dict[int, int] = {}
-        self._position = {id(p): i + 1 for i, p in enumerate(plans)}
-        self._count = len(plans)
-        self._audit = AuditCount(total=sum(planned_inputs(p) for p in plans))
+        place = {id(p): i + 1 for i, p in enumerate(plans)}  # run i of len(plans), for progress
+        audit = AuditCount(total=sum(planned_inputs(p) for p in plans))
         for name, group in by_model.items():
             spec = group[0].model
             path = spec.locate()
@@ -365,7 +361,7 @@ class Engine:
                 found = self.store.find_run(p.key)
                 if found and found["status"] == "done":
                     ids[id(p)] = found["id"]
-                    self._audit.total -= planned_inputs(p)
+                    audit.total -= planned_inputs(p)
                     self.progress.note(f"run {found['id']} ({p.task.name}, k={p.shots}, seed={p.seed}"
                                        f"{f', order {p.order}' if p.order else ''}) is stored; nothing to evaluate")
                 else:
@@ -377,7 +373,8 @@ class Engine:
                 prepare(p, backend)
             model_id = self.store.upsert_model(name=spec.name, path=path, sha256=sha, metadata=backend.metadata or None)
             for p in pending:
-                ids[id(p)] = self._score(p, backend, model_id, numbers_key(sha, backend))
+                ids[id(p)] = self._score(p, backend, model_id, numbers_key(sha, backend), audit,
+                                         (place[id(p)], len(plans)))
         return [ids[id(p)] for p in plans]
 
     def resume(self, run_id: int) -> int:
@@ -404,7 +401,8 @@ class Engine:
             if self.cancel.wait(WAIT_SECONDS):
                 raise Cancelled()
 
-    def _score(self, p: Planned, backend: Backend, model_id: int, numbers: str) -> int:
+    def _score(self, p: Planned, backend: Backend, model_id: int, numbers: str, audit: AuditCount,
+               place: tuple[int, int]) -> int:
         task_id = self.store.upsert_task(p.task)
         run_id = self.store.create_run({
             "key": p.key, "model_id": model_id, "task_id": task_id, "model_name": p.model.name,
@@ -422,10 +420,9 @@ class Engine:
         row = self.store.run(run_id)
         have = self.store.scored_keys(run_id)
         todo = [it for it in p.items if (it.set, it.idx) not in have]
-        audit = self._audit or AuditCount(total=len(p.items))
         handle = RunHandle(run_id, p.model.name, p.task.name, p.shots, p.seed, p.scoring, len(p.items),
                            order=p.order, done=len(p.items) - len(todo), status="running",
-                           index=self._position.get(id(p), 1), count=self._count, audit=audit)
+                           index=place[0], count=place[1], audit=audit)
         handle.done_at_start = handle.done
         audit.done += handle.done
         self.store.update_run(run_id, started=row["started"] or time.time())
@@ -494,12 +491,31 @@ class Engine:
                                            for it in hits])
             handle.done += len(hits)
             handle.done_at_start = handle.done  # the rate counts what is evaluated
-            if handle.audit is not None:
-                handle.audit.done += len(hits)
+            handle.audit.done += len(hits)
             self.progress.note(f"run {run_id}: {len(hits)} of {len(todo)} inputs were scored before (same model, prompt"
                                " and labels); reused, not evaluated")
             self.progress.advanced(handle)
         return [it for it in todo if address[id(it)] not in found]
+
+
+def audit_into(path: Path, plans: Sequence[Planned], *, progress: Progress | None = None,
+               backend_factory: Callable[[ModelSpec, Path], Backend] | None = None) -> tuple[Store, list[int]]:
+    """Score ``plans`` into the store at ``path`` (created if missing) for `lbtui run` and
+    lbtui.audit(); the store comes back open for the reports. A store this call created
+    is removed again when the audit is refused before anything was scored."""
+    fresh = not path.exists()
+    store = Store(path)
+    engine = Engine(store, progress=progress, **({"backend_factory": backend_factory} if backend_factory else {}))
+    try:
+        return store, engine.execute(plans)
+    except UserError:
+        if fresh and not store.runs():
+            store.remove()
+        else:
+            store.close()
+        raise
+    finally:
+        engine.close()
 
 
 def numbers_key(model_sha: str, backend: Backend) -> str:
