@@ -133,8 +133,7 @@ def run(
 
 def _stored(store: Store, run_id: int, items) -> np.ndarray:
     """The run's stored scores in the order of its items."""
-    got = {(st, idx): json.loads(s) for st, idx, s in
-           store.db.execute('SELECT "set", idx, scores FROM scores WHERE run_id = ?', [run_id]).fetchall()}
+    got = {(r["set"], r["idx"]): json.loads(r["scores"]) for r in store.score_rows(run_id)}
     return np.array([got[(it.set, it.idx)] for it in items])
 
 

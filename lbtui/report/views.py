@@ -19,6 +19,7 @@ from ..analysis.metrics import Metrics, predict, softmax
 from ..analysis.results import HEADLINE, analysis_version, evaluate_run, method_mark, metrics_from_payload
 from ..auditing.engine import report, run_scores
 from ..store import Store
+from ..tasks.verbalizers import base_name
 
 
 @dataclass(frozen=True)
@@ -139,11 +140,7 @@ def in_mean(run: dict) -> bool:
     """Whether a run counts in the headline mean over tasks: finished, with the drawn order
     of its demonstrations and the task's own label words (reorderings and label-word
     variants have their own views and are not extra tasks)."""
-    return run["status"] == "done" and not run.get("demo_order") and not is_word_variant(run["task_name"])
-
-
-def is_word_variant(task_name: str) -> bool:
-    return task_name.endswith("]") and "[" in task_name  # reviews[bad/good], see tasks/verbalizers.py
+    return run["status"] == "done" and not run.get("demo_order") and base_name(run["task_name"]) == run["task_name"]
 
 
 def mean_rows(cache: ResultCache, run_ids: list[int], methods: list[str]) -> list[dict]:
@@ -288,7 +285,7 @@ def ladder_rows(cache: ResultCache, run_ids: list[int], methods: list[str]) -> l
 def word_rows(cache: ResultCache, run_ids: list[int]) -> list[dict]:
     """Tasks run under other label words (lbtui.tasks.verbalizers), beside their original words:
     only the tasks that have such variants among the finished runs shown."""
-    from ..tasks.verbalizers import base_name, word_rows as rows
+    from ..tasks.verbalizers import word_rows as rows
 
     done = [cache.get(rid) for rid in run_ids]
     done = [res for res in done if res.run["status"] == "done" and res.metrics.get("none") is not None]

@@ -65,6 +65,11 @@ def base_name(task_name: str) -> str:
     return task_name.split("[", 1)[0]
 
 
+def words_of(task_name: str) -> str:
+    """A label-word variant's words as typed ("bad,good"); "" for a task's own words."""
+    return task_name[len(base_name(task_name)):].strip("[]").replace("/", ",")
+
+
 def word_rows(reports) -> list[dict]:
     """Per (model, base task, shots, seed) and word set: the uncalibrated predicted share of
     each class (in the task's class order), the class most predicted, BiasScore before

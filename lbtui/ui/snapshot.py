@@ -19,6 +19,7 @@ from ..analysis.results import HEADLINE, method_mark
 from ..report import views as analysis
 from ..report.render import STABILITY_KEYS, seed_label, spread_cell
 from ..store import Store
+from ..tasks.verbalizers import base_name, words_of
 from .format import change_style, fmt_change, fmt_num
 from .rowtable import Column, Rows, fit_widths
 
@@ -173,8 +174,7 @@ class SnapshotBuilder:
         for r in runs:
             n = r["n_items"] if r["status"] == "done" else counts.get(r["id"], 0)
             created = time.strftime("%Y-%m-%d %H:%M", time.localtime(r["created"])) if r["created"] else ""
-            task, _, variant = r["task_name"].partition("[")
-            row = (str(r["id"]), r["model_name"], task + method_mark(r), variant.rstrip("]").replace("/", ","),
+            row = (str(r["id"]), r["model_name"], base_name(r["task_name"]) + method_mark(r), words_of(r["task_name"]),
                    str(r["shots"]), seed_label(r["seed"], r["demo_order"]), str(sizes.get(r["id"], "")), r["scoring"],
                    r["status"], f"{n}/{r['n_items']}", f"{r['seconds'] or 0:.1f}", created)
             if words and not all(w in " ".join(row).lower() for w in words):
