@@ -14,7 +14,9 @@ from lbtui import paths
 
 from lbtui.backends.fake import FakeBackend
 from lbtui.cli import build_parser
-from lbtui.auditing.engine import report
+from lbtui.analysis import diagnose
+from lbtui.auditing.engine import report, run_scores
+from lbtui.report.reading import reading
 from lbtui.store import Store
 from lbtui.ui.app import make_app
 from lbtui.ui.rowtable import RowTable
@@ -107,8 +109,16 @@ def test_drill_down_errors_and_prompt(tmp_path):
             await pilot.press("escape", "d")
             await pilot.pause(0.3)
             assert isinstance(app.screen, DiagnosisScreen)
-            priors, following = app.screen.parts
-            assert [str(c) for c in priors.columns[0]._cells] == ["uniform", "gold (test set)", "cc", "dc", "bc", "looc"]
+            said, priors, following = app.screen.parts
+            run_id = screen.run_id
+            rs = run_scores(Store(tmp_path / "a.db"), run_id)
+            expected = reading(Store(tmp_path / "a.db").run(run_id)["labels"], diagnose.prior_table(rs),
+                               diagnose.demo_effects(rs))
+            assert str(said).splitlines()[1:] == [f"• {line}" for line in expected]  # the CLI's sentences
+            shown = str(app.screen.query_one("#diagnosis-0", Static).render())
+            assert "What this says" in shown and "Uncalibrated, the model answers" in shown
+            assert [str(c) for c in priors.columns[0]._cells] == ["uniform", "gold (test set)", "predicted (none)", "cc", "dc",
+                                                                 "bc", "looc"]
             assert [str(c) for c in following.columns[0]._cells] == ["none", "cc", "dc", "bc", "looc", "proca", "sc"]
             assert str(following.columns[3]._cells[0]).startswith(("+", "-"))  # excess with its interval
             await pilot.press("escape", "escape")

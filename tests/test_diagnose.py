@@ -8,6 +8,7 @@ import pytest
 from lbtui.analysis import diagnose
 from lbtui.cli import main
 from lbtui.analysis.results import RunScores
+from lbtui.report.reading import priors as reading_priors, reading
 
 
 def run_scores(test_pred, test_gold, looc_gold, k=3):
@@ -61,5 +62,51 @@ def test_cli_json(capsys, tmp_path, fake_model, fake_factory):
     assert "k >= 2" in k0["demonstrations"]["reason"] and "looc" not in k0["priors"]
     assert set(k4["priors"]) == {"cc", "dc", "looc", "bc"} and sum(k4["gold"].values()) == pytest.approx(1)
     assert len(k4["demonstrations"]["labels"]) == 4
+    assert k4["reading"][0].startswith("Uncalibrated,") and any("majority-label" in line for line in k4["reading"])
     assert set(k4["demonstrations"]["methods"]["none"]) == {"majority", "recency"}
     assert main(["diagnose", "--db", str(db), "--run", "9"]) == 2
+
+
+# --- the plain-language reading (hand-worked cases) ----------------------------------
+
+
+def read(test_pred, test_gold, looc_gold, resamples=300):
+    rs = run_scores(test_pred, test_gold, looc_gold)
+    return reading(["a", "b", "c"], diagnose.prior_table(rs), diagnose.demo_effects(rs, resamples=resamples))
+
+
+def test_reading_names_the_over_predicted_label_with_its_shares():
+    # predictions a: 4/6, b: 1/6, c: 1/6 against gold 2/6 each: 'a' over by 33 points, 'b' under by 17.
+    said = read([0, 0, 0, 1, 2, 0] * 10, [0, 1, 0, 1, 2, 2] * 10, [0, 0, 1])
+    assert said[0] == ("Uncalibrated, the model answers 'a' for 67% of the test inputs, where 33% are 'a';"
+                       " 'b' gets 17% of the answers for 33% of the inputs.")
+    # CC's prior [.6, .3, .1] and the others all favour 'a'.
+    assert said[1].startswith("Every calibration's prior leans toward 'a'")
+    # Majority label 'a' (demonstrations a, a, b): excess +0.33 with an interval above 0, and
+    # 'a' is also the over-predicted label.
+    assert said[2].startswith("A majority-label bias: predictions take the demonstrations' most frequent label ('a')"
+                              " in 67% of the answers against 33% of the gold labels (excess +0.33")
+    assert "cannot tell the two apart" in said[2]
+    # The last demonstration is 'b': predicted 17% against 33% gold, an interval below 0.
+    assert said[3].startswith("No recency bias: predictions take the last demonstration's label ('b') less often")
+
+
+def test_reading_without_a_lean_or_a_detectable_bias():
+    # Predictions equal the gold labels: no label over-predicted; majority 'a' taken as often as gold has it.
+    said = read([0, 1, 2] * 20, [0, 1, 2] * 20, [0, 0, 1])
+    assert said[0].startswith("Uncalibrated, the answers follow the test set's label shares within 0%")
+    assert said[2].startswith("No majority-label bias shows:") and "holds 0" in said[2]
+    assert said[3].startswith("No recency bias shows:")
+
+
+def test_reading_of_a_zero_shot_run_says_why_demonstrations_are_not_read():
+    said = read([0, 1], [0, 1], [])
+    assert any(line.startswith("Majority and recency bias are not measured here") and "k >= 2" in line for line in said)
+    assert said[-1] == "LOOC is not applied: needs at least 2 demonstrations."
+
+
+def test_reading_near_uniform_priors():
+    table = {"predicted": np.array([0.5, 0.5]), "gold": np.array([0.5, 0.5]),
+             "priors": {"cc": {"p": np.array([0.52, 0.48]), "tv_uniform": 0.02, "tv_gold": 0.02}}, "reasons": {}}
+    assert reading_priors(["x", "y"], table).startswith("The priors the calibrations estimate are near uniform"
+                                                        " (largest distance to uniform 0.02, CC)")

@@ -30,17 +30,20 @@ def tv(p: np.ndarray, q: np.ndarray) -> float:
 
 
 def prior_table(rs: RunScores) -> dict:
-    """{"uniform": K-vector, "gold": K-vector, "priors": {method: {"p": ..., "tv_uniform", "tv_gold"}}}."""
+    """{"uniform": K-vector, "gold": K-vector, "predicted": K-vector (shares of the
+    uncalibrated predictions), "priors": {method: {"p": ..., "tv_uniform", "tv_gold"}}}."""
     found, reasons = priors(rs)
     uniform = np.full(rs.k, 1.0 / rs.k)
-    gold = np.bincount(rs.test_gold, minlength=rs.k) / max(len(rs.test_gold), 1)
+    n = max(len(rs.test_gold), 1)
+    gold = np.bincount(rs.test_gold, minlength=rs.k) / n
+    predicted = np.bincount(predict(softmax(rs.test)), minlength=rs.k) / n if len(rs.test) else np.zeros(rs.k)
     out = {}
     for m in found:  # every prior method that applies, in registry order
         if m != "none":
             p = np.asarray(found[m], dtype=np.float64)
             p = p / p.sum()
             out[m] = {"p": p, "tv_uniform": tv(p, uniform), "tv_gold": tv(p, gold)}
-    return {"uniform": uniform, "gold": gold, "priors": out, "reasons": reasons}
+    return {"uniform": uniform, "gold": gold, "predicted": predicted, "priors": out, "reasons": reasons}
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from rich.text import Text
 from ..analysis.calibrations import METHODS
 from ..analysis.metrics import PAPER, REGISTRY as METRICS
 from ..analysis.results import HEADLINE, finite_or_none, mean_headlines, method_mark
-
+from .reading import reading
 
 COLUMN_NAMES = {name: m.title for name, m in METRICS.items()}
 
@@ -182,7 +182,8 @@ def diagnosis_json(run: dict, table: dict, effects: dict) -> dict:
         "run_id": run["id"], "model": run["model_name"], "task": run["task_name"], "shots": run["shots"],
         "seed": run["seed"], "labels": labels, "uniform": vec(table["uniform"]), "gold": vec(table["gold"]),
         "priors": {m: {"p": vec(v["p"]), "tv_uniform": v["tv_uniform"], "tv_gold": v["tv_gold"]} for m, v in table["priors"].items()},
-        "not_applicable": table["reasons"],
+        "predicted": vec(table["predicted"]), "not_applicable": table["reasons"],
+        "reading": reading(labels, table, effects),
     }
     if "reason" in effects:
         doc["demonstrations"] = {"reason": effects["reason"]}
@@ -197,18 +198,23 @@ def diagnosis_json(run: dict, table: dict, effects: dict) -> dict:
 
 
 def diagnosis_tables(run: dict, table: dict, effects: dict) -> list:
-    """Rich renderables of `lbtui diagnose` (the CLI prints them, the app shows them)."""
+    """Rich renderables of `lbtui diagnose` (the CLI prints them, the app shows them): the
+    plain-language reading first, then the tables it reads."""
     labels = run["labels"]
+    said = Text("What this says\n", style="bold")
+    for line in reading(labels, table, effects):
+        said.append(f"• {line}\n", style="")
     t = PlainTable(title=f"Run {run['id']}: {escape(run['model_name'])} on {escape(run['task_name'])}, k={run['shots']}, seed {seed_label(run['seed'], run['demo_order'])}:"
                     " priors the calibrations estimate")
     for c in ["prior", *labels, "TV to uniform", "TV to gold"]:
         t.add_column(c, justify="left" if c == "prior" else "right")
     t.add_row("uniform", *[_fmt(x) for x in table["uniform"]], "", "")
-    t.add_row("gold (test set)", *[_fmt(x) for x in table["gold"]], "", "", end_section=True)
+    t.add_row("gold (test set)", *[_fmt(x) for x in table["gold"]], "", "")
+    t.add_row("predicted (none)", *[_fmt(x) for x in table["predicted"]], "", "", end_section=True)
     for m, v in table["priors"].items():
         t.add_row(m, *[_fmt(x) for x in v["p"]], _fmt(v["tv_uniform"]), _fmt(v["tv_gold"]))
     if "reason" in effects:
-        return [t, f"majority and recency bias: {effects['reason']}"]
+        return [said, t, f"majority and recency bias: {effects['reason']}"]
     demo = escape(", ".join(labels[i] for i in effects["demonstration_labels"]))
     majority = escape(", ".join(labels[i] for i in effects["majority"]))
     e = PlainTable(title=f"Predictions following the demonstrations ({demo}): majority {majority},"
@@ -219,7 +225,7 @@ def diagnosis_tables(run: dict, table: dict, effects: dict) -> list:
         mj, rc = d["majority"], d["recency"]
         e.add_row(m, _fmt(mj.rate), _fmt(mj.expected), f"{mj.excess:+.3f} [{mj.lo:+.3f}, {mj.hi:+.3f}]",
                   _fmt(rc.rate), _fmt(rc.expected), f"{rc.excess:+.3f} [{rc.lo:+.3f}, {rc.hi:+.3f}]")
-    return [t, e]
+    return [said, t, e]
 
 
 def print_diagnosis(run: dict, table: dict, effects: dict) -> None:
