@@ -839,3 +839,39 @@ def test_the_committed_screenshots_show_the_app_s_tabs(tmp_path):
     for tab_id, title in tabs:
         assert title in shown, f"the Results screenshot has no tab {title!r}: run python tools/screenshots.py"
         assert (shots / f"{files[tab_id]}.svg").is_file(), f"no screenshot of {title}"
+
+
+def test_the_highlighted_row_shows_its_intervals_as_report_does(tmp_path):
+    """Moving the per-run table's cursor shows that run and method's 95% intervals and
+    change against none, from the same bootstrap as `lbtui report --run ID`."""
+    from lbtui.report import summary, verdict
+
+    db = tmp_path / "r.db"
+
+    async def scenario():
+        app = make_app(build_parser().parse_args(["-t", "reviews", "-k", "4", "--limit", "30", "--db", str(db)]),
+                       backend_factory=lambda s, p: FakeBackend())
+        async with app.run_test(size=SIZE) as pilot:
+            await app.workers.wait_for_complete()
+            await pilot.pause(0.5)
+            await app.views_settled()
+            table = app.query_one("#per-run", RowTable)
+            table.focus()
+            want = next(k for k in table.keys() if k.endswith(":cc"))
+            table.move_cursor(table.keys().index(want))
+            for _ in range(100):
+                await pilot.pause(0.1)
+                shown = plain(app.query_one("#row-ci", Static).content)
+                if "CC" in shown and "Δ" in shown:
+                    break
+            return shown, want
+
+    shown, key = run(scenario())
+    shown = " ".join(shown.split())  # the line wraps at the table's width
+    run_id = int(key.split(":")[0])
+    store = Store(db)
+    rows = [r for r in summary.build(store, [store.run(run_id)]) if r.method == "cc"]
+    f1 = next(r for r in rows if r.metric == "macro_f1")
+    assert f"Macro-F1 {f1.value:.3f} [{f1.lo:.3f}, {f1.hi:.3f}] Δ {f1.diff:+.3f} [{f1.diff_lo:+.3f}, {f1.diff_hi:+.3f}]" in shown
+    assert shown.startswith(verdict.describe_run(store.run(run_id), "cc", verdict.run_rows(store, run_id, "cc")))
+    assert "30 test (small)" in shown

@@ -8,6 +8,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from ..analysis.metrics import PAPER
 from ..store import Store
 from . import summary
 from .summary import MEAN_TASK, Row
@@ -98,3 +99,34 @@ def _say(p: Pick) -> str:
         return text + ", no calibration does better"
     text += f", {p.diff:+.3f} vs none [{p.diff_lo:+.3f}, {p.diff_hi:+.3f}]"
     return text + (" within noise" if p.within_noise else "")
+
+
+# --- one run and method: the line under the app's per-run table ----------------------
+
+ROW_METRICS = PAPER  # macro-F1, RSD, BiasScore
+
+
+def run_rows(store: Store, run_id: int, method: str, *, resamples: int = 1000, cache: dict | None = None) -> list[Row]:
+    """`lbtui report --run ID`'s rows of one finished run under one method (headline metrics
+    with intervals and the paired change against none); [] when the method does not apply."""
+    rows = summary.build(store, [store.run(run_id)], resamples=resamples, cache=cache)
+    return [r for r in rows if r.method == method and r.metric in ROW_METRICS and not math.isnan(r.value)]
+
+
+def describe_run(run: dict, method: str, rows: list[Row]) -> str:
+    """One line: each headline metric with its 95% interval and, beside it, the change
+    against none with its interval (marked when the interval holds 0)."""
+    head = f"run {run['id']} · {method.upper()}"
+    if run["status"] != "done":
+        return f"{head}: intervals once the run is finished ({run['status']})"
+    if not rows:
+        return f"{head}: does not apply to this run (see the why column)"
+    n = rows[0].n_test
+    parts = []
+    for r in sorted(rows, key=lambda r: ROW_METRICS.index(r.metric)):
+        text = f"{summary.METRIC_LABELS[r.metric]} {r.value:.3f} [{r.lo:.3f}, {r.hi:.3f}]"
+        if r.diff is not None and r.diff_lo is not None:
+            noise = r.diff_lo <= 0 <= r.diff_hi
+            text += f" Δ {r.diff:+.3f} [{r.diff_lo:+.3f}, {r.diff_hi:+.3f}]{' noise' if noise else ''}"
+        parts.append(text)
+    return f"{head} · {n:,} test{' (small)' if n < SMALL else ''} · " + " · ".join(parts)

@@ -102,6 +102,15 @@ class VerdictReady(Message):
         self.verdicts = verdicts
 
 
+class RowIntervals(Message):
+    """The interval line of the highlighted per-run row (request ``seq``)."""
+
+    def __init__(self, seq: int, text: str):
+        super().__init__()
+        self.seq = seq
+        self.text = text
+
+
 class SnapshotReady(Message):
     def __init__(self, snapshot: Snapshot):
         super().__init__()
@@ -152,6 +161,7 @@ class LbtuiApp(App):
         self.setup_hidden_by_user = False
         self.verdict_seq = 0
         self.verdict_cache: dict = {}  # each finished run's bootstrap, drawn once (report.summary.build)
+        self.row_ci_seq = 0  # requests for the highlighted row's intervals
         self.running = False
         self.highlighted_run: int | None = None
         self.views: SnapshotBuilder | None = None
@@ -211,6 +221,7 @@ class LbtuiApp(App):
                         yield RowTable(id="mean")
                         yield Label("Per run (enter opens a run)", classes="table-title")
                         yield RowTable(id="per-run")
+                        yield Static(id="row-ci")
                     with TabPane("Plots", id="plots"):
                         with Horizontal(id="plot-row"):
                             for key in PLOT_METRICS:
@@ -566,7 +577,27 @@ class LbtuiApp(App):
     @on(RowTable.RowHighlighted, "#per-run")
     def _highlight_run(self, event: RowTable.RowHighlighted) -> None:
         if event.key:
-            self.highlighted_run = int(event.key.split(":")[0])
+            run_id, method = event.key.split(":")
+            self.highlighted_run = int(run_id)
+            self.row_ci_seq += 1
+            self.compute_row_ci(int(run_id), method, self.row_ci_seq)
+
+    @work(thread=True, exit_on_error=False, group="row-ci")
+    def compute_row_ci(self, run_id: int, method: str, seq: int) -> None:
+        """The highlighted row's intervals: `lbtui report --run ID`'s bootstrap, drawn once a
+        run (the verdict's cache)."""
+        store = Store(self.db_path, readonly=True)
+        try:
+            run = store.run(run_id)
+            rows = verdict.run_rows(store, run_id, method, cache=self.verdict_cache) if run["status"] == "done" else []
+            text = verdict.describe_run(run, method, rows)
+        finally:
+            store.close()
+        self.post_message(RowIntervals(seq, text))
+
+    def on_row_intervals(self, msg: RowIntervals) -> None:
+        if msg.seq == self.row_ci_seq:
+            self.query_one("#row-ci", Static).update(Text(msg.text + "  [95% intervals; Δ against none]", style="dim"))
 
     @on(RowTable.RowSelected, "#history-table")
     def _open_past_run(self, event: RowTable.RowSelected) -> None:

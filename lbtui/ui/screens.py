@@ -223,7 +223,8 @@ Metrics (docs/METHODS.md):
   Δ           the change against no calibration: green better, red worse under the
               metric's direction. "—": the method cannot apply; the last column says why.
   Verdict     95% bootstrap intervals; "within noise": the change's interval holds 0;
-              "small": under 100 test examples.
+              "small": under 100 test examples. The line under the per-run table gives
+              the highlighted row's intervals the same way ("noise": Δ's interval holds 0).
 """
 
 
