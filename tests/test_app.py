@@ -322,6 +322,10 @@ def test_orders_from_the_setup_form_fill_the_stability_tab_and_plot_bands(tmp_pa
             assert any(r[5] == "none" and r[6].startswith(f"{f1.mean:.3f}") for r in shown)
             bands = analysis.curve_bands(app.cache, app.view_runs, ["none"], "macro_f1")["none"]
             assert bands[0][2] <= bands[0][1] <= bands[0][3]
+            await pilot.press("f3")
+            await pilot.pause(0.3)
+            await app.views_settled()
+            assert "range across seeds and orderings" in str(app.query_one("#plot-legend", Static).content)
 
     run(scenario())
 
@@ -646,6 +650,31 @@ def test_tab_keys_focus_the_tab_table_and_m_cycles_the_plots(tmp_path):
             assert all(p.display for p in plots)
 
     run(scenario())
+
+
+def test_the_plots_legend_sits_beside_the_plots_in_each_methods_colour(tmp_path):
+    """The legend is a line above the plots (plotext's own covered the lines): one entry per
+    drawn method in the colour of its line, none inside a plot."""
+    from lbtui.analysis.calibrations import METHODS
+    from lbtui.ui.app import PLOT_COLORS, RICH_COLORS
+
+    async def scenario():
+        app = make_app(build_parser().parse_args(["-t", "reviews", "-k", "0,4", "--limit", "12", "--db", str(tmp_path / "p.db")]),
+                       backend_factory=lambda s, p: FakeBackend())
+        async with app.run_test(size=SIZE) as pilot:
+            await app.workers.wait_for_complete()
+            await pilot.press("f3")
+            await pilot.pause(0.5)
+            await app.views_settled()
+            legend = app.query_one("#plot-legend", Static).content
+            canvas = app.query_one("#plot-macro_f1").plt.build()
+            return legend, canvas
+
+    legend, canvas = run(scenario())
+    assert plain(legend).split() == [w for m in METHODS for w in ("━━", m.upper())]
+    colours = [str(span.style) for span in legend.spans]
+    assert colours == [RICH_COLORS.get(c, c) for c in PLOT_COLORS[: len(METHODS)]]
+    assert not any(m in canvas for m in ("none", "looc", "proca"))  # no legend drawn over the data
 
 
 def test_past_runs_filter_sort_columns_add_all_and_live_status(tmp_path):

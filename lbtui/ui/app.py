@@ -57,6 +57,7 @@ FREEZE_STEP = 200
 SETUP_MIN_WIDTH = 120  # below it the setup form folds away by itself
 TAB_FOCUS = {"results": "#per-run", "history": "#history-table", "compare": "#compare-table", "stability": "#stability-table"}
 PLOT_COLORS = ("blue", "red", "green", "orange", "magenta", "cyan", "yellow")  # one per method, band and line alike
+RICH_COLORS = {"orange": "dark_orange"}  # plotext's colour names that Rich spells otherwise
 
 
 class AuditFinished(Message):
@@ -223,6 +224,7 @@ class LbtuiApp(App):
                         yield RowTable(id="per-run")
                         yield Static(id="row-ci")
                     with TabPane("Plots", id="plots"):
+                        yield Static(id="plot-legend")  # beside the plots, never over their lines
                         with Horizontal(id="plot-row"):
                             for key in PLOT_METRICS:
                                 yield PlotextPlot(id=f"plot-{key}")
@@ -817,6 +819,14 @@ class LbtuiApp(App):
 
     def draw_plots(self, snap: Snapshot) -> None:
         methods = self.methods()
+        legend = Text()
+        drawn = [m for m in methods if any(snap.curves.get(key, {}).get(m) for key in PLOT_METRICS)]
+        for m in drawn:
+            color = PLOT_COLORS[METHODS.index(m) % len(PLOT_COLORS)]
+            legend.append("━━ ", style=RICH_COLORS.get(color, color)).append(f"{m.upper()}   ")
+        if any(b[3] > b[2] for key in PLOT_METRICS for m in drawn for b in snap.bands.get(key, {}).get(m, [])):
+            legend.append("··· range across seeds and orderings", style="dim")
+        self.query_one("#plot-legend", Static).update(legend)
         for key in PLOT_METRICS:
             widget = self.query_one(f"#plot-{key}", PlotextPlot)
             plt = widget.plt
@@ -830,7 +840,7 @@ class LbtuiApp(App):
                 if not pts:
                     continue
                 color = PLOT_COLORS[METHODS.index(m) % len(PLOT_COLORS)]  # a method keeps its colour when others are toggled
-                plt.plot([p[0] for p in pts], [p[1] for p in pts], label=m, marker="dot", color=color)
+                plt.plot([p[0] for p in pts], [p[1] for p in pts], marker="dot", color=color)  # no label: no legend inside
                 band = [b for b in spread.get(m, []) if b[3] > b[2]]
                 if band:  # several seeds or orderings: their range as a band of two faint lines
                     for j in (2, 3):
