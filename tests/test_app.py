@@ -904,3 +904,41 @@ def test_the_highlighted_row_shows_its_intervals_as_report_does(tmp_path):
     assert f"Macro-F1 {f1.value:.3f} [{f1.lo:.3f}, {f1.hi:.3f}] Δ {f1.diff:+.3f} [{f1.diff_lo:+.3f}, {f1.diff_hi:+.3f}]" in shown
     assert shown.startswith(verdict.describe_run(store.run(run_id), "cc", verdict.run_rows(store, run_id, "cc")))
     assert "30 test (small)" in shown
+
+
+def test_the_footer_shows_the_focused_views_keys(tmp_path):
+    """Past runs' keys show while its table has focus, the per-run table's Enter on
+    Results, m on Plots only, ctrl+x only while an audit runs; all fit at 100 columns."""
+    from textual.widgets._footer import FooterKey
+
+    db = tmp_path / "k.db"
+
+    def footer(app) -> list[str]:
+        return [k.description for k in app.screen.query(FooterKey)]
+
+    async def scenario():
+        app = make_app(build_parser().parse_args(["-t", "reviews", "-k", "0", "--limit", "12", "--db", str(db)]),
+                       backend_factory=lambda s, p: FakeBackend())
+        seen = {}
+        async with app.run_test(size=(100, 30)) as pilot:
+            await app.workers.wait_for_complete()
+            await pilot.pause(0.3)
+            for key, tab in (("f2", "results"), ("f3", "plots"), ("f4", "history")):
+                await pilot.press(key)
+                await pilot.pause(0.3)
+                seen[tab] = footer(app)
+            await pilot.press("s")  # a binding now, not a key handler: still sorts
+            await pilot.pause(0.2)
+            seen["sort"] = app.history_sort
+            from textual.widgets import Footer
+
+            parts = list(app.screen.query_one(Footer).query("*"))
+            seen["fits"] = max(w.region.right for w in parts) <= 100 and all(w.region.width > 0 for w in parts)
+        return seen
+
+    seen = run(scenario())
+    assert "Open run" in seen["results"] and "Resume" not in seen["results"] and "Plot metric" not in seen["results"]
+    assert "Plot metric" in seen["plots"] and "Open run" not in seen["plots"]
+    assert {"Add", "Add all", "Resume", "Sort", "Filter"} <= set(seen["history"])
+    assert "Stop audit" not in seen["history"]  # nothing to stop
+    assert seen["sort"] == 1 and seen["fits"]

@@ -57,7 +57,8 @@ FREEZE_STEP = 200
 SETUP_MIN_WIDTH = 120  # below it the setup form folds away by itself
 TAB_FOCUS = {"results": "#per-run", "history": "#history-table", "compare": "#compare-table", "stability": "#stability-table"}
 PLOT_COLORS = ("blue", "red", "green", "orange", "magenta", "cyan", "yellow")  # one per method, band and line alike
-RICH_COLORS = {"orange": "dark_orange"}  # plotext's colour names that Rich spells otherwise
+RICH_COLORS = {"orange": "dark_orange"}
+TABS = Binding.Group("tabs")  # plotext's colour names that Rich spells otherwise
 
 
 class AuditFinished(Message):
@@ -103,6 +104,25 @@ class VerdictReady(Message):
         self.verdicts = verdicts
 
 
+class RunTable(RowTable):
+    """The per-run table; its keys show in the footer while it has focus."""
+
+    BINDINGS = [Binding("enter", "select", "Open run")]
+
+
+class HistoryTable(RowTable):
+    """Past runs; its keys show in the footer while it has focus."""
+
+    BINDINGS = [
+        Binding("enter", "select", "Open", show=False),  # the tab's hint says so; the footer is full
+        Binding("a", "app.add_past_run", "Add"),
+        Binding("A", "app.add_shown_past_runs", "Add all"),
+        Binding("u", "app.resume_past_run", "Resume"),
+        Binding("s", "app.sort_history", "Sort"),
+        Binding("slash", "app.filter_history", "Filter"),
+    ]
+
+
 class RowIntervals(Message):
     """The interval line of the highlighted per-run row (request ``seq``)."""
 
@@ -123,16 +143,17 @@ class LbtuiApp(App):
     TITLE = "lbtui: label bias audit"
 
     BINDINGS = [
-        Binding("ctrl+r", "start", "Start audit", priority=True),
+        Binding("ctrl+r", "start", "Start", priority=True),
         Binding("ctrl+x", "cancel", "Stop audit", priority=True),  # Escape only ever goes back
         *[Binding(str(i + 1), f"toggle_method('{m}')", f"{m.upper()}", show=False) for i, m in enumerate(METHODS)],
-        Binding("f2", "tab('results')", "Results"),
-        Binding("f3", "tab('plots')", "Plots"),
-        Binding("f4", "tab('history')", "Past runs"),
-        Binding("f5", "tab('compare')", "Compare"),
-        Binding("f6", "tab('stability')", "Stability"),
-        Binding("m", "cycle_plot_metric", "Plot metric", show=False),
-        Binding("ctrl+b", "toggle_setup", "Setup pane", priority=True),
+        # The tab bar names the tabs; the footer groups their keys so the focused view's fit.
+        Binding("f2", "tab('results')", "Results", group=TABS),
+        Binding("f3", "tab('plots')", "Plots", group=TABS),
+        Binding("f4", "tab('history')", "Past runs", group=TABS),
+        Binding("f5", "tab('compare')", "Compare", group=TABS),
+        Binding("f6", "tab('stability')", "Stability", group=TABS),
+        Binding("m", "cycle_plot_metric", "Plot metric"),  # shown on the Plots tab only (check_action)
+        Binding("ctrl+b", "toggle_setup", "Setup", priority=True),
         Binding("ctrl+e", "export_view", "Export", priority=True),
         Binding("question_mark", "help", "Help"),
     ]
@@ -221,7 +242,7 @@ class LbtuiApp(App):
                         yield Label("Mean across tasks (and seeds), per model and shots", classes="table-title")
                         yield RowTable(id="mean")
                         yield Label("Per run (enter opens a run)", classes="table-title")
-                        yield RowTable(id="per-run")
+                        yield RunTable(id="per-run")
                         yield Static(id="row-ci")
                     with TabPane("Plots", id="plots"):
                         yield Static(id="plot-legend")  # beside the plots, never over their lines
@@ -233,7 +254,7 @@ class LbtuiApp(App):
                         yield Static(id="history-hint")
                         yield Input(placeholder="filter: words every shown run holds (Enter applies, Escape clears)",
                                     id="history-filter")
-                        yield RowTable(id="history-table")
+                        yield HistoryTable(id="history-table")
                     with TabPane("Compare", id="compare"):
                         yield Label("Models side by side on the same tasks (mean over seeds)", classes="table-title")
                         yield RowTable(id="compare-table")
@@ -243,7 +264,7 @@ class LbtuiApp(App):
                     with TabPane("Stability", id="stability"):
                         yield Static(id="stability-hint")
                         yield RowTable(id="stability-table")
-        yield Footer(compact=True)  # every key fits at 100 columns
+        yield Footer(compact=True, show_command_palette=False)  # the focused view's keys fit 100 columns; ? names ctrl+p
 
     def on_mount(self) -> None:
         self.sub_title = f"{hardware_summary()} · {self.db_path}"
@@ -319,6 +340,7 @@ class LbtuiApp(App):
         request = request or self._request()
         self.cancel_event.clear()
         self.running = True
+        self.refresh_bindings()
         self.query_one("#start", Button).disabled = True
         self.audit(request)
 
@@ -492,6 +514,7 @@ class LbtuiApp(App):
 
     def _audit_over(self) -> None:
         self.running = False
+        self.refresh_bindings()
         self.query_one("#start", Button).disabled = False
 
     def on_run_progress(self, msg: RunProgress) -> None:
@@ -643,7 +666,7 @@ class LbtuiApp(App):
     def _history_changed(self) -> None:
         name = HISTORY_SORTS[self.history_sort % len(HISTORY_SORTS)][0]
         hint = f"sorted by {name} (s sorts) · / filters" + (f": {self.history_filter!r}" if self.history_filter else "")
-        self.query_one("#history-hint", Static).update(Text(hint + " · a adds the run, A every shown run, u resumes",
+        self.query_one("#history-hint", Static).update(Text(hint + " · enter opens a run, a adds it, A every shown run, u resumes",
                                                             style="dim"))
         self.dirty = True
 
@@ -653,25 +676,28 @@ class LbtuiApp(App):
         self._history_changed()
         self.query_one("#history-table", RowTable).focus()
 
+    def check_action(self, action: str, parameters: tuple) -> bool | None:
+        """Keys that only mean something in one state stay out of the footer elsewhere: the
+        footer shows the focused view's keys and these."""
+        if action == "cycle_plot_metric":
+            return self.active_tab() == "plots"
+        if action == "cancel":
+            return self.running
+        return True
+
+    def action_filter_history(self) -> None:
+        self.query_one("#history-filter", Input).focus()
+
     def on_key(self, event) -> None:
-        # Keys that act on the past-runs tab only.
-        if self.query_one("#tabs", TabbedContent).active != "history":
-            return
-        if isinstance(self.focused, RowTable):
-            action = {"a": self.action_add_past_run, "A": self.action_add_shown_past_runs, "u": self.action_resume_past_run,
-                      "s": self._next_history_sort, "slash": self.query_one("#history-filter", Input).focus}.get(
-                          event.character if event.character in ("a", "A", "u", "s") else event.key)
-            if action is not None:
-                action()
-                event.stop()
-        elif self.focused is self.query_one("#history-filter", Input) and event.key == "escape":
+        # Escape in the past-runs filter clears it and goes back to the table.
+        if self.focused is self.query_one("#history-filter", Input) and event.key == "escape":
             self.query_one("#history-filter", Input).value = ""
             self.history_filter = ""
             self._history_changed()
             self.query_one("#history-table", RowTable).focus()
             event.stop()
 
-    def _next_history_sort(self) -> None:
+    def action_sort_history(self) -> None:
         self.history_sort = (self.history_sort + 1) % len(HISTORY_SORTS)
         self._history_changed()
 
@@ -740,6 +766,7 @@ class LbtuiApp(App):
 
     @on(TabbedContent.TabActivated)
     def _tab_activated(self) -> None:
+        self.refresh_bindings()  # m belongs to the Plots tab
         self.show_snapshot()  # the last one of this tab at once, a fresh one soon after
         self.dirty = True
         self.redraw()
