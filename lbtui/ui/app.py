@@ -455,6 +455,8 @@ class LbtuiApp(App):
         if self.view_runs:
             self.query_one("#verdict", Static).update(Text("Verdict: computing 95% bootstrap intervals...", style="dim"))
         self.compute_verdict(list(self.view_runs), self.verdict_seq)
+        if force:
+            self._request_row_ci()  # a run that finished has intervals now
 
     @work(thread=True, exit_on_error=False, group="verdict")
     def compute_verdict(self, run_ids: list[int], seq: int) -> None:
@@ -602,8 +604,16 @@ class LbtuiApp(App):
     @on(RowTable.RowHighlighted, "#per-run")
     def _highlight_run(self, event: RowTable.RowHighlighted) -> None:
         if event.key:
-            run_id, method = event.key.split(":")
-            self.highlighted_run = int(run_id)
+            self.highlighted_run = int(event.key.split(":")[0])
+            self._request_row_ci()
+
+    def _request_row_ci(self) -> None:
+        try:
+            key = self.query_one("#per-run", RowTable).cursor_key
+        except NoMatches:  # closing
+            return
+        if key:
+            run_id, method = key.split(":")
             self.row_ci_seq += 1
             self.compute_row_ci(int(run_id), method, self.row_ci_seq)
 
@@ -621,8 +631,12 @@ class LbtuiApp(App):
         self.post_message(RowIntervals(seq, text))
 
     def on_row_intervals(self, msg: RowIntervals) -> None:
-        if msg.seq == self.row_ci_seq:
+        if msg.seq != self.row_ci_seq:
+            return
+        try:
             self.query_one("#row-ci", Static).update(Text(msg.text + "  [95% intervals; Δ against none]", style="dim"))
+        except NoMatches:  # an answer that arrives while the app is closing
+            pass
 
     @on(RowTable.RowSelected, "#history-table")
     def _open_past_run(self, event: RowTable.RowSelected) -> None:

@@ -135,6 +135,8 @@ class RowTable(ScrollView, can_focus=True):
         self._resize(Size(sum(data.widths) + len(data.widths), len(data.rows) + 1))
         self._cursor_into_view()
         self.refresh()
+        if self.cursor_key != key:  # new rows under the cursor: what follows the highlight follows them
+            self.post_message(self.RowHighlighted(self, self.cursor_key))
 
     def _resize(self, size: Size) -> None:
         """A new virtual size. Setting it re-lays out the whole screen (tens of ms here);
