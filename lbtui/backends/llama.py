@@ -149,6 +149,7 @@ class Vocab:
         self.name = str(path)
         self.n_ctx = n_ctx
         self.metadata = self._model.metadata()
+        self.n_vocab = self._model.n_vocab()
         eos, bos = self._model.token_eos(), self._model.token_bos()
         self.eos = eos if eos >= 0 else None
         self.bos = bos if bos >= 0 else None

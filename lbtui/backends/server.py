@@ -80,6 +80,7 @@ class ServerBackend:
         self._lock = threading.Lock()
         self.allow_retokenize = allow_retokenize
         self._send_ids: bool | None = None  # token ids in "prompt" (vLLM, llama-server); found on first use
+        self._llama_server: bool | None = None  # llama.cpp's own server (its /props); found on first use
         self._probe_lock = threading.Lock()
         self._texts: dict[tuple[int, ...], str] = {}  # token ids of each tokenized piece -> its text
         self._longest = 1
@@ -349,6 +350,51 @@ class ServerBackend:
             )
         return v
 
+    # --- llama-server: a context's whole next-token distribution in one request ----------
+
+    def _whole_distribution(self) -> bool:
+        """llama-server's own /completion answers the log-probability of every token after a
+        prompt (``n_probs`` = the vocabulary) from the unbiased logits: one request then
+        reads every label token that follows the same context, instead of one forced
+        request each. Used for exact scoring (whole prompts), where a request's cost is its
+        prompt, not its 4-5 MB answer; needs the local vocabulary to know its size."""
+        with self._probe_lock:
+            if self._llama_server is None:
+                try:
+                    props = self._get("/props")
+                    self._llama_server = isinstance(props, dict) and "total_slots" in props
+                except ServerError:
+                    self._llama_server = False
+        return self._llama_server and self._vocab is not None and not self.prompt_cache
+
+    def _distribution(self, context: tuple[int, ...]) -> dict[int, float]:
+        """{token id: log p(token | context)} for the whole vocabulary."""
+        n_vocab = self._vocab.n_vocab
+        got = self._post("/completion", {
+            "prompt": list(context), "n_predict": 1, "temperature": 0.0, "n_probs": n_vocab, "post_sampling_probs": False,
+            "cache_prompt": False, "seed": 0,
+        })
+        probs = got.get("completion_probabilities") if isinstance(got, dict) else None
+        if not isinstance(probs, list) or not probs or not isinstance(probs[0], dict):
+            raise ServerError(self.where, "malformed answer: no completion_probabilities")
+        top = probs[0].get("top_logprobs")
+        if not isinstance(top, list) or len(top) != n_vocab:
+            raise ServerError(self.where, f"the server gave {len(top) if isinstance(top, list) else 'no'} log-probabilities"
+                                          f" where the vocabulary has {n_vocab}: another model than models.toml names?")
+        out = {}
+        for e in top:
+            t, v = (e.get("id"), e.get("logprob")) if isinstance(e, dict) else (None, None)
+            if isinstance(t, bool) or not isinstance(t, int) or isinstance(v, bool) or not isinstance(v, (int, float)):
+                raise ServerError(self.where, f"malformed answer: a log-probability entry {str(e)[:80]}")
+            out[t] = float(v)
+        n_prompt = got.get("tokens_evaluated")
+        if n_prompt is not None and n_prompt != len(context) and not self.allow_retokenize:
+            raise ServerError(self.where, f"the server read {n_prompt} prompt tokens where lbtui sent {len(context)}")
+        with self._lock:
+            self.tokens_evaluated += len(context)
+            self.requests_sent += 1
+        return out
+
     def score(self, requests: Sequence[Request], *, mode: str) -> np.ndarray:
         jobs = []  # (request index, label index, context, token)
         for r, req in enumerate(requests):
@@ -358,7 +404,14 @@ class ServerBackend:
                     jobs.append((r, k, req.prompt + tuple(cont[:j]), t))
         if not jobs:
             return np.zeros((len(requests), 0))
-        values = list(self._pool.map(lambda job: self._job(job[2], job[3]), jobs))
+        if self._send_ids is None:
+            self._takes_ids(jobs[0][2])
+        if self._send_ids and self._whole_distribution():
+            contexts = list(dict.fromkeys(job[2] for job in jobs))  # labels that share a context share its request
+            dists = dict(zip(contexts, self._pool.map(self._distribution, contexts)))
+            values = [dists[c][t] for _, _, c, t in jobs]
+        else:
+            values = list(self._pool.map(lambda job: self._job(job[2], job[3]), jobs))
         sums = np.zeros((len(requests), len(requests[0].continuations)))
         counts = np.zeros_like(sums)
         for (r, k, _, _), v in zip(jobs, values):
