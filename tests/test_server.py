@@ -330,3 +330,70 @@ def test_a_bad_server_answer_is_one_line_and_nothing_is_stored(fakes, isolated_h
     srv.answer = None
     assert main(args) == 0
     assert [r["status"] for r in Store(db).runs()] == ["done"]
+
+
+# --- llama-server's whole distribution (a small stand-in speaking its /completion) ------
+
+
+class DistributionServer:
+    """Answers /props as llama-server does and /completion with ``n`` log-probabilities
+    log p(t) = -(t % 7) / 10 - len(prompt) / 1000 (not normalized: only read back)."""
+
+    def __init__(self, n: int):
+        outer = self
+        self.completions = 0
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *a):
+                pass
+
+            def _send(self, doc):
+                data = json.dumps(doc).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def do_GET(self):
+                self._send({"total_slots": 1} if self.path == "/props" else {"data": [{"id": "stand-in"}]})
+
+            def do_POST(self):
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                if self.path != "/completion":  # the token-id probe
+                    return self._send({"choices": [{"text": ""}], "usage": {"prompt_tokens": len(body["prompt"])}})
+                outer.completions += 1
+                p = len(body["prompt"])
+                top = [{"id": t, "logprob": -(t % 7) / 10 - p / 1000} for t in range(n)]
+                self._send({"completion_probabilities": [{"id": 0, "logprob": 0.0, "top_logprobs": top}],
+                            "tokens_evaluated": p})
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+
+@pytest.mark.model
+def test_whole_distributions_are_read_once_per_context_and_checked():
+    from lbtui.backends.llama import Vocab
+
+    n_vocab = Vocab(smollm2_path()).n_vocab
+    good = DistributionServer(n_vocab)
+    srv = ServerBackend([good.url], tokenizer_path=smollm2_path())
+    reqs = [Request(tuple(range(10 + i)), ((5, 9), (6,), (7, 8, 1))) for i in range(3)]
+    assert np.allclose(srv.score(reqs, mode="first-token"), [expected(r, "first-token") for r in reqs])
+    assert good.completions == 3  # one request an input, not one per label
+    assert np.allclose(srv.score(reqs, mode="full"), [expected(r, "full") for r in reqs])
+    assert good.completions == 3 + 3 * 4  # contexts: the prompt, +5, +7, +7 8 (shared where labels share them)
+    srv.close()
+    short = DistributionServer(1000)
+    srv = ServerBackend([short.url], tokenizer_path=smollm2_path())
+    with pytest.raises(ServerError, match=f"1000 log-probabilities where the vocabulary has {n_vocab}"):
+        srv.score(reqs[:1], mode="first-token")
+    srv.close()
+    # With the prompt cache, labels are forced one request each (the stand-in has no
+    # /v1/completions logprobs, so the forced path is what fails here).
+    cached = ServerBackend([good.url], tokenizer_path=smollm2_path(), prompt_cache=True)
+    with pytest.raises(ServerError):
+        cached.score(reqs[:1], mode="first-token")
+    cached.close()
