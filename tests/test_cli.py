@@ -114,6 +114,19 @@ def test_user_models_toml_adds_models(capsys, isolated_home):
     assert models["mine"]["n_ctx"] == 512 and "smollm2-135m-instruct" in models
 
 
+def test_every_backend_key_of_an_entry_reaches_its_backend(isolated_home, tmp_path):
+    """models.toml's backend keys travel to the loader (``batching`` was accepted and then
+    dropped: the entry ran with the default)."""
+    from lbtui.models import parse
+
+    f = tmp_path / "models.toml"
+    f.write_text('[models.m]\npath = "m.gguf"\nbatching = "packs"\nn_threads = 3\n'
+                 '[models.s]\nserver = "http://127.0.0.1:1"\nper_server = 2\nprompt_cache = true\nmax_in_flight = 8\n')
+    got = parse(f)
+    assert got["m"].extra == {"batching": "packs"} and got["m"].n_threads == 3
+    assert got["s"].extra == {"per_server": 2, "prompt_cache": True, "max_in_flight": 8}
+
+
 def test_engine_does_not_import_textual():
     code = "import sys, lbtui.cli, lbtui.auditing.engine, lbtui.store, lbtui.report.render; assert 'textual' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True)

@@ -121,6 +121,10 @@ _COMMON = {"path", "package", "file", "repo", "revision", "sha256", "n_ctx", "ch
            "quantized_from", "quant_type"}
 
 
+# Backend keys that ModelSpec holds as fields; every other backend key travels in ``extra``.
+_FIELDS = {"server", "n_gpu_layers", "n_threads"}
+
+
 def _keys() -> dict[str, type | tuple]:
     from ..backends import KINDS
 
@@ -171,9 +175,7 @@ def parse(path: Path) -> dict[str, ModelSpec]:
         out[name] = ModelSpec(
             name=name, path=model_path, package=entry.get("package"), file=entry.get("file"),
             repo=entry.get("repo"), revision=entry.get("revision"), sha256=entry.get("sha256"), server=tuple(servers),
-            extra={k: entry[k] for k in ("server_model", "max_in_flight", "per_server", "prompt_cache", "retries", "timeout",
-                                         "allow_retokenize",
-                                         "quantized_from", "quant_type") if k in entry},
+            extra={k: entry[k] for k in (*_keys(), "quantized_from", "quant_type") if k in entry and k not in _FIELDS},
             n_ctx=entry.get("n_ctx", DEFAULT_N_CTX), n_gpu_layers=entry.get("n_gpu_layers", -1),
             n_threads=entry.get("n_threads", 0), chat_template=entry.get("chat_template", False),
             note=entry.get("note", ""), source=str(path), default=entry.get("default", False),
