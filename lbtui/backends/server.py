@@ -167,9 +167,11 @@ class ServerBackend:
     # --- HTTP ------------------------------------------------------------------------------
 
     def _post(self, path: str, body: dict) -> dict:
-        """POST to the next server in turn; on connection errors, timeouts and 429/5xx
-        answers retry on the following servers with exponential backoff. A validation error
-        is final whatever its status (llama-cpp-python's server sends those as 500)."""
+        """POST to a server with a free place (``_take``). A server that cannot be reached
+        rests (``_rest``) and another that is up takes the request, spending no retry;
+        429/5xx answers, and failures while no other server is up, are retried ``retries``
+        times with exponential backoff. A validation error is final whatever its status
+        (llama-cpp-python's server sends those as 500)."""
         last, attempt = "", 0
         while True:
             base = self._take()
@@ -182,34 +184,42 @@ class ServerBackend:
                 with self._lock:
                     self.sent_to[base] += 1
                     self._down.pop(base, None)
-                self._free.put(base)
                 return got
             except urllib.error.HTTPError as e:
                 detail = e.read()[:300].decode("utf-8", errors="replace").replace("\n", " ")
                 if e.code not in RETRY_STATUS or "validation error" in detail.lower():
-                    self._free.put(base)
                     raise ServerError(self.where, f"{url} answered {e.code}: {detail}") from None
                 last = f"{url} answered {e.code}"
             except (OSError, http.client.HTTPException, json.JSONDecodeError) as e:  # refused, reset, cut off, timed out
                 last = f"{url}: {getattr(e, 'reason', e)}"
                 unreachable = not isinstance(e, json.JSONDecodeError)
+                if unreachable:
+                    self._rest(base)
+            finally:
+                self._free.put(base)
             with self._lock:
-                if unreachable:  # rests for a cool-down that doubles while it stays down
-                    wait = min(2 * self._down.get(base, (COOL_DOWN / 2, 0))[0], MAX_COOL_DOWN)
-                    self._down[base] = (wait, time.monotonic() + wait)
-                failover = unreachable and any(u != base and u not in self._down for u in self.urls)
                 self.retried += 1
-            self._free.put(base)
-            if failover:  # another server is up: it takes the request, no retry spent
+                now = time.monotonic()
+                failover = unreachable and any(self._up(u, now) for u in self.urls if u != base)
+            if failover:
                 continue
             attempt += 1
             if attempt > self.retries:
                 raise ServerError(self.where, f"no server answered after {self.retries + 1} attempts (last: {last})")
             time.sleep(min(0.25 * 2 ** (attempt - 1), 8.0))
 
+    def _rest(self, base: str) -> None:
+        """An unreachable server rests for a cool-down that doubles while it stays down."""
+        with self._lock:
+            wait = min(2 * self._down.get(base, (COOL_DOWN / 2, 0.0))[0], MAX_COOL_DOWN)
+            self._down[base] = (wait, time.monotonic() + wait)
+
+    def _up(self, base: str, now: float) -> bool:
+        """Not resting (under ``_lock``): never failed, answered since, or its cool-down is over."""
+        return base not in self._down or now >= self._down[base][1]
+
     def _take(self) -> str:
-        """A free place at a server, skipping servers that rest after failing while another
-        is up."""
+        """A free place at a server, skipping servers that rest while another is up."""
         deadline = time.monotonic() + self.timeout
         while True:
             try:
@@ -218,9 +228,8 @@ class ServerBackend:
                 raise ServerError(self.where, f"no server had a free place for {self.timeout:g} s") from None
             with self._lock:
                 now = time.monotonic()
-                resting = base in self._down and now < self._down[base][1]
-                others_up = any(u != base and (u not in self._down or now >= self._down[u][1]) for u in self.urls)
-            if not resting or not others_up:
+                usable = self._up(base, now) or not any(self._up(u, now) for u in self.urls if u != base)
+            if usable:
                 return base
             self._free.put(base)
             time.sleep(0.01)
@@ -272,8 +281,9 @@ class ServerBackend:
     def _prompt(self, ids: tuple[int, ...]):
         return list(ids) if self._takes_ids(ids) else self.text_of(ids)
 
-    def _check_prompt(self, got: dict, ids: tuple[int, ...]) -> None:
-        n_prompt = (got.get("usage") or {}).get("prompt_tokens")
+    def _check_prompt(self, n_prompt, ids: tuple[int, ...]) -> None:
+        """The server read as many prompt tokens as lbtui sent (``n_prompt``: its count, or
+        None where it gives none); counts the request."""
         expected = len(ids) + (0 if ids[:1] == tuple(self._bos) else len(self._bos))
         if n_prompt is not None and n_prompt != expected and not self.allow_retokenize:
             raise ServerError(
@@ -298,7 +308,7 @@ class ServerBackend:
             "logit_bias": {str(token): FORCE}, "seed": 0, "cache_prompt": self.prompt_cache,
         })
         lp = self._logprobs(got)
-        self._check_prompt(got, context)
+        self._check_prompt((got.get("usage") or {}).get("prompt_tokens"), context)
         if "content" in lp:  # llama-server: one entry per generated token, with its id
             content = lp["content"] or []
             if not isinstance(content, list) or not all(isinstance(c, dict) for c in content):
@@ -387,12 +397,7 @@ class ServerBackend:
             if isinstance(t, bool) or not isinstance(t, int) or isinstance(v, bool) or not isinstance(v, (int, float)):
                 raise ServerError(self.where, f"malformed answer: a log-probability entry {str(e)[:80]}")
             out[t] = float(v)
-        n_prompt = got.get("tokens_evaluated")
-        if n_prompt is not None and n_prompt != len(context) and not self.allow_retokenize:
-            raise ServerError(self.where, f"the server read {n_prompt} prompt tokens where lbtui sent {len(context)}")
-        with self._lock:
-            self.tokens_evaluated += len(context)
-            self.requests_sent += 1
+        self._check_prompt(got.get("tokens_evaluated"), context)
         return out
 
     def score(self, requests: Sequence[Request], *, mode: str) -> np.ndarray:
@@ -404,9 +409,7 @@ class ServerBackend:
                     jobs.append((r, k, req.prompt + tuple(cont[:j]), t))
         if not jobs:
             return np.zeros((len(requests), 0))
-        if self._send_ids is None:
-            self._takes_ids(jobs[0][2])
-        if self._send_ids and self._whole_distribution():
+        if self._takes_ids(jobs[0][2]) and self._whole_distribution():
             contexts = list(dict.fromkeys(job[2] for job in jobs))  # labels that share a context share its request
             dists = dict(zip(contexts, self._pool.map(self._distribution, contexts)))
             values = [dists[c][t] for _, _, c, t in jobs]
