@@ -202,9 +202,11 @@ def write_plots(rows: list[Row], folder: Path) -> list[Path]:
     return out
 
 
-def write_report(store, run_ids: list[int], fmt: str, folder: Path, *, resamples: int = 1000) -> Path:
+def write_report(store, run_ids: list[int], fmt: str, folder: Path, *, resamples: int = 1000,
+                 cache: dict | None = None) -> Path:
     """The report of the finished runs among ``run_ids`` written to a new file in ``folder``
-    (what the app's ctrl+e does): complete or not at all."""
+    (what the app's ctrl+e does): complete or not at all. ``cache``: summary.build's (the
+    app's, so that runs it has drawn already are not resampled again)."""
     import time
 
     from .summary import build
@@ -212,7 +214,7 @@ def write_report(store, run_ids: list[int], fmt: str, folder: Path, *, resamples
     runs = [r for r in (store.run(i) for i in run_ids) if r["status"] == "done"]
     if not runs:
         raise UserError("export", "no finished run is shown; finish or add one first")
-    rows = build(store, runs, resamples=resamples)
+    rows = build(store, runs, resamples=resamples, cache=cache)
     meta = {"runs": len(runs), "resamples": resamples, "seed": 0, "level": 0.95, "against": "none"}
     text = render(rows, meta, fmt)
     out = folder / f"lbtui-report-{time.strftime('%Y%m%d-%H%M%S')}.{fmt}"

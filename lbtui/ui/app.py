@@ -55,10 +55,16 @@ DEFAULT_FORM = {"shots": "0,4,8", "seeds": "1", "orders": "1", "limit": "100", "
 # walks: at 2,511 runs one walk stalls the UI thread for 140 ms.
 FREEZE_STEP = 200
 SETUP_MIN_WIDTH = 120  # below it the setup form folds away by itself
+ROW_CI_DELAY = 0.1  # seconds the per-run cursor rests before its row's intervals are computed
 TAB_FOCUS = {"results": "#per-run", "history": "#history-table", "compare": "#compare-table", "stability": "#stability-table"}
 PLOT_COLORS = ("blue", "red", "green", "orange", "magenta", "cyan", "yellow")  # one per method, band and line alike
-RICH_COLORS = {"orange": "dark_orange"}
-TABS = Binding.Group("tabs")  # plotext's colour names that Rich spells otherwise
+RICH_COLORS = {"orange": "dark_orange"}  # plotext's colour names that Rich spells otherwise
+TABS = Binding.Group("tabs")
+
+
+def method_color(method: str) -> str:
+    """A method's plot colour, kept when others are toggled (its line, band and legend)."""
+    return PLOT_COLORS[METHODS.index(method) % len(PLOT_COLORS)]
 
 
 class AuditFinished(Message):
@@ -123,15 +129,6 @@ class HistoryTable(RowTable):
     ]
 
 
-class RowIntervals(Message):
-    """The interval line of the highlighted per-run row (request ``seq``)."""
-
-    def __init__(self, seq: int, text: str):
-        super().__init__()
-        self.seq = seq
-        self.text = text
-
-
 class SnapshotReady(Message):
     def __init__(self, snapshot: Snapshot):
         super().__init__()
@@ -183,7 +180,6 @@ class LbtuiApp(App):
         self.setup_hidden_by_user = False
         self.verdict_seq = 0
         self.verdict_cache: dict = {}  # each finished run's bootstrap, drawn once (report.summary.build)
-        self.row_ci_seq = 0  # requests for the highlighted row's intervals
         self.running = False
         self.highlighted_run: int | None = None
         self.views: SnapshotBuilder | None = None
@@ -434,7 +430,7 @@ class LbtuiApp(App):
 
         store = Store(self.db_path, readonly=True)
         try:
-            out = write_report(store, run_ids, fmt, self.db_path.resolve().parent)
+            out = write_report(store, run_ids, fmt, self.db_path.resolve().parent, cache=self.verdict_cache)
         except UserError as e:
             self.call_from_thread(self.notify, form_words(str(e)), title="Cannot export", severity="error", timeout=15)
             return
@@ -614,29 +610,28 @@ class LbtuiApp(App):
             return
         if key:
             run_id, method = key.split(":")
-            self.row_ci_seq += 1
-            self.compute_row_ci(int(run_id), method, self.row_ci_seq)
+            self.show_row_ci(int(run_id), method)
 
-    @work(thread=True, exit_on_error=False, group="row-ci")
-    def compute_row_ci(self, run_id: int, method: str, seq: int) -> None:
-        """The highlighted row's intervals: `lbtui report --run ID`'s bootstrap, drawn once a
-        run (the verdict's cache)."""
+    @work(exclusive=True, exit_on_error=False, group="row-ci")
+    async def show_row_ci(self, run_id: int, method: str) -> None:
+        """The highlighted row's intervals: `lbtui report --run ID`'s bootstrap (drawn once a
+        run, in the verdict's cache) in a thread. Each request cancels the one before, so
+        while the cursor keeps moving nothing is computed; only where it stops."""
+        await asyncio.sleep(ROW_CI_DELAY)
+        text = await asyncio.to_thread(self._row_ci_text, run_id, method)
+        try:
+            self.query_one("#row-ci", Static).update(Text(text + "  [95% intervals; Δ against none]", style="dim"))
+        except NoMatches:  # an answer that arrives while the app is closing
+            pass
+
+    def _row_ci_text(self, run_id: int, method: str) -> str:
         store = Store(self.db_path, readonly=True)
         try:
             run = store.run(run_id)
             rows = verdict.run_rows(store, run_id, method, cache=self.verdict_cache) if run["status"] == "done" else []
-            text = verdict.describe_run(run, method, rows)
+            return verdict.describe_run(run, method, rows)
         finally:
             store.close()
-        self.post_message(RowIntervals(seq, text))
-
-    def on_row_intervals(self, msg: RowIntervals) -> None:
-        if msg.seq != self.row_ci_seq:
-            return
-        try:
-            self.query_one("#row-ci", Static).update(Text(msg.text + "  [95% intervals; Δ against none]", style="dim"))
-        except NoMatches:  # an answer that arrives while the app is closing
-            pass
 
     @on(RowTable.RowSelected, "#history-table")
     def _open_past_run(self, event: RowTable.RowSelected) -> None:
@@ -863,7 +858,7 @@ class LbtuiApp(App):
         legend = Text()
         drawn = [m for m in methods if any(snap.curves.get(key, {}).get(m) for key in PLOT_METRICS)]
         for m in drawn:
-            color = PLOT_COLORS[METHODS.index(m) % len(PLOT_COLORS)]
+            color = method_color(m)
             legend.append("━━ ", style=RICH_COLORS.get(color, color)).append(f"{m.upper()}   ")
         if any(b[3] > b[2] for key in PLOT_METRICS for m in drawn for b in snap.bands.get(key, {}).get(m, [])):
             legend.append("··· range across seeds and orderings", style="dim")
@@ -880,7 +875,7 @@ class LbtuiApp(App):
                 pts = snap.curves.get(key, {}).get(m)
                 if not pts:
                     continue
-                color = PLOT_COLORS[METHODS.index(m) % len(PLOT_COLORS)]  # a method keeps its colour when others are toggled
+                color = method_color(m)
                 plt.plot([p[0] for p in pts], [p[1] for p in pts], marker="dot", color=color)  # no label: no legend inside
                 band = [b for b in spread.get(m, []) if b[3] > b[2]]
                 if band:  # several seeds or orderings: their range as a band of two faint lines
