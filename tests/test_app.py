@@ -43,16 +43,45 @@ def plain(renderable) -> str:
     return console.export_text()
 
 
+def fake_app(argv: list[str], **backend):
+    """The app as `lbtui ARGV` opens it, scoring with the fake backend (``backend``: its
+    options, e.g. a delay per input)."""
+    return make_app(build_parser().parse_args(argv), backend_factory=lambda s, p: FakeBackend(**backend))
+
+
+async def until_text(app, pilot, widget_id: str, *needles: str, tries: int = 100) -> str:
+    """Wait (0.1 s steps) until the Static ``widget_id`` shows every needle (its lines
+    joined); its text, or AssertionError naming what never showed."""
+    for _ in range(tries):
+        await pilot.pause(0.1)
+        shown = " ".join(plain(app.query_one(widget_id, Static).content).split())
+        if all(n in shown for n in needles):
+            return shown
+    raise AssertionError(f"{widget_id} never showed {needles}: {shown!r}")
+
+
+async def until_scored(pilot, db, at_least: int = 1, tries: int = 200) -> None:
+    """Wait (0.05 s steps) until some run in the store at ``db`` holds ``at_least`` scores."""
+    for _ in range(tries):
+        await pilot.pause(0.05)
+        if db.exists() and any(Store(db).count_scores(r["id"]) >= at_least for r in Store(db).runs()):
+            return
+
+
+async def settled(app, pilot, pause: float = 0.5) -> None:
+    """The audit's workers done and every view drawn from the newest snapshot."""
+    await app.workers.wait_for_complete()
+    await pilot.pause(pause)
+    await app.views_settled()
+
+
 def test_audit_fills_the_tables_and_toggles_recompute(tmp_path):
     db = tmp_path / "app.db"
 
     async def scenario():
-        app = make_app(build_parser().parse_args(["-t", "reviews", "-k", "0,4", "--limit", "12", "--db", str(db)]),
-                       backend_factory=lambda s, p: FakeBackend())
+        app = fake_app(["-t", "reviews", "-k", "0,4", "--limit", "12", "--db", str(db)])
         async with app.run_test(size=SIZE) as pilot:
-            await app.workers.wait_for_complete()
-            await pilot.pause(0.5)
-            await app.views_settled()
+            await settled(app, pilot)
             rows = cells(app, "#per-run")
             assert len(rows) == 2 * 7
             assert [r[6] for r in rows[:7]] == ["none", "cc", "dc", "bc", "looc", "proca", "sc"]
@@ -82,12 +111,9 @@ def test_audit_fills_the_tables_and_toggles_recompute(tmp_path):
 
 def test_drill_down_errors_and_prompt(tmp_path):
     async def scenario():
-        app = make_app(build_parser().parse_args(["-t", "tickets", "-k", "4", "--limit", "20", "--db", str(tmp_path / "a.db")]),
-                       backend_factory=lambda s, p: FakeBackend())
+        app = fake_app(["-t", "tickets", "-k", "4", "--limit", "20", "--db", str(tmp_path / "a.db")])
         async with app.run_test(size=SIZE) as pilot:
-            await app.workers.wait_for_complete()
-            await pilot.pause(0.5)
-            await app.views_settled()
+            await settled(app, pilot)
             app.query_one("#per-run", RowTable).focus()
             await pilot.press("enter")
             await pilot.pause(0.2)
@@ -135,14 +161,10 @@ def test_cancel_then_resume_from_past_runs(tmp_path):
     db = tmp_path / "c.db"
 
     async def scenario():
-        app = make_app(build_parser().parse_args(["-t", "reviews", "-k", "4", "--limit", "40", "--db", str(db)]),
-                       backend_factory=lambda s, p: FakeBackend(delay=0.02))
+        app = fake_app(["-t", "reviews", "-k", "4", "--limit", "40", "--db", str(db)], delay=0.02)
         async with app.run_test(size=SIZE) as pilot:
             # cancel once some inputs are stored (a loaded CI machine starts slowly)
-            for _ in range(200):
-                await pilot.pause(0.05)
-                if db.exists() and any(Store(db).count_scores(r["id"]) for r in Store(db).runs()):
-                    break
+            await until_scored(pilot, db)
             await pilot.press("escape")  # goes back, never cancels
             assert not app.cancel_event.is_set()
             await pilot.press("ctrl+x")
@@ -174,13 +196,9 @@ def test_quit_mid_audit_stops_and_leaves_the_run_cancelled_and_resumable(tmp_pat
     shown = []
 
     async def scenario():
-        app = make_app(build_parser().parse_args(["-t", "reviews", "-k", "0,4", "--limit", "40", "--db", str(db)]),
-                       backend_factory=lambda s, p: FakeBackend(delay=0.02))
+        app = fake_app(["-t", "reviews", "-k", "0,4", "--limit", "40", "--db", str(db)], delay=0.02)
         async with app.run_test(size=SIZE) as pilot:
-            for _ in range(200):
-                await pilot.pause(0.05)
-                if db.exists() and any(Store(db).count_scores(r["id"]) for r in Store(db).runs()):
-                    break
+            await until_scored(pilot, db)
             await pilot.pause(0.3)
             app.draw_progress()
             shown.append(plain(app.query_one("#progress", Static).content))
@@ -222,9 +240,7 @@ def test_real_model_audit_in_the_app(tmp_path):
         app = make_app(build_parser().parse_args(["--model", "smollm2-135m-instruct", "-t", "reviews", "-k", "4",
                                                   "--limit", "20", "--db", str(db)]))
         async with app.run_test(size=SIZE) as pilot:
-            await app.workers.wait_for_complete()
-            await pilot.pause(0.5)
-            await app.views_settled()
+            await settled(app, pilot)
             rows = cells(app, "#mean")
             assert [r[5] for r in rows] == ["none", "cc", "dc", "bc", "looc", "proca", "sc"]
             assert {(r[2], r[3], r[4]) for r in rows} == {("1", "1", "20")}  # tasks, runs, test examples behind the mean
@@ -262,9 +278,7 @@ def test_label_words_from_the_setup_form(tmp_path):
             app.query_one("#limit", Input).value = "12"
             app.query_one("#verbalizers", Input).value = "bad,good;A,B"
             await pilot.press("ctrl+r")
-            await app.workers.wait_for_complete()
-            await pilot.pause(0.5)
-            await app.views_settled()
+            await settled(app, pilot)
             tasks = [r["task_name"] for r in Store(db).runs()]
             assert tasks == ["reviews", "reviews[bad/good]", "reviews[A/B]"]
             shown = {r[2] for r in cells(app, "#per-run")}
@@ -305,9 +319,7 @@ def test_orders_from_the_setup_form_fill_the_stability_tab_and_plot_bands(tmp_pa
             app.query_one("#seeds", Input).value = "2"
             app.query_one("#orders", Input).value = "2"
             await pilot.press("ctrl+r")
-            await app.workers.wait_for_complete()
-            await pilot.pause(0.5)
-            await app.views_settled()
+            await settled(app, pilot)
             runs = Store(db).runs()
             assert sorted((r["seed"], r["demo_order"]) for r in runs) == [(0, 0), (0, 1), (1, 0), (1, 1)]
             assert any(r[4] == "0 o1" for r in cells(app, "#per-run"))
@@ -348,9 +360,7 @@ def test_quantization_ladder_in_the_compare_tab(tmp_path, fake_model):
         app = make_app(build_parser().parse_args(["-m", "fake,fake@q2_k", "-t", "reviews", "-k", "4", "--limit", "12",
                                                   "--db", str(db)]), backend_factory=factory)
         async with app.run_test(size=SIZE) as pilot:
-            await app.workers.wait_for_complete()
-            await pilot.pause(0.5)
-            await app.views_settled()
+            await settled(app, pilot)
             await pilot.press("f5")
             await pilot.pause(0.3)
             ladder = app.query_one("#ladder-table", Static)
@@ -372,12 +382,9 @@ def test_brackets_in_names_and_texts_are_shown_as_written(tmp_path):
     db = tmp_path / "b.db"
 
     async def scenario():
-        app = make_app(build_parser().parse_args(["-t", str(data), "-k", "2", "--limit", "6", "--db", str(db)]),
-                       backend_factory=lambda s, p: FakeBackend())
+        app = fake_app(["-t", str(data), "-k", "2", "--limit", "6", "--db", str(db)])
         async with app.run_test(size=SIZE) as pilot:
-            await app.workers.wait_for_complete()
-            await pilot.pause(0.5)
-            await app.views_settled()
+            await settled(app, pilot)
             app.query_one("#per-run", RowTable).focus()
             await pilot.press("enter")
             await pilot.pause(0.5)
@@ -659,8 +666,7 @@ def test_the_plots_legend_sits_beside_the_plots_in_each_methods_colour(tmp_path)
     from lbtui.ui.app import PLOT_COLORS, RICH_COLORS
 
     async def scenario():
-        app = make_app(build_parser().parse_args(["-t", "reviews", "-k", "0,4", "--limit", "12", "--db", str(tmp_path / "p.db")]),
-                       backend_factory=lambda s, p: FakeBackend())
+        app = fake_app(["-t", "reviews", "-k", "0,4", "--limit", "12", "--db", str(tmp_path / "p.db")])
         async with app.run_test(size=SIZE) as pilot:
             await app.workers.wait_for_complete()
             await pilot.press("f3")
@@ -745,14 +751,10 @@ def test_the_verdict_names_the_best_method_with_intervals_as_report_does(tmp_pat
     db = tmp_path / "v.db"
 
     async def scenario():
-        app = make_app(build_parser().parse_args(["-t", "reviews,tickets", "-k", "0,4", "--limit", "30", "--db", str(db)]),
-                       backend_factory=lambda s, p: FakeBackend())
+        app = fake_app(["-t", "reviews,tickets", "-k", "0,4", "--limit", "30", "--db", str(db)])
         async with app.run_test(size=SIZE) as pilot:
             await app.workers.wait_for_complete()
-            for _ in range(100):
-                await pilot.pause(0.1)
-                if "best macro-F1" in plain(app.query_one("#verdict", Static).content).replace("\n", " "):
-                    break
+            await until_text(app, pilot, "#verdict", "best macro-F1")
             return plain(app.query_one("#verdict", Static).content), list(app.view_runs)
 
     text, ids = run(scenario())
@@ -771,12 +773,9 @@ def test_at_100x30_the_setup_folds_away_and_every_tab_table_has_room(tmp_path):
     db = tmp_path / "s.db"
 
     async def scenario():
-        app = make_app(build_parser().parse_args(["-t", "reviews", "-k", "0,4", "--limit", "12", "--db", str(db)]),
-                       backend_factory=lambda s, p: FakeBackend())
+        app = fake_app(["-t", "reviews", "-k", "0,4", "--limit", "12", "--db", str(db)])
         async with app.run_test(size=(100, 30)) as pilot:
-            await app.workers.wait_for_complete()
-            await pilot.pause(0.5)
-            await app.views_settled()
+            await settled(app, pilot)
             assert not app.query_one("#setup").display
             heights = {}
             for key, table in (("f2", "#per-run"), ("f4", "#history-table"), ("f5", "#compare-more"),
@@ -801,13 +800,9 @@ def test_stop_scores_at_most_one_more_small_batch(tmp_path):
     at_key = []
 
     async def scenario():
-        app = make_app(build_parser().parse_args(["-t", "reviews", "-k", "4", "--limit", "60", "--db", str(db)]),
-                       backend_factory=lambda s, p: FakeBackend(delay=0.03))
+        app = fake_app(["-t", "reviews", "-k", "4", "--limit", "60", "--db", str(db)], delay=0.03)
         async with app.run_test(size=SIZE) as pilot:
-            for _ in range(300):
-                await pilot.pause(0.05)
-                if db.exists() and any(Store(db).count_scores(r["id"]) >= 16 for r in Store(db).runs()):
-                    break
+            await until_scored(pilot, db, at_least=16, tries=300)
             store = Store(db)
             (row,) = store.runs()
             at_key.append(store.count_scores(row["id"]))
@@ -827,8 +822,7 @@ def test_ctrl_e_writes_the_report_of_the_shown_runs_beside_the_store(tmp_path):
     db = tmp_path / "e.db"
 
     async def scenario():
-        app = make_app(build_parser().parse_args(["-t", "reviews", "-k", "0", "--limit", "20", "--db", str(db)]),
-                       backend_factory=lambda s, p: FakeBackend())
+        app = fake_app(["-t", "reviews", "-k", "0", "--limit", "20", "--db", str(db)])
         async with app.run_test(size=SIZE) as pilot:
             await app.workers.wait_for_complete()
             await pilot.pause(0.3)
@@ -878,31 +872,17 @@ def test_the_highlighted_row_shows_its_intervals_as_report_does(tmp_path):
     db = tmp_path / "r.db"
 
     async def scenario():
-        app = make_app(build_parser().parse_args(["-t", "reviews", "-k", "4", "--limit", "30", "--db", str(db)]),
-                       backend_factory=lambda s, p: FakeBackend())
+        app = fake_app(["-t", "reviews", "-k", "4", "--limit", "30", "--db", str(db)])
         async with app.run_test(size=SIZE) as pilot:
-            await app.workers.wait_for_complete()
-            await pilot.pause(0.5)
-            await app.views_settled()
+            await settled(app, pilot)
             table = app.query_one("#per-run", RowTable)
-            for _ in range(100):  # the first row's intervals before any key is pressed
-                await pilot.pause(0.1)
-                if "· NONE ·" in plain(app.query_one("#row-ci", Static).content):
-                    break
-            else:
-                raise AssertionError("no intervals for the first row")
+            await until_text(app, pilot, "#row-ci", "· NONE ·")  # the first row's, before any key is pressed
             table.focus()
             want = next(k for k in table.keys() if k.endswith(":cc"))
             table.move_cursor(table.keys().index(want))
-            for _ in range(100):
-                await pilot.pause(0.1)
-                shown = plain(app.query_one("#row-ci", Static).content)
-                if "CC" in shown and "Δ" in shown:
-                    break
-            return shown, want
+            return await until_text(app, pilot, "#row-ci", "CC", "Δ"), want  # lines joined: it wraps at the table's width
 
     shown, key = run(scenario())
-    shown = " ".join(shown.split())  # the line wraps at the table's width
     run_id = int(key.split(":")[0])
     store = Store(db)
     rows = [r for r in summary.build(store, [store.run(run_id)]) if r.method == "cc"]
@@ -923,8 +903,7 @@ def test_the_footer_shows_the_focused_views_keys(tmp_path):
         return [k.description for k in app.screen.query(FooterKey)]
 
     async def scenario():
-        app = make_app(build_parser().parse_args(["-t", "reviews", "-k", "0", "--limit", "12", "--db", str(db)]),
-                       backend_factory=lambda s, p: FakeBackend())
+        app = fake_app(["-t", "reviews", "-k", "0", "--limit", "12", "--db", str(db)])
         seen = {}
         async with app.run_test(size=(100, 30)) as pilot:
             await app.workers.wait_for_complete()
