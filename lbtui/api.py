@@ -75,7 +75,7 @@ class AuditResult:
     def scores(self, run_id: int) -> RunScores:
         """The raw per-label scores of a run (log-probabilities, shape (N, K) per set:
         test, bias, content-free, domain-context, leave-one-out) and the gold labels."""
-        from .auditing.engine import run_scores
+        from .results import run_scores
         from .store import Store
 
         store = Store(self.db, readonly=True)
@@ -99,7 +99,8 @@ def audit(
     (default: the user's store, as `lbtui run`). Runs the store holds already are read,
     not evaluated again. Errors are lbtui.errors.UserError with the option's name."""
     from . import paths
-    from .auditing.engine import audit_into, report
+    from .auditing.engine import audit_into
+    from .results import report
     from .auditing.selection import AuditRequest
 
     request = AuditRequest(models=_names(models), tasks=_names(tasks), shots=_numbers(shots), seeds=_numbers(seeds),

@@ -168,7 +168,8 @@ def open_store(db: Path | None):
 
 
 def cmd_run(a, backend_factory=None) -> int:
-    from .auditing.engine import audit_into, report
+    from .auditing.engine import audit_into
+    from .results import report
     from .report.render import ProgressBar, metrics_json, print_tables
 
     plans = AuditRequest.from_args(a).plans()
@@ -351,6 +352,7 @@ def cmd_bench(a) -> int:
 
 def cmd_report(a) -> int:
     from .report import formats as report_format, summary as report
+    from .results import Results
     from .tasks import suites
 
     gates = [report.parse_gate(g) for g in a.fail_if]
@@ -363,7 +365,7 @@ def cmd_report(a) -> int:
     store = open_store(a.db)
     names = [p.stem for p in suites.task_files(a.suite)] if a.suite else None
     runs = report.select_runs(store, a.run, names)
-    rows = report.build(store, runs, resamples=a.resamples, seed=a.seed, against=a.against.lower())
+    rows = report.build(Results(store), runs, resamples=a.resamples, seed=a.seed, against=a.against.lower())
     meta = {"runs": len(runs), "resamples": a.resamples, "seed": a.seed, "level": 0.95, "against": a.against.lower()}
     text = report_format.render(rows, meta, a.format)
     if a.plots:
@@ -386,7 +388,7 @@ def cmd_report(a) -> int:
 
 def cmd_diagnose(a) -> int:
     from .analysis import diagnose
-    from .auditing.engine import run_scores
+    from .results import run_scores
     from .report.render import diagnosis_json, print_diagnosis
 
     store = open_store(a.db)
@@ -408,7 +410,7 @@ def cmd_diagnose(a) -> int:
 def cmd_stability(a) -> int:
     from .analysis import stability
     from .analysis.calibrations import METHODS
-    from .auditing.engine import report
+    from .results import report
     from .report.render import print_stability, stability_json
     from .report.summary import select_runs
     from .tasks import suites

@@ -15,7 +15,7 @@ from lbtui import paths
 from lbtui.backends.fake import FakeBackend
 from lbtui.cli import build_parser
 from lbtui.analysis import diagnose
-from lbtui.auditing.engine import report, run_scores
+from lbtui.results import Results, report, run_scores
 from lbtui.report.reading import reading
 from lbtui.store import Store
 from lbtui.ui.app import make_app
@@ -459,7 +459,8 @@ def test_drill_down_under_fitted_calibrations_lists_the_examples(tmp_path):
     """Keys 6 and 7 (ProCa, SC) show every test example with its calibrated probabilities,
     as the prior-based methods do."""
     from lbtui.tasks import catalog
-    from lbtui.auditing.engine import Engine, run_scores
+    from lbtui.auditing.engine import Engine
+    from lbtui.results import run_scores
     from lbtui.models import ModelSpec
     from lbtui.analysis.results import calibrators
     from lbtui.analysis.metrics import softmax
@@ -519,7 +520,7 @@ def test_a_refresh_costs_a_few_queries_whatever_the_number_of_runs(tmp_path):
     assert len(rows) == 24 * 7 and all(r["macro_f1"] is not None for r in rows
                                     if r["method"] == "proca" or r["method"] == "sc" and r["shots"] >= 2)
     # the stored numbers are the engine's
-    from lbtui.auditing.engine import report
+    from lbtui.results import report
     assert cache.get(ids[5]).metrics["proca"].macro_f1 == pytest.approx(report(store, ids[5]).metrics["proca"].macro_f1)
     statements.clear()
     cache.refresh(ids)
@@ -759,7 +760,7 @@ def test_the_verdict_names_the_best_method_with_intervals_as_report_does(tmp_pat
 
     text, ids = run(scenario())
     store = Store(db)
-    expected = verdict.verdicts(summary.build(store, [store.run(i) for i in ids]))
+    expected = verdict.verdicts(summary.build(Results(store), [store.run(i) for i in ids]))
     assert len(expected) == 2  # k = 0 and k = 4, each over two tasks
     for v in expected:
         head, f1, bias = verdict.describe(v)
@@ -835,7 +836,7 @@ def test_ctrl_e_writes_the_report_of_the_shown_runs_beside_the_store(tmp_path):
     (out,) = tmp_path.glob("lbtui-report-*.md")
     assert any(m == f"wrote {out}" for m in notes)
     store = Store(db)
-    rows = summary.build(store, [store.run(i) for i in ids])
+    rows = summary.build(Results(store), [store.run(i) for i in ids])
     want = formats.render(rows, {"runs": 1, "resamples": 1000, "seed": 0, "level": 0.95, "against": "none"}, "md")
     assert out.read_text() == want + "\n"  # the numbers of `lbtui report`
 
@@ -885,10 +886,10 @@ def test_the_highlighted_row_shows_its_intervals_as_report_does(tmp_path):
     shown, key = run(scenario())
     run_id = int(key.split(":")[0])
     store = Store(db)
-    rows = [r for r in summary.build(store, [store.run(run_id)]) if r.method == "cc"]
+    rows = [r for r in summary.build(Results(store), [store.run(run_id)]) if r.method == "cc"]
     f1 = next(r for r in rows if r.metric == "macro_f1")
     assert f"Macro-F1 {f1.value:.3f} [{f1.lo:.3f}, {f1.hi:.3f}] Δ {f1.diff:+.3f} [{f1.diff_lo:+.3f}, {f1.diff_hi:+.3f}]" in shown
-    assert shown.startswith(verdict.describe_run(store.run(run_id), "cc", verdict.run_rows(store, run_id, "cc")))
+    assert shown.startswith(verdict.describe_run(store.run(run_id), "cc", verdict.run_rows(Results(store), run_id, "cc")))
     assert "30 test (small)" in shown
 
 
@@ -927,3 +928,42 @@ def test_the_footer_shows_the_focused_views_keys(tmp_path):
     assert {"Add", "Add all", "Resume", "Sort", "Filter"} <= set(seen["history"])
     assert "Stop audit" not in seen["history"]  # nothing to stop
     assert seen["sort"] == 1 and seen["fits"]
+
+
+def test_the_drill_down_classifies_a_typed_input_in_a_worker_as_classify_does(tmp_path, monkeypatch):
+    """The "try it" line scores off the UI thread, keeps the score in the store and shows
+    what lbtui.Classifier gives for the shown method."""
+    import threading
+
+    from lbtui.results.classifier import Classifier
+
+    db = tmp_path / "t.db"
+    threads = []
+    real = Classifier.raw_proba
+    monkeypatch.setattr(Classifier, "raw_proba",
+                        lambda self, *a, **k: threads.append(threading.current_thread()) or real(self, *a, **k))
+
+    async def scenario():
+        app = fake_app(["-t", "reviews", "-k", "4", "--limit", "20", "--db", str(db)])
+        async with app.run_test(size=SIZE) as pilot:
+            await settled(app, pilot)
+            app.query_one("#per-run", RowTable).focus()
+            await pilot.press("enter")
+            await pilot.pause(0.2)
+            screen = app.screen
+            assert isinstance(screen, RunScreen)
+            await pilot.press("4", "t")  # BC, then the input
+            await pilot.press(*"absolutely wonderful", "enter")
+            await app.workers.wait_for_complete()
+            shown = await until_text(app.screen, pilot, "#try-out", "BC:")
+            return screen.run_id, shown
+
+    run_id, shown = run(scenario())
+    assert threads and threading.main_thread() not in threads
+    with Classifier.from_run(run_id, "bc", db, backend_factory=lambda s, p: FakeBackend()) as clf:
+        q = clf.predict_proba(["absolutely wonderful"])[0]
+        assert clf.evaluated == 0  # the screen's score is in the store
+        raw = clf.raw_proba(["absolutely wonderful"])[0]
+    want = f"BC: {clf.labels[int(q.argmax())]} " + " ".join(
+        f"{lab} {b:.3f} (raw {a:.3f})" for lab, a, b in zip(clf.labels, raw, q))
+    assert shown == want

@@ -7,7 +7,8 @@ import pytest
 
 from lbtui.tasks import catalog
 from lbtui.backends.fake import FakeBackend
-from lbtui.auditing.engine import Engine, report, run_scores
+from lbtui.auditing.engine import Engine
+from lbtui.results import report, run_scores
 from lbtui.errors import Cancelled, InvalidScores, PromptTooLong, UserError
 from lbtui.models import ModelSpec
 from lbtui.store import Store

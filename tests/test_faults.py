@@ -17,7 +17,8 @@ from conftest import smollm2_path
 from lbtui.tasks import catalog
 from lbtui.backends.fake import FakeBackend
 from lbtui.cli import main
-from lbtui.auditing.engine import Engine, report
+from lbtui.auditing.engine import Engine
+from lbtui.results import report
 from lbtui.errors import TaskError
 from lbtui.models import ModelSpec
 from lbtui.store import Store

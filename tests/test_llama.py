@@ -171,7 +171,7 @@ def test_audit_a_bundled_task_end_to_end(tmp_path, capsys):
     stored = store.run(run["run_id"])
     assert stored["status"] == "done" and stored["tokens_evaluated"] > 0 and stored["params"]["backend"] == "llama.cpp"
     # calibration changes predictions
-    from lbtui.auditing.engine import report
+    from lbtui.results import report
     rep = report(store, run["run_id"])
     shares = {m: tuple(rep.metrics[m].predicted_share) for m in ("none", "cc", "dc", "bc", "looc")}
     assert len(set(shares.values())) > 1

@@ -44,6 +44,7 @@ def test_a_run_s_bootstrap_is_drawn_once_however_often_the_verdict_is_asked(tmp_
     from lbtui.backends.fake import FakeBackend
     from lbtui.models import ModelSpec
     from lbtui.report import verdict
+    from lbtui.results import Results
     from lbtui.store import Store
     from lbtui.tasks import catalog
 
@@ -56,8 +57,8 @@ def test_a_run_s_bootstrap_is_drawn_once_however_often_the_verdict_is_asked(tmp_
     drawn = []
     real = bs.resample
     monkeypatch.setattr(bs, "resample", lambda *a, **k: drawn.append(1) or real(*a, **k))
-    cache: dict = {}
-    first = verdict.build(store, ids[:1], resamples=50, cache=cache)
-    both = verdict.build(store, ids, resamples=50, cache=cache)
+    results = Results(store)
+    first = verdict.build(results, ids[:1], resamples=50)
+    both = verdict.build(results, ids, resamples=50)
     assert len(drawn) == 2 and len(first) == 1  # one run, then only the new one
-    assert both == verdict.build(store, ids, resamples=50)
+    assert both == verdict.build(Results(store), ids, resamples=50)

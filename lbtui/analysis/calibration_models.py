@@ -47,9 +47,29 @@ def _softmax(z: np.ndarray) -> np.ndarray:
 
 @dataclass(frozen=True)
 class Prototypical:
+    kind = "prototypical"  # its name in a stored calibration (Calibration.to_json)
     means: np.ndarray  # (K clusters, K) in log-probability space
     label_of_cluster: np.ndarray  # (K,) label index of each cluster
     gmm: object
+
+    def to_json(self) -> dict:
+        g = self.gmm
+        return {"label_of_cluster": [int(x) for x in self.label_of_cluster],
+                **{name: np.asarray(getattr(g, name + "_"), dtype=np.float64).tolist()
+                   for name in ("weights", "means", "covariances", "precisions_cholesky")}}
+
+    @classmethod
+    def from_json(cls, d: dict) -> "Prototypical":
+        """The fitted mixture rebuilt from its parameters: scikit-learn's own posterior
+        (predict_proba) on the same arrays, so the map is the one the audit used."""
+        from sklearn.mixture import GaussianMixture
+
+        k = len(d["label_of_cluster"])
+        gmm = GaussianMixture(n_components=k, covariance_type="diag")
+        for name in ("weights", "means", "covariances", "precisions_cholesky"):
+            setattr(gmm, name + "_", np.asarray(d[name], dtype=np.float64))
+        gmm.converged_, gmm.n_features_in_ = True, gmm.means_.shape[1]
+        return cls(gmm.means_, np.asarray(d["label_of_cluster"], dtype=int), gmm)
 
     def __call__(self, probs: np.ndarray) -> np.ndarray:
         p = np.asarray(probs, dtype=np.float64)
@@ -90,11 +110,19 @@ def prototypical(test_probs: np.ndarray, *, seed: int = 0) -> Prototypical:
 
 @dataclass(frozen=True)
 class Supervised:
+    kind = "supervised"
     scale: np.ndarray  # (K,) a_l
     shift: np.ndarray  # (K,) b_l
 
     def __call__(self, probs: np.ndarray) -> np.ndarray:
         return _softmax(self.scale * _log(probs) + self.shift)
+
+    def to_json(self) -> dict:
+        return {"scale": [float(x) for x in self.scale], "shift": [float(x) for x in self.shift]}
+
+    @classmethod
+    def from_json(cls, d: dict) -> "Supervised":
+        return cls(np.asarray(d["scale"], dtype=np.float64), np.asarray(d["shift"], dtype=np.float64))
 
 
 def supervised(demo_probs: np.ndarray, demo_gold: np.ndarray, *, penalty: float = SC_PENALTY) -> Supervised:
@@ -125,3 +153,4 @@ def supervised(demo_probs: np.ndarray, demo_gold: np.ndarray, *, penalty: float 
 
 
 Calibrator = Callable[[np.ndarray], np.ndarray]
+MAPS = {"prototypical": Prototypical, "supervised": Supervised}  # what Calibration.from_json rebuilds

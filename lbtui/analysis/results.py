@@ -38,17 +38,17 @@ def priors(rs: RunScores) -> tuple[dict[str, np.ndarray], dict[str, str]]:
     return {n: c.prior for n, c in found.items()}, reasons
 
 
+def evaluate_with(rs: RunScores, maps: dict[str, Calibration], methods=cal.METHODS) -> dict[str, Metrics | None]:
+    """Each method's metrics under its fitted calibration (None where it has none)."""
+    p_test, p_bias = softmax(rs.test), softmax(rs.bias)
+    return {m: (evaluate(maps[m](p_test), rs.test_gold, maps[m](p_bias), rs.bias_gold) if m in maps else None)
+            for m in methods}
+
+
 def evaluate_run(rs: RunScores, methods=cal.METHODS) -> tuple[dict[str, Metrics | None], dict[str, str]]:
     """Metrics for each method (None where it cannot apply, with the reason)."""
-    p_test, p_bias = softmax(rs.test), softmax(rs.bias)
     maps, reasons = calibrators(rs, methods)
-    out: dict[str, Metrics | None] = {}
-    for m in methods:
-        if m not in maps:
-            out[m] = None
-            continue
-        out[m] = evaluate(maps[m](p_test), rs.test_gold, maps[m](p_bias), rs.bias_gold)
-    return out, reasons
+    return evaluate_with(rs, maps, methods), reasons
 
 
 HEADLINE = metrics.HEADLINE  # the registry's names, in table order
@@ -74,13 +74,20 @@ def finite_or_none(x: float) -> float | None:
 def analysis_version() -> str:
     """What a finished run's stored metrics were computed under: the scoring rules, the
     registries' names, and the cache's layout. Any change recomputes them."""
-    return f"m{METHOD_VERSION}:" + ",".join(cal.METHODS) + ":" + ",".join(HEADLINE) + ":1"
+    return f"m{METHOD_VERSION}:" + ",".join(cal.METHODS) + ":" + ",".join(HEADLINE) + ":2"
 
 
-def metrics_payload(metrics: dict[str, Metrics | None], reasons: dict[str, str]) -> dict:
-    """A run's metrics under every method as JSON, for the store's metrics cache."""
-    return {"metrics": {m: (v.to_json() if v is not None else None) for m, v in metrics.items()}, "reasons": reasons}
+def metrics_payload(metrics: dict[str, Metrics | None], reasons: dict[str, str],
+                    calibrations: dict[str, Calibration]) -> dict:
+    """A run's metrics under every method and the calibrations they came from, as JSON,
+    for the store's metrics cache (layout 2: with the calibrations)."""
+    return {"metrics": {m: (v.to_json() if v is not None else None) for m, v in metrics.items()}, "reasons": reasons,
+            "calibrations": {m: c.to_json() for m, c in calibrations.items()}}
 
 
 def metrics_from_payload(p: dict) -> tuple[dict[str, Metrics | None], dict[str, str]]:
     return {m: (Metrics.from_json(v) if v is not None else None) for m, v in p["metrics"].items()}, p["reasons"]
+
+
+def calibrations_from_payload(p: dict) -> dict[str, Calibration]:
+    return {m: Calibration.from_json(c) for m, c in p["calibrations"].items()}

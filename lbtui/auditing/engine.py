@@ -19,11 +19,7 @@ from typing import Callable, Protocol, Sequence
 
 import numpy as np
 
-from ..analysis.calibrations import METHODS
-from ..analysis.metrics import Metrics
-from ..analysis.results import (
-    METHOD_VERSION, RunScores, analysis_version, evaluate_run, metrics_from_payload, metrics_payload,
-)
+from ..analysis.results import METHOD_VERSION
 from ..backends import load_backend
 from ..backends.base import SCORING_MODES, Backend, Request
 from ..backends.layout import common_prefix
@@ -550,57 +546,24 @@ def score_address(numbers: str, request: Request, mode: str) -> str:
 
 
 def valid_scores(scores, chunk: Sequence[Item], p: Planned) -> np.ndarray:
-    """A backend's answer for ``chunk``, checked where it enters: one finite log-probability
-    (at most 0) per label of every input, else a one-line error naming the model and the
-    first bad input, and nothing of the call is stored."""
+    """A backend's answer for ``chunk``, checked where it enters (see ``checked_scores``)."""
     where = f"{p.model.source}: models.{p.model.name}" if p.model.source else f"model {p.model.name}"
+    return checked_scores(scores, [f"{it.example_id} ({it.set} {it.idx})" for it in chunk], p.task.labels, where)
+
+
+def checked_scores(scores, names: Sequence[str], labels: Sequence[str], where: str) -> np.ndarray:
+    """One finite log-probability (at most 0) per label of every input, else a one-line
+    error naming the model and the first bad input, and nothing of the call is stored."""
     try:
         arr = np.asarray(scores, dtype=np.float64)
     except (TypeError, ValueError):
         raise InvalidScores(where, "the backend's scores are not numbers") from None
-    want = (len(chunk), len(p.task.labels))
+    want = (len(names), len(labels))
     if arr.shape != want:
         raise InvalidScores(where, f"the backend gave scores of shape {arr.shape} for {want[0]} inputs of {want[1]} labels")
     bad = ~np.isfinite(arr) | (arr > LOGPROB_SLACK)
     if bad.any():
         i, j = map(int, np.argwhere(bad)[0])
-        it = chunk[i]
-        raise InvalidScores(where, f"a log-probability of {float(arr[i, j])!r} for label {p.task.labels[j]!r} of input"
-                                   f" {it.example_id} ({it.set} {it.idx}): it must be finite and at most 0; nothing of"
-                                   " this call is stored")
+        raise InvalidScores(where, f"a log-probability of {float(arr[i, j])!r} for label {labels[j]!r} of input"
+                                   f" {names[i]}: it must be finite and at most 0; nothing of this call is stored")
     return np.minimum(arr, 0.0)
-
-
-# --- reading results back ---------------------------------------------------------------
-
-
-def run_scores(store: Store, run_id: int) -> RunScores:
-    k = len(store.run(run_id)["labels"])
-    s = {name: store.scored_set(run_id, name) for name in ("test", "bias", "cc", "dc", "looc")}
-    return RunScores(
-        k=k, test=s["test"].scores.reshape(-1, k), test_gold=s["test"].gold, bias=s["bias"].scores.reshape(-1, k),
-        bias_gold=s["bias"].gold, cc=s["cc"].scores.reshape(-1, k), dc=s["dc"].scores.reshape(-1, k),
-        looc=s["looc"].scores.reshape(-1, k), looc_gold=s["looc"].gold,
-    )
-
-
-@dataclass(frozen=True)
-class RunReport:
-    run: dict
-    metrics: dict[str, Metrics | None]
-    reasons: dict[str, str]
-
-
-def report(store: Store, run_id: int, methods=METHODS) -> RunReport:
-    run = store.run(run_id)
-    if run["status"] != "done":
-        raise UserError("--run", f"run {run_id} is {run['status']}, not done; run it again to resume")
-    every = list(methods) == list(METHODS)
-    if every:  # a finished run's metrics are computed once (ProCa's and SC's fits take time) and kept
-        cached = store.cached_metrics([run_id], analysis_version())
-        if run_id in cached:
-            return RunReport(run, *metrics_from_payload(cached[run_id]))
-    metrics, reasons = evaluate_run(run_scores(store, run_id), methods)
-    if every and not store.readonly:
-        store.put_metrics(run_id, analysis_version(), metrics_payload(metrics, reasons))
-    return RunReport(run, metrics, reasons)

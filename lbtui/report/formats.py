@@ -203,19 +203,18 @@ def write_plots(rows: list[Row], folder: Path) -> list[Path]:
     return out
 
 
-def write_report(store, run_ids: list[int], fmt: str, folder: Path, *, resamples: int = 1000,
-                 cache: dict | None = None) -> Path:
+def write_report(results, run_ids: list[int], fmt: str, folder: Path, *, resamples: int = 1000) -> Path:
     """The report of the finished runs among ``run_ids`` written to a new file in ``folder``
-    (what the app's ctrl+e does): complete or not at all. ``cache``: summary.build's (the
-    app's, so that runs it has drawn already are not resampled again)."""
+    (what the app's ctrl+e does): complete or not at all. ``results``: the app's service,
+    so that runs it has drawn already are not resampled again."""
     import time
 
     from .summary import build
 
-    runs = [r for r in (store.run(i) for i in run_ids) if r["status"] == "done"]
+    runs = [r for r in (results.run(i) for i in run_ids) if r["status"] == "done"]
     if not runs:
         raise UserError("export", "no finished run is shown; finish or add one first")
-    rows = build(store, runs, resamples=resamples, cache=cache)
+    rows = build(results, runs, resamples=resamples)
     meta = {"runs": len(runs), "resamples": resamples, "seed": 0, "level": 0.95, "against": "none"}
     text = render(rows, meta, fmt)
     out = paths.within(folder, f"lbtui-report-{time.strftime('%Y%m%d-%H%M%S')}.{fmt}", "export")

@@ -14,7 +14,6 @@ from __future__ import annotations
 import math
 import operator
 import re
-import zlib
 from collections import defaultdict
 from dataclasses import dataclass
 
@@ -24,8 +23,9 @@ from ..analysis import bootstrap as bs, stability
 from ..analysis.calibrations import METHODS
 from ..analysis.metrics import REGISTRY as METRICS
 from ..analysis.results import method_mark
-from ..auditing.engine import run_scores
 from ..errors import UserError
+from ..results import Results
+from ..results.service import draw_stream
 from ..store import Store
 
 
@@ -83,39 +83,33 @@ def select_runs(store: Store, run_ids: list[int] | None, task_names: list[str] |
 
 
 def build(
-    store: Store, runs: list[dict], *, resamples: int = bs.RESAMPLES, seed: int = 0, methods=METHODS, against: str = "none",
-    cache: dict | None = None,
+    results: Results, runs: list[dict], *, resamples: int = bs.RESAMPLES, seed: int = 0, methods=METHODS,
+    against: str = "none",
 ) -> list[Row]:
     """Every (group, method, metric) row, task groups first, then the means over tasks;
-    differences against the ``against`` method. ``cache`` keeps each finished run's point
-    values and resamples between calls (the app's verdict, asked again as runs finish)."""
+    differences against the ``against`` method. Each finished run's point values and
+    resamples come from ``results`` (drawn once per service: the app keeps one, so the
+    verdict asked again as runs finish draws only the new ones)."""
     if against not in METHODS:
         raise UserError("--against", f"unknown method {against!r} ({', '.join(METHODS)})")
     groups: dict[tuple, list[dict]] = defaultdict(list)
     for r in runs:
         # Runs scored under older rules stay readable but are never pooled with current ones.
         groups[(r["model_name"], r["task_name"] + method_mark(r), r["shots"], r["scoring"])].append(r)
-    # For each group: point values and resamples, {method: {key: value / (B,)}}.
     for (model, task, shots, scoring), members in groups.items():
         limits = sorted({r["limit_"] for r in members}, key=str)
         if len(limits) > 1:  # another --limit is another test set, not another seed
             ids = ", ".join(f"{r['id']} (--limit {r['limit_']})" for r in members)
             raise UserError("--run", f"runs {ids} of {model} on {task} k={shots} differ in --limit; report pools only runs"
                                      " of one --limit: choose them with --run")
-    cache = {} if cache is None else cache
     values: dict[tuple, tuple[dict, dict, int]] = {}
     per_run: dict[int, dict] = {}  # run id -> {method: {key: value}}
     for key, members in groups.items():
         points, samples, n_test = [], [], 0
         for r in members:
             # Seeds of a task share the test draws (same test set); tasks do not.
-            stream = zlib.crc32(key[1].encode())
-            ck = (r["id"], resamples, seed, stream, tuple(methods))
-            if ck not in cache:
-                rp = bs.from_scores(run_scores(store, r["id"]))
-                cache[ck] = (bs.point(rp, methods), bs.resample(rp, methods, resamples=resamples, seed=seed, stream=stream),
-                             len(rp.test))
-            point, sample, n_test = cache[ck]
+            point, sample, n_test = results.draws(r["id"], resamples=resamples, seed=seed, stream=draw_stream(r),
+                                                  methods=tuple(methods))
             points.append(point)
             per_run[r["id"]] = point
             samples.append(sample)

@@ -9,7 +9,7 @@ import math
 from dataclasses import dataclass
 
 from ..analysis.metrics import PAPER
-from ..store import Store
+from ..results import Results
 from . import summary
 from .summary import MEAN_TASK, Row
 
@@ -76,14 +76,14 @@ def verdicts(rows: list[Row]) -> list[Verdict]:
     return sorted(out, key=lambda v: (v.model, v.shots, v.scoring))
 
 
-def build(store: Store, run_ids: list[int], *, resamples: int = 1000, cache: dict | None = None) -> list[Verdict]:
+def build(results: Results, run_ids: list[int], *, resamples: int = 1000) -> list[Verdict]:
     """Verdicts over the finished runs among ``run_ids`` that count in a mean (the drawn
-    order, the task's own label words). ``cache``: summary.build's, kept by the caller so
-    that a run's bootstrap is drawn once however often the verdict is asked for."""
+    order, the task's own label words); a run's bootstrap is drawn once per ``results``
+    however often the verdict is asked for."""
     from .views import in_mean
 
-    runs = [r for r in (store.run(i) for i in run_ids) if in_mean(r)]
-    return verdicts(summary.build(store, runs, resamples=resamples, cache=cache)) if runs else []
+    runs = [r for r in (results.run(i) for i in run_ids) if in_mean(r)]
+    return verdicts(summary.build(results, runs, resamples=resamples)) if runs else []
 
 
 def describe(v: Verdict) -> list[str]:
@@ -106,10 +106,10 @@ def _say(p: Pick) -> str:
 ROW_METRICS = PAPER  # macro-F1, RSD, BiasScore
 
 
-def run_rows(store: Store, run_id: int, method: str, *, resamples: int = 1000, cache: dict | None = None) -> list[Row]:
+def run_rows(results: Results, run_id: int, method: str, *, resamples: int = 1000) -> list[Row]:
     """`lbtui report --run ID`'s rows of one finished run under one method (headline metrics
     with intervals and the paired change against none); [] when the method does not apply."""
-    rows = summary.build(store, [store.run(run_id)], resamples=resamples, cache=cache)
+    rows = summary.build(results, [results.run(run_id)], resamples=resamples)
     return [r for r in rows if r.method == method and r.metric in ROW_METRICS and not math.isnan(r.value)]
 
 

@@ -17,7 +17,7 @@ import numpy as np
 from ..analysis import calibrations as cal
 from ..analysis.metrics import Metrics, predict, softmax
 from ..analysis.results import HEADLINE, analysis_version, evaluate_run, method_mark, metrics_from_payload
-from ..auditing.engine import report, run_scores
+from ..results import report, run_scores
 from ..store import Store
 from ..tasks.verbalizers import base_name
 
@@ -235,9 +235,12 @@ def run_detail(cache: ResultCache, run_id: int, method: str) -> RunDetail:
     test = cache.store.scored_set(run_id, "test")
     from ..analysis.results import calibrators
 
-    # The same p -> q map the metrics were computed with, fitted ones included; only while
-    # the metrics exist (fitted methods wait for a finished run, as the tables do).
-    calib = calibrators(rs, [method])[0].get(method) if len(rs.test) and res.metrics.get(method) is not None else None
+    # The same p -> q map the metrics were computed with: a finished run's as kept in the
+    # store (fitted ones are never fitted again here); a running run's prior methods.
+    calib = None
+    if len(rs.test) and res.metrics.get(method) is not None:
+        calib = (report(cache.store, run_id).calibrations if run["status"] == "done"
+                 else calibrators(rs, [method])[0]).get(method)
     probs = calib(softmax(rs.test)) if calib is not None else np.zeros((0, len(labels)))
     preds = predict(probs) if len(probs) else np.zeros(0, dtype=int)
     examples = [

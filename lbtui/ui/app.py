@@ -38,6 +38,7 @@ from ..backends import hardware_summary
 from ..errors import Cancelled, UserError
 from ..report import verdict, views as analysis
 from ..report.render import PlainTable as PlainRich, ladder_table, seed_label, words_table
+from ..results import Results
 from ..store import Store
 from ..tasks import catalog
 from ..tasks.taskfile import DataOptions
@@ -179,7 +180,7 @@ class LbtuiApp(App):
         self.verdict_for: tuple | None = None  # the shown runs the verdict was asked for
         self.setup_hidden_by_user = False
         self.verdict_seq = 0
-        self.verdict_cache: dict = {}  # each finished run's bootstrap, drawn once (report.summary.build)
+        self.results: Results | None = None  # the read side for the verdict, row intervals and exports (workers)
         self.running = False
         self.highlighted_run: int | None = None
         self.views: SnapshotBuilder | None = None
@@ -270,6 +271,7 @@ class LbtuiApp(App):
             self.notify(str(e), severity="error", timeout=30)
             return
         self.cache = analysis.ResultCache(self.store)  # the drill-down's and the label bars'
+        self.results = Results(Store(self.db_path, readonly=True))
         self.views = SnapshotBuilder(self.db_path, trace=self.sql_trace)
         self.set_interval(REDRAW_SECONDS, self.redraw)
         self._history_changed()
@@ -379,6 +381,8 @@ class LbtuiApp(App):
     def on_unmount(self) -> None:
         if self.views is not None:
             self.views.close()
+        if self.results is not None:
+            self.results.close()
         if self.frozen_at:
             gc.unfreeze()  # what this app kept alive may be collected again
 
@@ -428,14 +432,11 @@ class LbtuiApp(App):
     def export_report(self, run_ids: list[int], fmt: str) -> None:
         from ..report.formats import write_report
 
-        store = Store(self.db_path, readonly=True)
         try:
-            out = write_report(store, run_ids, fmt, self.db_path.resolve().parent, cache=self.verdict_cache)
+            out = write_report(self.results, run_ids, fmt, self.db_path.resolve().parent)
         except UserError as e:
             self.call_from_thread(self.notify, form_words(str(e)), title="Cannot export", severity="error", timeout=15)
             return
-        finally:
-            store.close()
         self.call_from_thread(self.notify, f"wrote {out}", title="Exported", timeout=15)
 
     # --- the verdict: best method per model and shots, with bootstrap intervals ----------
@@ -456,12 +457,8 @@ class LbtuiApp(App):
 
     @work(thread=True, exit_on_error=False, group="verdict")
     def compute_verdict(self, run_ids: list[int], seq: int) -> None:
-        """The same bootstrap as `lbtui report`, off the UI thread, on its own connection."""
-        store = Store(self.db_path, readonly=True)
-        try:
-            got = verdict.build(store, run_ids, cache=self.verdict_cache)
-        finally:
-            store.close()
+        """The same bootstrap as `lbtui report`, off the UI thread, through the app's Results."""
+        got = verdict.build(self.results, run_ids)
         self.post_message(VerdictReady(seq, got))
 
     def on_verdict_ready(self, msg: VerdictReady) -> None:
@@ -625,13 +622,9 @@ class LbtuiApp(App):
             pass
 
     def _row_ci_text(self, run_id: int, method: str) -> str:
-        store = Store(self.db_path, readonly=True)
-        try:
-            run = store.run(run_id)
-            rows = verdict.run_rows(store, run_id, method, cache=self.verdict_cache) if run["status"] == "done" else []
-            return verdict.describe_run(run, method, rows)
-        finally:
-            store.close()
+        run = self.results.run(run_id)
+        rows = verdict.run_rows(self.results, run_id, method) if run["status"] == "done" else []
+        return verdict.describe_run(run, method, rows)
 
     @on(RowTable.RowSelected, "#history-table")
     def _open_past_run(self, event: RowTable.RowSelected) -> None:

@@ -20,20 +20,58 @@ Scores = RunScores  # the raw (N, K) scores of one run's sets
 @dataclass(frozen=True)
 class Calibration:
     """One run's fitted calibration: a map from (..., N, K) probabilities to calibrated
-    ones. Prior methods keep their p̂ (shown in the drill-down and diagnosis); ``note``
-    says something a reader must know (a fallback)."""
+    ones. A prior method keeps its p̂ (shown in the drill-down and diagnosis) and applies
+    q = p / p̂ normalised; a fitted method keeps its model (``map``: a callable with
+    ``to_json``). ``note`` says something a reader must know (a fallback). ``to_json``
+    and ``from_json`` give exactly the same map back (floats round-trip), so a stored
+    calibration classifies new inputs as the audit's metrics did."""
 
-    map: Callable[[np.ndarray], np.ndarray]
+    map: Callable[[np.ndarray], np.ndarray] | None = None
     prior: np.ndarray | None = None
     note: str | None = None
 
     def __call__(self, probs: np.ndarray) -> np.ndarray:
+        if self.prior is not None:
+            return apply(probs, self.prior)
         return self.map(probs)
 
     @classmethod
     def from_prior(cls, prior: np.ndarray, note: str | None = None) -> "Calibration":
-        prior = np.asarray(prior, dtype=np.float64)
-        return cls(lambda p: apply(p, prior), prior, note)
+        return cls(None, np.asarray(prior, dtype=np.float64), note)
+
+    def to_json(self) -> dict:
+        out: dict = {"note": self.note}
+        if self.prior is not None:
+            out["prior"] = [float(x) for x in self.prior]
+        else:
+            out["map"] = self.map.kind
+            out["params"] = self.map.to_json()
+        return out
+
+    @classmethod
+    def from_json(cls, d: dict) -> "Calibration":
+        if d.get("prior") is not None:
+            return cls.from_prior(np.asarray(d["prior"], dtype=np.float64), d.get("note"))
+        return cls(_Stored(d["map"], d["params"]), None, d.get("note"))
+
+
+class _Stored:
+    """A fitted map read back from its parameters, rebuilt on first use: reading a
+    finished run's metrics never imports scikit-learn or SciPy (`lbtui run` on a stored
+    run answers without them)."""
+
+    def __init__(self, kind: str, params: dict):
+        self.kind, self._params, self._map = kind, params, None
+
+    def __call__(self, probs: np.ndarray) -> np.ndarray:
+        if self._map is None:
+            from .. import calibration_models as cm
+
+            self._map = cm.MAPS[self.kind].from_json(self._params)
+        return self._map(probs)
+
+    def to_json(self) -> dict:
+        return self._params
 
 
 @dataclass(frozen=True)

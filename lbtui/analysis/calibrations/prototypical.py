@@ -13,7 +13,7 @@ def fit(rs, earlier: dict[str, Calibration]) -> Calibration:
         return Calibration(cm.prototypical(softmax(rs.test)))
     except cm.Degenerate as e:
         if "bc" in earlier:
-            return Calibration(earlier["bc"].map, note=f"fell back to BC: {e}")
+            return Calibration.from_prior(earlier["bc"].prior, note=f"fell back to BC: {e}")
         raise NotApplicable(str(e)) from None
 
 

@@ -1,0 +1,150 @@
+"""``Results``: one thread-safe service over one store that turns a run's stored scores
+into its fitted calibrations, its metrics under every method and its bootstrap draws,
+behind one cache with one key rule: (what, run id, analysis version, options).
+
+A finished run's calibrations are fitted once and kept in the store beside its metrics
+(``run_metrics``), so no report, classifier or view fits ProCa or SC again for the same
+run and analysis version; a run still being scored is read afresh each time."""
+
+from __future__ import annotations
+
+import threading
+import zlib
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from ..analysis import bootstrap as bs
+from ..analysis.calibrations import METHODS, Calibration, fit_all
+from ..analysis.metrics import Metrics, softmax
+from ..analysis.results import (
+    analysis_version, calibrations_from_payload, evaluate_with, method_mark, metrics_from_payload, metrics_payload,
+)
+from ..errors import UserError
+from ..store import SETS, RunStatus, Store
+from ..types import RunScores
+
+
+def run_scores(store: Store, run_id: int) -> RunScores:
+    """A run's raw (N, K) scores of every set, with the gold labels where known."""
+    k = len(store.run(run_id)["labels"])
+    s = {name: store.scored_set(run_id, name) for name in SETS}
+    return RunScores(
+        k=k, test=s["test"].scores.reshape(-1, k), test_gold=s["test"].gold, bias=s["bias"].scores.reshape(-1, k),
+        bias_gold=s["bias"].gold, cc=s["cc"].scores.reshape(-1, k), dc=s["dc"].scores.reshape(-1, k),
+        looc=s["looc"].scores.reshape(-1, k), looc_gold=s["looc"].gold,
+    )
+
+
+@dataclass(frozen=True)
+class RunReport:
+    """A finished run's metrics under every method (None where it cannot apply), the reason
+    for each that does not (or a fallback's note), and the calibrations they came from."""
+
+    run: dict
+    metrics: dict[str, Metrics | None]
+    reasons: dict[str, str]
+    calibrations: dict[str, Calibration]
+
+
+class Results:
+    """The read side of one store. Thread-safe: the app's workers share one instance; its
+    lock serialises the store's connection, and the arithmetic runs outside it."""
+
+    def __init__(self, store: Store):
+        self.store = store
+        self._lock = threading.RLock()
+        self._cache: dict[tuple, Any] = {}
+
+    def _cached(self, what: str, run_id: int, options: tuple, make: Callable[[], Any]) -> Any:
+        """The one cache: finished runs only (a running run's scores still change)."""
+        key = (what, run_id, analysis_version(), options)
+        with self._lock:
+            if key in self._cache:
+                return self._cache[key]
+        value = make()
+        with self._lock:
+            return self._cache.setdefault(key, value)
+
+    def close(self) -> None:
+        """Close the store once no worker is reading it (a connection closed under a
+        running query would crash the process)."""
+        with self._lock:
+            self.store.close()
+
+    def run(self, run_id: int) -> dict:
+        with self._lock:
+            return self.store.run(run_id)
+
+    def scores(self, run_id: int) -> RunScores:
+        with self._lock:
+            return run_scores(self.store, run_id)
+
+    def report(self, run_id: int) -> RunReport:
+        """A finished run's metrics and calibrations: read from the store where kept, else
+        fitted once and kept (when the store is writable)."""
+        run = self.run(run_id)
+        if run["status"] != RunStatus.DONE:
+            raise UserError("--run", f"run {run_id} is {run['status']}, not done; run it again to resume")
+        return self._cached("report", run_id, (), lambda: self._report(run))
+
+    def _report(self, run: dict) -> RunReport:
+        version = analysis_version()
+        with self._lock:
+            stored = self.store.cached_metrics([run["id"]], version)
+        if run["id"] in stored:
+            p = stored[run["id"]]
+            return RunReport(run, *metrics_from_payload(p), calibrations_from_payload(p))
+        rs = self.scores(run["id"])
+        calibrations, reasons = fit_all(rs)
+        metrics = evaluate_with(rs, calibrations)
+        if not self.store.readonly:
+            with self._lock:
+                self.store.put_metrics(run["id"], version, metrics_payload(metrics, reasons, calibrations))
+        return RunReport(run, metrics, reasons, calibrations)
+
+    def calibration(self, run_id: int, method: str) -> Calibration:
+        """The calibration the run's metrics used for ``method``; refused in one line, with
+        the reason the tables show, where it does not apply."""
+        if method not in METHODS:
+            raise UserError("--method", f"unknown method {method!r} ({', '.join(METHODS)})")
+        rep = self.report(run_id)
+        if method not in rep.calibrations:
+            raise UserError("--method", f"{method} does not apply to run {run_id}: {rep.reasons.get(method, 'no calibration')}")
+        return rep.calibrations[method]
+
+    def probs(self, run_id: int) -> bs.RunProbs:
+        """What the bootstrap resamples: the run's probabilities and its kept calibrations."""
+        rs = self.scores(run_id)
+        return bs.RunProbs(rs.k, softmax(rs.test), rs.test_gold, softmax(rs.bias), rs.bias_gold,
+                           self.report(run_id).calibrations)
+
+    def draws(self, run_id: int, *, resamples: int, seed: int, stream: int, methods=METHODS) -> tuple[dict, dict, int]:
+        """A finished run's point values, its bootstrap resamples and its test size, drawn
+        once per (resamples, seed, stream, methods)."""
+        def make():
+            rp = self.probs(run_id)
+            return (bs.point(rp, methods), bs.resample(rp, methods, resamples=resamples, seed=seed, stream=stream),
+                    len(rp.test))
+        return self._cached("draws", run_id, (resamples, seed, stream, tuple(methods)), make)
+
+    def intervals(self, run_id: int, method: str, *, resamples: int = bs.RESAMPLES, seed: int = 0) -> dict:
+        """One run and method's headline metrics with their 95% intervals, as `lbtui report
+        --run ID` gives them (the same draws): {metric: {value, lo, hi}}."""
+        run = self.run(run_id)
+        point, sample, _ = self.draws(run_id, resamples=resamples, seed=seed, stream=draw_stream(run))
+        out = {}
+        for key in bs.KEYS:
+            lo, hi = bs.interval(sample[method][key])
+            out[key] = {"value": point[method][key], "lo": lo, "hi": hi}
+        return out
+
+
+def draw_stream(run: dict) -> int:
+    """Which bootstrap stream a run's resamples come from: its task (seeds of a task share
+    their test draws, so differences between them are paired; tasks do not)."""
+    return zlib.crc32((run["task_name"] + method_mark(run)).encode())
+
+
+def report(store: Store, run_id: int) -> RunReport:
+    """One finished run's report (see ``Results.report``), for callers without a service."""
+    return Results(store).report(run_id)
