@@ -18,7 +18,7 @@ import traceback
 from pathlib import Path
 from typing import Callable, Sequence
 
-from . import models as model_registry, paths
+from . import cli_classify, models as model_registry, paths
 from .auditing import examples
 from .auditing.selection import AuditRequest, Selection, data_options, select, split_names
 from .errors import EXIT_GATE, EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_OK, EXIT_TERMINATED, Terminated, UserError
@@ -95,6 +95,9 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--json", action="store_true", help="print one JSON document instead of a table")
     b.add_argument("--app", action="store_true", help="measure the app instead: first table, toggles, UI stalls and SQL"
                                                      " statements a refresh over a store of --runs finished runs")
+    b.add_argument("--classify", type=int, metavar="N", help="measure lbtui classify instead: N new inputs (test inputs"
+                                                             " past --limit) through the run's classifier, against the"
+                                                             " audit's inputs/s, per --modes")
     b.add_argument("--runs", type=int, default=2511, help="with --app: finished runs in the throw-away store (default 2511,"
                                                           " the paper's 279 tasks x 3 shots x 3 seeds)")
     rp = sub.add_parser("report", help="metrics with bootstrap intervals over stored runs; gates for pipelines")
@@ -139,6 +142,7 @@ def build_parser() -> argparse.ArgumentParser:
     sn.add_argument("--exclude", action="append", default=[], help="task names to leave out (repeatable, comma-separated)")
     sn.add_argument("--force", action="store_true", help="replace an existing suite of that name")
     sn.add_argument("--json", action="store_true")
+    cli_classify.add_parser(sub)
     su = sub.add_parser("suites", help="list registered suites")
     su.add_argument("--json", action="store_true")
     for name, helptext in (("tasks", "list bundled tasks"), ("models", "list registered models")):
@@ -310,7 +314,7 @@ def cmd_models(a) -> int:
 
 def cmd_bench(a) -> int:
     from .auditing import bench
-    from .report.render import print_bench
+    from .report.render import print_bench, print_rows
 
     if a.app:
         from .ui import bench as bench_app
@@ -339,15 +343,30 @@ def cmd_bench(a) -> int:
         spec = model_registry.resolve(name, registry)
         if spec.server:
             raise UserError("--model", f"{name} is a server model; bench measures the local llama.cpp backend")
+        if a.classify is not None:
+            results += [classify_bench(spec, task, a, mode) for mode in modes]
+            continue
         results.append(bench.run(spec, task, shots=a.shots, limit=a.limit, naive=a.naive, modes=modes,
                                  note=lambda m: print(f"lbtui bench: {m}", file=sys.stderr)))
     if a.json:
-        json.dump(results[0] if len(results) == 1 else results, sys.stdout, indent=2)
+        one = len(results) == 1 and a.classify is None  # --classify: always a list, a row per model and mode
+        json.dump(results[0] if one else results, sys.stdout, indent=2)
         sys.stdout.write("\n")
+    elif a.classify is not None:
+        print_rows(results, list(results[0]), title="lbtui classify against the audit (inputs/s)")
     else:
         for r in results:
             print_bench(r)
     return EXIT_OK
+
+
+def classify_bench(spec, task, a, mode: str) -> dict:
+    from .results import classify_bench as cb
+
+    if a.classify < 1:
+        raise UserError("--classify", f"must be >= 1, got {a.classify}")
+    return cb.run(spec, task, shots=a.shots, limit=a.limit, n=a.classify, mode=mode,
+                  note=lambda m: print(f"lbtui bench: {m}", file=sys.stderr))
 
 
 def cmd_report(a) -> int:
@@ -511,6 +530,7 @@ def main(argv: Sequence[str] | None = None, *, backend_factory: Callable | None 
             "models": cmd_models, "bench": cmd_bench, "report": cmd_report, "diagnose": cmd_diagnose,
             "import": cmd_import, "suites": cmd_suites, "stability": cmd_stability,
             "quantize": cmd_quantize, "prompt": cmd_prompt,
+            "classify": lambda a: cli_classify.cmd_classify(a, backend_factory),
         }
         return commands.get(a.command, cmd_app)(a)
     except UserError as e:

@@ -203,6 +203,14 @@ class Store:
                 {"path": str, "size": int, "mtime_ns": int, "sha256": str}, pk="path", if_not_exists=True
             )
             self._create_metrics_table(db)
+            self._create_loose_table(db)
+
+    @staticmethod
+    def _create_loose_table(db) -> None:
+        # Scores of inputs outside any run (lbtui classify), by content address only: an
+        # input classified before is read back, never evaluated again.
+        db["loose_scores"].create({"address": str, "scores": str, "text": str, "created": float}, pk="address",
+                                  if_not_exists=True)
 
     @staticmethod
     def _create_metrics_table(db) -> None:
@@ -217,7 +225,8 @@ class Store:
         have = set(self.db["runs"].columns_dict)
         missing = {c: t for c, t in RUN_COLUMNS.items() if c not in have}
         no_address = "address" not in self.db["scores"].columns_dict
-        if missing or no_address or "run_metrics" not in self.db.table_names():
+        tables = set(self.db.table_names())
+        if missing or no_address or "run_metrics" not in tables or "loose_scores" not in tables:
             with self._tx() as db:
                 for col, kind in missing.items():
                     db["runs"].add_column(col, kind)
@@ -225,6 +234,7 @@ class Store:
                     db["scores"].add_column("address", str)
                     self._create_address_index(db)
                 self._create_metrics_table(db)
+                self._create_loose_table(db)
 
     @staticmethod
     def _create_address_index(db) -> None:
@@ -454,11 +464,21 @@ class Store:
         """Stored scores by content address (whichever run stored them), for the addresses
         given: the same model, backend numbers, prompt ids, label ids and scoring mode."""
         out: dict[str, list[float]] = {}
+        tables = ["scores"] + (["loose_scores"] if self.db["loose_scores"].exists() else [])
         for lo in range(0, len(addresses), 500):
             chunk = addresses[lo : lo + 500]
-            q = f"SELECT address, scores FROM scores WHERE address IN ({','.join('?' * len(chunk))})"
-            out.update((a, json.loads(s)) for a, s in self.db.execute(q, chunk).fetchall())
+            for table in tables:
+                q = f"SELECT address, scores FROM {table} WHERE address IN ({','.join('?' * len(chunk))})"
+                out.update((a, json.loads(s)) for a, s in self.db.execute(q, chunk).fetchall())
         return out
+
+    def add_loose_scores(self, rows: Iterable[dict]) -> None:
+        """Commit scores of inputs outside any run (address, scores, text) atomically; an
+        address already stored is kept as it is."""
+        payload = [{"address": r["address"], "scores": json.dumps([float(x) for x in r["scores"]]), "text": r["text"],
+                    "created": _now()} for r in rows]
+        with self._tx() as db:
+            db["loose_scores"].insert_all(payload, pk="address", ignore=True)
 
     def scored_keys(self, run_id: int) -> set[tuple[str, int]]:
         return {(s, i) for s, i in self.db.execute('SELECT "set", idx FROM scores WHERE run_id = ?', [run_id])}

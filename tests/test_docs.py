@@ -49,7 +49,7 @@ def test_the_readme_is_a_front_page():
     assert first[0].startswith("python3 -m venv .venv") and "lbtui --task all" in first[0]
     assert "python -m pytest" in first[1]
     for name in ("METHODS", "CLI", "APP", "SPEED", "MODELS", "TASKS", "CALIBRATION", "REPORTS", "STORE", "ARCHITECTURE",
-                 "PYTHON"):
+                 "PYTHON", "CLASSIFY"):
         assert f"(docs/{name}.md)" in text
 
 

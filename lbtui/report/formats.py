@@ -181,6 +181,13 @@ def to_html(rows: list[Row], meta: dict) -> str:
     return "\n".join(parts)
 
 
+def safe_cell(value) -> str:
+    """A CSV cell a spreadsheet never runs as a formula: text starting with = + - @ (or a
+    tab or carriage return) gets a leading apostrophe (OWASP's advice)."""
+    text = str(value)
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+
+
 def render(rows: list[Row], meta: dict, fmt: str) -> str:
     if fmt == "md":
         return markdown(rows, meta)

@@ -5,11 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 from rich.text import Text
+from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen, Screen
-from textual.widgets import DataTable, Footer, Header, Static
+from textual.widgets import DataTable, Footer, Header, Input, Static
 
 from ..analysis.calibrations import METHOD_NAMES, METHODS
 from ..report.render import PlainTable as PlainRich, seed_label
@@ -28,6 +29,7 @@ class RunScreen(Screen):
         *[Binding(str(i + 1), f"method('{m}')", m.upper(), show=False) for i, m in enumerate(METHODS)],
         Binding("left,h", "cycle(-1)", "Prev method"),
         Binding("right,l", "cycle(1)", "Next method"),
+        Binding("t", "try_it", "Try it"),
     ]
 
     def __init__(self, cache: ResultCache, run_id: int, method: str = "none"):
@@ -36,6 +38,7 @@ class RunScreen(Screen):
         self.run_id = run_id
         self.method = method
         self.errors_only = False
+        self.trier: TryIt | None = None
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -46,9 +49,13 @@ class RunScreen(Screen):
                 yield Static(id="confusion")
                 yield Static(id="distribution")
             yield PlainTable(id="examples", cursor_type="row", zebra_stripes=True)
+            yield Input(placeholder="try it (t): type an input, Enter classifies it with the shown method"
+                                    " ({\"field\": ...} for a task of several fields)", id="try")
+            yield Static(id="try-out")
         yield Footer(compact=True)  # every key fits at 100 columns
 
     def on_mount(self) -> None:
+        self.trier = TryIt(self.cache.store.path, self.run_id, getattr(self.app, "backend_factory", None))
         self.refresh_detail()
         self.query_one("#examples", DataTable).focus()
 
@@ -100,6 +107,26 @@ class RunScreen(Screen):
                           *[num(p) for p in ex["probs"]], ex["text"][:120], key=ex["id"])
         self.sub_title = f"{table.row_count} test examples shown" + (" (errors only)" if self.errors_only else "")
 
+    def action_try_it(self) -> None:
+        self.query_one("#try", Input).focus()
+
+    @on(Input.Submitted, "#try")
+    def _try_submitted(self, event: Input.Submitted) -> None:
+        if event.value.strip():
+            self.query_one("#try-out", Static).update(Text("classifying...", style="dim"))
+            self.classify(event.value, self.method)
+
+    @work(thread=True, exclusive=True, group="try-it", exit_on_error=False)
+    def classify(self, text: str, method: str) -> None:
+        """Score the typed input with the run's prompt (a worker: the model loads once per
+        screen) and show each label's raw and calibrated probability."""
+        line = self.trier.line(text, method)
+        self.app.call_from_thread(self.query_one("#try-out", Static).update, line)
+
+    def on_unmount(self) -> None:
+        if self.trier is not None:
+            self.trier.close()
+
     def action_toggle_errors(self) -> None:
         self.errors_only = not self.errors_only
         self.refresh_detail()
@@ -129,6 +156,52 @@ class RunScreen(Screen):
 
         run, table, effects = run_diagnosis(self.cache, self.run_id)
         self.app.push_screen(DiagnosisScreen(diagnosis_tables(run, table, effects)))
+
+
+class TryIt:
+    """The drill-down's "try it" line: one classifier for the run (its model loaded on the
+    first input, in a worker), each typed input scored through the run's prompt and kept
+    in the store under its address; the shown method's calibration as the audit fitted it."""
+
+    def __init__(self, db: Path, run_id: int, backend_factory=None):
+        import threading
+
+        self.db, self.run_id, self.backend_factory = db, run_id, backend_factory
+        self.clf = None
+        self._lock = threading.Lock()
+
+    def line(self, text: str, method: str) -> Text:
+        import json
+
+        from ..errors import UserError
+        from ..results import Results
+        from ..results.classifier import Classifier
+
+        value = text.strip()
+        try:
+            if value.startswith("{"):
+                try:
+                    value = json.loads(value)
+                except json.JSONDecodeError as e:
+                    raise UserError("try it", f"not a JSON object of fields ({e.msg})") from None
+            with self._lock:
+                if self.clf is None:
+                    self.clf = Classifier.from_run(self.run_id, "none", self.db, backend_factory=self.backend_factory)
+                raw = self.clf.raw_proba([value], ["try it"])
+                calibrated = Results(self.clf.store).calibration(self.run_id, method)(raw)
+        except UserError as e:  # said on the line, in the tool's words
+            return Text(str(e), style="yellow")
+        labels = self.clf.labels
+        out = Text()
+        out.append(f"{method.upper()}: {labels[int(calibrated[0].argmax())]}", style="bold")
+        out.append("   " + "  ".join(f"{lab} {q:.3f} (raw {p:.3f})" for lab, p, q in zip(labels, raw[0], calibrated[0])))
+        return out
+
+    def close(self) -> None:
+        with self._lock:
+            if self.clf is not None:
+                self.clf.close()
+                self.clf = None
 
 
 def prompt_text(store, run: dict, ex: dict | None, template: str) -> tuple[str, str]:
