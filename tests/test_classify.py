@@ -77,11 +77,13 @@ def test_classifying_the_runs_test_inputs_gives_the_runs_predictions_and_evaluat
     assert Counting.scored == 0
 
 
-def test_a_saved_card_classifies_without_the_store_exactly_as_the_run(tmp_path, fake_model, counting):
-    db, store, rid = audit(tmp_path, fake_model)
+@pytest.mark.parametrize("scoring", ["first-token", "full"])
+def test_a_saved_card_classifies_without_the_store_exactly_as_the_run(tmp_path, fake_model, counting, scoring):
+    db, store, rid = audit(tmp_path, fake_model, scoring=scoring)
+    rep = Results(store).report(rid)
     fields, gold = run_inputs(store, rid)
     texts = [f["text"] for f in fields]
-    for method in ("bc", "proca", "sc", "looc"):
+    for method in [m for m in METHODS if rep.metrics[m] is not None]:
         with Classifier.from_run(rid, method, db, backend_factory=counting) as clf:
             want = clf.predict_proba(texts)
             clf.save(tmp_path / f"{method}.json")
@@ -89,6 +91,7 @@ def test_a_saved_card_classifies_without_the_store_exactly_as_the_run(tmp_path, 
             got = again.predict_proba(texts)
             assert again.evaluated == len(set(texts))  # no store: every input evaluated
         assert np.array_equal(got, want), method
+        assert f1_score(gold, got.argmax(axis=1), average="macro") == pytest.approx(rep.metrics[method].macro_f1, abs=1e-12)
     stored = Results(store).scores(rid).test
     with Classifier.load(tmp_path / "bc.json", str(fake_model), backend_factory=counting) as again:
         assert np.array_equal(again.scores(texts), stored)
