@@ -105,6 +105,7 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("--suite", help="only the runs of this suite's tasks")
     rp.add_argument("--db", type=Path)
     rp.add_argument("--format", choices=["md", "csv", "json", "html"], default="md")
+    rp.add_argument("--json", action="store_true", help="the same as --format json")
     rp.add_argument("-o", "--out", type=Path, help="write the report to this file (default stdout)")
     rp.add_argument("--plots", type=Path, help="also write the PNG plots (metric against shots) to this folder")
     rp.add_argument("--resamples", type=int, default=1000, help="bootstrap resamples (default 1000)")
@@ -384,9 +385,13 @@ def cmd_report(a) -> int:
     store = open_store(a.db)
     names = [p.stem for p in suites.task_files(a.suite)] if a.suite else None
     runs = report.select_runs(store, a.run, names)
-    rows = report.build(Results(store), runs, resamples=a.resamples, seed=a.seed, against=a.against.lower())
+    summary = report.summarize(Results(store), runs, resamples=a.resamples, seed=a.seed, against=a.against.lower())
+    rows = summary.rows
     meta = {"runs": len(runs), "resamples": a.resamples, "seed": a.seed, "level": 0.95, "against": a.against.lower()}
-    text = report_format.render(rows, meta, a.format)
+    fmt = "json" if a.json else a.format
+    text = report_format.render(summary, meta, fmt)
+    if fmt == "html" and "No plots:" in text:
+        print(f"lbtui report: {report_format.NO_PLOTS}; the tables are written", file=sys.stderr)
     if a.plots:
         for path in report_format.write_plots(rows, a.plots):
             print(f"lbtui report: wrote {path}", file=sys.stderr)
@@ -423,7 +428,23 @@ def cmd_diagnose(a) -> int:
     else:
         for x in out:
             print_diagnosis(*x)
+        print_pooled(store, [x[0] for x in out])
     return EXIT_OK
+
+
+def print_pooled(store, runs: list[dict]) -> None:
+    """With several runs of one model, task, k and scoring mode: the pooled reading."""
+    from .report.reading import pooled
+    from .results import Results
+
+    results = Results(store)
+    groups: dict[tuple, list[dict]] = {}
+    for r in runs:
+        groups.setdefault((r["model_name"], r["task_name"], r["shots"], r["scoring"]), []).append(r)
+    for members in groups.values():
+        if len(members) > 1:
+            items = [(r, results.report(r["id"]).metrics) for r in members]
+            print("\n".join(pooled(members[0]["labels"], items)))
 
 
 def cmd_stability(a) -> int:

@@ -20,7 +20,7 @@ from lbtui.report.reading import reading
 from lbtui.store import Store
 from lbtui.ui.app import make_app
 from lbtui.ui.rowtable import RowTable
-from lbtui.ui.screens import DiagnosisScreen, HelpScreen, RunScreen, TextScreen
+from lbtui.ui.screens import DiagnosisScreen, ExportScreen, HelpScreen, RunScreen, TextScreen
 
 SIZE = (160, 50)
 
@@ -242,10 +242,10 @@ def test_real_model_audit_in_the_app(tmp_path):
         async with app.run_test(size=SIZE) as pilot:
             await settled(app, pilot)
             rows = cells(app, "#mean")
-            assert [r[5] for r in rows] == ["none", "cc", "dc", "bc", "looc", "proca", "sc"]
-            assert {(r[2], r[3], r[4]) for r in rows} == {("1", "1", "20")}  # tasks, runs, test examples behind the mean
+            assert [r[6] for r in rows] == ["none", "cc", "dc", "bc", "looc", "proca", "sc"]
+            assert {(r[2], r[3], r[4], r[5]) for r in rows} == {("full", "1", "1", "20")}  # scoring, tasks, runs, test n
             for r in rows:
-                for col in (7, 9, 11):  # Macro-F1, RSD, BiasScore
+                for col in (8, 10, 12):  # Macro-F1, RSD, BiasScore
                     float(r[col])
             before = cells(app, "#per-run")
             await pilot.press("1")
@@ -576,7 +576,7 @@ def test_the_per_run_table_holds_every_run_and_draws_only_what_is_on_screen(tmp_
             assert 0 < table.lines - before <= table.size.height  # one screen of lines, not 210 rows
             await pilot.press("2")  # a toggle filters the snapshot's rows and keeps the cursor's run
             assert table.row_count == 30 * 6 and table.cursor_key == f"{ids[-1]}:sc"
-            assert [r[2] for r in cells(app, "#mean") if r[1] == "0" and r[5] == "none"] == ["4"]  # 30 runs: 4 tasks reach k = 0
+            assert [r[3] for r in cells(app, "#mean") if r[1] == "0" and r[6] == "none"] == ["4"]  # 30 runs: 4 tasks reach k = 0
 
     run(scenario())
 
@@ -639,6 +639,16 @@ def test_the_mean_counts_only_finished_runs_of_the_tasks_themselves(tmp_path):
     assert rows[0]["macro_f1"] == alone[0]["macro_f1"]
     (only,) = analysis.per_run_rows(cache, [ids[1]], ["none"])
     assert only["status"] == f"cancelled {store.count_scores(ids[1])}/{store.run(ids[1])['n_items']}"
+    # another scoring mode or --limit is its own mean row, never pooled (issue 27)
+    first = engine.execute(engine.plan([spec], [tickets], [4], [0], limit=20, scoring="first-token"))
+    other = engine.execute(engine.plan([spec], [tickets], [4], [0], limit=12))
+    both = [ids[0]] + first + other
+    for rid in first + other:
+        analysis.analyse_finished(store, rid)
+    cache.refresh(both)
+    rows = analysis.mean_rows(cache, both, ["none"])
+    assert sorted((r["scoring"], r["limit"], r["tasks"]) for r in rows) == [("first-token", 20, 1), ("full", 12, 1),
+                                                                          ("full", 20, 1)]
 
 
 def test_tab_keys_focus_the_tab_table_and_m_cycles_the_plots(tmp_path):
@@ -760,11 +770,12 @@ def test_the_verdict_names_the_best_method_with_intervals_as_report_does(tmp_pat
 
     text, ids = run(scenario())
     store = Store(db)
-    expected = verdict.verdicts(summary.build(Results(store), [store.run(i) for i in ids]))
+    expected = verdict.verdicts(summary.summarize(Results(store), [store.run(i) for i in ids]))
     assert len(expected) == 2  # k = 0 and k = 4, each over two tasks
     for v in expected:
-        head, f1, bias = verdict.describe(v)
-        assert head in text and f1.strip() in text and bias.strip() in text
+        lines = verdict.describe(v)
+        assert len(lines) >= 5 and lines[1].startswith("  recommended: ")
+        assert all(line.strip() in text for line in lines)
     assert "2 tasks · 60 test (small)" in text
 
 
@@ -827,7 +838,10 @@ def test_ctrl_e_writes_the_report_of_the_shown_runs_beside_the_store(tmp_path):
         async with app.run_test(size=SIZE) as pilot:
             await app.workers.wait_for_complete()
             await pilot.pause(0.3)
-            await pilot.press("ctrl+e")
+            await pilot.press("ctrl+e")  # asks for the format
+            await pilot.pause(0.2)
+            assert isinstance(app.screen, ExportScreen)
+            await pilot.press("m")
             await app.workers.wait_for_complete()
             await pilot.pause(0.2)
             return [n.message for n in app._notifications], list(app.view_runs)
@@ -836,7 +850,7 @@ def test_ctrl_e_writes_the_report_of_the_shown_runs_beside_the_store(tmp_path):
     (out,) = tmp_path.glob("lbtui-report-*.md")
     assert any(m == f"wrote {out}" for m in notes)
     store = Store(db)
-    rows = summary.build(Results(store), [store.run(i) for i in ids])
+    rows = summary.summarize(Results(store), [store.run(i) for i in ids])
     want = formats.render(rows, {"runs": 1, "resamples": 1000, "seed": 0, "level": 0.95, "against": "none"}, "md")
     assert out.read_text() == want + "\n"  # the numbers of `lbtui report`
 
@@ -967,3 +981,62 @@ def test_the_drill_down_classifies_a_typed_input_in_a_worker_as_classify_does(tm
     want = f"BC: {clf.labels[int(q.argmax())]} " + " ".join(
         f"{lab} {b:.3f} (raw {a:.3f})" for lab, a, b in zip(clf.labels, raw, q))
     assert shown == want
+
+
+def test_a_run_still_scoring_says_its_methods_wait_not_a_reason_of_another_run(tmp_path, fake_model):
+    """During a k = 4 run the leave-one-out inputs come last: LOOC waits for them; it is
+    not a run "with fewer than 2 demonstrations" (issue 27)."""
+    from lbtui.auditing.engine import Engine
+    from lbtui.models import ModelSpec
+    from lbtui.tasks import catalog
+
+    store = Store(tmp_path / "w.db")
+    engine = Engine(store, backend_factory=lambda s, p: FakeBackend())
+    (rid,) = engine.execute(engine.plan([ModelSpec(name="fake", path=fake_model)], [catalog.load("reviews")], [4], [0],
+                                        limit=20))
+    store.db.execute("DELETE FROM scores WHERE run_id = ? AND \"set\" = 'looc'", [rid])
+    store.update_run(rid, status="running")
+    got = analysis.ResultCache(store).get(rid)
+    assert got.reasons["looc"] == analysis.WAITING and got.metrics["looc"] is None
+    assert got.metrics["bc"] is not None
+
+
+def test_a_store_written_by_lbtui_run_opens_on_its_latest_audit_and_toggles_survive_a_relaunch(tmp_path, fake_model,
+                                                                                               capsys):
+    from lbtui.cli import main
+
+    db = tmp_path / "cli.db"
+    assert main(["run", "-m", str(fake_model), "-t", "reviews,tickets", "-k", "0", "--limit", "12", "--db", str(db),
+                 "--json"], backend_factory=lambda s, p: FakeBackend()) == 0
+    capsys.readouterr()
+    ids = [r["id"] for r in Store(db).runs()]
+
+    async def first():
+        app = make_app(db=db, backend_factory=lambda s, p: FakeBackend())
+        async with app.run_test(size=SIZE) as pilot:
+            await settled(app, pilot)
+            shown = list(app.view_runs)
+            verdict_text = await until_text(app, pilot, "#verdict", "recommended:")
+            await pilot.press("2")  # CC off
+            await settled(app, pilot)
+            return shown, verdict_text
+
+    async def again():
+        app = make_app(db=db, backend_factory=lambda s, p: FakeBackend())
+        async with app.run_test(size=SIZE) as pilot:
+            await settled(app, pilot)
+            return list(app.view_runs), app.methods()
+
+    shown, verdict_text = run(first())
+    assert sorted(shown) == sorted(ids) and "chance (uniform guess)" in verdict_text
+    shown, methods = run(again())
+    assert sorted(shown) == sorted(ids) and "cc" not in methods and "dc" in methods
+
+
+def test_the_latest_audit_is_the_runs_scored_one_after_another_before_the_newest():
+    from lbtui.ui.app import AUDIT_GAP, latest_audit
+
+    runs = [{"id": 1, "created": 0, "finished": 50}, {"id": 2, "created": 5000, "finished": 5100},
+            {"id": 3, "created": 5100 + AUDIT_GAP / 2, "finished": 5300}, {"id": 4, "created": 5310, "finished": None}]
+    assert [r["id"] for r in latest_audit(runs)] == [2, 3, 4]
+    assert latest_audit([]) == []

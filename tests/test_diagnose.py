@@ -110,3 +110,20 @@ def test_reading_near_uniform_priors():
              "priors": {"cc": {"p": np.array([0.52, 0.48]), "tv_uniform": 0.02, "tv_gold": 0.02}}, "reasons": {}}
     assert reading_priors(["x", "y"], table).startswith("The priors the calibrations estimate are near uniform"
                                                         " (largest distance to uniform 0.02, CC)")
+
+
+def test_the_pooled_reading_counts_leaning_runs_and_the_calibrations_that_end_the_lean():
+    from types import SimpleNamespace as NS
+
+    from lbtui.report.reading import pooled
+
+    def m(pred, gold=(0.5, 0.3, 0.2)):
+        return NS(predicted_share=np.array(pred), gold_share=np.array(gold))
+
+    run = {"model_name": "m", "task_name": "t", "shots": 4, "scoring": "full"}
+    items = [(run, {"none": m((0.1, 0.1, 0.8)), "bc": m((0.45, 0.35, 0.2)), "looc": None}),
+             (run, {"none": m((0.2, 0.1, 0.7)), "bc": m((0.2, 0.2, 0.6)), "looc": m((0.5, 0.3, 0.2))}),
+             (run, {"none": m((0.5, 0.3, 0.2)), "bc": m((0.5, 0.3, 0.2)), "looc": m((0.5, 0.3, 0.2))})]
+    lines = pooled(["a", "b", "c"], items)
+    assert lines == ["Over 3 runs of m on t at k=4 (full), the uncalibrated answers over-predict 'c' in 2 of 3.",
+                     "Runs left without a lean of 10% or more: BC 2 of 3, LOOC 2 of 2."]

@@ -252,3 +252,84 @@ def test_output_paths_are_checked_before_the_work(capsys, audited, tmp_path, mon
     err = capsys.readouterr().err
     assert fragment in err and err.count("\n") == 1 and not calls  # refused before any bootstrap
     assert (tmp_path / "afile.txt").read_text() == "keep me"
+
+
+def test_report_json_carries_each_groups_baselines_and_recommendation(capsys, audited):
+    from lbtui.analysis import baselines, choice
+    from lbtui.store import Store
+
+    db, doc = audited
+    assert main(["report", "--db", str(db), "--json", "--resamples", "200"]) == 0
+    got = json.loads(capsys.readouterr().out)
+    assert got["rule"] == choice.RULE
+    store = Store(db)
+    groups = {(g["task"], g["shots"]): g for g in got["groups"]}
+    assert set(groups) == {("reviews", 0), ("reviews", 4), ("tickets", 0), ("tickets", 4), ("mean", 0), ("mean", 4)}
+    for (task, shots), g in groups.items():
+        assert set(g["baselines"]) == {"chance", "majority"}
+        rec = g["recommendation"]
+        assert set(rec) >= {"method", "chosen_on", "runner_up", "difference", "interval", "reading", "rule"}
+        assert rec["chosen_on"] == "bias set" and rec["reading"] in choice.READINGS and rec["rule"] == choice.RULE
+        if task == "mean":
+            continue
+        run = next(r for r in store.runs(status="done") if r["task_name"] == task and r["shots"] == shots)
+        gold = store.scored_set(run["id"], "test").gold
+        assert g["baselines"] == baselines.both(gold, len(run["labels"]))  # the test labels' own guessers
+        if rec["runner_up"]:
+            assert len(rec["interval"]) == 2 and rec["interval"][0] <= rec["interval"][1]
+        else:
+            assert rec["difference"] is None and rec["interval"] is None
+    # the mean's baselines average the tasks'
+    for k in (0, 4):
+        want = baselines.mean([groups[("reviews", k)]["baselines"], groups[("tickets", k)]["baselines"]])
+        for guesser in ("chance", "majority"):
+            assert groups[("mean", k)]["baselines"][guesser] == pytest.approx(want[guesser])
+
+
+def test_a_model_that_answers_one_label_gets_marks_not_an_unbiased_rsd(tmp_path, capsys):
+    """The issue's case: every ticket answered 'high' (2 of 40 truly high). RSD's point value
+    is the reference's, marked; resamples without enough right answers are counted, and
+    its interval comes from the others."""
+    from lbtui.backends.fake import FakeBackend
+
+    class High(FakeBackend):
+        def score(self, requests, *, mode):
+            out = super().score(requests, mode=mode)
+            out[:, -1] = -0.01  # 'high' (the last label) always wins
+            return out
+
+    (tmp_path / "m.gguf").write_bytes(b"GGUF" + bytes(60))
+    db = tmp_path / "h.db"
+    assert main(["run", "-m", str(tmp_path / "m.gguf"), "-t", "tickets", "-k", "0", "--limit", "40", "--db", str(db),
+                 "--json"], backend_factory=lambda s, p: High()) == 0
+    capsys.readouterr()
+    assert main(["report", "--db", str(db), "--json", "--resamples", "300"]) == 0
+    got = json.loads(capsys.readouterr().out)
+    rsd = next(r for r in got["rows"] if r["method"] == "none" and r["metric"] == "rsd")
+    assert rsd["degenerate"] and 0 < rsd["undefined"] <= 1
+    (group,) = got["groups"]
+    assert any("none: never predicts 'low', 'medium'" in m for m in group["marks"])
+    assert any("none: RSD undefined" in m for m in group["marks"])
+    assert main(["report", "--db", str(db), "--resamples", "300"]) == 0
+    md = capsys.readouterr().out
+    line = next(x for x in md.splitlines() if x.startswith("| tickets | none |"))
+    assert "† [" in line and "of resamples" in line and "at chance" in line
+
+
+def test_html_without_matplotlib_writes_the_tables_and_says_how_to_add_plots(capsys, audited, monkeypatch, tmp_path):
+    import builtins
+
+    real = builtins.__import__
+
+    def no_matplotlib(name, *a, **k):
+        if name.startswith("matplotlib"):
+            raise ImportError(name)
+        return real(name, *a, **k)
+
+    monkeypatch.setattr(builtins, "__import__", no_matplotlib)
+    db, _ = audited
+    out = tmp_path / "r.html"
+    assert main(["report", "--db", str(db), "--format", "html", "-o", str(out), "--resamples", "50"]) == 0
+    text = out.read_text()
+    assert "<table>" in text and "No plots:" in text and "pip install &#x27;lbtui[report]&#x27;" in text
+    assert "the tables are written" in capsys.readouterr().err

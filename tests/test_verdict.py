@@ -22,7 +22,7 @@ def test_the_best_method_comes_from_the_mean_over_tasks_with_its_interval():
     assert (v.tasks, v.n_test, v.small) == (2, 90, True)
     assert v.f1.method == "cc" and v.f1.value == 0.70 and not v.f1.within_noise  # [+0.05, +0.35] excludes 0
     assert v.bias.method == "cc" and v.bias.within_noise  # lowest BiasScore, but [-0.20, +0.01] holds 0
-    head, f1, bias = describe(v)
+    head, f1, bias = describe(v)  # rows without a summary: no recommendation lines
     assert head == "m k=4 full · 2 tasks · 90 test (small)"
     assert f1 == "  best macro-F1 cc 0.700 [0.600, 0.800], +0.200 vs none [+0.050, +0.350]"
     assert bias.endswith("within noise")

@@ -21,6 +21,7 @@ from .metrics import HEADLINE, softmax
 
 
 KEYS = HEADLINE  # every registered metric; metrics_batch computes each (a test holds them equal)
+UNDEFINED = "rsd_undefined"  # metrics_batch's flag (1.0) where RSD is degenerate on a resample
 RESAMPLES = 1000
 LEVEL = 0.95
 
@@ -93,7 +94,10 @@ def metrics_batch(
     means = per_label_sum / np.where(have, per_label_n, 1)[..., None]
     bvec = (means * have[..., None]).sum(axis=1) / have.sum(axis=1, keepdims=True)
     bias = 0.5 * np.abs(bvec - 1.0 / k).sum(axis=1)
-    return {"accuracy": acc, "macro_f1": macro, "rsd": rsd, "bias_score": bias}
+    # RSD is degenerate where fewer answers are right than labels are present (accuracy 0
+    # included, where the reference's rule makes it 0): counted, never read as unbiased.
+    undefined = (tp.sum(axis=1) < n_present).astype(np.float64)
+    return {"accuracy": acc, "macro_f1": macro, "rsd": rsd, "bias_score": bias, UNDEFINED: undefined}
 
 
 def evaluate_draws(rp: RunProbs, methods, test_idx: np.ndarray, bias_idx: np.ndarray) -> dict[str, dict[str, np.ndarray]]:
@@ -132,7 +136,25 @@ def resample(rp: RunProbs, methods, *, resamples: int = RESAMPLES, seed: int = 0
     return evaluate_draws(rp, methods, ti, bi)
 
 
-def interval(samples: np.ndarray, level: float = LEVEL) -> tuple[float, float]:
-    """Percentile interval of bootstrap samples (NaN-free samples assumed)."""
+def interval(samples: np.ndarray, level: float = LEVEL, keep: np.ndarray | None = None) -> tuple[float, float]:
+    """Percentile interval of bootstrap samples (NaN-free samples assumed), over the
+    resamples ``keep`` marks (all by default; NaN when none is kept)."""
+    samples = np.asarray(samples) if keep is None else np.asarray(samples)[keep]
+    if samples.size == 0:
+        return float("nan"), float("nan")
     lo, hi = np.percentile(samples, [50 * (1 - level), 50 * (1 + level)])
     return float(lo), float(hi)
+
+
+def two_level(samples: list[np.ndarray], *, seed: int, stream: int) -> np.ndarray:
+    """A group's resamples over its runs (seeds and orderings) and, within each, their
+    examples: resample b draws len(samples) runs with replacement and averages their own
+    resample b (runs of one task share their test draws). One run: its resamples as they
+    are. The draws depend only on (seed, stream, runs), so every method and metric of a
+    group is resampled the same way and differences stay paired. (M, B) -> (B,)."""
+    s = np.stack([np.asarray(x, dtype=np.float64) for x in samples])
+    m, b = s.shape
+    if m == 1:
+        return s[0]
+    pick = np.random.default_rng([seed, stream, m, 2]).integers(0, m, size=(b, m))
+    return s[pick, np.arange(b)[:, None]].mean(axis=1)

@@ -93,6 +93,19 @@ def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, *, n_labels: int) -
     return sk_confusion(y_true, y_pred, labels=np.arange(n_labels)).astype(np.int64)
 
 
+def per_class(confusion: np.ndarray) -> dict[str, np.ndarray]:
+    """Each label's precision, recall, F1 and support from a confusion matrix (rows gold,
+    columns predicted): scikit-learn's precision_recall_fscore_support(zero_division=0)
+    on the predictions behind it (a test holds them equal)."""
+    c = np.asarray(confusion, dtype=np.float64)
+    tp, predicted, support = np.diag(c), c.sum(axis=0), c.sum(axis=1)
+    precision = np.divide(tp, predicted, out=np.zeros_like(tp), where=predicted > 0)
+    recall = np.divide(tp, support, out=np.zeros_like(tp), where=support > 0)
+    denom = precision + recall
+    f1 = np.divide(2 * precision * recall, denom, out=np.zeros_like(tp), where=denom > 0)
+    return {"precision": precision, "recall": recall, "f1": f1, "support": support.astype(np.int64)}
+
+
 def distribution(y: np.ndarray, *, n_labels: int) -> np.ndarray:
     """Share of each label among ``y``."""
     y = np.asarray(y)

@@ -16,7 +16,8 @@ from ..analysis.bootstrap import KEYS, LEVEL
 from ..analysis.calibrations import METHODS
 from ..analysis.metrics import PAPER
 from ..errors import UserError
-from .summary import MEAN_TASK, METRIC_LABELS, Row
+from ..analysis.choice import RULE
+from .summary import MEAN_TASK, METRIC_LABELS, Group, Row, Summary
 
 
 FORMATS = ("md", "csv", "json", "html")
@@ -30,10 +31,57 @@ def _ci(v: float | None, lo: float | None, hi: float | None, signed: bool = Fals
     return f"{f.format(v)} [{f.format(lo)}, {f.format(hi)}]"
 
 
-def _cell(r: Row) -> str:
-    """Value [interval], then (min–max over seeds and orderings) where there are several."""
-    text = _ci(r.value, r.lo, r.hi)
-    return text if r.spread_min != r.spread_min else f"{text} ({r.spread_min:.3f}–{r.spread_max:.3f})"
+def _cell(r: Row, group: Group | None = None) -> str:
+    """Value [interval], then (min–max over seeds and orderings) where there are several,
+    then its marks: "at chance" for a macro-F1 interval that reaches the better guesser,
+    † for a degenerate RSD and the share of resamples where it is undefined."""
+    text = _ci(r.value, r.lo, r.hi) if r.lo == r.lo else f"{r.value:.3f} [undefined]"
+    if r.degenerate:
+        text = text.replace(" [", "† [", 1)
+    if r.spread_min == r.spread_min:
+        text += f" ({r.spread_min:.3f}–{r.spread_max:.3f})"
+    if r.undefined == r.undefined and r.undefined > 0:
+        text += f", undefined in {r.undefined:.0%} of resamples"
+    if group is not None and group.at_chance(r):
+        text += " at chance"
+    return text
+
+
+def baseline_line(g: Group) -> str:
+    c, m = g.baselines["chance"], g.baselines["majority"]
+    return (f"chance (uniform guess): accuracy {c['accuracy']:.3f}, macro-F1 {c['macro_f1']:.3f}; majority"
+            f" class: accuracy {m['accuracy']:.3f}, macro-F1 {m['macro_f1']:.3f}")
+
+
+def recommendation_line(g: Group) -> str:
+    """The group's recommendation in one line, as the verdict says it."""
+    r = g.recommendation
+    if r is None:
+        return "no recommendation (no bias-set scores)"
+    text = f"{r.method} {r.value:.3f} [{r.lo:.3f}, {r.hi:.3f}] (chosen on the {r.chosen_on})"
+    if r.runner_up is not None:
+        text += (f"; runner-up {r.runner_up}, Δ macro-F1 {r.difference:+.3f}"
+                 f" [{r.interval[0]:+.3f}, {r.interval[1]:+.3f}]")
+    if r.best_f1:
+        text += f"; {r.best_f1} has the best macro-F1 but a higher BiasScore than none"
+    return f"{text}: {r.reading}"
+
+
+def _notes(summary: Summary, model: str, shots: int, scoring: str) -> list[str]:
+    """Per group of a table: baselines, recommendation, the recommended method's per-class
+    numbers and the marks, in Markdown."""
+    lines = []
+    for g in summary.groups:
+        if (g.model, g.shots, g.scoring) != (model, shots, scoring):
+            continue
+        lines += [f"**{g.task}**: {baseline_line(g)}.", "", f"- recommended: {recommendation_line(g)}"]
+        if g.per_class:
+            lines.append(f"- {g.recommendation.method} per class (precision / recall / F1, support): " + "; ".join(
+                f"{lab} {v['precision']:.3f} / {v['recall']:.3f} / {v['f1']:.3f} ({v['support']})"
+                for lab, v in g.per_class.items()))
+        lines += [f"- {m}" for m in g.marks]
+        lines.append("")
+    return lines
 
 
 def _runs_cell(r: Row) -> str:
@@ -58,36 +106,45 @@ def _header(meta: dict) -> list[str]:
     ]
 
 
-def markdown(rows: list[Row], meta: dict) -> str:
-    lines = ["# lbtui report", "", *_header(meta), ""]
-    for (model, shots, scoring), table in _tables(rows).items():
+def markdown(summary: Summary, meta: dict) -> str:
+    lines = ["# lbtui report", "", *_header(meta), "", f"Recommendation rule: {RULE}.", ""]
+    for (model, shots, scoring), table in _tables(summary.rows).items():
         lines += [f"## {model}, {shots} shots, {scoring} scoring", ""]
         cols = ["task", "method", "seeds", "n_test"] + [METRIC_LABELS[k] for k in SHOWN] + [f"Δ {METRIC_LABELS[k]} vs {meta.get('against', 'none')}" for k in SHOWN]
         lines += ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
         for (task, method), by in table.items():
             first = next(iter(by.values()))
+            g = summary.group(model, task, shots, scoring)
             cells = [task, method, _runs_cell(first), str(first.n_test)]
-            cells += [_cell(by[k]) for k in SHOWN]
+            cells += [_cell(by[k], g) for k in SHOWN]
             cells += [_ci(by[k].diff, by[k].diff_lo, by[k].diff_hi, signed=True) for k in SHOWN]
             lines.append("| " + " | ".join(cells) + " |")
         lines.append("")
+        lines += _notes(summary, model, shots, scoring)
     return "\n".join(lines)
 
 
-def to_csv(rows: list[Row]) -> str:
+def to_csv(summary: Summary) -> str:
+    """One line per row; text cells formula-safe (safe_cell), baselines as columns."""
     buf = io.StringIO()
-    fields = list(rows[0].as_dict()) if rows else []
+    rows = summary.rows
+    fields = (list(rows[0].as_dict()) + ["chance_macro_f1", "majority_macro_f1"]) if rows else []
     w = csv.DictWriter(buf, fieldnames=fields, lineterminator="\n")
     w.writeheader()
     for r in rows:
-        d = r.as_dict()
-        d["runs"] = " ".join(map(str, d["runs"]))
+        d = {k: (safe_cell(v) if isinstance(v, str) else v) for k, v in r.as_dict().items()}
+        d["runs"] = " ".join(map(str, r.runs))
+        g = summary.group(r.model, r.task, r.shots, r.scoring)
+        if g is not None:
+            d["chance_macro_f1"], d["majority_macro_f1"] = (g.baselines["chance"]["macro_f1"],
+                                                            g.baselines["majority"]["macro_f1"])
         w.writerow(d)
     return buf.getvalue()
 
 
-def to_json(rows: list[Row], meta: dict) -> str:
-    return json.dumps({**meta, "rows": [r.as_dict() for r in rows]}, indent=2)
+def to_json(summary: Summary, meta: dict) -> str:
+    return json.dumps({**meta, "rule": RULE, "rows": [r.as_dict() for r in summary.rows],
+                       "groups": [g.as_dict() for g in summary.groups]}, indent=2)
 
 
 # --- plots ---------------------------------------------------------------------------------
@@ -154,16 +211,27 @@ def plots(rows: list[Row]) -> dict[str, bytes]:
     return out
 
 
-def to_html(rows: list[Row], meta: dict) -> str:
+NO_PLOTS = "plots need matplotlib: pip install 'lbtui[report]' (or matplotlib) and write the report again"
+
+
+def to_html(summary: Summary, meta: dict) -> str:
+    """The tables, the plots where matplotlib is installed (else the file says how to add
+    them, and the tables are all there)."""
     esc = html.escape
+    rows = summary.rows
     parts = [
         "<!doctype html><html><head><meta charset='utf-8'><title>lbtui report</title>",
         "<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse;margin-bottom:2em}"
         "td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}td:first-child,td:nth-child(2){text-align:left}"
         "img{max-width:100%}</style></head><body>",
-        "<h1>lbtui report</h1>", *(f"<p>{esc(x)}</p>" for x in _header(meta)),
+        "<h1>lbtui report</h1>", *(f"<p>{esc(x)}</p>" for x in _header(meta)), f"<p>Recommendation rule: {esc(RULE)}.</p>",
     ]
-    for name, png in plots(rows).items():
+    try:
+        pictures = plots(rows)
+    except UserError:
+        pictures = {}
+        parts.append(f"<p><strong>No plots:</strong> {esc(NO_PLOTS)}.</p>")
+    for name, png in pictures.items():
         data = base64.b64encode(png).decode()
         parts.append(f"<figure><img alt='{esc(name)}' src='data:image/png;base64,{data}'><figcaption>{esc(name)}</figcaption></figure>")
     for (model, shots, scoring), table in _tables(rows).items():
@@ -172,11 +240,14 @@ def to_html(rows: list[Row], meta: dict) -> str:
         parts.append("".join(f"<th>{esc(h)}</th>" for h in heads) + "</tr>")
         for (task, method), by in table.items():
             first = next(iter(by.values()))
+            g = summary.group(model, task, shots, scoring)
             cells = [task, method, _runs_cell(first), first.n_test]
-            cells += [_cell(by[k]) for k in KEYS]
+            cells += [_cell(by[k], g) for k in KEYS]
             cells += [_ci(by[k].diff, by[k].diff_lo, by[k].diff_hi, signed=True) for k in KEYS]
             parts.append("<tr>" + "".join(f"<td>{esc(str(c))}</td>" for c in cells) + "</tr>")
         parts.append("</table>")
+        notes = _notes(summary, model, shots, scoring)
+        parts.append("<div>" + "".join(f"<p>{esc(x.lstrip('- ').replace('**', ''))}</p>" for x in notes if x) + "</div>")
     parts.append("</body></html>")
     return "\n".join(parts)
 
@@ -188,15 +259,15 @@ def safe_cell(value) -> str:
     return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
 
 
-def render(rows: list[Row], meta: dict, fmt: str) -> str:
+def render(summary: Summary, meta: dict, fmt: str) -> str:
     if fmt == "md":
-        return markdown(rows, meta)
+        return markdown(summary, meta)
     if fmt == "csv":
-        return to_csv(rows)
+        return to_csv(summary)
     if fmt == "json":
-        return to_json(rows, meta)
+        return to_json(summary, meta)
     if fmt == "html":
-        return to_html(rows, meta)
+        return to_html(summary, meta)
     raise UserError("--format", f"unknown format {fmt!r} ({', '.join(FORMATS)})")
 
 
@@ -216,14 +287,13 @@ def write_report(results, run_ids: list[int], fmt: str, folder: Path, *, resampl
     so that runs it has drawn already are not resampled again."""
     import time
 
-    from .summary import build
+    from .summary import summarize
 
     runs = [r for r in (results.run(i) for i in run_ids) if r["status"] == "done"]
     if not runs:
         raise UserError("export", "no finished run is shown; finish or add one first")
-    rows = build(results, runs, resamples=resamples)
     meta = {"runs": len(runs), "resamples": resamples, "seed": 0, "level": 0.95, "against": "none"}
-    text = render(rows, meta, fmt)
+    text = render(summarize(results, runs, resamples=resamples), meta, fmt)
     out = paths.within(folder, f"lbtui-report-{time.strftime('%Y%m%d-%H%M%S')}.{fmt}", "export")
     tmp = out.with_name(out.name + ".part")
     tmp.write_text(text + "\n", encoding="utf-8")

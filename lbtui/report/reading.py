@@ -114,3 +114,40 @@ def reading(labels: list[str], table: dict, effects: dict) -> list[str]:
             why = why[len(m) + 1 :]  # "LOOC needs ..." -> "needs ..."
         out.append(f"{m.upper()}: {why}." if m in table["priors"] else f"{m.upper()} is not applied: {why}.")
     return out
+
+
+def lean(predicted, gold) -> int | None:
+    """The label predicted LEAN or more above its gold share, if any."""
+    over = np.asarray(predicted) - np.asarray(gold)
+    return int(over.argmax()) if over.max() >= LEAN else None
+
+
+def pooled(labels: list[str], items: list[tuple[dict, dict]]) -> list[str]:
+    """A reading over several runs of one model, task, k and scoring mode (seeds and
+    orderings): in how many runs the uncalibrated answers lean toward each label, and in
+    how many each calibration leaves no such lean. ``items``: (run, {method: Metrics or
+    None}) per run."""
+    n = len(items)
+    head = items[0][0]
+    counts: dict[int, int] = {}
+    for _, metrics in items:
+        j = lean(metrics["none"].predicted_share, metrics["none"].gold_share)
+        if j is not None:
+            counts[j] = counts.get(j, 0) + 1
+    where = f"Over {n} runs of {head['model_name']} on {head['task_name']} at k={head['shots']} ({head['scoring']})"
+    if not counts:
+        lines = [f"{where}, the uncalibrated answers follow the gold shares within {LEAN:.0%} in every run."]
+    else:
+        lines = [f"{where}, the uncalibrated answers over-predict " + "; ".join(
+            f"{_q(labels[j])} in {c} of {n}" for j, c in sorted(counts.items(), key=lambda x: -x[1])) + "."]
+    fixed = []
+    for m in items[0][1]:
+        if m == "none":
+            continue
+        got = [x[m] for _, x in items if x.get(m) is not None]
+        if got:
+            clean = sum(lean(x.predicted_share, x.gold_share) is None for x in got)
+            fixed.append(f"{m.upper()} {clean} of {len(got)}")
+    if fixed:
+        lines.append(f"Runs left without a lean of {LEAN:.0%} or more: " + ", ".join(fixed) + ".")
+    return lines

@@ -15,13 +15,13 @@ import math
 import operator
 import re
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..analysis import bootstrap as bs, stability
+from ..analysis import baselines, bootstrap as bs, choice, stability
 from ..analysis.calibrations import METHODS
-from ..analysis.metrics import REGISTRY as METRICS
+from ..analysis.metrics import REGISTRY as METRICS, per_class
 from ..analysis.results import method_mark
 from ..errors import UserError
 from ..results import Results
@@ -57,6 +57,10 @@ class Row:
     spread_min: float = math.nan
     spread_max: float = math.nan
     spread_std: float = math.nan
+    # RSD only: the point value is degenerate (fewer right answers than labels in some run),
+    # and the share of resamples where it is; the interval is over the others.
+    degenerate: bool = False
+    undefined: float = math.nan
 
     def as_dict(self) -> dict:
         d = dict(self.__dict__)
@@ -86,10 +90,20 @@ def build(
     results: Results, runs: list[dict], *, resamples: int = bs.RESAMPLES, seed: int = 0, methods=METHODS,
     against: str = "none",
 ) -> list[Row]:
-    """Every (group, method, metric) row, task groups first, then the means over tasks;
-    differences against the ``against`` method. Each finished run's point values and
-    resamples come from ``results`` (drawn once per service: the app keeps one, so the
-    verdict asked again as runs finish draws only the new ones)."""
+    """Every (group, method, metric) row (see ``summarize``)."""
+    return summarize(results, runs, resamples=resamples, seed=seed, methods=methods, against=against).rows
+
+
+def summarize(
+    results: Results, runs: list[dict], *, resamples: int = bs.RESAMPLES, seed: int = 0, methods=METHODS,
+    against: str = "none",
+) -> "Summary":
+    """Every (group, method, metric) row, task groups first, then the means over tasks,
+    with differences against the ``against`` method; and for each group its baselines,
+    its recommendation and its marks. Each finished run's point values and resamples
+    come from ``results`` (drawn once per service: the app keeps one, so the verdict
+    asked again as runs finish draws only the new ones). A group of several seeds or
+    orderings is resampled at two levels (bootstrap.two_level)."""
     if against not in METHODS:
         raise UserError("--against", f"unknown method {against!r} ({', '.join(METHODS)})")
     groups: dict[tuple, list[dict]] = defaultdict(list)
@@ -104,6 +118,7 @@ def build(
                                      " of one --limit: choose them with --run")
     values: dict[tuple, tuple[dict, dict, int]] = {}
     per_run: dict[int, dict] = {}  # run id -> {method: {key: value}}
+    info: dict[tuple, dict] = {}  # per group: baselines, the selection data, marks
     for key, members in groups.items():
         points, samples, n_test = [], [], 0
         for r in members:
@@ -113,7 +128,13 @@ def build(
             points.append(point)
             per_run[r["id"]] = point
             samples.append(sample)
-        values[key] = (_mean_of(points), _mean_of(samples), n_test)
+        stream = draw_stream(members[0])
+        values[key] = (_mean_of(points), _two_level_of(samples, seed, stream), n_test)
+        gold = results.scores(members[0]["id"]).test_gold
+        info[key] = {"baselines": baselines.both(gold, len(members[0]["labels"])),
+                     "selection": _mean_of([results.selection(r["id"]) for r in members], choice.GOALS),
+                     "marks": _marks(results, members, methods), "labels": members[0]["labels"],
+                     "confusion": _confusions(results, members)}
     rows = [row for key, v in values.items() for row in _rows(key, v, groups[key], methods, per_run, against)]
     tasks_by = defaultdict(list)
     for key in values:
@@ -124,15 +145,89 @@ def build(
         pt = _mean_of([values[k][0] for k in keys])
         sm = _mean_of([values[k][1] for k in keys])
         members = [r for k in keys for r in groups[k]]
-        rows += _rows((model, MEAN_TASK, shots, scoring), (pt, sm, sum(values[k][2] for k in keys)), members, methods, per_run,
-                      against)
-    return rows
+        mean_key = (model, MEAN_TASK, shots, scoring)
+        values[mean_key] = (pt, sm, sum(values[k][2] for k in keys))
+        info[mean_key] = {"baselines": baselines.mean([info[k]["baselines"] for k in keys]),
+                          "selection": _mean_of([info[k]["selection"] for k in keys], choice.GOALS),
+                          "marks": [m for k in keys for m in info[k]["marks"]], "labels": None, "confusion": {}}
+        groups[mean_key] = members
+        rows += _rows(mean_key, values[mean_key], members, methods, per_run, against)
+    out = [_group(key, values[key], groups[key], info[key]) for key in values]
+    return Summary(rows, out)
 
 
-def _mean_of(items: list[dict]) -> dict:
+def _two_level_of(samples: list[dict], seed: int, stream: int) -> dict:
+    """{method: {key: (B,)}} of a group: two-level resamples of the methods every run has
+    (and the share of runs whose RSD is undefined on each resample)."""
+    common = set(samples[0]).intersection(*samples[1:]) if samples else set()
+    return {m: {key: bs.two_level([s[m][key] for s in samples], seed=seed, stream=stream)
+                for key in (*bs.KEYS, bs.UNDEFINED)} for m in common}
+
+
+def _confusions(results: Results, members: list[dict]) -> dict[str, np.ndarray]:
+    """Each method's test confusion matrix summed over the group's runs."""
+    out: dict[str, np.ndarray] = {}
+    for r in members:
+        for m, got in results.report(r["id"]).metrics.items():
+            if got is not None:
+                out[m] = out.get(m, 0) + np.asarray(got.confusion)
+    return out
+
+
+def _marks(results: Results, members: list[dict], methods) -> list[str]:
+    """Where a group's point values are degenerate: a bias set without some label, a
+    label a method never predicts, RSD with fewer right answers than labels."""
+    out = []
+    for r in members:
+        rep = results.report(r["id"])
+        labels, rs = r["labels"], results.scores(r["id"])
+        lacking = [labels[j] for j in range(len(labels)) if not (np.asarray(rs.bias_gold) == j).any()]
+        if lacking:
+            out.append(f"run {r['id']}: the bias set has no {', '.join(map(repr, lacking))} (BiasScore averages the"
+                       " labels it has)")
+        for m in methods:
+            got = rep.metrics.get(m)
+            if got is None:
+                continue
+            never = [labels[j] for j in range(len(labels)) if got.gold_share[j] > 0 and got.predicted_share[j] == 0]
+            if never:
+                out.append(f"run {r['id']} {m}: never predicts {', '.join(map(repr, never))}")
+            right = int(np.trace(got.confusion))
+            if right < int((got.gold_share > 0).sum()):
+                out.append(f"run {r['id']} {m}: RSD undefined ({right} right answers for"
+                           f" {int((got.gold_share > 0).sum())} labels; the reference's rule gives {got.rsd:.3f})")
+    return out
+
+
+def _group(key: tuple, v: tuple, members: list[dict], info: dict) -> "Group":
+    pt, sm, n_test = v
+    model, task, shots, scoring = key
+    base = info["baselines"]
+    sel = {m: x for m, x in info["selection"].items() if m in pt}
+    rec = None
+    if "none" in sel and "none" in pt:
+        c = choice.choose({m: sel[m]["macro_f1"] for m in sel}, {m: sel[m]["bias_score"] for m in sel})
+        lo, hi = bs.interval(sm[c.method]["macro_f1"])
+        diff = interval = None
+        if c.runner_up is not None:
+            diff = float(pt[c.method]["macro_f1"] - pt[c.runner_up]["macro_f1"])
+            interval = bs.interval(sm[c.method]["macro_f1"] - sm[c.runner_up]["macro_f1"])
+        rec = Recommendation(c.method, choice.CHOSEN_ON, c.runner_up, diff, interval,
+                             choice.reading(c, interval, lo, baselines.better(base)), choice.RULE,
+                             float(pt[c.method]["macro_f1"]), lo, hi, c.best_f1 if c.disagree else None)
+    per = {}
+    if rec is not None and rec.method in info["confusion"]:
+        got = per_class(info["confusion"][rec.method])
+        per = {lab: {k: (int(v[j]) if k == "support" else float(v[j])) for k, v in got.items()}
+               for j, lab in enumerate(info["labels"])}
+    return Group(model, task, shots, scoring, base, rec, tuple(info["marks"]), len(members), per)
+
+
+def _mean_of(items: list[dict], keys=(*bs.KEYS, bs.UNDEFINED)) -> dict:
     """Mean over items of {method: {key: x}}, for the methods every item has."""
     common = set(items[0]).intersection(*items[1:]) if items else set()
-    return {m: {key: np.mean([it[m][key] for it in items], axis=0) for key in bs.KEYS} for m in common}
+    return {m: {key: np.mean([it[m][key] for it in items], axis=0) for key in keys if key in items[0][m]}
+            for m in common}
 
 
 def _spread(members: list[dict], per_run: dict[int, dict], method: str, metric: str) -> stability.Stats:
@@ -157,16 +252,85 @@ def _rows(key: tuple, v: tuple, members: list[dict], methods, per_run: dict[int,
         if m not in pt:
             continue
         for metric in bs.KEYS:
-            lo, hi = bs.interval(sm[m][metric])
+            keep = None
+            degenerate, undefined = False, math.nan
+            if metric == "rsd":  # degenerate resamples are counted, never read as unbiased
+                keep = sm[m][bs.UNDEFINED] == 0
+                degenerate, undefined = bool(pt[m][bs.UNDEFINED] > 0), float(1 - keep.mean())
+            lo, hi = bs.interval(sm[m][metric], keep=keep)
             diff = dlo = dhi = None
             if m != against and against in pt:
+                both = None if keep is None else keep & (sm[against][bs.UNDEFINED] == 0)
                 diff = float(pt[m][metric] - pt[against][metric])
-                dlo, dhi = bs.interval(sm[m][metric] - sm[against][metric])
+                dlo, dhi = bs.interval(sm[m][metric] - sm[against][metric], keep=both)
             sp = _spread(members, per_run, m, metric)
             out.append(Row(model, task, shots, scoring, m, metric, float(pt[m][metric]), lo, hi, diff, dlo, dhi,
                            seeds, n_test, tuple(sorted(r["id"] for r in members)), orders,
-                           sp.min if sp.n > 1 else math.nan, sp.max if sp.n > 1 else math.nan, sp.std))
+                           sp.min if sp.n > 1 else math.nan, sp.max if sp.n > 1 else math.nan, sp.std,
+                           degenerate, undefined))
     return out
+
+
+@dataclass(frozen=True)
+class Recommendation:
+    """Which method to use for a group, chosen on data it is not reported on (the rule:
+    analysis/choice.py), with its test-set macro-F1 and the paired difference to the
+    runner-up."""
+
+    method: str
+    chosen_on: str
+    runner_up: str | None
+    difference: float | None  # macro-F1, method minus runner-up, on the test set
+    interval: tuple[float, float] | None
+    reading: str  # one of choice.READINGS
+    rule: str
+    value: float  # the method's macro-F1 on the test set, with its interval
+    lo: float
+    hi: float
+    best_f1: str | None = None  # where the goals disagree: the best macro-F1, more biased than none
+
+    def as_dict(self) -> dict:
+        d = dict(self.__dict__)
+        d["interval"] = list(self.interval) if self.interval else None
+        return d
+
+
+@dataclass(frozen=True)
+class Group:
+    """One row group of a report: its baselines, recommendation and marks."""
+
+    model: str
+    task: str
+    shots: int
+    scoring: str
+    baselines: dict  # {"chance": {"accuracy", "macro_f1"}, "majority": {...}}
+    recommendation: Recommendation | None
+    marks: tuple[str, ...]
+    runs: int
+    per_class: dict = field(default_factory=dict)  # the recommended method's {label: precision, recall, f1, support}
+
+    @property
+    def key(self) -> tuple:
+        return (self.model, self.task, self.shots, self.scoring)
+
+    def at_chance(self, row: Row) -> bool:
+        """A macro-F1 interval that reaches the better of the two guessers."""
+        return row.metric == "macro_f1" and row.lo <= baselines.better(self.baselines)
+
+    def as_dict(self) -> dict:
+        return {"model": self.model, "task": self.task, "shots": self.shots, "scoring": self.scoring,
+                "runs": self.runs, "baselines": self.baselines,
+                "recommendation": self.recommendation.as_dict() if self.recommendation else None,
+                "marks": list(self.marks), "per_class": self.per_class}
+
+
+@dataclass(frozen=True)
+class Summary:
+    rows: list[Row]
+    groups: list[Group]
+
+    def group(self, model: str, task: str, shots: int, scoring: str) -> Group | None:
+        return next((g for g in self.groups if g.key == (model, task, shots, scoring)), None)
 
 
 # --- gates -------------------------------------------------------------------------------

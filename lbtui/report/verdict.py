@@ -11,7 +11,8 @@ from dataclasses import dataclass
 from ..analysis.metrics import PAPER
 from ..results import Results
 from . import summary
-from .summary import MEAN_TASK, Row
+from .formats import baseline_line, recommendation_line
+from .summary import MEAN_TASK, Group, Row, Summary
 
 SMALL = 100  # fewer test examples than this: intervals are wide, say so
 
@@ -45,6 +46,8 @@ class Verdict:
     n_test: int
     f1: Pick
     bias: Pick
+    group: Group | None = None  # baselines and the recommendation (report's summary)
+    spread: tuple[int, float, float] | None = None  # runs, min and max macro-F1 of the recommended method across them
 
     @property
     def small(self) -> bool:
@@ -59,20 +62,30 @@ def _pick(rows: list[Row], metric: str, best) -> Pick | None:
     return Pick(metric, r.method, r.value, r.lo, r.hi, r.diff, r.diff_lo, r.diff_hi)
 
 
-def verdicts(rows: list[Row]) -> list[Verdict]:
+def verdicts(rows: list[Row] | Summary) -> list[Verdict]:
     """One verdict per (model, shots, scoring): over the mean of tasks where there are
-    several, else over the one task."""
+    several, else over the one task; with a Summary, its baselines and recommendation."""
+    summary = rows if isinstance(rows, Summary) else None
+    rows = summary.rows if summary else rows
     groups: dict[tuple, dict[str, list[Row]]] = {}
     for r in rows:
         groups.setdefault((r.model, r.shots, r.scoring), {}).setdefault(r.task, []).append(r)
     out = []
     for (model, shots, scoring), by_task in groups.items():
         tasks = [t for t in by_task if t != MEAN_TASK]
-        chosen = by_task.get(MEAN_TASK) or by_task[tasks[0]]
+        task = MEAN_TASK if MEAN_TASK in by_task else tasks[0]
+        chosen = by_task[task]
         f1, bias = _pick(chosen, "macro_f1", max), _pick(chosen, "bias_score", min)
         if f1 is None or bias is None:
             continue
-        out.append(Verdict(model, shots, scoring, len(tasks), len(chosen[0].runs), chosen[0].n_test, f1, bias))
+        group = summary.group(model, task, shots, scoring) if summary else None
+        spread = None
+        if group is not None and group.recommendation is not None:
+            rec = next(r for r in chosen if r.method == group.recommendation.method and r.metric == "macro_f1")
+            if rec.spread_min == rec.spread_min:
+                spread = (rec.seeds * rec.orders, rec.spread_min, rec.spread_max)
+        out.append(Verdict(model, shots, scoring, len(tasks), len(chosen[0].runs), chosen[0].n_test, f1, bias,
+                           group, spread))
     return sorted(out, key=lambda v: (v.model, v.shots, v.scoring))
 
 
@@ -83,14 +96,22 @@ def build(results: Results, run_ids: list[int], *, resamples: int = 1000) -> lis
     from .views import in_mean
 
     runs = [r for r in (results.run(i) for i in run_ids) if in_mean(r)]
-    return verdicts(summary.build(results, runs, resamples=resamples)) if runs else []
+    return verdicts(summary.summarize(results, runs, resamples=resamples)) if runs else []
 
 
 def describe(v: Verdict) -> list[str]:
-    """Three short lines of plain text for one verdict."""
+    """Short lines of plain text for one verdict: the group, the recommendation (the
+    report's own line), the baselines, the best macro-F1 and lowest BiasScore on the test
+    set, and the spread across seeds and orderings where there are several."""
     size = f"{v.tasks} task{'s' if v.tasks != 1 else ''} · {v.n_test:,} test" + (" (small)" if v.small else "")
-    return [f"{v.model} k={v.shots} {v.scoring} · {size}", f"  best macro-F1 {_say(v.f1)}",
-            f"  lowest BiasScore {_say(v.bias)}"]
+    lines = [f"{v.model} k={v.shots} {v.scoring} · {size}"]
+    if v.group is not None:
+        lines += [f"  recommended: {recommendation_line(v.group)}", f"  {baseline_line(v.group)}"]
+    lines += [f"  best macro-F1 {_say(v.f1)}", f"  lowest BiasScore {_say(v.bias)}"]
+    if v.spread is not None:
+        lines.append(f"  across {v.spread[0]} seeds and orderings: {v.group.recommendation.method} macro-F1"
+                     f" {v.spread[1]:.3f}–{v.spread[2]:.3f}")
+    return lines
 
 
 def _say(p: Pick) -> str:

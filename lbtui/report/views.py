@@ -101,12 +101,20 @@ class ResultCache:
         return result
 
 
+WAITING = "waits for its inputs (the run is still scoring)"
+
+
 def _partial_safe(rs, methods=cal.METHODS):
     """Metrics of a run still being scored: methods whose inputs are not all in yet are
-    left out rather than shown on a partial prior."""
+    left out rather than shown on a partial prior. A method whose inputs have not arrived
+    says that it waits, not why it could never apply (a k = 4 run without its leave-one-out
+    scores yet is not a run with fewer than 2 demonstrations)."""
     metrics, reasons = evaluate_run(rs, methods)
     if len(rs.bias) == 0:
         metrics = {m: None for m in metrics}
+    for m in methods:
+        if metrics.get(m) is None and any(len(getattr(rs, s)) == 0 for s in cal.REGISTRY[m].needs):
+            reasons[m] = WAITING
     return metrics, reasons
 
 
@@ -143,22 +151,32 @@ def in_mean(run: dict) -> bool:
     return run["status"] == "done" and not run.get("demo_order") and base_name(run["task_name"]) == run["task_name"]
 
 
+def mean_group(run: dict) -> tuple:
+    """What a mean over tasks never pools across: model, shots, scoring mode, the scoring
+    rules' version (METHOD_VERSION) and --limit (label-word variants and reorderings are
+    not ``in_mean`` at all). The report and the verdict group the same way."""
+    return (run["model_name"], run["shots"], run["scoring"], run.get("method_version") or 1, run["limit_"])
+
+
 def mean_rows(cache: ResultCache, run_ids: list[int], methods: list[str]) -> list[dict]:
-    """Per (model, shots, method): the unweighted mean over tasks of each task's mean over
-    seeds, as the paper reports; with the change against none. Only runs ``in_mean``;
-    each row says how many tasks, runs and test examples stand behind it."""
+    """Per (model, shots, scoring, method version, limit) and method: the unweighted mean
+    over tasks of each task's mean over seeds, as the paper reports; with the change
+    against none. Only runs ``in_mean``; each row says how many tasks, runs and test
+    examples stand behind it."""
     groups: dict[tuple, dict[str, list]] = defaultdict(lambda: defaultdict(list))
     for rid in run_ids:
         res = cache.get(rid)
         if in_mean(res.run) and res.metrics.get("none") is not None:
-            groups[(res.run["model_name"], res.run["shots"])][res.run["task_name"]].append(res.metrics)
+            groups[mean_group(res.run)][res.run["task_name"]].append(res.metrics)
     rows = []
-    for (model, shots), by_task in groups.items():
+    for (model, shots, scoring, version, limit), by_task in groups.items():
         means = {m: _mean_over_tasks(by_task, m) for m in set(methods) | {"none"}}
         runs = [x for r in by_task.values() for x in r]
         n_test = sum(int(x["none"].confusion.sum()) for x in runs)
+        mark = method_mark({"method_version": version}).strip()
         for m in methods:
-            row = {"model": model, "shots": shots, "method": m, "tasks": len(by_task), "runs": len(runs), "n_test": n_test}
+            row = {"model": model, "shots": shots, "scoring": scoring + (f" {mark}" if mark else ""), "limit": limit,
+                   "method": m, "tasks": len(by_task), "runs": len(runs), "n_test": n_test}
             for key in HEADLINE:
                 v, b = means[m].get(key), means["none"].get(key)
                 row[key] = v

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import threading
 import zlib
+
+import numpy as np
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -76,8 +78,29 @@ class Results:
             return self.store.run(run_id)
 
     def scores(self, run_id: int) -> RunScores:
+        """A run's raw scores: read once for a finished run, afresh for one being scored."""
+        with self._lock:
+            if self.store.run(run_id)["status"] != RunStatus.DONE:
+                return run_scores(self.store, run_id)
+        return self._cached("scores", run_id, (), lambda: self._read_scores(run_id))
+
+    def _read_scores(self, run_id: int) -> RunScores:
         with self._lock:
             return run_scores(self.store, run_id)
+
+    def selection(self, run_id: int) -> dict[str, dict[str, float]]:
+        """Each method's macro-F1 and BiasScore on the run's labelled bias set (held out
+        from the test set): what a recommendation is chosen on (analysis.choice)."""
+        def make():
+            rs, calibrations = self.scores(run_id), self.report(run_id).calibrations
+            pb, gold = softmax(rs.bias), np.asarray(rs.bias_gold)
+            out = {}
+            for m, c in calibrations.items():
+                q = c(pb)[None]
+                got = bs.metrics_batch(gold[None], q.argmax(axis=-1), q, gold[None], rs.k)
+                out[m] = {"macro_f1": float(got["macro_f1"][0]), "bias_score": float(got["bias_score"][0])}
+            return out
+        return self._cached("selection", run_id, (), make) if len(self.scores(run_id).bias) else {}
 
     def report(self, run_id: int) -> RunReport:
         """A finished run's metrics and calibrations: read from the store where kept, else

@@ -44,7 +44,7 @@ from ..tasks import catalog
 from ..tasks.taskfile import DataOptions
 from .format import METRIC_TITLES, bar, fmt_seconds
 from .rowtable import RowTable
-from .screens import HelpScreen, RunScreen
+from .screens import ExportScreen, HelpScreen, RunScreen
 from .snapshot import HISTORY_SORTS, PLOT_METRICS, Snapshot, SnapshotBuilder
 from .worker import AppProgress, EngineNote, RunProgress
 
@@ -235,7 +235,8 @@ class LbtuiApp(App):
                 yield Static(id="progress")
                 with TabbedContent(id="tabs"):
                     with TabPane("Results", id="results"):
-                        yield Static(id="verdict")
+                        with VerticalScroll(id="verdict-box"):  # focusable: every group's verdict scrolls into view
+                            yield Static(id="verdict")
                         yield Label("Mean across tasks (and seeds), per model and shots", classes="table-title")
                         yield RowTable(id="mean")
                         yield Label("Per run (enter opens a run)", classes="table-title")
@@ -289,7 +290,7 @@ class LbtuiApp(App):
             return
         form = {f: self.query_one(f"#{f}", Input).value for f in self.FORM}
         form["scoring"] = self.query_one("#scoring", Select).value
-        doc = {"runs": self.view_runs[-20_000:], "form": form}
+        doc = {"runs": self.view_runs[-20_000:], "form": form, "methods": self.methods()}
         try:
             self.store.set_meta(SESSION_KEY, json.dumps(doc))
         except UserError:  # a locked or read-only store: the session is not worth an error
@@ -300,8 +301,12 @@ class LbtuiApp(App):
         unless the command line asked for something."""
         raw = self.store.get_meta(SESSION_KEY)
         if not raw:
+            self.show_latest_audit()
             return
         doc = json.loads(raw)
+        for m in METHODS:  # the calibration toggles as they were
+            if "methods" in doc and (m in doc["methods"]) != self.methods_on[m]:
+                self.query_one(f"#m-{m}", Checkbox).value = m in doc["methods"]
         form = doc.get("form", {})
         for f in self.FORM:
             if f in form and self.preset.get(f, "") == DEFAULT_FORM.get(f, ""):
@@ -314,6 +319,14 @@ class LbtuiApp(App):
             self.show_runs(runs)
             self.notify(f"{len(runs)} run(s) of your last session on this store are shown; Past runs (F4) lists all.",
                         timeout=6)
+
+    def show_latest_audit(self) -> None:
+        """A store written by `lbtui run` or lbtui.audit() has no app session: show its latest
+        audit (the newest run and the runs scored one after another before it)."""
+        runs = latest_audit(self.store.runs())
+        if runs:
+            self.show_runs([r["id"] for r in runs])
+            self.notify(f"the store's latest audit ({len(runs)} run(s)) is shown; Past runs (F4) lists all.", timeout=6)
 
     # --- starting and cancelling ------------------------------------------------------
 
@@ -422,8 +435,17 @@ class LbtuiApp(App):
 
     # --- export: the shown runs' report, as `lbtui report` writes it ---------------------
 
-    def action_export_view(self, fmt: str = "md") -> None:
+    def notify(self, message: str, *, markup: bool = False, **kw) -> None:
+        """Notices show their text as written (a message may hold [brackets], such as
+        'lbtui[report]', that Textual's markup would swallow)."""
+        super().notify(message, markup=markup, **kw)
+
+    def action_export_view(self, fmt: str | None = None) -> None:
+        """ctrl+e asks for the format; the palette's commands name it."""
         if self.store is None:
+            return
+        if fmt is None:
+            self.push_screen(ExportScreen(), lambda picked: picked and self.action_export_view(picked))
             return
         self.notify(f"Writing the report of the shown runs ({fmt})...", timeout=3)
         self.export_report(list(self.view_runs), fmt)
@@ -436,6 +458,11 @@ class LbtuiApp(App):
             out = write_report(self.results, run_ids, fmt, self.db_path.resolve().parent)
         except UserError as e:
             self.call_from_thread(self.notify, form_words(str(e)), title="Cannot export", severity="error", timeout=15)
+            return
+        from ..report.formats import NO_PLOTS
+
+        if fmt == "html" and "No plots:" in out.read_text(encoding="utf-8"):
+            self.call_from_thread(self.notify, f"wrote {out} without plots: {NO_PLOTS}", title="Exported", timeout=20)
             return
         self.call_from_thread(self.notify, f"wrote {out}", title="Exported", timeout=15)
 
@@ -469,12 +496,16 @@ class LbtuiApp(App):
             text.append("Verdict: appears once a run is finished (reorderings and label-word variants have their own"
                         " views).", style="dim")
         for v in msg.verdicts:
-            head, f1, bias = verdict.describe(v)
+            head, *lines = verdict.describe(v)
             text.append(head + "\n", style="bold")
-            for line, pick in ((f1, v.f1), (bias, v.bias)):
-                text.append(line + "\n", style="yellow" if pick.within_noise and pick.method != "none" else "")
+            for line in lines:
+                rec = v.group.recommendation if v.group else None
+                warn = line.startswith("  recommended") and rec is not None and rec.reading != "better"
+                text.append(line + "\n", style="yellow" if warn else "")
         text.append("[95% bootstrap intervals · within noise: the change's interval holds 0 · small: under"
-                    f" {verdict.SMALL} test · RSD, BiasScore: 0 is unbiased]", style="dim")
+                    f" {verdict.SMALL} test · RSD, BiasScore: 0 is unbiased, except RSD marked † or undefined"
+                    " (fewer right answers than labels) · at chance: the macro-F1 interval reaches a guesser's]",
+                    style="dim")
         self.query_one("#verdict", Static).update(text)
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
@@ -537,6 +568,7 @@ class LbtuiApp(App):
         method = event.checkbox.id.removeprefix("m-")
         self.methods_on[method] = event.value
         self.show_snapshot()  # the snapshot holds every method's rows: nothing to recompute
+        self.call_after_refresh(self.save_session)  # the toggles survive a relaunch
 
     def methods(self) -> list[str]:
         return [m for m in METHODS if self.methods_on[m]]
@@ -922,6 +954,22 @@ def form_words(message: str) -> str:
     for option, field in FORM_FIELDS.items():
         message = re.sub(rf"(?<![\w-]){re.escape(option)}(?![\w-])", field, message)
     return message
+
+
+AUDIT_GAP = 120.0  # seconds between one run's end and the next one's start within one audit
+
+
+def latest_audit(runs: list[dict]) -> list[dict]:
+    """The newest run and those before it that ran one after another (each created within
+    AUDIT_GAP of the previous one's end), oldest first: the store's latest audit."""
+    ordered = sorted(runs, key=lambda r: r["id"], reverse=True)
+    out = ordered[:1]
+    for before in ordered[1:]:
+        end = before.get("finished") or before.get("heartbeat") or before.get("created") or 0
+        if (out[-1].get("created") or 0) - end > AUDIT_GAP:
+            break
+        out.append(before)
+    return out[::-1]
 
 
 def make_app(args=None, *, db: Path | None = None, backend_factory: Callable | None = None) -> LbtuiApp:

@@ -270,7 +270,8 @@ Results:
   1 ... 7       toggle the calibrations none, CC, DC, BC, LOOC, ProCa, SC
   up/down, pgup/pgdn, home/end   move through the rows (every shown run is in the table)
   enter         open the selected run: class-wise accuracy, confusion, examples, prompt,
-                d: where its bias comes from (priors side by side, majority, recency)
+                d: where its bias comes from (priors side by side, majority, recency),
+                t: try it, classify a typed input with the shown method
   f2 ... f6     tabs: results, plots, past runs, compare, stability
   m             plots: all three metrics, then macro-F1, RSD or BiasScore alone, full width
                 (with several seeds or orderings, dotted lines in the line's colour
@@ -283,7 +284,7 @@ Past runs:
 
 Everywhere:
   ctrl+b        hide or show the setup form (it folds away by itself under 120 columns)
-  ctrl+e        export the shown runs' report (Markdown, CSV or HTML) and say where
+  ctrl+e        export the shown runs' report: m Markdown, c CSV, h HTML (it asks)
   ctrl+p        command palette      ?   this help      ctrl+q   quit
 
 Metrics (docs/METHODS.md):
@@ -291,13 +292,18 @@ Metrics (docs/METHODS.md):
   RSD         0 or more, lower is better: the std. deviation of class-wise accuracy over
               accuracy; 0 when every label is predicted equally well, above 1 when the
               accuracies spread more than their mean (one label takes nearly everything).
+              † or "undefined": fewer answers are right than labels (RSD's 0 means
+              nothing there).
   BiasScore   0 to 1 - 1/K, lower is better: how far the mean predicted distribution on the
               bias set is from uniform (total variation).
   Δ           the change against no calibration: green better, red worse under the
               metric's direction. "—": the method cannot apply; the last column says why.
-  Verdict     95% bootstrap intervals; "within noise": the change's interval holds 0;
-              "small": under 100 test examples. The line under the per-run table gives
-              the highlighted row's intervals the same way ("noise": Δ's interval holds 0).
+  Verdict     "recommended": the calibration the rule chose on the bias set (better, tied,
+              at chance or goals disagree against its runner-up; docs/REPORTS.md);
+              chance and majority: guessers that never read the input. 95% bootstrap
+              intervals (over seeds too where there are several); "within noise": the
+              change's interval holds 0; "small": under 100 test examples. The line
+              under the per-run table gives the highlighted row's intervals the same way.
 """
 
 
@@ -308,3 +314,22 @@ class HelpScreen(ModalScreen):
         with VerticalScroll(id="text-dialog"):
             yield Static(Text("lbtui: keys", style="bold"))
             yield Static(Text(HELP))
+
+
+EXPORT_FORMATS = {"m": ("md", "Markdown"), "c": ("csv", "CSV"), "h": ("html", "HTML (tables, and plots with matplotlib)")}
+
+
+class ExportScreen(ModalScreen[str | None]):
+    """ctrl+e: which format the shown runs' report is written in."""
+
+    BINDINGS = [*[Binding(key, f"pick('{fmt}')", name) for key, (fmt, name) in EXPORT_FORMATS.items()],
+                Binding("escape,q", "pick('')", "Cancel")]
+
+    def compose(self) -> ComposeResult:
+        with VerticalScroll(id="export-dialog"):
+            yield Static(Text("Write the shown runs' report (beside the store) as", style="bold"))
+            yield Static(Text("\n".join(f"  {key}  {name}" for key, (_, name) in EXPORT_FORMATS.items())
+                              + "\n  Esc  cancel"))
+
+    def action_pick(self, fmt: str) -> None:
+        self.dismiss(fmt or None)
