@@ -27,6 +27,18 @@ from .tasks import catalog
 from .tasks.taskfile import DataOptions
 
 
+def run_id(text: str) -> int:
+    """A run id: a positive integer SQLite can hold (a longer one is a usage error, not an
+    OverflowError)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a run id") from None
+    if not 1 <= value < 2**63:
+        raise argparse.ArgumentTypeError(f"{text} is not a run id (1 and up)")
+    return value
+
+
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str):  # one line, exit 2, as every other usage error
         raise UserError(None, f"{self.prog}: {message} (see --help)")
@@ -80,7 +92,7 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--data-dir", type=Path, help="resolve the task file's data paths against this folder")
     pr.add_argument("--allow-outside-paths", action="store_true", help="let a task file name data outside its folder")
     e = sub.add_parser("export", help="print every stored raw score of a run")
-    e.add_argument("--run", type=int, required=True, help="run id")
+    e.add_argument("--run", type=run_id, required=True, help="run id")
     e.add_argument("--db", type=Path)
     e.add_argument("--format", choices=["jsonl", "csv"], default="jsonl")
     b = sub.add_parser("bench", help="measure audit speed against llama.cpp's raw rate and the naive approach")
@@ -101,7 +113,7 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--runs", type=int, default=2511, help="with --app: finished runs in the throw-away store (default 2511,"
                                                           " the paper's 279 tasks x 3 shots x 3 seeds)")
     rp = sub.add_parser("report", help="metrics with bootstrap intervals over stored runs; gates for pipelines")
-    rp.add_argument("--run", type=int, action="append", help="run id (repeatable; default: every finished run)")
+    rp.add_argument("--run", type=run_id, action="append", help="run id (repeatable; default: every finished run)")
     rp.add_argument("--suite", help="only the runs of this suite's tasks")
     rp.add_argument("--db", type=Path)
     rp.add_argument("--format", choices=["md", "csv", "json", "html"], default="md")
@@ -114,12 +126,12 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("--fail-if", action="append", default=[], metavar="[METHOD:]METRIC>X",
                     help="exit 3 when the condition holds for any reported row, e.g. 'rsd>0.3', 'looc:macro_f1<0.5', '*:bias_score>0.2'")
     dg = sub.add_parser("diagnose", help="where a run's bias comes from: priors side by side, majority and recency bias")
-    dg.add_argument("--run", type=int, action="append", required=True, help="run id (repeatable)")
+    dg.add_argument("--run", type=run_id, action="append", required=True, help="run id (repeatable)")
     dg.add_argument("--db", type=Path)
     dg.add_argument("--resamples", type=int, default=1000, help="bootstrap resamples (default 1000)")
     dg.add_argument("--json", action="store_true")
     st = sub.add_parser("stability", help="how findings vary across demonstration seeds and orderings (run with --seeds/--orders)")
-    st.add_argument("--run", type=int, action="append", help="run id (repeatable; default: every finished run)")
+    st.add_argument("--run", type=run_id, action="append", help="run id (repeatable; default: every finished run)")
     st.add_argument("--suite", help="only the runs of this suite's tasks")
     st.add_argument("-m", "--model", action="append", help="only runs of these model names (repeatable, comma-separated)")
     st.add_argument("-t", "--task", action="append", help="only runs of these task names (repeatable, comma-separated)")
@@ -226,10 +238,15 @@ def cmd_run(a, backend_factory=None) -> int:
 
 
 def cmd_export(a) -> int:
+    from .report.formats import safe_cell
+
     store = open_store(a.db)
     run = store.run(a.run)
     labels = run["labels"]
     rows = store.score_rows(a.run)
+    if run["status"] != "done":
+        print(f"lbtui export: run {a.run} is {run['status']}: {len(rows)} of {run['n_items']} inputs are scored, and"
+              " only those are printed", file=sys.stderr)
     out = sys.stdout
     if a.format == "jsonl":
         for r in rows:
@@ -244,7 +261,8 @@ def cmd_export(a) -> int:
         w.writerow(["run_id", "set", "idx", "example_id", "gold", "text"] + [f"score:{lab}" for lab in labels])
         for r in rows:
             gold = "" if r["gold"] is None else labels[r["gold"]]
-            w.writerow([r["run_id"], r["set"], r["idx"], r["example_id"], gold, r["text"]] + [repr(x) for x in json.loads(r["scores"])])
+            w.writerow([r["run_id"], r["set"], r["idx"], safe_cell(r["example_id"]), safe_cell(gold), safe_cell(r["text"])]
+                       + [repr(x) for x in json.loads(r["scores"])])
     return EXIT_OK
 
 

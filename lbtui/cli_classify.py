@@ -19,11 +19,17 @@ from .errors import EXIT_OK, UserError
 FORMATS = ("jsonl", "csv", "table")
 
 
+def run_id(text: str) -> int:
+    from .cli import run_id as parse
+
+    return parse(text)
+
+
 def add_parser(sub) -> None:
     c = sub.add_parser("classify", help="classify new inputs with the prompt and calibration of an audited run"
                                         " (or of a saved card)")
     src = c.add_mutually_exclusive_group(required=True)
-    src.add_argument("--run", type=int, help="a finished run's id")
+    src.add_argument("--run", type=run_id, help="a finished run's id")
     src.add_argument("--card", type=Path, help="a classifier card written by --save")
     c.add_argument("--method", default=None, help="calibration method with --run (default bc); a card names its own")
     c.add_argument("--model", "-m", help="with --card: the model (name or .gguf path); its sha256 must be the card's")

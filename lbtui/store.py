@@ -128,7 +128,9 @@ class Store:
                 uri = f"file:{urllib.parse.quote(str(self.path.resolve()))}?mode=ro"
                 conn = sqlite3.connect(uri, uri=True, timeout=30, check_same_thread=False, isolation_level=None)
             else:
-                conn = sqlite3.connect(str(path), timeout=30, check_same_thread=False, isolation_level=None)
+                # An absolute path: SQLite builds that read "file:..." as a URI never see one.
+                where = str(path) if memory else str(self.path.resolve())
+                conn = sqlite3.connect(where, uri=False, timeout=30, check_same_thread=False, isolation_level=None)
             conn.execute("PRAGMA busy_timeout = 30000")
             conn.execute("PRAGMA foreign_keys = ON")
         except sqlite3.Error as e:
@@ -525,23 +527,47 @@ STALE_SECONDS = 120  # a run whose holder on another host was silent this long i
 HOST = socket.gethostname()
 
 
+STALE_LOCAL = 3600.0  # a run whose holder on this host has not committed for an hour is free again
+
+
+def _boot_id() -> str:
+    try:
+        return Path("/proc/sys/kernel/random/boot_id").read_text().strip().replace(":", "")[:12]
+    except OSError:
+        return ""
+
+
+def _started(pid: int) -> str:
+    """When process ``pid`` started (clock ticks since boot), "" where /proc does not say:
+    with the boot id it tells a live holder from another process that got its pid."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return ""
+
+
 def new_owner() -> str:
-    """Who is scoring: host, process and a nonce (two engines in one process differ)."""
-    return f"{HOST}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+    """Who is scoring: host, process, a nonce (two engines in one process differ), the boot
+    and the process's start."""
+    return f"{HOST}:{os.getpid()}:{uuid.uuid4().hex[:8]}:{_boot_id()}:{_started(os.getpid())}"
 
 
 def owner_alive(owner: str, heartbeat: float | None) -> bool:
     """On this host, ask the OS whether the holder's process lives (a SIGKILLed run is
     free at once); elsewhere, trust a recent heartbeat."""
-    host, pid, *_ = owner.split(":") + ["", ""]
+    host, pid, _, boot, started, *_ = owner.split(":") + ["", "", "", "", ""]
     if host == HOST and pid.isdigit():
+        if heartbeat is not None and _now() - heartbeat > STALE_LOCAL:
+            return False  # silent for an hour: not scoring, whatever holds its pid now
+        if boot and boot != _boot_id():
+            return False  # the machine has restarted since
         try:
             os.kill(int(pid), 0)
         except ProcessLookupError:
             return False
         except PermissionError:
             return True
-        return True
+        return not started or started == _started(int(pid))  # another process got the pid
     return heartbeat is not None and _now() - heartbeat < STALE_SECONDS
 
 

@@ -43,6 +43,7 @@ class Progress(Protocol):
     def advanced(self, run: "RunHandle") -> None: ...
     def run_finished(self, run: "RunHandle") -> None: ...
     def note(self, message: str) -> None: ...
+    def waiting(self, message: str) -> None: ...
 
 
 class NullProgress:
@@ -50,6 +51,7 @@ class NullProgress:
     def advanced(self, run): pass
     def run_finished(self, run): pass
     def note(self, message): pass
+    def waiting(self, message): pass
 
 
 @dataclass
@@ -406,7 +408,8 @@ class Engine:
             if state != "busy":
                 return state == "claimed"
             if not noted:
-                self.progress.note(f"run {run_id} is being scored by another process; waiting for it")
+                self.progress.waiting(f"run {run_id} is being scored by another process ({self.store.run(run_id)['owner']});"
+                                      " waiting for it to finish (ctrl+c stops waiting)")
                 noted = True
             if self.cancel.wait(WAIT_SECONDS):
                 raise Cancelled()

@@ -34,6 +34,7 @@ import queue
 import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -47,6 +48,39 @@ from .base import Request
 FORCE = 100.0  # logit bias that makes the scored token the greedy one
 COOL_DOWN, MAX_COOL_DOWN = 1.0, 30.0  # seconds an unreachable server rests before it is tried again
 RETRY_STATUS = {408, 425, 429, 500, 502, 503, 504}
+MAX_ANSWER = 64 << 20  # bytes of one answer, plus ANSWER_PER_PROB for each probability asked for
+ANSWER_PER_PROB = 256  # a whole-vocabulary answer is about 100 bytes an entry
+
+
+class _SameOrigin(urllib.request.HTTPRedirectHandler):
+    """Follow a redirect only to the same scheme, host and port: a server entry never
+    sends lbtui's prompts, or reads answers, elsewhere (ftp:// or another host)."""
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
+        old, new = urllib.parse.urlsplit(req.full_url), urllib.parse.urlsplit(newurl)
+        if (old.scheme, old.netloc) != (new.scheme, new.netloc):
+            raise urllib.error.HTTPError(req.full_url, code, f"redirect to another origin refused ({newurl})",
+                                         headers, fp)
+        return super().redirect_request(req, fp, code, msg, headers, newurl)
+
+
+_OPENER = urllib.request.build_opener(_SameOrigin())
+
+
+def read_answer(resp, *, deadline: float, cap: int, timeout: float) -> bytes:
+    """The whole body by ``deadline`` (a server that drips bytes cannot hold a request past
+    its timeout: the socket's timeout counts each read only) and at most ``cap`` bytes."""
+    chunks, size = [], 0
+    while True:
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"no whole answer within {timeout:g} s")
+        chunk = resp.read1(1 << 16)
+        if not chunk:
+            return b"".join(chunks)
+        size += len(chunk)
+        if size > cap:
+            raise ValueError(f"the answer passed {cap >> 20} MB")
+        chunks.append(chunk)
 
 
 class ServerError(ModelError):
@@ -178,9 +212,11 @@ class ServerBackend:
             url = base + path
             req = urllib.request.Request(url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"})
             unreachable = False
+            cap = MAX_ANSWER + ANSWER_PER_PROB * int(body.get("n_probs") or 0)
             try:
-                with urllib.request.urlopen(req, timeout=self.timeout) as resp:
-                    got = json.loads(resp.read())
+                deadline = time.monotonic() + self.timeout
+                with _OPENER.open(req, timeout=self.timeout) as resp:
+                    got = json.loads(read_answer(resp, deadline=deadline, cap=cap, timeout=self.timeout))
                 with self._lock:
                     self.sent_to[base] += 1
                     self._down.pop(base, None)
@@ -190,9 +226,13 @@ class ServerBackend:
                 if e.code not in RETRY_STATUS or "validation error" in detail.lower():
                     raise ServerError(self.where, f"{url} answered {e.code}: {detail}") from None
                 last = f"{url} answered {e.code}"
-            except (OSError, http.client.HTTPException, json.JSONDecodeError) as e:  # refused, reset, cut off, timed out
-                last = f"{url}: {getattr(e, 'reason', e)}"
-                unreachable = not isinstance(e, json.JSONDecodeError)
+            except ValueError as e:  # past the size cap, or not JSON: the same answer again would not help
+                if not isinstance(e, json.JSONDecodeError):
+                    raise ServerError(self.where, f"{url}: {e}") from None
+                last = f"{url}: not JSON ({e})"
+            except (OSError, http.client.HTTPException) as e:  # refused, reset, cut off, timed out
+                last = f"{url}: {str(getattr(e, 'reason', e)).splitlines()[0] if str(getattr(e, 'reason', e)) else type(e).__name__}"
+                unreachable = True
                 if unreachable:
                     self._rest(base)
             finally:
@@ -237,10 +277,16 @@ class ServerBackend:
     def _get(self, path: str) -> dict:
         url = self.urls[0] + path
         try:
-            with urllib.request.urlopen(url, timeout=self.timeout) as resp:
-                return json.loads(resp.read())
-        except (urllib.error.URLError, TimeoutError, ConnectionError, json.JSONDecodeError) as e:
-            raise ServerError(self.where, f"{url}: {getattr(e, 'reason', e)}") from None
+            with _OPENER.open(url, timeout=self.timeout) as resp:
+                got = json.loads(read_answer(resp, deadline=time.monotonic() + self.timeout, cap=MAX_ANSWER,
+                                             timeout=self.timeout))
+        except (OSError, ValueError, http.client.HTTPException) as e:  # URLError, timeouts, not JSON, too big
+            text = str(getattr(e, "reason", e)).replace("\n", " ")
+            raise ServerError(self.where, f"{url}: {text or type(e).__name__}") from None
+        if not isinstance(got, dict):
+            raise ServerError(self.where, f"{url} answered a JSON {type(got).__name__}, not an object; is it a"
+                                          " completion server?")
+        return got
 
     def _model_id(self) -> str:
         data = self._get("/v1/models").get("data") or []

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+import sys
 from collections import defaultdict
 from typing import Sequence
 
@@ -57,11 +59,28 @@ class ProgressBar:
         if self.console.is_terminal:
             self._progress.console.print(f"[dim]{message}[/dim]")
 
+    def waiting(self, message: str) -> None:
+        """What a run waits for, on any stderr: a script must never hang in silence."""
+        if self.console.is_terminal:
+            self._progress.console.print(Text(message, style="yellow"))
+        else:
+            print(f"lbtui: {message}", file=sys.stderr, flush=True)
+
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def printable(text: str) -> str:
+    """``text`` without C0 and C1 control characters (tabs and newlines kept): a string
+    from a file (a models.toml note, a task name) never drives the terminal."""
+    return _CONTROL.sub("", text)
+
 
 def as_text(cells) -> list:
     """Text cells as written, not read as console markup: task names such as
-    "reviews[bad/good]" keep their brackets, an example reading "[/b]" is no error."""
-    return [Text(c) if isinstance(c, str) else c for c in cells]
+    "reviews[bad/good]" keep their brackets, an example reading "[/b]" is no error;
+    control characters are dropped (printable)."""
+    return [Text(printable(c)) if isinstance(c, str) else c for c in cells]
 
 
 class PlainTable(Table):

@@ -45,5 +45,8 @@ class AppProgress:
     def run_finished(self, run: RunHandle) -> None:
         self._post(run)
 
+    def waiting(self, message: str) -> None:
+        self.note(message)
+
     def note(self, message: str) -> None:
         self.app.post_message(EngineNote(message))

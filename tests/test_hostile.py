@@ -1,0 +1,180 @@
+"""Hostile configs, stores and servers, round two (issue 24): each case from its repro."""
+
+from __future__ import annotations
+
+import http.server
+import io
+import json
+import os
+import threading
+import time
+
+import pytest
+
+from lbtui import store as store_mod
+from lbtui.cli import main
+from lbtui.store import Store
+
+
+def one_line(capsys) -> str:
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1, err
+    return err[0]
+
+
+# --- item 2: --db is a path, never a URI ------------------------------------------------
+
+
+def test_a_db_that_reads_like_a_uri_is_a_file_of_that_name(tmp_path, fake_model, fake_factory, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    args = ["run", "-m", str(fake_model), "-t", "reviews", "-k", "0", "--limit", "4", "--json"]
+    assert main([*args, "--db", "file:v.db"], backend_factory=fake_factory) == 0
+    assert (tmp_path / "file:v.db").is_file() and not (tmp_path / "v.db").exists()
+    capsys.readouterr()
+    assert main(["report", "--db", "file:v.db", "--json", "--resamples", "20"]) == 0
+    assert json.loads(capsys.readouterr().out)["runs"] == 1
+    assert main([*args, "--db", "file:u.db?mode=memory"], backend_factory=fake_factory) == 0
+    assert (tmp_path / "file:u.db?mode=memory").is_file()  # stored, not in memory
+
+
+# --- item 3: a run left running by a pid that now belongs to someone else ------------------
+
+
+def test_a_reused_pid_a_reboot_or_a_silent_hour_frees_a_run():
+    me = os.getpid()
+    live = store_mod.new_owner()
+    assert store_mod.owner_alive(live, time.time())
+    host, pid, nonce, boot, started = live.split(":")
+    other_start = f"{host}:{pid}:{nonce}:{boot}:{int(started) + 1}"  # the pid, but a process started later
+    assert not store_mod.owner_alive(other_start, time.time())
+    assert not store_mod.owner_alive(f"{host}:{pid}:{nonce}:000000000000:{started}", time.time())  # another boot
+    assert not store_mod.owner_alive(live, time.time() - 3 * 86400)  # three days without a commit
+    assert store_mod.owner_alive(f"{host}:{me}:{nonce}", time.time())  # an owner written by an older lbtui
+
+
+def test_waiting_is_said_on_a_stderr_that_is_not_a_terminal(capsys):
+    from lbtui.report.render import ProgressBar
+
+    with ProgressBar() as bar:
+        bar.note("a note for people watching")
+        bar.waiting("run 3 is being scored by another process; waiting for it to finish")
+    err = capsys.readouterr().err
+    assert "waiting for it to finish" in err and "a note for people" not in err
+
+
+# --- item 4 and 13: servers that drip, flood or redirect ------------------------------------
+
+
+class _Handler(http.server.BaseHTTPRequestHandler):
+    mode = "drip"
+
+    def log_message(self, *a):
+        pass
+
+    def _answer(self):
+        if self.mode == "drip":
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", "1000")
+            self.end_headers()
+            for _ in range(1000):
+                self.wfile.write(b" ")
+                self.wfile.flush()
+                time.sleep(0.2)
+        elif self.mode == "redirect":
+            self.send_response(302)
+            self.send_header("Location", "ftp://127.0.0.1:1/x")
+            self.end_headers()
+        elif self.mode == "list":
+            body = b"[1, 2]"
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+    do_GET = do_POST = _answer
+
+
+@pytest.fixture
+def stand_in():
+    servers = []
+
+    def start(mode):
+        handler = type("H", (_Handler,), {"mode": mode})
+        srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        srv.daemon_threads = True
+        threading.Thread(target=srv.serve_forever, daemon=True).start()
+        servers.append(srv)
+        return f"http://127.0.0.1:{srv.server_address[1]}"
+
+    yield start
+    for s in servers:
+        s.shutdown()
+
+
+def test_a_slow_drip_server_cannot_hold_a_request_past_its_timeout(stand_in):
+    from lbtui.backends.server import read_answer
+    import urllib.request
+
+    url = stand_in("drip")
+    t0 = time.monotonic()
+    with pytest.raises(TimeoutError, match="within 1 s"):
+        with urllib.request.urlopen(url + "/props", timeout=1) as resp:
+            read_answer(resp, deadline=time.monotonic() + 1, cap=1 << 20, timeout=1)
+    assert time.monotonic() - t0 < 3
+
+
+def test_an_answer_past_its_cap_is_refused_before_it_is_all_read():
+    from lbtui.backends.server import read_answer
+
+    class Endless(io.RawIOBase):
+        def read1(self, n):
+            return b"x" * n
+
+    with pytest.raises(ValueError, match="passed"):
+        read_answer(Endless(), deadline=time.monotonic() + 10, cap=1 << 20, timeout=10)
+
+
+def test_a_redirect_to_another_origin_is_not_followed(stand_in):
+    from lbtui.backends.server import _OPENER
+    import urllib.error
+
+    url = stand_in("redirect")
+    with pytest.raises(urllib.error.HTTPError, match="another origin"):
+        _OPENER.open(url + "/v1/models", timeout=2)
+
+
+# --- item 7: ids past what SQLite holds ----------------------------------------------------
+
+
+@pytest.mark.parametrize("command", ["export", "report", "diagnose", "stability", "classify"])
+def test_a_run_id_past_sqlite_s_range_is_a_usage_error(tmp_path, capsys, command):
+    Store(tmp_path / "s.db").close()
+    assert main([command, "--run", "99999999999999999999", "--db", str(tmp_path / "s.db")]) == 2
+    assert "not a run id" in one_line(capsys)
+
+
+# --- item 12: terminal and spreadsheet injection ---------------------------------------------
+
+
+def test_a_note_with_escape_sequences_never_reaches_the_terminal(isolated_home, capsys):
+    (isolated_home / "models.toml").write_text('[models.evil]\npath = "x.gguf"\nnote = "a\\u001b]0;pwned\\u0007b\\u001b[2J"\n')
+    assert main(["models"]) == 0
+    out = capsys.readouterr().out
+    assert "\x1b" not in out and "\x07" not in out and "a]0;pwnedb[2J" in out.replace("\n", "").replace(" ", "")
+
+
+def test_exported_csv_cells_never_start_a_formula_and_a_partial_run_is_said(tmp_path, fake_model, fake_factory, capsys):
+    db = tmp_path / "e.db"
+    assert main(["run", "-m", str(fake_model), "-t", "reviews", "-k", "0", "--limit", "4", "--db", str(db), "--json"],
+                backend_factory=fake_factory) == 0
+    s = Store(db)
+    s.db.execute("UPDATE scores SET example_id = '=HYPERLINK(\"x\")' WHERE idx = 0 AND \"set\" = 'test'")
+    s.db.execute("DELETE FROM scores WHERE \"set\" = 'bias'")
+    s.update_run(1, status="cancelled")
+    s.close()
+    capsys.readouterr()
+    assert main(["export", "--run", "1", "--db", str(db), "--format", "csv"]) == 0
+    cap = capsys.readouterr()
+    assert "'=HYPERLINK" in cap.out and "\n=HYPERLINK" not in cap.out and ",=HYPERLINK" not in cap.out
+    assert "run 1 is cancelled" in cap.err and "only those are printed" in cap.err
