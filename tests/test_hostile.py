@@ -178,3 +178,33 @@ def test_exported_csv_cells_never_start_a_formula_and_a_partial_run_is_said(tmp_
     cap = capsys.readouterr()
     assert "'=HYPERLINK" in cap.out and "\n=HYPERLINK" not in cap.out and ",=HYPERLINK" not in cap.out
     assert "run 1 is cancelled" in cap.err and "only those are printed" in cap.err
+
+
+# --- item 6: models.toml numbers in range ---------------------------------------------------
+
+
+@pytest.mark.parametrize("line,key", [
+    ("timeout = -1", "timeout"), ("timeout = inf", "timeout"), ("timeout = nan", "timeout"), ("timeout = 1e308", "timeout"),
+    ("timeout = 0", "timeout"), ("per_server = 1000000000", "per_server"), ("per_server = 0", "per_server"),
+    ("per_server = -5", "per_server"), ("max_in_flight = 0", "max_in_flight"), ("retries = -1", "retries"),
+])
+def test_server_numbers_out_of_range_are_one_line(tmp_path, line, key):
+    from lbtui import models
+    from lbtui.errors import ModelError
+
+    (tmp_path / "models.toml").write_text(f'[models.s]\nserver = "http://127.0.0.1:1"\n{line}\n')
+    with pytest.raises(ModelError) as e:
+        models.parse(tmp_path / "models.toml")
+    assert e.value.where.endswith(f"models.s.{key}") and "must be" in e.value.message
+
+
+@pytest.mark.parametrize("line,key", [("n_threads = -3", "n_threads"), ("n_threads = 100000", "n_threads"),
+                                      ("n_gpu_layers = -2", "n_gpu_layers"), ('batching = "fast"', "batching")])
+def test_local_numbers_out_of_range_are_one_line(tmp_path, line, key):
+    from lbtui import models
+    from lbtui.errors import ModelError
+
+    (tmp_path / "models.toml").write_text(f'[models.m]\npath = "m.gguf"\n{line}\n')
+    with pytest.raises(ModelError) as e:
+        models.parse(tmp_path / "models.toml")
+    assert e.value.where.endswith(f"models.m.{key}")

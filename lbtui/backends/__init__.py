@@ -7,7 +7,7 @@ kind's module is imported only when a model of that kind is loaded."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
@@ -22,6 +22,7 @@ class BackendKind:
     keys: dict[str, type | tuple]  # the models.toml keys only this kind takes, and their types
     serves: Callable[["ModelSpec"], bool]
     load: Callable[["ModelSpec", Path | None, str], "Backend"]
+    ranges: dict = field(default_factory=dict)  # key -> (lowest, highest) allowed, or the allowed strings
 
 
 def _load_server(spec: "ModelSpec", path: Path | None, where: str) -> "Backend":
@@ -46,8 +47,10 @@ def _load_llama(spec: "ModelSpec", path: Path | None, where: str) -> "Backend":
 KINDS: tuple[BackendKind, ...] = (
     BackendKind("openai-completions", {"server": (str, list), "server_model": str, "max_in_flight": int, "per_server": int,
                                        "prompt_cache": bool, "retries": int, "timeout": (int, float), "allow_retokenize": bool},
-                lambda spec: bool(spec.server), _load_server),
-    BackendKind("llama.cpp", {"n_gpu_layers": int, "n_threads": int, "batching": str}, lambda spec: not spec.server, _load_llama),
+                lambda spec: bool(spec.server), _load_server,
+                {"max_in_flight": (1, 1024), "per_server": (1, 64), "retries": (0, 20), "timeout": (0.1, 3600)}),
+    BackendKind("llama.cpp", {"n_gpu_layers": int, "n_threads": int, "batching": str}, lambda spec: not spec.server, _load_llama,
+                {"n_gpu_layers": (-1, 10_000), "n_threads": (0, 1024), "batching": ("auto", "sequential", "packs")}),
 )
 
 

@@ -196,6 +196,28 @@ def _keys() -> dict[str, type | tuple]:
     return {key: kind for k in KINDS for key, kind in k.keys.items()}
 
 
+def _ranges() -> dict[str, tuple]:
+    from ..backends import KINDS
+
+    return {key: r for k in KINDS for key, r in k.ranges.items()}
+
+
+def check_ranges(entry: dict, where: str) -> None:
+    """Every number in its range (finite), every word among its choices: one line naming
+    the key, never a traceback or a silent change later."""
+    import math
+
+    for key, allowed in _ranges().items():
+        if key not in entry:
+            continue
+        value = entry[key]
+        if isinstance(allowed[0], str):
+            if value not in allowed:
+                raise ModelError(f"{where}.{key}", f"must be one of {', '.join(allowed)}, got {value!r}")
+        elif not (isinstance(value, (int, float)) and math.isfinite(value) and allowed[0] <= value <= allowed[1]):
+            raise ModelError(f"{where}.{key}", f"must be a number from {allowed[0]} to {allowed[1]}, got {value!r}")
+
+
 def parse(path: Path) -> dict[str, ModelSpec]:
     try:
         doc = tomllib.loads(path.read_text(encoding="utf-8"))
@@ -234,6 +256,7 @@ def parse(path: Path) -> dict[str, ModelSpec]:
         for key, kind in typed.items():
             if key in entry and (not isinstance(entry[key], kind) or (kind is not bool and isinstance(entry[key], bool))):
                 raise ModelError(f"{where}.{key}", f"must be {'true or false' if kind is bool else 'a number'}")
+        check_ranges(entry, where)
         if not MIN_N_CTX <= entry.get("n_ctx", DEFAULT_N_CTX) <= MAX_N_CTX:
             raise ModelError(f"{where}.n_ctx", f"must be between {MIN_N_CTX} and {MAX_N_CTX}, got {entry['n_ctx']}")
         model_path = None
