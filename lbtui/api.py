@@ -17,16 +17,33 @@ from .analysis.results import HEADLINE
 from .types import RunScores
 
 
-def _names(x: str | Iterable[str] | None) -> tuple[str, ...]:
+def _names(x: str | Iterable[str] | None, option: str) -> tuple[str, ...]:
+    """A name or names, as the CLI's option takes them; anything else is the option's error."""
+    from .errors import UserError
+
     if x is None:
         return ()
-    return (x,) if isinstance(x, str) else tuple(x)
+    if isinstance(x, (str, Path)):
+        return (str(x),)
+    if isinstance(x, (list, tuple)) and x and all(isinstance(v, (str, Path)) for v in x):
+        return tuple(str(v) for v in x)
+    raise UserError(option, f"give a name or a list of names, not {x!r}")
 
 
-def _numbers(x: int | Iterable[int] | None) -> str | None:
+def _numbers(x: int | Iterable[int] | None, option: str) -> str | None:
+    """Whole numbers (one, or a non-empty list), as the CLI's comma-separated option."""
+    from .errors import UserError
+
+    def whole(v) -> bool:
+        return isinstance(v, int) and not isinstance(v, bool)
+
     if x is None:
         return None
-    return str(x) if isinstance(x, int) else ",".join(str(int(v)) for v in x)
+    if whole(x):
+        return str(x)
+    if isinstance(x, (list, tuple)) and x and all(whole(v) for v in x):
+        return ",".join(str(v) for v in x)
+    raise UserError(option, f"give a whole number or a non-empty list of them, not {x!r}")
 
 
 @dataclass(frozen=True)
@@ -103,11 +120,20 @@ def audit(
     from .results import report
     from .auditing.selection import AuditRequest
 
-    request = AuditRequest(models=_names(models), tasks=_names(tasks), shots=_numbers(shots), seeds=_numbers(seeds),
-                           orders=_numbers(orders), limit=str(limit), scoring=scoring, verbalizers=label_words)
+    from .errors import UserError
+
+    if not isinstance(label_words, str):
+        raise UserError("--verbalizers", f"give label words as text ('bad,good;A,B'), not {label_words!r}")
+    if db is not None and not isinstance(db, (str, Path)):
+        raise UserError("--db", f"give a path, not {db!r}")
+    request = AuditRequest(models=_names(models, "--model"), tasks=_names(tasks, "--task"),
+                           shots=_numbers(shots, "--shots"), seeds=_numbers(seeds, "--seeds"),
+                           orders=_numbers(orders, "--orders"), limit=_numbers(limit, "--limit"), scoring=scoring,
+                           verbalizers=label_words)
     plans = request.plans()
     path = Path(db) if db is not None else paths.default_db()
-    path.parent.mkdir(parents=True, exist_ok=True)
+    if db is None:
+        path.parent.mkdir(parents=True, exist_ok=True)  # the user's data folder; a given folder must exist (as the CLI)
     if progress:
         from .report.render import ProgressBar
 

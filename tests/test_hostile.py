@@ -208,3 +208,30 @@ def test_local_numbers_out_of_range_are_one_line(tmp_path, line, key):
     with pytest.raises(ModelError) as e:
         models.parse(tmp_path / "models.toml")
     assert e.value.where.endswith(f"models.m.{key}")
+
+
+# --- item 14: the Python API validates as the CLI does ----------------------------------------
+
+
+@pytest.mark.parametrize("kwargs,option", [
+    ({"shots": "0,4"}, "--shots"), ({"shots": 4.0}, "--shots"), ({"shots": []}, "--shots"),
+    ({"models": 123}, "--model"), ({"tasks": 5}, "--task"), ({"seeds": 2.5}, "--seeds"), ({"orders": "x"}, "--orders"),
+    ({"label_words": 5}, "--verbalizers"), ({"db": 123}, "--db"), ({"limit": "10"}, "--limit"),
+])
+def test_wrong_types_in_the_python_api_are_user_errors_naming_the_option(tmp_path, kwargs, option):
+    import lbtui
+    from lbtui.errors import UserError
+
+    with pytest.raises(UserError) as e:
+        lbtui.audit(**{"tasks": "reviews", "db": tmp_path / "x.db", **kwargs})
+    assert e.value.where == option
+    assert not (tmp_path / "x.db").exists()
+
+
+def test_the_python_api_creates_no_folders_for_its_store(tmp_path):
+    import lbtui
+    from lbtui.errors import UserError
+
+    with pytest.raises(UserError) as e:
+        lbtui.audit(tasks="reviews", db=tmp_path / "nonexistent" / "dir" / "x.db")
+    assert e.value.where == "--db" and not (tmp_path / "nonexistent").exists()
