@@ -62,6 +62,34 @@ def within(folder: Path, name: str | os.PathLike, where: str) -> Path:
     return target
 
 
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def remove_stale(folder: Path, pattern: str) -> list[Path]:
+    """Remove what a killed lbtui left in ``folder``: entries whose name matches
+    ``pattern`` (a regex with a ``pid`` group) and whose process is gone; another live
+    process's temporaries are left alone."""
+    import re
+    import shutil
+
+    gone = []
+    if not folder.is_dir():
+        return gone
+    for p in folder.iterdir():
+        m = re.fullmatch(pattern, p.name)
+        if m and not _alive(int(m.group("pid"))):
+            shutil.rmtree(p, ignore_errors=True) if p.is_dir() and not p.is_symlink() else p.unlink(missing_ok=True)
+            gone.append(p)
+    return gone
+
+
 def check_output_file(path: Path, option: str) -> None:
     """Refuse, before any work, an output file that cannot be written: a folder, a missing
     or read-only parent folder."""

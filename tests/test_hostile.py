@@ -235,3 +235,96 @@ def test_the_python_api_creates_no_folders_for_its_store(tmp_path):
     with pytest.raises(UserError) as e:
         lbtui.audit(tasks="reviews", db=tmp_path / "nonexistent" / "dir" / "x.db")
     assert e.value.where == "--db" and not (tmp_path / "nonexistent").exists()
+
+
+# --- items 7, 10 and 15: task files ----------------------------------------------------------
+
+
+def _sni(tmp_path, **doc):
+    base = {"Definition": ["Say yes or no."], "Positive Examples": [],
+            "Instances": [{"id": f"i{j}", "input": f"text {j}", "output": ["yes" if j % 2 else "no"]} for j in range(140)]}
+    base.update(doc)
+    path = tmp_path / "task.json"
+    path.write_text(json.dumps(base))
+    return path
+
+
+@pytest.mark.parametrize("edit,where,what", [
+    ({"Positive Examples": 5}, "Positive Examples", "must be a list"),
+    ({"Positive Examples": True}, "Positive Examples", "must be a list"),
+])
+def test_sni_odd_fields_are_one_line(tmp_path, edit, where, what):
+    from lbtui.errors import TaskError
+    from lbtui.tasks.taskfile import load_sni
+
+    with pytest.raises(TaskError) as e:
+        load_sni(_sni(tmp_path, **edit))
+    assert e.value.where.endswith(where) and what in e.value.message
+
+
+def test_sni_refuses_empty_inputs_and_duplicate_ids_as_jsonl_does(tmp_path):
+    from lbtui.errors import TaskError
+    from lbtui.tasks.taskfile import load_sni
+
+    rows = [{"id": f"i{j}", "input": f"text {j}", "output": ["yes" if j % 2 else "no"]} for j in range(140)]
+    rows[7]["input"] = "   "
+    with pytest.raises(TaskError, match="input is empty") as e:
+        load_sni(_sni(tmp_path, Instances=rows))
+    assert e.value.where.endswith("Instances[7].input")
+    rows[7]["input"], rows[9]["id"] = "fine", "i3"
+    with pytest.raises(TaskError, match="duplicate id 'i3'"):
+        load_sni(_sni(tmp_path, Instances=rows))
+
+
+@pytest.mark.parametrize("label", ["no\u00a0way", "👨\u200d👩\u200d👧", "\u200fשלום", "a\u200bb"])
+def test_labels_with_format_characters_that_are_text_are_accepted(label):
+    from lbtui.tasks.taskfile import check_label_text
+
+    check_label_text(label, "labels")
+
+
+@pytest.mark.parametrize("label", ["a\x1bb", "a\x85b", "a\x07"])
+def test_labels_with_controls_are_refused(label):
+    from lbtui.errors import TaskError
+    from lbtui.tasks.taskfile import check_label_text
+
+    with pytest.raises(TaskError, match="control character"):
+        check_label_text(label, "labels")
+
+
+# --- item 11: what a killed import or quantize left behind -------------------------------------
+
+
+def _dead_pid() -> int:
+    import subprocess
+    import sys
+
+    p = subprocess.Popen([sys.executable, "-c", "pass"])
+    p.wait()
+    return p.pid
+
+
+def test_a_killed_imports_temporaries_are_removed_by_the_next_and_never_listed(isolated_home, tmp_path):
+    from lbtui import paths
+    from lbtui.tasks import suites
+
+    dead, live = _dead_pid(), os.getpid()
+    d = suites.suites_dir()
+    d.mkdir(parents=True)
+    for name in (f".sni.{dead}.abcd1234", f".sni.old{dead}", f".sni.{live}.efgh5678"):
+        (d / name).mkdir()
+        (d / name / "suite.toml").write_text('name = "x"\ntasks = []\n')
+    assert suites.available() == {}  # hidden folders are never suites
+    gone = [p for pattern in suites.STALE for p in paths.remove_stale(d, pattern)]
+    assert sorted(p.name for p in gone) == sorted([f".sni.{dead}.abcd1234", f".sni.old{dead}"])
+    assert (d / f".sni.{live}.efgh5678").is_dir()  # a live process's work is left alone
+
+
+def test_a_killed_quantizes_part_files_are_removed_not_a_live_ones(tmp_path):
+    from lbtui import paths
+
+    dead = _dead_pid()
+    (tmp_path / f"m-q4_0.gguf.part{dead}").write_bytes(b"x" * 10)
+    (tmp_path / f"m-q8_0.gguf.part{os.getpid()}").write_bytes(b"x")
+    paths.remove_stale(tmp_path, r".+\.gguf\.part(?P<pid>\d+)")
+    assert sorted(p.name for p in tmp_path.iterdir()) == [f"m-q8_0.gguf.part{os.getpid()}"]

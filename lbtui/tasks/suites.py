@@ -150,7 +150,9 @@ def import_sni(
     sel = Selection()
     summaries = 0
     suites_dir().mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{name}.", dir=suites_dir()))
+    for pattern in STALE:
+        paths.remove_stale(suites_dir(), pattern)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{name}.{os.getpid()}.", dir=suites_dir()))
     try:
         for path in _task_files(root):
             task = path.stem
@@ -216,9 +218,15 @@ def _write_task(folder: Path, task: str, doc: dict, raw: bytes, path: Path, *, s
     paths.within(folder, f"{task}.toml", str(path)).write_text(text + tomli_w.dumps(doc), encoding="utf-8")
 
 
+# A killed import's leftovers: its temporary folder (.NAME.PID.xxxxxxxx, tempfile's 8
+# characters) and the suite it was replacing (.NAME.oldPID); the next import removes them.
+STALE = (r"\.[A-Za-z0-9_.-]+?\.(?P<pid>\d+)\.[a-z0-9_]{8}", r"\.[A-Za-z0-9_.-]+\.old(?P<pid>\d+)")
+
+
 def available() -> dict[str, Path]:
     d = suites_dir()
-    return {p.name: p for p in sorted(d.iterdir()) if (p / "suite.toml").is_file()} if d.is_dir() else {}
+    return {p.name: p for p in sorted(d.iterdir()) if not p.name.startswith(".") and (p / "suite.toml").is_file()} \
+        if d.is_dir() else {}
 
 
 def task_files(name: str) -> list[Path]:

@@ -199,7 +199,9 @@ def split(examples: list[Example], *, pool: int, seed: int, where: str) -> tuple
 def check_label_text(label: str, where: str) -> None:
     """A label is one line of printable text: it is written into prompts, titles and CSV
     headers, where a newline or a control character would garble them."""
-    bad = next((c for c in label if not c.isprintable() and c != " "), None)
+    # C0 and C1 controls only: format characters that are part of text (a non-breaking
+    # space, a zero-width joiner in an emoji, a right-to-left mark) are fine.
+    bad = next((c for c in label if ord(c) < 0x20 or 0x7F <= ord(c) <= 0x9F), None)
     if bad is not None:
         raise TaskError(where, f"label {label!r} holds {'a line break' if bad in chr(10) + chr(13) else 'a control character'}"
                                f" ({bad!r}); a label is one line of text")
@@ -548,12 +550,20 @@ def load_sni(path: Path, *, pool: int = DEFAULT_POOL, seed: int = 0, skip_unknow
     outputs = [first_output(it, f"{path}: Instances[{i}]") for i, it in enumerate(instances)]
     labels = _check_labels(sorted(set(outputs)), f"{path}: Instances output")
     index = {lab: i for i, lab in enumerate(labels)}
-    examples = [
-        Example(str(it.get("id", f"instance-{i}")), it["input"].strip(), index[out])
-        for i, (it, out) in enumerate(zip(instances, outputs))
-    ]
+    examples, seen = [], set()
+    for i, (it, out) in enumerate(zip(instances, outputs)):  # the rules JSONL and CSV rows follow
+        ex_id = str(it.get("id", f"instance-{i}"))
+        if not it["input"].strip():
+            raise TaskError(f"{path}: Instances[{i}].input", "input is empty")
+        if ex_id in seen:
+            raise TaskError(f"{path}: Instances[{i}].id", f"duplicate id {ex_id!r}")
+        seen.add(ex_id)
+        examples.append(Example(ex_id, it["input"].strip(), index[out]))
+    positive_list = doc.get("Positive Examples") or []
+    if not isinstance(positive_list, list):
+        raise TaskError(f"{path}: Positive Examples", f"must be a list of examples, got {type(positive_list).__name__}")
     positives = []
-    for i, it in enumerate(doc.get("Positive Examples") or []):
+    for i, it in enumerate(positive_list):
         out = first_output(it, f"{path}: Positive Examples[{i}]")
         if out in index:
             positives.append(Example(f"positive-{i}", it["input"].strip(), index[out]))
