@@ -19,24 +19,13 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from . import cli_classify, models as model_registry, paths
+from .cli_types import run_id
 from .auditing import examples
 from .auditing.selection import AuditRequest, Selection, data_options, select, split_names
 from .errors import EXIT_GATE, EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_OK, EXIT_TERMINATED, Terminated, UserError
 from .store import SETS
 from .tasks import catalog
 from .tasks.taskfile import DataOptions
-
-
-def run_id(text: str) -> int:
-    """A run id: a positive integer SQLite can hold (a longer one is a usage error, not an
-    OverflowError)."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a run id") from None
-    if not 1 <= value < 2**63:
-        raise argparse.ArgumentTypeError(f"{text} is not a run id (1 and up)")
-    return value
 
 
 class _Parser(argparse.ArgumentParser):

@@ -14,15 +14,10 @@ import json
 import sys
 from pathlib import Path
 
+from .cli_types import run_id
 from .errors import EXIT_OK, UserError
 
 FORMATS = ("jsonl", "csv", "table")
-
-
-def run_id(text: str) -> int:
-    from .cli import run_id as parse
-
-    return parse(text)
 
 
 def add_parser(sub) -> None:
