@@ -40,21 +40,11 @@ def add_parser(sub) -> None:
 
 def read_inputs(source: str) -> tuple[list[dict], list[str], list[str]]:
     """Rows, their ids (given, else the row number) and their names for messages."""
-    from .tasks.taskfile import read_rows
+    from .tasks.taskfile import jsonl_rows, read_rows
 
     if source == "-":
-        rows = []
-        for n, line in enumerate(sys.stdin.read().splitlines(), 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise UserError(f"<stdin>:{n}", f"invalid JSON: {e.msg}") from None
-            if not isinstance(row, dict):
-                raise UserError(f"<stdin>:{n}", "each line must be a JSON object")
-            rows.append((n, row))
         where = "<stdin>"
+        rows = jsonl_rows(sys.stdin.read(), where)
     else:
         path = Path(source)
         if not path.is_file():

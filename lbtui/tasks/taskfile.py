@@ -91,6 +91,23 @@ def _read_text(path: Path, *, where: str | None = None) -> str:
         raise TaskError(f"{path}:{line}", "text is not UTF-8") from None
 
 
+def jsonl_rows(text: str, where: str) -> list[tuple[int, dict[str, Any]]]:
+    """(line number, object) of each non-blank line; one line naming ``where:line`` for a
+    line that is not a JSON object."""
+    rows = []
+    for n, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as e:
+            raise TaskError(f"{where}:{n}", f"invalid JSON: {e.msg}") from None
+        if not isinstance(row, dict):
+            raise TaskError(f"{where}:{n}", "each line must be a JSON object")
+        rows.append((n, row))
+    return rows
+
+
 def read_rows(path: Path, *, pattern: re.Pattern | None = None, where: str = "") -> list[tuple[int, dict[str, Any]]]:
     """Rows of a JSONL or CSV file, or of a text file one example a line whose fields are
     the named groups of ``pattern``, with their 1-based line numbers."""
@@ -106,16 +123,7 @@ def read_rows(path: Path, *, pattern: re.Pattern | None = None, where: str = "")
                 raise TaskError(f"{path}:{n}", f"line does not match {where} pattern {pattern.pattern!r}")
             rows.append((n, m.groupdict()))
     elif suffix in (".jsonl", ".ndjson"):
-        for n, line in enumerate(text.splitlines(), 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise TaskError(f"{path}:{n}", f"invalid JSON: {e.msg}") from None
-            if not isinstance(row, dict):
-                raise TaskError(f"{path}:{n}", "each line must be a JSON object")
-            rows.append((n, row))
+        rows = jsonl_rows(text, str(path))
     elif suffix in (".csv", ".tsv"):
         reader = csv.DictReader(io.StringIO(text, newline=""), delimiter="\t" if suffix == ".tsv" else ",")
         try:
