@@ -101,6 +101,21 @@ class AuditResult:
         finally:
             store.close()
 
+    def verdict(self, *, resamples: int = 1000) -> list[dict]:
+        """Each group's (model, task or the mean over tasks, shots, scoring) baselines and
+        recommended calibration, chosen by the rule of docs/REPORTS.md: what `lbtui report
+        --json` gives under "groups" for these runs."""
+        from .report.summary import summarize
+        from .results import Results
+        from .store import Store
+
+        store = Store(self.db, readonly=True)
+        try:
+            runs = [store.run(r.id) for r in self.runs]
+            return [g.as_dict() for g in summarize(Results(store), runs, resamples=resamples).groups]
+        finally:
+            store.close()
+
     def __repr__(self) -> str:
         return f"AuditResult({len(self.runs)} runs in {self.db})"
 

@@ -14,7 +14,7 @@ from lbtui import paths
 
 from lbtui.backends.fake import FakeBackend
 from lbtui.cli import build_parser
-from lbtui.analysis import diagnose
+from lbtui.analysis import baselines, diagnose
 from lbtui.results import Results, report, run_scores
 from lbtui.report.reading import reading
 from lbtui.store import Store
@@ -121,6 +121,17 @@ def test_drill_down_errors_and_prompt(tmp_path):
             assert isinstance(screen, RunScreen)
             examples = screen.query_one("#examples", DataTable)
             assert examples.row_count == 20
+            from rich.console import Console
+            from sklearn.metrics import precision_recall_fscore_support
+
+            console = Console(record=True, width=200)
+            console.print(screen.query_one("#classwise", Static).content)
+            shown = console.export_text()
+            rs = run_scores(Store(tmp_path / "a.db"), screen.run_id)
+            p, r, f, n = precision_recall_fscore_support(rs.test_gold, rs.test.argmax(axis=1), labels=range(3),
+                                                         zero_division=0)
+            for j, lab in enumerate(["low", "medium", "high"]):  # scikit-learn's per-class numbers, uncalibrated
+                assert f"{lab}" in shown and f"{p[j]:.3f}" in shown and f"{f[j]:.3f}" in shown
             await pilot.press("e")
             await pilot.pause(0.1)
             n_err = examples.row_count
@@ -242,10 +253,12 @@ def test_real_model_audit_in_the_app(tmp_path):
         async with app.run_test(size=SIZE) as pilot:
             await settled(app, pilot)
             rows = cells(app, "#mean")
-            assert [r[6] for r in rows] == ["none", "cc", "dc", "bc", "looc", "proca", "sc"]
+            assert [r[7] for r in rows] == ["none", "cc", "dc", "bc", "looc", "proca", "sc"]
             assert {(r[2], r[3], r[4], r[5]) for r in rows} == {("full", "1", "1", "20")}  # scoring, tasks, runs, test n
+            gold = Store(db).scored_set(Store(db).runs()[0]["id"], "test").gold
+            assert {r[6] for r in rows} == {f"{baselines.better(baselines.both(gold, 2)):.3f}"}  # what F1 must beat
             for r in rows:
-                for col in (8, 10, 12):  # Macro-F1, RSD, BiasScore
+                for col in (9, 11, 13):  # Macro-F1, RSD, BiasScore
                     float(r[col])
             before = cells(app, "#per-run")
             await pilot.press("1")
@@ -576,7 +589,7 @@ def test_the_per_run_table_holds_every_run_and_draws_only_what_is_on_screen(tmp_
             assert 0 < table.lines - before <= table.size.height  # one screen of lines, not 210 rows
             await pilot.press("2")  # a toggle filters the snapshot's rows and keeps the cursor's run
             assert table.row_count == 30 * 6 and table.cursor_key == f"{ids[-1]}:sc"
-            assert [r[3] for r in cells(app, "#mean") if r[1] == "0" and r[6] == "none"] == ["4"]  # 30 runs: 4 tasks reach k = 0
+            assert [r[3] for r in cells(app, "#mean") if r[1] == "0" and r[7] == "none"] == ["4"]  # 30 runs: 4 tasks reach k = 0
 
     run(scenario())
 

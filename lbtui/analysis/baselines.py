@@ -21,20 +21,34 @@ def shares(gold: np.ndarray, k: int) -> np.ndarray:
 
 
 def chance(gold: np.ndarray, k: int) -> dict[str, float]:
-    pi = shares(gold, k)
+    return chance_of(shares(gold, k))
+
+
+def chance_of(pi: np.ndarray) -> dict[str, float]:
+    """The uniform guesser's numbers from the gold shares (K = their length)."""
+    pi = np.asarray(pi, dtype=np.float64)
+    k = len(pi)
     present = pi > 0
     f1 = 2 * pi[present] / (k * pi[present] + 1)
     return {"accuracy": 1.0 / k, "macro_f1": float(f1.mean())}
 
 
 def majority(gold: np.ndarray, k: int) -> dict[str, float]:
-    pi = shares(gold, k)
+    return majority_of(shares(gold, k))
+
+
+def majority_of(pi: np.ndarray) -> dict[str, float]:
+    pi = np.asarray(pi, dtype=np.float64)
     top = float(pi.max())
     return {"accuracy": top, "macro_f1": float(2 * top / (top + 1) / (pi > 0).sum())}
 
 
 def both(gold: np.ndarray, k: int) -> dict[str, dict[str, float]]:
     return {"chance": chance(gold, k), "majority": majority(gold, k)}
+
+
+def of_shares(pi: np.ndarray) -> dict[str, dict[str, float]]:
+    return {"chance": chance_of(pi), "majority": majority_of(pi)}
 
 
 def better(b: dict[str, dict[str, float]], metric: str = "macro_f1") -> float:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..analysis import calibrations as cal
+from ..analysis import baselines, calibrations as cal
 from ..analysis.metrics import Metrics, predict, softmax
 from ..analysis.results import HEADLINE, analysis_version, evaluate_run, method_mark, metrics_from_payload
 from ..results import report, run_scores
@@ -174,9 +174,12 @@ def mean_rows(cache: ResultCache, run_ids: list[int], methods: list[str]) -> lis
         runs = [x for r in by_task.values() for x in r]
         n_test = sum(int(x["none"].confusion.sum()) for x in runs)
         mark = method_mark({"method_version": version}).strip()
+        # what the macro-F1 must beat: the better guesser's, averaged over the tasks as they are
+        chance = math.fsum(baselines.better(baselines.of_shares(r[0]["none"].gold_share)) for r in by_task.values())
+        chance /= len(by_task)
         for m in methods:
             row = {"model": model, "shots": shots, "scoring": scoring + (f" {mark}" if mark else ""), "limit": limit,
-                   "method": m, "tasks": len(by_task), "runs": len(runs), "n_test": n_test}
+                   "method": m, "tasks": len(by_task), "runs": len(runs), "n_test": n_test, "chance_f1": chance}
             for key in HEADLINE:
                 v, b = means[m].get(key), means["none"].get(key)
                 row[key] = v

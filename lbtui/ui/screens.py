@@ -13,6 +13,7 @@ from textual.screen import ModalScreen, Screen
 from textual.widgets import DataTable, Footer, Header, Input, Static
 
 from ..analysis.calibrations import METHOD_NAMES, METHODS
+from ..analysis.metrics import per_class
 from ..report.render import PlainTable as PlainRich, seed_label
 from ..report.views import ResultCache, run_detail, run_diagnosis
 from .format import PlainTable, bar, num
@@ -76,9 +77,10 @@ class RunScreen(Screen):
                 head.append("   prior p̂ = [" + ", ".join(f"{x:.2f}" for x in d.prior) + "]", style="dim")
         self.query_one("#detail-head", Static).update(head)
         labels = d.labels
-        cw = PlainRich(title="Class-wise accuracy", expand=True)
+        cw = PlainRich(title="Per class (precision, recall = class-wise accuracy, F1)", expand=True)
         cw.add_column("label")
-        cw.add_column("acc", justify="right")
+        for head in ("prec", "recall", "F1", "n"):
+            cw.add_column(head, justify="right")
         conf = PlainRich(title="Confusion (rows gold, columns predicted)", expand=True)
         conf.add_column("")
         for lab in labels:
@@ -88,8 +90,9 @@ class RunScreen(Screen):
         dist.add_column("share")
         if d.metrics is not None:
             m = d.metrics
+            per = per_class(m.confusion)  # scikit-learn's precision_recall_fscore_support, from the confusion
             for j, lab in enumerate(labels):
-                cw.add_row(lab, num(m.classwise_accuracy[j]))
+                cw.add_row(lab, num(per["precision"][j]), num(per["recall"][j]), num(per["f1"][j]), str(per["support"][j]))
                 conf.add_row(lab[:10], *[str(int(x)) for x in m.confusion[j]])
                 dist.add_row(lab, Text.assemble(bar(m.predicted_share[j], style="magenta"), f" {m.predicted_share[j]:.2f}\n",
                                                 bar(m.gold_share[j]), f" {m.gold_share[j]:.2f}"))

@@ -28,7 +28,7 @@ PLOT_METRICS = PAPER
 
 
 def metric_columns(lead: tuple[str, ...]) -> list[Column]:
-    cols = [Column(c, right=c in ("run", "k", "tasks", "runs", "test n", "seed", "n")) for c in lead] + [Column("method")]
+    cols = [Column(c, right=c in ("run", "k", "tasks", "runs", "test n", "seed", "n", "chance F1")) for c in lead] + [Column("method")]
     for key in HEADLINE:
         cols.append(Column(METRICS[key].short, right=True))
         if key != "accuracy":
@@ -46,7 +46,7 @@ def metric_cells(row: dict) -> tuple[str, ...]:
 
 
 PER_RUN_LEAD = ("run", "model", "task", "k", "seed", "status")
-MEAN_LEAD = ("model", "k", "scoring", "tasks", "runs", "test n")
+MEAN_LEAD = ("model", "k", "scoring", "tasks", "runs", "test n", "chance F1")
 HISTORY_HEADS = ("run", "model", "task", "words", "k", "seed", "test n", "scoring", "status", "scored", "seconds", "created")
 HISTORY_COLUMNS = [Column(c, right=c in ("run", "k", "test n", "scored", "seconds")) for c in HISTORY_HEADS]
 # Past runs' sort orders (s cycles them): a name and the key of a run record
@@ -141,8 +141,8 @@ class SnapshotBuilder:
 
     def _mean(self, run_ids: list[int]) -> MethodRows:
         rows = analysis.mean_rows(self.cache, run_ids, list(METHODS))
-        cells = [(r["model"], str(r["shots"]), r["scoring"], str(r["tasks"]), str(r["runs"]), f"{r['n_test']:,}")
-                 + metric_cells(r) for r in rows]
+        cells = [(r["model"], str(r["shots"]), r["scoring"], str(r["tasks"]), str(r["runs"]), f"{r['n_test']:,}",
+                  f"{r['chance_f1']:.3f}") + metric_cells(r) for r in rows]
         keys = [f"{r['model']}:{r['shots']}:{r['scoring']}:{r['limit']}:{r['method']}" for r in rows]
         return MethodRows(Rows.build(metric_columns(MEAN_LEAD), cells, keys), [r["method"] for r in rows])
 
