@@ -221,6 +221,9 @@ def test_bench_reports_every_figure_against_the_raw_rate(capsys):
         assert m["tokens_per_s"] == pytest.approx(m["tokens_needed"] / m["seconds"], rel=0.02)
         assert m["ratio_to_raw"] == pytest.approx(m["tokens_per_s"] / doc["raw_tokens_per_s"], rel=0.02)
         assert m["rows_decoded"] == m["tokens_evaluated"] + m["pad_rows"] >= m["tokens_needed"]
+        if "plain_error" in m:  # a llama-cpp-python build whose high-level Llama.eval crashes: said, not fatal
+            assert "crashed inside llama-cpp-python" in m["plain_error"] and "plain_seconds" not in m
+            continue
         assert m["ratio_to_plain"] == pytest.approx(m["seconds"] / m["plain_seconds"], rel=0.02)
         if mode == "first-token":  # the same inputs, in the cells they have alone: the same numbers
             assert m["plain_max_abs_diff"] == 0

@@ -191,6 +191,8 @@ def print_bench(r: dict) -> None:
         if "plain_seconds" in m:
             console.print(f"{mode}: the plain loop took {m['plain_seconds']:.1f} s (÷ plain {m['ratio_to_plain']:.2f}; below 1 is"
                           f" faster); its scores differ from lbtui's by at most {m['plain_max_abs_diff']:.2g}")
+        elif "plain_error" in m:
+            console.print(f"{mode}: {m['plain_error']}")
     console.print(f"peak RSS {r['peak_rss_mb']:.0f} MB (model file {r['model_file_mb']:.0f} MB + 400 = {r['rss_limit_mb']:.0f})")
 
 
