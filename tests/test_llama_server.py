@@ -30,7 +30,7 @@ def start_server(log_dir) -> tuple[subprocess.Popen, str]:
     log = (log_dir / f"llama-server-{port}.log").open("w")
     proc = subprocess.Popen(
         [str(core.get_binary_path()), "-m", str(smollm2_path()), "--host", "127.0.0.1", "--port", str(port),
-         "-c", "2048", "-t", "1", "-np", "1", "-fa", "off", "--no-webui"],
+         "-c", "2048", "-t", "1", "-np", "1", "-fa", "off", "--no-repack", "--no-webui"],
         stdout=log, stderr=subprocess.STDOUT,
     )
     url = f"http://127.0.0.1:{port}"

@@ -32,6 +32,20 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+# llama_cpp.server with the model parameters lbtui's backend uses: no extra buffer types
+# (repacked weights take other CPU kernels; on this CI's Intel CPU their AMX path crashes).
+NO_REPACK_SERVER = (
+    "import runpy, llama_cpp.llama_cpp as l\n"
+    "default = l.llama_model_default_params\n"
+    "def params():\n"
+    "    p = default()\n"
+    "    p.use_extra_bufts = False\n"
+    "    return p\n"
+    "l.llama_model_default_params = params\n"
+    "runpy.run_module('llama_cpp.server', run_name='__main__', alter_sys=True)\n"
+)
+
+
 # --- llama-cpp-python's server ------------------------------------------------------------
 
 
@@ -42,7 +56,7 @@ def llama_server(tmp_path_factory):
     port = free_port()
     log = tmp_path_factory.mktemp("server") / "server.log"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "llama_cpp.server", "--model", str(smollm2_path()), "--host", "127.0.0.1",
+        [sys.executable, "-c", NO_REPACK_SERVER, "--model", str(smollm2_path()), "--host", "127.0.0.1",
          "--port", str(port), "--n_ctx", "2048", "--n_threads", "2"],
         stdout=log.open("w"), stderr=subprocess.STDOUT,
     )

