@@ -760,7 +760,10 @@ class LbtuiApp(App):
         if tab is None:  # a tick while the app closes
             return
         self.dirty = False
-        self.draw_progress()
+        try:
+            self.draw_progress()
+        except NoMatches:  # a tick that lands while the app tears its widgets down
+            return
         self.requested += 1
         self.build_snapshot(tab, list(self.view_runs), self.requested)
 
