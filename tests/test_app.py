@@ -68,6 +68,16 @@ async def until_scored(pilot, db, at_least: int = 1, tries: int = 200) -> None:
             return
 
 
+async def open_first_run(app, pilot) -> RunScreen:
+    """The audit settled, Enter on the per-run table's first row: its drill-down."""
+    await settled(app, pilot)
+    app.query_one("#per-run", RowTable).focus()
+    await pilot.press("enter")
+    await pilot.pause(0.2)
+    assert isinstance(app.screen, RunScreen)
+    return app.screen
+
+
 async def settled(app, pilot, pause: float = 0.5) -> None:
     """The audit's workers done and every view drawn from the newest snapshot."""
     await app.workers.wait_for_complete()
@@ -113,12 +123,7 @@ def test_drill_down_errors_and_prompt(tmp_path):
     async def scenario():
         app = fake_app(["-t", "tickets", "-k", "4", "--limit", "20", "--db", str(tmp_path / "a.db")])
         async with app.run_test(size=SIZE) as pilot:
-            await settled(app, pilot)
-            app.query_one("#per-run", RowTable).focus()
-            await pilot.press("enter")
-            await pilot.pause(0.2)
-            screen = app.screen
-            assert isinstance(screen, RunScreen)
+            screen = await open_first_run(app, pilot)
             examples = screen.query_one("#examples", DataTable)
             assert examples.row_count == 20
             from rich.console import Console
@@ -973,12 +978,7 @@ def test_the_drill_down_classifies_a_typed_input_in_a_worker_as_classify_does(tm
     async def scenario():
         app = fake_app(["-t", "reviews", "-k", "4", "--limit", "20", "--db", str(db)])
         async with app.run_test(size=SIZE) as pilot:
-            await settled(app, pilot)
-            app.query_one("#per-run", RowTable).focus()
-            await pilot.press("enter")
-            await pilot.pause(0.2)
-            screen = app.screen
-            assert isinstance(screen, RunScreen)
+            screen = await open_first_run(app, pilot)
             await pilot.press("4", "t")  # BC, then the input
             await pilot.press(*"absolutely wonderful", "enter")
             await app.workers.wait_for_complete()
