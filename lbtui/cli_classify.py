@@ -102,7 +102,10 @@ def preflight(a: argparse.Namespace) -> None:
     if a.run is None:
         cards.load(a.card)
         return
-    store = Store(a.db or paths.default_db(), readonly=True)
+    db = a.db or paths.default_db()
+    if not db.is_file():
+        raise UserError("--db", f"no store at {db}")
+    store = Store(db)  # writable, as classify needs it: a calibration fitted here is kept, not fitted again
     try:
         Results(store).calibration(a.run, a.method or "bc")
     finally:
