@@ -422,6 +422,20 @@ class Store:
         row = self.db.execute("SELECT path FROM models WHERE id = ?", [model_id]).fetchone()
         return row[0] if row else None
 
+    def statuses(self, run_ids: list[int]) -> dict[int, str]:
+        """Each known run's status, in one query."""
+        if not run_ids:
+            return {}
+        marks = ",".join("?" * len(run_ids))
+        return dict(self.db.execute(f"SELECT id, status FROM runs WHERE id IN ({marks})", list(run_ids)).fetchall())
+
+    def data_version(self) -> int:
+        """SQLite's counter of commits by other connections (this one's own do not change it)."""
+        try:
+            return self.db.execute("PRAGMA data_version").fetchone()[0]
+        except sqlite3.Error as e:
+            raise store_error(e, self.path) from None
+
     def run_states(self, run_ids: list[int], known: dict[int, RunRecord] | None = None) -> dict[int, tuple[RunRecord, int]]:
         """Each run and its number of stored scores, in one to three queries whatever the
         number of runs (a finished run holds all its items). Runs in ``known`` whose status
@@ -429,8 +443,7 @@ class Store:
         if not run_ids:
             return {}
         known = known or {}
-        marks = ",".join("?" * len(run_ids))
-        status = dict(self.db.execute(f"SELECT id, status FROM runs WHERE id IN ({marks})", list(run_ids)).fetchall())
+        status = self.statuses(run_ids)
         runs = {rid: known[rid] for rid, st in status.items() if rid in known and known[rid]["status"] == st}
         fresh = [rid for rid in status if rid not in runs]
         if fresh:

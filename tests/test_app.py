@@ -957,7 +957,8 @@ def test_the_footer_shows_the_focused_views_keys(tmp_path):
     seen = run(scenario())
     assert "Open run" in seen["results"] and "Resume" not in seen["results"] and "Plot metric" not in seen["results"]
     assert "Plot metric" in seen["plots"] and "Open run" not in seen["plots"]
-    assert {"Add", "Add all", "Resume", "Sort", "Filter"} <= set(seen["history"])
+    assert {"Add", "Remove", "Resume", "Sort", "Filter"} <= set(seen["history"])
+    assert "Remove run" in seen["results"]
     assert "Stop audit" not in seen["history"]  # nothing to stop
     assert seen["sort"] == 1 and seen["fits"]
 
@@ -1053,3 +1054,95 @@ def test_the_latest_audit_is_the_runs_scored_one_after_another_before_the_newest
             {"id": 3, "created": 5100 + AUDIT_GAP / 2, "finished": 5300}, {"id": 4, "created": 5310, "finished": None}]
     assert [r["id"] for r in latest_audit(runs)] == [2, 3, 4]
     assert latest_audit([]) == []
+
+
+def _audit_elsewhere(db, task: str, limit: int = 12, resume: int | None = None) -> list[int]:
+    """Another process's `lbtui run` (or a resume of run ``resume``): its own store
+    connection, the fake backend."""
+    from lbtui.auditing.engine import Engine
+    from lbtui.models import ModelSpec
+    from lbtui.tasks import catalog
+
+    gguf = db.parent / "fake.gguf"
+    gguf.write_bytes(b"GGUF" + bytes(60))
+    store = Store(db)
+    try:
+        engine = Engine(store, backend_factory=lambda s, p: FakeBackend())
+        if resume is not None:
+            return [engine.resume(resume)]
+        return engine.execute(engine.plan([ModelSpec(name="fake", path=gguf)], [catalog.load(task)], [0], [0],
+                                          limit=limit))
+    finally:
+        store.close()
+
+
+async def until_rows(app, pilot, table_id: str, n: int, tries: int = 100) -> list[list[str]]:
+    """Wait (0.1 s steps, no key pressed) until ``table_id`` shows ``n`` rows."""
+    for _ in range(tries):
+        await pilot.pause(0.1)
+        rows = cells(app, table_id)
+        if len(rows) == n:
+            return rows
+    raise AssertionError(f"{table_id} shows {len(rows)} rows, never {n}")
+
+
+def test_past_runs_and_the_verdict_follow_runs_another_process_writes(tmp_path):
+    db = tmp_path / "o.db"
+    (first,) = _audit_elsewhere(db, "reviews")
+    (second,) = _audit_elsewhere(db, "tickets")
+    store = Store(db)  # the second one was stopped part way
+    store.db.execute("DELETE FROM scores WHERE run_id = ? AND idx >= 5", [second])
+    store.update_run(second, status="cancelled")
+    store.close()
+
+    async def scenario():
+        app = make_app(db=db, backend_factory=lambda s, p: FakeBackend())
+        async with app.run_test(size=SIZE) as pilot:
+            await settled(app, pilot)
+            app.show_runs([first, second])
+            await until_text(app, pilot, "#verdict", "1 task · 12 test")  # the finished one only
+            await pilot.press("f4")
+            await until_rows(app, pilot, "#history-table", 2)
+            (third,) = await asyncio.to_thread(_audit_elsewhere, db, "tickets", 20)
+            rows = await until_rows(app, pilot, "#history-table", 3)  # while shown, without a key
+            assert sorted(r[2] for r in rows) == ["reviews", "tickets", "tickets"] and third not in app.view_runs
+            # a shown run that another process finishes gets its verdict, unasked
+            await asyncio.to_thread(_audit_elsewhere, db, "tickets", resume=second)
+            await until_text(app, pilot, "#verdict", "2 tasks · 24 test")
+
+    run(scenario())
+
+
+def test_runs_leave_the_results_from_either_table_and_the_store_keeps_them(tmp_path):
+    db = tmp_path / "x.db"
+
+    async def scenario():
+        app = fake_app(["-t", "reviews,tickets", "-k", "0,4", "--limit", "12", "--db", str(db)])
+        async with app.run_test(size=SIZE) as pilot:
+            await settled(app, pilot)
+            ids = list(app.view_runs)
+            assert len(ids) == 4
+            table = app.query_one("#per-run", RowTable)
+            table.focus()
+            target = int(table.cursor_key.split(":")[0])
+            await pilot.press("x")  # the highlighted row's run leaves the results
+            await settled(app, pilot)
+            assert target not in app.view_runs and len(app.view_runs) == 3
+            assert {r[0] for r in cells(app, "#per-run")} == {str(i) for i in app.view_runs}
+            # Past runs: filter to one task, X removes every shown run from the results
+            await pilot.press("f4", "slash", *"tickets", "enter")
+            await pilot.pause(0.3)
+            await app.views_settled()
+            shown = {int(r[0]) for r in cells(app, "#history-table")}
+            assert len(shown) == 2
+            await pilot.press("X")
+            await settled(app, pilot)
+            assert app.view_runs == [i for i in ids if i != target and i not in shown]
+            await pilot.press("a")  # and a brings the highlighted one back
+            assert len(app.view_runs) == len(ids) - len(shown - {target}) - (target not in shown) + 1
+            verdict_runs = app.verdict_for
+        return ids, verdict_runs
+
+    ids, verdict_runs = run(scenario())
+    assert sorted(r["id"] for r in Store(db).runs()) == sorted(ids)  # nothing deleted from the store
+    assert json.loads(Store(db).get_meta("app_session"))["runs"] == list(verdict_runs)

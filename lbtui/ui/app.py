@@ -114,7 +114,7 @@ class VerdictReady(Message):
 class RunTable(RowTable):
     """The per-run table; its keys show in the footer while it has focus."""
 
-    BINDINGS = [Binding("enter", "select", "Open run")]
+    BINDINGS = [Binding("enter", "select", "Open run"), Binding("x", "app.remove_shown_run", "Remove run")]
 
 
 class HistoryTable(RowTable):
@@ -123,7 +123,9 @@ class HistoryTable(RowTable):
     BINDINGS = [
         Binding("enter", "select", "Open", show=False),  # the tab's hint says so; the footer is full
         Binding("a", "app.add_past_run", "Add"),
-        Binding("A", "app.add_shown_past_runs", "Add all"),
+        Binding("A", "app.add_shown_past_runs", "Add all", show=False),  # A and X: the tab's hint names them
+        Binding("x", "app.remove_past_run", "Remove"),
+        Binding("X", "app.remove_shown_past_runs", "Remove all", show=False),
         Binding("u", "app.resume_past_run", "Resume"),
         Binding("s", "app.sort_history", "Sort"),
         Binding("slash", "app.filter_history", "Filter"),
@@ -191,6 +193,8 @@ class LbtuiApp(App):
         self.frozen_at = 0  # shown runs when the heap was last frozen
         self.freeze_pending = False
         self.stored_notes = 0  # runs of this audit found complete in the store
+        self.data_version: int | None = None  # the store's, when last looked: another process's writes change it
+        self.done_shown: set[int] = set()  # shown runs that were finished then
 
     # --- layout ------------------------------------------------------------------------
 
@@ -697,11 +701,37 @@ class LbtuiApp(App):
         self.save_session()
         self.notify(f"{len(new)} run(s) added to the results" if new else "every shown run is in the results already")
 
+    def _remove_from_results(self, run_ids: list[int]) -> None:
+        """Take runs out of the Results tab (and the verdict, plots, exports); the store keeps them."""
+        gone = [r for r in run_ids if r in self.view_runs]
+        if not gone:
+            self.notify("no shown run in the results" if len(run_ids) != 1 else f"run {run_ids[0]} is not in the results")
+            return
+        self.view_runs = [r for r in self.view_runs if r not in set(gone)]
+        self.dirty = True
+        self.refresh_verdict()
+        self.save_session()
+        self.notify(f"{len(gone)} run(s) removed from the results (the store keeps them; Past runs can add them back)")
+
+    def action_remove_shown_run(self) -> None:
+        key = self.query_one("#per-run", RowTable).cursor_key
+        if key is not None:
+            self._remove_from_results([int(key.split(":")[0])])
+
+    def action_remove_past_run(self) -> None:
+        run = self._history_run()
+        if run:
+            self._remove_from_results([run["id"]])
+
+    def action_remove_shown_past_runs(self) -> None:
+        self._remove_from_results([int(k) for k in self.query_one("#history-table", RowTable).keys()])
+
     def _history_changed(self) -> None:
         name = HISTORY_SORTS[self.history_sort % len(HISTORY_SORTS)][0]
         hint = f"sorted by {name} (s sorts) · / filters" + (f": {self.history_filter!r}" if self.history_filter else "")
-        self.query_one("#history-hint", Static).update(Text(hint + " · enter opens a run, a adds it, A every shown run, u resumes",
-                                                            style="dim"))
+        self.query_one("#history-hint", Static).update(Text(
+            hint + " · enter opens a run; a adds it to the results, A every shown run; x removes it, X every shown run;"
+            " u resumes", style="dim"))
         self.dirty = True
 
     @on(Input.Submitted, "#history-filter")
@@ -754,7 +784,10 @@ class LbtuiApp(App):
     def redraw(self) -> None:
         """Draw the progress lines, and ask a worker for a fresh snapshot of the visible tab
         when something changed (scores came in, a run finished, the shown runs changed)."""
-        if self.views is None or not self.dirty:
+        if self.views is None:
+            return
+        self._notice_other_writers()
+        if not self.dirty:
             return
         tab = self.active_tab()
         if tab is None:  # a tick while the app closes
@@ -766,6 +799,23 @@ class LbtuiApp(App):
             return
         self.requested += 1
         self.build_snapshot(tab, list(self.view_runs), self.requested)
+
+    def _notice_other_writers(self) -> None:
+        """Past runs and the shown runs follow writes by other processes (`lbtui run` in
+        another terminal, a second app): SQLite's data_version changes when another
+        connection commits, a cheap check each tick."""
+        try:
+            version = self.store.data_version()
+        except UserError:  # a store locked for longer than the busy timeout: look again next tick
+            return
+        if version == self.data_version:
+            return
+        self.data_version = version
+        self.dirty = True
+        done = {rid for rid, status in self.store.statuses(self.view_runs).items() if status == "done"}
+        if done != self.done_shown:  # a shown run finished elsewhere: its verdict is due
+            self.done_shown = done
+            self.refresh_verdict(force=True)
 
     def on_snapshot_ready(self, msg: SnapshotReady) -> None:
         snap = msg.snapshot

@@ -272,6 +272,7 @@ Setup (left):  Tab moves between fields; Space toggles a model or task.
 Results:
   1 ... 7       toggle the calibrations none, CC, DC, BC, LOOC, ProCa, SC
   up/down, pgup/pgdn, home/end   move through the rows (every shown run is in the table)
+  x             take the highlighted run out of the results (the store keeps it)
   enter         open the selected run: class-wise accuracy, confusion, examples, prompt,
                 d: where its bias comes from (priors side by side, majority, recency),
                 t: try it, classify a typed input with the shown method
@@ -284,6 +285,8 @@ Results:
 
 Past runs:
   enter         open a run      a   add it to the results view      u   resume it
+  x             take it out of the results      A, X   add or take out every shown run
+  /             filter (words every shown run holds)      s   sort
 
 Everywhere:
   ctrl+b        hide or show the setup form (it folds away by itself under 120 columns)
