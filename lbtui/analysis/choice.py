@@ -6,7 +6,9 @@ with the best macro-F1 overall has a worse BiasScore than none, the goals disagr
 both are named. Both numbers come from the labelled bias set (held out from the test
 set: the pool's last examples, never demonstrations), pooled over the group's seeds
 and orderings; the test set then reports the chosen method against the runner-up,
-paired on the same resamples. Pure functions over per-method numbers.
+paired on the same resamples. Not across seeds: a task's seeds and orderings share its
+test set, so choosing on the other seeds would choose on the test examples reported.
+Pure functions over per-method numbers.
 """
 
 from __future__ import annotations
