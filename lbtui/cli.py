@@ -12,6 +12,7 @@ import argparse
 import csv
 import json
 import signal
+import sqlite3
 import sys
 import threading
 import traceback
@@ -23,7 +24,7 @@ from .cli_types import run_id
 from .auditing import examples
 from .auditing.selection import AuditRequest, Selection, data_options, select, split_names
 from .errors import EXIT_GATE, EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_OK, EXIT_TERMINATED, Terminated, UserError
-from .store import SETS
+from .store import SETS, store_error
 from .tasks import catalog
 from .tasks.taskfile import DataOptions
 
@@ -420,6 +421,7 @@ def cmd_report(a) -> int:
 def cmd_diagnose(a) -> int:
     from .analysis import diagnose
     from .results import run_scores
+    from .results.service import not_done
     from .report.render import diagnosis_json, print_diagnosis
 
     store = open_store(a.db)
@@ -427,7 +429,7 @@ def cmd_diagnose(a) -> int:
     for rid in a.run:
         run = store.run(rid)
         if run["status"] != "done":
-            raise UserError("--run", f"run {rid} is {run['status']}, not done; run it again to resume")
+            raise UserError("--run", not_done(run))
         rs = run_scores(store, rid)
         out.append((run, diagnose.prior_table(rs), diagnose.demo_effects(rs, resamples=a.resamples)))
     if a.json:
@@ -545,6 +547,7 @@ def _on_sigterm(signum, frame) -> None:
 
 
 def main(argv: Sequence[str] | None = None, *, backend_factory: Callable | None = None) -> int:
+    a = None
     try:
         a = build_parser().parse_args(argv)
         if a.command and threading.current_thread() is threading.main_thread():
@@ -564,6 +567,10 @@ def main(argv: Sequence[str] | None = None, *, backend_factory: Callable | None 
     except UserError as e:
         print(f"lbtui: error: {e}", file=sys.stderr)
         return e.exit_code
+    except sqlite3.DatabaseError as e:  # a damaged page met by a query: the store, not lbtui, is broken
+        err = store_error(e, Path(getattr(a, "db", None) or "the store"))
+        print(f"lbtui: error: {err}", file=sys.stderr)
+        return err.exit_code
     except Terminated:
         print("lbtui: terminated (SIGTERM); what was scored is stored, run the same command to resume", file=sys.stderr)
         return EXIT_TERMINATED

@@ -7,6 +7,8 @@ and exits 1 with a traceback.
 
 from __future__ import annotations
 
+import re
+
 EXIT_OK = 0
 EXIT_INTERNAL = 1
 EXIT_USAGE = 2
@@ -14,6 +16,15 @@ EXIT_GATE = 3  # lbtui report --fail-if: the condition holds
 EXIT_STORE = 4  # the store cannot be used: locked, read-only, disk full, not a file
 EXIT_INTERRUPTED = 130  # SIGINT (ctrl+c), as shells report it
 EXIT_TERMINATED = 143  # SIGTERM
+
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def printable(text: str) -> str:
+    """``text`` without C0 and C1 control characters (tabs and newlines kept): a string
+    from a file (a models.toml note, a task name, a store row) never drives the terminal."""
+    return _CONTROL.sub("", text)
 
 
 class UserError(Exception):

@@ -51,12 +51,21 @@ def bundled_models_file() -> Path:
     return bundled_dir() / "models.toml"
 
 
+def real(path: Path, where: str) -> Path:
+    """``path`` resolved (symbolic links and ``..`` followed); a link loop is refused in
+    one line naming ``where`` (pathlib raises RuntimeError for it)."""
+    try:
+        return Path(path).resolve()
+    except (RuntimeError, OSError) as e:
+        raise UserError(where, f"{path} cannot be followed: a loop of symbolic links ({e})") from None
+
+
 def within(folder: Path, name: str | os.PathLike, where: str) -> Path:
     """``folder / name`` resolved (symbolic links and ``..`` followed), refused unless it
     stays inside ``folder``: every file lbtui writes into one of its folders (the cache,
     the data dir, a report's folder) goes through this, whatever a config file says."""
-    base = Path(os.path.abspath(folder)).resolve()
-    target = (base / name).resolve()
+    base = real(Path(os.path.abspath(folder)), where)
+    target = real(base / name, where)
     if target == base or not target.is_relative_to(base):
         raise UserError(where, f"{str(name)!r} would be written outside {base}; give a file name, not a path")
     return target
@@ -95,7 +104,7 @@ def check_output_file(path: Path, option: str) -> None:
     or read-only parent folder."""
     if path.is_dir():
         raise UserError(option, f"{path} is a folder; give a file name")
-    parent = path.resolve().parent
+    parent = real(path, option).parent
     if not parent.is_dir():
         raise UserError(option, f"folder {parent} does not exist")
     if not os.access(parent, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
@@ -106,7 +115,7 @@ def check_output_folder(path: Path, option: str) -> None:
     """Refuse, before any work, an output folder that is a file or cannot be created."""
     if path.exists() and not path.is_dir():
         raise UserError(option, f"{path} is a file, not a folder")
-    parent = path.resolve().parent
+    parent = real(path, option).parent
     if not path.exists() and not parent.is_dir():
         raise UserError(option, f"folder {parent} does not exist")
     if not os.access(path if path.exists() else parent, os.W_OK):

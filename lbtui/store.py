@@ -10,6 +10,7 @@ stopped and never scores an input twice.
 from __future__ import annotations
 
 import json
+import math
 import os
 import socket
 import sqlite3
@@ -24,7 +25,8 @@ from typing import Any, Iterable, TypedDict
 import numpy as np
 import sqlite_utils
 
-from .errors import StoreError, UserError
+from . import paths
+from .errors import StoreError, UserError, printable
 
 
 SCHEMA_VERSION = 1
@@ -37,6 +39,7 @@ RUN_COLUMNS = {
     "label_ids": str, "data_options": str, "inputs_evaluated": int, "inputs_reused": int,
 }
 SETS = ("test", "bias", "cc", "dc", "looc")
+LABELLED_SETS = ("test", "bias", "looc")
 
 
 class RunRecord(TypedDict):
@@ -114,7 +117,7 @@ class Store:
         if not memory:
             if self.path.exists() and not self.path.is_file():
                 raise UserError("--db", f"{self.path} is not a file")
-            parent = self.path.resolve().parent
+            parent = paths.real(self.path, "--db").parent
             if readonly and not self.path.exists():
                 raise UserError("--db", f"no store at {self.path}")
             if not parent.is_dir():
@@ -149,9 +152,8 @@ class Store:
             tables = set(self.db.table_names())
             if "meta" not in tables or "runs" not in tables:
                 raise StoreError("--db", f"{self.path} is not an lbtui store")
-            row = self.db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
-            if row and int(row[0]) > SCHEMA_VERSION:
-                raise StoreError("--db", f"{self.path} was written by a newer lbtui (schema {row[0]})")
+            if self._schema_version() > SCHEMA_VERSION:
+                raise StoreError("--db", f"{self.path} was written by a newer lbtui (schema {self._schema_version()})")
             if not self.db.execute("SELECT 1 FROM meta WHERE key = 'scores_checked'").fetchone() and self._invalid_scores():
                 raise StoreError("--db", f"{self.path} holds invalid scores written by an older lbtui; any command"
                                          " that writes it (lbtui run) marks their runs failed so that they are scored again")
@@ -160,6 +162,16 @@ class Store:
 
     # --- schema ------------------------------------------------------------------------
 
+    def _schema_version(self) -> int:
+        row = self.db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+        if row is None:
+            return 0
+        try:
+            return int(row[0])
+        except (TypeError, ValueError):
+            raise StoreError("--db", f"{self.path}: meta schema_version {printable(str(row[0]))[:40]!r} is not a whole"
+                                     " number (the store was edited or damaged)") from None
+
     def _migrate(self) -> None:
         existing = set(self.db.table_names())  # a locked or foreign file fails here (store_error)
         if existing and "meta" not in existing:  # before anything (WAL included) changes the file
@@ -167,8 +179,7 @@ class Store:
         if str(self.path) != ":memory:":
             self.db.execute("PRAGMA journal_mode = WAL")  # readers never wait for the scoring writer
         if "meta" in existing:
-            row = self.db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
-            version = int(row[0]) if row else 0
+            version = self._schema_version()
             if version > SCHEMA_VERSION:
                 raise StoreError("--db", f"{self.path} was written by a newer lbtui (schema {version})")
             self._add_missing_columns()
@@ -484,7 +495,10 @@ class Store:
             chunk = addresses[lo : lo + 500]
             for table in tables:
                 q = f"SELECT address, scores FROM {table} WHERE address IN ({','.join('?' * len(chunk))})"
-                out.update((a, json.loads(s)) for a, s in self.db.execute(q, chunk).fetchall())
+                for a, text in self.db.execute(q, chunk).fetchall():
+                    got = parse_scores(text)
+                    if got is not None:  # a damaged row is scored again, never reused
+                        out[a] = got
         return out
 
     def add_loose_scores(self, rows: Iterable[dict]) -> None:
@@ -517,23 +531,87 @@ class Store:
         return self.db.execute("SELECT count(*) FROM scores WHERE run_id = ?", [run_id]).fetchone()[0]
 
     def scored_set(self, run_id: int, name: str) -> ScoredSet:
+        """One set's stored rows, checked as they are read (an edited or damaged store is
+        refused in one line naming the run and row, never computed on)."""
         rows = self.db.execute(
-            'SELECT example_id, text, gold, scores FROM scores WHERE run_id = ? AND "set" = ? ORDER BY idx',
+            'SELECT idx, example_id, text, gold, scores FROM scores WHERE run_id = ? AND "set" = ? ORDER BY idx',
             [run_id, name],
         ).fetchall()
-        k = len(self.run(run_id)["labels"]) if not rows else None
-        scores = np.array([json.loads(r[3]) for r in rows], dtype=np.float64) if rows else np.zeros((0, k))
+        k = len(self.run(run_id)["labels"])
         return ScoredSet(
-            example_ids=[r[0] for r in rows], texts=[r[1] for r in rows],
-            gold=np.array([-1 if r[2] is None else r[2] for r in rows], dtype=np.int64), scores=scores,
+            example_ids=[r[1] for r in rows], texts=[r[2] for r in rows],
+            gold=self._checked_gold(run_id, name, rows, k, col=3),
+            scores=self._checked_scores(run_id, name, rows, k, col=4),
         )
 
+    def _checked_scores(self, run_id: int, name: str, rows: list, k: int, col: int) -> np.ndarray:
+        """(N, K) log-probabilities: one vectorised check, then row by row only to name a bad one."""
+        if not rows:
+            return np.zeros((0, k))
+        try:
+            scores = np.array([json.loads(r[col]) for r in rows], dtype=np.float64).reshape(len(rows), -1)
+            if scores.shape == (len(rows), k) and np.isfinite(scores).all() and (scores <= 0).all():
+                return scores
+        except (TypeError, ValueError):
+            pass
+        for r in rows:
+            got = parse_scores(r[col])
+            if got is None or len(got) != k:
+                raise self._damaged(run_id, name, r[0], f"scores {printable(str(r[col]))[:40]!r} are not {k}"
+                                                         " log-probabilities (finite numbers, at most 0)")
+        raise AssertionError("unreachable: some row failed the vectorised check")
+
+    def _checked_gold(self, run_id: int, name: str, rows: list, k: int, col: int) -> np.ndarray:
+        # test, bias and leave-one-out inputs carry their label; content-free and domain texts none
+        labelled = name in LABELLED_SETS
+        gold = [-1 if r[col] is None else r[col] for r in rows]
+        for r, g in zip(rows, gold):
+            if not (type(g) is int and (0 if labelled else -1) <= g < (k if labelled else 0)):
+                what = "one of the run's" if labelled else "none, as for every text of this set, not one of its"
+                raise self._damaged(run_id, name, r[0], f"gold label {printable(str(r[col]))[:20]!r} is not {what}"
+                                                         f" {k} labels")
+        return np.array(gold, dtype=np.int64)
+
+    def _damaged(self, run_id: int, name: str, idx, what: str) -> StoreError:
+        return StoreError("--db", f"{self.path}: run {run_id}, {name} row {idx}: {what}; the store was edited or"
+                                  " damaged (score the run again in another store)")
+
+    def check_done(self, run: RunRecord) -> None:
+        """A finished run holds every input it planned; fewer means rows were lost."""
+        if run["status"] != RunStatus.DONE or not run.get("n_items"):
+            return
+        held = self.count_scores(run["id"])
+        if held != run["n_items"]:
+            raise StoreError("--db", f"{self.path}: run {run['id']} is marked done but holds {held} of its"
+                                     f" {run['n_items']} scores; the store was edited or damaged (score the run"
+                                     " again in another store)")
+
     def score_rows(self, run_id: int) -> list[dict]:
-        return list(self.db.query(
+        """Every stored row of a run (test, bias, cc, dc, looc), each checked as scored_set checks."""
+        rows = list(self.db.query(
             'SELECT run_id, "set", idx, example_id, text, gold, scores FROM scores WHERE run_id = ? '
             "ORDER BY CASE \"set\" WHEN 'test' THEN 0 WHEN 'bias' THEN 1 WHEN 'cc' THEN 2 WHEN 'dc' THEN 3 ELSE 4 END, idx",
             [run_id],
         ))
+        k = len(self.run(run_id)["labels"])
+        for r in rows:
+            cells = (r["idx"], r["gold"], r["scores"])
+            self._checked_gold(run_id, r["set"], [cells], k, col=1)
+            self._checked_scores(run_id, r["set"], [cells], k, col=2)
+        return rows
+
+
+def parse_scores(text) -> list[float] | None:
+    """A stored score row as a list of log-probabilities (finite, at most 0), else None."""
+    try:
+        got = json.loads(text)
+    except (TypeError, ValueError):
+        return None
+    if not isinstance(got, list) or not got:
+        return None
+    if not all(type(x) in (int, float) and math.isfinite(x) and x <= 0 for x in got):
+        return None
+    return [float(x) for x in got]
 
 
 STALE_SECONDS = 120  # a run whose holder on another host was silent this long is free again
@@ -591,11 +669,16 @@ def store_error(e: sqlite3.Error, path: Path) -> StoreError:
         what = f"{path} is locked by another process (it held a write lock for 30 s); try again when it finishes"
     elif "readonly" in msg or "read-only" in msg:
         what = f"{path} is read-only"
-    elif "full" in msg or "disk i/o" in msg:
+    elif "full" in msg:
         what = f"{path} cannot be written: the disk is full or a file-size limit was reached ({e}); what was committed is kept"
+    elif "disk i/o" in msg:
+        what = (f"{path}: SQLite could not read or write the store's files ({e}): was its -wal or -shm file removed"
+                " while in use, or is the disk failing? What was committed is kept")
     elif "unable to open" in msg:
         what = f"{path} cannot be opened (is its folder writable?)"
-    elif "not a database" in msg or "malformed" in msg or "encrypted" in msg:
+    elif "malformed" in msg:
+        what = f"{path} is damaged ({e}); what it holds can be read back only in part (sqlite3 .recover)"
+    elif "not a database" in msg or "encrypted" in msg:
         what = f"{path} is not an lbtui store ({e})"
     else:
         what = f"{path}: SQLite error: {e}"
@@ -606,7 +689,15 @@ def _decode_run(row: dict) -> RunRecord:
     row = dict(row)
     for key in ("labels", "demo_ids", "params", "prompt_format", "label_ids", "data_options"):
         if row.get(key):
-            row[key] = json.loads(row[key])
+            try:
+                row[key] = json.loads(row[key])
+            except (TypeError, ValueError):
+                raise StoreError("--db", f"run {row.get('id')}: its {key} {printable(str(row[key]))[:40]!r} are not"
+                                         " JSON; the store was edited or damaged") from None
+    labels = row.get("labels")
+    if not (isinstance(labels, list) and len(labels) >= 2 and all(isinstance(x, str) for x in labels)):
+        raise StoreError("--db", f"run {row.get('id')}: its labels {printable(str(labels))[:40]!r} are not a list of"
+                                 " two or more names; the store was edited or damaged")
     row["demo_order"] = row.get("demo_order") or 0  # runs stored before orderings existed: drawn order
     row["method_version"] = row.get("method_version") or 1  # runs stored before the column: version 1
     return row

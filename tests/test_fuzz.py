@@ -34,7 +34,8 @@ def toml_value(v) -> str:
     if isinstance(v, (int, float)):
         return "nan" if v != v else ("inf" if v == float("inf") else "-inf" if v == float("-inf") else repr(v))
     if isinstance(v, str):
-        return json.dumps(v)
+        # JSON's surrogate pairs are not TOML escapes; DEL must be escaped in TOML, not in JSON
+        return json.dumps(v, ensure_ascii=False).replace("\x7f", "\\u007f")
     if isinstance(v, list):
         return "[" + ", ".join(toml_value(x) for x in v) + "]"
     return "{" + ", ".join(f"{json.dumps(k)} = {toml_value(x)}" for k, x in v.items()) + "}"
@@ -162,3 +163,110 @@ def test_fuzzed_server_answers_score_or_are_one_line(tmp_path, capsys, monkeypat
         check(code, capsys.readouterr().err, db)
     finally:
         srv.close()
+
+
+# --- models.toml numbers, store rows and Python API arguments (issue 24) --------------------
+
+numbers = st.one_of(st.integers(-10**12, 10**12), st.floats(allow_nan=True, allow_infinity=True), st.booleans(),
+                    text)
+NUMBER_KEYS = ["n_ctx", "n_threads", "n_gpu_layers", "timeout", "retries", "per_server", "max_in_flight"]
+
+
+@FUZZ
+@given(server=st.booleans(), entry=st.dictionaries(st.sampled_from(NUMBER_KEYS), numbers, min_size=1, max_size=4))
+def test_fuzzed_models_toml_numbers_parse_in_range_or_are_one_line(tmp_path, server, entry):
+    """Whatever numbers an entry holds, parsing either refuses one naming its key or gives
+    a spec whose every number lies in the key's range."""
+    import math
+
+    from lbtui import models
+    from lbtui.errors import ModelError
+
+    head = 'server = "http://127.0.0.1:1"' if server else 'path = "m.gguf"'
+    body = "\n".join(f"{k} = {toml_value(v)}" for k, v in entry.items())
+    (tmp_path / "models.toml").write_text(f"[models.m]\n{head}\n{body}\n")
+    try:
+        models.parse(tmp_path / "models.toml")
+    except ModelError as e:
+        assert "\n" not in str(e) and any(e.where.endswith(f"models.m.{k}") for k in entry), str(e)
+        return
+    ranges = {**models._ranges(), "n_ctx": (models.MIN_N_CTX, models.MAX_N_CTX)}
+    for k, v in entry.items():
+        if k in ranges:  # a key of the other kind of entry is ignored or refused above
+            lo, hi = ranges[k]
+            assert not isinstance(v, bool) and isinstance(v, (int, float)) and math.isfinite(v) and lo <= v <= hi, (k, v)
+
+
+_PRISTINE: dict = {}
+
+
+def _pristine_store(tmp: Path) -> tuple[Path, int]:
+    """A store with one finished run (made once; each example edits a copy)."""
+    if not _PRISTINE:
+        db, model = tmp / "pristine.db", tmp / "fake.gguf"
+        model.write_bytes(b"GGUF" + bytes(64))
+        assert main(["run", "-m", str(model), "-t", "reviews", "-k", "2", "--limit", "6", "--db", str(db), "--json"],
+                    backend_factory=lambda s, p: FakeBackend()) == 0
+        with sqlite3.connect(db) as c:
+            c.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            _PRISTINE.update(bytes=db.read_bytes(), run=c.execute("SELECT id FROM runs").fetchone()[0])
+    return _PRISTINE["bytes"], _PRISTINE["run"]
+
+
+row_values = st.one_of(values.map(json.dumps), st.text(max_size=20), st.integers(-10, 10), st.none(),
+                       st.floats(allow_nan=True))
+
+
+@FUZZ
+@given(column=st.sampled_from(["scores", "gold", "labels", "example_id", "text"]), value=row_values,
+       which=st.sampled_from(["test", "bias", "looc", "cc"]), command=st.sampled_from(["report", "export", "diagnose"]))
+def test_fuzzed_store_rows_read_or_are_exit_4_in_one_line(tmp_path_factory, capsys, column, value, which, command):
+    """An edited row of a finished run: every reading command works (the edit was valid)
+    or refuses in one line with exit 4; never a traceback or a number computed on it."""
+    pristine, run_id = _pristine_store(tmp_path_factory.getbasetemp())
+    db = tmp_path_factory.mktemp("row") / "s.db"
+    db.write_bytes(pristine)
+    with sqlite3.connect(db) as c:
+        if column == "labels":
+            c.execute("UPDATE runs SET labels = ? WHERE id = ?", [value, run_id])
+        else:
+            c.execute(f'UPDATE scores SET "{column}" = ? WHERE run_id = ? AND "set" = ? AND idx = 0', [value, run_id, which])
+    capsys.readouterr()
+    argv = {"report": ["report", "--resamples", "20"], "export": ["export", "--run", str(run_id)],
+            "diagnose": ["diagnose", "--run", str(run_id), "--resamples", "20"]}[command]
+    code = main([*argv, "--db", str(db)])
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and code in (0, 4), (code, err)
+    if code == 4:
+        assert len(err.strip().splitlines()) == 1 and f"run {run_id}" in err, err
+
+
+API_ARGS = ["models", "tasks", "shots", "seeds", "orders", "limit", "scoring", "label_words", "db"]
+
+
+@FUZZ
+@given(kwargs=st.dictionaries(st.sampled_from(API_ARGS), values, max_size=3))
+def test_fuzzed_python_api_arguments_plan_or_are_a_user_error_naming_the_option(tmp_path, monkeypatch, kwargs):
+    """lbtui.audit with any arguments either plans runs (scoring is stopped here) or raises
+    UserError naming an option; nothing else, and no store is made by a refusal."""
+    import lbtui
+    from lbtui.auditing import engine
+    from lbtui.errors import UserError
+
+    class Planned(Exception):
+        pass
+
+    def stop(path, plans, **_):
+        assert plans
+        raise Planned
+
+    monkeypatch.setattr(engine, "audit_into", stop)
+    kwargs = {"db": tmp_path / "api.db", **kwargs}
+    try:
+        lbtui.audit(**kwargs)
+    except Planned:
+        return
+    except UserError as e:
+        assert e.where and "\n" not in str(e), str(e)
+        if isinstance(kwargs["db"], (str, Path)) and str(kwargs["db"]) == str(tmp_path / "api.db"):
+            assert not (tmp_path / "api.db").exists()

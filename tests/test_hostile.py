@@ -340,3 +340,289 @@ def test_a_killed_quantizes_part_files_are_removed_not_a_live_ones(tmp_path):
     (tmp_path / f"m-q8_0.gguf.part{os.getpid()}").write_bytes(b"x")
     paths.remove_stale(tmp_path, r".+\.gguf\.part(?P<pid>\d+)")
     assert sorted(p.name for p in tmp_path.iterdir()) == [f"m-q8_0.gguf.part{os.getpid()}"]
+
+
+# --- item 8: store rows are checked where they are read -------------------------------------
+
+
+def _done_store(tmp_path, fake_model, fake_factory, capsys) -> tuple:
+    db = tmp_path / "d.db"
+    assert main(["run", "-m", str(fake_model), "-t", "reviews", "-k", "0", "--limit", "4", "--seeds", "2", "--db",
+                 str(db), "--json"], backend_factory=fake_factory) == 0
+    capsys.readouterr()
+    store = Store(db)
+    run = min(r["id"] for r in store.runs())  # seeds 0 and 1: stability reads both
+    store.close()
+    return db, run
+
+
+def _edit(db, sql: str, *args) -> None:
+    import sqlite3
+
+    conn = sqlite3.connect(db)
+    conn.execute(sql, args)
+    conn.commit()
+    conn.close()
+
+
+# The commands that read score rows (stability reads the metrics kept when the run finished).
+READERS = [["report", "--resamples", "20"], ["export", "--run", "{run}"], ["diagnose", "--run", "{run}"]]
+
+
+@pytest.mark.parametrize("scores", ["garbage", "[-1.0]", "[NaN, -1.0]", "[-Infinity, -1.0]", "[0.5, -1.0]",
+                                    '["a", -1.0]', "{}", "null"])
+@pytest.mark.parametrize("argv", READERS, ids=lambda a: a[0])
+def test_a_damaged_score_row_is_exit_4_naming_the_run_and_row(tmp_path, fake_model, fake_factory, capsys, scores, argv):
+    db, run = _done_store(tmp_path, fake_model, fake_factory, capsys)
+    _edit(db, "UPDATE scores SET scores = ? WHERE run_id = ? AND \"set\" = 'test' AND idx = 2", scores, run)
+    argv = [a.format(run=run) for a in argv]
+    assert main([*argv, "--db", str(db)]) == 4
+    line = one_line(capsys)
+    assert f"run {run}" in line and "test row 2" in line and "Traceback" not in line
+
+
+@pytest.mark.parametrize("gold", [7, -3])
+def test_a_gold_label_out_of_range_is_exit_4(tmp_path, fake_model, fake_factory, capsys, gold):
+    db, run = _done_store(tmp_path, fake_model, fake_factory, capsys)
+    _edit(db, "UPDATE scores SET gold = ? WHERE run_id = ? AND \"set\" = 'test' AND idx = 1", gold, run)
+    assert main(["report", "--resamples", "20", "--db", str(db)]) == 4
+    line = one_line(capsys)
+    assert f"run {run}" in line and "test row 1" in line and "gold" in line
+
+
+def test_labels_that_are_not_json_are_exit_4(tmp_path, fake_model, fake_factory, capsys):
+    db, run = _done_store(tmp_path, fake_model, fake_factory, capsys)
+    _edit(db, "UPDATE runs SET labels = ? WHERE id = ?", "[bad, good", run)
+    for argv in (["report"], ["export", "--run", str(run)], ["stability"]):
+        assert main([*argv, "--db", str(db)]) == 4
+        line = one_line(capsys)
+        assert f"run {run}" in line and "labels" in line
+
+
+def test_a_done_run_missing_rows_is_refused_not_reported_on_fewer(tmp_path, fake_model, fake_factory, capsys):
+    db, run = _done_store(tmp_path, fake_model, fake_factory, capsys)
+    _edit(db, "DELETE FROM scores WHERE run_id = ? AND \"set\" = 'test' AND idx >= 2", run)
+    assert main(["report", "--resamples", "20", "--db", str(db)]) == 4
+    line = one_line(capsys)
+    assert f"run {run}" in line and "done" in line and "of its" in line
+
+
+def test_a_schema_version_that_is_not_a_number_is_exit_4(tmp_path, fake_model, fake_factory, capsys):
+    db, run = _done_store(tmp_path, fake_model, fake_factory, capsys)
+    _edit(db, "UPDATE meta SET value = '1.5' WHERE key = 'schema_version'")
+    assert main(["report", "--db", str(db)]) == 4
+    assert "schema_version" in one_line(capsys)
+    assert main(["run", "-m", str(fake_model), "-t", "reviews", "--db", str(db)], backend_factory=fake_factory) == 4
+    assert "schema_version" in one_line(capsys)
+
+
+def test_a_damaged_page_is_exit_4_not_a_traceback(tmp_path, fake_model, fake_factory, capsys):
+    import sqlite3
+
+    db, run = _done_store(tmp_path, fake_model, fake_factory, capsys)
+    conn = sqlite3.connect(db)
+    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    try:
+        leaves = [r[0] for r in conn.execute("SELECT pageno FROM dbstat WHERE name = 'scores' AND pagetype = 'leaf'")]
+    except sqlite3.OperationalError:
+        pytest.skip("this SQLite has no dbstat table")
+    finally:
+        conn.close()
+    with open(db, "r+b") as f:  # the pages of scores overwritten past their headers
+        for page in leaves:
+            f.seek((page - 1) * 4096 + 8)
+            f.write(b"\xff" * 4000)
+    for argv in (["report"], ["export", "--run", str(run)], ["diagnose", "--run", str(run)]):
+        assert main([*argv, "--db", str(db)]) == 4, argv
+        line = one_line(capsys)
+        assert str(db) in line and "is damaged" in line
+
+
+def test_a_damaged_row_is_scored_again_never_reused_by_another_run(tmp_path, fake_model, fake_factory, capsys):
+    db, run = _done_store(tmp_path, fake_model, fake_factory, capsys)
+    # at k = 0 both seeds' prompts are the same: both rows of that address
+    _edit(db, "UPDATE scores SET scores = '[0.5, -1.0]' WHERE address = (SELECT address FROM scores WHERE run_id = ?"
+              " AND \"set\" = 'test' AND idx = 2)", run)
+    argv = ["run", "-m", str(fake_model), "-t", "reviews", "-k", "0", "--limit", "6", "--db", str(db), "--json"]
+    assert main(argv, backend_factory=fake_factory) == 0  # its first 4 test inputs are the first run's
+    store = Store(db)
+    new = max(r["id"] for r in store.runs())
+    test = store.scored_set(new, "test")
+    assert len(test.scores) == 6 and (test.scores <= 0).all()
+
+
+# --- item 9: a chat template too long for n_ctx is refused before the prompts are tokenized --
+
+
+def test_a_chat_template_longer_than_the_context_is_refused_up_front(tmp_path, fake_model):
+    from lbtui.auditing import engine as eng
+    from lbtui.backends.fake import FakeBackend
+    from lbtui.errors import PromptTooLong
+    from lbtui.models import ModelSpec
+    from lbtui.tasks import catalog
+
+    backend = FakeBackend()
+    backend.metadata = {"tokenizer.chat_template": "{{ lipsum(n=999) }}{{ messages[0].content }}"}
+    calls = []
+    tokenize = backend.tokenize
+    backend.tokenize = lambda text, **kw: calls.append(len(text)) or tokenize(text, **kw)
+    spec = ModelSpec(name="chatty", path=fake_model, chat_template=True)
+    (plan,) = eng.plan([spec], [catalog.load("reviews")], [4], [0], limit=50)
+    with pytest.raises(PromptTooLong, match=r"no prompt fits: without demonstrations or input it needs \d+ tokens.*chat"
+                                            r" template adds [\d,]+ characters"):
+        eng.prepare(plan, backend)
+    assert sum(n > 100_000 for n in calls) <= 3  # the bare prompt's parts, not the 100-odd prompts of the run
+
+
+# --- items 5, 7 and 10: GGUF headers llama.cpp would abort on or misreport ------------------
+
+
+def _tiny(tmp_path, file: str, **header):
+    from test_spm_model import _own_vocab, write_tiny_llama
+
+    return write_tiny_llama(tmp_path / file, _own_vocab(), **header)
+
+
+@pytest.mark.parametrize("header, said", [
+    ({"block_count": 2**31 - 1}, "llama.block_count = 2147483647 is outside 1..4096"),
+    ({"block_count": 3}, "llama.block_count = 3 but the file holds the tensors of 2 blocks"),
+    ({"head_count_kv": 3}, "head_count (4) is not a multiple of head_count_kv (3)"),
+    ({"name": b"tiny\xff\xfe"}, "GGUF field general.name is not UTF-8 text"),
+    ({"tensors": False}, "holds no weights (no tensors): a vocabulary-only GGUF"),
+], ids=["block-count-2^31", "block-count-vs-tensors", "heads", "name-not-utf8", "vocab-only"])
+def test_a_gguf_header_llama_cpp_would_abort_on_is_one_line_and_leaves_no_store(tmp_path, capsys, header, said):
+    gguf = _tiny(tmp_path, "bad.gguf", **header)
+    db = tmp_path / "s.db"
+    assert main(["run", "-m", str(gguf), "-t", "reviews", "-k", "0", "--limit", "4", "--db", str(db)]) == 2
+    line = one_line(capsys)
+    assert str(gguf) in line and said in line and "is the file complete" not in line
+    assert not db.exists()
+
+
+def test_the_abort_repro_in_a_child_process_is_one_line(tmp_path):
+    """Before the check, llama.cpp aborted the whole process here (exit 134, no message)."""
+    import subprocess
+    import sys
+
+    gguf = _tiny(tmp_path, "huge.gguf", block_count=2**31 - 1)
+    got = subprocess.run([sys.executable, "-m", "lbtui", "run", "-m", str(gguf), "-t", "reviews", "-k", "0",
+                          "--limit", "4", "--db", str(tmp_path / "s.db")], capture_output=True, text=True,
+                         timeout=120, env={**os.environ, "HOME": str(tmp_path)})
+    assert got.returncode == 2 and got.stderr.count("\n") == 1 and "block_count" in got.stderr, got.stderr
+    assert not (tmp_path / "s.db").exists()
+
+
+def test_a_sound_tiny_model_still_passes_the_header_check(tmp_path):
+    from lbtui.models.gguf import check_model_header
+
+    h = check_model_header(_tiny(tmp_path, "ok.gguf"), where="-m")
+    assert h.meta["llama.block_count"] == 2 and "blk.1.ffn_down.weight" in h.tensors
+
+
+@pytest.mark.parametrize("cut", [10, 30, 200, 2000])
+def test_a_truncated_header_is_one_line(tmp_path, cut):
+    from lbtui.errors import ModelError
+    from lbtui.models.gguf import check_model_header
+
+    whole = _tiny(tmp_path, "ok.gguf").read_bytes()
+    part = tmp_path / "cut.gguf"
+    part.write_bytes(whole[:cut])
+    with pytest.raises(ModelError, match="the GGUF header is damaged or truncated"):
+        check_model_header(part, where="-m")
+
+
+# --- item 7: symbolic link loops ---------------------------------------------------------
+
+
+def test_a_symlink_loop_as_model_or_in_a_models_toml_is_one_line(tmp_path, isolated_home, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "a").symlink_to("b")
+    (tmp_path / "b").symlink_to("a")
+    (tmp_path / "x.gguf").symlink_to("x.gguf")
+    for model in ("x.gguf", str(tmp_path / "a")):
+        code = main(["run", "-m", model, "-t", "reviews", "-k", "0", "--limit", "2", "--db", str(tmp_path / "s.db")])
+        line = one_line(capsys)
+        assert code == 2 and "--model" in line and "loop of symbolic links" in line, line
+    assert not (tmp_path / "s.db").exists()
+    (tmp_path / "models.toml").write_text('[models.m]\npath = "a"\n')
+    assert main(["models"]) == 2  # the folder's models.toml names the loop: `lbtui models` says where
+    line = one_line(capsys)
+    assert "models.m.path" in line and "loop of symbolic links" in line
+
+
+def test_a_symlink_loop_as_the_store_is_one_line(tmp_path, capsys):
+    (tmp_path / "s.db").symlink_to("s.db")
+    assert main(["report", "--db", str(tmp_path / "s.db")]) in (2, 4)
+    assert "Traceback" not in one_line(capsys)
+
+
+# --- item 7: a port that is not an HTTP server ---------------------------------------------
+
+
+@pytest.fixture
+def banner_port():
+    """A TCP port that greets with an SSH banner over two lines, as sshd does."""
+    import socket
+
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(8)
+    stop = threading.Event()
+
+    def serve():
+        srv.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                conn, _ = srv.accept()
+            except OSError:
+                continue
+            conn.settimeout(2)
+            conn.sendall(b"SSH-2.0-OpenSSH_9.6\r\n")
+            try:
+                conn.recv(1 << 16)  # the request, then sshd's complaint
+                conn.sendall(b"Protocol mismatch.\r\n")
+            except OSError:
+                pass
+            conn.close()
+
+    threading.Thread(target=serve, daemon=True).start()
+    yield f"http://127.0.0.1:{srv.getsockname()[1]}"
+    stop.set()
+    srv.close()
+
+
+@pytest.mark.parametrize("model", [None, "named"], ids=["asks-v1-models", "server_model"])
+def test_a_port_that_is_not_http_is_named_in_one_line(banner_port, model):
+    from lbtui.backends.server import ServerBackend, ServerError
+
+    with pytest.raises(ServerError) as got:
+        ServerBackend([banner_port], model=model, retries=0, timeout=2)
+    text = str(got.value)
+    assert "\n" not in text and "not HTTP" in text and "SSH-2.0" in text, text
+
+
+# --- item 10: messages that name the right cause --------------------------------------------
+
+
+def test_a_run_another_process_scores_is_said_as_such_not_resume(tmp_path, fake_model, fake_factory, capsys):
+    db, run = _done_store(tmp_path, fake_model, fake_factory, capsys)
+    _edit(db, "UPDATE runs SET status = 'running', owner = ?, heartbeat = ? WHERE id = ?",
+          store_mod.new_owner(), time.time(), run)  # this live process holds it
+    for argv in (["report", "--run", str(run)], ["diagnose", "--run", str(run)]):
+        assert main([*argv, "--db", str(db)]) == 2
+        line = one_line(capsys)
+        assert "being scored by another process" in line and "run it again" not in line
+    _edit(db, "UPDATE runs SET status = 'cancelled', owner = NULL WHERE id = ?", run)
+    assert main(["report", "--run", str(run), "--db", str(db)]) == 2
+    assert "is cancelled, not done; run it again to resume" in one_line(capsys)
+
+
+def test_a_disk_io_error_is_not_called_a_full_disk():
+    import sqlite3
+
+    from pathlib import Path
+
+    said = str(store_mod.store_error(sqlite3.OperationalError("disk I/O error"), Path("s.db")))
+    assert "disk is full" not in said and "-wal" in said
+    said = str(store_mod.store_error(sqlite3.OperationalError("database or disk is full"), Path("s.db")))
+    assert "the disk is full" in said

@@ -145,13 +145,16 @@ def test_full_mode_scores_are_mean_token_log_probs(smol):
 
 
 def test_truncated_gguf_is_a_clear_error(tmp_path, capsys):
+    whole = smollm2_path().read_bytes()
     bad = tmp_path / "cut.gguf"
-    bad.write_bytes(smollm2_path().read_bytes()[:200_000])
-    with pytest.raises(ModelError, match="could not load"):
-        LlamaBackend(bad)
-    assert main(["run", "-m", str(bad), "-t", "reviews", "-k", "0", "--limit", "2", "--db", str(tmp_path / "x.db")]) == 2
-    err = capsys.readouterr().err
-    assert "could not load" in err and "Traceback" not in err
+    for cut, said in ((200_000, "the GGUF header is damaged or truncated"),  # inside the vocabulary: lbtui's check
+                      (len(whole) - 1_000_000, "could not load")):  # inside the weights: llama.cpp's
+        bad.write_bytes(whole[:cut])
+        with pytest.raises(ModelError, match=said):
+            LlamaBackend(bad)
+        assert main(["run", "-m", str(bad), "-t", "reviews", "-k", "0", "--limit", "2", "--db", str(tmp_path / "x.db")]) == 2
+        err = capsys.readouterr().err
+        assert said in err and "Traceback" not in err and not (tmp_path / "x.db").exists()
 
 
 def test_audit_a_bundled_task_end_to_end(tmp_path, capsys):

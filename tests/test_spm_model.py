@@ -58,19 +58,20 @@ def _vocab() -> dict:
             "types": f["tokenizer.ggml.token_type"].contents()}
 
 
-def write_tiny_llama(path: Path, vocab: dict, seed: int = 0) -> Path:
+def write_tiny_llama(path: Path, vocab: dict, seed: int = 0, *, name: str | bytes = "tiny-llama-spm",
+                     block_count: int = N_LAYER, head_count_kv: int = N_HEAD, tensors: bool = True) -> Path:
     """A 2-block Llama with random weights and the given SentencePiece vocabulary."""
     import gguf
 
     n_vocab = len(vocab["tokens"])
     w = gguf.GGUFWriter(str(path), "llama")
-    w.add_name("tiny-llama-spm")
-    w.add_block_count(N_LAYER)
+    w.add_string("general.name", name)  # bytes are written as they are (tests of damaged files)
+    w.add_block_count(block_count)
     w.add_context_length(2048)
     w.add_embedding_length(N_EMBD)
     w.add_feed_forward_length(N_FF)
     w.add_head_count(N_HEAD)
-    w.add_head_count_kv(N_HEAD)
+    w.add_head_count_kv(head_count_kv)
     w.add_layer_norm_rms_eps(1e-5)
     w.add_rope_dimension_count(N_EMBD // N_HEAD)
     w.add_file_type(0)  # all F32
@@ -89,17 +90,19 @@ def write_tiny_llama(path: Path, vocab: dict, seed: int = 0) -> Path:
     def t(*shape):
         return (g.standard_normal(shape) * 0.5).astype(np.float32)
 
-    w.add_tensor("token_embd.weight", t(n_vocab, N_EMBD))
-    for i in range(N_LAYER):
+    if tensors:  # without: a vocabulary-only file
+        w.add_tensor("token_embd.weight", t(n_vocab, N_EMBD))
+    for i in range(N_LAYER if tensors else 0):
         w.add_tensor(f"blk.{i}.attn_norm.weight", np.ones(N_EMBD, dtype=np.float32))
-        for name in ("attn_q", "attn_k", "attn_v", "attn_output"):
-            w.add_tensor(f"blk.{i}.{name}.weight", t(N_EMBD, N_EMBD) / 4)
+        for part in ("attn_q", "attn_k", "attn_v", "attn_output"):
+            w.add_tensor(f"blk.{i}.{part}.weight", t(N_EMBD, N_EMBD) / 4)
         w.add_tensor(f"blk.{i}.ffn_norm.weight", np.ones(N_EMBD, dtype=np.float32))
         w.add_tensor(f"blk.{i}.ffn_gate.weight", t(N_FF, N_EMBD) / 4)
         w.add_tensor(f"blk.{i}.ffn_up.weight", t(N_FF, N_EMBD) / 4)
         w.add_tensor(f"blk.{i}.ffn_down.weight", t(N_EMBD, N_FF) / 4)
-    w.add_tensor("output_norm.weight", np.ones(N_EMBD, dtype=np.float32))
-    w.add_tensor("output.weight", t(n_vocab, N_EMBD))
+    if tensors:
+        w.add_tensor("output_norm.weight", np.ones(N_EMBD, dtype=np.float32))
+        w.add_tensor("output.weight", t(n_vocab, N_EMBD))
     w.write_header_to_file()
     w.write_kv_data_to_file()
     w.write_tensors_to_file()

@@ -248,6 +248,17 @@ def prepare(p: Planned, backend: Backend) -> None:
     pb = PromptBuilder(backend.tokenize, task.prompt, task.definition, task.labels, eos=backend.eos,
                        full=p.scoring == "full", chat=chat_for(p, backend), where=task.source)
     demos = demo_pairs(sets.demos, task.labels)
+    # Once, up front: a prompt with no demonstrations and an empty input is the least any
+    # prompt of the run needs (a chat template or definition too long for n_ctx is refused
+    # before every prompt is tokenized).
+    bare = pb.encode([], "")
+    least = len(bare.prompt) + max(len(c) for c in bare.labels)
+    if least > backend.n_ctx:
+        wrap = pb.chat
+        raise PromptTooLong(
+            f"{task.source}: prompt", f"no prompt fits: without demonstrations or input it needs {least} tokens, more"
+            f" than n_ctx {backend.n_ctx} of {p.model.name}"
+            + (f" (the chat template adds {len(wrap.head) + len(wrap.tail):,} characters)" if wrap else ""))
     items: list[Item] = []
 
     def add(set_name: str, idx: int, ex_id: str, text: str, gold: int | None, demo_list) -> None:

@@ -32,7 +32,7 @@ from typing import Sequence
 import numpy as np
 
 from ..errors import ModelError
-from ..models.gguf import MAX_N_CTX, MIN_N_CTX, check_gguf, quiet_stderr, weights
+from ..models.gguf import MAX_N_CTX, MIN_N_CTX, check_gguf, check_model_header, quiet_stderr, weights
 from .base import Request, log_softmax_at
 from .layout import Want, align_down, common_prefix, query_rows, query_segments, rows_of
 
@@ -181,6 +181,7 @@ class LlamaBackend:
         from llama_cpp._internals import LlamaModel
 
         check_gguf(path, where=where)
+        check_model_header(path, where=where)  # what llama.cpp would abort on, in one line
         if not MIN_N_CTX <= n_ctx <= MAX_N_CTX:  # llama.cpp aborts the process, or wraps, outside these
             raise ModelError(f"{where} n_ctx", f"must be between {MIN_N_CTX} and {MAX_N_CTX}, got {n_ctx}")
         if batching not in BATCHING:

@@ -42,7 +42,7 @@ from typing import Sequence
 
 import numpy as np
 
-from ..errors import ModelError
+from ..errors import ModelError, printable
 from .base import Request
 
 FORCE = 100.0  # logit bias that makes the scored token the greedy one
@@ -87,6 +87,15 @@ class ServerError(ModelError):
     pass
 
 
+def failure(e: Exception) -> str:
+    """What went wrong with a request, in one line: a port that answers something other than
+    HTTP (an SSH banner, a database) is named as such, not as a parse error."""
+    if isinstance(e, http.client.BadStatusLine) and not isinstance(e, http.client.RemoteDisconnected):
+        line = " ".join(printable(str(getattr(e, "line", "") or e)).split())[:60]
+        return f"answered something that is not HTTP ({line!r}); is this port a completion server's?"
+    return " ".join(printable(str(getattr(e, "reason", e))).split()) or type(e).__name__
+
+
 class ServerBackend:
     def __init__(
         self, urls: Sequence[str], *, model: str | None = None, tokenizer_path: Path | None = None,
@@ -118,6 +127,9 @@ class ServerBackend:
         self._probe_lock = threading.Lock()
         self._texts: dict[tuple[int, ...], str] = {}  # token ids of each tokenized piece -> its text
         self._longest = 1
+        self.tokens_evaluated = 0  # tokens the server was asked to read (it may reuse its cache)
+        self.requests_sent = 0
+        self.retried = 0  # before the first request: the constructor's own requests count too
         self.model = model or self._model_id()
         self._vocab = None
         if tokenizer_path is not None:
@@ -129,9 +141,6 @@ class ServerBackend:
         self.n_ctx = n_ctx or int(self.metadata.get(f"{self.metadata.get('general.architecture', '')}.context_length", 0) or 4096)
         self.name = f"{self.model} @ {', '.join(self.urls)}"
         self.requests_per_call = 8 * self.max_in_flight
-        self.tokens_evaluated = 0  # tokens the server was asked to read (it may reuse its cache)
-        self.requests_sent = 0
-        self.retried = 0
         # "whole-prompt": each request evaluates its whole prompt alone, as the local backend's
         # scores are defined; a server's prompt cache (its last token re-evaluated alone) or
         # requests it batches together take other CPU kernels and move scores (docs/MODELS.md).
@@ -230,11 +239,10 @@ class ServerBackend:
                 if not isinstance(e, json.JSONDecodeError):
                     raise ServerError(self.where, f"{url}: {e}") from None
                 last = f"{url}: not JSON ({e})"
-            except (OSError, http.client.HTTPException) as e:  # refused, reset, cut off, timed out
-                last = f"{url}: {str(getattr(e, 'reason', e)).splitlines()[0] if str(getattr(e, 'reason', e)) else type(e).__name__}"
+            except (OSError, http.client.HTTPException) as e:  # refused, reset, cut off, timed out, not HTTP
+                last = f"{url}: {failure(e)}"
                 unreachable = True
-                if unreachable:
-                    self._rest(base)
+                self._rest(base)
             finally:
                 self._free.put(base)
             with self._lock:
@@ -281,8 +289,7 @@ class ServerBackend:
                 got = json.loads(read_answer(resp, deadline=time.monotonic() + self.timeout, cap=MAX_ANSWER,
                                              timeout=self.timeout))
         except (OSError, ValueError, http.client.HTTPException) as e:  # URLError, timeouts, not JSON, too big
-            text = str(getattr(e, "reason", e)).replace("\n", " ")
-            raise ServerError(self.where, f"{url}: {text or type(e).__name__}") from None
+            raise ServerError(self.where, f"{url}: {failure(e)}") from None
         if not isinstance(got, dict):
             raise ServerError(self.where, f"{url} answered a JSON {type(got).__name__}, not an object; is it a"
                                           " completion server?")

@@ -267,7 +267,7 @@ def parse(path: Path) -> dict[str, ModelSpec]:
         if "path" in entry:
             model_path = Path(os.path.expanduser(entry["path"]))
             if not model_path.is_absolute():
-                model_path = (path.parent / model_path).resolve()
+                model_path = paths.real(path.parent / model_path, f"{where}.path")
         out[name] = ModelSpec(
             name=name, path=model_path, package=entry.get("package"), file=entry.get("file"),
             repo=entry.get("repo"), revision=entry.get("revision"), sha256=entry.get("sha256"), server=tuple(servers),
@@ -328,7 +328,7 @@ def resolve(name_or_path: str, models: dict[str, ModelSpec] | None = None) -> Mo
         return models[name_or_path]
     p = Path(os.path.expanduser(name_or_path))
     if p.suffix.lower() == ".gguf" or os.sep in name_or_path or p.exists():
-        return ModelSpec(name=p.stem, path=p.resolve(), source="")
+        return ModelSpec(name=p.stem, path=paths.real(p, "--model"), source="")
     known = ", ".join(sorted(models)) or "none"
     base, at, qtype = name_or_path.rpartition("@")
     if at and base:

@@ -1,10 +1,19 @@
 """GGUF file helpers: refusing what is not a complete GGUF file, what llama.cpp says a
-model's weights are, and keeping llama.cpp's C logging off the user's terminal."""
+model's weights are, and keeping llama.cpp's C logging off the user's terminal.
+
+Reading a header: llama.cpp trusts a header's numbers (a block count of 2^31-1 or head
+counts that do not fit the tensors abort the process, where no message can follow) and
+says a file without tensors (a vocabulary-only GGUF) might be truncated. The header (key/
+value pairs, then each tensor's name and shape) is read here, bounded by the file's size,
+and what llama.cpp would trust is compared with the tensors the file holds."""
 
 from __future__ import annotations
 
 import contextlib
+import mmap
 import os
+import struct
+from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import ModelError
@@ -51,3 +60,159 @@ def quiet_stderr():
     finally:
         os.dup2(saved, 2)
         os.close(saved)
+
+
+# GGUF value types: struct formats of the fixed-size ones; 8 is a string, 9 an array.
+_FIXED = {0: "<B", 1: "<b", 2: "<H", 3: "<h", 4: "<I", 5: "<i", 6: "<f", 7: "<?", 10: "<Q", 11: "<q", 12: "<d"}
+_STRING, _ARRAY = 8, 9
+_MAX_ITEMS = 10_000_000  # key/value pairs, tensors or array items: far past any real model
+# Keys whose text lbtui shows or renders: they must be UTF-8.
+TEXT_KEYS = ("general.name", "general.architecture", "tokenizer.chat_template")
+# Past these a header is not a model llama.cpp can load here (it would abort or wrap).
+MAX_BLOCKS = 4096
+MAX_HEADS = 65_536
+
+
+class _Bad(Exception):
+    """The header ends early or holds an impossible size."""
+
+
+@dataclass(frozen=True)
+class Header:
+    version: int
+    meta: dict  # key -> value (arrays of strings or numbers are kept only as their length)
+    tensors: dict  # name -> shape (GGUF order: the first is the row length)
+
+
+def read_header(path: Path, *, where: str) -> Header:
+    """The header of the GGUF file at ``path``; ModelError naming the file if it cannot be one."""
+    try:
+        with path.open("rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as mm:
+            return _parse(mm)
+    except (ValueError, OSError) as e:  # an empty file cannot be mapped
+        raise ModelError(where, f"{path} is not a readable GGUF file ({e})") from None
+    except _Bad as e:
+        raise ModelError(where, f"{path}: the GGUF header is damaged or truncated ({e})") from None
+
+
+def _parse(mm) -> Header:
+    pos = 0
+
+    def take(fmt: str):
+        nonlocal pos
+        size = struct.calcsize(fmt)
+        if pos + size > len(mm):
+            raise _Bad(f"ends at byte {len(mm)} inside the header")
+        (v,) = struct.unpack_from(fmt, mm, pos)
+        pos += size
+        return v
+
+    def count(what: str) -> int:
+        n = take("<Q")
+        if n > _MAX_ITEMS:
+            raise _Bad(f"{n} {what}")
+        return n
+
+    def raw_string() -> bytes:
+        nonlocal pos
+        n = take("<Q")
+        if pos + n > len(mm):
+            raise _Bad(f"a string of {n} bytes at byte {pos} runs past the end")
+        pos += n
+        return mm[pos - n:pos]
+
+    def value(kind: int):
+        nonlocal pos
+        if kind in _FIXED:
+            return take(_FIXED[kind])
+        if kind == _STRING:
+            return raw_string()
+        if kind == _ARRAY:
+            item, n = take("<I"), count("array items")
+            if item in _FIXED:
+                size = struct.calcsize(_FIXED[item]) * n
+                if pos + size > len(mm):
+                    raise _Bad(f"an array of {n} items runs past the end")
+                if n <= 64:  # small arrays (per-layer head counts) are kept; vocabularies are not
+                    got = list(struct.unpack_from(f"<{n}{_FIXED[item][1]}", mm, pos))
+                    pos += size
+                    return got
+                pos += size
+                return n
+            if item == _STRING:
+                for _ in range(n):
+                    raw_string()
+                return n
+            raise _Bad(f"an array of type {item}")
+        raise _Bad(f"a value of type {kind}")
+
+    if mm[:4] != b"GGUF":
+        raise _Bad("it does not start with 'GGUF'")
+    pos = 4
+    version = take("<I")
+    if version < 2:
+        raise _Bad(f"GGUF version {version}; llama.cpp reads versions 2 and 3")
+    n_tensors, n_kv = count("tensors"), count("key/value pairs")
+    meta = {}
+    for _ in range(n_kv):
+        key = raw_string().decode("utf-8", "replace")
+        meta[key] = value(take("<I"))
+    tensors = {}
+    for _ in range(n_tensors):
+        name = raw_string().decode("utf-8", "replace")
+        dims = take("<I")
+        if dims > 8:
+            raise _Bad(f"tensor {name!r} has {dims} dimensions")
+        tensors[name] = tuple(take("<Q") for _ in range(dims))
+        take("<I"), take("<Q")  # its type and offset
+    return Header(version, meta, tensors)
+
+
+def check_model_header(path: Path, *, where: str) -> Header:
+    """Refuse, in one line, a GGUF that llama.cpp would abort on or misreport: no tensors
+    (vocabulary only), text that is not UTF-8, or layer, head and embedding numbers that
+    do not fit the tensors the file holds."""
+    h = read_header(path, where=where)
+    for key in TEXT_KEYS:
+        v = h.meta.get(key)
+        if isinstance(v, bytes):
+            try:
+                v.decode("utf-8")
+            except UnicodeDecodeError:
+                raise ModelError(where, f"{path}: GGUF field {key} is not UTF-8 text") from None
+    if not h.tensors:
+        raise ModelError(where, f"{path} holds no weights (no tensors): a vocabulary-only GGUF can tokenize"
+                                " (lbtui prompt) but not score")
+    arch = h.meta.get("general.architecture")
+    arch = arch.decode("utf-8") if isinstance(arch, bytes) else None
+    if not arch:
+        raise ModelError(where, f"{path}: GGUF field general.architecture is missing")
+
+    def number(key: str, lo: int, hi: int) -> list[int]:
+        v = h.meta.get(f"{arch}.{key}")
+        if v is None:
+            return []
+        got = v if isinstance(v, list) else [v]
+        if not all(isinstance(x, int) and not isinstance(x, bool) and lo <= x <= hi for x in got):
+            shown = v if isinstance(v, (int, float, list)) else type(v).__name__
+            raise ModelError(where, f"{path}: GGUF field {arch}.{key} = {shown} is outside {lo}..{hi}")
+        return got
+
+    blocks = number("block_count", 1, MAX_BLOCKS)
+    layers = {int(name.split(".")[1]) for name in h.tensors if name.startswith("blk.") and name.split(".")[1].isdigit()}
+    if blocks and layers and blocks[0] != max(layers) + 1:
+        raise ModelError(where, f"{path}: GGUF field {arch}.block_count = {blocks[0]} but the file holds the tensors of"
+                                f" {max(layers) + 1} blocks")
+    embd = number("embedding_length", 1, 1 << 20)
+    table = h.tensors.get("token_embd.weight")
+    if embd and table and table[0] != embd[0]:
+        raise ModelError(where, f"{path}: GGUF field {arch}.embedding_length = {embd[0]} but token_embd.weight rows"
+                                f" hold {table[0]}")
+    heads = number("attention.head_count", 0, MAX_HEADS)
+    kv = number("attention.head_count_kv", 0, MAX_HEADS)
+    for i, (q, k) in enumerate(zip(heads, kv if len(kv) == len(heads) else kv * len(heads))):
+        if k and q % k:
+            raise ModelError(where, f"{path}: GGUF field {arch}.attention.head_count ({q}) is not a multiple of"
+                                    f" head_count_kv ({k})" + (f" in block {i}" if len(heads) > 1 else ""))
+    number("context_length", 1, 1 << 31)
+    return h

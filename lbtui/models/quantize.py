@@ -19,7 +19,7 @@ from pathlib import Path
 from .. import paths
 from ..errors import ModelError, UserError
 from . import ModelSpec
-from .gguf import check_gguf, quiet_stderr, weights
+from .gguf import check_gguf, check_model_header, quiet_stderr, weights
 
 # The types lbtui offers, by llama.cpp's own names (llama-quantize's). The i-quants below
 # 4 bits and the ternary types need an importance matrix, which lbtui does not compute.
@@ -114,6 +114,7 @@ def quantize(
         raise UserError("MODEL", f"{spec.name} is a server model; quantize needs a local GGUF")
     src = spec.locate()
     check_gguf(src, where=where)
+    check_model_header(src, where=where)
     info = describe(src)
     if info["type"] not in UNQUANTIZED:
         note(f"warning: {spec.name} is already quantized ({info['type'] or 'unknown type'}, {info['bits_per_weight']:.2f} bits"

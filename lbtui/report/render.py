@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import sys
 from collections import defaultdict
 from typing import Sequence
@@ -16,6 +15,7 @@ from rich.text import Text
 from ..analysis.calibrations import METHODS
 from ..analysis.metrics import PAPER, REGISTRY as METRICS
 from ..analysis.results import HEADLINE, finite_or_none, mean_headlines, method_mark
+from ..errors import printable
 from .reading import reading
 
 COLUMN_NAMES = {name: m.title for name, m in METRICS.items()}
@@ -65,15 +65,6 @@ class ProgressBar:
             self._progress.console.print(Text(message, style="yellow"))
         else:
             print(f"lbtui: {message}", file=sys.stderr, flush=True)
-
-
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
-
-
-def printable(text: str) -> str:
-    """``text`` without C0 and C1 control characters (tabs and newlines kept): a string
-    from a file (a models.toml note, a task name) never drives the terminal."""
-    return _CONTROL.sub("", text)
 
 
 def as_text(cells) -> list:

@@ -25,7 +25,7 @@ from ..analysis.metrics import REGISTRY as METRICS, per_class
 from ..analysis.results import method_mark
 from ..errors import UserError
 from ..results import Results
-from ..results.service import draw_stream
+from ..results.service import draw_stream, not_done
 from ..store import Store
 
 
@@ -75,7 +75,7 @@ def select_runs(store: Store, run_ids: list[int] | None, task_names: list[str] |
         runs = [store.run(rid) for rid in run_ids]
         for r in runs:
             if r["status"] != "done":
-                raise UserError("--run", f"run {r['id']} is {r['status']}, not done; run it again to resume")
+                raise UserError("--run", not_done(r))
     else:
         runs = store.runs(status="done")
     if task_names is not None:

@@ -22,13 +22,16 @@ from ..analysis.results import (
     analysis_version, calibrations_from_payload, evaluate_with, method_mark, metrics_from_payload, metrics_payload,
 )
 from ..errors import UserError
-from ..store import SETS, RunStatus, Store
+from ..store import SETS, RunStatus, Store, owner_alive
 from ..types import RunScores
 
 
 def run_scores(store: Store, run_id: int) -> RunScores:
-    """A run's raw (N, K) scores of every set, with the gold labels where known."""
-    k = len(store.run(run_id)["labels"])
+    """A run's raw (N, K) scores of every set, with the gold labels where known (each row
+    checked as it is read; a finished run must hold every input it planned)."""
+    run = store.run(run_id)
+    store.check_done(run)
+    k = len(run["labels"])
     s = {name: store.scored_set(run_id, name) for name in SETS}
     return RunScores(
         k=k, test=s["test"].scores.reshape(-1, k), test_gold=s["test"].gold, bias=s["bias"].scores.reshape(-1, k),
@@ -46,6 +49,14 @@ class RunReport:
     metrics: dict[str, Metrics | None]
     reasons: dict[str, str]
     calibrations: dict[str, Calibration]
+
+
+def not_done(run: dict) -> str:
+    """Why a run has no report yet, and what to do: wait for the process scoring it, or
+    resume it."""
+    if run["status"] == RunStatus.RUNNING and run.get("owner") and owner_alive(run["owner"], run.get("heartbeat")):
+        return f"run {run['id']} is being scored by another process; it has a report when that finishes"
+    return f"run {run['id']} is {run['status']}, not done; run it again to resume"
 
 
 class Results:
@@ -107,7 +118,7 @@ class Results:
         fitted once and kept (when the store is writable)."""
         run = self.run(run_id)
         if run["status"] != RunStatus.DONE:
-            raise UserError("--run", f"run {run_id} is {run['status']}, not done; run it again to resume")
+            raise UserError("--run", not_done(run))
         return self._cached("report", run_id, (), lambda: self._report(run))
 
     def _report(self, run: dict) -> RunReport:

@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from .. import paths
 from ..errors import TaskError
 from ..types import Example, PromptFormat, Task
 
@@ -259,8 +260,8 @@ def _build(
 
 
 def _resolve(folder: Path, value: str, *, where: str, allow_outside: bool, what: str = "the task's folder") -> Path:
-    path = (folder / value).resolve()
-    if not allow_outside and not path.is_relative_to(folder.resolve()):
+    path = paths.real(folder / value, where)
+    if not allow_outside and not path.is_relative_to(paths.real(folder, where)):
         raise TaskError(where, f"{value!r} is outside {what} (allow it with --allow-outside-paths)")
     return path
 
