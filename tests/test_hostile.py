@@ -626,3 +626,40 @@ def test_a_disk_io_error_is_not_called_a_full_disk():
     assert "disk is full" not in said and "-wal" in said
     said = str(store_mod.store_error(sqlite3.OperationalError("database or disk is full"), Path("s.db")))
     assert "the disk is full" in said
+
+
+# --- item 5: what llama.cpp still aborts on ends a child, not the command -------------------
+
+
+def test_a_model_whose_first_load_ends_the_process_is_one_line_and_leaves_no_store(tmp_path, isolated_home, capsys,
+                                                                                   monkeypatch):
+    """The child of the first load dies as llama.cpp's abort would end it (a file the header
+    checks pass); the command says so in one line, exit 2, and removes the store it made.
+    The next file that loads is remembered: no second child for it."""
+    import subprocess
+
+    from lbtui.backends import preflight
+
+    gguf = _tiny(tmp_path, "ok.gguf")
+    real_run, children = subprocess.run, []
+
+    def run(cmd, **kw):
+        children.append(cmd)
+        if os.environ.get("ABORT_CHILD"):  # the child's own code, ended as an abort ends it
+            cmd = [cmd[0], "-c", "import os; os.abort()"]
+        return real_run(cmd, **kw)
+
+    monkeypatch.setattr(preflight.subprocess, "run", run)
+    db = tmp_path / "s.db"
+    argv = ["run", "-m", str(gguf), "-t", "reviews", "-k", "0", "--limit", "2", "--scoring", "first-token", "--db", str(db)]
+    monkeypatch.setenv("ABORT_CHILD", "1")
+    assert main(argv) == 2
+    line = one_line(capsys)
+    assert "llama.cpp ended the process loading" in line and "SIGABRT" in line and str(gguf) in line
+    assert not db.exists() and len(children) == 1
+    monkeypatch.delenv("ABORT_CHILD")
+    assert main(argv) == 0  # the real child loads it; then the audit runs
+    assert len(children) == 2
+    capsys.readouterr()
+    assert main([*argv[:-1], str(tmp_path / "t.db")]) == 0
+    assert len(children) == 2  # remembered: loaded once in a child, never again

@@ -38,10 +38,16 @@ def _load_server(spec: "ModelSpec", path: Path | None, where: str) -> "Backend":
 
 
 def _load_llama(spec: "ModelSpec", path: Path | None, where: str) -> "Backend":
+    from ..models.gguf import check_gguf, check_model_header
     from .llama import LlamaBackend
+    from .preflight import check_loads
 
-    return LlamaBackend(path, n_ctx=spec.n_ctx, n_gpu_layers=spec.n_gpu_layers, n_threads=spec.n_threads or None,
-                        batching=spec.extra.get("batching", "auto"), where=where)
+    settings = {"n_ctx": spec.n_ctx, "n_gpu_layers": spec.n_gpu_layers, "n_threads": spec.n_threads or None,
+                "batching": spec.extra.get("batching", "auto")}
+    check_gguf(path, where=where)  # the header first: one line without a child process
+    check_model_header(path, where=where)
+    check_loads(path, settings, where=where)  # then a first load where an abort cannot end this process
+    return LlamaBackend(path, **settings, where=where)
 
 
 KINDS: tuple[BackendKind, ...] = (
