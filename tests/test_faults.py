@@ -338,8 +338,6 @@ def _hold_exclusive(db: Path, ready: threading.Event, release: threading.Event, 
 
 @pytest.mark.parametrize("wal", [True, False], ids=["wal", "rollback"])
 def test_a_locked_store_is_named_as_locked(tmp_path, capsys, monkeypatch, fake_model, wal):
-    from lbtui import store as store_module
-
     db = tmp_path / "l.db"
     Store(db).close()
     if not wal:
@@ -349,7 +347,7 @@ def test_a_locked_store_is_named_as_locked(tmp_path, capsys, monkeypatch, fake_m
     holder.start()
     ready.wait(10)
     real_connect = sqlite3.connect
-    monkeypatch.setattr(store_module.sqlite3, "connect", lambda *a, **k: real_connect(*a, **{**k, "timeout": 0.2}))
+    monkeypatch.setattr(sqlite3, "connect", lambda *a, **k: real_connect(*a, **{**k, "timeout": 0.2}))
     try:
         code = main(["run", "-m", str(fake_model), "-t", "reviews", "-k", "0", "--limit", "4", "--db", str(db)],
                     backend_factory=lambda s, p: FakeBackend())
@@ -447,10 +445,8 @@ def test_a_read_only_folder_is_refused(tmp_path, capsys, monkeypatch):
     folder.mkdir()
     folder.chmod(0o500)
     if os.geteuid() == 0:
-        from lbtui import store as store_module
-
         real = os.access
-        monkeypatch.setattr(store_module.os, "access",
+        monkeypatch.setattr(os, "access",
                             lambda p, mode: False if Path(p) == folder and mode & os.W_OK else real(p, mode))
     assert main(["run", "-t", "reviews", "--db", str(folder / "x.db")]) == 2
     assert f"--db: folder {folder} is not writable" in capsys.readouterr().err
