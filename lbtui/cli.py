@@ -8,8 +8,6 @@ interrupted (what was scored is kept).
 
 from __future__ import annotations
 
-import argparse
-import csv
 import json
 import signal
 import sqlite3
@@ -20,138 +18,13 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from . import cli_classify, models as model_registry, paths
-from .cli_types import run_id
-from .auditing import examples
+from .cli_parser import build_parser
+from .cli_read import cmd_diagnose, cmd_export, cmd_report, cmd_stability
 from .auditing.selection import AuditRequest, Selection, data_options, select, split_names
-from .errors import EXIT_GATE, EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_OK, EXIT_TERMINATED, Terminated, UserError
-from .store import SETS, store_error
+from .errors import EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_OK, EXIT_TERMINATED, Terminated, UserError
+from .store import store_error
 from .tasks import catalog
 from .tasks.taskfile import DataOptions
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str):  # one line, exit 2, as every other usage error
-        raise UserError(None, f"{self.prog}: {message} (see --help)")
-
-
-def _add_selection(p: argparse.ArgumentParser, *, for_app: bool = False) -> None:
-    p.add_argument("-m", "--model", action="append", help="model name from models.toml or a .gguf path (repeatable, or comma-separated)")
-    p.add_argument("-t", "--task", action="append", help="bundled task name, 'all' for every bundled task, or a .toml/.jsonl/.csv/SNI .json file (repeatable)")
-    p.add_argument("--suite", action="append", help="a registered suite (lbtui import sni): every task of it (repeatable)")
-    p.add_argument("-k", "--shots", default=None if for_app else "0,4,8", help="numbers of demonstrations, comma-separated (default 0,4,8)")
-    p.add_argument("--seeds", default=None if for_app else "1", help="number of demonstration seeds (seeds 0..N-1; default 1)")
-    p.add_argument("--orders", default=None if for_app else "1", help="orderings of each seed's demonstrations (order 0 as drawn, then"
-                                                                   " distinct permutations; default 1): how stable is the bias?")
-    p.add_argument("--limit", type=str, default=None if for_app else str(examples.DEFAULT_LIMIT), help="test examples a task (default 100)")
-    p.add_argument("--scoring", choices=["full", "first-token"], default=None if for_app else "full", help="label scoring (default full)")
-    p.add_argument("--db", type=Path, help="SQLite store (default: $LBTUI_DB or the user data dir)")
-    g = p.add_argument_group("plain data files and SNI files")
-    g.add_argument("--text-field", default="text", help="input field of a .jsonl/.csv file (default text)")
-    g.add_argument("--label-field", default="label", help="label field of a .jsonl/.csv file (default label)")
-    g.add_argument("--id-field", default=None, help="example id field (default: the line number)")
-    g.add_argument("--definition", default=None, help="task definition (instruction) for a plain data file")
-    g.add_argument("--pool", type=int, default=96, help="demonstration pool size (default 96)")
-    g.add_argument("--split-seed", type=int, default=0, help="seed of the pool/test split (default 0)")
-    g.add_argument("--skip-unknown-labels", action="store_true", help="drop data rows whose label is not in the task's label set")
-    g.add_argument("--allow-outside-paths", action="store_true", help="let a task file name data outside its folder")
-    g.add_argument("--data-dir", type=Path, help="resolve task files' data paths against this folder (where your copy of the data sets lives)")
-
-
-def build_parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="lbtui", description="Audit local GGUF language models for label bias (Reif and Schwartz, NAACL 2024).")
-    _add_selection(p, for_app=True)
-    sub = p.add_subparsers(dest="command", parser_class=_Parser)
-    r = sub.add_parser("run", help="audit models on tasks headless and print metrics")
-    _add_selection(r)
-    r.add_argument("--json", action="store_true", help="print one JSON document instead of tables")
-    r.add_argument("--verbalizers", help="also run each task with other label words, in label order, sets separated"
-                                         " by ';' (e.g. 'bad,good;A,B'): does the bias follow the words or the task?")
-    pr = sub.add_parser("prompt", help="show exactly what a run feeds the model for one input: text, token ids and"
-                                       " pieces, the KV-cache prefix, each label's scored tokens (loads only the vocabulary)")
-    pr.add_argument("-m", "--model", help="model name from models.toml or a .gguf path (a vocabulary-only GGUF will do)")
-    pr.add_argument("-t", "--task", required=True, help="bundled task name or task file")
-    pr.add_argument("-k", "--shots", type=int, default=0, help="demonstrations (default 0)")
-    pr.add_argument("--seed", type=int, default=0, help="demonstration seed (default 0)")
-    pr.add_argument("--order", type=int, default=0, help="ordering of the seed's demonstrations (default 0, as drawn)")
-    pr.add_argument("--set", default="test", choices=SETS, help="which input set (default test)")
-    which = pr.add_mutually_exclusive_group()
-    which.add_argument("--index", type=int, help="position in the set (default 0)")
-    which.add_argument("--example", help="example id")
-    pr.add_argument("--scoring", choices=["full", "first-token"], default="full", help="label scoring (default full)")
-    pr.add_argument("--json", action="store_true", help="print one JSON document")
-    pr.add_argument("--data-dir", type=Path, help="resolve the task file's data paths against this folder")
-    pr.add_argument("--allow-outside-paths", action="store_true", help="let a task file name data outside its folder")
-    e = sub.add_parser("export", help="print every stored raw score of a run")
-    e.add_argument("--run", type=run_id, required=True, help="run id")
-    e.add_argument("--db", type=Path)
-    e.add_argument("--format", choices=["jsonl", "csv"], default="jsonl")
-    b = sub.add_parser("bench", help="measure audit speed against llama.cpp's raw rate and the naive approach")
-    b.add_argument("-m", "--model", action="append", help="model name or .gguf path (default: the default model)")
-    b.add_argument("-t", "--task", default="reviews", help="bundled task or task file (default reviews)")
-    b.add_argument("-k", "--shots", type=int, default=8, help="demonstrations (default 8)")
-    b.add_argument("--limit", type=int, default=200, help="test examples (default 200)")
-    b.add_argument("--naive", type=int, default=8, help="test examples scored the naive way (default 8; 0 skips)")
-    b.add_argument("--modes", default="first-token,full", help="scoring modes to time (default first-token,full)")
-    b.add_argument("--data-dir", type=Path, help="resolve the task file's data paths against this folder")
-    b.add_argument("--allow-outside-paths", action="store_true", help="let a task file name data outside its folder")
-    b.add_argument("--json", action="store_true", help="print one JSON document instead of a table")
-    b.add_argument("--app", action="store_true", help="measure the app instead: first table, toggles, UI stalls and SQL"
-                                                     " statements a refresh over a store of --runs finished runs")
-    b.add_argument("--classify", type=int, metavar="N", help="measure lbtui classify instead: N new inputs (test inputs"
-                                                             " past --limit) through the run's classifier, against the"
-                                                             " audit's inputs/s, per --modes")
-    b.add_argument("--runs", type=int, default=2511, help="with --app: finished runs in the throw-away store (default 2511,"
-                                                          " the paper's 279 tasks x 3 shots x 3 seeds)")
-    rp = sub.add_parser("report", help="metrics with bootstrap intervals over stored runs; gates for pipelines")
-    rp.add_argument("--run", type=run_id, action="append", help="run id (repeatable; default: every finished run)")
-    rp.add_argument("--suite", help="only the runs of this suite's tasks")
-    rp.add_argument("--db", type=Path)
-    rp.add_argument("--format", choices=["md", "csv", "json", "html"], default="md")
-    rp.add_argument("--json", action="store_true", help="the same as --format json")
-    rp.add_argument("-o", "--out", type=Path, help="write the report to this file (default stdout)")
-    rp.add_argument("--plots", type=Path, help="also write the PNG plots (metric against shots) to this folder")
-    rp.add_argument("--resamples", type=int, default=1000, help="bootstrap resamples (default 1000)")
-    rp.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
-    rp.add_argument("--against", default="none", help="the method differences are taken from (default none; e.g. bc, looc)")
-    rp.add_argument("--fail-if", action="append", default=[], metavar="[METHOD:]METRIC>X",
-                    help="exit 3 when the condition holds for any reported row, e.g. 'rsd>0.3', 'looc:macro_f1<0.5', '*:bias_score>0.2'")
-    dg = sub.add_parser("diagnose", help="where a run's bias comes from: priors side by side, majority and recency bias")
-    dg.add_argument("--run", type=run_id, action="append", required=True, help="run id (repeatable)")
-    dg.add_argument("--db", type=Path)
-    dg.add_argument("--resamples", type=int, default=1000, help="bootstrap resamples (default 1000)")
-    dg.add_argument("--json", action="store_true")
-    st = sub.add_parser("stability", help="how findings vary across demonstration seeds and orderings (run with --seeds/--orders)")
-    st.add_argument("--run", type=run_id, action="append", help="run id (repeatable; default: every finished run)")
-    st.add_argument("--suite", help="only the runs of this suite's tasks")
-    st.add_argument("-m", "--model", action="append", help="only runs of these model names (repeatable, comma-separated)")
-    st.add_argument("-t", "--task", action="append", help="only runs of these task names (repeatable, comma-separated)")
-    st.add_argument("--db", type=Path)
-    st.add_argument("--json", action="store_true")
-    qz = sub.add_parser("quantize", help="write quantized variants of a model (llama.cpp's quantizer) and register them as MODEL@TYPE")
-    qz.add_argument("model", help="model name from models.toml or a .gguf path")
-    qz.add_argument("--types", required=True, help="comma-separated llama.cpp types, e.g. q8_0,q4_k_m,q2_k")
-    qz.add_argument("--out-dir", type=Path, help="folder for the variants (default: the user data dir's models/)")
-    qz.add_argument("--registry", type=Path, help="models.toml to register them in (default: the user config dir's)")
-    qz.add_argument("--threads", type=int, default=0, help="quantizer threads (default: every core)")
-    qz.add_argument("--force", action="store_true", help="write variants again even where the file exists")
-    qz.add_argument("--json", action="store_true")
-    im = sub.add_parser("import", help="import a data set as a suite of tasks")
-    isub = im.add_subparsers(dest="source", parser_class=_Parser, required=True)
-    sn = isub.add_parser("sni", help="Super-NaturalInstructions: the paper's classification tasks")
-    sn.add_argument("path", type=Path, help="a local copy of Super-NaturalInstructions (its tasks/*.json)")
-    sn.add_argument("--name", default="sni", help="suite name (default sni)")
-    sn.add_argument("--seed", type=int, default=0, help="seed of each task's pool/test split (default 0)")
-    sn.add_argument("--test", type=int, default=300, help="test examples kept a task (default 300; runs take --limit of them)")
-    sn.add_argument("--exclude", action="append", default=[], help="task names to leave out (repeatable, comma-separated)")
-    sn.add_argument("--force", action="store_true", help="replace an existing suite of that name")
-    sn.add_argument("--json", action="store_true")
-    cli_classify.add_parser(sub)
-    su = sub.add_parser("suites", help="list registered suites")
-    su.add_argument("--json", action="store_true")
-    for name, helptext in (("tasks", "list bundled tasks"), ("models", "list registered models")):
-        s = sub.add_parser(name, help=helptext)
-        s.add_argument("--json", action="store_true")
-    return p
 
 
 # --- helpers ---------------------------------------------------------------------------
@@ -160,15 +33,6 @@ def build_parser() -> argparse.ArgumentParser:
 def selection(a) -> Selection:
     return select(a.model, a.task, suites=a.suite, shots=a.shots, seeds=a.seeds, limit=a.limit, scoring=a.scoring,
                   data=data_options(a), orders=a.orders)
-
-
-def open_store(db: Path | None):
-    """The store of --db (default: the user's data folder) for commands that only read: an
-    existing store, opened read-only, never created or altered (`run` writes through
-    auditing.engine.audit_into)."""
-    from .store import Store
-
-    return Store(db or paths.default_db(), readonly=True)
 
 
 # --- commands --------------------------------------------------------------------------
@@ -224,35 +88,6 @@ def cmd_run(a, backend_factory=None) -> int:
             from .tasks.verbalizers import word_rows
 
             print_words(word_rows(reports))
-    return EXIT_OK
-
-
-def cmd_export(a) -> int:
-    from .report.formats import safe_cell
-
-    store = open_store(a.db)
-    run = store.run(a.run)
-    labels = run["labels"]
-    rows = store.score_rows(a.run)
-    if run["status"] != "done":
-        print(f"lbtui export: run {a.run} is {run['status']}: {len(rows)} of {run['n_items']} inputs are scored, and"
-              " only those are printed", file=sys.stderr)
-    out = sys.stdout
-    if a.format == "jsonl":
-        for r in rows:
-            scores = json.loads(r["scores"])
-            out.write(json.dumps({
-                "run_id": r["run_id"], "set": r["set"], "example_id": r["example_id"],
-                "gold": None if r["gold"] is None else labels[r["gold"]],
-                "scores": dict(zip(labels, scores)),
-            }) + "\n")
-    else:
-        w = csv.writer(out)
-        w.writerow(["run_id", "set", "idx", "example_id", "gold", "text"] + [f"score:{lab}" for lab in labels])
-        for r in rows:
-            gold = "" if r["gold"] is None else labels[r["gold"]]
-            w.writerow([r["run_id"], r["set"], r["idx"], safe_cell(r["example_id"]), safe_cell(gold), safe_cell(r["text"])]
-                       + [repr(x) for x in json.loads(r["scores"])])
     return EXIT_OK
 
 
@@ -376,111 +211,6 @@ def classify_bench(spec, task, a, mode: str) -> dict:
         raise UserError("--classify", f"must be >= 1, got {a.classify}")
     return cb.run(spec, task, shots=a.shots, limit=a.limit, n=a.classify, mode=mode,
                   note=lambda m: print(f"lbtui bench: {m}", file=sys.stderr))
-
-
-def cmd_report(a) -> int:
-    from .report import formats as report_format, summary as report
-    from .results import Results
-    from .tasks import suites
-
-    gates = [report.parse_gate(g) for g in a.fail_if]
-    if a.resamples < 10:
-        raise UserError("--resamples", "must be at least 10")
-    if a.out:  # before the work, not after minutes of bootstrap
-        paths.check_output_file(a.out, "--out")
-    if a.plots:
-        paths.check_output_folder(a.plots, "--plots")
-    store = open_store(a.db)
-    names = [p.stem for p in suites.task_files(a.suite)] if a.suite else None
-    runs = report.select_runs(store, a.run, names)
-    summary = report.summarize(Results(store), runs, resamples=a.resamples, seed=a.seed, against=a.against.lower())
-    rows = summary.rows
-    meta = {"runs": len(runs), "resamples": a.resamples, "seed": a.seed, "level": 0.95, "against": a.against.lower()}
-    fmt = "json" if a.json else a.format
-    text = report_format.render(summary, meta, fmt)
-    if fmt == "html" and "No plots:" in text:
-        print(f"lbtui report: {report_format.NO_PLOTS}; the tables are written", file=sys.stderr)
-    if a.plots:
-        for path in report_format.write_plots(rows, a.plots):
-            print(f"lbtui report: wrote {path}", file=sys.stderr)
-    if a.out:
-        tmp = a.out.with_name(a.out.name + ".part")
-        tmp.write_text(text + "\n", encoding="utf-8")
-        tmp.replace(a.out)  # never a half-written report
-        print(f"lbtui report: wrote {a.out}", file=sys.stderr)
-    else:
-        sys.stdout.write(text + "\n")
-    tripped = [(g, r) for g in gates for r in g.hits(rows)]
-    for g, r in tripped[:20]:
-        print(f"lbtui: fail-if {g.text}: {r.model} {r.task} k={r.shots} {r.method} {r.metric} = {r.value:.3f}", file=sys.stderr)
-    if len(tripped) > 20:
-        print(f"lbtui: fail-if: {len(tripped) - 20} more rows", file=sys.stderr)
-    return EXIT_GATE if tripped else EXIT_OK
-
-
-def cmd_diagnose(a) -> int:
-    from .analysis import diagnose
-    from .results import run_scores
-    from .results.service import not_done
-    from .report.render import diagnosis_json, print_diagnosis
-
-    store = open_store(a.db)
-    out = []
-    for rid in a.run:
-        run = store.run(rid)
-        if run["status"] != "done":
-            raise UserError("--run", not_done(run))
-        rs = run_scores(store, rid)
-        out.append((run, diagnose.prior_table(rs), diagnose.demo_effects(rs, resamples=a.resamples)))
-    if a.json:
-        print(json.dumps([diagnosis_json(*x) for x in out], indent=2))
-    else:
-        for x in out:
-            print_diagnosis(*x)
-        print_pooled(store, [x[0] for x in out])
-    return EXIT_OK
-
-
-def print_pooled(store, runs: list[dict]) -> None:
-    """With several runs of one model, task, k and scoring mode: the pooled reading."""
-    from .report.reading import pooled
-    from .results import Results
-
-    results = Results(store)
-    groups: dict[tuple, list[dict]] = {}
-    for r in runs:
-        groups.setdefault((r["model_name"], r["task_name"], r["shots"], r["scoring"]), []).append(r)
-    for members in groups.values():
-        if len(members) > 1:
-            items = [(r, results.report(r["id"]).metrics) for r in members]
-            print("\n".join(pooled(members[0]["labels"], items)))
-
-
-def cmd_stability(a) -> int:
-    from .analysis import stability
-    from .analysis.calibrations import METHODS
-    from .results import report
-    from .report.render import print_stability, stability_json
-    from .report.summary import select_runs
-    from .tasks import suites
-
-    store = open_store(a.db)
-    names = [p.stem for p in suites.task_files(a.suite)] if a.suite else None
-    if a.task:
-        names = [n for n in split_names(a.task) if names is None or n in names]
-    runs = select_runs(store, a.run, names)
-    if a.model:
-        wanted = set(split_names(a.model))
-        runs = [r for r in runs if r["model_name"] in wanted]
-    rows = stability.spread_rows([(r, report(store, r["id"]).metrics) for r in runs], METHODS)
-    if not rows:
-        raise UserError("--run", f"no group of these {len(runs)} runs varies in seed or ordering;"
-                                 " run with --seeds N and/or --orders N first")
-    if a.json:
-        print(json.dumps(stability_json(rows), indent=2))
-    else:
-        print_stability(rows)
-    return EXIT_OK
 
 
 def cmd_quantize(a) -> int:

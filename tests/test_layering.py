@@ -23,7 +23,7 @@ LAYERS = [
     ("results",),  # the read side: stored scores -> calibrations -> metrics -> draws; classifiers
     ("report",),  # what the interfaces show: lbtui report, the CLI's tables, the app's views
     ("ui",),
-    ("cli", "cli_classify", "cli_types", "__main__", "api"),  # api: lbtui.audit() for Python, beside the command line
+    ("cli", "cli_classify", "cli_parser", "cli_read", "cli_types", "__main__", "api"),  # api: lbtui.audit() for Python, beside the command line
 ]
 LEVEL = {part: i for i, layer in enumerate(LAYERS) for part in layer}
 # Within a layer, these pairs never depend on each other.

@@ -1,0 +1,157 @@
+"""The commands that only read a store: export, report, diagnose, stability. Each opens
+the store read-only and reads through lbtui.results."""
+
+from __future__ import annotations
+
+import csv
+import json
+import sys
+from pathlib import Path
+
+from . import paths
+from .auditing.selection import split_names
+from .errors import EXIT_GATE, EXIT_OK, UserError
+
+
+def open_store(db: Path | None):
+    """The store of --db (default: the user's data folder) for commands that only read: an
+    existing store, opened read-only, never created or altered (`run` writes through
+    auditing.engine.audit_into)."""
+    from .store import Store
+
+    return Store(db or paths.default_db(), readonly=True)
+
+
+def cmd_export(a) -> int:
+    from .report.formats import safe_cell
+
+    store = open_store(a.db)
+    run = store.run(a.run)
+    labels = run["labels"]
+    rows = store.score_rows(a.run)
+    if run["status"] != "done":
+        print(f"lbtui export: run {a.run} is {run['status']}: {len(rows)} of {run['n_items']} inputs are scored, and"
+              " only those are printed", file=sys.stderr)
+    out = sys.stdout
+    if a.format == "jsonl":
+        for r in rows:
+            scores = json.loads(r["scores"])
+            out.write(json.dumps({
+                "run_id": r["run_id"], "set": r["set"], "example_id": r["example_id"],
+                "gold": None if r["gold"] is None else labels[r["gold"]],
+                "scores": dict(zip(labels, scores)),
+            }) + "\n")
+    else:
+        w = csv.writer(out)
+        w.writerow(["run_id", "set", "idx", "example_id", "gold", "text"] + [f"score:{lab}" for lab in labels])
+        for r in rows:
+            gold = "" if r["gold"] is None else labels[r["gold"]]
+            w.writerow([r["run_id"], r["set"], r["idx"], safe_cell(r["example_id"]), safe_cell(gold), safe_cell(r["text"])]
+                       + [repr(x) for x in json.loads(r["scores"])])
+    return EXIT_OK
+
+
+def cmd_report(a) -> int:
+    from .report import formats as report_format, summary as report
+    from .results import Results
+    from .tasks import suites
+
+    gates = [report.parse_gate(g) for g in a.fail_if]
+    if a.resamples < 10:
+        raise UserError("--resamples", "must be at least 10")
+    if a.out:  # before the work, not after minutes of bootstrap
+        paths.check_output_file(a.out, "--out")
+    if a.plots:
+        paths.check_output_folder(a.plots, "--plots")
+    store = open_store(a.db)
+    names = [p.stem for p in suites.task_files(a.suite)] if a.suite else None
+    runs = report.select_runs(store, a.run, names)
+    summary = report.summarize(Results(store), runs, resamples=a.resamples, seed=a.seed, against=a.against.lower())
+    rows = summary.rows
+    meta = {"runs": len(runs), "resamples": a.resamples, "seed": a.seed, "level": 0.95, "against": a.against.lower()}
+    fmt = "json" if a.json else a.format
+    text = report_format.render(summary, meta, fmt)
+    if fmt == "html" and "No plots:" in text:
+        print(f"lbtui report: {report_format.NO_PLOTS}; the tables are written", file=sys.stderr)
+    if a.plots:
+        for path in report_format.write_plots(rows, a.plots):
+            print(f"lbtui report: wrote {path}", file=sys.stderr)
+    if a.out:
+        tmp = a.out.with_name(a.out.name + ".part")
+        tmp.write_text(text + "\n", encoding="utf-8")
+        tmp.replace(a.out)  # never a half-written report
+        print(f"lbtui report: wrote {a.out}", file=sys.stderr)
+    else:
+        sys.stdout.write(text + "\n")
+    tripped = [(g, r) for g in gates for r in g.hits(rows)]
+    for g, r in tripped[:20]:
+        print(f"lbtui: fail-if {g.text}: {r.model} {r.task} k={r.shots} {r.method} {r.metric} = {r.value:.3f}", file=sys.stderr)
+    if len(tripped) > 20:
+        print(f"lbtui: fail-if: {len(tripped) - 20} more rows", file=sys.stderr)
+    return EXIT_GATE if tripped else EXIT_OK
+
+
+def cmd_diagnose(a) -> int:
+    from .analysis import diagnose
+    from .results import run_scores
+    from .results.service import not_done
+    from .report.render import diagnosis_json, print_diagnosis
+
+    store = open_store(a.db)
+    out = []
+    for rid in a.run:
+        run = store.run(rid)
+        if run["status"] != "done":
+            raise UserError("--run", not_done(run))
+        rs = run_scores(store, rid)
+        out.append((run, diagnose.prior_table(rs), diagnose.demo_effects(rs, resamples=a.resamples)))
+    if a.json:
+        print(json.dumps([diagnosis_json(*x) for x in out], indent=2))
+    else:
+        for x in out:
+            print_diagnosis(*x)
+        print_pooled(store, [x[0] for x in out])
+    return EXIT_OK
+
+
+def print_pooled(store, runs: list[dict]) -> None:
+    """With several runs of one model, task, k and scoring mode: the pooled reading."""
+    from .report.reading import pooled
+    from .results import Results
+
+    results = Results(store)
+    groups: dict[tuple, list[dict]] = {}
+    for r in runs:
+        groups.setdefault((r["model_name"], r["task_name"], r["shots"], r["scoring"]), []).append(r)
+    for members in groups.values():
+        if len(members) > 1:
+            items = [(r, results.report(r["id"]).metrics) for r in members]
+            print("\n".join(pooled(members[0]["labels"], items)))
+
+
+def cmd_stability(a) -> int:
+    from .analysis import stability
+    from .analysis.calibrations import METHODS
+    from .results import report
+    from .report.render import print_stability, stability_json
+    from .report.summary import select_runs
+    from .tasks import suites
+
+    store = open_store(a.db)
+    names = [p.stem for p in suites.task_files(a.suite)] if a.suite else None
+    if a.task:
+        names = [n for n in split_names(a.task) if names is None or n in names]
+    runs = select_runs(store, a.run, names)
+    if a.model:
+        wanted = set(split_names(a.model))
+        runs = [r for r in runs if r["model_name"] in wanted]
+    rows = stability.spread_rows([(r, report(store, r["id"]).metrics) for r in runs], METHODS)
+    if not rows:
+        raise UserError("--run", f"no group of these {len(runs)} runs varies in seed or ordering;"
+                                 " run with --seeds N and/or --orders N first")
+    if a.json:
+        print(json.dumps(stability_json(rows), indent=2))
+    else:
+        print_stability(rows)
+    return EXIT_OK
+
