@@ -455,7 +455,7 @@ def test_a_damaged_row_is_scored_again_never_reused_by_another_run(tmp_path, fak
 
 
 def test_a_chat_template_longer_than_the_context_is_refused_up_front(tmp_path, fake_model):
-    from lbtui.auditing import engine as eng
+    from lbtui.auditing import planning as eng
     from lbtui.backends.fake import FakeBackend
     from lbtui.errors import PromptTooLong
     from lbtui.models import ModelSpec

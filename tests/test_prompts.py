@@ -106,7 +106,7 @@ def test_chat_template_renders_in_a_sandbox():
     ("{{ 2 ** 100000000 }}{{ messages[0].content }}", "power past the limit"),
 ])
 def test_a_hostile_chat_template_is_refused_in_one_line_instead_of_hanging(template, fragment):
-    from lbtui.auditing.engine import chat_for
+    from lbtui.auditing.planning import chat_for
     from lbtui.errors import UserError
 
     class Backend:

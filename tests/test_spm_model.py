@@ -121,7 +121,7 @@ def test_audit_through_a_sentencepiece_model_scores_the_references_tokens(tiny_s
 
     from lbtui.tasks import catalog
     from lbtui.backends.llama import LlamaBackend
-    from lbtui.auditing.engine import plan, prepare
+    from lbtui.auditing.planning import plan, prepare
     from lbtui.models import resolve
 
     db = tmp_path / "spm.db"

@@ -34,7 +34,8 @@ from ..backends.layout import common_prefix
 from ..models import ModelSpec
 from ..store import Store
 from ..types import Task
-from .engine import Engine, NullProgress, plan
+from .engine import Engine, NullProgress
+from .planning import plan
 
 
 MODES = ("first-token", "full")

@@ -1,5 +1,5 @@
-"""The audit engine shared by the CLI and the app: plans runs, scores what the store
-does not have yet, and reports metrics recomputed from stored scores.
+"""The audit engine shared by the CLI and the app: scores what the store does not have
+yet for runs planned by auditing.planning (the read side is lbtui.results).
 
 It never imports Textual; whoever drives it attaches a ``Progress`` and may pass a
 ``threading.Event`` that cancels between batches.
@@ -7,9 +7,7 @@ It never imports Textual; whoever drives it attaches a ``Progress`` and may pass
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
-import itertools
 import json
 import threading
 import time
@@ -21,16 +19,12 @@ import numpy as np
 
 from ..analysis.results import METHOD_VERSION
 from ..backends import load_backend
-from ..backends.base import SCORING_MODES, Backend, Request
-from ..backends.layout import common_prefix
-from ..errors import Cancelled, InvalidScores, PromptTooLong, UserError
+from ..backends.base import Backend, Request
+from ..errors import Cancelled, InvalidScores, UserError
 from ..models import ModelSpec, identity as model_identity, sha256_file
 from ..models.gguf import check_gguf
 from ..store import RunStatus, Store, new_owner
-from ..tasks.taskfile import DataOptions
-from ..types import Task
-from . import examples as exsets
-from .prompts import ChatWrap, PromptBuilder, chat_wrap, demo_pairs, shared_first_tokens
+from .planning import Item, Planned, data_json, evaluation_order, label_variants, plan, planned_inputs, prepare, rebuild, run_key
 
 
 WAIT_SECONDS = 1.0  # how often to look whether another process finished a shared run
@@ -100,229 +94,6 @@ class AuditCount:
         if self.evaluated <= 0 or elapsed <= 0:
             return None
         return (self.total - self.done) / (self.evaluated / elapsed)
-
-
-def evaluation_order(items: list["Item"]) -> list["Item"]:
-    """The order a run's inputs are scored in: set by set as planned (the phases the
-    progress line names), each set's prompts sorted by their token ids. Consecutive
-    prompts then share their longest common prefixes, so a backend that keeps what a
-    prompt shares with the previous one evaluates each token of the prompts' trie once
-    (emotions, k = 8: 3,814 -> 3,204 rows for 3,018 needed; SST-2: 8,410 -> 8,268 for
-    8,244). Scores do not depend on the order: they are those of whole prompts."""
-    out: list[Item] = []
-    for _, group in itertools.groupby(items, key=lambda it: it.set):
-        out += sorted(group, key=lambda it: it.prompt)
-    return out
-
-
-def planned_inputs(p: "Planned") -> int:
-    """How many inputs a run scores, known before its prompts are tokenized."""
-    s = p.sets
-    return len(s.cc) + len(s.dc) + len(s.bias) + len(s.test) + (len(s.demos) if p.shots >= 2 else 0)
-
-
-@dataclass(frozen=True)
-class Item:
-    set: str
-    idx: int
-    example_id: str
-    text: str
-    gold: int | None
-    prompt: tuple[int, ...]
-    labels: tuple[tuple[int, ...], ...]  # each label's scored ids after this prompt
-    prompt_text: str = ""  # the whole prompt, as tokenized
-
-    @property
-    def request(self) -> Request:
-        return Request(self.prompt, self.labels)
-
-
-@dataclass
-class Planned:
-    """One run: configuration, example sets, and (once a backend is loaded) its items."""
-
-    model: ModelSpec
-    task: Task
-    shots: int
-    seed: int
-    scoring: str
-    limit: int
-    sets: exsets.ExampleSets
-    order: int = 0  # which ordering of the seed's demonstrations (0: as drawn)
-    data: DataOptions | None = None  # how the task's data was read (recorded, so the run can be rebuilt)
-    key: str = ""
-    items: list[Item] = field(default_factory=list)
-    prefix_text: str = ""
-
-
-def run_key(model_sha: str, p: Planned) -> str:
-    fields = {"model": model_sha, "task": p.task.content_hash, "shots": p.shots, "seed": p.seed, "scoring": p.scoring,
-              "limit": p.limit, "n_bias": len(p.sets.bias), "chat": p.model.chat_template, "method": METHOD_VERSION}
-    if p.order:  # only reorderings add the field, so drawn-order runs keep the keys they always had
-        fields["order"] = p.order
-    blob = json.dumps(fields, sort_keys=True)
-    return hashlib.sha256(blob.encode()).hexdigest()
-
-
-def plan(
-    models: Sequence[ModelSpec], tasks: Sequence[Task], shots: Sequence[int], seeds: Sequence[int],
-    *, limit: int = exsets.DEFAULT_LIMIT, scoring: str = "full", orders: int = 1, data: DataOptions | None = None,
-) -> list[Planned]:
-    """Every (model, task, shots, seed, ordering), with its example sets: ``orders``
-    orderings of each seed's demonstrations (as many as exist for small k). Checks all
-    options before anything is loaded or written."""
-    if scoring not in SCORING_MODES:
-        raise UserError("--scoring", f"must be one of {', '.join(SCORING_MODES)}, got {scoring!r}")
-    if not shots:
-        raise UserError("--shots", "give at least one number of shots")
-    if not seeds:
-        raise UserError("--seeds", "give at least one seed")
-    if orders < 1:
-        raise UserError("--orders", f"must be >= 1, got {orders}")
-    plans = []
-    for model in models:
-        for task in tasks:
-            for k in shots:
-                for seed in seeds:
-                    for order in range(len(exsets.orderings(k, seed, orders))):
-                        sets = exsets.build(task, shots=k, seed=seed, limit=limit, order=order)
-                        plans.append(Planned(model, task, k, seed, scoring, limit, sets, order, data))
-    return plans
-
-
-def _data_json(data: DataOptions | None) -> dict | None:
-    if data is None:
-        return None
-    d = dataclasses.asdict(data)
-    d["data_dir"] = str(data.data_dir) if data.data_dir else None
-    return d
-
-
-def rebuild(store: Store, run_id: int) -> Planned:
-    """A stored run as it was planned: its model, task file (read with the data options it
-    was read with), label words, shots, seed, ordering, test size and scoring."""
-    from .. import models as model_registry
-    from ..tasks import catalog
-    from ..tasks.verbalizers import base_name, variant
-
-    run = store.run(run_id)
-    source, content_hash = store.task_origin(run["task_id"])
-    d = dict(run.get("data_options") or {})
-    if d.get("data_dir"):
-        d["data_dir"] = Path(d["data_dir"])
-    data = DataOptions(**d) if d else None
-    task = catalog.load(source, data)
-    if base_name(run["task_name"]) != run["task_name"]:  # a label-word variant of the task
-        task = variant(task, tuple(run["labels"]))
-    if task.content_hash != content_hash:
-        raise UserError("--run", f"run {run_id}'s task ({source}) has changed since it was scored; start it anew")
-    registered = model_registry.registry()
-    if run["model_name"] in registered:
-        spec = registered[run["model_name"]]
-    else:
-        spec = model_registry.resolve(store.model_path(run["model_id"]))
-    sets = exsets.build(task, shots=run["shots"], seed=run["seed"], limit=run["limit_"], order=run["demo_order"])
-    return Planned(spec, task, run["shots"], run["seed"], run["scoring"], run["limit_"], sets, run["demo_order"], data)
-
-
-def chat_for(p: Planned, backend) -> ChatWrap | None:
-    """The chat wrapping a run asks for, from the model's GGUF metadata."""
-    if not p.model.chat_template:
-        return None
-    template = (backend.metadata or {}).get("tokenizer.chat_template")
-    if not template:
-        raise UserError(f"models.{p.model.name}.chat_template", "the model's GGUF has no chat template")
-    try:
-        return chat_wrap(template)
-    except Exception as e:  # a template from a file we do not control
-        raise UserError(f"models.{p.model.name}.chat_template", f"cannot render the model's chat template: {e}") from None
-
-
-def prepare(p: Planned, backend: Backend) -> None:
-    """Token ids of every input of the run, from whole prompt texts; refuse what cannot be
-    scored (full mode without an end token, shared first tokens, prompts too long)."""
-    task, sets = p.task, p.sets
-    if p.scoring == "full" and backend.eos is None:
-        raise UserError("--scoring", f"{p.model.name} has no end-of-sequence token here (a server entry needs a local"
-                                     " GGUF for its tokenizer); full scoring needs it: use --scoring first-token")
-    pb = PromptBuilder(backend.tokenize, task.prompt, task.definition, task.labels, eos=backend.eos,
-                       full=p.scoring == "full", chat=chat_for(p, backend), where=task.source)
-    demos = demo_pairs(sets.demos, task.labels)
-    # Once, up front: a prompt with no demonstrations and an empty input is the least any
-    # prompt of the run needs (a chat template or definition too long for n_ctx is refused
-    # before every prompt is tokenized).
-    bare = pb.encode([], "")
-    least = len(bare.prompt) + max(len(c) for c in bare.labels)
-    if least > backend.n_ctx:
-        wrap = pb.chat
-        raise PromptTooLong(
-            f"{task.source}: prompt", f"no prompt fits: without demonstrations or input it needs {least} tokens, more"
-            f" than n_ctx {backend.n_ctx} of {p.model.name}"
-            + (f" (the chat template adds {len(wrap.head) + len(wrap.tail):,} characters)" if wrap else ""))
-    items: list[Item] = []
-
-    def add(set_name: str, idx: int, ex_id: str, text: str, gold: int | None, demo_list) -> None:
-        enc = pb.encode(demo_list, text)
-        if p.scoring == "first-token":
-            clash = shared_first_tokens(enc.labels, task.labels)
-            if clash:
-                raise UserError(
-                    "--scoring", f"labels {clash[0]!r} and {clash[1]!r} of task {task.name} share their first token;"
-                    " first-token scoring cannot tell them apart (use --scoring full)",
-                )
-        items.append(Item(set_name, idx, ex_id, text, gold, enc.prompt, enc.labels, enc.text))
-
-    # Ordered so that consecutive prompts share the longest prefixes.
-    for i, text in enumerate(sets.cc):
-        add("cc", i, f"cc-{i}", text, None, demos)
-    for i, text in enumerate(sets.dc):
-        add("dc", i, f"dc-{i}", text, None, demos)
-    for i, ex in enumerate(sets.bias):
-        add("bias", i, ex.id, ex.text, ex.label, demos)
-    for i, ex in enumerate(sets.test):
-        add("test", i, ex.id, ex.text, ex.label, demos)
-    if p.shots >= 2:
-        # Last left out first: prompt j then shares demonstrations 0..j-1 with the one
-        # before it (the full set, or prompt j+1), so each is evaluated from demonstration j on.
-        for j in reversed(range(len(sets.demos))):
-            ex = sets.demos[j]
-            add("looc", j, ex.id, ex.text, ex.label, demos[:j] + demos[j + 1:])
-    too_long = [it for it in items if len(it.prompt) + max(len(c) for c in it.labels) > backend.n_ctx]
-    if too_long:
-        worst = max(too_long, key=lambda it: len(it.prompt))
-        need = len(worst.prompt) + max(len(c) for c in worst.labels)
-        raise PromptTooLong(
-            f"{task.source}: {worst.set} example {worst.example_id}",
-            f"{len(too_long)} of {len(items)} prompts do not fit; this one needs {need} tokens,"
-            f" {need - backend.n_ctx} more than n_ctx {backend.n_ctx} of {p.model.name}"
-            f" (k={p.shots}); use fewer shots (drop demonstrations) or a larger n_ctx in models.toml",
-        )
-    p.items = items
-    p.prefix_text = pb.text(demos, "{input}")
-
-
-def label_variants(items: Sequence[Item]) -> list[list[list[int]]]:
-    """The distinct per-label id lists a run scores, in order of first use: one variant
-    unless a prompt's end tokenizes differently with some inputs."""
-    out: list[list[list[int]]] = []
-    for it in items:
-        v = [list(ids) for ids in it.labels]
-        if v not in out:
-            out.append(v)
-    return out
-
-
-def shared_prefix(items: Sequence[Item], item: Item) -> int:
-    """How many leading ids ``item`` shares with every prompt that uses the run's full set
-    of demonstrations (for a leave-one-out prompt: with the first of them). This is the
-    part a backend evaluates once and reuses from its KV cache."""
-    main = [it.prompt for it in items if it.set != "looc"]
-    if item.set == "looc":
-        return common_prefix(item.prompt, main[0]) if main else len(item.prompt)
-    n = len(item.prompt)
-    for other in main:
-        n = min(n, common_prefix(item.prompt, other))
-    return n
 
 
 class Engine:
@@ -437,7 +208,7 @@ class Engine:
             "n_items": len(p.items), "method_version": METHOD_VERSION,
             # what was scored: each label's ids after the prompt (one variant unless a
             # prompt's end tokenizes differently with some inputs)
-            "label_ids": label_variants(p.items), "data_options": _data_json(p.data),
+            "label_ids": label_variants(p.items), "data_options": data_json(p.data),
         })
         if not self._claim(run_id):
             return run_id

@@ -12,7 +12,7 @@ from ..models import ModelSpec
 from ..store import SETS
 from ..types import Task
 from . import examples as exsets
-from .engine import Item, Planned, prepare, shared_prefix
+from .planning import Item, Planned, prepare, shared_prefix
 from .prompts import encode_text, with_period
 
 

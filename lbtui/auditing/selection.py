@@ -115,7 +115,7 @@ class AuditRequest:
     def plans(self) -> list:
         """Every run the request asks for, with its example sets (engine.Planned)."""
         from ..tasks import verbalizers
-        from .engine import plan
+        from .planning import plan
 
         sel = select(list(self.models), list(self.tasks), suites=list(self.suites), shots=self.shots, seeds=self.seeds,
                      limit=self.limit, scoring=self.scoring, data=self.data, orders=self.orders)

@@ -22,7 +22,8 @@ from ..analysis.calibration import mean_prior
 from ..analysis.calibrations import Calibration
 from ..analysis.metrics import predict, softmax
 from ..analysis.results import METHOD_VERSION, method_mark
-from ..auditing.engine import BATCH, chat_for, checked_scores, numbers_key, rebuild, score_address
+from ..auditing.engine import BATCH, checked_scores, numbers_key, score_address
+from ..auditing.planning import chat_for, rebuild
 from ..auditing.prompts import PromptBuilder, demo_pairs
 from ..backends import load_backend
 from ..backends.base import Request

@@ -15,7 +15,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from ..auditing.engine import Engine, NullProgress, plan
+from ..auditing.engine import Engine, NullProgress
+from ..auditing.planning import plan
 from ..models import ModelSpec
 from ..store import Store
 from ..types import Task
