@@ -40,7 +40,7 @@ def add_parser(sub) -> None:
 
 def read_inputs(source: str) -> tuple[list[dict], list[str], list[str]]:
     """Rows, their ids (given, else the row number) and their names for messages."""
-    from .tasks.taskfile import jsonl_rows, read_rows
+    from .tasks.rows import jsonl_rows, read_rows
 
     if source == "-":
         where = "<stdin>"

@@ -290,7 +290,7 @@ def test_sni_refuses_empty_inputs_and_duplicate_ids_as_jsonl_does(tmp_path):
 
 @pytest.mark.parametrize("label", ["no\u00a0way", "👨\u200d👩\u200d👧", "\u200fשלום", "a\u200bb"])
 def test_labels_with_format_characters_that_are_text_are_accepted(label):
-    from lbtui.tasks.taskfile import check_label_text
+    from lbtui.tasks.rows import check_label_text
 
     check_label_text(label, "labels")
 
@@ -298,7 +298,7 @@ def test_labels_with_format_characters_that_are_text_are_accepted(label):
 @pytest.mark.parametrize("label", ["a\x1bb", "a\x85b", "a\x07"])
 def test_labels_with_controls_are_refused(label):
     from lbtui.errors import TaskError
-    from lbtui.tasks.taskfile import check_label_text
+    from lbtui.tasks.rows import check_label_text
 
     with pytest.raises(TaskError, match="control character"):
         check_label_text(label, "labels")

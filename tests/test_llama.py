@@ -244,7 +244,7 @@ def test_tokens_needed_is_the_trie_of_the_prompts():
 
 
 def test_offload_counts():
-    from lbtui.backends.llama import offload
+    from lbtui.backends.llama_common import offload
 
     assert offload(30, -1, supported=False) == {"n_layer": 30, "layers_offloaded": 0, "layers_total": 31}
     assert offload(30, -1, supported=True)["layers_offloaded"] == 31
@@ -316,7 +316,7 @@ def test_a_context_size_llama_cpp_cannot_take_is_refused_in_one_line(n_ctx):
 def test_a_llama_cpp_python_without_the_api_is_one_line_naming_its_version(monkeypatch):
     import llama_cpp
 
-    from lbtui.backends import llama
+    from lbtui.backends import llama_common as llama
 
     monkeypatch.setattr(llama, "_API_CHECKED", False)
     monkeypatch.delattr(llama_cpp, "llama_memory_seq_cp")

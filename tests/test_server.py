@@ -389,7 +389,7 @@ class DistributionServer:
 
 @pytest.mark.model
 def test_whole_distributions_are_read_once_per_context_and_checked():
-    from lbtui.backends.llama import Vocab
+    from lbtui.backends.llama_common import Vocab
 
     n_vocab = Vocab(smollm2_path()).n_vocab
     good = DistributionServer(n_vocab)

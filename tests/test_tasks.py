@@ -5,7 +5,8 @@ import pytest
 
 from lbtui.tasks import catalog
 from lbtui.errors import TaskError
-from lbtui.tasks.taskfile import DataOptions, load_data_file, load_sni, load_toml, render
+from lbtui.tasks.rows import render
+from lbtui.tasks.taskfile import DataOptions, load_data_file, load_sni, load_toml
 
 
 def test_bundled_tasks_meet_the_brief():

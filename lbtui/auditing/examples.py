@@ -52,7 +52,7 @@ def orderings(shots: int, seed: int, n: int) -> list[tuple[int, ...]]:
 def domain_texts(task: Task, test: tuple[Example, ...], g: np.random.Generator) -> tuple[str, ...]:
     """DC's random in-domain inputs: field by field through the task's input template when
     it has several fields (premise and hypothesis), else over whole inputs."""
-    from ..tasks.taskfile import render, template_fields
+    from ..tasks.rows import render, template_fields
 
     names = template_fields(task.input_template)
     if len(names) < 2 or not all(e.fields for e in test):

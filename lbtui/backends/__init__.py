@@ -71,19 +71,19 @@ def load_backend(spec: "ModelSpec", path: Path | None) -> "Backend":
 
 def load_vocab(path: Path, *, n_ctx: int = 4096, where: str = "--model"):
     """A model's tokenizer alone (llama.cpp's vocab_only): for `lbtui prompt` and the app."""
-    from .llama import Vocab
+    from .llama_common import Vocab
 
     return Vocab(path, n_ctx=n_ctx, where=where)
 
 
 def build_info() -> dict:
     """What the installed llama.cpp build can do (GPU offload, threads, CPU features)."""
-    from .llama import build_info as info
+    from .llama_common import build_info as info
 
     return info()
 
 
 def hardware_summary() -> str:
-    from .llama import hardware_summary as summary
+    from .llama_common import hardware_summary as summary
 
     return summary()

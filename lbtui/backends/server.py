@@ -153,7 +153,7 @@ class ServerBackend:
     # --- tokens ----------------------------------------------------------------------------
 
     def _load_vocab(self, path: Path) -> None:
-        from .llama import Vocab
+        from .llama_common import Vocab
 
         self._vocab = Vocab(path, where=self.where)
         self.metadata = self._vocab.metadata

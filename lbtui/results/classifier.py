@@ -30,7 +30,7 @@ from ..backends.base import Request
 from ..errors import PromptTooLong, UserError
 from ..models.gguf import check_gguf
 from ..store import Store
-from ..tasks.taskfile import render, template_fields
+from ..tasks.rows import render, template_fields
 from ..types import PromptFormat
 from . import card as cards
 from .service import Results

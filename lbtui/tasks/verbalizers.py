@@ -18,7 +18,7 @@ import numpy as np
 
 from ..errors import UserError
 from ..types import Task
-from .taskfile import check_label_text
+from .rows import check_label_text
 
 
 def parse(text: str) -> list[tuple[str, ...]]:
