@@ -692,7 +692,7 @@ def test_the_plots_legend_sits_beside_the_plots_in_each_methods_colour(tmp_path)
     """The legend is a line above the plots (plotext's own covered the lines): one entry per
     drawn method in the colour of its line, none inside a plot."""
     from lbtui.analysis.calibrations import METHODS
-    from lbtui.ui.app import PLOT_COLORS, RICH_COLORS
+    from lbtui.ui.consts import PLOT_COLORS, RICH_COLORS
 
     async def scenario():
         app = fake_app(["-t", "reviews", "-k", "0,4", "--limit", "12", "--db", str(tmp_path / "p.db")])
@@ -1048,7 +1048,8 @@ def test_a_store_written_by_lbtui_run_opens_on_its_latest_audit_and_toggles_surv
 
 
 def test_the_latest_audit_is_the_runs_scored_one_after_another_before_the_newest():
-    from lbtui.ui.app import AUDIT_GAP, latest_audit
+    from lbtui.ui.consts import AUDIT_GAP
+    from lbtui.ui.session import latest_audit
 
     runs = [{"id": 1, "created": 0, "finished": 50}, {"id": 2, "created": 5000, "finished": 5100},
             {"id": 3, "created": 5100 + AUDIT_GAP / 2, "finished": 5300}, {"id": 4, "created": 5310, "finished": None}]

@@ -77,6 +77,7 @@ def write_store(path: Path, n_runs: int, *, seed: int = 0, note=lambda m: None) 
                 for name, n in sizes.items():
                     gold = np.arange(n) % k
                     scores = g.normal(-2, 1, (n, k)) + bias + 1.5 * np.eye(k)[gold] * (shots + 2) / 10
+                    scores = scores - np.logaddexp.reduce(scores, axis=1, keepdims=True)  # log-probabilities, as stored
                     rows += [{"set": name, "idx": j, "example_id": f"{name}-{j}", "text": f"{name} {j}",
                               "gold": None if name in ("cc", "dc") else int(gold[j]), "scores": scores[j]} for j in range(n)]
                 store.add_scores(rid, rows)

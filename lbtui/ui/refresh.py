@@ -1,0 +1,130 @@
+"""Keeping the visible tab current: a timer asks, only when something changed (here or in
+another process), for a snapshot that a worker builds from the store; finished runs'
+metrics are computed once in another worker; the long-lived heap is frozen out of the
+garbage collector's walks."""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import time
+
+from textual import work
+from textual.css.query import NoMatches
+from textual.worker import get_current_worker
+
+from ..errors import UserError
+from ..report import views as analysis
+from ..store import Store
+from .messages import (
+    Analysed, SnapshotReady, SnapshotSkipped,
+)
+from .consts import FREEZE_STEP
+
+
+class Refresh:
+    """Part of LbtuiApp (ui/app.py): its state lives on the app."""
+
+    def redraw(self) -> None:
+        """Draw the progress lines, and ask a worker for a fresh snapshot of the visible tab
+        when something changed (scores came in, a run finished, the shown runs changed)."""
+        if self.views is None:
+            return
+        self._notice_other_writers()
+        if not self.dirty:
+            return
+        tab = self.active_tab()
+        if tab is None:  # a tick while the app closes
+            return
+        self.dirty = False
+        try:
+            self.draw_progress()
+        except NoMatches:  # a tick that lands while the app tears its widgets down
+            return
+        self.requested += 1
+        self.build_snapshot(tab, list(self.view_runs), self.requested)
+
+    def _notice_other_writers(self) -> None:
+        """Past runs and the shown runs follow writes by other processes (`lbtui run` in
+        another terminal, a second app): SQLite's data_version changes when another
+        connection commits, a cheap check each tick."""
+        try:
+            version = self.store.data_version()
+        except UserError:  # a store locked for longer than the busy timeout: look again next tick
+            return
+        if version == self.data_version:
+            return
+        self.data_version = version
+        self.dirty = True
+        done = {rid for rid, status in self.store.statuses(self.view_runs).items() if status == "done"}
+        if done != self.done_shown:  # a shown run finished elsewhere: its verdict is due
+            self.done_shown = done
+            self.refresh_verdict(force=True)
+
+    @work(thread=True, exit_on_error=False, group="snapshot")
+    def build_snapshot(self, tab: str, run_ids: list[int], seq: int) -> None:
+        """Compute what ``tab`` shows from the store, off the UI thread. Builds queue on the
+        builder's lock; one overtaken by a newer request while it waited does nothing (not
+        cancelled: a cancelled worker fails whoever waits for the app's workers)."""
+        snap = self.views.build(tab, run_ids, seq, stale=lambda: seq < self.requested,
+                                history=(self.history_filter, self.history_sort))
+        self.post_message(SnapshotReady(snap) if snap is not None else SnapshotSkipped(seq))
+
+    def on_snapshot_skipped(self, msg: SnapshotSkipped) -> None:
+        self.shown = max(self.shown, msg.seq)
+
+    def on_snapshot_ready(self, msg: SnapshotReady) -> None:
+        snap = msg.snapshot
+        self.snapshots[snap.tab] = snap
+        self.shown = max(self.shown, snap.seq)
+        if snap.unanalysed and not any(w.group == "analyse" and w.is_running for w in self.workers):
+            self.analyse(snap.unanalysed)
+        if snap.tab == self.active_tab():
+            self.show_snapshot()
+        if len(snap.run_ids) >= self.frozen_at + FREEZE_STEP:
+            self.frozen_at = len(snap.run_ids)
+            self.freeze_pending = True
+            self.call_after_refresh(self._freeze_heap)
+
+    @work(thread=True, exit_on_error=False, group="analyse")
+    def analyse(self, run_ids: list[int]) -> None:
+        """Compute and store the metrics of finished runs that have none yet (once per run;
+        ProCa's mixtures and SC's fits are slow), telling the app every half second."""
+        worker = get_current_worker()
+        store = Store(self.db_path)
+        last = time.monotonic()
+        try:
+            for rid in run_ids:
+                if worker.is_cancelled:
+                    return
+                analysis.analyse_finished(store, rid)
+                if time.monotonic() - last > 0.5:
+                    self.post_message(Analysed())
+                    last = time.monotonic()
+        finally:
+            store.close()
+            self.post_message(Analysed())
+
+    def on_analysed(self, msg: Analysed) -> None:
+        self.dirty = True
+
+    def _freeze_heap(self) -> None:
+        """Results and snapshots of many runs live for the session; a full collection would
+        walk all of them (a UI stall). Collect once now, then keep them out of later walks;
+        what they free is still freed by reference counting."""
+        gc.collect()
+        gc.freeze()
+        self.freeze_pending = False
+
+    async def views_settled(self, timeout: float = 60) -> None:
+        """Wait until the visible tab shows the store as it is now: no change waiting for a
+        snapshot, no snapshot or analysis being computed (tests and `lbtui bench --app`)."""
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            busy = any(w.group in ("snapshot", "analyse") and not w.is_finished for w in self.workers)
+            if not busy and not self.dirty and self.shown == self.requested and not self.freeze_pending:
+                return
+            if self.dirty and not busy:
+                self.redraw()
+            await asyncio.sleep(0.01)
+        raise TimeoutError("the app's views did not settle")
