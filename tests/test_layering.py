@@ -107,3 +107,12 @@ def test_no_module_uses_another_modules_private_names(name, path, tree):
             if node.value.id in ("llama_cpp", "lc", "sys", "os"):  # third-party APIs with leading underscores
                 continue
             raise AssertionError(f"lbtui/{path.relative_to(PKG)}:{node.lineno} uses {node.value.id}.{node.attr}")
+
+
+MAX_LINES = 500  # a module past this is a room to split (#25)
+
+
+@pytest.mark.parametrize("name, path, tree", list(modules()), ids=lambda x: x if isinstance(x, str) else "")
+def test_no_module_is_over_500_lines(name, path, tree):
+    n = len(path.read_text().splitlines())
+    assert n <= MAX_LINES, f"lbtui/{path.relative_to(PKG)} has {n} lines; split it by concern"
