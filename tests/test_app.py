@@ -61,11 +61,13 @@ async def until_text(app, pilot, widget_id: str, *needles: str, tries: int = 100
 
 
 async def until_scored(pilot, db, at_least: int = 1, tries: int = 200) -> None:
-    """Wait (0.05 s steps) until some run in the store at ``db`` holds ``at_least`` scores."""
+    """Wait (0.05 s steps) until some run in the store at ``db`` holds ``at_least`` scores;
+    AssertionError when it never does (a test must not pass on nothing scored)."""
     for _ in range(tries):
         await pilot.pause(0.05)
         if db.exists() and any(Store(db).count_scores(r["id"]) >= at_least for r in Store(db).runs()):
             return
+    raise AssertionError(f"no run in {db} held {at_least} scores after {tries * 0.05:g} s")
 
 
 async def open_first_run(app, pilot) -> RunScreen:

@@ -130,9 +130,14 @@ def run_counts(db: Path) -> dict[int, tuple[str, int]]:
         return {}
 
 
-def kill_when(proc: subprocess.Popen, db: Path, ready) -> dict[int, tuple[str, int]]:
-    """SIGKILL the process as soon as ``ready(counts)`` holds (or it exits); the counts then."""
+def kill_when(proc: subprocess.Popen, db: Path, ready, deadline: float = 600) -> dict[int, tuple[str, int]]:
+    """SIGKILL the process as soon as ``ready(counts)`` holds (or it exits); the counts then.
+    Past ``deadline`` seconds the process is killed and the test fails."""
+    end = time.monotonic() + deadline
     while proc.poll() is None and not ready(run_counts(db)):
+        if time.monotonic() > end:
+            proc.kill()
+            raise AssertionError(f"the condition never held within {deadline:g} s: {run_counts(db)}")
         time.sleep(0.02)
     proc.send_signal(signal.SIGKILL)
     proc.wait()

@@ -154,10 +154,11 @@ def test_a_server_killed_mid_audit_fails_over_with_nothing_lost(tmp_path, tmp_pa
         killed = {}
 
         def killer():
-            while not made:
+            end = time.monotonic() + 300  # past it the thread gives up; the audit's asserts then fail
+            while not made and time.monotonic() < end:
                 time.sleep(0.01)
             backend = made[0]
-            while backend.sent_to[ub] < 3:
+            while backend.sent_to[ub] < 3 and time.monotonic() < end:
                 time.sleep(0.01)
             killed["a_before"] = backend.sent_to[ua]
             pb.kill()
