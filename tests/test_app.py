@@ -1149,3 +1149,23 @@ def test_runs_leave_the_results_from_either_table_and_the_store_keeps_them(tmp_p
     ids, verdict_runs = run(scenario())
     assert sorted(r["id"] for r in Store(db).runs()) == sorted(ids)  # nothing deleted from the store
     assert json.loads(Store(db).get_meta("app_session"))["runs"] == list(verdict_runs)
+
+
+def test_stored_runs_are_summed_in_one_notice_by_the_notes_kind(tmp_path):
+    """An audit whose runs are all stored: one notice counting them (the engine's notes
+    carry their kind; the app never reads their text), not one notice per run."""
+    db = tmp_path / "s.db"
+    argv = ["-t", "reviews", "-k", "0,4", "--limit", "12", "--db", str(db)]
+
+    async def scenario(seen):
+        app = fake_app(argv)
+        real = app.notify
+        app.notify = lambda message, **kw: seen.append(message) or real(message, **kw)
+        async with app.run_test(size=SIZE) as pilot:
+            await settled(app, pilot)
+
+    run(scenario([]))
+    seen = []
+    run(scenario(seen))
+    assert sum("were stored already" in m for m in seen) == 1 and any(m.startswith("2 run(s) were stored") for m in seen)
+    assert not any("is stored; nothing to evaluate" in m for m in seen), seen

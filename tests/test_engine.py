@@ -69,7 +69,7 @@ def test_cancel_then_resume_scores_only_what_is_missing(tmp_path, spec):
     class Stopper:
         def run_started(self, run): pass
         def run_finished(self, run): pass
-        def note(self, m): pass
+        def note(self, m, kind=None): pass
         def advanced(self, run):
             if run.done >= 16:
                 cancel.set()

@@ -187,7 +187,7 @@ def test_the_heartbeat_is_written_with_every_committed_call(tmp_path, fake_model
         def run_finished(self, run):
             pass
 
-        def note(self, message):
+        def note(self, message, kind=None):
             pass
 
     engine = Engine(store, backend_factory=lambda s, p: FakeBackend(delay=0.002), progress=Watch())

@@ -12,6 +12,7 @@ import json
 import threading
 import time
 from dataclasses import dataclass, field
+from enum import StrEnum
 from pathlib import Path
 from typing import Callable, Protocol, Sequence
 
@@ -32,11 +33,20 @@ BATCH = 8  # inputs scored and committed together unless the backend asks for mo
 LOGPROB_SLACK = 1e-6  # a log-probability a hair above 0 is rounding (a server's float32), stored as 0
 
 
+class Note(StrEnum):
+    """What a note tells, so that whoever shows notes can treat kinds apart (the app sums
+    stored runs into one line) without reading their text."""
+
+    INFO = "info"
+    STORED = "stored"  # a planned run is in the store already: nothing to evaluate
+    REUSED = "reused"  # some inputs of a run were scored before (same content address)
+
+
 class Progress(Protocol):
     def run_started(self, run: "RunHandle") -> None: ...
     def advanced(self, run: "RunHandle") -> None: ...
     def run_finished(self, run: "RunHandle") -> None: ...
-    def note(self, message: str) -> None: ...
+    def note(self, message: str, kind: Note = Note.INFO) -> None: ...
     def waiting(self, message: str) -> None: ...
 
 
@@ -44,7 +54,7 @@ class NullProgress:
     def run_started(self, run): pass
     def advanced(self, run): pass
     def run_finished(self, run): pass
-    def note(self, message): pass
+    def note(self, message, kind=Note.INFO): pass
     def waiting(self, message): pass
 
 
@@ -157,7 +167,7 @@ class Engine:
                     ids[id(p)] = found["id"]
                     audit.total -= planned_inputs(p)
                     self.progress.note(f"run {found['id']} ({p.task.name}, k={p.shots}, seed={p.seed}"
-                                       f"{f', order {p.order}' if p.order else ''}) is stored; nothing to evaluate")
+                                       f"{f', order {p.order}' if p.order else ''}) is stored; nothing to evaluate", Note.STORED)
                 else:
                     pending.append(p)
             if not pending:
@@ -288,7 +298,7 @@ class Engine:
             handle.done_at_start = handle.done  # the rate counts what is evaluated
             handle.audit.done += len(hits)
             self.progress.note(f"run {run_id}: {len(hits)} of {len(todo)} inputs were scored before (same model, prompt"
-                               " and labels); reused, not evaluated")
+                               " and labels); reused, not evaluated", Note.REUSED)
             self.progress.advanced(handle)
         return [it for it in todo if address[id(it)] not in found]
 

@@ -54,7 +54,7 @@ class ProgressBar:
         if run.status != "done":
             self._progress.console.print(f"run {run.id}: {run.status}")
 
-    def note(self, message: str) -> None:
+    def note(self, message: str, kind: str = "info") -> None:
         # Notes are for people watching; scripts get a clean stderr (errors only).
         if self.console.is_terminal:
             self._progress.console.print(f"[dim]{message}[/dim]")

@@ -12,7 +12,7 @@ from textual.widgets import (
 )
 from textual.worker import Worker, WorkerState
 
-from ..auditing.engine import Engine
+from ..auditing.engine import Engine, Note
 from ..auditing.selection import AuditRequest
 from ..errors import Cancelled, UserError
 from ..report import views as analysis
@@ -127,7 +127,7 @@ class AuditControl:
             self.refresh_verdict(force=True)
 
     def on_engine_note(self, msg: EngineNote) -> None:
-        if msg.text.endswith("is stored; nothing to evaluate"):  # one summary at the end, not a notice per run
+        if msg.kind == Note.STORED:  # one summary at the end, not a notice per run
             self.stored_notes += 1
             return
         self.notify(msg.text, timeout=4)

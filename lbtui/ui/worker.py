@@ -6,7 +6,7 @@ import dataclasses
 
 from textual.message import Message
 
-from ..auditing.engine import RunHandle
+from ..auditing.engine import Note, RunHandle
 
 
 class RunProgress(Message):
@@ -22,9 +22,10 @@ class RunProgress(Message):
 
 
 class EngineNote(Message):
-    def __init__(self, text: str):
+    def __init__(self, text: str, kind: Note = Note.INFO):
         super().__init__()
         self.text = text
+        self.kind = kind
 
 
 class AppProgress:
@@ -48,5 +49,5 @@ class AppProgress:
     def waiting(self, message: str) -> None:
         self.note(message)
 
-    def note(self, message: str) -> None:
-        self.app.post_message(EngineNote(message))
+    def note(self, message: str, kind: Note = Note.INFO) -> None:
+        self.app.post_message(EngineNote(message, kind))
