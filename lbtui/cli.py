@@ -24,7 +24,6 @@ from .auditing.selection import AuditRequest, Selection, data_options, select, s
 from .errors import EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_OK, EXIT_TERMINATED, Terminated, UserError
 from .store import store_error
 from .tasks import catalog
-from .tasks.taskfile import DataOptions
 
 
 # --- helpers ---------------------------------------------------------------------------
@@ -96,7 +95,7 @@ def cmd_prompt(a) -> int:
 
     registry = model_registry.registry()
     spec = model_registry.resolve(a.model or model_registry.default_model(registry), registry)
-    task = catalog.load(a.task, DataOptions(data_dir=a.data_dir, allow_outside=a.allow_outside_paths))
+    task = catalog.load(a.task, data_options(a))
     view = prompt_view.inspect(spec, task, shots=a.shots, seed=a.seed, order=a.order, set_name=a.set, index=a.index,
                                example_id=a.example, scoring=a.scoring)
     if a.json:
@@ -181,7 +180,7 @@ def cmd_bench(a) -> int:
         raise UserError("--shots/--limit/--naive", "shots and naive must be >= 0, limit >= 1")
     registry = model_registry.registry()
     names = split_names(a.model) or [model_registry.default_model(registry)]
-    task = catalog.load(a.task, DataOptions(data_dir=a.data_dir, allow_outside=a.allow_outside_paths))
+    task = catalog.load(a.task, data_options(a))
     results = []
     for name in names:
         spec = model_registry.resolve(name, registry)
@@ -276,6 +275,17 @@ def _on_sigterm(signum, frame) -> None:
     raise Terminated()
 
 
+SCORES = {None, "run", "classify"}  # commands whose scores a rerun reuses (None: the app)
+
+
+def _resume_hint(a) -> str:
+    """What a stopped command leaves: a scoring command kept what it scored; one that only
+    reads was just stopped."""
+    if a is not None and getattr(a, "command", None) not in SCORES:
+        return ""
+    return "; what was scored is stored, run the same command to resume"
+
+
 def main(argv: Sequence[str] | None = None, *, backend_factory: Callable | None = None) -> int:
     a = None
     try:
@@ -302,10 +312,10 @@ def main(argv: Sequence[str] | None = None, *, backend_factory: Callable | None 
         print(f"lbtui: error: {err}", file=sys.stderr)
         return err.exit_code
     except Terminated:
-        print("lbtui: terminated (SIGTERM); what was scored is stored, run the same command to resume", file=sys.stderr)
+        print("lbtui: terminated (SIGTERM)" + _resume_hint(a), file=sys.stderr)
         return EXIT_TERMINATED
     except KeyboardInterrupt:
-        print("lbtui: interrupted; what was scored is stored, run the same command to resume", file=sys.stderr)
+        print("lbtui: interrupted" + _resume_hint(a), file=sys.stderr)
         return EXIT_INTERRUPTED
     except BrokenPipeError:
         return EXIT_OK

@@ -28,6 +28,16 @@ def _add_selection(p: argparse.ArgumentParser, *, for_app: bool = False) -> None
     p.add_argument("--limit", type=str, default=None if for_app else str(examples.DEFAULT_LIMIT), help="test examples a task (default 100)")
     p.add_argument("--scoring", choices=["full", "first-token"], default=None if for_app else "full", help="label scoring (default full)")
     p.add_argument("--db", type=Path, help="SQLite store (default: $LBTUI_DB or the user data dir)")
+    add_data_options(p)
+
+
+# Every command that loads a task takes these (a test walks the parser to hold it).
+DATA_OPTIONS = ("--text-field", "--label-field", "--id-field", "--definition", "--pool", "--split-seed",
+                "--skip-unknown-labels", "--allow-outside-paths", "--data-dir")
+
+
+def add_data_options(p: argparse.ArgumentParser) -> None:
+    """How a task file's data is read: the one definition of DATA_OPTIONS."""
     g = p.add_argument_group("plain data files and SNI files")
     g.add_argument("--text-field", default="text", help="input field of a .jsonl/.csv file (default text)")
     g.add_argument("--label-field", default="label", help="label field of a .jsonl/.csv file (default label)")
@@ -62,8 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
     which.add_argument("--example", help="example id")
     pr.add_argument("--scoring", choices=["full", "first-token"], default="full", help="label scoring (default full)")
     pr.add_argument("--json", action="store_true", help="print one JSON document")
-    pr.add_argument("--data-dir", type=Path, help="resolve the task file's data paths against this folder")
-    pr.add_argument("--allow-outside-paths", action="store_true", help="let a task file name data outside its folder")
+    add_data_options(pr)
     e = sub.add_parser("export", help="print every stored raw score of a run")
     e.add_argument("--run", type=run_id, required=True, help="run id")
     e.add_argument("--db", type=Path)
@@ -75,8 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--limit", type=int, default=200, help="test examples (default 200)")
     b.add_argument("--naive", type=int, default=8, help="test examples scored the naive way (default 8; 0 skips)")
     b.add_argument("--modes", default="first-token,full", help="scoring modes to time (default first-token,full)")
-    b.add_argument("--data-dir", type=Path, help="resolve the task file's data paths against this folder")
-    b.add_argument("--allow-outside-paths", action="store_true", help="let a task file name data outside its folder")
+    add_data_options(b)
     b.add_argument("--json", action="store_true", help="print one JSON document instead of a table")
     b.add_argument("--app", action="store_true", help="measure the app instead: first table, toggles, UI stalls and SQL"
                                                      " statements a refresh over a store of --runs finished runs")

@@ -186,3 +186,60 @@ def test_without_the_models_extra_run_says_how_to_get_a_model(tmp_path, capsys, 
         from lbtui.store import Store
 
         assert Store(tmp_path / "m.db").runs() == []
+
+
+# --- one command line (#29) ------------------------------------------------------------------
+
+# Commands with -t that load no task file, and why.
+SELECTS_STORED_RUNS = {"stability": "-t selects stored runs by task name; no task file is read"}
+
+
+def _subparsers(parser):
+    import argparse
+
+    for action in parser._actions:  # argparse keeps its subcommands here; no public accessor exists
+        if isinstance(action, argparse._SubParsersAction):
+            return dict(action.choices)
+    return {}
+
+
+def test_every_command_that_loads_a_task_takes_the_data_options_from_one_definition():
+    from lbtui.cli_parser import DATA_OPTIONS, build_parser
+
+    top = build_parser()
+    commands = {"(app)": top, **_subparsers(top)}
+    loading = []
+    for name, p in commands.items():
+        options = {o for a in p._actions for o in a.option_strings}
+        if "--task" not in options or name in SELECTS_STORED_RUNS:
+            continue
+        loading.append(name)
+        assert set(DATA_OPTIONS) <= options, f"{name} loads a task but lacks {sorted(set(DATA_OPTIONS) - options)}"
+    assert {"(app)", "run", "prompt", "bench"} <= set(loading)
+
+
+def test_prompt_reads_a_plain_file_with_its_own_label_field(tmp_path, capsys):
+    rows = [{"body": f"mail {i} about {'refunds' if i % 2 else 'passwords'}", "dept": "billing" if i % 2 else "it"}
+            for i in range(140)]
+    task = tmp_path / "emails.jsonl"
+    task.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    assert main(["prompt", "-t", str(task), "--label-field", "dept", "--text-field", "body", "--json"]) == 0
+    view = json.loads(capsys.readouterr().out)
+    assert sorted(view["labels"][i]["label"] for i in range(2)) == ["billing", "it"]
+
+
+@pytest.mark.parametrize("command, resumes", [(["report"], False), (["diagnose", "--run", "1"], False),
+                                              (["stability"], False), (["export", "--run", "1"], False),
+                                              (["run", "-t", "reviews"], True)])
+def test_a_stopped_command_says_resume_only_where_it_scored(monkeypatch, capsys, command, resumes):
+    from lbtui import cli
+    from lbtui.errors import Terminated
+
+    def stopped(*a, **k):
+        raise Terminated
+
+    for name in ("cmd_report", "cmd_diagnose", "cmd_stability", "cmd_export", "cmd_run"):
+        monkeypatch.setattr(cli, name, stopped)
+    assert main(command) == 143
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("lbtui: terminated (SIGTERM)") and ("resume" in err) == resumes, err
