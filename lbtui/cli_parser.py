@@ -31,6 +31,22 @@ def _add_selection(p: argparse.ArgumentParser, *, for_app: bool = False) -> None
     add_data_options(p)
 
 
+def add_run_selectors(p: argparse.ArgumentParser) -> None:
+    """Which stored runs a reading command takes: the one definition of the selectors
+    (report, diagnose, stability); each narrows the finished runs, and one that matches
+    nothing says which and what the store holds."""
+    p.add_argument("--run", type=run_id, action="append", help="run id (repeatable; default: every finished run)")
+    p.add_argument("--suite", help="only the runs of this suite's tasks")
+    p.add_argument("-m", "--model", action="append", help="only runs of these models: names or .gguf paths (repeatable,"
+                                                         " comma-separated)")
+    p.add_argument("-t", "--task", action="append", help="only runs of these tasks: names or task files (repeatable,"
+                                                        " comma-separated)")
+    p.add_argument("-k", "--shots", help="only runs with these numbers of demonstrations, comma-separated")
+    p.add_argument("--seeds", type=int, help="only runs of demonstration seeds 0..N-1")
+    p.add_argument("--scoring", choices=["full", "first-token"], help="only runs of this scoring mode")
+    p.add_argument("--db", type=Path)
+
+
 # Every command that loads a task takes these (a test walks the parser to hold it).
 DATA_OPTIONS = ("--text-field", "--label-field", "--id-field", "--definition", "--pool", "--split-seed",
                 "--skip-unknown-labels", "--allow-outside-paths", "--data-dir")
@@ -94,9 +110,7 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--runs", type=int, default=2511, help="with --app: finished runs in the throw-away store (default 2511,"
                                                           " the paper's 279 tasks x 3 shots x 3 seeds)")
     rp = sub.add_parser("report", help="metrics with bootstrap intervals over stored runs; gates for pipelines")
-    rp.add_argument("--run", type=run_id, action="append", help="run id (repeatable; default: every finished run)")
-    rp.add_argument("--suite", help="only the runs of this suite's tasks")
-    rp.add_argument("--db", type=Path)
+    add_run_selectors(rp)
     rp.add_argument("--format", choices=["md", "csv", "json", "html"], default="md")
     rp.add_argument("--json", action="store_true", help="the same as --format json")
     rp.add_argument("-o", "--out", type=Path, help="write the report to this file (default stdout)")
@@ -107,16 +121,11 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("--fail-if", action="append", default=[], metavar="[METHOD:]METRIC>X",
                     help="exit 3 when the condition holds for any reported row, e.g. 'rsd>0.3', 'looc:macro_f1<0.5', '*:bias_score>0.2'")
     dg = sub.add_parser("diagnose", help="where a run's bias comes from: priors side by side, majority and recency bias")
-    dg.add_argument("--run", type=run_id, action="append", required=True, help="run id (repeatable)")
-    dg.add_argument("--db", type=Path)
+    add_run_selectors(dg)
     dg.add_argument("--resamples", type=int, default=1000, help="bootstrap resamples (default 1000)")
     dg.add_argument("--json", action="store_true")
     st = sub.add_parser("stability", help="how findings vary across demonstration seeds and orderings (run with --seeds/--orders)")
-    st.add_argument("--run", type=run_id, action="append", help="run id (repeatable; default: every finished run)")
-    st.add_argument("--suite", help="only the runs of this suite's tasks")
-    st.add_argument("-m", "--model", action="append", help="only runs of these model names (repeatable, comma-separated)")
-    st.add_argument("-t", "--task", action="append", help="only runs of these task names (repeatable, comma-separated)")
-    st.add_argument("--db", type=Path)
+    add_run_selectors(st)
     st.add_argument("--json", action="store_true")
     qz = sub.add_parser("quantize", help="write quantized variants of a model (llama.cpp's quantizer) and register them as MODEL@TYPE")
     qz.add_argument("model", help="model name from models.toml or a .gguf path")

@@ -22,6 +22,55 @@ def open_store(db: Path | None):
     return Store(db or paths.default_db(), readonly=True)
 
 
+def _task_name(value: str) -> str:
+    """A task selector as the store names the task: a task TOML file's `name` (else its
+    stem), a data file's stem, or the name as given."""
+    path = Path(value)
+    if path.suffix == ".toml" and path.is_file():
+        import tomllib
+
+        try:
+            name = tomllib.loads(path.read_text(encoding="utf-8")).get("name")
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError, OSError):
+            name = None
+        return name.strip() if isinstance(name, str) and name.strip() else path.stem
+    return path.stem if path.suffix in (".jsonl", ".csv", ".tsv", ".ndjson", ".json") else value
+
+
+def select_stored(store, a) -> list[dict]:
+    """The finished runs the selectors choose (cli_parser.add_run_selectors): --run ids or
+    every finished run, then each selector given narrows them; one that leaves nothing is
+    refused naming it and what the runs before it held."""
+    from .report.summary import select_runs
+    from .tasks import suites
+
+    names = [p.stem for p in suites.task_files(a.suite)] if a.suite else None
+    runs = select_runs(store, a.run, names)
+    shots = None
+    if a.shots:
+        try:
+            shots = [int(x) for x in split_names(a.shots)]
+        except ValueError:
+            raise UserError("-k", f"give numbers of demonstrations, e.g. 0,4,8, not {a.shots!r}") from None
+    checks = (
+        ("-m", "model", "model_name", [Path(m).stem if m.endswith(".gguf") else m for m in split_names(a.model)] or None),
+        ("-t", "task", "task_name", [_task_name(t) for t in split_names(a.task)] or None),
+        ("-k", "shots", "shots", shots),
+        ("--seeds", "seed", "seed", list(range(a.seeds)) if a.seeds else None),
+        ("--scoring", "scoring", "scoring", [a.scoring] if a.scoring else None),
+    )
+    for option, what, key, wanted in checks:
+        if wanted is None:
+            continue
+        kept = [r for r in runs if r[key] in wanted]
+        if not kept:
+            held = ", ".join(sorted({str(r[key]) for r in runs}, key=lambda x: (len(x), x)))
+            raise UserError(option, f"no finished run of {what} {', '.join(map(str, wanted))} among the {len(runs)}"
+                                    f" selected in {store.path}; they hold {what} {held}")
+        runs = kept
+    return runs
+
+
 def cmd_export(a) -> int:
     from .report.formats import safe_cell
 
@@ -54,7 +103,6 @@ def cmd_export(a) -> int:
 def cmd_report(a) -> int:
     from .report import formats as report_format, summary as report
     from .results import Results
-    from .tasks import suites
 
     gates = [report.parse_gate(g) for g in a.fail_if]
     if a.resamples < 10:
@@ -64,8 +112,7 @@ def cmd_report(a) -> int:
     if a.plots:
         paths.check_output_folder(a.plots, "--plots")
     store = open_store(a.db)
-    names = [p.stem for p in suites.task_files(a.suite)] if a.suite else None
-    runs = report.select_runs(store, a.run, names)
+    runs = select_stored(store, a)
     summary = report.summarize(Results(store), runs, resamples=a.resamples, seed=a.seed, against=a.against.lower())
     rows = summary.rows
     meta = {"runs": len(runs), "resamples": a.resamples, "seed": a.seed, "level": 0.95, "against": a.against.lower()}
@@ -94,16 +141,12 @@ def cmd_report(a) -> int:
 def cmd_diagnose(a) -> int:
     from .analysis import diagnose
     from .results import run_scores
-    from .results.service import not_done
     from .report.render import diagnosis_json, print_diagnosis
 
     store = open_store(a.db)
     out = []
-    for rid in a.run:
-        run = store.run(rid)
-        if run["status"] != "done":
-            raise UserError("--run", not_done(run))
-        rs = run_scores(store, rid)
+    for run in select_stored(store, a):
+        rs = run_scores(store, run["id"])
         out.append((run, diagnose.prior_table(rs), diagnose.demo_effects(rs, resamples=a.resamples)))
     if a.json:
         print(json.dumps([diagnosis_json(*x) for x in out], indent=2))
@@ -134,17 +177,9 @@ def cmd_stability(a) -> int:
     from .analysis.calibrations import METHODS
     from .results import report
     from .report.render import print_stability, stability_json
-    from .report.summary import select_runs
-    from .tasks import suites
 
     store = open_store(a.db)
-    names = [p.stem for p in suites.task_files(a.suite)] if a.suite else None
-    if a.task:
-        names = [n for n in split_names(a.task) if names is None or n in names]
-    runs = select_runs(store, a.run, names)
-    if a.model:
-        wanted = set(split_names(a.model))
-        runs = [r for r in runs if r["model_name"] in wanted]
+    runs = select_stored(store, a)
     rows = stability.spread_rows([(r, report(store, r["id"]).metrics) for r in runs], METHODS)
     if not rows:
         raise UserError("--run", f"no group of these {len(runs)} runs varies in seed or ordering;"

@@ -191,7 +191,7 @@ def test_without_the_models_extra_run_says_how_to_get_a_model(tmp_path, capsys, 
 # --- one command line (#29) ------------------------------------------------------------------
 
 # Commands with -t that load no task file, and why.
-SELECTS_STORED_RUNS = {"stability": "-t selects stored runs by task name; no task file is read"}
+SELECTS_STORED_RUNS = {c: "-t selects stored runs (a task file only names its task)" for c in ("report", "diagnose", "stability")}
 
 
 def _subparsers(parser):
@@ -243,3 +243,49 @@ def test_a_stopped_command_says_resume_only_where_it_scored(monkeypatch, capsys,
     assert main(command) == 143
     err = capsys.readouterr().err.strip()
     assert err.startswith("lbtui: terminated (SIGTERM)") and ("resume" in err) == resumes, err
+
+
+SELECTORS = ("--run", "--suite", "--model", "--task", "--shots", "--seeds", "--scoring", "--db")
+
+
+def test_every_command_that_selects_stored_runs_takes_the_same_selectors():
+    from lbtui.cli_parser import build_parser
+
+    commands = _subparsers(build_parser())
+    for name in SELECTS_STORED_RUNS:
+        options = {o for a in commands[name]._actions for o in a.option_strings}
+        assert set(SELECTORS) <= options, f"{name} lacks {sorted(set(SELECTORS) - options)}"
+    # and they mean the same: one definition, the same help text everywhere
+    helps = {name: {a.dest: a.help for a in commands[name]._actions} for name in SELECTS_STORED_RUNS}
+    assert len({tuple(sorted((k, str(v)) for k, v in h.items() if k in ("run", "model", "task", "shots", "seeds",
+                                                                          "scoring"))) for h in helps.values()}) == 1
+
+
+def test_selectors_take_task_files_and_say_what_the_store_holds(tmp_path, capsys, fake_model, fake_factory):
+    db = tmp_path / "s.db"
+    folder = tmp_path / "mytask"
+    folder.mkdir()
+    rows = [{"text": f"mail {i} {'refund' if i % 2 else 'password'}", "dept": "billing" if i % 2 else "it"}
+            for i in range(140)]
+    (folder / "emails.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    (folder / "emails.toml").write_text('name = "emails"\ndefinition = "Which department?"\nlabels = ["billing", "it"]\n'
+                                        '[data]\nfile = "emails.jsonl"\ninput = "{text}"\nlabel_field = "dept"\n')
+    base = ["-m", str(fake_model), "--db", str(db), "--limit", "8", "--json"]
+    assert main(["run", "-t", str(folder / "emails.toml"), "-k", "0", "--seeds", "2", *base], backend_factory=fake_factory) == 0
+    assert main(["run", "-t", "reviews", "-k", "0", *base], backend_factory=fake_factory) == 0
+    capsys.readouterr()
+    # a task file selects its task, in every reading command
+    assert main(["stability", "-t", str(folder / "emails.toml"), "--db", str(db), "--json"]) == 0
+    assert {r["task"] for r in json.loads(capsys.readouterr().out)} == {"emails"}
+    assert main(["report", "-t", str(folder / "emails.toml"), "-k", "0", "--resamples", "20", "--db", str(db),
+                 "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["runs"] == 2
+    assert main(["diagnose", "-t", "reviews", "--db", str(db), "--json"]) == 0
+    assert [d["run_id"] for d in json.loads(capsys.readouterr().out)] == [3]
+    # a selector that matches nothing names itself and what the store holds
+    for argv, option, held in ((["-t", "tickets"], "-t", "emails, reviews"), (["-k", "4"], "-k", "shots 0"),
+                               (["--scoring", "first-token"], "--scoring", "scoring full"),
+                               (["-m", "other"], "-m", f"model {fake_model.stem}")):
+        assert main(["report", *argv, "--db", str(db)]) == 2
+        err = capsys.readouterr().err.strip()
+        assert err.startswith(f"lbtui: error: {option}: no finished run") and held in err, err

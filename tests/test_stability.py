@@ -136,7 +136,7 @@ def test_run_with_orders_stores_reordered_runs_and_reports_their_spread(capsys, 
     assert main(["stability", "--db", str(db), "--json"]) == 0
     assert json.loads(capsys.readouterr().out) == rows
     assert main(["stability", "--db", str(db), "-t", "nothing-like-it"]) == 2
-    assert "no finished runs" in capsys.readouterr().err
+    assert "-t: no finished run of task nothing-like-it" in capsys.readouterr().err  # and what the store holds
     # The report counts seeds x orderings and gives their range.
     assert main(["report", "--db", str(db), "--format", "json"]) == 0
     rep = json.loads(capsys.readouterr().out)

@@ -82,6 +82,8 @@ def select_runs(store: Store, run_ids: list[int] | None, task_names: list[str] |
         wanted = set(task_names)
         runs = [r for r in runs if r["task_name"] in wanted]
     if not runs:
+        if task_names is not None:
+            raise UserError("--suite", f"no finished run of the suite's tasks in {store.path}")
         raise UserError("--run" if run_ids else "--db", f"no finished runs to report in {store.path}")
     return runs
 
