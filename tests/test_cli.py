@@ -289,3 +289,15 @@ def test_selectors_take_task_files_and_say_what_the_store_holds(tmp_path, capsys
         assert main(["report", *argv, "--db", str(db)]) == 2
         err = capsys.readouterr().err.strip()
         assert err.startswith(f"lbtui: error: {option}: no finished run") and held in err, err
+
+
+def test_prompt_numbers_a_set_in_the_stored_order_as_export_does(capsys):
+    """--set looc --index j is demonstration j left out, the row export lists as looc idx j
+    (evaluation runs them in another order)."""
+    from lbtui.auditing import examples
+    from lbtui.tasks import catalog
+
+    sets = examples.build(catalog.load("reviews"), shots=4, seed=0, limit=10, order=0)
+    for j in range(4):
+        assert main(["prompt", "-t", "reviews", "-k", "4", "--set", "looc", "--index", str(j), "--json"]) == 0
+        assert json.loads(capsys.readouterr().out)["example_id"] == sets.demos[j].id

@@ -27,7 +27,9 @@ def _view(vocab, *, text: str, prompt, label_ids, labels, label_prefix: str, pre
 
 
 def _pick(items: list[Item], set_name: str, index: int | None, example_id: str | None) -> Item:
-    pool = [it for it in items if it.set == set_name]
+    # The stored order (idx), as export and the store number a set: evaluation runs the
+    # leave-one-out prompts in another order, which --index must not follow.
+    pool = sorted((it for it in items if it.set == set_name), key=lambda it: it.idx)
     if not pool:
         why = " (leave-one-out needs k >= 2)" if set_name == "looc" else ""
         raise UserError("--set", f"the run has no {set_name} inputs{why}")
