@@ -49,7 +49,7 @@ def add_run_selectors(p: argparse.ArgumentParser) -> None:
 
 # Every command that loads a task takes these (a test walks the parser to hold it).
 DATA_OPTIONS = ("--text-field", "--label-field", "--id-field", "--definition", "--pool", "--split-seed",
-                "--skip-unknown-labels", "--allow-outside-paths", "--data-dir")
+                "--skip-unknown-labels", "--allow-outside-paths", "--data-dir", "--allow-duplicates")
 
 
 def add_data_options(p: argparse.ArgumentParser) -> None:
@@ -63,6 +63,9 @@ def add_data_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--split-seed", type=int, default=0, help="seed of the pool/test split (default 0)")
     g.add_argument("--skip-unknown-labels", action="store_true", help="drop data rows whose label is not in the task's label set")
     g.add_argument("--allow-outside-paths", action="store_true", help="let a task file name data outside its folder")
+    g.add_argument("--allow-duplicates", action="store_true", help="score runs whose test inputs repeat a"
+                                                                  " demonstration's text (refused by default: the"
+                                                                  " prompt would hold the answer)")
     g.add_argument("--data-dir", type=Path, help="resolve task files' data paths against this folder (where your copy of the data sets lives)")
 
 

@@ -301,3 +301,42 @@ def test_prompt_numbers_a_set_in_the_stored_order_as_export_does(capsys):
     for j in range(4):
         assert main(["prompt", "-t", "reviews", "-k", "4", "--set", "looc", "--index", str(j), "--json"]) == 0
         assert json.loads(capsys.readouterr().out)["example_id"] == sets.demos[j].id
+
+
+def _dup_task(tmp_path, repeats: int) -> "Path":
+    rows = [{"text": f"message number {i}", "label": "a" if i % 2 else "b"} for i in range(160)]
+    rows += rows[:repeats]  # exact repeats of the first texts
+    path = tmp_path / "dups.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
+
+
+def test_repeated_texts_are_said_once_per_task_on_any_stderr(tmp_path, capsys, fake_model, fake_factory):
+    task = _dup_task(tmp_path, 15)
+    argv = ["run", "-m", str(fake_model), "-t", str(task), "-k", "0", "--limit", "20", "--db", str(tmp_path / "s.db"),
+            "--json", "--seeds", "2"]
+    assert main(argv, backend_factory=fake_factory) == 0
+    warnings = [line for line in capsys.readouterr().err.splitlines() if line.startswith("lbtui: warning:")]
+    assert len(warnings) == 1 and "task dups: 15 input(s) repeat another input's text (e.g. " in warnings[0], warnings
+
+
+def test_a_test_input_that_repeats_a_demonstration_is_refused_unless_asked(tmp_path, capsys, fake_model, fake_factory):
+    from lbtui.auditing import examples
+    from lbtui.tasks import catalog
+    from lbtui.tasks.taskfile import DataOptions
+
+    task_file = _dup_task(tmp_path, 0)
+    task = catalog.load(str(task_file), DataOptions())
+    sets = examples.build(task, shots=4, seed=0, limit=20, order=0)
+    rows = [json.loads(line) for line in task_file.read_text().splitlines()]
+    # make the first test input's text that of the first demonstration
+    demo_text, test_text = sets.demos[0].text, sets.test[0].text
+    rows = [dict(r, text=demo_text) if r["text"] == test_text else r for r in rows]
+    task_file.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    argv = ["run", "-m", str(fake_model), "-t", str(task_file), "-k", "4", "--limit", "20", "--db",
+            str(tmp_path / "s.db"), "--json"]
+    assert main(argv, backend_factory=fake_factory) == 2
+    err = capsys.readouterr().err.strip()
+    assert "repeat a demonstration's text" in err and "--allow-duplicates" in err and err.count("\n") == 0, err
+    assert not (tmp_path / "s.db").exists()
+    assert main([*argv, "--allow-duplicates"], backend_factory=fake_factory) == 0

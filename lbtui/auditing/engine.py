@@ -25,7 +25,7 @@ from ..errors import Cancelled, InvalidScores, UserError
 from ..models import ModelSpec, identity as model_identity, sha256_file
 from ..models.gguf import check_gguf
 from ..store import RunStatus, Store, new_owner
-from .planning import Item, Planned, data_json, evaluation_order, label_variants, plan, planned_inputs, prepare, rebuild, run_key
+from .planning import Item, Planned, data_json, repeated_texts, evaluation_order, label_variants, plan, planned_inputs, prepare, rebuild, run_key
 
 
 WAIT_SECONDS = 1.0  # how often to look whether another process finished a shared run
@@ -40,6 +40,7 @@ class Note(StrEnum):
     INFO = "info"
     STORED = "stored"  # a planned run is in the store already: nothing to evaluate
     REUSED = "reused"  # some inputs of a run were scored before (same content address)
+    WARNING = "warning"  # something about the data the user should know, said even to scripts
 
 
 class Progress(Protocol):
@@ -152,6 +153,12 @@ class Engine:
         ids: dict[int, int] = {}
         place = {id(p): i + 1 for i, p in enumerate(plans)}  # run i of len(plans), for progress
         audit = AuditCount(total=sum(planned_inputs(p) for p in plans))
+        for task in {id(p.task): p.task for p in plans}.values():  # once per task, whatever its runs
+            n, example = repeated_texts(task)
+            if n:
+                self.progress.note(f"task {task.name}: {n} input(s) repeat another input's text (e.g. {example});"
+                                   " repeated texts across the test, pool and bias sets inflate or leak results",
+                                   Note.WARNING)
         for name, group in by_model.items():
             spec = group[0].model
             path = spec.locate()

@@ -37,12 +37,10 @@ def evaluation_order(items: list["Item"]) -> list["Item"]:
     return out
 
 
-
 def planned_inputs(p: "Planned") -> int:
     """How many inputs a run scores, known before its prompts are tokenized."""
     s = p.sets
     return len(s.cc) + len(s.dc) + len(s.bias) + len(s.test) + (len(s.demos) if p.shots >= 2 else 0)
-
 
 
 @dataclass(frozen=True)
@@ -59,7 +57,6 @@ class Item:
     @property
     def request(self) -> Request:
         return Request(self.prompt, self.labels)
-
 
 
 @dataclass
@@ -80,7 +77,6 @@ class Planned:
     prefix_text: str = ""
 
 
-
 def run_key(model_sha: str, p: Planned) -> str:
     fields = {"model": model_sha, "task": p.task.content_hash, "shots": p.shots, "seed": p.seed, "scoring": p.scoring,
               "limit": p.limit, "n_bias": len(p.sets.bias), "chat": p.model.chat_template, "method": METHOD_VERSION}
@@ -88,7 +84,6 @@ def run_key(model_sha: str, p: Planned) -> str:
         fields["order"] = p.order
     blob = json.dumps(fields, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()
-
 
 
 def plan(
@@ -113,9 +108,34 @@ def plan(
                 for seed in seeds:
                     for order in range(len(exsets.orderings(k, seed, orders))):
                         sets = exsets.build(task, shots=k, seed=seed, limit=limit, order=order)
+                        if not (data and data.allow_duplicates):
+                            refuse_leaks(task, sets, k, seed)
                         plans.append(Planned(model, task, k, seed, scoring, limit, sets, order, data))
     return plans
 
+
+def repeated_texts(task: Task) -> tuple[int, str | None]:
+    """Inputs of a task (pool and test) whose text another input has, and one of their ids."""
+    seen: dict[str, str] = {}
+    repeats = []
+    for e in (*task.pool, *task.test):
+        if e.text in seen:
+            repeats.append(e.id)
+        else:
+            seen[e.text] = e.id
+    return len(repeats), (repeats[0] if repeats else None)
+
+
+def refuse_leaks(task: Task, sets, k: int, seed: int) -> None:
+    """A test input whose text is one of the run's demonstrations would be scored with its
+    answer in the prompt: refused unless asked for (--allow-duplicates)."""
+    shown = {d.text: d.id for d in sets.demos}
+    leaked = [e for e in sets.test if e.text in shown]
+    if leaked:
+        raise UserError(f"{task.source}", f"{len(leaked)} test input(s) of k={k}, seed={seed} repeat a demonstration's"
+                                          f" text (test {leaked[0].id} = demonstration {shown[leaked[0].text]}): the"
+                                          " prompt would hold the answer; remove the duplicates from the data or pass"
+                                          " --allow-duplicates")
 
 
 def data_json(data: DataOptions | None) -> dict | None:
@@ -124,7 +144,6 @@ def data_json(data: DataOptions | None) -> dict | None:
     d = dataclasses.asdict(data)
     d["data_dir"] = str(data.data_dir) if data.data_dir else None
     return d
-
 
 
 def rebuild(store: Store, run_id: int) -> Planned:
@@ -154,7 +173,6 @@ def rebuild(store: Store, run_id: int) -> Planned:
     return Planned(spec, task, run["shots"], run["seed"], run["scoring"], run["limit_"], sets, run["demo_order"], data)
 
 
-
 def chat_for(p: Planned, backend) -> ChatWrap | None:
     """The chat wrapping a run asks for, from the model's GGUF metadata."""
     if not p.model.chat_template:
@@ -166,7 +184,6 @@ def chat_for(p: Planned, backend) -> ChatWrap | None:
         return chat_wrap(template)
     except Exception as e:  # a template from a file we do not control
         raise UserError(f"models.{p.model.name}.chat_template", f"cannot render the model's chat template: {e}") from None
-
 
 
 def prepare(p: Planned, backend: Backend) -> None:
@@ -232,7 +249,6 @@ def prepare(p: Planned, backend: Backend) -> None:
     p.prefix_text = pb.text(demos, "{input}")
 
 
-
 def label_variants(items: Sequence[Item]) -> list[list[list[int]]]:
     """The distinct per-label id lists a run scores, in order of first use: one variant
     unless a prompt's end tokenizes differently with some inputs."""
@@ -242,7 +258,6 @@ def label_variants(items: Sequence[Item]) -> list[list[list[int]]]:
         if v not in out:
             out.append(v)
     return out
-
 
 
 def shared_prefix(items: Sequence[Item], item: Item) -> int:

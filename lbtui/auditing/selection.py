@@ -83,7 +83,7 @@ def data_options(a) -> DataOptions:
     return DataOptions(
         text_field=a.text_field, label_field=a.label_field, id_field=a.id_field, definition=a.definition,
         pool=a.pool, split_seed=a.split_seed, skip_unknown_labels=a.skip_unknown_labels,
-        allow_outside=a.allow_outside_paths, data_dir=a.data_dir,
+        allow_outside=a.allow_outside_paths, data_dir=a.data_dir, allow_duplicates=a.allow_duplicates,
     )
 
 

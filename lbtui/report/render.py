@@ -55,6 +55,12 @@ class ProgressBar:
             self._progress.console.print(f"run {run.id}: {run.status}")
 
     def note(self, message: str, kind: str = "info") -> None:
+        if kind == "warning":  # about the data: said on any stderr
+            if self.console.is_terminal:
+                self._progress.console.print(Text(f"lbtui: warning: {message}", style="yellow"))
+            else:
+                print(f"lbtui: warning: {message}", file=sys.stderr, flush=True)
+            return
         # Notes are for people watching; scripts get a clean stderr (errors only).
         if self.console.is_terminal:
             self._progress.console.print(f"[dim]{message}[/dim]")

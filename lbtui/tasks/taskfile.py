@@ -39,6 +39,7 @@ class DataOptions:
     skip_unknown_labels: bool = False
     allow_outside: bool = False
     data_dir: Path | None = None  # where a task file's relative data paths point (default: its folder)
+    allow_duplicates: bool = False  # score a run whose test inputs repeat one of its demonstrations' texts
 
 
 # --- reading files -----------------------------------------------------------------
