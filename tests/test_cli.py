@@ -303,7 +303,7 @@ def test_prompt_numbers_a_set_in_the_stored_order_as_export_does(capsys):
         assert json.loads(capsys.readouterr().out)["example_id"] == sets.demos[j].id
 
 
-def _dup_task(tmp_path, repeats: int) -> "Path":
+def _dup_task(tmp_path, repeats: int):
     rows = [{"text": f"message number {i}", "label": "a" if i % 2 else "b"} for i in range(160)]
     rows += rows[:repeats]  # exact repeats of the first texts
     path = tmp_path / "dups.jsonl"
