@@ -51,3 +51,19 @@ def test_bad_arguments_are_user_errors_naming_the_option(tmp_path):
     with pytest.raises(UserError) as e:
         lbtui.audit(tasks="no-such-task", db=tmp_path / "x.db")
     assert e.value.where in ("--task", "-t")
+
+
+def test_dir_and_help_list_the_public_api():
+    """Tab completion in a notebook (dir) names the public API without importing the heavy
+    modules behind it (the command line keeps a cheap `import lbtui`); help() shows it."""
+    import subprocess
+    import sys
+
+    code = ("import sys, lbtui, pydoc\n"
+            "names = dir(lbtui)\n"
+            "cheap = 'lbtui.api' not in sys.modules\n"
+            "text = pydoc.render_doc(lbtui, renderer=pydoc.plaintext)\n"
+            "print(all(n in names for n in ('audit', 'AuditResult', 'Run', 'Classifier')), cheap,"
+            " 'Classifier' in text and 'audit(' in text)\n")
+    got = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert got.stdout.split() == ["True", "True", "True"], got.stdout + got.stderr
