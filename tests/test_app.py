@@ -1169,3 +1169,21 @@ def test_stored_runs_are_summed_in_one_notice_by_the_notes_kind(tmp_path):
     run(scenario(seen))
     assert sum("were stored already" in m for m in seen) == 1 and any(m.startswith("2 run(s) were stored") for m in seen)
     assert not any("is stored; nothing to evaluate" in m for m in seen), seen
+
+
+def test_a_task_with_repeated_texts_is_said_once_in_the_apps_notes(tmp_path):
+    rows = [{"text": f"message number {i}", "label": "a" if i % 2 else "b"} for i in range(160)]
+    task = tmp_path / "dups.jsonl"
+    task.write_text("".join(json.dumps(r) + "\n" for r in rows + rows[:15]))
+    seen = []
+
+    async def scenario():
+        app = fake_app(["-t", str(task), "-k", "0", "--seeds", "2", "--limit", "12", "--db", str(tmp_path / "d.db")])
+        real = app.notify
+        app.notify = lambda message, **kw: seen.append((message, kw.get("severity"))) or real(message, **kw)
+        async with app.run_test(size=SIZE) as pilot:
+            await settled(app, pilot)
+
+    run(scenario())
+    said = [(m, s) for m, s in seen if "repeat another input's text" in m]
+    assert len(said) == 1 and said[0][1] == "warning" and "task dups: 15 input(s)" in said[0][0], seen

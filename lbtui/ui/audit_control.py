@@ -130,7 +130,11 @@ class AuditControl:
         if msg.kind == Note.STORED:  # one summary at the end, not a notice per run
             self.stored_notes += 1
             return
+        if msg.kind == Note.WARNING:  # about the data: it stays until read
+            self.notify(msg.text, title="Data", severity="warning", timeout=20)
+            return
         self.notify(msg.text, timeout=4)
+
 
 # The setup form's names for the options an error may name (errors speak the CLI's words).
 FORM_FIELDS = {"--shots": "Shots", "--seeds": "Seeds", "--orders": "Orders", "--limit": "Test size",
