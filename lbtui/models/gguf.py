@@ -10,6 +10,7 @@ and what llama.cpp would trust is compared with the tensors the file holds."""
 from __future__ import annotations
 
 import contextlib
+import functools
 import mmap
 import os
 import struct
@@ -171,7 +172,15 @@ def _parse(mm) -> Header:
 def check_model_header(path: Path, *, where: str) -> Header:
     """Refuse, in one line, a GGUF that llama.cpp would abort on or misreport: no tensors
     (vocabulary only), text that is not UTF-8, or layer, head and embedding numbers that
-    do not fit the tensors the file holds."""
+    do not fit the tensors the file holds. A file that passed is not read again while it
+    is unchanged (the loader and the backend both ask)."""
+    st = path.stat()
+    return _checked_header(str(path.resolve()), st.st_size, st.st_mtime_ns, where)
+
+
+@functools.lru_cache(maxsize=16)
+def _checked_header(path_text: str, size: int, mtime_ns: int, where: str) -> Header:
+    path = Path(path_text)
     h = read_header(path, where=where)
     for key in TEXT_KEYS:
         v = h.meta.get(key)

@@ -30,9 +30,9 @@ def run_scores(store: Store, run_id: int) -> RunScores:
     """A run's raw (N, K) scores of every set, with the gold labels where known (each row
     checked as it is read; a finished run must hold every input it planned)."""
     run = store.run(run_id)
-    store.check_done(run)
     k = len(run["labels"])
-    s = {name: store.scored_set(run_id, name) for name in SETS}
+    s = {name: store.scored_set(run_id, name, k) for name in SETS}
+    store.check_done(run, sum(len(x.example_ids) for x in s.values()))
     return RunScores(
         k=k, test=s["test"].scores.reshape(-1, k), test_gold=s["test"].gold, bias=s["bias"].scores.reshape(-1, k),
         bias_gold=s["bias"].gold, cc=s["cc"].scores.reshape(-1, k), dc=s["dc"].scores.reshape(-1, k),

@@ -287,14 +287,15 @@ class Store:
     def count_scores(self, run_id: int) -> int:
         return self.db.execute("SELECT count(*) FROM scores WHERE run_id = ?", [run_id]).fetchone()[0]
 
-    def scored_set(self, run_id: int, name: str) -> ScoredSet:
+    def scored_set(self, run_id: int, name: str, k: int | None = None) -> ScoredSet:
         """One set's stored rows, checked as they are read (an edited or damaged store is
-        refused in one line naming the run and row, never computed on)."""
+        refused in one line naming the run and row, never computed on). ``k``: the run's
+        number of labels, when the caller has the run (else it is read)."""
         rows = self.db.execute(
             'SELECT idx, example_id, text, gold, scores FROM scores WHERE run_id = ? AND "set" = ? ORDER BY idx',
             [run_id, name],
         ).fetchall()
-        k = len(self.run(run_id)["labels"])
+        k = k if k is not None else len(self.run(run_id)["labels"])
         return ScoredSet(
             example_ids=[r[1] for r in rows], texts=[r[2] for r in rows],
             gold=self._checked_gold(run_id, name, rows, k, col=3),
@@ -333,11 +334,11 @@ class Store:
         return StoreError("--db", f"{self.path}: run {run_id}, {name} row {idx}: {what}; the store was edited or"
                                   " damaged (score the run again in another store)")
 
-    def check_done(self, run: RunRecord) -> None:
-        """A finished run holds every input it planned; fewer means rows were lost."""
+    def check_done(self, run: RunRecord, held: int) -> None:
+        """A finished run holds every input it planned (``held``: the rows read of it);
+        fewer means rows were lost."""
         if run["status"] != RunStatus.DONE or not run.get("n_items"):
             return
-        held = self.count_scores(run["id"])
         if held != run["n_items"]:
             raise StoreError("--db", f"{self.path}: run {run['id']} is marked done but holds {held} of its"
                                      f" {run['n_items']} scores; the store was edited or damaged (score the run"

@@ -56,9 +56,13 @@ class Refresh:
             return
         self.data_version = version
         self.dirty = True
-        done = {rid for rid, status in self.store.statuses(self.view_runs).items() if status == "done"}
-        if done != self.done_shown:  # a shown run finished elsewhere: its verdict is due
-            self.done_shown = done
+        # Only shown runs not known finished are asked after (a finished run stays so), and
+        # not this app's own (their progress messages bring their verdict): while the app's
+        # audit commits, nothing is queried.
+        waiting = [rid for rid in self.view_runs if rid not in self.done_shown and rid not in self.live]
+        finished = {rid for rid, status in self.store.statuses(waiting).items() if status == "done"}
+        if finished:  # a shown run finished elsewhere: its verdict is due
+            self.done_shown |= finished
             self.refresh_verdict(force=True)
 
     @work(thread=True, exit_on_error=False, group="snapshot")
