@@ -82,7 +82,7 @@ async def open_first_run(app, pilot) -> RunScreen:
 
 async def settled(app, pilot, pause: float = 0.5) -> None:
     """The audit's workers done and every view drawn from the newest snapshot."""
-    await app.workers.wait_for_complete()
+    await app.workers_done()
     await pilot.pause(pause)
     await app.views_settled()
 
@@ -187,7 +187,7 @@ def test_cancel_then_resume_from_past_runs(tmp_path):
             assert not app.cancel_event.is_set()
             await pilot.press("ctrl+x")
             assert app.cancel_event.is_set()  # handled while scoring: the run below ends cancelled, partly scored
-            await app.workers.wait_for_complete()
+            await app.workers_done()
             await pilot.pause(0.2)
             await app.views_settled()
             store = Store(db)
@@ -198,11 +198,43 @@ def test_cancel_then_resume_from_past_runs(tmp_path):
             await pilot.press("f4")
             await pilot.pause(0.2)
             await pilot.press("u")
-            await app.workers.wait_for_complete()
+            await app.workers_done()
             await pilot.pause(0.3)
             await app.views_settled()
             assert store.run(run_row["id"])["status"] == "done"
             assert store.count_scores(run_row["id"]) == run_row["n_items"]
+
+    run(scenario())
+
+
+def test_waiting_for_workers_passes_superseded_ones_and_raises_for_failed_ones(tmp_path):
+    """Moving the cursor cancels the row-interval worker before it (exclusive group): that is
+    not a failure (CI once failed on Textual's wait_for_complete raising WorkerCancelled)."""
+    from textual.worker import WorkerCancelled, WorkerFailed
+
+    db = tmp_path / "w.db"
+
+    async def scenario():
+        app = fake_app(["-t", "reviews", "-k", "0", "--limit", "12", "--db", str(db)])
+        async with app.run_test(size=SIZE) as pilot:
+            await settled(app, pilot)
+            rid = int(cells(app, "#per-run")[0][0])
+            first = app.show_row_ci(rid, "none")
+            app.show_row_ci(rid, "cc")  # cancels the first
+            with pytest.raises(WorkerCancelled):
+                await app.workers.wait_for_complete()
+            assert first.is_cancelled
+            app.show_row_ci(rid, "none")
+            app.show_row_ci(rid, "dc")
+            await app.workers_done()
+            assert all(w.is_finished for w in app.workers)
+
+            def broken():
+                raise RuntimeError("boom")
+
+            app.run_worker(broken, thread=True, exit_on_error=False)
+            with pytest.raises(WorkerFailed):
+                await app.workers_done()
 
     run(scenario())
 
@@ -240,7 +272,7 @@ def test_bad_input_is_shown_in_the_app(tmp_path):
         async with app.run_test(size=SIZE) as pilot:
             app.query_one("#shots", Input).value = "-1"
             await pilot.press("ctrl+r")
-            await app.workers.wait_for_complete()
+            await app.workers_done()
             await pilot.pause(0.2)
             await app.views_settled()
             assert any(n.message == "Shots: must be >= 0, got -1" for n in app._notifications)  # the form's words, not --shots
@@ -311,7 +343,7 @@ def test_label_words_from_the_setup_form(tmp_path):
             assert not app.query_one("#ladder-table", Static).display
             app.query_one("#verbalizers", Input).value = "a,b,c"
             await pilot.press("ctrl+r")
-            await app.workers.wait_for_complete()
+            await app.workers_done()
             await pilot.pause(0.2)
             await app.views_settled()
             assert any(n.message.startswith("Other label words:") for n in app._notifications)
@@ -431,7 +463,7 @@ def test_the_app_reads_task_data_with_the_command_lines_data_options(tmp_path):
                                           "--limit", "5", "--db", str(db)])
         app = make_app(args, backend_factory=lambda s, p: FakeBackend())
         async with app.run_test(size=SIZE) as pilot:
-            await app.workers.wait_for_complete()
+            await app.workers_done()
             await pilot.pause(0.3)
             await app.views_settled()
             assert [r["task_name"] for r in Store(db).runs()] == ["mood"]
@@ -465,7 +497,7 @@ def test_resuming_a_cancelled_label_word_run_resumes_that_run(tmp_path):
             app.query_one("#history-table", RowTable).focus()
             await pilot.press("u")
             await pilot.pause(0.2)
-            await app.workers.wait_for_complete()
+            await app.workers_done()
             await pilot.pause(0.2)
             await app.views_settled()
 
@@ -611,7 +643,7 @@ def test_a_relaunch_on_the_same_store_shows_the_last_session(tmp_path):
             app.query_one("#shots", Input).value = "0,2"
             app.query_one("#limit", Input).value = "12"
             await pilot.press("ctrl+r")
-            await app.workers.wait_for_complete()
+            await app.workers_done()
             await app.views_settled()
             return list(app.view_runs)
 
@@ -699,7 +731,7 @@ def test_the_plots_legend_sits_beside_the_plots_in_each_methods_colour(tmp_path)
     async def scenario():
         app = fake_app(["-t", "reviews", "-k", "0,4", "--limit", "12", "--db", str(tmp_path / "p.db")])
         async with app.run_test(size=SIZE) as pilot:
-            await app.workers.wait_for_complete()
+            await app.workers_done()
             await pilot.press("f3")
             await pilot.pause(0.5)
             await app.views_settled()
@@ -763,7 +795,7 @@ def test_past_runs_filter_sort_columns_add_all_and_live_status(tmp_path):
                 if "done" in seen:
                     break
             assert {"running", "done"} <= seen
-            await app.workers.wait_for_complete()
+            await app.workers_done()
             await pilot.press("slash", "escape")  # clears the filter
             await pilot.pause(0.6)
             await app.views_settled()
@@ -784,7 +816,7 @@ def test_the_verdict_names_the_best_method_with_intervals_as_report_does(tmp_pat
     async def scenario():
         app = fake_app(["-t", "reviews,tickets", "-k", "0,4", "--limit", "30", "--db", str(db)])
         async with app.run_test(size=SIZE) as pilot:
-            await app.workers.wait_for_complete()
+            await app.workers_done()
             await until_text(app, pilot, "#verdict", "best macro-F1")
             return plain(app.query_one("#verdict", Static).content), list(app.view_runs)
 
@@ -839,7 +871,7 @@ def test_stop_scores_at_most_one_more_small_batch(tmp_path):
             (row,) = store.runs()
             at_key.append(store.count_scores(row["id"]))
             await pilot.press("ctrl+x")
-            await app.workers.wait_for_complete()
+            await app.workers_done()
             return row["id"]
 
     rid = run(scenario())
@@ -856,13 +888,13 @@ def test_ctrl_e_writes_the_report_of_the_shown_runs_beside_the_store(tmp_path):
     async def scenario():
         app = fake_app(["-t", "reviews", "-k", "0", "--limit", "20", "--db", str(db)])
         async with app.run_test(size=SIZE) as pilot:
-            await app.workers.wait_for_complete()
+            await app.workers_done()
             await pilot.pause(0.3)
             await pilot.press("ctrl+e")  # asks for the format
             await pilot.pause(0.2)
             assert isinstance(app.screen, ExportScreen)
             await pilot.press("m")
-            await app.workers.wait_for_complete()
+            await app.workers_done()
             await pilot.pause(0.2)
             return [n.message for n in app._notifications], list(app.view_runs)
 
@@ -941,7 +973,7 @@ def test_the_footer_shows_the_focused_views_keys(tmp_path):
         app = fake_app(["-t", "reviews", "-k", "0", "--limit", "12", "--db", str(db)])
         seen = {}
         async with app.run_test(size=(100, 30)) as pilot:
-            await app.workers.wait_for_complete()
+            await app.workers_done()
             await pilot.pause(0.3)
             for key, tab in (("f2", "results"), ("f3", "plots"), ("f4", "history")):
                 await pilot.press(key)
@@ -984,7 +1016,7 @@ def test_the_drill_down_classifies_a_typed_input_in_a_worker_as_classify_does(tm
             screen = await open_first_run(app, pilot)
             await pilot.press("4", "t")  # BC, then the input
             await pilot.press(*"absolutely wonderful", "enter")
-            await app.workers.wait_for_complete()
+            await app.workers_done()
             shown = await until_text(app.screen, pilot, "#try-out", "BC:")
             return screen.run_id, shown
 

@@ -135,7 +135,7 @@ async def _measure(db: Path, run_ids: list[int]) -> dict:
         app.query_one("#limit").value = "60"
         app.set_interval(0.01, tick)
         await pilot.press("ctrl+r")
-        await app.workers.wait_for_complete()
+        await app.workers_done()
         await app.views_settled()
     return {"runs": len(run_ids), "first_table_s": round(first, 3),
             "toggle_ms": {"median": round(statistics.median(toggles), 1), "max": round(max(toggles), 1)},

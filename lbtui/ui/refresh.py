@@ -11,7 +11,7 @@ import time
 
 from textual import work
 from textual.css.query import NoMatches
-from textual.worker import get_current_worker
+from textual.worker import WorkerCancelled, WorkerState, get_current_worker
 
 from ..errors import UserError
 from ..report import views as analysis
@@ -132,3 +132,16 @@ class Refresh:
                 self.redraw()
             await asyncio.sleep(0.01)
         raise TimeoutError("the app's views did not settle")
+
+    async def workers_done(self) -> None:
+        """Wait for the workers running now to end (tests and `lbtui bench --app`), as
+        Textual's wait_for_complete does, except that a worker a newer one of its exclusive
+        group cancelled was superseded, not failed: it is waited past (wait_for_complete
+        raises for it). A worker that failed still raises."""
+        for worker in list(self.workers):
+            if worker.state == WorkerState.PENDING:  # never started: nothing to wait for
+                continue
+            try:
+                await worker.wait()
+            except WorkerCancelled:
+                pass
