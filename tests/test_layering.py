@@ -16,7 +16,8 @@ PKG = Path(__file__).resolve().parent.parent / "lbtui"
 LAYERS = [
     ("types", "errors", "paths"),
     ("analysis",),  # pure functions over arrays: metrics, calibrations, results, bootstrap, ...
-    ("store", "tasks", "models.gguf"),  # models.gguf: the GGUF file helpers every backend reads with
+    ("store", "tasks", "models.gguf", "models.spec"),  # models.gguf: the GGUF file helpers every backend reads with;
+    # models.spec: the ModelSpec record the backends take (models.toml parsing sits above the backends)
     ("backends",),
     ("models",),
     ("auditing",),  # engine, example sets, prompts, selection, prompt view, scoring bench
@@ -57,9 +58,12 @@ def imported(name: str, tree: ast.AST, path: Path) -> list[tuple[str, int]]:
     return out
 
 
+LOW_MODULES = ("models.gguf", "models.spec")  # modules that sit below their package's layer
+
+
 def top(name: str) -> str:
-    """A module's layer name: its subpackage, or models.gguf."""
-    return "models.gguf" if name == "models.gguf" or name.startswith("models.gguf.") else name.split(".")[0]
+    """A module's layer name: its subpackage, or one of LOW_MODULES."""
+    return next((low for low in LOW_MODULES if name == low or name.startswith(low + ".")), name.split(".")[0])
 
 
 def type_only(tree: ast.AST) -> set[int]:
@@ -116,3 +120,59 @@ MAX_LINES = 500  # a module past this is a room to split (#25)
 def test_no_module_is_over_500_lines(name, path, tree):
     n = len(path.read_text().splitlines())
     assert n <= MAX_LINES, f"lbtui/{path.relative_to(PKG)} has {n} lines; split it by concern"
+
+
+def edges(name: str, tree: ast.AST, path: Path, known: set[str]) -> set[str]:
+    """The lbtui modules that module ``name`` imports anywhere (type-only and function-level
+    imports too): ``from .x import y`` counts as module x.y when that is a module, else x."""
+    pkg = name.split(".") if path.name == "__init__.py" else name.split(".")[:-1]
+    out = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = pkg[: len(pkg) - node.level + 1] + ([node.module] if node.module else [])
+            elif (node.module or "").split(".")[0] == "lbtui":
+                base = node.module.split(".")[1:]
+            else:
+                continue
+            for a in node.names:
+                sub = ".".join(base + [a.name])
+                out.add(sub if sub in known else ".".join(base))
+        elif isinstance(node, ast.Import):
+            out |= {a.name.removeprefix("lbtui.") for a in node.names if a.name.startswith("lbtui.")}
+    return {m for m in out if m in known and m != name}
+
+
+def test_no_circle_between_modules():
+    """No two modules import each other, directly or round a loop, not even for type hints
+    or inside a function: a circle is two rooms that cannot be read apart (#25)."""
+    mods = list(modules())
+    known = {name for name, _, _ in mods}
+    graph = {name: edges(name, tree, path, known) for name, path, tree in mods}
+    index, low, stack, on, circles = {}, {}, [], set(), []
+
+    def visit(v: str) -> None:  # Tarjan's strongly connected components
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        on.add(v)
+        for w in graph[v]:
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            part = []
+            while True:
+                w = stack.pop()
+                on.discard(w)
+                part.append(w)
+                if w == v:
+                    break
+            if len(part) > 1:
+                circles.append(sorted(part))
+
+    for v in graph:
+        if v not in index:
+            visit(v)
+    assert circles == [], f"modules in a circle: {circles}"

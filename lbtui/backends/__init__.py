@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
 if TYPE_CHECKING:
-    from ..models import ModelSpec
+    from ..models.spec import ModelSpec
     from .base import Backend
 
 
