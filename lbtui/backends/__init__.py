@@ -16,6 +16,9 @@ if TYPE_CHECKING:
     from .base import Backend
 
 
+SPEC_FIELDS = ("server", "n_gpu_layers", "n_threads")  # backend keys ModelSpec holds as fields, not in extra
+
+
 @dataclass(frozen=True)
 class BackendKind:
     name: str
@@ -23,17 +26,22 @@ class BackendKind:
     serves: Callable[["ModelSpec"], bool]
     load: Callable[["ModelSpec", Path | None, str], "Backend"]
     ranges: dict = field(default_factory=dict)  # key -> (lowest, highest) allowed, or the allowed strings
+    defaults: dict = field(default_factory=dict)  # key -> the value an entry without it gets (docs and load alike)
+
+    def setting(self, spec: "ModelSpec", key: str):
+        """An entry's value of one of this kind's keys, or its default."""
+        value = getattr(spec, key) if key in SPEC_FIELDS else spec.extra.get(key)
+        return self.defaults.get(key) if value is None else value
 
 
 def _load_server(spec: "ModelSpec", path: Path | None, where: str) -> "Backend":
     from .server import ServerBackend
 
-    x = spec.extra
+    get = lambda key: SERVER.setting(spec, key)  # noqa: E731
     return ServerBackend(
-        spec.server, model=x.get("server_model"), tokenizer_path=path, n_ctx=spec.n_ctx,
-        max_in_flight=x.get("max_in_flight"), per_server=x.get("per_server", 1), prompt_cache=x.get("prompt_cache", False),
-        retries=x.get("retries", 3), timeout=x.get("timeout", 120),
-        allow_retokenize=x.get("allow_retokenize", False), where=where,
+        spec.server, model=get("server_model"), tokenizer_path=path, n_ctx=spec.n_ctx,
+        max_in_flight=get("max_in_flight"), per_server=get("per_server"), prompt_cache=get("prompt_cache"),
+        retries=get("retries"), timeout=get("timeout"), allow_retokenize=get("allow_retokenize"), where=where,
     )
 
 
@@ -42,22 +50,30 @@ def _load_llama(spec: "ModelSpec", path: Path | None, where: str) -> "Backend":
     from .llama import LlamaBackend
     from .preflight import check_loads
 
-    settings = {"n_ctx": spec.n_ctx, "n_gpu_layers": spec.n_gpu_layers, "n_threads": spec.n_threads or None,
-                "batching": spec.extra.get("batching", "auto")}
+    settings = {"n_ctx": spec.n_ctx, "n_gpu_layers": LLAMA.setting(spec, "n_gpu_layers"),
+                "n_threads": LLAMA.setting(spec, "n_threads") or None, "batching": LLAMA.setting(spec, "batching")}
     check_gguf(path, where=where)  # the header first: one line without a child process
     check_model_header(path, where=where)
     check_loads(path, settings, where=where)  # then a first load where an abort cannot end this process
     return LlamaBackend(path, **settings, where=where)
 
 
-KINDS: tuple[BackendKind, ...] = (
-    BackendKind("openai-completions", {"server": (str, list), "server_model": str, "max_in_flight": int, "per_server": int,
-                                       "prompt_cache": bool, "retries": int, "timeout": (int, float), "allow_retokenize": bool},
-                lambda spec: bool(spec.server), _load_server,
-                {"max_in_flight": (1, 1024), "per_server": (1, 64), "retries": (0, 20), "timeout": (0.1, 3600)}),
-    BackendKind("llama.cpp", {"n_gpu_layers": int, "n_threads": int, "batching": str}, lambda spec: not spec.server, _load_llama,
-                {"n_gpu_layers": (-1, 10_000), "n_threads": (0, 1024), "batching": ("auto", "sequential", "packs")}),
+SERVER = BackendKind(
+    "openai-completions",
+    {"server": (str, list), "server_model": str, "max_in_flight": int, "per_server": int, "prompt_cache": bool,
+     "retries": int, "timeout": (int, float), "allow_retokenize": bool},
+    lambda spec: bool(spec.server), _load_server,
+    {"max_in_flight": (1, 1024), "per_server": (1, 64), "retries": (0, 20), "timeout": (0.1, 3600)},
+    # max_in_flight None: servers x per_server
+    {"server_model": None, "max_in_flight": None, "per_server": 1, "prompt_cache": False, "retries": 3, "timeout": 120,
+     "allow_retokenize": False},
 )
+LLAMA = BackendKind(
+    "llama.cpp", {"n_gpu_layers": int, "n_threads": int, "batching": str}, lambda spec: not spec.server, _load_llama,
+    {"n_gpu_layers": (-1, 10_000), "n_threads": (0, 1024), "batching": ("auto", "sequential", "packs")},
+    {"n_gpu_layers": -1, "n_threads": 0, "batching": "auto"},  # -1: every layer where the build can; 0: every core
+)
+KINDS: tuple[BackendKind, ...] = (SERVER, LLAMA)
 
 
 def kind_of(spec: "ModelSpec") -> BackendKind:

@@ -18,6 +18,7 @@ import tomllib
 from pathlib import Path
 
 from .. import paths
+from ..backends import KINDS, SPEC_FIELDS
 from ..errors import ModelError
 from .gguf import MAX_N_CTX, MIN_N_CTX
 from .spec import (  # noqa: F401  (the registry's public names)
@@ -25,23 +26,20 @@ from .spec import (  # noqa: F401  (the registry's public names)
 )
 
 # Keys every entry may have; each backend kind adds its own (lbtui.backends.KINDS).
-_COMMON = {"path", "package", "file", "repo", "revision", "sha256", "n_ctx", "chat_template", "note", "default",
-           "quantized_from", "quant_type"}
+COMMON_KEYS = {"path", "package", "file", "repo", "revision", "sha256", "n_ctx", "chat_template", "note", "default",
+               "quantized_from", "quant_type"}
 
 
 # Backend keys that ModelSpec holds as fields; every other backend key travels in ``extra``.
-_FIELDS = {"server", "n_gpu_layers", "n_threads"}
+_FIELDS = set(SPEC_FIELDS)
 
 
-def _keys() -> dict[str, type | tuple]:
-    from ..backends import KINDS
-
+def backend_keys() -> dict[str, type | tuple]:
+    """The keys the backend kinds declare, with their types."""
     return {key: kind for k in KINDS for key, kind in k.keys.items()}
 
 
 def _ranges() -> dict[str, tuple]:
-    from ..backends import KINDS
-
     return {key: r for k in KINDS for key, r in k.ranges.items()}
 
 
@@ -76,7 +74,7 @@ def parse(path: Path) -> dict[str, ModelSpec]:
         where = f"{path}: models.{name}"
         if not isinstance(entry, dict):
             raise ModelError(where, "must be a table")
-        unknown = set(entry) - _COMMON - set(_keys())
+        unknown = set(entry) - COMMON_KEYS - set(backend_keys())
         if unknown:
             raise ModelError(where, f"unknown field {sorted(unknown)[0]!r}")
         given = [k for k in ("path", "package", "repo", "server") if k in entry]
@@ -95,7 +93,7 @@ def parse(path: Path) -> dict[str, ModelSpec]:
         servers = [servers] if isinstance(servers, str) else servers
         if not isinstance(servers, list) or not all(isinstance(u, str) and u.startswith(("http://", "https://")) for u in servers) or ("server" in entry and not servers):
             raise ModelError(f"{where}.server", "must be a base URL or a list of them (http://host:port)")
-        typed = {"n_ctx": int, "chat_template": bool, **{k: v for k, v in _keys().items() if v not in (str, (str, list))}}
+        typed = {"n_ctx": int, "chat_template": bool, **{k: v for k, v in backend_keys().items() if v not in (str, (str, list))}}
         for key, kind in typed.items():
             if key in entry and (not isinstance(entry[key], kind) or (kind is not bool and isinstance(entry[key], bool))):
                 raise ModelError(f"{where}.{key}", f"must be {'true or false' if kind is bool else 'a number'}")
@@ -110,7 +108,7 @@ def parse(path: Path) -> dict[str, ModelSpec]:
         out[name] = ModelSpec(
             name=name, path=model_path, package=entry.get("package"), file=entry.get("file"),
             repo=entry.get("repo"), revision=entry.get("revision"), sha256=entry.get("sha256"), server=tuple(servers),
-            extra={k: entry[k] for k in (*_keys(), "quantized_from", "quant_type") if k in entry and k not in _FIELDS},
+            extra={k: entry[k] for k in (*backend_keys(), "quantized_from", "quant_type") if k in entry and k not in _FIELDS},
             n_ctx=entry.get("n_ctx", DEFAULT_N_CTX), n_gpu_layers=entry.get("n_gpu_layers", -1),
             n_threads=entry.get("n_threads", 0), chat_template=entry.get("chat_template", False),
             note=entry.get("note", ""), source=str(path), default=entry.get("default", False),

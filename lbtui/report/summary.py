@@ -362,7 +362,7 @@ def parse_gate(text: str) -> Gate:
         raise UserError("--fail-if", f"cannot read {text!r}; write [method:]metric OP number, e.g. 'rsd>0.3' or 'looc:macro_f1<0.5'")
     metric = METRIC_ALIASES.get(m["metric"].lower())
     if metric is None:
-        raise UserError("--fail-if", f"unknown metric {m['metric']!r} in {text!r} (accuracy, macro_f1, rsd, bias_score)")
+        raise UserError("--fail-if", f"unknown metric {m['metric']!r} in {text!r} ({', '.join(METRICS)})")
     method = (m["method"] or "none").lower()
     if method != "*" and method not in METHODS:
         raise UserError("--fail-if", f"unknown method {m['method']!r} in {text!r} ({', '.join(METHODS)} or *)")
