@@ -27,11 +27,14 @@ def task(definition, instances, *, lang="English", positives=(), categories=("Te
 
 
 def sentiment(rng, n, name):
-    out = []
-    for i in range(n):
+    """n reviews, no two alike (lbtui refuses a test input that repeats a demonstration)."""
+    out, seen = [], set()
+    while len(out) < n:
         good = rng.random() < 0.5
         text = f"The {rng.choice(NOUNS)} is {rng.choice(GOOD if good else BAD)} and the {rng.choice(NOUNS)} is {rng.choice(GOOD if good else BAD)}"
-        out.append({"id": f"{name}-{i}", "input": text, "output": ["Positive" if good else "Negative"]})
+        if text not in seen:
+            seen.add(text)
+            out.append({"id": f"{name}-{len(out)}", "input": text, "output": ["Positive" if good else "Negative"]})
     return out
 
 
@@ -44,7 +47,7 @@ def main():
                                       positives=[("The lid is sturdy", "Positive")], categories=["Sentiment Analysis"],
                                       summary="Classify a product review as positive or negative"),
         "task002_toy_topic": task("Classify the headline by topic", [
-            {"id": f"task002-{i}", "input": f"News: the {rng.choice(w)} and the {rng.choice(w)} made headlines", "output": [t]}
+            {"id": f"task002-{i}", "input": f"News {i}: the {rng.choice(w)} and the {rng.choice(w)} made headlines", "output": [t]}
             for i, (t, w) in enumerate(rng.choice(list(TOPICS.items())) for _ in range(400))],
             categories=["Topic Classification"]),
         "task003_too_small": task("Classify the review", sentiment(rng, 120, "task003")),
