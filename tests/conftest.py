@@ -13,7 +13,14 @@ os.environ["HF_DATASETS_OFFLINE"] = "1"
 
 import pytest
 
-from lbtui.backends.fake import FakeBackend
+if os.environ.get("LBTUI_SCRATCH_CALIBRATION"):  # before any module reads the method list
+    from lbtui.analysis.calibrations import register
+
+    from scratch_calibration import METHOD as SCRATCH
+
+    register(SCRATCH)
+
+from lbtui.backends.fake import FakeBackend  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED_DATA = ROOT.parent / "shared" / "data"

@@ -15,6 +15,7 @@ from lbtui import paths
 from lbtui.backends.fake import FakeBackend
 from lbtui.cli import build_parser
 from lbtui.analysis import baselines, diagnose
+from lbtui.analysis.calibrations import METHODS, REGISTRY
 from lbtui.results import Results, report, run_scores
 from lbtui.report.reading import reading
 from lbtui.store import Store
@@ -95,25 +96,26 @@ def test_audit_fills_the_tables_and_toggles_recompute(tmp_path):
         async with app.run_test(size=SIZE) as pilot:
             await settled(app, pilot)
             rows = cells(app, "#per-run")
-            assert len(rows) == 2 * 7
-            assert [r[6] for r in rows[:7]] == ["none", "cc", "dc", "bc", "looc", "proca", "sc"]
+            n = len(METHODS)
+            assert len(rows) == 2 * n
+            assert [r[6] for r in rows[:n]] == list(METHODS)
             # the numbers are the engine's
             store = Store(db)
-            rid = int(rows[7][0])
+            rid = int(rows[n][0])
             rep = report(store, rid)
             looc_row = next(r for r in rows if r[0] == str(rid) and r[6] == "looc")
             assert looc_row[8] == f"{rep.metrics['looc'].macro_f1:.3f}"
             assert rows[0][6] == "none" and rows[4][7] == "—"  # k=0: LOOC cannot apply, and says why
             assert rows[4][-1] == "LOOC needs at least 2 demonstrations" and rows[0][-1] == ""
             mean = cells(app, "#mean")
-            assert len(mean) == 2 * 7
+            assert len(mean) == 2 * n
             # toggling CC off removes its rows, on again brings them back; no model involved
             await pilot.press("2")
             await pilot.pause(0.3)
-            assert [r[6] for r in cells(app, "#per-run")[:6]] == ["none", "dc", "bc", "looc", "proca", "sc"]
+            assert [r[6] for r in cells(app, "#per-run")[:n - 1]] == [m for m in METHODS if m != "cc"]
             await pilot.press("2")
             await pilot.pause(0.3)
-            assert len(cells(app, "#per-run")) == 14
+            assert len(cells(app, "#per-run")) == 2 * n
             # the change against none is shown for calibrated rows
             bc = next(r for r in cells(app, "#per-run") if r[6] == "bc")
             assert bc[9].startswith(("+", "-"))
@@ -161,9 +163,9 @@ def test_drill_down_errors_and_prompt(tmp_path):
             assert str(said).splitlines()[1:] == [f"• {line}" for line in expected]  # the CLI's sentences
             shown = str(app.screen.query_one("#diagnosis-0", Static).render())
             assert "What this says" in shown and "Uncalibrated, the model answers" in shown
-            assert [str(c) for c in priors.columns[0]._cells] == ["uniform", "gold (test set)", "predicted (none)", "cc", "dc",
-                                                                 "bc", "looc"]
-            assert [str(c) for c in following.columns[0]._cells] == ["none", "cc", "dc", "bc", "looc", "proca", "sc"]
+            assert [str(c) for c in priors.columns[0]._cells] == ["uniform", "gold (test set)", "predicted (none)",
+                                                                 *[m for m in METHODS if m != "none" and REGISTRY[m].kind == "prior"]]
+            assert [str(c) for c in following.columns[0]._cells] == list(METHODS)
             assert str(following.columns[3]._cells[0]).startswith(("+", "-"))  # excess with its interval
             await pilot.press("escape", "escape")
             await pilot.pause(0.1)
@@ -292,7 +294,7 @@ def test_real_model_audit_in_the_app(tmp_path):
         async with app.run_test(size=SIZE) as pilot:
             await settled(app, pilot)
             rows = cells(app, "#mean")
-            assert [r[7] for r in rows] == ["none", "cc", "dc", "bc", "looc", "proca", "sc"]
+            assert [r[7] for r in rows] == list(METHODS)
             assert {(r[2], r[3], r[4], r[5]) for r in rows} == {("full", "1", "1", "20")}  # scoring, tasks, runs, test n
             gold = Store(db).scored_set(Store(db).runs()[0]["id"], "test").gold
             assert {r[6] for r in rows} == {f"{baselines.better(baselines.both(gold, 2)):.3f}"}  # what F1 must beat
@@ -569,7 +571,7 @@ def test_a_refresh_costs_a_few_queries_whatever_the_number_of_runs(tmp_path):
     analysis.mean_rows(cache, ids, list(analysis.cal.METHODS))
     analysis.curves(cache, ids, list(analysis.cal.METHODS), "macro_f1")
     assert len(statements) <= 5 and cache.unanalysed == []
-    assert len(rows) == 24 * 7 and all(r["macro_f1"] is not None for r in rows
+    assert len(rows) == 24 * len(METHODS) and all(r["macro_f1"] is not None for r in rows
                                     if r["method"] == "proca" or r["method"] == "sc" and r["shots"] >= 2)
     # the stored numbers are the engine's
     from lbtui.results import report
@@ -597,7 +599,9 @@ def test_finished_runs_without_stored_metrics_are_analysed_off_the_ui_thread(tmp
             assert set(app.snapshots["results"].unanalysed) == set(ids)
             assert all(r[8] == "—" for r in cells(app, "#per-run"))
             await app.views_settled()  # the analysis worker, then a fresh snapshot
-            assert all(r[8] != "—" for r in cells(app, "#per-run") if r[3] != "0" or r[6] not in ("looc", "sc"))
+            # every number is in; where a method does not apply (LOOC at k = 0, ...) the row says why
+            assert all(r[8] != "—" or r[-1] not in ("", analysis.ANALYSING) for r in cells(app, "#per-run"))
+            assert any(r[8] == "—" for r in cells(app, "#per-run")) and sum(r[8] != "—" for r in cells(app, "#per-run")) > 20
 
     run(scenario())
     assert len(Store(db).cached_metrics(ids, analysis.analysis_version())) == 6
@@ -617,17 +621,17 @@ def test_the_per_run_table_holds_every_run_and_draws_only_what_is_on_screen(tmp_
             app.show_runs(ids)
             await app.views_settled()
             table = app.query_one("#per-run", RowTable)
-            assert sorted({int(r[0]) for r in cells(app, "#per-run")}) == ids and table.row_count == 30 * 7
+            assert sorted({int(r[0]) for r in cells(app, "#per-run")}) == ids and table.row_count == 30 * len(METHODS)
             table.focus()
             await pilot.press("end")
-            assert table.cursor == table.row_count - 1 and table.cursor_key == f"{ids[-1]}:sc"
+            assert table.cursor == table.row_count - 1 and table.cursor_key == f"{ids[-1]}:{METHODS[-1]}"
             await pilot.pause(0.1)
             before = table.lines
             table.refresh()
             await pilot.pause(0.1)
             assert 0 < table.lines - before <= table.size.height  # one screen of lines, not 210 rows
             await pilot.press("2")  # a toggle filters the snapshot's rows and keeps the cursor's run
-            assert table.row_count == 30 * 6 and table.cursor_key == f"{ids[-1]}:sc"
+            assert table.row_count == 30 * (len(METHODS) - 1) and table.cursor_key == f"{ids[-1]}:{METHODS[-1]}"
             assert [r[3] for r in cells(app, "#mean") if r[1] == "0" and r[7] == "none"] == ["4"]  # 30 runs: 4 tasks reach k = 0
 
     run(scenario())
@@ -652,7 +656,7 @@ def test_a_relaunch_on_the_same_store_shows_the_last_session(tmp_path):
         async with app.run_test(size=SIZE) as pilot:
             await pilot.pause(0.1)
             await app.views_settled()
-            assert app.view_runs == shown and len(cells(app, "#per-run")) == len(shown) * 7
+            assert app.view_runs == shown and len(cells(app, "#per-run")) == len(shown) * len(METHODS)
             assert app.query_one("#shots", Input).value == "0,2" and app.query_one("#limit", Input).value == "12"
             assert any("last session" in n.message for n in app._notifications)
 
@@ -725,8 +729,8 @@ def test_tab_keys_focus_the_tab_table_and_m_cycles_the_plots(tmp_path):
 def test_the_plots_legend_sits_beside_the_plots_in_each_methods_colour(tmp_path):
     """The legend is a line above the plots (plotext's own covered the lines): one entry per
     drawn method in the colour of its line, none inside a plot."""
-    from lbtui.analysis.calibrations import METHODS
-    from lbtui.ui.consts import PLOT_COLORS, RICH_COLORS
+    from lbtui.analysis.calibrations import METHODS, REGISTRY
+    from lbtui.ui.consts import RICH_COLORS
 
     async def scenario():
         app = fake_app(["-t", "reviews", "-k", "0,4", "--limit", "12", "--db", str(tmp_path / "p.db")])
@@ -742,7 +746,8 @@ def test_the_plots_legend_sits_beside_the_plots_in_each_methods_colour(tmp_path)
     legend, canvas = run(scenario())
     assert plain(legend).split() == [w for m in METHODS for w in ("━━", m.upper())]
     colours = [str(span.style) for span in legend.spans]
-    assert colours == [RICH_COLORS.get(c, c) for c in PLOT_COLORS[: len(METHODS)]]
+    assert colours == [RICH_COLORS.get(REGISTRY[m].color, REGISTRY[m].color) for m in METHODS]
+    assert len(set(colours)) == len(METHODS)  # no two methods share a colour
     assert not any(m in canvas for m in ("none", "looc", "proca"))  # no legend drawn over the data
 
 

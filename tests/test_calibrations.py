@@ -4,10 +4,11 @@ import ast
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from lbtui.analysis import bootstrap as bs
 from lbtui.analysis import calibration as C
-from lbtui.analysis.calibrations import FITTED, METHOD_NAMES, METHODS, REGISTRY, fit_all
+from lbtui.analysis.calibrations import METHOD_NAMES, METHODS, REGISTRY, SLOW, fit_all
 from lbtui.analysis.metrics import softmax
 from lbtui.analysis.results import RunScores
 
@@ -25,8 +26,9 @@ def scores(seed=0, k=3, n=60, shots=4) -> RunScores:
 
 
 def test_the_registry_is_the_papers_methods_then_the_fitted_ones():
-    assert METHODS == ("none", "cc", "dc", "bc", "looc", "proca", "sc")
-    assert FITTED == ("proca", "sc")
+    # the bundled methods first (a test may register more after them: tests/scratch_calibration.py)
+    assert METHODS[:7] == ("none", "cc", "dc", "bc", "looc", "proca", "sc")
+    assert SLOW[:2] == ("proca", "sc") and [REGISTRY[m].kind for m in METHODS[:7]] == ["prior"] * 5 + ["map"] * 2
     assert set(METHOD_NAMES) == set(METHODS) and all(METHOD_NAMES.values())
 
 
@@ -94,3 +96,67 @@ def test_no_module_outside_the_registry_keeps_its_own_list_of_methods():
                 if len(words & names) >= 2:
                     offenders.append(f"{path.relative_to(ROOT)}:{node.lineno}")
     assert offenders == []
+
+
+def test_fit_must_return_what_its_kind_says():
+    """A prior method that returns no prior would show p̂ = nan; a map method must return a
+    map (or, with a note, its declared fallback's prior)."""
+    import dataclasses
+
+    from lbtui.analysis.calibrations import Calibration
+
+    rs = scores()
+    cc = REGISTRY["cc"]
+    mapped = fit_all(rs, ["sc"])[0]["sc"]
+    for method, returned, error in [
+        (dataclasses.replace(cc, fit=lambda rs, e: Calibration(mapped.map)), None, TypeError),
+        (dataclasses.replace(cc, fit=lambda rs, e: Calibration()), None, TypeError),
+        (dataclasses.replace(cc, fit=lambda rs, e: Calibration.from_prior([1.0, np.nan, 1.0])), None, ValueError),
+        (dataclasses.replace(cc, fit=lambda rs, e: Calibration.from_prior([1.0, 1.0])), None, ValueError),
+        (dataclasses.replace(REGISTRY["proca"], fit=lambda rs, e: Calibration.from_prior(np.ones(3))), None, TypeError),
+    ]:
+        with pytest.raises(error, match=method.name):
+            method.check(method.fit(rs, {}), rs.k)
+    # what the bundled methods return passes, ProCa's noted fallback to BC's prior too
+    assert REGISTRY["sc"].check(mapped, rs.k) is mapped
+    fallback = Calibration.from_prior(np.ones(3), note="fell back to BC: degenerate")
+    assert REGISTRY["proca"].check(fallback, rs.k) is fallback
+
+
+def test_register_refuses_a_taken_name_or_colour_an_unknown_base_and_a_late_registration():
+    import dataclasses
+
+    from lbtui.analysis.calibrations import register
+
+    before = dict(REGISTRY)
+    cc = REGISTRY["cc"]
+    for method, message in [
+        (cc, "taken"),
+        (dataclasses.replace(cc, name="Bad Name", color="white"), "identifier"),
+        (dataclasses.replace(cc, name="other", color="red"), "colour"),
+        (dataclasses.replace(cc, name="other", color="chartreuse"), "not one of"),
+        (dataclasses.replace(cc, name="other", color="white", kind="odds"), "kind"),
+        (dataclasses.replace(cc, name="other", color="white", uses=("later",)), "not registered before"),
+        (dataclasses.replace(cc, name="other", color="white", fallback="bc"), "among its uses"),
+    ]:
+        with pytest.raises(ValueError, match=message):
+            register(method)
+    # this module (and lbtui's interfaces) have read the method list: too late to add one
+    with pytest.raises(RuntimeError, match="before importing"):
+        register(dataclasses.replace(cc, name="other", color="white"))
+    assert REGISTRY == before
+
+
+def test_every_palette_colour_draws_in_plotext_and_rich():
+    """A method's colour is drawn by plotext (its line and band) and by Rich (the legend):
+    each name the registry accepts must mean a colour to both."""
+    import plotext._dict as plotext_names  # plotext keeps its colour names there
+    from rich.color import Color
+
+    from lbtui.analysis.calibrations.base import PALETTE
+    from lbtui.ui.consts import RICH_COLORS
+
+    for colour in PALETTE:
+        assert colour in plotext_names.color_sequence, colour
+        Color.parse(RICH_COLORS.get(colour, colour))  # raises on a name Rich does not know
+    assert {REGISTRY[m].color for m in METHODS} <= set(PALETTE)

@@ -4,10 +4,10 @@ import sys
 
 import pytest
 
+from lbtui.analysis.calibrations import METHODS
 from lbtui.cli import main
 from reference import all_methods
 
-METHODS = ["none", "cc", "dc", "bc", "looc", "proca", "sc"]
 RUN_KEYS = {"method_version", "run_id", "model", "task", "shots", "seed", "order", "scoring", "labels", "n_test", "n_bias", "metrics",
             "inputs_evaluated", "inputs_reused", "params"}  # evaluated, taken from the store; how the backend scored
 METRIC_KEYS = {"accuracy", "macro_f1", "rsd", "bias_score"}

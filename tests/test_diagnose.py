@@ -6,9 +6,12 @@ import numpy as np
 import pytest
 
 from lbtui.analysis import diagnose
+from lbtui.analysis.calibrations import METHODS, REGISTRY
 from lbtui.cli import main
 from lbtui.analysis.results import RunScores
 from lbtui.report.reading import priors as reading_priors, reading
+
+PRIOR_METHODS = {m for m in METHODS if m != "none" and REGISTRY[m].kind == "prior"}  # the priors diagnose compares
 
 
 def run_scores(test_pred, test_gold, looc_gold, k=3):
@@ -27,7 +30,7 @@ def test_priors_against_uniform_and_gold():
     # TV([.6,.3,.1], uniform) = 0.5 * (|.6-1/3| + |.3-1/3| + |.1-1/3|) = 0.2667
     assert t["priors"]["cc"]["tv_uniform"] == pytest.approx(0.5 * (0.6 - 1 / 3 + 1 / 3 - 0.3 + 1 / 3 - 0.1))
     assert t["priors"]["cc"]["tv_gold"] == pytest.approx(0.5 * (0.35 + 0.2 + 0.15))
-    assert set(t["priors"]) == {"cc", "dc", "looc", "bc"}
+    assert set(t["priors"]) == PRIOR_METHODS
 
 
 def test_majority_and_recency_by_hand():
@@ -60,7 +63,7 @@ def test_cli_json(capsys, tmp_path, fake_model, fake_factory):
     assert main(["diagnose", "--db", str(db), "--run", "1", "--run", "2", "--json", "--resamples", "100"]) == 0
     k0, k4 = json.loads(capsys.readouterr().out)
     assert "k >= 2" in k0["demonstrations"]["reason"] and "looc" not in k0["priors"]
-    assert set(k4["priors"]) == {"cc", "dc", "looc", "bc"} and sum(k4["gold"].values()) == pytest.approx(1)
+    assert set(k4["priors"]) == PRIOR_METHODS and sum(k4["gold"].values()) == pytest.approx(1)
     assert len(k4["demonstrations"]["labels"]) == 4
     assert k4["reading"][0].startswith("Uncalibrated,") and any("majority-label" in line for line in k4["reading"])
     assert set(k4["demonstrations"]["methods"]["none"]) == {"majority", "recency"}

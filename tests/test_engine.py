@@ -5,6 +5,7 @@ import threading
 import numpy as np
 import pytest
 
+from lbtui.analysis.calibrations import METHODS
 from lbtui.tasks import catalog
 from lbtui.backends.fake import FakeBackend
 from lbtui.auditing.engine import Engine
@@ -40,7 +41,7 @@ def test_run_stores_every_set_and_reports_all_methods(tmp_path, spec):
     counts = dict(store.db.execute('SELECT "set", count(*) FROM scores WHERE run_id = ? GROUP BY "set"', [run_id]).fetchall())
     assert counts == {"test": 30, "bias": 32, "cc": 3, "dc": 20, "looc": 4}
     rep = report(store, run_id)
-    assert set(rep.metrics) == {"none", "cc", "dc", "bc", "looc", "proca", "sc"} and all(rep.metrics.values())
+    assert set(rep.metrics) == set(METHODS) and all(rep.metrics.values())
     run = store.run(run_id)
     assert run["status"] == "done" and len(run["demo_ids"]) == 4 and run["labels"] == list(task.labels)
     rs = run_scores(store, run_id)

@@ -33,7 +33,7 @@ def calibrators(rs: RunScores, methods=cal.METHODS) -> tuple[dict[str, Calibrati
 
 def priors(rs: RunScores) -> tuple[dict[str, np.ndarray], dict[str, str]]:
     """p̂ of every prior method that applies, and the reason for each that does not."""
-    names = [n for n in cal.METHODS if not cal.REGISTRY[n].fitted]
+    names = [n for n in cal.METHODS if not cal.REGISTRY[n].slow]
     found, reasons = cal.fit_all(rs, names)
     return {n: c.prior for n, c in found.items()}, reasons
 

@@ -92,8 +92,8 @@ class ResultCache:
                 metrics, reasons = {m: None for m in cal.METHODS}, {}
             else:
                 # Fitting a mixture at every redraw would stall the UI; fitted methods wait.
-                metrics, reasons = _partial_safe(rs, [m for m in cal.METHODS if m not in cal.FITTED])
-                for m in cal.FITTED:
+                metrics, reasons = _partial_safe(rs, [m for m in cal.METHODS if m not in cal.SLOW])
+                for m in cal.SLOW:
                     metrics[m] = None
                     reasons[m] = "fitted when the run is complete"
             result = RunResult(run, metrics, reasons, n)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from textual.binding import Binding
 
-from ..analysis.calibrations import METHODS
+from ..analysis.calibrations import REGISTRY
 
 REDRAW_SECONDS = 0.25
 SESSION_KEY = "app_session"  # the store's meta row holding what the app showed and the form
@@ -15,12 +15,13 @@ FREEZE_STEP = 200
 SETUP_MIN_WIDTH = 120  # below it the setup form folds away by itself
 ROW_CI_DELAY = 0.1  # seconds the per-run cursor rests before its row's intervals are computed
 TAB_FOCUS = {"results": "#per-run", "history": "#history-table", "compare": "#compare-table", "stability": "#stability-table"}
-PLOT_COLORS = ("blue", "red", "green", "orange", "magenta", "cyan", "yellow")  # one per method, band and line alike
-RICH_COLORS = {"orange": "dark_orange"}  # plotext's colour names that Rich spells otherwise
+RICH_COLORS = {"orange": "dark_orange", "gray": "grey50", "blue+": "bright_blue", "red+": "bright_red",
+               "green+": "bright_green", "cyan+": "bright_cyan", "magenta+": "bright_magenta"}  # plotext's names, in Rich's words
 TABS = Binding.Group("tabs")
 AUDIT_GAP = 120.0  # seconds between one run's end and the next one's start within one audit
 
 
 def method_color(method: str) -> str:
-    """A method's plot colour, kept when others are toggled (its line, band and legend)."""
-    return PLOT_COLORS[METHODS.index(method) % len(PLOT_COLORS)]
+    """A method's plot colour (its registry entry's own), kept when others are toggled: its
+    line, band and legend."""
+    return REGISTRY[method].color

@@ -1,28 +1,65 @@
 """The calibration methods lbtui computes, in table order: one module each. Everything
-that lists, toggles, fits, resamples or explains a method iterates ``REGISTRY``.
+that lists, toggles, fits, resamples, colours or explains a method iterates ``REGISTRY``.
 
 To add a method: write a module here with a ``METHOD`` (see base.Method), add it to
-``_MODULES`` and give it a test (docs/ARCHITECTURE.md has a worked example)."""
+``_MODULES`` and give it a test (docs/ARCHITECTURE.md has a worked example). Tests
+register a scratch method with ``register`` to prove nothing else keeps its own list."""
 
 from __future__ import annotations
 
+import sys
+
 from . import batch, contextual, domain, looc, none, prototypical, supervised
-from .base import Calibration, Method, NotApplicable, Scores
+from .base import KINDS, PALETTE, Calibration, Method, NotApplicable, Scores
 
 
-_MODULES = (none, contextual, domain, batch, looc, prototypical, supervised)
-REGISTRY: dict[str, Method] = {m.METHOD.name: m.METHOD for m in _MODULES}
-METHODS: tuple[str, ...] = tuple(REGISTRY)
-FITTED: tuple[str, ...] = tuple(n for n, m in REGISTRY.items() if m.fitted)
-METHOD_NAMES: dict[str, str] = {n: m.title for n, m in REGISTRY.items()}
+REGISTRY: dict[str, Method] = {}
+METHODS: tuple[str, ...] = ()
+SLOW: tuple[str, ...] = ()  # fitted once a run is complete, off the UI thread
+METHOD_NAMES: dict[str, str] = {}
 
-__all__ = ["Calibration", "FITTED", "METHODS", "METHOD_NAMES", "Method", "NotApplicable", "REGISTRY", "fit_all"]
+__all__ = ["Calibration", "METHODS", "METHOD_NAMES", "Method", "NotApplicable", "REGISTRY", "SLOW", "fit_all",
+           "register"]
 
 
-def fit_all(rs: Scores, methods=METHODS) -> tuple[dict[str, Calibration], dict[str, str]]:
-    """Each requested method's calibration of one run (and those it builds on), and a note
-    for each: why it does not apply, or what a reader must know (a fallback)."""
-    wanted = set(methods)
+def register(method: Method) -> None:
+    """Add a method after those registered so far. Its name, colour and declarations are
+    checked; it must come before any module of lbtui has read the method lists (they
+    are read once, on import), and a module that already has raises."""
+    global METHODS, SLOW, METHOD_NAMES
+    if method.name in REGISTRY or not method.name.isidentifier() or method.name != method.name.lower():
+        raise ValueError(f"calibration name {method.name!r} is taken or not a lowercase identifier")
+    if method.kind not in KINDS:
+        raise ValueError(f"calibration {method.name!r}: kind {method.kind!r} is not one of {KINDS}")
+    if method.color not in PALETTE:
+        raise ValueError(f"calibration {method.name!r}: colour {method.color!r} is not one of {', '.join(PALETTE)}")
+    if method.color in {m.color for m in REGISTRY.values()}:
+        raise ValueError(f"calibration {method.name!r}: colour {method.color!r} is another method's")
+    for earlier in (*method.uses, *([method.fallback] if method.fallback else [])):
+        if earlier not in REGISTRY:
+            raise ValueError(f"calibration {method.name!r} builds on {earlier!r}, which is not registered before it")
+    if method.fallback and method.fallback not in method.uses:
+        raise ValueError(f"calibration {method.name!r}: its fallback {method.fallback!r} must be among its uses")
+    readers = [name for name, mod in list(sys.modules.items())
+               if mod is not None and name != __name__ and METHODS and getattr(mod, "METHODS", None) is METHODS]
+    if readers:
+        raise RuntimeError(f"register {method.name!r} before importing {', '.join(sorted(readers))}:"
+                           " they read the method list on import")
+    REGISTRY[method.name] = method
+    METHODS = tuple(REGISTRY)
+    SLOW = tuple(n for n, m in REGISTRY.items() if m.slow)
+    METHOD_NAMES = {n: m.title for n, m in REGISTRY.items()}
+
+
+for _module in (none, contextual, domain, batch, looc, prototypical, supervised):
+    register(_module.METHOD)
+
+
+def fit_all(rs: Scores, methods=None) -> tuple[dict[str, Calibration], dict[str, str]]:
+    """Each requested method's calibration of one run (and those it builds on; default
+    every registered method), and a note for each: why it does not apply, or what a reader
+    must know (a fallback)."""
+    wanted = set(METHODS if methods is None else methods)
     fit = set(wanted)
     for name in reversed(METHODS):  # and what they build on (earlier in the registry)
         if name in fit:
@@ -33,7 +70,7 @@ def fit_all(rs: Scores, methods=METHODS) -> tuple[dict[str, Calibration], dict[s
         if name not in fit:
             continue
         try:
-            done[name] = method.fit(rs, done)
+            done[name] = method.check(method.fit(rs, done), rs.k)
         except NotApplicable as e:
             notes[name] = str(e)
             continue

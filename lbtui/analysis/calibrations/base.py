@@ -12,7 +12,7 @@ from ...types import RunScores
 from ..calibration import NotApplicable, apply
 
 
-__all__ = ["Calibration", "Method", "NotApplicable", "Scores"]
+__all__ = ["KINDS", "PALETTE", "Calibration", "Method", "NotApplicable", "Scores"]
 
 Scores = RunScores  # the raw (N, K) scores of one run's sets
 
@@ -74,28 +74,57 @@ class _Stored:
         return self._params
 
 
+KINDS = ("prior", "map")  # what a method's fit returns: a prior p̂, or a fitted map
+# Plot colours a method may take: plotext's names, each of which the app also draws in
+# Rich (ui/consts.RICH_COLORS spells the ones Rich names otherwise).
+PALETTE = ("blue", "red", "green", "orange", "magenta", "cyan", "yellow", "white", "gray", "blue+", "red+", "green+",
+           "cyan+", "magenta+")
+
+
 @dataclass(frozen=True)
 class Method:
     """A calibration method.
 
     ``fit(scores, earlier)`` returns the run's Calibration or raises NotApplicable with the
-    reason; ``earlier`` holds the calibrations of the methods before it in the registry
-    (ProCa falls back to BC's). ``needs`` names the scored input sets it reads besides
-    the test and bias sets (each must be produced by examples.build and the engine).
-    ``uses`` names earlier methods whose calibrations ``fit`` may read. ``resample(p)``
-    re-estimates the prior on a bootstrap resample of the test set's probabilities
-    (B, N, K) -> (B, K); None holds the fitted calibration fixed across resamples.
-    ``fitted`` marks a fitted map rather than a prior: slower, so the app fits it once a
-    run is complete."""
+    reason; ``earlier`` holds the calibrations of the methods before it in the registry.
+    ``kind`` says what fit returns: "prior" (a p̂ over the labels) or "map" (a fitted
+    callable with ``kind``/``to_json``); ``fallback`` names an earlier method whose prior a
+    map method may return instead, with a note (ProCa falls back to BC). ``check`` holds
+    fit to its kind. ``slow`` is the cost, a separate matter: a slow method is fitted once
+    a run is complete, off the UI thread. ``needs`` names the scored input sets it reads
+    besides the test and bias sets (each must be produced by examples.build and the
+    engine). ``uses`` names earlier methods whose calibrations ``fit`` may read.
+    ``resample(p)`` re-estimates the prior on a bootstrap resample of the test set's
+    probabilities (B, N, K) -> (B, K); None holds the fitted calibration fixed across
+    resamples. ``color`` is its plot colour (a plotext name), its own in the registry."""
 
     name: str
     title: str
     fit: Callable[[Scores, dict[str, Calibration]], Calibration]
+    color: str
+    kind: str = "prior"
+    slow: bool = False
     needs: tuple[str, ...] = ()
     uses: tuple[str, ...] = ()
+    fallback: str | None = None
     resample: Callable[[np.ndarray], np.ndarray] | None = None
-    fitted: bool = False
 
     @property
     def short(self) -> str:
         return self.name.upper()
+
+    def check(self, c: Calibration, k: int) -> Calibration:
+        """The calibration ``fit`` returned, if it is what this method's kind says (a
+        programming error otherwise: a prior method without a prior would show p̂ = nan)."""
+        if c.prior is not None:
+            ok = (self.kind == "prior" or (self.fallback is not None and c.note)) and c.map is None
+            if ok and (c.prior.shape != (k,) or not np.all(np.isfinite(c.prior)) or np.any(c.prior <= 0)):
+                raise ValueError(f"calibration {self.name!r}: its prior must be {k} finite positive numbers,"
+                                 f" got {c.prior!r}")
+        else:
+            ok = self.kind == "map" and callable(c.map) and hasattr(c.map, "kind") and hasattr(c.map, "to_json")
+        if not ok:
+            got = "a prior" if c.prior is not None else "a map" if c.map is not None else "nothing"
+            raise TypeError(f"calibration {self.name!r} is of kind {self.kind!r} but its fit returned {got}"
+                            + (" without a note saying it fell back" if c.prior is not None and self.fallback else ""))
+        return c

@@ -6,5 +6,5 @@ from ..metrics import softmax
 from .base import Calibration, Method
 
 
-METHOD = Method("dc", "domain-context (Fei et al. 2023)", lambda rs, earlier: Calibration.from_prior(mean_prior(softmax(rs.dc))),
+METHOD = Method("dc", "domain-context (Fei et al. 2023)", lambda rs, earlier: Calibration.from_prior(mean_prior(softmax(rs.dc))), "green",
                 needs=("dc",))

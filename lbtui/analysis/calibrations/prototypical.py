@@ -17,4 +17,5 @@ def fit(rs, earlier: dict[str, Calibration]) -> Calibration:
         raise NotApplicable(str(e)) from None
 
 
-METHOD = Method("proca", "prototypical (Han et al. 2022)", fit, uses=("bc",), fitted=True)
+METHOD = Method("proca", "prototypical (Han et al. 2022)", fit, "cyan", kind="map", slow=True, uses=("bc",),
+                fallback="bc")

@@ -8,4 +8,5 @@ from .base import Calibration, Method
 
 
 METHOD = Method("sc", "supervised (Gundem et al. 2025)",
-                lambda rs, earlier: Calibration(cm.supervised(softmax(rs.looc), rs.looc_gold)), needs=("looc",), fitted=True)
+                lambda rs, earlier: Calibration(cm.supervised(softmax(rs.looc), rs.looc_gold)), "yellow",
+                kind="map", slow=True, needs=("looc",))
