@@ -2,6 +2,7 @@
 and their printed output compared with the page, line for line (#28): a page that shows
 output the code no longer prints fails."""
 
+import json
 import re
 from pathlib import Path
 
@@ -35,3 +36,72 @@ def test_the_readmes_run_example_prints_what_the_readme_shows(capsys):
     notes = [s for s in shown if s.startswith(("looc:", "sc:"))]
     said = " ".join(err.split())  # stderr wraps at its console's width
     assert notes and all(line in said for line in notes), err
+
+
+# --- docs/CLI.md's JSON output: each documented key list against the real output ---------
+
+
+def documented(command: str) -> list[set[str]]:
+    """The key sets docs/CLI.md's "JSON output" lists for ``lbtui COMMAND``, in order: the
+    quoted names at the top level of each {...} of its bullet."""
+    text = (ROOT / "docs" / "CLI.md").read_text()
+    bullet = re.search(r"^- `lbtui " + re.escape(command) + r"`[^:\n]*:(.*?)(?=^- |^\n)", text, re.S | re.M)
+    assert bullet, f"docs/CLI.md's JSON output has no entry for lbtui {command}"
+    sets, depth, current = [], 0, None
+    for token in re.findall(r'[{}\[\]]|"\w+"', bullet.group(1)):
+        if token in "{[":
+            depth += 1
+            if token == "{" and depth == 1:
+                current = set()
+        elif token in "}]":
+            depth -= 1
+            if token == "}" and depth == 0:
+                sets.append(current)
+        elif depth == 1 and current is not None:
+            current.add(token.strip('"'))
+    return sets
+
+
+def same_keys(objects: list[dict], keys: set[str], what: str) -> None:
+    """Every object's keys are documented, and every documented key occurs in one of them."""
+    seen = set().union(*(o.keys() for o in objects))
+    assert seen <= keys, f"{what}: undocumented keys {seen - keys}"
+    assert keys <= seen, f"{what}: documented keys the output lacks {keys - seen}"
+
+
+def printed_json(capsys, argv, **kw):
+    assert main(argv, **kw) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+def test_cli_md_lists_the_keys_of_every_json_output(capsys, tmp_path, fake_model, fake_factory):
+    db = str(tmp_path / "j.db")
+    run = printed_json(capsys, ["run", "-m", str(fake_model), "-t", "reviews", "-k", "0,4", "--seeds", "2", "--orders", "2",
+                                "--limit", "12", "--db", db, "--json"], backend_factory=fake_factory)
+    top, each_run = documented("run --json")
+    same_keys([run], top - {"verbalizers", "ladder"}, "run --json")  # those two need other options
+    same_keys(run["runs"], each_run, "run --json's runs")
+    same_keys(printed_json(capsys, ["models", "--json"]), documented("models --json")[0], "models --json")
+    same_keys(printed_json(capsys, ["tasks", "--json"]), documented("tasks --json")[0], "tasks --json")
+    imported = printed_json(capsys, ["import", "sni", str(ROOT / "tests" / "data" / "sni"), "--name", "toy", "--json"])
+    same_keys([imported], documented("import sni --json")[0], "import sni --json")
+    same_keys(printed_json(capsys, ["suites", "--json"]), documented("suites --json")[0], "suites --json")
+    report = printed_json(capsys, ["report", "--db", db, "--format", "json", "--resamples", "20"])
+    top, row, group = documented("report --format json")
+    same_keys([report], top, "report")
+    same_keys(report["rows"], row, "report's rows")
+    same_keys(report["groups"], group, "report's groups")
+    diagnosed = printed_json(capsys, ["diagnose", "--db", db, "--json", "--resamples", "20"])
+    same_keys(diagnosed, documented("diagnose --json")[0], "diagnose --json")
+    spread = printed_json(capsys, ["stability", "--db", db, "--json"])
+    same_keys(spread, documented("stability --json")[0], "stability --json")
+    assert main(["export", "--db", db, "--run", "1", "--format", "csv"]) == 0
+    header = capsys.readouterr().out.splitlines()[0].split(",")
+    shown = re.search(r"`lbtui export --format csv`: the columns (.*?), then", (ROOT / "docs" / "CLI.md").read_text(), re.S)
+    assert header == re.findall(r"`([\w:]+)`", shown.group(1)) + [f"score:{label}" for label in run["runs"][0]["labels"]]
+
+
+@pytest.mark.slow
+def test_cli_md_lists_the_keys_of_bench_app(capsys, tmp_path):
+    doc = printed_json(capsys, ["bench", "--app", "--runs", "12", "--json"])
+    same_keys([doc], documented("bench --app --json")[0], "bench --app --json")
