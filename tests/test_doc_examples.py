@@ -105,3 +105,43 @@ def test_cli_md_lists_the_keys_of_every_json_output(capsys, tmp_path, fake_model
 def test_cli_md_lists_the_keys_of_bench_app(capsys, tmp_path):
     doc = printed_json(capsys, ["bench", "--app", "--runs", "12", "--json"])
     same_keys([doc], documented("bench --app --json")[0], "bench --app --json")
+
+
+def shown_in(printed: list[str], line: str) -> bool:
+    """A page's line is printed: verbatim, or, where the page cut it short with "...", as
+    the start of a printed line (each cell the page keeps)."""
+    if line.endswith("| ..."):
+        return any(p.startswith(line[: -len("...")]) for p in printed)
+    return line in printed
+
+
+@pytest.mark.model
+@pytest.mark.slow
+def test_reports_md_verdict_example_prints_what_the_page_shows(capsys):
+    text = (ROOT / "docs" / "REPORTS.md").read_text()
+    block = re.search(r"```\n\$ (lbtui run -t tickets[^\n]*)\n\$ lbtui report\n(.*?)```", text, re.S)
+    assert block, "docs/REPORTS.md's verdict example moved"
+    assert main(block.group(1).split()[1:]) == 0
+    capsys.readouterr()
+    assert main(["report"]) == 0
+    printed = [line.rstrip() for line in capsys.readouterr().out.splitlines()]
+    lines = [line.rstrip() for line in block.group(2).splitlines() if line.strip()]
+    assert len(lines) >= 8
+    missing = [line for line in lines if not shown_in(printed, line)]
+    assert not missing, "\n".join(missing)
+
+
+@pytest.mark.model
+@pytest.mark.slow
+def test_tasks_md_suite_example_prints_what_the_page_shows(capsys):
+    shown = example("docs/TASKS.md", "lbtui import sni tests/data/sni --name toy")
+    imported = shown[: next(i for i, line in enumerate(shown) if line.startswith("$ "))]
+    assert main(["import", "sni", str(ROOT / "tests" / "data" / "sni"), "--name", "toy"]) == 0
+    out = [line.rstrip() for line in capsys.readouterr().out.splitlines()]
+    assert out[0].startswith("suite toy: 2 tasks in ") and out[1:] == imported[1:]
+    command = next(line for line in shown if line.startswith("$ lbtui run")).split("#")[0].split()[1:]
+    assert main(command[1:]) == 0
+    printed = [line.rstrip() for line in capsys.readouterr().out.splitlines()]
+    table = shown[shown.index(next(line for line in shown if "Mean across tasks and seeds" in line)):]
+    start = next(i for i, line in enumerate(printed) if "Mean across tasks and seeds" in line)
+    assert [line.strip() for line in printed[start:start + len(table)]] == [line.strip() for line in table]
