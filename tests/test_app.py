@@ -1224,3 +1224,60 @@ def test_a_task_with_repeated_texts_is_said_once_in_the_apps_notes(tmp_path):
     run(scenario())
     said = [(m, s) for m, s in seen if "repeat another input's text" in m]
     assert len(said) == 1 and said[0][1] == "warning" and "task dups: 15 input(s)" in said[0][0], seen
+
+
+def test_the_ui_thread_never_reads_the_store_or_the_results(tmp_path, monkeypatch):
+    """Once the app is up, every read of the store and every metric, fit or bootstrap
+    happens in a worker: through an audit, toggles, every tab, a drill-down under several
+    methods, its prompt and its diagnosis. Allowed on the UI thread: SQLite's data_version
+    (a counter, read each tick to notice other writers) and saving the session (a write)."""
+    import threading
+
+    allowed = {"data_version", "set_meta", "close"}
+    hits: dict[str, int] = {}
+    armed = [False]
+
+    def guarded(cls, name):
+        real = getattr(cls, name)
+
+        def call(*args, **kwargs):
+            if armed[0] and threading.current_thread() is threading.main_thread():
+                hits[f"{cls.__name__}.{name}"] = hits.get(f"{cls.__name__}.{name}", 0) + 1
+            return real(*args, **kwargs)
+
+        monkeypatch.setattr(cls, name, call)
+
+    for cls in (Results, Store):
+        for name, value in list(vars(cls).items()):
+            if callable(value) and not name.startswith("_") and name not in allowed:
+                guarded(cls, name)
+    db = tmp_path / "u.db"
+
+    async def scenario():
+        app = fake_app(["-t", "reviews", "-k", "0,4", "--limit", "12", "--db", str(db)])
+        async with app.run_test(size=SIZE) as pilot:
+            armed[0] = True
+            await settled(app, pilot)
+            for key in ("2", "2", "f3", "f4", "f5", "f6", "f2"):
+                await pilot.press(key)
+                await pilot.pause(0.1)
+                await app.views_settled()
+            app.query_one("#per-run", RowTable).focus()
+            await pilot.press("down", "down", "enter")
+            await app.workers_done()
+            assert isinstance(app.screen, RunScreen) and app.screen.detail is not None
+            await pilot.press("right", "4", "e")
+            await app.workers_done()
+            assert app.screen.detail.method == "bc"
+            await pilot.press("p")
+            await app.workers_done()
+            assert isinstance(app.screen, TextScreen)
+            await pilot.press("escape", "d")
+            await app.workers_done()
+            assert isinstance(app.screen, DiagnosisScreen)
+            await pilot.press("escape", "escape")
+            await app.workers_done()
+            armed[0] = False
+
+    run(scenario())
+    assert hits == {}, f"read on the UI thread: {hits}"

@@ -1,5 +1,6 @@
 """Laying out a tab's newest snapshot on the UI thread: tables, plots, label bars, the
-compare tab and the progress line. Nothing here reads the store."""
+compare tab and the progress line. Nothing here reads the store on the UI thread (the
+label bars, which follow the cursor, are read in a worker)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from __future__ import annotations
 from rich.console import Group
 from rich.markup import escape
 from rich.text import Text
+from textual import work
 from textual.css.query import NoMatches
 from textual.widgets import (
     Static,
@@ -121,10 +123,16 @@ class Drawing:
         if run_id is None:
             target.update(Text("Per-label shares appear here once a run has scores.", style="dim"))
             return
+        self.load_label_bars(run_id, self.methods())
+
+    @work(thread=True, exclusive=True, group="label-bars", exit_on_error=False)
+    def load_label_bars(self, run_id: int, methods: list[str]) -> None:
+        """The highlighted run's bars, read from its results in a worker (the one part of
+        a tab that is not in its snapshot: it follows the cursor), then shown."""
         res = self.cache.get(run_id)
         t = PlainRich(title=f"Predicted (magenta) against gold (cyan) share, run {run_id} ({escape(res.run['task_name'])}, k={res.run['shots']})")
         t.add_column("label")
-        methods = [m for m in self.methods() if res.metrics.get(m) is not None]
+        methods = [m for m in methods if res.metrics.get(m) is not None]
         for m in methods:
             t.add_column(m.upper())
         for j, lab in enumerate(res.run["labels"]):
@@ -134,7 +142,13 @@ class Drawing:
                 cells.append(Text.assemble(bar(met.predicted_share[j], 12, "magenta"), f" {met.predicted_share[j]:.2f}\n",
                                            bar(met.gold_share[j], 12, "cyan"), f" {met.gold_share[j]:.2f}"))
             t.add_row(lab, *cells)
-        target.update(t)
+        self.call_from_thread(self._show_label_bars, t)
+
+    def _show_label_bars(self, table) -> None:
+        try:
+            self.query_one("#label-bars", Static).update(table)
+        except NoMatches:  # closing
+            pass
 
     def draw_compare(self, snap: Snapshot) -> None:
         methods = self.methods()

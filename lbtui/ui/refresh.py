@@ -60,10 +60,20 @@ class Refresh:
         # not this app's own (their progress messages bring their verdict): while the app's
         # audit commits, nothing is queried.
         waiting = [rid for rid in self.view_runs if rid not in self.done_shown and rid not in self.live]
+        if waiting:
+            self.check_finished(waiting)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="writers")
+    def check_finished(self, waiting: list[int]) -> None:
+        """Which of the shown runs finished in another process (read off the UI thread)."""
         finished = {rid for rid, status in self.store.statuses(waiting).items() if status == "done"}
-        if finished:  # a shown run finished elsewhere: its verdict is due
-            self.done_shown |= finished
-            self.refresh_verdict(force=True)
+        if finished:
+            self.call_from_thread(self._finished_elsewhere, finished)
+
+    def _finished_elsewhere(self, finished: set[int]) -> None:
+        """A shown run finished elsewhere: its verdict is due."""
+        self.done_shown |= finished
+        self.refresh_verdict(force=True)
 
     @work(thread=True, exit_on_error=False, group="snapshot")
     def build_snapshot(self, tab: str, run_ids: list[int], seq: int) -> None:

@@ -40,6 +40,7 @@ class RunScreen(Screen):
         self.method = method
         self.errors_only = False
         self.trier: TryIt | None = None
+        self.detail = None  # the shown method's RunDetail, read and computed in a worker
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -61,7 +62,19 @@ class RunScreen(Screen):
         self.query_one("#examples", DataTable).focus()
 
     def refresh_detail(self) -> None:
-        d = run_detail(self.cache, self.run_id, self.method)
+        """Read the run under the shown method in a worker (the store and the metrics are
+        never touched on the UI thread), then lay it out."""
+        self.load_detail(self.method)
+
+    @work(thread=True, exclusive=True, group="detail", exit_on_error=False)
+    def load_detail(self, method: str) -> None:
+        d = run_detail(self.cache, self.run_id, method)
+        self.app.call_from_thread(self.show_detail, d)
+
+    def show_detail(self, d) -> None:
+        if d.method != self.method:  # a newer request is on its way
+            return
+        self.detail = d
         r = d.run
         self.title = f"run {r['id']}: {r['model_name']} on {r['task_name']}, k={r['shots']}, seed {seed_label(r['seed'], r['demo_order'])}"
         head = Text()
@@ -132,7 +145,8 @@ class RunScreen(Screen):
 
     def action_toggle_errors(self) -> None:
         self.errors_only = not self.errors_only
-        self.refresh_detail()
+        if self.detail is not None:  # the same examples, filtered: nothing to read again
+            self.show_detail(self.detail)
 
     def action_method(self, method: str) -> None:
         self.method = method
@@ -145,20 +159,33 @@ class RunScreen(Screen):
     def action_prompt(self) -> None:
         """The prompt of the highlighted test example as the model read it: text, token ids
         and pieces, the KV-cache prefix, each label's scored tokens (lbtui prompt)."""
-        d = run_detail(self.cache, self.run_id, self.method)
+        d = self.detail
+        if d is None:
+            return
         table = self.query_one("#examples", DataTable)
         ex = None
         if table.row_count and d.examples:
             key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
             ex = next((e for e in d.examples if e["id"] == key), d.examples[0])
-        self.app.push_screen(TextScreen(*prompt_text(self.cache.store, d.run, ex, d.prompt)))
+        self.show_prompt(d, ex)
 
+    @work(thread=True, exclusive=True, group="detail-screen", exit_on_error=False)
+    def show_prompt(self, d, ex) -> None:
+        """Built in a worker: it reads the store and the model's vocabulary."""
+        text = prompt_text(self.cache.store, d.run, ex, d.prompt)
+        self.app.call_from_thread(self.app.push_screen, TextScreen(*text))
 
     def action_diagnose(self) -> None:
+        self.show_diagnosis()
+
+    @work(thread=True, exclusive=True, group="detail-screen", exit_on_error=False)
+    def show_diagnosis(self) -> None:
+        """Computed in a worker: it reads the run's scores and bootstraps."""
         from ..report.render import diagnosis_tables
 
         run, table, effects = run_diagnosis(self.cache, self.run_id)
-        self.app.push_screen(DiagnosisScreen(diagnosis_tables(run, table, effects)))
+        tables = diagnosis_tables(run, table, effects)
+        self.app.call_from_thread(self.app.push_screen, DiagnosisScreen(tables))
 
 
 class TryIt:
