@@ -411,3 +411,31 @@ def test_whole_distributions_are_read_once_per_context_and_checked():
     with pytest.raises(ServerError):
         cached.score(reqs[:1], mode="first-token")
     cached.close()
+
+
+def test_the_content_address_holds_what_the_backend_says_its_numbers_depend_on(fakes):
+    """A server that scores its own tokens (allow_retokenize) or reuses its prompt cache
+    gives other numbers: their scores never share an address with exact ones (the key
+    listed by hand in the engine left allow_retokenize out). A backend that declares no
+    keys, or keys its info lacks, is refused instead of silently sharing addresses."""
+    from lbtui.auditing.engine import numbers_key
+    from lbtui.backends.fake import FakeBackend
+
+    a = fakes()
+    exact = ServerBackend([a.url])
+    keys = {numbers_key("sha", b) for b in (exact, ServerBackend([a.url], allow_retokenize=True),
+                                            ServerBackend([a.url], prompt_cache=True))}
+    assert len(keys) == 3
+    assert numbers_key("sha", ServerBackend([a.url], max_in_flight=1, timeout=30)) == numbers_key("sha", exact)
+    assert numbers_key("sha", FakeBackend(bias=0.8)) != numbers_key("sha", FakeBackend(bias=0.2))
+    assert numbers_key("sha", FakeBackend(n_ctx=2048)) == numbers_key("sha", FakeBackend())
+
+    class Undeclared(FakeBackend):
+        numbers_keys = ()
+
+    class Missing(FakeBackend):
+        numbers_keys = ("backend", "kernel")
+
+    for backend, message in ((Undeclared(), "declares no numbers_keys"), (Missing(), "lacks: ['kernel']")):
+        with pytest.raises(TypeError, match=re.escape(message)):
+            numbers_key("sha", backend)

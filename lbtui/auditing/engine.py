@@ -332,12 +332,16 @@ def audit_into(path: Path, plans: Sequence[Planned], *, progress: Progress | Non
 
 def numbers_key(model_sha: str, backend: Backend) -> str:
     """What a score's numbers depend on besides its prompt and labels: the model file and
-    the backend settings that change numbers (the build and its CPU kernels, whether the
-    batching is exact or which lanes its packs keep, offload, a server's model), never
-    threads, batch or context size."""
-    keep = ("backend", "llama_cpp_python", "numbers", "n_gpu_layers", "cpu_features", "model",
-            "server_model", "tokenizer", "allow_retokenize")
-    info = {k: backend.info.get(k) for k in keep if k in (backend.info or {})}
+    the settings the backend declares (``numbers_keys``: for llama.cpp the build and its CPU
+    kernels, whether the batching is exact or which lanes its packs keep, offload; for a
+    server its model and exactness), never threads, batch or context size."""
+    keep = getattr(backend, "numbers_keys", None)
+    if not keep:
+        raise TypeError(f"backend {type(backend).__name__} declares no numbers_keys: its scores cannot be addressed")
+    missing = [k for k in keep if k not in (backend.info or {})]
+    if missing:
+        raise TypeError(f"backend {type(backend).__name__} declares numbers_keys its info lacks: {missing}")
+    info = {k: backend.info[k] for k in keep}
     return hashlib.sha256(json.dumps([model_sha, info], sort_keys=True, default=str).encode()).hexdigest()
 
 

@@ -28,6 +28,10 @@ class Backend(Protocol):
     n_ctx: int
     eos: int | None
     info: dict  # what the run records about the backend (threads, offload, ...)
+    # The keys of ``info`` a score's numbers depend on besides the model file and its request
+    # (build, kernels, exactness, offload, a server's model): the content address is made of
+    # them, so a backend that leaves one out would reuse another setting's scores.
+    numbers_keys: tuple[str, ...]
     metadata: dict  # the model's GGUF metadata (chat template, name); {} where unknown
     requests_per_call: int  # how many requests ``score`` wants at once (the engine commits after each call)
     tokens_evaluated: int  # running count of tokens decoded, for speed reports

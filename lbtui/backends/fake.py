@@ -20,12 +20,14 @@ _WORD = re.compile(r"\s*\S+|\s+")
 
 
 class FakeBackend:
+    numbers_keys = ("backend", "bias")
+
     def __init__(self, *, n_ctx: int = 4096, delay: float = 0.0, bias: float = 0.8):
         self.name = "fake"
         self.n_ctx = n_ctx
         self.eos = 1
         self.metadata = {"general.name": "fake"}
-        self.info = {"backend": "fake", "n_ctx": n_ctx}
+        self.info = {"backend": "fake", "n_ctx": n_ctx, "bias": bias}
         self.tokens_evaluated = 0
         self.requests_per_call = 8
         self.delay = delay  # seconds per request, to let UI tests watch a run in progress

@@ -53,6 +53,10 @@ MIN_ROWS = (2, 4, 8, 16)  # candidates, smallest first
 
 
 class LlamaBackend:
+    # the build, its CPU kernels, offload and how queries were batched; never threads,
+    # n_batch or n_ctx, which leave an exact score unchanged
+    numbers_keys = ("backend", "llama_cpp_python", "numbers", "n_gpu_layers", "cpu_features")
+
     def __init__(
         self, path: Path, *, n_ctx: int = 4096, n_gpu_layers: int = -1, n_threads: int | None = None,
         n_batch: int = 512, n_seq_max: int = 64, max_pack: int | None = None, batching: str = "auto",

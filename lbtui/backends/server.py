@@ -97,6 +97,9 @@ def failure(e: Exception) -> str:
 
 
 class ServerBackend:
+    # the served model, whether requests were exact, whose tokens were scored
+    numbers_keys = ("backend", "model", "numbers", "tokenizer", "allow_retokenize")
+
     def __init__(
         self, urls: Sequence[str], *, model: str | None = None, tokenizer_path: Path | None = None,
         n_ctx: int | None = None, max_in_flight: int | None = None, per_server: int = 1, prompt_cache: bool = False,
@@ -148,7 +151,7 @@ class ServerBackend:
         self.info = {"backend": "openai-completions", "servers": self.urls, "model": self.model,
                      "max_in_flight": self.max_in_flight, "per_server": self.per_server, "prompt_cache": self.prompt_cache,
                      "numbers": "whole-prompt" if exact else f"prompt_cache={self.prompt_cache}, per_server={self.per_server}",
-                     "tokenizer": "local GGUF" if self._vocab else "server"}
+                     "tokenizer": "local GGUF" if self._vocab else "server", "allow_retokenize": self.allow_retokenize}
 
     # --- tokens ----------------------------------------------------------------------------
 
