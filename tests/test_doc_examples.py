@@ -145,3 +145,23 @@ def test_tasks_md_suite_example_prints_what_the_page_shows(capsys):
     table = shown[shown.index(next(line for line in shown if "Mean across tasks and seeds" in line)):]
     start = next(i for i, line in enumerate(printed) if "Mean across tasks and seeds" in line)
     assert [line.strip() for line in printed[start:start + len(table)]] == [line.strip() for line in table]
+
+
+@pytest.mark.model
+def test_cli_md_lists_the_keys_of_prompt_and_export(capsys, tmp_path, fake_model, fake_factory):
+    doc = printed_json(capsys, ["prompt", "-t", "reviews", "-k", "2", "--json"])  # the bundled model's vocabulary
+    text = (ROOT / "docs" / "CLI.md").read_text()
+    shown = re.search(r"`--json` prints `(\{\"model\".*?)`\. `--index", text, re.S).group(1)
+    top = set(re.findall(r'"(\w+)"', shown.split('"labels": [')[0])) | {"labels"}
+    label = set(re.findall(r'"(\w+)"', shown.split('"labels": [')[1]))
+    same_keys([doc], top, "prompt --json")
+    same_keys(doc["labels"], label, "prompt --json's labels")
+    db = str(tmp_path / "e.db")
+    assert main(["run", "-m", str(fake_model), "-t", "reviews", "-k", "0", "--limit", "4", "--db", db],
+                backend_factory=fake_factory) == 0
+    capsys.readouterr()
+    assert main(["export", "--db", db, "--run", "1"]) == 0
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    shown = re.search(r"`export --format jsonl` prints one line per scored input:\n`(\{.*?\})`", text, re.S).group(1)
+    keys = re.findall(r'"(\w+)"', re.sub(r':\s*(?:"\w+"\|?)+', "", shown))  # the keys, not the set names
+    same_keys(rows, set(keys), "export's JSON lines")
