@@ -268,6 +268,15 @@ def cmd_app(a) -> int:
 
     app = make_app(args=a)
     app.run()
+    return app_exit(app)
+
+
+def app_exit(app) -> int:
+    """The app's exit code: 143 with the usual line when a SIGTERM quit it (its audit was
+    stopped and left resumable), else what it returned."""
+    if app.terminated:
+        print("lbtui: terminated (SIGTERM)" + _resume_hint(None), file=sys.stderr)
+        return EXIT_TERMINATED
     return app.return_code or EXIT_OK
 
 
@@ -291,7 +300,8 @@ def main(argv: Sequence[str] | None = None, *, backend_factory: Callable | None 
     try:
         a = build_parser().parse_args(argv)
         if a.command and threading.current_thread() is threading.main_thread():
-            # A service manager's stop acts as ctrl+c, not a silent death (the app has its own).
+            # A service manager's stop acts as ctrl+c, not a silent death (the app installs its
+            # own, which quits it as ctrl+q does: ui/app.py).
             signal.signal(signal.SIGTERM, _on_sigterm)
         for name, where in model_registry.local_overrides():
             print(f"lbtui: note: {where} redefines the bundled model {name!r}; a models.toml in the current folder"

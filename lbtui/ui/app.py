@@ -5,7 +5,9 @@ worker builds it from the store (ui/snapshot.py) and the UI thread only lays it 
 
 from __future__ import annotations
 
+import asyncio
 import gc
+import signal
 import threading
 from pathlib import Path
 from typing import Callable, Iterable
@@ -97,6 +99,7 @@ class LbtuiApp(AuditControl, Refresh, VerdictPanel, PastRuns, Sessions, Drawing,
         self.requested = 0  # snapshots asked for, and the newest shown (a sequence number)
         self.shown = 0
         self.frozen_at = 0  # shown runs when the heap was last frozen
+        self.terminated = False  # quit on SIGTERM (lbtui exits 143)
         self.freeze_pending = False
         self.stored_notes = 0  # runs of this audit found complete in the store
         self.data_version: int | None = None  # the store's, when last looked: another process's writes change it
@@ -176,6 +179,10 @@ class LbtuiApp(AuditControl, Refresh, VerdictPanel, PastRuns, Sessions, Drawing,
 
     def on_mount(self) -> None:
         self.sub_title = f"{hardware_summary()} · {self.db_path}"
+        if threading.current_thread() is threading.main_thread():
+            # A service manager's stop (SIGTERM) quits as ctrl+q does: a running audit stops
+            # after its current few inputs and its run is left cancelled, resumable.
+            asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, self._on_sigterm)
         try:
             self.store = Store(self.db_path)
         except UserError as e:
@@ -196,7 +203,13 @@ class LbtuiApp(AuditControl, Refresh, VerdictPanel, PastRuns, Sessions, Drawing,
     def _start_pressed(self) -> None:
         self.action_start()
 
+    def _on_sigterm(self) -> None:
+        self.terminated = True
+        self.call_later(self.action_quit)
+
     def on_unmount(self) -> None:
+        if threading.current_thread() is threading.main_thread():
+            asyncio.get_running_loop().remove_signal_handler(signal.SIGTERM)
         if self.views is not None:
             self.views.close()
         if self.results is not None:
