@@ -1281,3 +1281,29 @@ def test_the_ui_thread_never_reads_the_store_or_the_results(tmp_path, monkeypatc
 
     run(scenario())
     assert hits == {}, f"read on the UI thread: {hits}"
+
+
+def test_the_label_bars_are_read_again_only_when_what_they_show_changed(tmp_path):
+    """Every snapshot draws the plots tab; a finished run's bars are read once, and again
+    only when the methods shown change (a worker per snapshot stalled the UI at scale)."""
+    async def scenario():
+        app = fake_app(["-t", "reviews", "-k", "0", "--limit", "12", "--db", str(tmp_path / "b.db")])
+        async with app.run_test(size=SIZE) as pilot:
+            await settled(app, pilot)
+            await pilot.press("f3")
+            await pilot.pause(0.2)
+            await app.views_settled()
+            await app.workers_done()
+            assert "Predicted (magenta)" in plain(app.query_one("#label-bars", Static).content)
+            reads = []
+            real = app.load_label_bars
+            app.load_label_bars = lambda *a: reads.append(a) or real(*a)
+            for _ in range(3):
+                app.draw_label_bars()
+            assert reads == []
+            await pilot.press("2")  # CC off: the bars lose a column
+            await pilot.pause(0.2)
+            await app.views_settled()
+            assert len(reads) == 1 and "cc" not in reads[0][1]
+
+    run(scenario())

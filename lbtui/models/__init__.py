@@ -30,10 +30,6 @@ COMMON_KEYS = {"path", "package", "file", "repo", "revision", "sha256", "n_ctx",
                "quantized_from", "quant_type"}
 
 
-# Backend keys that ModelSpec holds as fields; every other backend key travels in ``extra``.
-_FIELDS = set(SPEC_FIELDS)
-
-
 def backend_keys() -> dict[str, type | tuple]:
     """The keys the backend kinds declare, with their types."""
     return {key: kind for k in KINDS for key, kind in k.keys.items()}
@@ -108,7 +104,7 @@ def parse(path: Path) -> dict[str, ModelSpec]:
         out[name] = ModelSpec(
             name=name, path=model_path, package=entry.get("package"), file=entry.get("file"),
             repo=entry.get("repo"), revision=entry.get("revision"), sha256=entry.get("sha256"), server=tuple(servers),
-            extra={k: entry[k] for k in (*backend_keys(), "quantized_from", "quant_type") if k in entry and k not in _FIELDS},
+            extra={k: entry[k] for k in (*backend_keys(), "quantized_from", "quant_type") if k in entry and k not in SPEC_FIELDS},
             n_ctx=entry.get("n_ctx", DEFAULT_N_CTX), n_gpu_layers=entry.get("n_gpu_layers", -1),
             n_threads=entry.get("n_threads", 0), chat_template=entry.get("chat_template", False),
             note=entry.get("note", ""), source=str(path), default=entry.get("default", False),

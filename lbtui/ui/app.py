@@ -104,6 +104,7 @@ class LbtuiApp(AuditControl, Refresh, VerdictPanel, PastRuns, Sessions, Drawing,
         self.stored_notes = 0  # runs of this audit found complete in the store
         self.data_version: int | None = None  # the store's, when last looked: another process's writes change it
         self.done_shown: set[int] = set()  # shown runs that were finished then
+        self.label_bars_key: tuple | None = None  # what the plots' label bars show
 
     # --- layout ------------------------------------------------------------------------
 
