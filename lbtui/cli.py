@@ -295,6 +295,16 @@ def _resume_hint(a) -> str:
     return "; what was scored is stored, run the same command to resume"
 
 
+# The option that names what an error without a place is about (errors.UserError.subject).
+SUBJECT_OPTIONS = {"store": "--db", "run": "--run"}
+
+
+def cli_words(e: UserError) -> str:
+    """One line in the CLI's words: the place, or the option of the error's subject."""
+    where = e.where or SUBJECT_OPTIONS.get(e.subject or "")
+    return f"{where}: {e.message}" if where else e.message
+
+
 def main(argv: Sequence[str] | None = None, *, backend_factory: Callable | None = None) -> int:
     a = None
     try:
@@ -315,11 +325,11 @@ def main(argv: Sequence[str] | None = None, *, backend_factory: Callable | None 
         }
         return commands.get(a.command, cmd_app)(a)
     except UserError as e:
-        print(f"lbtui: error: {e}", file=sys.stderr)
+        print(f"lbtui: error: {cli_words(e)}", file=sys.stderr)
         return e.exit_code
     except sqlite3.DatabaseError as e:  # a damaged page met by a query: the store, not lbtui, is broken
         err = store_error(e, Path(getattr(a, "db", None) or "the store"))
-        print(f"lbtui: error: {err}", file=sys.stderr)
+        print(f"lbtui: error: {cli_words(err)}", file=sys.stderr)
         return err.exit_code
     except Terminated:
         print("lbtui: terminated (SIGTERM)" + _resume_hint(a), file=sys.stderr)

@@ -31,6 +31,10 @@ class UserError(Exception):
     """Bad input or usage. ``where`` names the file (and field), or the option."""
 
     exit_code = EXIT_USAGE
+    # What an error without ``where`` is about ("store", "run"): the layers below the CLI
+    # and the app do not speak option names; the CLI names its option for the subject
+    # (cli.py), the app shows the message alone (it names the file or the run).
+    subject: str | None = None
 
     def __init__(self, where: str | None, message: str):
         self.where = where
@@ -55,11 +59,31 @@ class PromptTooLong(UserError):
     """A prompt that does not fit the model's context."""
 
 
-class StoreError(UserError):
+class StorePathError(UserError):
+    """A store path that cannot be used: no store there, its folder missing or not
+    writable, not a file."""
+
+    subject = "store"
+
+    def __init__(self, message: str):
+        super().__init__(None, message)
+
+
+class StoreError(StorePathError):
     """The store cannot be read or written as asked: locked by another process, read-only,
     disk full, or not an lbtui store. Nothing half-written is left (transactions)."""
 
     exit_code = EXIT_STORE
+
+
+class RunError(UserError):
+    """A run that is not in the store, or cannot be used as asked (not finished, changed
+    since it was scored)."""
+
+    subject = "run"
+
+    def __init__(self, message: str):
+        super().__init__(None, message)
 
 
 class Cancelled(Exception):

@@ -217,7 +217,7 @@ def test_invalid_scores_stored_by_an_older_version_fail_their_run_and_are_scored
     # what an older lbtui stored from a server answering NaN and +5.0, and called done
     store.db.execute("""UPDATE scores SET scores = '[NaN, -1.0]' WHERE run_id = ? AND "set" = 'test' AND idx = 0""", [rid])
     store.db.execute("""UPDATE scores SET scores = '[-0.5, 5.0]' WHERE run_id = ? AND "set" = 'bias' AND idx = 3""", [rid])
-    store.db.execute("DELETE FROM meta WHERE key = 'scores_checked'")
+    store.db.execute("UPDATE meta SET value = '2' WHERE key = 'schema_version'")  # before migration 3
     store.close()
     store = Store(path)
     run = store.run(rid)

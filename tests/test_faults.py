@@ -292,7 +292,8 @@ def test_store_from_an_earlier_version_gains_its_missing_columns(tmp_path):
     Store(db).close()
     conn = sqlite3.connect(db)
     cols = ", ".join(c for c in RUN_COLUMNS if c not in ("owner", "heartbeat", "n_items"))
-    conn.executescript(f"CREATE TABLE runs_old AS SELECT {cols} FROM runs; DROP TABLE runs; ALTER TABLE runs_old RENAME TO runs;")
+    conn.executescript(f"CREATE TABLE runs_old AS SELECT {cols} FROM runs; DROP TABLE runs; ALTER TABLE runs_old RENAME TO runs;"
+                       " UPDATE meta SET value = '1' WHERE key = 'schema_version';")
     conn.close()
     store = Store(db)
     assert {"owner", "heartbeat", "n_items"} <= set(store.db["runs"].columns_dict)

@@ -246,7 +246,7 @@ def test_the_python_api_creates_no_folders_for_its_store(tmp_path):
 
     with pytest.raises(UserError) as e:
         lbtui.audit(tasks="reviews", db=tmp_path / "nonexistent" / "dir" / "x.db")
-    assert e.value.where == "--db" and not (tmp_path / "nonexistent").exists()
+    assert e.value.subject == "store" and not (tmp_path / "nonexistent").exists()
 
 
 # --- items 7, 10 and 15: task files ----------------------------------------------------------

@@ -21,10 +21,10 @@ import numpy as np
 from ..analysis.results import METHOD_VERSION
 from ..backends import load_backend
 from ..backends.base import Backend, Request
-from ..errors import Cancelled, InvalidScores, UserError
+from ..errors import Cancelled, InvalidScores, RunError, UserError
 from ..models import ModelSpec, identity as model_identity, sha256_file
 from ..models.gguf import check_gguf
-from ..store import RunStatus, Store, new_owner
+from ..store import Claim, RunStatus, Store, new_owner
 from .planning import Item, Planned, data_json, repeated_texts, evaluation_order, label_variants, plan, planned_inputs, prepare, rebuild, run_key
 
 
@@ -195,7 +195,7 @@ class Engine:
         path = p.model.locate()
         sha = model_identity(p.model, self.store.cached_sha256(path, sha256_file) if path else None)
         if run_key(sha, p) != self.store.run(run_id)["key"]:
-            raise UserError("--run", f"run {run_id} cannot be resumed as it was: its model or settings changed since")
+            raise RunError(f"run {run_id} cannot be resumed as it was: its model or settings changed since")
         return self.execute([p])[0]
 
     def _claim(self, run_id: int) -> bool:
@@ -204,8 +204,8 @@ class Engine:
         noted = False
         while True:
             state = self.store.claim_run(run_id, self.owner)
-            if state != "busy":
-                return state == "claimed"
+            if state is not Claim.BUSY:
+                return state is Claim.CLAIMED
             if not noted:
                 self.progress.waiting(f"run {run_id} is being scored by another process ({self.store.run(run_id)['owner']});"
                                       " waiting for it to finish (ctrl+c stops waiting)")

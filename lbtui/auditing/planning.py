@@ -15,7 +15,7 @@ from typing import Sequence
 from ..analysis.results import METHOD_VERSION
 from ..backends.base import SCORING_MODES, Backend, Request
 from ..backends.layout import common_prefix
-from ..errors import PromptTooLong, UserError
+from ..errors import PromptTooLong, RunError, UserError
 from ..models import ModelSpec
 from ..store import Store
 from ..tasks.taskfile import DataOptions
@@ -163,7 +163,7 @@ def rebuild(store: Store, run_id: int) -> Planned:
     if base_name(run["task_name"]) != run["task_name"]:  # a label-word variant of the task
         task = variant(task, tuple(run["labels"]))
     if task.content_hash != content_hash:
-        raise UserError("--run", f"run {run_id}'s task ({source}) has changed since it was scored; start it anew")
+        raise RunError(f"run {run_id}'s task ({source}) has changed since it was scored; start it anew")
     registered = model_registry.registry()
     if run["model_name"] in registered:
         spec = registered[run["model_name"]]

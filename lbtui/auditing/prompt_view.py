@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..backends.layout import common_prefix
-from ..errors import UserError
+from ..errors import RunError, UserError
 from ..models import ModelSpec
 from ..store import SETS
 from ..types import Task
@@ -87,7 +87,7 @@ def from_stored(run: dict, vocab, query: str, example_id: str = "") -> dict:
     template = run.get("prompt_prefix") or ""
     slot = template.rfind("{input}")  # the query's slot is the last one
     if slot < 0:
-        raise UserError("--run", f"run {run['id']} has no recorded prompt")
+        raise RunError(f"run {run['id']} has no recorded prompt")
 
     def text_for(x: str) -> str:
         return template[:slot] + with_period(x) + template[slot + len("{input}"):]

@@ -23,7 +23,7 @@ from ..analysis import baselines, bootstrap as bs, choice, stability
 from ..analysis.calibrations import METHODS
 from ..analysis.metrics import REGISTRY as METRICS, per_class
 from ..analysis.results import method_mark
-from ..errors import UserError
+from ..errors import RunError, StorePathError, UserError
 from ..results import Results
 from ..results.service import draw_stream, not_done
 from ..store import Store
@@ -75,7 +75,7 @@ def select_runs(store: Store, run_ids: list[int] | None, task_names: list[str] |
         runs = [store.run(rid) for rid in run_ids]
         for r in runs:
             if r["status"] != "done":
-                raise UserError("--run", not_done(r))
+                raise RunError(not_done(r))
     else:
         runs = store.runs(status="done")
     if task_names is not None:
@@ -84,7 +84,7 @@ def select_runs(store: Store, run_ids: list[int] | None, task_names: list[str] |
     if not runs:
         if task_names is not None:
             raise UserError("--suite", f"no finished run of the suite's tasks in {store.path}")
-        raise UserError("--run" if run_ids else "--db", f"no finished runs to report in {store.path}")
+        raise (RunError if run_ids else StorePathError)(f"no finished runs to report in {store.path}")
     return runs
 
 
@@ -116,7 +116,7 @@ def summarize(
         limits = sorted({r["limit_"] for r in members}, key=str)
         if len(limits) > 1:  # another --limit is another test set, not another seed
             ids = ", ".join(f"{r['id']} (--limit {r['limit_']})" for r in members)
-            raise UserError("--run", f"runs {ids} of {model} on {task} k={shots} differ in --limit; report pools only runs"
+            raise RunError(f"runs {ids} of {model} on {task} k={shots} differ in --limit; report pools only runs"
                                      " of one --limit: choose them with --run")
     values: dict[tuple, tuple[dict, dict, int]] = {}
     per_run: dict[int, dict] = {}  # run id -> {method: {key: value}}

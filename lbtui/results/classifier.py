@@ -27,7 +27,7 @@ from ..auditing.planning import chat_for, rebuild
 from ..auditing.prompts import PromptBuilder, demo_pairs
 from ..backends import load_backend
 from ..backends.base import Request
-from ..errors import PromptTooLong, UserError
+from ..errors import PromptTooLong, StorePathError, UserError
 from ..models.gguf import check_gguf
 from ..store import Store
 from ..tasks.rows import render, template_fields
@@ -130,7 +130,7 @@ class Classifier:
 
         where = Path(db) if db is not None else paths.default_db()
         if not where.is_file():
-            raise UserError("--db", f"no store at {where}")
+            raise StorePathError(f"no store at {where}")
         store = Store(where)  # writable: new inputs' scores are kept under their address
         try:
             results = Results(store)

@@ -21,7 +21,7 @@ from ..analysis.metrics import Metrics, softmax
 from ..analysis.results import (
     analysis_version, calibrations_from_payload, evaluate_with, method_mark, metrics_from_payload, metrics_payload,
 )
-from ..errors import UserError
+from ..errors import RunError, UserError
 from ..store import SETS, RunStatus, Store, owner_alive
 from ..types import RunScores
 
@@ -118,7 +118,7 @@ class Results:
         fitted once and kept (when the store is writable)."""
         run = self.run(run_id)
         if run["status"] != RunStatus.DONE:
-            raise UserError("--run", not_done(run))
+            raise RunError(not_done(run))
         return self._cached("report", run_id, (), lambda: self._report(run))
 
     def _report(self, run: dict) -> RunReport:

@@ -13,9 +13,9 @@ SQLite's errors in words; schema: tables and their migration; core: the Store.
 
 from .core import Store
 from .owners import HOST, STALE_LOCAL, STALE_SECONDS, new_owner, owner_alive
-from .records import LABELLED_SETS, RUN_COLUMNS, SETS, RunRecord, RunStatus, ScoredSet, parse_scores
+from .records import LABELLED_SETS, RUN_COLUMNS, SETS, Claim, RunRecord, RunStatus, ScoredSet, parse_scores
 from .schema import SCHEMA_VERSION
 from .tx import store_error, transaction
 
-__all__ = ["HOST", "LABELLED_SETS", "RUN_COLUMNS", "SCHEMA_VERSION", "SETS", "STALE_LOCAL", "STALE_SECONDS", "RunRecord",
+__all__ = ["HOST", "Claim", "LABELLED_SETS", "RUN_COLUMNS", "SCHEMA_VERSION", "SETS", "STALE_LOCAL", "STALE_SECONDS", "RunRecord",
            "RunStatus", "ScoredSet", "Store", "new_owner", "owner_alive", "parse_scores", "store_error", "transaction"]

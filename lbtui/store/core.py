@@ -13,10 +13,9 @@ from typing import Any, Iterable
 import numpy as np
 import sqlite_utils
 
-from .. import paths
-from ..errors import StoreError, UserError, printable
+from ..errors import RunError, StoreError, StorePathError, printable
 from .owners import now, owner_alive
-from .records import LABELLED_SETS, RunRecord, RunStatus, ScoredSet, decode_run, parse_scores
+from .records import LABELLED_SETS, Claim, RunRecord, RunStatus, ScoredSet, decode_run, parse_scores
 from .schema import check_readable, migrate
 from .tx import store_error, transaction
 
@@ -31,16 +30,19 @@ class Store:
         memory = str(path) == ":memory:"
         if not memory:
             if self.path.exists() and not self.path.is_file():
-                raise UserError("--db", f"{self.path} is not a file")
-            parent = paths.real(self.path, "--db").parent
+                raise StorePathError(f"{self.path} is not a file")
+            try:
+                parent = self.path.resolve().parent
+            except (RuntimeError, OSError) as e:  # a loop of symbolic links
+                raise StorePathError(f"{self.path} cannot be followed: a loop of symbolic links ({e})") from None
             if readonly and not self.path.exists():
-                raise UserError("--db", f"no store at {self.path}")
+                raise StorePathError(f"no store at {self.path}")
             if not parent.is_dir():
-                raise UserError("--db", f"folder {parent} does not exist")
+                raise StorePathError(f"folder {parent} does not exist")
             if not readonly and not self.path.exists() and not os.access(parent, os.W_OK):
-                raise UserError("--db", f"folder {parent} is not writable")
+                raise StorePathError(f"folder {parent} is not writable")
             if not readonly and self.path.exists() and not os.access(self.path, os.W_OK):
-                raise StoreError("--db", f"{self.path} is read-only (commands that only read it open it read-only)")
+                raise StoreError(f"{self.path} is read-only (commands that only read it open it read-only)")
         try:
             if readonly:
                 uri = f"file:{urllib.parse.quote(str(self.path.resolve()))}?mode=ro"
@@ -143,22 +145,22 @@ class Store:
                 return found[0]
             return db["runs"].insert(row).last_pk
 
-    def claim_run(self, run_id: int, owner: str) -> str:
-        """Take a run for scoring: 'claimed', 'done' (nothing to score), or 'busy' when
-        another live process is scoring it (two processes never score the same inputs)."""
+    def claim_run(self, run_id: int, owner: str) -> Claim:
+        """Take a run for scoring; BUSY while another live process scores it (two
+        processes never score the same inputs)."""
         with self._tx() as db:
             status, holder, beat = db.execute(
                 "SELECT status, owner, heartbeat FROM runs WHERE id = ?", [run_id]
             ).fetchone()
             if status == "done":
-                return "done"
+                return Claim.DONE
             if status == "running" and holder and holder != owner and owner_alive(holder, beat):
-                return "busy"
+                return Claim.BUSY
             db.execute(
                 "UPDATE runs SET status = 'running', owner = ?, heartbeat = ?, error = NULL WHERE id = ?",
                 [owner, now(), run_id],
             )
-            return "claimed"
+            return Claim.CLAIMED
 
     def update_run(self, run_id: int, **fields: Any) -> None:
         if "params" in fields:
@@ -169,7 +171,7 @@ class Store:
     def run(self, run_id: int) -> RunRecord:
         rows = list(self.db.query("SELECT * FROM runs WHERE id = ?", [run_id]))
         if not rows:
-            raise UserError("--run", f"no run {run_id} in {self.path}")
+            raise RunError(f"no run {run_id} in {self.path}")
         return decode_run(rows[0])
 
     def runs(self, *, status: str | None = None) -> list[RunRecord]:
@@ -331,7 +333,7 @@ class Store:
         return np.array(gold, dtype=np.int64)
 
     def _damaged(self, run_id: int, name: str, idx, what: str) -> StoreError:
-        return StoreError("--db", f"{self.path}: run {run_id}, {name} row {idx}: {what}; the store was edited or"
+        return StoreError(f"{self.path}: run {run_id}, {name} row {idx}: {what}; the store was edited or"
                                   " damaged (score the run again in another store)")
 
     def check_done(self, run: RunRecord, held: int) -> None:
@@ -340,7 +342,7 @@ class Store:
         if run["status"] != RunStatus.DONE or not run.get("n_items"):
             return
         if held != run["n_items"]:
-            raise StoreError("--db", f"{self.path}: run {run['id']} is marked done but holds {held} of its"
+            raise StoreError(f"{self.path}: run {run['id']} is marked done but holds {held} of its"
                                      f" {run['n_items']} scores; the store was edited or damaged (score the run"
                                      " again in another store)")
 

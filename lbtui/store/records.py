@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass
-from enum import StrEnum
+from enum import Enum, StrEnum
 from typing import TypedDict
 
 import numpy as np
@@ -75,6 +75,14 @@ class RunStatus(StrEnum):
     FAILED = "failed"
 
 
+class Claim(Enum):
+    """What taking a run for scoring found (Store.claim_run)."""
+
+    CLAIMED = "claimed"  # this process scores it now
+    DONE = "done"  # nothing left to score
+    BUSY = "busy"  # another live process is scoring it
+
+
 @dataclass(frozen=True)
 class ScoredSet:
     """The rows of one set of one run, in idx order."""
@@ -105,11 +113,11 @@ def decode_run(row: dict) -> RunRecord:
             try:
                 row[key] = json.loads(row[key])
             except (TypeError, ValueError):
-                raise StoreError("--db", f"run {row.get('id')}: its {key} {printable(str(row[key]))[:40]!r} are not"
+                raise StoreError(f"run {row.get('id')}: its {key} {printable(str(row[key]))[:40]!r} are not"
                                          " JSON; the store was edited or damaged") from None
     labels = row.get("labels")
     if not (isinstance(labels, list) and len(labels) >= 2 and all(isinstance(x, str) for x in labels)):
-        raise StoreError("--db", f"run {row.get('id')}: its labels {printable(str(labels))[:40]!r} are not a list of"
+        raise StoreError(f"run {row.get('id')}: its labels {printable(str(labels))[:40]!r} are not a list of"
                                  " two or more names; the store was edited or damaged")
     row["demo_order"] = row.get("demo_order") or 0  # runs stored before orderings existed: drawn order
     row["method_version"] = row.get("method_version") or 1  # runs stored before the column: version 1

@@ -33,7 +33,7 @@ def store_error(e: sqlite3.Error, path: Path) -> StoreError:
         what = f"{path} is not an lbtui store ({e})"
     else:
         what = f"{path}: SQLite error: {e}"
-    return StoreError("--db", what)
+    return StoreError(what)
 
 
 @contextlib.contextmanager
