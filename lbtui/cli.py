@@ -30,8 +30,17 @@ from .tasks import catalog
 
 
 def selection(a) -> Selection:
-    return select(a.model, a.task, suites=a.suite, shots=a.shots, seeds=a.seeds, limit=a.limit, scoring=a.scoring,
-                  data=data_options(a), orders=a.orders)
+    return select(
+        a.model,
+        a.task,
+        suites=a.suite,
+        shots=a.shots,
+        seeds=a.seeds,
+        limit=a.limit,
+        scoring=a.scoring,
+        data=data_options(a),
+        orders=a.orders,
+    )
 
 
 # --- commands --------------------------------------------------------------------------
@@ -96,8 +105,17 @@ def cmd_prompt(a) -> int:
     registry = model_registry.registry()
     spec = model_registry.resolve(a.model or model_registry.default_model(registry), registry)
     task = catalog.load(a.task, data_options(a))
-    view = prompt_view.inspect(spec, task, shots=a.shots, seed=a.seed, order=a.order, set_name=a.set, index=a.index,
-                               example_id=a.example, scoring=a.scoring)
+    view = prompt_view.inspect(
+        spec,
+        task,
+        shots=a.shots,
+        seed=a.seed,
+        order=a.order,
+        set_name=a.set,
+        index=a.index,
+        example_id=a.example,
+        scoring=a.scoring,
+    )
     if a.json:
         print(json.dumps(view, indent=2, ensure_ascii=False))
     else:
@@ -111,8 +129,17 @@ def cmd_tasks(a) -> int:
     rows = []
     for name, path in catalog.bundled().items():
         t = catalog.load(name)
-        rows.append({"name": name, "labels": list(t.labels), "n_pool": len(t.pool), "n_test": len(t.test),
-                     "version": t.version, "description": t.description, "file": str(path)})
+        rows.append(
+            {
+                "name": name,
+                "labels": list(t.labels),
+                "n_pool": len(t.pool),
+                "n_test": len(t.test),
+                "version": t.version,
+                "description": t.description,
+                "file": str(path),
+            }
+        )
     if a.json:
         print(json.dumps(rows, indent=2))
     else:
@@ -137,21 +164,40 @@ def cmd_models(a) -> int:
     default = model_registry.default_model(registry)
     rows = []
     for name, spec in registry.items():
-        rows.append({
-            "name": name, "default": name == default,
-            "source": _model_source(spec), "n_ctx": spec.n_ctx,
-            "n_gpu_layers": spec.n_gpu_layers, "n_threads": spec.n_threads, "chat_template": spec.chat_template,
-            "threads": spec.n_threads or build["cpu_threads"], "gpu_offload_supported": build["gpu_offload_supported"],
-            "gpu": "server" if spec.server else ("no (CPU-only build)" if not build["gpu_offload_supported"]
-                                                 else "all layers" if spec.n_gpu_layers < 0 else f"{spec.n_gpu_layers} layers"),
-            "note": spec.note, "registry": spec.source,
-        })
+        rows.append(
+            {
+                "name": name,
+                "default": name == default,
+                "source": _model_source(spec),
+                "n_ctx": spec.n_ctx,
+                "n_gpu_layers": spec.n_gpu_layers,
+                "n_threads": spec.n_threads,
+                "chat_template": spec.chat_template,
+                "threads": spec.n_threads or build["cpu_threads"],
+                "gpu_offload_supported": build["gpu_offload_supported"],
+                "gpu": "server"
+                if spec.server
+                else (
+                    "no (CPU-only build)"
+                    if not build["gpu_offload_supported"]
+                    else "all layers"
+                    if spec.n_gpu_layers < 0
+                    else f"{spec.n_gpu_layers} layers"
+                ),
+                "note": spec.note,
+                "registry": spec.source,
+            }
+        )
     if a.json:
         print(json.dumps(rows, indent=2))
     else:
-        print_rows(rows, ["name", "default", "source", "n_ctx", "gpu", "threads", "note"],
-                   title=f"Models (llama-cpp-python {build['llama_cpp_python']}, GPU offload"
-                         f" {'supported' if build['gpu_offload_supported'] else 'not in this build'}, {build['cpu_threads']} CPU threads)")
+        print_rows(
+            rows,
+            ["name", "default", "source", "n_ctx", "gpu", "threads", "note"],
+            title=f"Models (llama-cpp-python {build['llama_cpp_python']}, GPU offload"
+            f" {'supported' if build['gpu_offload_supported'] else 'not in this build'},"
+            f" {build['cpu_threads']} CPU threads)",
+        )
     return EXIT_OK
 
 
@@ -168,9 +214,12 @@ def cmd_bench(a) -> int:
         if a.json:
             print(json.dumps(result, indent=2))
         else:
-            print(f"app over {result['runs']} runs: first table {result['first_table_s']:.2f} s; toggles median"
-                  f" {result['toggle_ms']['median']:.0f} ms, max {result['toggle_ms']['max']:.0f} ms; worst UI stall"
-                  f" {result['ui_stall_ms_max']:.0f} ms while scoring; {result['queries_per_refresh']} SQL statements a refresh")
+            print(
+                f"app over {result['runs']} runs: first table {result['first_table_s']:.2f} s; toggles median"
+                f" {result['toggle_ms']['median']:.0f} ms, max {result['toggle_ms']['max']:.0f} ms; worst UI stall"
+                f" {result['ui_stall_ms_max']:.0f} ms while scoring;"
+                f" {result['queries_per_refresh']} SQL statements a refresh"
+            )
         return EXIT_OK
     modes = split_names([a.modes])
     for m in modes:
@@ -189,8 +238,17 @@ def cmd_bench(a) -> int:
         if a.classify is not None:
             results += [classify_bench(spec, task, a, mode) for mode in modes]
             continue
-        results.append(bench.run(spec, task, shots=a.shots, limit=a.limit, naive=a.naive, modes=modes,
-                                 note=lambda m: print(f"lbtui bench: {m}", file=sys.stderr)))
+        results.append(
+            bench.run(
+                spec,
+                task,
+                shots=a.shots,
+                limit=a.limit,
+                naive=a.naive,
+                modes=modes,
+                note=lambda m: print(f"lbtui bench: {m}", file=sys.stderr),
+            )
+        )
     if a.json:
         one = len(results) == 1 and a.classify is None  # --classify: always a list, a row per model and mode
         json.dump(results[0] if one else results, sys.stdout, indent=2)
@@ -208,8 +266,15 @@ def classify_bench(spec, task, a, mode: str) -> dict:
 
     if a.classify < 1:
         raise UserError("--classify", f"must be >= 1, got {a.classify}")
-    return cb.run(spec, task, shots=a.shots, limit=a.limit, n=a.classify, mode=mode,
-                  note=lambda m: print(f"lbtui bench: {m}", file=sys.stderr))
+    return cb.run(
+        spec,
+        task,
+        shots=a.shots,
+        limit=a.limit,
+        n=a.classify,
+        mode=mode,
+        note=lambda m: print(f"lbtui bench: {m}", file=sys.stderr),
+    )
 
 
 def cmd_quantize(a) -> int:
@@ -218,15 +283,34 @@ def cmd_quantize(a) -> int:
 
     types = quantize.parse_types(a.types)
     spec = model_registry.resolve(a.model)
-    variants = quantize.quantize(spec, types, out_dir=a.out_dir, threads=a.threads, force=a.force,
-                                 note=lambda m: print(f"lbtui quantize: {m}", file=sys.stderr))
+    variants = quantize.quantize(
+        spec,
+        types,
+        out_dir=a.out_dir,
+        threads=a.threads,
+        force=a.force,
+        note=lambda m: print(f"lbtui quantize: {m}", file=sys.stderr),
+    )
     registry = quantize.register(variants, spec, a.registry)
-    rows = [{"name": v.name, "type": v.type, "bits_per_weight": round(v.bits_per_weight, 3), "size_mb": round(v.size_bytes / 2**20, 1),
-             "path": str(v.path), "written": v.written} for v in variants]
+    rows = [
+        {
+            "name": v.name,
+            "type": v.type,
+            "bits_per_weight": round(v.bits_per_weight, 3),
+            "size_mb": round(v.size_bytes / 2**20, 1),
+            "path": str(v.path),
+            "written": v.written,
+        }
+        for v in variants
+    ]
     if a.json:
         print(json.dumps({"model": spec.name, "registry": str(registry), "variants": rows}, indent=2))
     else:
-        print_rows(rows, ["name", "type", "bits_per_weight", "size_mb", "written", "path"], title=f"Variants of {spec.name}, registered in {registry}")
+        print_rows(
+            rows,
+            ["name", "type", "bits_per_weight", "size_mb", "written", "path"],
+            title=f"Variants of {spec.name}, registered in {registry}",
+        )
         names = ",".join([spec.name] + [v.name for v in variants])
         print(f"audit the ladder: lbtui run -m {names} -t all -k 8")
     return EXIT_OK
@@ -236,8 +320,15 @@ def cmd_import(a) -> int:
     from .tasks import suites
 
     exclude = set(split_names(a.exclude))
-    target, sel = suites.import_sni(a.path, name=a.name, seed=a.seed, test=a.test, exclude=exclude, force=a.force,
-                                    note=lambda m: print(f"lbtui import: {m}", file=sys.stderr))
+    target, sel = suites.import_sni(
+        a.path,
+        name=a.name,
+        seed=a.seed,
+        test=a.test,
+        exclude=exclude,
+        force=a.force,
+        note=lambda m: print(f"lbtui import: {m}", file=sys.stderr),
+    )
     if a.json:
         print(json.dumps({"suite": a.name, "folder": str(target), "tasks": sel.kept, "skipped": sel.skipped}, indent=2))
     else:
@@ -314,13 +405,24 @@ def main(argv: Sequence[str] | None = None, *, backend_factory: Callable | None 
             # own, which quits it as ctrl+q does: ui/app.py).
             signal.signal(signal.SIGTERM, _on_sigterm)
         for name, where in model_registry.local_overrides():
-            print(f"lbtui: note: {where} redefines the bundled model {name!r}; a models.toml in the current folder"
-                  " is trusted (it chooses the files and packages lbtui loads)", file=sys.stderr)
+            print(
+                f"lbtui: note: {where} redefines the bundled model {name!r}; a models.toml in the current folder"
+                " is trusted (it chooses the files and packages lbtui loads)",
+                file=sys.stderr,
+            )
         commands = {
-            "run": lambda a: cmd_run(a, backend_factory), "export": cmd_export, "tasks": cmd_tasks,
-            "models": cmd_models, "bench": cmd_bench, "report": cmd_report, "diagnose": cmd_diagnose,
-            "import": cmd_import, "suites": cmd_suites, "stability": cmd_stability,
-            "quantize": cmd_quantize, "prompt": cmd_prompt,
+            "run": lambda a: cmd_run(a, backend_factory),
+            "export": cmd_export,
+            "tasks": cmd_tasks,
+            "models": cmd_models,
+            "bench": cmd_bench,
+            "report": cmd_report,
+            "diagnose": cmd_diagnose,
+            "import": cmd_import,
+            "suites": cmd_suites,
+            "stability": cmd_stability,
+            "quantize": cmd_quantize,
+            "prompt": cmd_prompt,
             "classify": lambda a: cli_classify.cmd_classify(a, backend_factory),
         }
         return commands.get(a.command, cmd_app)(a)

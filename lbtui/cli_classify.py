@@ -21,20 +21,33 @@ FORMATS = ("jsonl", "csv", "table")
 
 
 def add_parser(sub) -> None:
-    c = sub.add_parser("classify", help="classify new inputs with the prompt and calibration of an audited run"
-                                        " (or of a saved card)")
+    c = sub.add_parser(
+        "classify", help="classify new inputs with the prompt and calibration of an audited run (or of a saved card)"
+    )
     src = c.add_mutually_exclusive_group(required=True)
     src.add_argument("--run", type=run_id, help="a finished run's id")
     src.add_argument("--card", type=Path, help="a classifier card written by --save")
     c.add_argument("--method", default=None, help="calibration method with --run (default bc); a card names its own")
     c.add_argument("--model", "-m", help="with --card: the model (name or .gguf path); its sha256 must be the card's")
-    c.add_argument("--db", type=Path, help="store (default: $LBTUI_DB or the user data dir); with --card, optional:"
-                                           " scores are then read from and kept in it")
-    c.add_argument("--input", "-i", default=None, help="JSONL or CSV file of inputs, or - for standard input"
-                                                       " (default -, or nothing with --save)")
+    c.add_argument(
+        "--db",
+        type=Path,
+        help="store (default: $LBTUI_DB or the user data dir); with --card, optional:"
+        " scores are then read from and kept in it",
+    )
+    c.add_argument(
+        "--input",
+        "-i",
+        default=None,
+        help="JSONL or CSV file of inputs, or - for standard input (default -, or nothing with --save)",
+    )
     c.add_argument("--format", choices=FORMATS, default="jsonl", help="output (default jsonl)")
-    c.add_argument("--bc-prior", choices=("test", "batch"), default="test",
-                   help="BC's prior: the run's test inputs (default; fixed), or the given batch (at least 16 inputs)")
+    c.add_argument(
+        "--bc-prior",
+        choices=("test", "batch"),
+        default="test",
+        help="BC's prior: the run's test inputs (default; fixed), or the given batch (at least 16 inputs)",
+    )
     c.add_argument("--save", type=Path, help="write the classifier card (JSON) to this file")
 
 
@@ -83,8 +96,10 @@ def cmd_classify(a: argparse.Namespace, backend_factory=None) -> int:
         if rows is not None:
             raw = clf.raw_proba(rows, names)
             if a.bc_prior == "batch":
-                print(f"lbtui classify: BC's prior estimated from these {len(rows)} inputs, not the run's test set",
-                      file=sys.stderr)
+                print(
+                    f"lbtui classify: BC's prior estimated from these {len(rows)} inputs, not the run's test set",
+                    file=sys.stderr,
+                )
             out = (raw, clf.calibrate(raw))
         if a.save:
             clf.save(a.save)
@@ -113,8 +128,15 @@ def preflight(a: argparse.Namespace) -> None:
 
 
 def records(ids: list[str], labels, raw, probs) -> list[dict]:
-    return [{"id": i, "label": labels[int(q.argmax())], "probs": dict(zip(labels, map(float, q))),
-             "raw": dict(zip(labels, map(float, r)))} for i, r, q in zip(ids, raw, probs)]
+    return [
+        {
+            "id": i,
+            "label": labels[int(q.argmax())],
+            "probs": dict(zip(labels, map(float, q))),
+            "raw": dict(zip(labels, map(float, r))),
+        }
+        for i, r, q in zip(ids, raw, probs)
+    ]
 
 
 def write(ids: list[str], labels, raw, probs, *, fmt: str) -> None:
@@ -127,11 +149,24 @@ def write(ids: list[str], labels, raw, probs, *, fmt: str) -> None:
         w = csv.writer(sys.stdout, lineterminator="\n")
         w.writerow(["id", "label", *(f"p_{lab}" for lab in labels), *(f"raw_{lab}" for lab in labels)])
         for r in recs:
-            w.writerow([safe_cell(r["id"]), safe_cell(r["label"]), *(f"{r['probs'][lab]:.6f}" for lab in labels),
-                        *(f"{r['raw'][lab]:.6f}" for lab in labels)])
+            w.writerow(
+                [
+                    safe_cell(r["id"]),
+                    safe_cell(r["label"]),
+                    *(f"{r['probs'][lab]:.6f}" for lab in labels),
+                    *(f"{r['raw'][lab]:.6f}" for lab in labels),
+                ]
+            )
     else:
         from .report.render import print_rows
 
-        table = [{"id": r["id"], "label": r["label"], **{f"p({lab})": f"{r['probs'][lab]:.3f}" for lab in labels},
-                  **{f"raw({lab})": f"{r['raw'][lab]:.3f}" for lab in labels}} for r in recs]
+        table = [
+            {
+                "id": r["id"],
+                "label": r["label"],
+                **{f"p({lab})": f"{r['probs'][lab]:.3f}" for lab in labels},
+                **{f"raw({lab})": f"{r['raw'][lab]:.3f}" for lab in labels},
+            }
+            for r in recs
+        ]
         print_rows(table, list(table[0]), title="Classified")

@@ -53,7 +53,12 @@ def select_stored(store, a) -> list[dict]:
         except ValueError:
             raise UserError("-k", f"give numbers of demonstrations, e.g. 0,4,8, not {a.shots!r}") from None
     checks = (
-        ("-m", "model", "model_name", [Path(m).stem if m.endswith(".gguf") else m for m in split_names(a.model)] or None),
+        (
+            "-m",
+            "model",
+            "model_name",
+            [Path(m).stem if m.endswith(".gguf") else m for m in split_names(a.model)] or None,
+        ),
         ("-t", "task", "task_name", [_task_name(t) for t in split_names(a.task)] or None),
         ("-k", "shots", "shots", shots),
         ("--seeds", "seed", "seed", list(range(a.seeds)) if a.seeds else None),
@@ -65,8 +70,11 @@ def select_stored(store, a) -> list[dict]:
         kept = [r for r in runs if r[key] in wanted]
         if not kept:
             held = ", ".join(sorted({str(r[key]) for r in runs}, key=lambda x: (len(x), x)))
-            raise UserError(option, f"no finished run of {what} {', '.join(map(str, wanted))} among the {len(runs)}"
-                                    f" selected in {store.path}; they hold {what} {held}")
+            raise UserError(
+                option,
+                f"no finished run of {what} {', '.join(map(str, wanted))} among the {len(runs)}"
+                f" selected in {store.path}; they hold {what} {held}",
+            )
         runs = kept
     return runs
 
@@ -79,24 +87,36 @@ def cmd_export(a) -> int:
     labels = run["labels"]
     rows = store.score_rows(a.run)
     if run["status"] != "done":
-        print(f"lbtui export: run {a.run} is {run['status']}: {len(rows)} of {run['n_items']} inputs are scored, and"
-              " only those are printed", file=sys.stderr)
+        print(
+            f"lbtui export: run {a.run} is {run['status']}: {len(rows)} of {run['n_items']} inputs are scored, and"
+            " only those are printed",
+            file=sys.stderr,
+        )
     out = sys.stdout
     if a.format == "jsonl":
         for r in rows:
             scores = json.loads(r["scores"])
-            out.write(json.dumps({
-                "run_id": r["run_id"], "set": r["set"], "example_id": r["example_id"],
-                "gold": None if r["gold"] is None else labels[r["gold"]],
-                "scores": dict(zip(labels, scores)),
-            }) + "\n")
+            out.write(
+                json.dumps(
+                    {
+                        "run_id": r["run_id"],
+                        "set": r["set"],
+                        "example_id": r["example_id"],
+                        "gold": None if r["gold"] is None else labels[r["gold"]],
+                        "scores": dict(zip(labels, scores)),
+                    }
+                )
+                + "\n"
+            )
     else:
         w = csv.writer(out)
         w.writerow(["run_id", "set", "idx", "example_id", "gold", "text"] + [f"score:{lab}" for lab in labels])
         for r in rows:
             gold = "" if r["gold"] is None else labels[r["gold"]]
-            w.writerow([r["run_id"], r["set"], r["idx"], safe_cell(r["example_id"]), safe_cell(gold), safe_cell(r["text"])]
-                       + [repr(x) for x in json.loads(r["scores"])])
+            w.writerow(
+                [r["run_id"], r["set"], r["idx"], safe_cell(r["example_id"]), safe_cell(gold), safe_cell(r["text"])]
+                + [repr(x) for x in json.loads(r["scores"])]
+            )
     return EXIT_OK
 
 
@@ -132,7 +152,10 @@ def cmd_report(a) -> int:
         sys.stdout.write(text + "\n")
     tripped = [(g, r) for g in gates for r in g.hits(rows)]
     for g, r in tripped[:20]:
-        print(f"lbtui: fail-if {g.text}: {r.model} {r.task} k={r.shots} {r.method} {r.metric} = {r.value:.3f}", file=sys.stderr)
+        print(
+            f"lbtui: fail-if {g.text}: {r.model} {r.task} k={r.shots} {r.method} {r.metric} = {r.value:.3f}",
+            file=sys.stderr,
+        )
     if len(tripped) > 20:
         print(f"lbtui: fail-if: {len(tripped) - 20} more rows", file=sys.stderr)
     return EXIT_GATE if tripped else EXIT_OK
@@ -182,11 +205,13 @@ def cmd_stability(a) -> int:
     runs = select_stored(store, a)
     rows = stability.spread_rows([(r, report(store, r["id"]).metrics) for r in runs], METHODS)
     if not rows:
-        raise UserError("--run", f"no group of these {len(runs)} runs varies in seed or ordering;"
-                                 " run with --seeds N and/or --orders N first")
+        raise UserError(
+            "--run",
+            f"no group of these {len(runs)} runs varies in seed or ordering;"
+            " run with --seeds N and/or --orders N first",
+        )
     if a.json:
         print(json.dumps(stability_json(rows), indent=2))
     else:
         print_stability(rows)
     return EXIT_OK
-

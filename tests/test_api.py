@@ -29,7 +29,20 @@ def test_the_worked_example_runs_and_the_cli_reuses_its_runs(tmp_path, monkeypat
     from lbtui.store import Store
 
     before = {r["id"]: r["tokens_evaluated"] for r in Store(Path("audit.db")).runs()}
-    argv = ["run", "-t", "reviews", "-k", "0,4", "--limit", "40", "--scoring", "first-token", "--db", "audit.db", "--json"]
+    argv = [
+        "run",
+        "-t",
+        "reviews",
+        "-k",
+        "0,4",
+        "--limit",
+        "40",
+        "--scoring",
+        "first-token",
+        "--db",
+        "audit.db",
+        "--json",
+    ]
     assert main(argv) == 0
     runs = json.loads(capsys.readouterr().out)["runs"]
     import lbtui
@@ -59,11 +72,13 @@ def test_dir_and_help_list_the_public_api():
     import subprocess
     import sys
 
-    code = ("import sys, lbtui, pydoc\n"
-            "names = dir(lbtui)\n"
-            "cheap = 'lbtui.api' not in sys.modules\n"
-            "text = pydoc.render_doc(lbtui, renderer=pydoc.plaintext)\n"
-            "print(all(n in names for n in ('audit', 'AuditResult', 'Run', 'Classifier')), cheap,"
-            " 'Classifier' in text and 'audit(' in text)\n")
+    code = (
+        "import sys, lbtui, pydoc\n"
+        "names = dir(lbtui)\n"
+        "cheap = 'lbtui.api' not in sys.modules\n"
+        "text = pydoc.render_doc(lbtui, renderer=pydoc.plaintext)\n"
+        "print(all(n in names for n in ('audit', 'AuditResult', 'Run', 'Classifier')), cheap,"
+        " 'Classifier' in text and 'audit(' in text)\n"
+    )
     got = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert got.stdout.split() == ["True", "True", "True"], got.stdout + got.stderr

@@ -28,12 +28,15 @@ sys.exit(app_exit(app))
 
 def test_sigterm_quits_the_app_and_leaves_its_run_cancelled_and_resumable(tmp_path):
     db = tmp_path / "t.db"
-    proc = subprocess.Popen([sys.executable, "-c", SCRIPT, str(db)], cwd=ROOT, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", SCRIPT, str(db)], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
     try:
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:  # until the audit has stored some scores
-            if db.exists() and any(Store(db, readonly=True).count_scores(r["id"]) for r in Store(db, readonly=True).runs()):
+            if db.exists() and any(
+                Store(db, readonly=True).count_scores(r["id"]) for r in Store(db, readonly=True).runs()
+            ):
                 break
             assert proc.poll() is None, proc.communicate()
             time.sleep(0.1)
@@ -45,7 +48,8 @@ def test_sigterm_quits_the_app_and_leaves_its_run_cancelled_and_resumable(tmp_pa
         if proc.poll() is None:
             proc.kill()
     assert proc.returncode == 143, err
-    assert err.strip().splitlines()[-1] == ("lbtui: terminated (SIGTERM); what was scored is stored, run the same"
-                                            " command to resume")
+    assert err.strip().splitlines()[-1] == (
+        "lbtui: terminated (SIGTERM); what was scored is stored, run the same command to resume"
+    )
     (run,) = Store(db, readonly=True).runs()
     assert run["status"] == "cancelled" and 0 < Store(db, readonly=True).count_scores(run["id"]) < run["n_items"]

@@ -80,13 +80,30 @@ def test_supervised_penalty_keeps_few_examples_near_the_identity():
 def test_runs_report_both_and_fall_back_to_bc_with_a_note():
     rng = np.random.default_rng(4)
     k = 2
-    good = RunScores(k=k, test=rng.normal(size=(40, k)), test_gold=rng.integers(0, k, 40), bias=rng.normal(size=(32, k)),
-                     bias_gold=rng.integers(0, k, 32), cc=rng.normal(size=(3, k)), dc=rng.normal(size=(20, k)),
-                     looc=rng.normal(size=(4, k)), looc_gold=np.array([0, 1, 0, 1]))
+    good = RunScores(
+        k=k,
+        test=rng.normal(size=(40, k)),
+        test_gold=rng.integers(0, k, 40),
+        bias=rng.normal(size=(32, k)),
+        bias_gold=rng.integers(0, k, 32),
+        cc=rng.normal(size=(3, k)),
+        dc=rng.normal(size=(20, k)),
+        looc=rng.normal(size=(4, k)),
+        looc_gold=np.array([0, 1, 0, 1]),
+    )
     metrics, notes = evaluate_run(good)
     assert metrics["proca"] is not None and metrics["sc"] is not None
-    flat = RunScores(k=k, test=np.tile([[0.3, 0.0]], (40, 1)), test_gold=good.test_gold, bias=good.bias,
-                     bias_gold=good.bias_gold, cc=good.cc, dc=good.dc, looc=good.looc[:0], looc_gold=good.looc_gold[:0])
+    flat = RunScores(
+        k=k,
+        test=np.tile([[0.3, 0.0]], (40, 1)),
+        test_gold=good.test_gold,
+        bias=good.bias,
+        bias_gold=good.bias_gold,
+        cc=good.cc,
+        dc=good.dc,
+        looc=good.looc[:0],
+        looc_gold=good.looc_gold[:0],
+    )
     metrics, notes = evaluate_run(flat)
     assert notes["proca"].startswith("fell back to BC") and metrics["proca"].macro_f1 == metrics["bc"].macro_f1
     assert metrics["sc"] is None and "at least 2 demonstrations" in notes["sc"]

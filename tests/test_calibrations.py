@@ -20,9 +20,17 @@ def scores(seed=0, k=3, n=60, shots=4) -> RunScores:
     gold = g.integers(0, k, n)
     test = g.normal(size=(n, k)) + 2.0 * np.eye(k)[gold] + np.array([1.0] + [0.0] * (k - 1))
     bias_gold = np.arange(32) % k
-    return RunScores(k=k, test=test, test_gold=gold, bias=g.normal(size=(32, k)), bias_gold=bias_gold,
-                     cc=g.normal(size=(3, k)), dc=g.normal(size=(20, k)), looc=g.normal(size=(shots, k)),
-                     looc_gold=np.arange(shots) % k)
+    return RunScores(
+        k=k,
+        test=test,
+        test_gold=gold,
+        bias=g.normal(size=(32, k)),
+        bias_gold=bias_gold,
+        cc=g.normal(size=(3, k)),
+        dc=g.normal(size=(20, k)),
+        looc=g.normal(size=(shots, k)),
+        looc_gold=np.arange(shots) % k,
+    )
 
 
 def test_the_registry_is_the_papers_methods_then_the_fitted_ones():
@@ -36,8 +44,13 @@ def test_prior_methods_give_the_definitions_priors():
     rs = scores()
     found, notes = fit_all(rs)
     assert set(found) == set(METHODS) and notes == {}
-    want = {"none": np.ones(3), "cc": C.mean_prior(softmax(rs.cc)), "dc": C.mean_prior(softmax(rs.dc)),
-            "bc": C.mean_prior(softmax(rs.test)), "looc": C.looc_prior(softmax(rs.looc), rs.looc_gold)}
+    want = {
+        "none": np.ones(3),
+        "cc": C.mean_prior(softmax(rs.cc)),
+        "dc": C.mean_prior(softmax(rs.dc)),
+        "bc": C.mean_prior(softmax(rs.test)),
+        "looc": C.looc_prior(softmax(rs.looc), rs.looc_gold),
+    }
     for m, prior in want.items():
         assert np.allclose(found[m].prior, prior)
         assert np.allclose(found[m](softmax(rs.test)), C.apply(softmax(rs.test), prior))
@@ -75,8 +88,12 @@ def test_bootstrap_reestimates_exactly_the_methods_that_say_how():
     assert [m for m in METHODS if REGISTRY[m].resample] == ["bc"]
     rp = bs.from_scores(scores())
     a = bs.resample(rp, METHODS, resamples=100, seed=1)
-    held = bs.resample(bs.RunProbs(rp.k, rp.test, rp.test_gold, rp.bias, rp.bias_gold, rp.calibrations, reestimate=False),
-                       METHODS, resamples=100, seed=1)
+    held = bs.resample(
+        bs.RunProbs(rp.k, rp.test, rp.test_gold, rp.bias, rp.bias_gold, rp.calibrations, reestimate=False),
+        METHODS,
+        resamples=100,
+        seed=1,
+    )
     for m in METHODS:
         same = np.array_equal(a[m]["accuracy"], held[m]["accuracy"])
         assert same == (REGISTRY[m].resample is None), m

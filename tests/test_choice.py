@@ -57,10 +57,16 @@ def test_none_stays_eligible_and_ties_go_to_the_earlier_method():
     assert (got.method, got.runner_up, got.disagree) == ("none", None, False)
 
 
-@pytest.mark.parametrize("interval,lo,want", [
-    ((0.01, 0.2), 0.5, "better"), ((-0.1, 0.2), 0.5, "tied"), (None, 0.5, "tied"),
-    ((0.01, 0.2), 0.3, "at chance"), ((-0.3, -0.01), 0.5, "runner-up better"),
-])
+@pytest.mark.parametrize(
+    "interval,lo,want",
+    [
+        ((0.01, 0.2), 0.5, "better"),
+        ((-0.1, 0.2), 0.5, "tied"),
+        (None, 0.5, "tied"),
+        ((0.01, 0.2), 0.3, "at chance"),
+        ((-0.3, -0.01), 0.5, "runner-up better"),
+    ],
+)
 def test_readings(interval, lo, want):
     c = choice.Choice("dc", "bc", "dc", False)
     assert choice.reading(c, interval, lo, 0.3) == want

@@ -44,8 +44,11 @@ def audit(tmp_path, fake_model, task="reviews", shots=4, scoring="first-token", 
     db = tmp_path / "c.db"
     store = Store(db)
     engine = Engine(store, backend_factory=lambda s, p: FakeBackend())
-    (rid,) = engine.execute(engine.plan([ModelSpec(name="fake", path=fake_model)], [catalog.load(task)], [shots], [0],
-                                        limit=limit, scoring=scoring))
+    (rid,) = engine.execute(
+        engine.plan(
+            [ModelSpec(name="fake", path=fake_model)], [catalog.load(task)], [shots], [0], limit=limit, scoring=scoring
+        )
+    )
     engine.close()
     return db, store, rid
 
@@ -59,7 +62,8 @@ def run_inputs(store, rid):
 @pytest.mark.parametrize("scoring", ["first-token", "full"])
 @pytest.mark.parametrize("task", ["reviews", "entailment"])
 def test_classifying_the_runs_test_inputs_gives_the_runs_predictions_and_evaluates_nothing(
-        tmp_path, fake_model, counting, scoring, task):
+    tmp_path, fake_model, counting, scoring, task
+):
     db, store, rid = audit(tmp_path, fake_model, task=task, scoring=scoring)
     rep = Results(store).report(rid)
     fields, gold = run_inputs(store, rid)
@@ -91,7 +95,9 @@ def test_a_saved_card_classifies_without_the_store_exactly_as_the_run(tmp_path, 
             got = again.predict_proba(texts)
             assert again.evaluated == len(set(texts))  # no store: every input evaluated
         assert np.array_equal(got, want), method
-        assert f1_score(gold, got.argmax(axis=1), average="macro") == pytest.approx(rep.metrics[method].macro_f1, abs=1e-12)
+        assert f1_score(gold, got.argmax(axis=1), average="macro") == pytest.approx(
+            rep.metrics[method].macro_f1, abs=1e-12
+        )
     stored = Results(store).scores(rid).test
     with Classifier.load(tmp_path / "bc.json", str(fake_model), backend_factory=counting) as again:
         assert np.array_equal(again.scores(texts), stored)
@@ -129,8 +135,10 @@ def test_the_cli_prints_one_line_an_input_in_input_order(tmp_path, fake_model, c
     db, store, rid = audit(tmp_path, fake_model)
     rows = [{"id": "a", "text": "Great value", "label": "negative", "extra": 1}, {"text": "Terrible"}]
     (tmp_path / "in.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
-    code = main(["classify", "--run", str(rid), "--method", "dc", "--db", str(db), "--input", str(tmp_path / "in.jsonl")],
-                backend_factory=counting)
+    code = main(
+        ["classify", "--run", str(rid), "--method", "dc", "--db", str(db), "--input", str(tmp_path / "in.jsonl")],
+        backend_factory=counting,
+    )
     out = capsys.readouterr().out.splitlines()
     assert code == 0 and len(out) == 2
     got = [json.loads(x) for x in out]
@@ -160,16 +168,21 @@ def one_line_error(capsys) -> str:
     return lines[0]
 
 
-@pytest.mark.parametrize("rows,where,what", [
-    ([{"text": "ok"}, {"txt": "no field"}], "in.jsonl:2: text", "field is missing"),
-    ([{"text": "   "}], "in.jsonl:1: text", "input is empty"),
-    ([{"text": "word " * 5000}], "in.jsonl:1", "more than n_ctx"),
-])
+@pytest.mark.parametrize(
+    "rows,where,what",
+    [
+        ([{"text": "ok"}, {"txt": "no field"}], "in.jsonl:2: text", "field is missing"),
+        ([{"text": "   "}], "in.jsonl:1: text", "input is empty"),
+        ([{"text": "word " * 5000}], "in.jsonl:1", "more than n_ctx"),
+    ],
+)
 def test_bad_rows_are_one_line_naming_file_row_and_field(tmp_path, fake_model, counting, capsys, rows, where, what):
     db, store, rid = audit(tmp_path, fake_model)
     (tmp_path / "in.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
-    code = main(["classify", "--run", str(rid), "--db", str(db), "--input", str(tmp_path / "in.jsonl")],
-                backend_factory=counting)
+    code = main(
+        ["classify", "--run", str(rid), "--db", str(db), "--input", str(tmp_path / "in.jsonl")],
+        backend_factory=counting,
+    )
     line = one_line_error(capsys)
     assert code == 2 and where in line and what in line
     assert Counting.scored == 0
@@ -177,11 +190,14 @@ def test_bad_rows_are_one_line_naming_file_row_and_field(tmp_path, fake_model, c
 
 def test_a_method_that_does_not_apply_is_refused_with_the_tables_reason(tmp_path, fake_model, counting, capsys):
     db, store, rid = audit(tmp_path, fake_model, shots=0)
-    code = main(["classify", "--run", str(rid), "--method", "looc", "--db", str(db), "--input", "-"],
-                backend_factory=counting)
+    code = main(
+        ["classify", "--run", str(rid), "--method", "looc", "--db", str(db), "--input", "-"], backend_factory=counting
+    )
     assert code == 2
-    assert one_line_error(capsys) == f"lbtui: error: --method: looc does not apply to run {rid}: " + \
-        Results(store).report(rid).reasons["looc"]
+    assert (
+        one_line_error(capsys)
+        == f"lbtui: error: --method: looc does not apply to run {rid}: " + Results(store).report(rid).reasons["looc"]
+    )
 
 
 def _card(tmp_path, fake_model, counting) -> tuple[dict, str]:
@@ -191,15 +207,18 @@ def _card(tmp_path, fake_model, counting) -> tuple[dict, str]:
     return json.loads((tmp_path / "card.json").read_text()), str(tmp_path / "card.json")
 
 
-@pytest.mark.parametrize("edit,field", [
-    (lambda c: c.update(version=99), "version"),
-    (lambda c: c["method"]["calibration"].update(prior=[0.9, 0.3]), "method.calibration.prior"),
-    (lambda c: c["method"]["calibration"].update(prior=[float("nan"), 1.0]), "method.calibration.prior"),
-    (lambda c: c.update(labels=["negative"]), "labels"),
-    (lambda c: c["label_ids"].append([5]), "label_ids"),
-    (lambda c: c["method"].update(name="magic"), "method.name"),
-    (lambda c: c["prompt"]["demonstrations"].append(["x", "maybe"]), "prompt.demonstrations[4]"),
-])
+@pytest.mark.parametrize(
+    "edit,field",
+    [
+        (lambda c: c.update(version=99), "version"),
+        (lambda c: c["method"]["calibration"].update(prior=[0.9, 0.3]), "method.calibration.prior"),
+        (lambda c: c["method"]["calibration"].update(prior=[float("nan"), 1.0]), "method.calibration.prior"),
+        (lambda c: c.update(labels=["negative"]), "labels"),
+        (lambda c: c["label_ids"].append([5]), "label_ids"),
+        (lambda c: c["method"].update(name="magic"), "method.name"),
+        (lambda c: c["prompt"]["demonstrations"].append(["x", "maybe"]), "prompt.demonstrations[4]"),
+    ],
+)
 def test_a_tampered_or_foreign_card_is_refused_in_one_line(tmp_path, fake_model, counting, capsys, edit, field):
     card, path = _card(tmp_path, fake_model, counting)
     edit(card)
@@ -221,10 +240,18 @@ def test_a_card_refuses_another_model_file(tmp_path, fake_model, counting, capsy
 
 def test_save_writes_a_card_with_the_audits_numbers(tmp_path, fake_model, counting, capsys):
     db, store, rid = audit(tmp_path, fake_model)
-    assert main(["classify", "--run", str(rid), "--method", "sc", "--db", str(db), "--save", str(tmp_path / "sc.json")],
-                backend_factory=counting) == 0
+    assert (
+        main(
+            ["classify", "--run", str(rid), "--method", "sc", "--db", str(db), "--save", str(tmp_path / "sc.json")],
+            backend_factory=counting,
+        )
+        == 0
+    )
     card = cards.load(tmp_path / "sc.json")
-    rows = {r.metric: r for r in __import__("lbtui.report.verdict", fromlist=["run_rows"]).run_rows(Results(store), rid, "sc")}
+    rows = {
+        r.metric: r
+        for r in __import__("lbtui.report.verdict", fromlist=["run_rows"]).run_rows(Results(store), rid, "sc")
+    }
     for metric in ("macro_f1", "rsd", "bias_score"):
         got = card["audit"][metric]
         assert (got["value"], got["lo"], got["hi"]) == (rows[metric].value, rows[metric].lo, rows[metric].hi)
@@ -242,8 +269,9 @@ def test_smollm2_classifies_its_own_test_inputs_exactly_from_the_store_and_from_
     if not smollm2_path().is_file():
         pytest.skip("SmolLM2 (the models extra) is not installed")
     db = tmp_path / "s.db"
-    assert main(["run", "-t", "reviews", "-k", "2", "--limit", "12", "--scoring", scoring, "--db", str(db),
-                 "--json"]) == 0
+    assert (
+        main(["run", "-t", "reviews", "-k", "2", "--limit", "12", "--scoring", scoring, "--db", str(db), "--json"]) == 0
+    )
     store = Store(db)
     (run,) = store.runs(status="done")
     rep = Results(store).report(run["id"])
@@ -267,9 +295,14 @@ def test_bench_classify_times_new_inputs_beside_the_audit(capsys):
 
     if not smollm2_path().is_file():
         pytest.skip("SmolLM2 (the models extra) is not installed")
-    assert main(["bench", "--classify", "4", "-t", "reviews", "-k", "2", "--limit", "8", "--modes", "first-token",
-                 "--json"]) == 0
+    assert (
+        main(
+            ["bench", "--classify", "4", "-t", "reviews", "-k", "2", "--limit", "8", "--modes", "first-token", "--json"]
+        )
+        == 0
+    )
     (got,) = json.loads(capsys.readouterr().out)
     assert got["mode"] == "first-token" and got["classify_inputs"] == got["classify_evaluated"] == 4
     assert got["audit_inputs_per_s"] > 0 and got["ratio_to_audit_test"] == pytest.approx(
-        got["classify_inputs_per_s"] / got["audit_test_inputs_per_s"], rel=0.02)
+        got["classify_inputs_per_s"] / got["audit_test_inputs_per_s"], rel=0.02
+    )

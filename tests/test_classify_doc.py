@@ -40,7 +40,9 @@ def normal(line: str) -> str:
 def same(shown: list[str], printed: str, what: str) -> None:
     got = [normal(x) for x in printed.splitlines()]
     want = [normal(x) for x in shown]
-    assert got[: len(want)] == want, f"{what}: the page shows\n" + "\n".join(want) + "\nbut it printed\n" + "\n".join(got)
+    assert got[: len(want)] == want, (
+        f"{what}: the page shows\n" + "\n".join(want) + "\nbut it printed\n" + "\n".join(got)
+    )
 
 
 @pytest.mark.model
@@ -56,8 +58,9 @@ def test_the_worked_example_runs_as_the_page_shows(tmp_path):
     for i, (lang, body) in enumerate(found):
         if lang == "python":
             (tmp_path / "example.py").write_text(body)
-            done = subprocess.run([sys.executable, "example.py"], cwd=tmp_path, env=env, capture_output=True, text=True,
-                                  timeout=300)
+            done = subprocess.run(
+                [sys.executable, "example.py"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300
+            )
             assert done.returncode == 0, done.stderr
             same(found[i + 1][1].splitlines(), done.stdout, "the Python block")
             ran += 1
@@ -66,8 +69,9 @@ def test_the_worked_example_runs_as_the_page_shows(tmp_path):
             if command.startswith("cat "):  # the page shows a file: make it
                 (tmp_path / command.split()[1]).write_text("\n".join(shown) + "\n")
                 continue
-            done = subprocess.run(command, shell=True, cwd=tmp_path, env=env, capture_output=True, text=True,
-                                  timeout=300)
+            done = subprocess.run(
+                command, shell=True, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300
+            )
             assert done.returncode == 0, f"{command}: {done.stderr}"
             same(shown, done.stdout, command)
             ran += 1

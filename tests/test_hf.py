@@ -24,30 +24,52 @@ def rows(n, offset=0):
 
 
 def write_task(folder, data_lines):
-    (folder / "t.toml").write_text("\n".join([
-        'name = "hf-sentiment"', 'definition = "Classify the sentiment of the review"',
-        'labels = ["negative", "positive"]', "", "[data]", *data_lines, "",
-    ]))
+    (folder / "t.toml").write_text(
+        "\n".join(
+            [
+                'name = "hf-sentiment"',
+                'definition = "Classify the sentiment of the review"',
+                'labels = ["negative", "positive"]',
+                "",
+                "[data]",
+                *data_lines,
+                "",
+            ]
+        )
+    )
     return folder / "t.toml"
 
 
 @pytest.fixture
 def saved(tmp_path):
-    features = datasets.Features({"sentence": datasets.Value("string"),
-                                  "label": datasets.ClassLabel(names=["negative", "positive"]),
-                                  "idx": datasets.Value("int32")})
-    dd = datasets.DatasetDict({
-        "train": datasets.Dataset.from_dict(rows(140), features=features),
-        "validation": datasets.Dataset.from_dict(rows(60, 1000), features=features),
-    })
+    features = datasets.Features(
+        {
+            "sentence": datasets.Value("string"),
+            "label": datasets.ClassLabel(names=["negative", "positive"]),
+            "idx": datasets.Value("int32"),
+        }
+    )
+    dd = datasets.DatasetDict(
+        {
+            "train": datasets.Dataset.from_dict(rows(140), features=features),
+            "validation": datasets.Dataset.from_dict(rows(60, 1000), features=features),
+        }
+    )
     dd.save_to_disk(str(tmp_path / "sst2_saved"))
     return tmp_path
 
 
 def test_a_dataset_saved_to_disk_with_class_labels(saved):
-    path = write_task(saved, ['source = "hf:sst2_saved"', 'split = { train = "train", test = "validation" }',
-                              'input = "{sentence}"', 'id_field = "idx"',
-                              '\n[split]\nfield = "split"\npool = 96'])
+    path = write_task(
+        saved,
+        [
+            'source = "hf:sst2_saved"',
+            'split = { train = "train", test = "validation" }',
+            'input = "{sentence}"',
+            'id_field = "idx"',
+            '\n[split]\nfield = "split"\npool = 96',
+        ],
+    )
     task = catalog.load(str(path))
     assert task.labels == ("negative", "positive")
     assert len(task.pool) == 96 and len(task.test) == 60
@@ -60,8 +82,23 @@ def test_one_split_and_a_run_on_it(saved, capsys, fake_model, fake_factory, tmp_
     path = write_task(saved, ['source = "hf:sst2_saved"', 'split = "train"', 'input = "Review: {sentence}"'])
     task = catalog.load(str(path))
     assert len(task.pool) + len(task.test) == 140 and task.test[0].text.startswith("Review: A ")
-    code = main(["run", "-m", str(fake_model), "-t", str(path), "-k", "4", "--limit", "10", "--db", str(tmp_path / "h.db"),
-                 "--json"], backend_factory=fake_factory)
+    code = main(
+        [
+            "run",
+            "-m",
+            str(fake_model),
+            "-t",
+            str(path),
+            "-k",
+            "4",
+            "--limit",
+            "10",
+            "--db",
+            str(tmp_path / "h.db"),
+            "--json",
+        ],
+        backend_factory=fake_factory,
+    )
     out = capsys.readouterr()
     assert code == 0, out.err
     assert json.loads(out.out)["runs"][0]["task"] == "hf-sentiment"
@@ -86,16 +123,23 @@ def test_unknown_dataset_offline_is_a_clear_error(tmp_path, capsys):
     with pytest.raises(TaskError) as e:
         catalog.load(str(path))
     msg = str(e.value)
-    assert str(path) in msg and "hf:lbtui-tests/no-such-dataset" in msg and "cannot load it from the Hub or the local cache" in msg
+    assert (
+        str(path) in msg
+        and "hf:lbtui-tests/no-such-dataset" in msg
+        and "cannot load it from the Hub or the local cache" in msg
+    )
     assert "\n" not in msg
     assert main(["run", "-t", str(path)]) == 2
 
 
-@pytest.mark.parametrize("lines, fragment", [
-    (['source = "sst2"'], "write hf:NAME"),
-    (['source = "hf:x"', 'file = "x.jsonl"'], "exactly one of 'file'"),
-    (['source = "hf:saved"', 'split = "nosplit"'], "no such split"),
-])
+@pytest.mark.parametrize(
+    "lines, fragment",
+    [
+        (['source = "sst2"'], "write hf:NAME"),
+        (['source = "hf:x"', 'file = "x.jsonl"'], "exactly one of 'file'"),
+        (['source = "hf:saved"', 'split = "nosplit"'], "no such split"),
+    ],
+)
 def test_bad_sources(saved, lines, fragment):
     datasets.DatasetDict({"train": datasets.Dataset.from_dict(rows(10))}).save_to_disk(str(saved / "saved"))
     path = write_task(saved, lines)
@@ -109,8 +153,13 @@ def test_a_source_outside_the_task_folder_is_refused(tmp_path, monkeypatch, sour
     """hf: sources obey the data-path rule: nothing outside the task's folder without
     --allow-outside-paths, whether relative, absolute or through ~."""
     outside = tmp_path / "outside_ds"
-    features = datasets.Features({"sentence": datasets.Value("string"), "idx": datasets.Value("int32"),
-                                  "label": datasets.ClassLabel(names=["negative", "positive"])})
+    features = datasets.Features(
+        {
+            "sentence": datasets.Value("string"),
+            "idx": datasets.Value("int32"),
+            "label": datasets.ClassLabel(names=["negative", "positive"]),
+        }
+    )
     datasets.DatasetDict({"train": datasets.Dataset.from_dict(rows(130), features=features)}).save_to_disk(str(outside))
     inner = tmp_path / "tasks"
     inner.mkdir()

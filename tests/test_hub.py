@@ -63,11 +63,14 @@ def test_uncached_hub_model_offline_is_a_clear_error(isolated_home, tmp_path, mo
     assert "models.hubbed.repo" in err and "not in the local Hugging Face cache" in err and REPO in err
 
 
-@pytest.mark.parametrize("entry, fragment", [
-    (f'repo = "{REPO}"', "needs 'file'"),
-    (f'repo = "{REPO}"\nfile = "x.gguf"\npath = "y.gguf"', "exactly one of"),
-    ('repo = 3\nfile = "x.gguf"', "must be a string"),
-])
+@pytest.mark.parametrize(
+    "entry, fragment",
+    [
+        (f'repo = "{REPO}"', "needs 'file'"),
+        (f'repo = "{REPO}"\nfile = "x.gguf"\npath = "y.gguf"', "exactly one of"),
+        ('repo = 3\nfile = "x.gguf"', "must be a string"),
+    ],
+)
 def test_bad_hub_entries(isolated_home, entry, fragment, capsys):
     (isolated_home / "models.toml").write_text(f"[models.bad]\n{entry}\n")
     assert main(["models"]) == 2

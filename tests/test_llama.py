@@ -138,7 +138,7 @@ def test_full_mode_scores_are_mean_token_log_probs(smol):
     by_hand = []
     for i in range(len(cont)):
         smol.clear()
-        r = Request(req.prompt + cont[:i], (cont[i:i + 1],))
+        r = Request(req.prompt + cont[:i], (cont[i : i + 1],))
         by_hand.append(smol.score([r], mode="first-token")[0, 0])
     smol.clear()
     assert smol.score([Request(req.prompt, (cont,))], mode="full")[0, 0] == pytest.approx(np.mean(by_hand), abs=1e-3)
@@ -147,12 +147,17 @@ def test_full_mode_scores_are_mean_token_log_probs(smol):
 def test_truncated_gguf_is_a_clear_error(tmp_path, capsys):
     whole = smollm2_path().read_bytes()
     bad = tmp_path / "cut.gguf"
-    for cut, said in ((200_000, "the GGUF header is damaged or truncated"),  # inside the vocabulary: lbtui's check
-                      (len(whole) - 1_000_000, "could not load")):  # inside the weights: llama.cpp's
+    for cut, said in (
+        (200_000, "the GGUF header is damaged or truncated"),  # inside the vocabulary: lbtui's check
+        (len(whole) - 1_000_000, "could not load"),
+    ):  # inside the weights: llama.cpp's
         bad.write_bytes(whole[:cut])
         with pytest.raises(ModelError, match=said):
             LlamaBackend(bad)
-        assert main(["run", "-m", str(bad), "-t", "reviews", "-k", "0", "--limit", "2", "--db", str(tmp_path / "x.db")]) == 2
+        assert (
+            main(["run", "-m", str(bad), "-t", "reviews", "-k", "0", "--limit", "2", "--db", str(tmp_path / "x.db")])
+            == 2
+        )
         err = capsys.readouterr().err
         assert said in err and "Traceback" not in err and not (tmp_path / "x.db").exists()
 
@@ -175,6 +180,7 @@ def test_audit_a_bundled_task_end_to_end(tmp_path, capsys):
     assert stored["status"] == "done" and stored["tokens_evaluated"] > 0 and stored["params"]["backend"] == "llama.cpp"
     # calibration changes predictions
     from lbtui.results import report
+
     rep = report(store, run["run_id"])
     shares = {m: tuple(rep.metrics[m].predicted_share) for m in ("none", "cc", "dc", "bc", "looc")}
     assert len(set(shares.values())) > 1
@@ -237,6 +243,7 @@ def test_bench_reports_every_figure_against_the_raw_rate(capsys):
 
 def test_tokens_needed_is_the_trie_of_the_prompts():
     from lbtui.auditing.bench import distinct_tokens, tokens_needed
+
     assert distinct_tokens([(1, 2, 3), (1, 2, 4), (1, 5), (1, 2, 3)]) == 5
     reqs = [Request((1, 2, 3), ((7, 9), (8, 9))), Request((1, 2, 4), ((7, 9), (8, 9)))]
     assert tokens_needed(reqs, "first-token") == 4
@@ -321,8 +328,11 @@ def test_a_llama_cpp_python_without_the_api_is_one_line_naming_its_version(monke
     monkeypatch.setattr(llama, "_API_CHECKED", False)
     monkeypatch.delattr(llama_cpp, "llama_memory_seq_cp")
     monkeypatch.setattr(llama_cpp, "__version__", "0.3.16")
-    with pytest.raises(ModelError, match=r"llama-cpp-python: version 0\.3\.16 lacks llama_memory_seq_cp; lbtui needs"
-                                         r" llama-cpp-python>=0\.3\.36,<0\.4"):
+    with pytest.raises(
+        ModelError,
+        match=r"llama-cpp-python: version 0\.3\.16 lacks llama_memory_seq_cp; lbtui needs"
+        r" llama-cpp-python>=0\.3\.36,<0\.4",
+    ):
         llama.check_api()
     monkeypatch.undo()
     llama._API_CHECKED = False

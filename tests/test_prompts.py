@@ -58,7 +58,7 @@ def test_whole_strings_are_tokenized_and_prompts_share_a_prefix():
     assert e1.prompt[:n] == e2.prompt[:n]
     for lab, ids in zip(["a", "b"], e1.labels):
         whole = fb.tokenize(e1.text + " " + lab, bos=True)
-        assert ids == tuple(whole[len(e1.prompt):]) + (1,)  # EOS ends a full-mode continuation
+        assert ids == tuple(whole[len(e1.prompt) :]) + (1,)  # EOS ends a full-mode continuation
     first = PromptBuilder(fb.tokenize, PromptFormat(), "Define", ["a", "b"], eos=1, full=False).encode(demos, "first")
     assert first.labels == tuple(e[:-1] for e in e1.labels)
 
@@ -96,15 +96,20 @@ def test_chat_template_renders_in_a_sandbox():
         chat_wrap("{{ ''.__class__.__mro__[1].__subclasses__() }}{{ messages[0]['content'] }}")
 
 
-@pytest.mark.parametrize("template, fragment", [
-    ("{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}{{ messages[0].content }}",
-     "did not render within 2 s"),
-    ("{{ 'x' * 3000000000 }}{{ messages[0].content }}", "past the size limit"),
-    ("{{ 3000000000 * 'x' }}{{ messages[0].content }}", "past the size limit"),
-    ("{{ 'x'|center(3000000000) }}{{ messages[0].content }}", "past the size limit"),
-    ("{{ '%3000000000s' % 'a' }}{{ messages[0].content }}", "past the size limit"),
-    ("{{ 2 ** 100000000 }}{{ messages[0].content }}", "power past the limit"),
-])
+@pytest.mark.parametrize(
+    "template, fragment",
+    [
+        (
+            "{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}{{ messages[0].content }}",
+            "did not render within 2 s",
+        ),
+        ("{{ 'x' * 3000000000 }}{{ messages[0].content }}", "past the size limit"),
+        ("{{ 3000000000 * 'x' }}{{ messages[0].content }}", "past the size limit"),
+        ("{{ 'x'|center(3000000000) }}{{ messages[0].content }}", "past the size limit"),
+        ("{{ '%3000000000s' % 'a' }}{{ messages[0].content }}", "past the size limit"),
+        ("{{ 2 ** 100000000 }}{{ messages[0].content }}", "power past the limit"),
+    ],
+)
 def test_a_hostile_chat_template_is_refused_in_one_line_instead_of_hanging(template, fragment):
     from lbtui.auditing.planning import chat_for
     from lbtui.errors import UserError
@@ -118,11 +123,15 @@ def test_a_hostile_chat_template_is_refused_in_one_line_instead_of_hanging(templ
     class Plan:
         model = Spec()
 
-    with pytest.raises(UserError, match=f"models.m.chat_template: cannot render the model's chat template: .*{fragment}"):
+    with pytest.raises(
+        UserError, match=f"models.m.chat_template: cannot render the model's chat template: .*{fragment}"
+    ):
         chat_for(Plan(), Backend())
 
 
 def test_a_real_chat_template_renders_as_before():
-    ok = ("{% for m in messages %}<|im_start|>{{ m.role }}\n{{ m.content }}<|im_end|>\n{% endfor %}"
-          "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}")
+    ok = (
+        "{% for m in messages %}<|im_start|>{{ m.role }}\n{{ m.content }}<|im_end|>\n{% endfor %}"
+        "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+    )
     assert chat_wrap(ok) == ChatWrap("<|im_start|>user\n", "<|im_end|>\n<|im_start|>assistant\n")

@@ -85,8 +85,22 @@ def test_the_ladder_is_audited_with_the_real_backend(q8, capsys, tmp_path):
     quantize.register([v], spec)  # the user's registry (the test's own config dir)
     assert (paths.config_dir() / "models.toml").is_file()
     db = tmp_path / "ladder.db"
-    argv = ["run", "-m", f"{BASE},{v.name}", "-t", "reviews", "-k", "2", "--limit", "6", "--scoring", "first-token",
-            "--db", str(db), "--json"]
+    argv = [
+        "run",
+        "-m",
+        f"{BASE},{v.name}",
+        "-t",
+        "reviews",
+        "-k",
+        "2",
+        "--limit",
+        "6",
+        "--scoring",
+        "first-token",
+        "--db",
+        str(db),
+        "--json",
+    ]
     assert main(argv) == 0
     doc = json.loads(capsys.readouterr().out)
     rungs = [r for r in doc["ladder"] if r["method"] == "none"]
@@ -105,9 +119,13 @@ def _entry(model, task, f1, bpw, shots=4):
 
 def test_ladder_rows_by_hand():
     entries = [
-        _entry("m", "a", 0.6, 5.7), _entry("m", "b", 0.8, 5.7),
-        _entry("m@q8_0", "a", 0.5, 8.5), _entry("m@q8_0", "b", 0.9, 8.5),
-        _entry("m@q2_k", "a", 0.2, 3.2), _entry("m@q2_k", "b", 0.4, 3.2), _entry("m@q2_k", "c", 0.0, 3.2),
+        _entry("m", "a", 0.6, 5.7),
+        _entry("m", "b", 0.8, 5.7),
+        _entry("m@q8_0", "a", 0.5, 8.5),
+        _entry("m@q8_0", "b", 0.9, 8.5),
+        _entry("m@q2_k", "a", 0.2, 3.2),
+        _entry("m@q2_k", "b", 0.4, 3.2),
+        _entry("m@q2_k", "c", 0.0, 3.2),
         _entry("other", "a", 0.1, 4.0),  # a single variant of its own: no ladder
     ]
     got = ladder.rows(entries, ["none"])
@@ -128,8 +146,16 @@ def test_toml_the_project_writes_survives_any_text(tmp_path):
     from lbtui.models.quantize import Variant, _block, _remove_block
 
     odd = 'a "quoted" name\\with\nnewline\ttab\x01'
-    v = Variant(name=odd, source="src", type="q8_0", path=tmp_path / "m.gguf", bits_per_weight=8.5, n_params=1,
-                size_bytes=1, written=True)
+    v = Variant(
+        name=odd,
+        source="src",
+        type="q8_0",
+        path=tmp_path / "m.gguf",
+        bits_per_weight=8.5,
+        n_params=1,
+        size_bytes=1,
+        written=True,
+    )
     block = _block(v, ModelSpec(name="src"))
     got = tomllib.loads(block)["models"][odd]
     assert got["path"] == str(v.path) and got["quantized_from"] == "src"

@@ -29,9 +29,15 @@ def _scores(rng, k, n, bias=1.0):
 def _run_scores(seed=0, k=3, n=40):
     rng = np.random.default_rng(seed)
     return RunScores(
-        k=k, test=_scores(rng, k, n), test_gold=rng.integers(0, k, n), bias=_scores(rng, k, 32),
-        bias_gold=rng.integers(0, k, 32), cc=_scores(rng, k, 3), dc=_scores(rng, k, 20),
-        looc=_scores(rng, k, 8), looc_gold=rng.integers(0, k, 8),
+        k=k,
+        test=_scores(rng, k, n),
+        test_gold=rng.integers(0, k, n),
+        bias=_scores(rng, k, 32),
+        bias_gold=rng.integers(0, k, 32),
+        cc=_scores(rng, k, 3),
+        dc=_scores(rng, k, 20),
+        looc=_scores(rng, k, 8),
+        looc_gold=rng.integers(0, k, 8),
     )
 
 
@@ -85,7 +91,9 @@ def test_interval_covers_a_known_proportion():
     correct = rng.random(n) < 0.7
     pred = np.where(correct, gold, 1 - gold)
     scores = np.eye(2)[pred] * 4.0
-    rp = bs.RunProbs(2, M.softmax(scores), gold, M.softmax(scores[:32]), gold[:32], {"none": Calibration.from_prior(np.ones(2))})
+    rp = bs.RunProbs(
+        2, M.softmax(scores), gold, M.softmax(scores[:32]), gold[:32], {"none": Calibration.from_prior(np.ones(2))}
+    )
     samples = bs.resample(rp, ["none"], resamples=1000, seed=0)["none"]["accuracy"]
     lo, hi = bs.interval(samples)
     acc = correct.mean()
@@ -93,12 +101,15 @@ def test_interval_covers_a_known_proportion():
     assert lo == pytest.approx(acc - half, abs=0.015) and hi == pytest.approx(acc + half, abs=0.015)
 
 
-@pytest.mark.parametrize("text, want", [
-    ("rsd>0.3", ("none", "rsd", ">", 0.3)),
-    ("looc:macro_f1 < 0.5", ("looc", "macro_f1", "<", 0.5)),
-    ("*:bias>=.2", ("*", "bias_score", ">=", 0.2)),
-    ("BC.f1<=0.9", ("bc", "macro_f1", "<=", 0.9)),
-])
+@pytest.mark.parametrize(
+    "text, want",
+    [
+        ("rsd>0.3", ("none", "rsd", ">", 0.3)),
+        ("looc:macro_f1 < 0.5", ("looc", "macro_f1", "<", 0.5)),
+        ("*:bias>=.2", ("*", "bias_score", ">=", 0.2)),
+        ("BC.f1<=0.9", ("bc", "macro_f1", "<=", 0.9)),
+    ],
+)
 def test_gate_syntax(text, want):
     g = parse_gate(text)
     assert (g.method, g.metric, g.op, g.value) == want
@@ -114,8 +125,25 @@ def test_bad_gates_are_usage_errors(text):
 @pytest.fixture
 def audited(capsys, tmp_path, fake_model, fake_factory):
     db = tmp_path / "r.db"
-    code = main(["run", "-m", str(fake_model), "-t", "reviews,tickets", "-k", "0,4", "--seeds", "2", "--limit", "20",
-                 "--db", str(db), "--json"], backend_factory=fake_factory)
+    code = main(
+        [
+            "run",
+            "-m",
+            str(fake_model),
+            "-t",
+            "reviews,tickets",
+            "-k",
+            "0,4",
+            "--seeds",
+            "2",
+            "--limit",
+            "20",
+            "--db",
+            str(db),
+            "--json",
+        ],
+        backend_factory=fake_factory,
+    )
     out = capsys.readouterr()
     assert code == 0, out.err
     return db, json.loads(out.out)
@@ -138,7 +166,9 @@ def test_report_json_rows_match_the_run_metrics(capsys, audited):
                     assert not [r for r in rows if r["task"] == task and r["shots"] == shots and r["method"] == m]
                     continue
                 for key in bs.KEYS:
-                    (row,) = [r for r in rows if (r["task"], r["shots"], r["method"], r["metric"]) == (task, shots, m, key)]
+                    (row,) = [
+                        r for r in rows if (r["task"], r["shots"], r["method"], r["metric"]) == (task, shots, m, key)
+                    ]
                     want = np.mean([r["metrics"][m][key] for r in runs])
                     assert row["value"] == pytest.approx(want, abs=1e-9)
                     assert row["lo"] <= row["hi"] and row["seeds"] == 2 and row["n_test"] == 20
@@ -151,8 +181,14 @@ def test_report_json_rows_match_the_run_metrics(capsys, audited):
     # The mean over tasks, as `run` prints it.
     mean = {(r["method"], r["metric"]): r["value"] for r in rows if r["task"] == "mean" and r["shots"] == 4}
     assert mean[("bc", "macro_f1")] == pytest.approx(
-        np.mean([np.mean([r["metrics"]["bc"]["macro_f1"] for r in doc["runs"] if r["task"] == t and r["shots"] == 4])
-                 for t in ("reviews", "tickets")]), abs=1e-9)
+        np.mean(
+            [
+                np.mean([r["metrics"]["bc"]["macro_f1"] for r in doc["runs"] if r["task"] == t and r["shots"] == 4])
+                for t in ("reviews", "tickets")
+            ]
+        ),
+        abs=1e-9,
+    )
 
 
 def test_differences_against_another_method(capsys, audited):
@@ -182,7 +218,11 @@ def test_report_is_reproducible_and_md_csv_agree(capsys, audited):
         outs.append(capsys.readouterr().out)
     assert outs[0] == outs[1]
     rows = list(csv.DictReader(io.StringIO(outs[2])))
-    r = next(r for r in rows if r["task"] == "reviews" and r["shots"] == "4" and r["method"] == "looc" and r["metric"] == "rsd")
+    r = next(
+        r
+        for r in rows
+        if r["task"] == "reviews" and r["shots"] == "4" and r["method"] == "looc" and r["metric"] == "rsd"
+    )
     cell = f"{float(r['value']):.3f} [{float(r['lo']):.3f}, {float(r['hi']):.3f}]"
     assert cell in outs[0]
 
@@ -190,7 +230,21 @@ def test_report_is_reproducible_and_md_csv_agree(capsys, audited):
 def test_report_html_embeds_png_plots(capsys, audited, tmp_path):
     db, _ = audited
     out = tmp_path / "report.html"
-    code = main(["report", "--db", str(db), "--format", "html", "--resamples", "100", "-o", str(out), "--plots", str(tmp_path / "png")])
+    code = main(
+        [
+            "report",
+            "--db",
+            str(db),
+            "--format",
+            "html",
+            "--resamples",
+            "100",
+            "-o",
+            str(out),
+            "--plots",
+            str(tmp_path / "png"),
+        ]
+    )
     assert code == 0, capsys.readouterr().err
     page = out.read_text()
     images = re.findall(r"data:image/png;base64,([A-Za-z0-9+/=]+)", page)
@@ -226,8 +280,13 @@ def test_report_of_a_missing_run_or_empty_store(capsys, tmp_path, audited):
 
 def test_report_does_not_pool_runs_of_another_limit_as_seeds(capsys, audited, fake_model, fake_factory):
     db, doc = audited
-    assert main(["run", "-m", str(fake_model), "-t", "reviews", "-k", "0", "--limit", "10", "--db", str(db), "--json"],
-                backend_factory=fake_factory) == 0
+    assert (
+        main(
+            ["run", "-m", str(fake_model), "-t", "reviews", "-k", "0", "--limit", "10", "--db", str(db), "--json"],
+            backend_factory=fake_factory,
+        )
+        == 0
+    )
     (small,) = json.loads(capsys.readouterr().out)["runs"]
     assert main(["report", "--db", str(db)]) == 2
     err = capsys.readouterr().err.strip()
@@ -236,12 +295,15 @@ def test_report_does_not_pool_runs_of_another_limit_as_seeds(capsys, audited, fa
     assert main(["report", "--db", str(db), *same, "--format", "json"]) == 0  # one --limit: fine
 
 
-@pytest.mark.parametrize("option, target, fragment", [
-    ("-o", "missing/r.md", "--out: folder"),
-    ("-o", ".", "--out: . is a folder; give a file name"),
-    ("--plots", "afile.txt", "--plots: afile.txt is a file, not a folder"),
-    ("--plots", "missing/deeper", "--plots: folder"),
-])
+@pytest.mark.parametrize(
+    "option, target, fragment",
+    [
+        ("-o", "missing/r.md", "--out: folder"),
+        ("-o", ".", "--out: . is a folder; give a file name"),
+        ("--plots", "afile.txt", "--plots: afile.txt is a file, not a folder"),
+        ("--plots", "missing/deeper", "--plots: folder"),
+    ],
+)
 def test_output_paths_are_checked_before_the_work(capsys, audited, tmp_path, monkeypatch, option, target, fragment):
     db, _ = audited
     monkeypatch.chdir(tmp_path)
@@ -300,8 +362,26 @@ def test_a_model_that_answers_one_label_gets_marks_not_an_unbiased_rsd(tmp_path,
 
     (tmp_path / "m.gguf").write_bytes(b"GGUF" + bytes(60))
     db = tmp_path / "h.db"
-    assert main(["run", "-m", str(tmp_path / "m.gguf"), "-t", "tickets", "-k", "0", "--limit", "40", "--db", str(db),
-                 "--json"], backend_factory=lambda s, p: High()) == 0
+    assert (
+        main(
+            [
+                "run",
+                "-m",
+                str(tmp_path / "m.gguf"),
+                "-t",
+                "tickets",
+                "-k",
+                "0",
+                "--limit",
+                "40",
+                "--db",
+                str(db),
+                "--json",
+            ],
+            backend_factory=lambda s, p: High(),
+        )
+        == 0
+    )
     capsys.readouterr()
     assert main(["report", "--db", str(db), "--json", "--resamples", "300"]) == 0
     got = json.loads(capsys.readouterr().out)
@@ -342,6 +422,8 @@ def test_the_python_api_gives_the_same_recommendations_as_report_json(capsys, au
     db, _ = audited
     assert main(["report", "--db", str(db), "--json", "--resamples", "100"]) == 0
     want = json.loads(capsys.readouterr().out)["groups"]
-    runs = [Run(r["id"], r["model_name"], r["task_name"], r["shots"], r["seed"], r["demo_order"], r["scoring"], 0, {}, {})
-            for r in Store(db).runs(status="done")]
+    runs = [
+        Run(r["id"], r["model_name"], r["task_name"], r["shots"], r["seed"], r["demo_order"], r["scoring"], 0, {}, {})
+        for r in Store(db).runs(status="done")
+    ]
     assert json.loads(json.dumps(AuditResult(db, runs).verdict(resamples=100))) == want

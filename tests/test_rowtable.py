@@ -7,7 +7,9 @@ from lbtui.ui.snapshot import MethodRows
 
 
 def test_widths_fit_every_row_and_wide_characters():
-    rows = Rows.build([Column("task"), Column("F1", right=True)], [("reviews", "0.5"), ("評価タスク", "0.125")], ["a", "b"])
+    rows = Rows.build(
+        [Column("task"), Column("F1", right=True)], [("reviews", "0.5"), ("評価タスク", "0.125")], ["a", "b"]
+    )
     assert rows.widths == (10, 5)  # five wide characters take ten cells; "0.125" is wider than "F1"
 
 

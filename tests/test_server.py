@@ -26,6 +26,7 @@ from lbtui.auditing.engine import Planned, prepare
 from lbtui.models import ModelSpec
 from lbtui.store import Store
 
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -56,9 +57,23 @@ def llama_server(tmp_path_factory):
     port = free_port()
     log = tmp_path_factory.mktemp("server") / "server.log"
     proc = subprocess.Popen(
-        [sys.executable, "-c", NO_REPACK_SERVER, "--model", str(smollm2_path()), "--host", "127.0.0.1",
-         "--port", str(port), "--n_ctx", "2048", "--n_threads", "2"],
-        stdout=log.open("w"), stderr=subprocess.STDOUT,
+        [
+            sys.executable,
+            "-c",
+            NO_REPACK_SERVER,
+            "--model",
+            str(smollm2_path()),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--n_ctx",
+            "2048",
+            "--n_threads",
+            "2",
+        ],
+        stdout=log.open("w"),
+        stderr=subprocess.STDOUT,
     )
     url = f"http://127.0.0.1:{port}"
     try:
@@ -137,7 +152,9 @@ def test_a_server_model_audits_like_the_local_one(llama_server, tmp_path, isolat
     assert server_id != local_id  # a server's scores never stand in for the local model's
     assert store.run(server_id)["params"]["backend"] == "openai-completions"
     a, b = store.score_rows(local_id), store.score_rows(server_id)
-    assert [(r["set"], r["idx"], r["example_id"], r["gold"]) for r in a] == [(r["set"], r["idx"], r["example_id"], r["gold"]) for r in b]
+    assert [(r["set"], r["idx"], r["example_id"], r["gold"]) for r in a] == [
+        (r["set"], r["idx"], r["example_id"], r["gold"]) for r in b
+    ]
     diff = max(abs(x - y) for ra, rb in zip(a, b) for x, y in zip(json.loads(ra["scores"]), json.loads(rb["scores"])))
     assert diff < 1e-2
 
@@ -224,8 +241,10 @@ class FakeServer:
                     token = int(next(iter(body["logit_bias"]))) if "logit_bias" in body else 0
                     prompt = body["prompt"]
                     lp = -(token % 7) / 10 - len(prompt) / 1000
-                    doc = {"choices": [{"text": "", "logprobs": {"tokens": ["x"], "token_logprobs": [lp]}}],
-                           "usage": {"prompt_tokens": len(prompt), "completion_tokens": 1}}
+                    doc = {
+                        "choices": [{"text": "", "logprobs": {"tokens": ["x"], "token_logprobs": [lp]}}],
+                        "usage": {"prompt_tokens": len(prompt), "completion_tokens": 1},
+                    }
                     self._send(200, outer.answer(doc) if outer.answer and "logprobs" in body else doc)
                 finally:
                     with outer.lock:
@@ -303,11 +322,14 @@ def test_unreachable_server_fails_at_start(tmp_path, isolated_home, capsys):
     assert code == 2 and "models.gone" in err and "/v1/models" in err
 
 
-@pytest.mark.parametrize("entry, fragment", [
-    ('server = "localhost:8080"', "base URL"),
-    ('server = []', "base URL"),
-    ('server = "http://x"\nmax_in_flight = "4"', "must be a number"),
-])
+@pytest.mark.parametrize(
+    "entry, fragment",
+    [
+        ('server = "localhost:8080"', "base URL"),
+        ("server = []", "base URL"),
+        ('server = "http://x"\nmax_in_flight = "4"', "must be a number"),
+    ],
+)
 def test_bad_server_entries(isolated_home, entry, fragment, capsys):
     (isolated_home / "models.toml").write_text(f"[models.s]\n{entry}\n")
     assert main(["models"]) == 2
@@ -318,17 +340,23 @@ def _logprob(value):
     return lambda doc: {**doc, "choices": [{"text": "", "logprobs": {"tokens": ["x"], "token_logprobs": [value]}}]}
 
 
-@pytest.mark.parametrize("answer, fragment", [
-    (_logprob(float("nan")), "log-probability of nan"),
-    (_logprob(float("inf")), "log-probability of inf"),
-    (_logprob(float("-inf")), "log-probability of -inf"),
-    (_logprob(5.0), "log-probability of 5.0"),
-    (_logprob("-0.5"), "malformed answer: a log-probability of '-0.5'"),
-    (lambda doc: {"choices": []}, "malformed answer: no choices"),
-    (lambda doc: [doc], "malformed answer: a JSON list"),
-    (lambda doc: {**doc, "choices": [{"logprobs": {"token_logprobs": {"a": 1}}}]}, "token_logprobs is dict"),
-], ids=["nan", "inf", "-inf", "positive", "string", "no-choices", "list", "dict"])
-def test_a_bad_server_answer_is_one_line_and_nothing_is_stored(fakes, isolated_home, tmp_path, capsys, answer, fragment):
+@pytest.mark.parametrize(
+    "answer, fragment",
+    [
+        (_logprob(float("nan")), "log-probability of nan"),
+        (_logprob(float("inf")), "log-probability of inf"),
+        (_logprob(float("-inf")), "log-probability of -inf"),
+        (_logprob(5.0), "log-probability of 5.0"),
+        (_logprob("-0.5"), "malformed answer: a log-probability of '-0.5'"),
+        (lambda doc: {"choices": []}, "malformed answer: no choices"),
+        (lambda doc: [doc], "malformed answer: a JSON list"),
+        (lambda doc: {**doc, "choices": [{"logprobs": {"token_logprobs": {"a": 1}}}]}, "token_logprobs is dict"),
+    ],
+    ids=["nan", "inf", "-inf", "positive", "string", "no-choices", "list", "dict"],
+)
+def test_a_bad_server_answer_is_one_line_and_nothing_is_stored(
+    fakes, isolated_home, tmp_path, capsys, answer, fragment
+):
     srv = fakes(answer=answer, delay=0)
     (isolated_home / "models.toml").write_text(f'[models.s]\nserver = "{srv.url}"\n')
     db = tmp_path / "s.db"
@@ -379,8 +407,12 @@ class DistributionServer:
                 outer.completions += 1
                 p = len(body["prompt"])
                 top = [{"id": t, "logprob": -(t % 7) / 10 - p / 1000} for t in range(n)]
-                self._send({"completion_probabilities": [{"id": 0, "logprob": 0.0, "top_logprobs": top}],
-                            "tokens_evaluated": p})
+                self._send(
+                    {
+                        "completion_probabilities": [{"id": 0, "logprob": 0.0, "top_logprobs": top}],
+                        "tokens_evaluated": p,
+                    }
+                )
 
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
@@ -423,8 +455,10 @@ def test_the_content_address_holds_what_the_backend_says_its_numbers_depend_on(f
 
     a = fakes()
     exact = ServerBackend([a.url])
-    keys = {numbers_key("sha", b) for b in (exact, ServerBackend([a.url], allow_retokenize=True),
-                                            ServerBackend([a.url], prompt_cache=True))}
+    keys = {
+        numbers_key("sha", b)
+        for b in (exact, ServerBackend([a.url], allow_retokenize=True), ServerBackend([a.url], prompt_cache=True))
+    }
     assert len(keys) == 3
     assert numbers_key("sha", ServerBackend([a.url], max_in_flight=1, timeout=30)) == numbers_key("sha", exact)
     assert numbers_key("sha", FakeBackend(bias=0.8)) != numbers_key("sha", FakeBackend(bias=0.2))

@@ -30,8 +30,15 @@ def _own_vocab() -> dict:
     """A SentencePiece vocabulary written here: special tokens, the 256 byte pieces, and
     '▁'-prefixed pieces for the words of the bundled reviews task, scored so that longer
     pieces win (llama.cpp's SPM tokenizer merges by score)."""
-    words = sorted({w for line in (ROOT / "tasks" / "reviews.jsonl").read_text().split()
-                    for w in [line.strip('",{}:').lower()] if w.isalpha()} | {"negative", "positive", "input", "output"})
+    words = sorted(
+        {
+            w
+            for line in (ROOT / "tasks" / "reviews.jsonl").read_text().split()
+            for w in [line.strip('",{}:').lower()]
+            if w.isalpha()
+        }
+        | {"negative", "positive", "input", "output"}
+    )
     tokens = ["<unk>", "<s>", "</s>"] + [f"<0x{b:02X}>" for b in range(256)]
     types = [2, 3, 3] + [6] * 256
     pieces = {"▁"} | {c for w in words for c in w} | {c for c in ".,:!?'\n"}
@@ -54,12 +61,23 @@ def _vocab() -> dict:
 
     r = gguf.GGUFReader(str(SPM_VOCAB))
     f = r.fields
-    return {"tokens": f["tokenizer.ggml.tokens"].contents(), "scores": f["tokenizer.ggml.scores"].contents(),
-            "types": f["tokenizer.ggml.token_type"].contents()}
+    return {
+        "tokens": f["tokenizer.ggml.tokens"].contents(),
+        "scores": f["tokenizer.ggml.scores"].contents(),
+        "types": f["tokenizer.ggml.token_type"].contents(),
+    }
 
 
-def write_tiny_llama(path: Path, vocab: dict, seed: int = 0, *, name: str | bytes = "tiny-llama-spm",
-                     block_count: int = N_LAYER, head_count_kv: int = N_HEAD, tensors: bool = True) -> Path:
+def write_tiny_llama(
+    path: Path,
+    vocab: dict,
+    seed: int = 0,
+    *,
+    name: str | bytes = "tiny-llama-spm",
+    block_count: int = N_LAYER,
+    head_count_kv: int = N_HEAD,
+    tensors: bool = True,
+) -> Path:
     """A 2-block Llama with random weights and the given SentencePiece vocabulary."""
     import gguf
 
@@ -125,8 +143,24 @@ def test_audit_through_a_sentencepiece_model_scores_the_references_tokens(tiny_s
     from lbtui.models import resolve
 
     db = tmp_path / "spm.db"
-    code = main(["run", "-m", str(tiny_spm), "-t", "reviews", "-k", "4", "--limit", "6", "--scoring", scoring,
-                 "--db", str(db), "--json"])
+    code = main(
+        [
+            "run",
+            "-m",
+            str(tiny_spm),
+            "-t",
+            "reviews",
+            "-k",
+            "4",
+            "--limit",
+            "6",
+            "--scoring",
+            scoring,
+            "--db",
+            str(db),
+            "--json",
+        ]
+    )
     out = capsys.readouterr()
     assert code == 0, out.err  # first-token mode was refused here when parts were tokenized apart
     (run,) = json.loads(out.out)["runs"]
@@ -144,8 +178,11 @@ def test_audit_through_a_sentencepiece_model_scores_the_references_tokens(tiny_s
         test = [it for it in p.items if it.set == "test"]
         text = test[0].prompt_text
         n = len(ref.tokenize(text.encode(), add_bos=True))
-        expected = [ref.tokenize((text + " " + lab).encode(), add_bos=True)[n:] + ([ref.token_eos()] if scoring == "full" else [])
-                    for lab in ("negative", "positive")]
+        expected = [
+            ref.tokenize((text + " " + lab).encode(), add_bos=True)[n:]
+            + ([ref.token_eos()] if scoring == "full" else [])
+            for lab in ("negative", "positive")
+        ]
         assert stored["label_ids"] == [expected]
         assert all(len(ids) == 1 + (scoring == "full") for ids in expected)  # "▁negative", not "▁", "▁negative"
         # The stored scores equal evaluating each (prompt, label) whole from an empty cache.

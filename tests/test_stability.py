@@ -55,8 +55,20 @@ def test_plan_runs_each_ordering_that_exists_and_keeps_old_keys_for_the_drawn_or
     p = next(p for p in plans if p.shots == 4 and p.seed == 0 and p.order == 0)
     from lbtui.auditing.engine import METHOD_VERSION
 
-    old = json.dumps({"model": "sha", "task": task.content_hash, "shots": 4, "seed": 0, "scoring": "full", "limit": 5,
-                      "n_bias": 32, "chat": False, "method": METHOD_VERSION}, sort_keys=True)
+    old = json.dumps(
+        {
+            "model": "sha",
+            "task": task.content_hash,
+            "shots": 4,
+            "seed": 0,
+            "scoring": "full",
+            "limit": 5,
+            "n_bias": 32,
+            "chat": False,
+            "method": METHOD_VERSION,
+        },
+        sort_keys=True,
+    )
     assert run_key("sha", p) == hashlib.sha256(old.encode()).hexdigest()
     with pytest.raises(UserError, match="--orders: must be >= 1, got 0"):
         plan([spec], [task], [4], [0], orders=0)
@@ -76,13 +88,23 @@ def _m(f1, rsd=0.5, bias=0.1, acc=0.6):
 
 
 def _run(i, seed, order, shots=4, task="t"):
-    return {"id": i, "model_name": "m", "task_name": task, "shots": shots, "scoring": "full", "seed": seed, "demo_order": order}
+    return {
+        "id": i,
+        "model_name": "m",
+        "task_name": task,
+        "shots": shots,
+        "scoring": "full",
+        "seed": seed,
+        "demo_order": order,
+    }
 
 
 def test_spread_rows_separate_seeds_from_orderings():
     entries = [
-        (_run(1, 0, 0), {"none": _m(0.50)}), (_run(2, 0, 1), {"none": _m(0.60)}),
-        (_run(3, 1, 0), {"none": _m(0.80)}), (_run(4, 1, 1), {"none": _m(0.70)}),
+        (_run(1, 0, 0), {"none": _m(0.50)}),
+        (_run(2, 0, 1), {"none": _m(0.60)}),
+        (_run(3, 1, 0), {"none": _m(0.80)}),
+        (_run(4, 1, 1), {"none": _m(0.70)}),
     ]
     rows = {r["across"]: r for r in stability.spread_rows(entries, ["none"])}
     assert set(rows) == {"seeds", "orders", "all"}
@@ -100,8 +122,10 @@ def test_spread_rows_separate_seeds_from_orderings():
 
 def test_bands_take_each_seed_and_orderings_mean_over_tasks():
     entries = [
-        (_run(1, 0, 0, task="a"), {"none": _m(0.2)}), (_run(2, 0, 0, task="b"), {"none": _m(0.4)}),
-        (_run(3, 1, 0, task="a"), {"none": _m(0.6)}), (_run(4, 1, 0, task="b"), {"none": _m(0.8)}),
+        (_run(1, 0, 0, task="a"), {"none": _m(0.2)}),
+        (_run(2, 0, 0, task="b"), {"none": _m(0.4)}),
+        (_run(3, 1, 0, task="a"), {"none": _m(0.6)}),
+        (_run(4, 1, 0, task="b"), {"none": _m(0.8)}),
         (_run(5, 0, 0, shots=0, task="a"), {"none": _m(0.1)}),
     ]
     got = stability.bands(entries, ["none"], "macro_f1")["none"]
@@ -112,8 +136,24 @@ def test_bands_take_each_seed_and_orderings_mean_over_tasks():
 
 def test_run_with_orders_stores_reordered_runs_and_reports_their_spread(capsys, tmp_path, fake_model, fake_factory):
     db = tmp_path / "s.db"
-    argv = ["run", "-m", str(fake_model), "-t", "reviews", "-k", "4", "--seeds", "2", "--orders", "3", "--limit", "20",
-            "--db", str(db), "--json"]
+    argv = [
+        "run",
+        "-m",
+        str(fake_model),
+        "-t",
+        "reviews",
+        "-k",
+        "4",
+        "--seeds",
+        "2",
+        "--orders",
+        "3",
+        "--limit",
+        "20",
+        "--db",
+        str(db),
+        "--json",
+    ]
     assert main(argv, backend_factory=fake_factory) == 0
     doc = json.loads(capsys.readouterr().out)
     assert sorted((r["seed"], r["order"]) for r in doc["runs"]) == [(s, o) for s in (0, 1) for o in (0, 1, 2)]
@@ -148,8 +188,13 @@ def test_run_with_orders_stores_reordered_runs_and_reports_their_spread(capsys, 
 
 def test_stability_without_variation_is_a_one_line_error(capsys, tmp_path, fake_model, fake_factory):
     db = tmp_path / "one.db"
-    assert main(["run", "-m", str(fake_model), "-t", "reviews", "-k", "4", "--limit", "5", "--db", str(db), "--json"],
-                backend_factory=fake_factory) == 0
+    assert (
+        main(
+            ["run", "-m", str(fake_model), "-t", "reviews", "-k", "4", "--limit", "5", "--db", str(db), "--json"],
+            backend_factory=fake_factory,
+        )
+        == 0
+    )
     capsys.readouterr()
     assert main(["stability", "--db", str(db)]) == 2
     err = capsys.readouterr().err.strip()
@@ -161,8 +206,29 @@ def test_reordering_changes_what_the_real_model_scores(capsys, tmp_path):
     """SmolLM2: the same two demonstrations in both orders give different test scores
     (the order matters to the model), and both runs keep every input scored."""
     db = tmp_path / "real.db"
-    assert main(["run", "-m", "smollm2-135m-instruct", "-t", "reviews", "-k", "2", "--orders", "2", "--limit", "4",
-                 "--scoring", "first-token", "--db", str(db), "--json"]) == 0
+    assert (
+        main(
+            [
+                "run",
+                "-m",
+                "smollm2-135m-instruct",
+                "-t",
+                "reviews",
+                "-k",
+                "2",
+                "--orders",
+                "2",
+                "--limit",
+                "4",
+                "--scoring",
+                "first-token",
+                "--db",
+                str(db),
+                "--json",
+            ]
+        )
+        == 0
+    )
     doc = json.loads(capsys.readouterr().out)
     assert [r["order"] for r in doc["runs"]] == [0, 1]
     store = Store(db)

@@ -103,8 +103,7 @@ def test_migration_three_fails_the_runs_holding_invalid_scores(tmp_path):
     rid, _ = _fill(path)
     conn = sqlite3.connect(path)
     conn.execute("UPDATE meta SET value = '2' WHERE key = 'schema_version'")  # written before migration 3
-    conn.execute("""UPDATE scores SET scores = '[NaN, -1.0]' WHERE run_id = ? AND "set" = 'test' AND idx = 0""",
-                 [rid])
+    conn.execute("""UPDATE scores SET scores = '[NaN, -1.0]' WHERE run_id = ? AND "set" = 'test' AND idx = 0""", [rid])
     conn.commit()
     conn.close()
     with pytest.raises(StoreError, match="invalid scores written by an older lbtui"):
@@ -136,6 +135,7 @@ def test_claim_run_says_what_it_found(tmp_path):
     assert store.claim_run(rid, "me") is Claim.CLAIMED
     # another live owner's heartbeat (this process, now): busy for anyone else
     from lbtui.store import new_owner
+
     other = new_owner()
     store.update_run(rid, status="pending")
     assert store.claim_run(rid, other) is Claim.CLAIMED

@@ -45,7 +45,9 @@ def test_the_summary_rule_is_skipped_with_a_note_when_no_file_has_one(capsys, tm
     out = capsys.readouterr()
     assert out.err.count("summary rule was not applied") == 1
     doc = json.loads(out.out)
-    assert doc["tasks"] == ["task002_toy_topic"] and "not a classification task" in doc["skipped"]["task001_toy_sentiment"]
+    assert (
+        doc["tasks"] == ["task002_toy_topic"] and "not a classification task" in doc["skipped"]["task001_toy_sentiment"]
+    )
 
 
 def test_each_task_gets_a_pool_of_96_and_a_seeded_test_set(capsys):
@@ -72,21 +74,33 @@ def test_each_task_gets_a_pool_of_96_and_a_seeded_test_set(capsys):
 def test_run_a_suite_with_its_mean_and_report_it(capsys, tmp_path, fake_model, fake_factory):
     imported(capsys)
     db = tmp_path / "s.db"
-    code = main(["run", "-m", str(fake_model), "--suite", "toy", "-k", "0,4", "--limit", "12", "--db", str(db), "--json"],
-                backend_factory=fake_factory)
+    code = main(
+        ["run", "-m", str(fake_model), "--suite", "toy", "-k", "0,4", "--limit", "12", "--db", str(db), "--json"],
+        backend_factory=fake_factory,
+    )
     out = capsys.readouterr()
     assert code == 0, out.err
     doc = json.loads(out.out)
     assert sorted({r["task"] for r in doc["runs"]}) == ["task001_toy_sentiment", "task002_toy_topic"]
     four = [r for r in doc["runs"] if r["shots"] == 4]
     # `run` prints the mean across the suite's tasks, as the paper reports them.
-    assert doc["summary"]["none"]["macro_f1"] == pytest.approx(np.mean([r["metrics"]["none"]["macro_f1"] for r in doc["runs"]]))
+    assert doc["summary"]["none"]["macro_f1"] == pytest.approx(
+        np.mean([r["metrics"]["none"]["macro_f1"] for r in doc["runs"]])
+    )
     assert main(["report", "--db", str(db), "--suite", "toy", "--format", "json", "--resamples", "50"]) == 0
     rows = json.loads(capsys.readouterr().out)["rows"]
-    mean = [r for r in rows if r["task"] == "mean" and r["shots"] == 4 and r["method"] == "none" and r["metric"] == "macro_f1"]
+    mean = [
+        r
+        for r in rows
+        if r["task"] == "mean" and r["shots"] == 4 and r["method"] == "none" and r["metric"] == "macro_f1"
+    ]
     assert mean[0]["value"] == pytest.approx(np.mean([r["metrics"]["none"]["macro_f1"] for r in four]))
     assert main(["suites", "--json"]) == 0
-    assert json.loads(capsys.readouterr().out)[0] == {"name": "toy", "tasks": 2, "folder": str(suites.suites_dir() / "toy")}
+    assert json.loads(capsys.readouterr().out)[0] == {
+        "name": "toy",
+        "tasks": 2,
+        "folder": str(suites.suites_dir() / "toy"),
+    }
 
 
 def test_suite_toml_lists_what_was_left_out(capsys):

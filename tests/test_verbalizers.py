@@ -20,7 +20,9 @@ def test_parse_and_expand():
     assert v.content_hash != reviews.content_hash != out[2].content_hash
 
 
-@pytest.mark.parametrize("text, fragment", [("a,,b", "empty word"), ("a,a", "repeats"), ("x,y;w,x,y,z,q", "has 5 words; no task has")])
+@pytest.mark.parametrize(
+    "text, fragment", [("a,,b", "empty word"), ("a,a", "repeats"), ("x,y;w,x,y,z,q", "has 5 words; no task has")]
+)
 def test_bad_word_sets(text, fragment):
     with pytest.raises(UserError) as e:
         verbalizers.expand([catalog.load("reviews")], verbalizers.parse(text))
@@ -28,8 +30,25 @@ def test_bad_word_sets(text, fragment):
 
 
 def test_run_reports_where_the_preference_goes(capsys, tmp_path, fake_model, fake_factory):
-    code = main(["run", "-m", str(fake_model), "-t", "reviews", "-k", "4", "--limit", "20", "--db", str(tmp_path / "v.db"),
-                 "--verbalizers", "bad,good;B,A", "--json"], backend_factory=fake_factory)
+    code = main(
+        [
+            "run",
+            "-m",
+            str(fake_model),
+            "-t",
+            "reviews",
+            "-k",
+            "4",
+            "--limit",
+            "20",
+            "--db",
+            str(tmp_path / "v.db"),
+            "--verbalizers",
+            "bad,good;B,A",
+            "--json",
+        ],
+        backend_factory=fake_factory,
+    )
     out = capsys.readouterr()
     assert code == 0, out.err
     doc = json.loads(out.out)

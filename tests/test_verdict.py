@@ -13,11 +13,14 @@ def row(task, method, metric, value, diff=None, lo=None, hi=None, n=60, runs=(1,
 def test_the_best_method_comes_from_the_mean_over_tasks_with_its_interval():
     rows = []
     for task, n in (("a", 60), ("b", 30), (MEAN_TASK, 90)):
-        rows += [row(task, "none", "macro_f1", 0.50, n=n), row(task, "cc", "macro_f1", 0.70 if task == MEAN_TASK else 0.9,
-                                                                 0.20, 0.05, 0.35, n=n),
-                 row(task, "bc", "macro_f1", 0.60, 0.10, -0.02, 0.22, n=n),
-                 row(task, "none", "bias_score", 0.40, n=n), row(task, "cc", "bias_score", 0.30, -0.10, -0.20, 0.01, n=n),
-                 row(task, "bc", "bias_score", math.nan, n=n)]
+        rows += [
+            row(task, "none", "macro_f1", 0.50, n=n),
+            row(task, "cc", "macro_f1", 0.70 if task == MEAN_TASK else 0.9, 0.20, 0.05, 0.35, n=n),
+            row(task, "bc", "macro_f1", 0.60, 0.10, -0.02, 0.22, n=n),
+            row(task, "none", "bias_score", 0.40, n=n),
+            row(task, "cc", "bias_score", 0.30, -0.10, -0.20, 0.01, n=n),
+            row(task, "bc", "bias_score", math.nan, n=n),
+        ]
     (v,) = verdicts(rows)
     assert (v.tasks, v.n_test, v.small) == (2, 90, True)
     assert v.f1.method == "cc" and v.f1.value == 0.70 and not v.f1.within_noise  # [+0.05, +0.35] excludes 0
@@ -29,8 +32,12 @@ def test_the_best_method_comes_from_the_mean_over_tasks_with_its_interval():
 
 
 def test_one_task_and_none_best():
-    rows = [row("a", "none", "macro_f1", 0.8, n=200), row("a", "cc", "macro_f1", 0.7, -0.1, -0.2, 0.0, n=200),
-            row("a", "none", "bias_score", 0.1, n=200), row("a", "cc", "bias_score", 0.2, 0.1, 0.0, 0.2, n=200)]
+    rows = [
+        row("a", "none", "macro_f1", 0.8, n=200),
+        row("a", "cc", "macro_f1", 0.7, -0.1, -0.2, 0.0, n=200),
+        row("a", "none", "bias_score", 0.1, n=200),
+        row("a", "cc", "bias_score", 0.2, 0.1, 0.0, 0.2, n=200),
+    ]
     (v,) = verdicts(rows)
     assert v.tasks == 1 and not v.small and v.f1.method == "none" and v.f1.within_noise
     assert "no calibration does better" in describe(v)[1]
@@ -52,8 +59,11 @@ def test_a_run_s_bootstrap_is_drawn_once_however_often_the_verdict_is_asked(tmp_
     gguf.write_bytes(b"GGUF" + bytes(60))
     store = Store(tmp_path / "v.db")
     engine = Engine(store, backend_factory=lambda s, p: FakeBackend())
-    ids = engine.execute(engine.plan([ModelSpec(name="fake", path=gguf)], [catalog.load("reviews"), catalog.load("tickets")],
-                                     [0], [0], limit=20))
+    ids = engine.execute(
+        engine.plan(
+            [ModelSpec(name="fake", path=gguf)], [catalog.load("reviews"), catalog.load("tickets")], [0], [0], limit=20
+        )
+    )
     drawn = []
     real = bs.resample
     monkeypatch.setattr(bs, "resample", lambda *a, **k: drawn.append(1) or real(*a, **k))

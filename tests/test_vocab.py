@@ -51,8 +51,10 @@ def prompt_json(capsys, *argv) -> dict:
 
 
 @pytest.mark.parametrize("path", FILES, ids=[p.stem.removeprefix("ggml-vocab-") for p in FILES])
-@pytest.mark.parametrize("task, shots, set_name", [("reviews", 4, "test"), ("intents", 2, "looc"),
-                                                  ("entailment", 4, "dc"), ("emotions", 0, "cc")])
+@pytest.mark.parametrize(
+    "task, shots, set_name",
+    [("reviews", 4, "test"), ("intents", 2, "looc"), ("entailment", 4, "dc"), ("emotions", 0, "cc")],
+)
 def test_prompt_and_label_ids_are_the_references(path, task, shots, set_name, reference, capsys):
     ref = reference(path)
     eos = ref.token_eos()
@@ -69,7 +71,7 @@ def test_prompt_and_label_ids_are_the_references(path, task, shots, set_name, re
         for lab in view["labels"]:
             assert lab["prefix"] == " "
             whole = ref.tokenize((text + " " + lab["label"]).encode(), add_bos=True, special=False)
-            expected = whole[len(prompt):] + ([eos] if scoring == "full" else [])
+            expected = whole[len(prompt) :] + ([eos] if scoring == "full" else [])
             assert lab["ids"] == expected, (lab["label"], lab["pieces"])
             assert len(lab["pieces"]) == len(lab["ids"])
         # a label is never scored with a stray leading space piece (the joined-parts bug)

@@ -6,7 +6,8 @@ probabilities. A method whose registry entry has ``resample`` (BC: its prior is 
 test set's mean) is re-estimated on each resample; the others come from inputs that are
 not resampled (content-free, in-domain, leave-one-out) or are fitted once
 (prototypical, supervised) and stay fixed: their intervals leave out the fit's own
-variance. Methods compared on the same resamples give paired differences. Resample 0 of ``draws`` is never the identity; ``point`` is computed on
+variance. Methods compared on the same resamples give paired differences. Resample 0
+of ``draws`` is never the identity; ``point`` is computed on
 the data as it is, with the same code, so intervals and point estimates agree.
 """
 
@@ -60,7 +61,11 @@ def _calibrate(p: np.ndarray, prior: np.ndarray) -> np.ndarray:
 
 
 def metrics_batch(
-    y_true: np.ndarray, y_pred: np.ndarray, bias_q: np.ndarray, bias_gold: np.ndarray, k: int,
+    y_true: np.ndarray,
+    y_pred: np.ndarray,
+    bias_q: np.ndarray,
+    bias_gold: np.ndarray,
+    k: int,
 ) -> dict[str, np.ndarray]:
     """Headline metrics of B prediction sets at once: y_true, y_pred (B, N); bias_q (B, M, K),
     bias_gold (B, M). The same definitions as metrics.py, whose F1 is scikit-learn's
@@ -88,8 +93,9 @@ def metrics_batch(
     # each resample's per-gold-label sums of q by one weighted bincount a label.
     gcell = (np.arange(b)[:, None] * k + bias_gold).ravel()
     per_label_n = np.bincount(gcell, minlength=b * k).reshape(b, k).astype(np.float64)  # (B, K gold)
-    per_label_sum = np.stack([np.bincount(gcell, weights=bias_q[..., j].ravel(), minlength=b * k) for j in range(k)],
-                             axis=-1).reshape(b, k, k)  # (B, K gold, K)
+    per_label_sum = np.stack(
+        [np.bincount(gcell, weights=bias_q[..., j].ravel(), minlength=b * k) for j in range(k)], axis=-1
+    ).reshape(b, k, k)  # (B, K gold, K)
     have = per_label_n > 0
     means = per_label_sum / np.where(have, per_label_n, 1)[..., None]
     bvec = (means * have[..., None]).sum(axis=1) / have.sum(axis=1, keepdims=True)
@@ -100,7 +106,9 @@ def metrics_batch(
     return {"accuracy": acc, "macro_f1": macro, "rsd": rsd, "bias_score": bias, UNDEFINED: undefined}
 
 
-def evaluate_draws(rp: RunProbs, methods, test_idx: np.ndarray, bias_idx: np.ndarray) -> dict[str, dict[str, np.ndarray]]:
+def evaluate_draws(
+    rp: RunProbs, methods, test_idx: np.ndarray, bias_idx: np.ndarray
+) -> dict[str, dict[str, np.ndarray]]:
     """Metrics of each method on each resample: {method: {key: (B,)}}. A calibration that
     stays fixed across resamples (a prior from inputs that are not resampled, a fitted
     map) is applied once to every input and its outputs drawn; one re-estimated on each

@@ -63,8 +63,12 @@ def dc_fields(columns: dict[str, list[str]], rng: np.random.Generator, *, n: int
         bags[name], lengths[name] = bag, min(max(length, 1), len(bag))
     out = []
     for _ in range(n):
-        out.append({name: " ".join(bag[i] for i in rng.choice(len(bag), size=lengths[name], replace=False))
-                    for name, bag in bags.items()})
+        out.append(
+            {
+                name: " ".join(bag[i] for i in rng.choice(len(bag), size=lengths[name], replace=False))
+                for name, bag in bags.items()
+            }
+        )
     return out
 
 

@@ -54,9 +54,13 @@ class Prototypical:
 
     def to_json(self) -> dict:
         g = self.gmm
-        return {"label_of_cluster": [int(x) for x in self.label_of_cluster],
-                **{name: np.asarray(getattr(g, name + "_"), dtype=np.float64).tolist()
-                   for name in ("weights", "means", "covariances", "precisions_cholesky")}}
+        return {
+            "label_of_cluster": [int(x) for x in self.label_of_cluster],
+            **{
+                name: np.asarray(getattr(g, name + "_"), dtype=np.float64).tolist()
+                for name in ("weights", "means", "covariances", "precisions_cholesky")
+            },
+        }
 
     @classmethod
     def from_json(cls, d: dict) -> "Prototypical":
@@ -142,7 +146,7 @@ def supervised(demo_probs: np.ndarray, demo_gold: np.ndarray, *, penalty: float 
         a, b = theta[:k], theta[k:]
         q = _softmax(a * z + b)
         ce = -np.sum(onehot * np.log(np.clip(q, EPS, None))) / n
-        reg = penalty * (np.sum((a - 1) ** 2) + np.sum(b ** 2)) / n
+        reg = penalty * (np.sum((a - 1) ** 2) + np.sum(b**2)) / n
         g = (q - onehot) / n  # d CE / d logits
         grad_a = np.sum(g * z, axis=0) + 2 * penalty * (a - 1) / n
         grad_b = np.sum(g, axis=0) + 2 * penalty * b / n

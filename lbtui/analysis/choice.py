@@ -19,8 +19,10 @@ from dataclasses import dataclass
 F1 = "macro_f1"
 BIAS = "bias_score"
 GOALS = (F1, BIAS)
-RULE = ("on the labelled bias set: the best macro-F1 among methods whose BiasScore is not worse than none's;"
-        " reported on the test set against the runner-up")
+RULE = (
+    "on the labelled bias set: the best macro-F1 among methods whose BiasScore is not worse than none's;"
+    " reported on the test set against the runner-up"
+)
 CHOSEN_ON = "bias set"
 READINGS = ("better", "tied", "at chance", "goals disagree", "runner-up better")
 

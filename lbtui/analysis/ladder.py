@@ -44,8 +44,15 @@ def rows(entries: list[tuple[dict, dict[str, Metrics | None]]], methods) -> list
         for method in methods:
             means = {n: _mean(by_model[n], tasks, method) for n in order}
             for n in order:
-                row = {"base": base, "shots": shots, "method": method, "model": n, "reference": reference,
-                       "bits_per_weight": bpw[n], "tasks": len(tasks)}
+                row = {
+                    "base": base,
+                    "shots": shots,
+                    "method": method,
+                    "model": n,
+                    "reference": reference,
+                    "bits_per_weight": bpw[n],
+                    "tasks": len(tasks),
+                }
                 for key in HEADLINE:
                     v, ref = means[n].get(key), means[reference].get(key)
                     row[key] = v

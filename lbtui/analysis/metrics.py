@@ -138,9 +138,7 @@ class Metrics:
         return cls(**{k: (np.asarray(v) if isinstance(v, list) else v) for k, v in d.items()})
 
 
-def evaluate(
-    test_probs: np.ndarray, test_gold: np.ndarray, bias_probs: np.ndarray, bias_gold: np.ndarray
-) -> Metrics:
+def evaluate(test_probs: np.ndarray, test_gold: np.ndarray, bias_probs: np.ndarray, bias_gold: np.ndarray) -> Metrics:
     """All metrics of one run: accuracy, macro-F1 and RSD on the test set, BiasScore on the
     bias set."""
     test_probs = np.asarray(test_probs, dtype=np.float64)
@@ -180,12 +178,30 @@ class Metric:
         return float(self.fn(test_pred, test_gold, bias_probs, bias_gold))
 
 
-REGISTRY: dict[str, Metric] = {m.name: m for m in (
-    Metric("accuracy", "Accuracy", "Acc", True, lambda yp, yt, qb, gb: accuracy(yt, yp), paper=False, aliases=("acc",)),
-    Metric("macro_f1", "Macro-F1", "Macro-F1", True, lambda yp, yt, qb, gb: macro_f1(yt, yp), aliases=("macro-f1", "f1")),
-    Metric("rsd", "RSD", "RSD", False, lambda yp, yt, qb, gb: rsd(yt, yp)),
-    Metric("bias_score", "BiasScore", "BiasScore", False,
-           lambda yp, yt, qb, gb: bias_score(qb, gb) if len(gb) else float("nan"), aliases=("biasscore", "bias")),
-)}
+REGISTRY: dict[str, Metric] = {
+    m.name: m
+    for m in (
+        Metric(
+            "accuracy", "Accuracy", "Acc", True, lambda yp, yt, qb, gb: accuracy(yt, yp), paper=False, aliases=("acc",)
+        ),
+        Metric(
+            "macro_f1",
+            "Macro-F1",
+            "Macro-F1",
+            True,
+            lambda yp, yt, qb, gb: macro_f1(yt, yp),
+            aliases=("macro-f1", "f1"),
+        ),
+        Metric("rsd", "RSD", "RSD", False, lambda yp, yt, qb, gb: rsd(yt, yp)),
+        Metric(
+            "bias_score",
+            "BiasScore",
+            "BiasScore",
+            False,
+            lambda yp, yt, qb, gb: bias_score(qb, gb) if len(gb) else float("nan"),
+            aliases=("biasscore", "bias"),
+        ),
+    )
+}
 HEADLINE: tuple[str, ...] = tuple(REGISTRY)
 PAPER: tuple[str, ...] = tuple(n for n, m in REGISTRY.items() if m.paper)  # macro-F1, RSD, BiasScore

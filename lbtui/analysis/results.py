@@ -24,7 +24,6 @@ def method_mark(run: dict) -> str:
     return f" (older method v{v})" if v < METHOD_VERSION else ""
 
 
-
 def calibrators(rs: RunScores, methods=cal.METHODS) -> tuple[dict[str, Calibration], dict[str, str]]:
     """Every requested method that applies, as its fitted Calibration (a map p -> q), and
     the notes on the rest (why not) or on one that applied (a fallback)."""
@@ -41,8 +40,10 @@ def priors(rs: RunScores) -> tuple[dict[str, np.ndarray], dict[str, str]]:
 def evaluate_with(rs: RunScores, maps: dict[str, Calibration], methods=cal.METHODS) -> dict[str, Metrics | None]:
     """Each method's metrics under its fitted calibration (None where it has none)."""
     p_test, p_bias = softmax(rs.test), softmax(rs.bias)
-    return {m: (evaluate(maps[m](p_test), rs.test_gold, maps[m](p_bias), rs.bias_gold) if m in maps else None)
-            for m in methods}
+    return {
+        m: (evaluate(maps[m](p_test), rs.test_gold, maps[m](p_bias), rs.bias_gold) if m in maps else None)
+        for m in methods
+    }
 
 
 def evaluate_run(rs: RunScores, methods=cal.METHODS) -> tuple[dict[str, Metrics | None], dict[str, str]]:
@@ -77,12 +78,16 @@ def analysis_version() -> str:
     return f"m{METHOD_VERSION}:" + ",".join(cal.METHODS) + ":" + ",".join(HEADLINE) + ":2"
 
 
-def metrics_payload(metrics: dict[str, Metrics | None], reasons: dict[str, str],
-                    calibrations: dict[str, Calibration]) -> dict:
+def metrics_payload(
+    metrics: dict[str, Metrics | None], reasons: dict[str, str], calibrations: dict[str, Calibration]
+) -> dict:
     """A run's metrics under every method and the calibrations they came from, as JSON,
     for the store's metrics cache (layout 2: with the calibrations)."""
-    return {"metrics": {m: (v.to_json() if v is not None else None) for m, v in metrics.items()}, "reasons": reasons,
-            "calibrations": {m: c.to_json() for m, c in calibrations.items()}}
+    return {
+        "metrics": {m: (v.to_json() if v is not None else None) for m, v in metrics.items()},
+        "reasons": reasons,
+        "calibrations": {m: c.to_json() for m, c in calibrations.items()},
+    }
 
 
 def metrics_from_payload(p: dict) -> tuple[dict[str, Metrics | None], dict[str, str]]:

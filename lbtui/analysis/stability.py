@@ -89,19 +89,30 @@ def spread_rows(entries: list[tuple[dict, dict[str, Metrics | None]]], methods) 
             ways["all"] = (members, None)
         for across, (runs, within) in ways.items():
             for method in methods:
-                row = {"model": model, "task": task, "shots": shots, "scoring": scoring, "method": method,
-                       "across": across, "seeds": len({r["seed"] for r, _ in runs}),
-                       "runs": sorted(r["id"] for r, _ in runs)}
+                row = {
+                    "model": model,
+                    "task": task,
+                    "shots": shots,
+                    "scoring": scoring,
+                    "method": method,
+                    "across": across,
+                    "seeds": len({r["seed"] for r, _ in runs}),
+                    "runs": sorted(r["id"] for r, _ in runs),
+                }
                 for key in HEADLINE:
                     vals = [_value(m, method, key) for _, m in runs]
-                    sd = None if within is None else pooled_std([[_value(m, method, key) for _, m in g] for g in within])
+                    sd = (
+                        None if within is None else pooled_std([[_value(m, method, key) for _, m in g] for g in within])
+                    )
                     row[key] = stats(vals, std=sd)
                 if row["macro_f1"].n:
                     rows.append(row)
     return rows
 
 
-def bands(entries: list[tuple[dict, dict[str, Metrics | None]]], methods, key: str) -> dict[str, list[tuple[int, float, float, float]]]:
+def bands(
+    entries: list[tuple[dict, dict[str, Metrics | None]]], methods, key: str
+) -> dict[str, list[tuple[int, float, float, float]]]:
     """For a plot of ``key`` against shots: per method, (k, mean, min, max) where each point
     of the spread is one (seed, ordering)'s mean over models and tasks. With one run per k,
     min = mean = max (a line without a band)."""

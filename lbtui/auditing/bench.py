@@ -63,8 +63,16 @@ def peak_rss_mb() -> float:
 
 
 def run(
-    spec: ModelSpec, task: Task, *, shots: int = 8, limit: int = 200, seed: int = 0, naive: int = 8,
-    modes: Sequence[str] = MODES, note=lambda message: None, plain: bool = True,
+    spec: ModelSpec,
+    task: Task,
+    *,
+    shots: int = 8,
+    limit: int = 200,
+    seed: int = 0,
+    naive: int = 8,
+    modes: Sequence[str] = MODES,
+    note=lambda message: None,
+    plain: bool = True,
 ) -> dict:
     from ..backends import load_backend
 
@@ -75,9 +83,14 @@ def run(
         note("raw prompt processing: 512 tokens from an empty cache")
         raw = backend.raw_rate(512)
         out: dict = {
-            "model": spec.name, "model_file_mb": round(path.stat().st_size / 2**20, 1), "task": task.name,
-            "shots": shots, "n_ctx": backend.n_ctx, "n_threads": backend.info.get("n_threads"),
-            "raw_tokens_per_s": round(raw, 1), "modes": {},
+            "model": spec.name,
+            "model_file_mb": round(path.stat().st_size / 2**20, 1),
+            "task": task.name,
+            "shots": shots,
+            "n_ctx": backend.n_ctx,
+            "n_threads": backend.info.get("n_threads"),
+            "raw_tokens_per_s": round(raw, 1),
+            "modes": {},
         }
         with tempfile.TemporaryDirectory() as tmp:
             store = Store(Path(tmp) / "bench.db")
@@ -86,7 +99,9 @@ def run(
                 note(f"{mode}: auditing {len(p.sets.test)} test examples and their calibration sets through the engine")
                 backend.clear()
                 before = (backend.tokens_evaluated, backend.pad_tokens, backend.decode_seconds)
-                engine = Engine(store, backend_factory=lambda s, pth: backend, progress=NullProgress(), owns_backends=False)
+                engine = Engine(
+                    store, backend_factory=lambda s, pth: backend, progress=NullProgress(), owns_backends=False
+                )
                 t0 = time.perf_counter()
                 (run_id,) = engine.execute([p])
                 seconds = time.perf_counter() - t0
@@ -112,7 +127,9 @@ def run(
                 m["decode_share"] = round(m["decode_seconds"] / seconds, 3)
                 if plain:
                     note(f"{mode}: the plain loop on the same {len(reqs)} inputs")
-                    got = _plain_apart(path, reqs, mode=mode, n_ctx=backend.n_ctx, n_threads=backend.info.get("n_threads"))
+                    got = _plain_apart(
+                        path, reqs, mode=mode, n_ctx=backend.n_ctx, n_threads=backend.info.get("n_threads")
+                    )
                     if isinstance(got, str):
                         m["plain_error"] = got
                         note(f"{mode}: {got}")
@@ -149,8 +166,10 @@ def _plain_apart(path, reqs, **kw):
         try:
             return pool.submit(plain_loop, path, list(reqs), **kw).result()
         except BrokenProcessPool:
-            return ("the plain loop crashed inside llama-cpp-python (its high-level Llama.eval); this build gives no"
-                    " plain figures")
+            return (
+                "the plain loop crashed inside llama-cpp-python (its high-level Llama.eval); this build gives no"
+                " plain figures"
+            )
 
 
 def _stored(store: Store, run_id: int, items) -> np.ndarray:

@@ -58,12 +58,19 @@ def domain_texts(task: Task, test: tuple[Example, ...], g: np.random.Generator) 
     if len(names) < 2 or not all(e.fields for e in test):
         return tuple(calibration.dc_texts([e.text for e in test], g))
     columns = {name: [dict(e.fields)[name] for e in test] for name in names}
-    return tuple(render(task.input_template, f, where=f"{task.source}: input").strip()
-                 for f in calibration.dc_fields(columns, g))
+    return tuple(
+        render(task.input_template, f, where=f"{task.source}: input").strip() for f in calibration.dc_fields(columns, g)
+    )
 
 
 def build(
-    task: Task, *, shots: int, seed: int, limit: int = DEFAULT_LIMIT, n_bias: int = BIAS_SET_SIZE, order: int = 0,
+    task: Task,
+    *,
+    shots: int,
+    seed: int,
+    limit: int = DEFAULT_LIMIT,
+    n_bias: int = BIAS_SET_SIZE,
+    order: int = 0,
 ) -> ExampleSets:
     """The bias set (the last ``n_bias`` pool examples), k demonstrations drawn with the
     seed from the rest of the pool (in drawn order, or in its ``order``-th ordering), the
@@ -85,7 +92,9 @@ def build(
         raise TaskError("--orders", f"order must be >= 0, got {order}")
     perms = orderings(shots, seed, order + 1)
     if order >= len(perms):
-        raise TaskError("--orders", f"{shots} demonstrations have only {len(perms)} orderings; order {order} does not exist")
+        raise TaskError(
+            "--orders", f"{shots} demonstrations have only {len(perms)} orderings; order {order} does not exist"
+        )
     rest = len(task.pool) - n_bias
     bias = tuple(task.pool[rest:])
     picked = [task.pool[i] for i in rng(seed, "demonstrations").permutation(rest)[:shots]]

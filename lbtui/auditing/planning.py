@@ -78,8 +78,17 @@ class Planned:
 
 
 def run_key(model_sha: str, p: Planned) -> str:
-    fields = {"model": model_sha, "task": p.task.content_hash, "shots": p.shots, "seed": p.seed, "scoring": p.scoring,
-              "limit": p.limit, "n_bias": len(p.sets.bias), "chat": p.model.chat_template, "method": METHOD_VERSION}
+    fields = {
+        "model": model_sha,
+        "task": p.task.content_hash,
+        "shots": p.shots,
+        "seed": p.seed,
+        "scoring": p.scoring,
+        "limit": p.limit,
+        "n_bias": len(p.sets.bias),
+        "chat": p.model.chat_template,
+        "method": METHOD_VERSION,
+    }
     if p.order:  # only reorderings add the field, so drawn-order runs keep the keys they always had
         fields["order"] = p.order
     blob = json.dumps(fields, sort_keys=True)
@@ -87,8 +96,15 @@ def run_key(model_sha: str, p: Planned) -> str:
 
 
 def plan(
-    models: Sequence[ModelSpec], tasks: Sequence[Task], shots: Sequence[int], seeds: Sequence[int],
-    *, limit: int = exsets.DEFAULT_LIMIT, scoring: str = "full", orders: int = 1, data: DataOptions | None = None,
+    models: Sequence[ModelSpec],
+    tasks: Sequence[Task],
+    shots: Sequence[int],
+    seeds: Sequence[int],
+    *,
+    limit: int = exsets.DEFAULT_LIMIT,
+    scoring: str = "full",
+    orders: int = 1,
+    data: DataOptions | None = None,
 ) -> list[Planned]:
     """Every (model, task, shots, seed, ordering), with its example sets: ``orders``
     orderings of each seed's demonstrations (as many as exist for small k). Checks all
@@ -132,10 +148,13 @@ def refuse_leaks(task: Task, sets, k: int, seed: int) -> None:
     shown = {d.text: d.id for d in sets.demos}
     leaked = [e for e in sets.test if e.text in shown]
     if leaked:
-        raise UserError(f"{task.source}", f"{len(leaked)} test input(s) of k={k}, seed={seed} repeat a demonstration's"
-                                          f" text (test {leaked[0].id} = demonstration {shown[leaked[0].text]}): the"
-                                          " prompt would hold the answer; remove the duplicates from the data or pass"
-                                          " --allow-duplicates")
+        raise UserError(
+            f"{task.source}",
+            f"{len(leaked)} test input(s) of k={k}, seed={seed} repeat a demonstration's"
+            f" text (test {leaked[0].id} = demonstration {shown[leaked[0].text]}): the"
+            " prompt would hold the answer; remove the duplicates from the data or pass"
+            " --allow-duplicates",
+        )
 
 
 def data_json(data: DataOptions | None) -> dict | None:
@@ -183,7 +202,9 @@ def chat_for(p: Planned, backend) -> ChatWrap | None:
     try:
         return chat_wrap(template)
     except Exception as e:  # a template from a file we do not control
-        raise UserError(f"models.{p.model.name}.chat_template", f"cannot render the model's chat template: {e}") from None
+        raise UserError(
+            f"models.{p.model.name}.chat_template", f"cannot render the model's chat template: {e}"
+        ) from None
 
 
 def prepare(p: Planned, backend: Backend) -> None:
@@ -191,10 +212,21 @@ def prepare(p: Planned, backend: Backend) -> None:
     scored (full mode without an end token, shared first tokens, prompts too long)."""
     task, sets = p.task, p.sets
     if p.scoring == "full" and backend.eos is None:
-        raise UserError("--scoring", f"{p.model.name} has no end-of-sequence token here (a server entry needs a local"
-                                     " GGUF for its tokenizer); full scoring needs it: use --scoring first-token")
-    pb = PromptBuilder(backend.tokenize, task.prompt, task.definition, task.labels, eos=backend.eos,
-                       full=p.scoring == "full", chat=chat_for(p, backend), where=task.source)
+        raise UserError(
+            "--scoring",
+            f"{p.model.name} has no end-of-sequence token here (a server entry needs a local"
+            " GGUF for its tokenizer); full scoring needs it: use --scoring first-token",
+        )
+    pb = PromptBuilder(
+        backend.tokenize,
+        task.prompt,
+        task.definition,
+        task.labels,
+        eos=backend.eos,
+        full=p.scoring == "full",
+        chat=chat_for(p, backend),
+        where=task.source,
+    )
     demos = demo_pairs(sets.demos, task.labels)
     # Once, up front: a prompt with no demonstrations and an empty input is the least any
     # prompt of the run needs (a chat template or definition too long for n_ctx is refused
@@ -204,9 +236,11 @@ def prepare(p: Planned, backend: Backend) -> None:
     if least > backend.n_ctx:
         wrap = pb.chat
         raise PromptTooLong(
-            f"{task.source}: prompt", f"no prompt fits: without demonstrations or input it needs {least} tokens, more"
+            f"{task.source}: prompt",
+            f"no prompt fits: without demonstrations or input it needs {least} tokens, more"
             f" than n_ctx {backend.n_ctx} of {p.model.name}"
-            + (f" (the chat template adds {len(wrap.head) + len(wrap.tail):,} characters)" if wrap else ""))
+            + (f" (the chat template adds {len(wrap.head) + len(wrap.tail):,} characters)" if wrap else ""),
+        )
     items: list[Item] = []
 
     def add(set_name: str, idx: int, ex_id: str, text: str, gold: int | None, demo_list) -> None:
@@ -215,7 +249,8 @@ def prepare(p: Planned, backend: Backend) -> None:
             clash = shared_first_tokens(enc.labels, task.labels)
             if clash:
                 raise UserError(
-                    "--scoring", f"labels {clash[0]!r} and {clash[1]!r} of task {task.name} share their first token;"
+                    "--scoring",
+                    f"labels {clash[0]!r} and {clash[1]!r} of task {task.name} share their first token;"
                     " first-token scoring cannot tell them apart (use --scoring full)",
                 )
         items.append(Item(set_name, idx, ex_id, text, gold, enc.prompt, enc.labels, enc.text))
@@ -234,7 +269,7 @@ def prepare(p: Planned, backend: Backend) -> None:
         # before it (the full set, or prompt j+1), so each is evaluated from demonstration j on.
         for j in reversed(range(len(sets.demos))):
             ex = sets.demos[j]
-            add("looc", j, ex.id, ex.text, ex.label, demos[:j] + demos[j + 1:])
+            add("looc", j, ex.id, ex.text, ex.label, demos[:j] + demos[j + 1 :])
     too_long = [it for it in items if len(it.prompt) + max(len(c) for c in it.labels) > backend.n_ctx]
     if too_long:
         worst = max(too_long, key=lambda it: len(it.prompt))
@@ -271,4 +306,3 @@ def shared_prefix(items: Sequence[Item], item: Item) -> int:
     for other in main:
         n = min(n, common_prefix(item.prompt, other))
     return n
-

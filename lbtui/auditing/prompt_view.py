@@ -19,10 +19,15 @@ from .prompts import encode_text, with_period
 def _view(vocab, *, text: str, prompt, label_ids, labels, label_prefix: str, prefix_len: int, **meta) -> dict:
     """The view's one shape (`lbtui prompt --json`): run fields, text, ids and pieces."""
     return {
-        **meta, "text": text, "prompt_ids": list(prompt), "prompt_pieces": [vocab.piece(t) for t in prompt],
+        **meta,
+        "text": text,
+        "prompt_ids": list(prompt),
+        "prompt_pieces": [vocab.piece(t) for t in prompt],
         "prefix_len": prefix_len,
-        "labels": [{"label": lab, "prefix": label_prefix, "ids": list(ids), "pieces": [vocab.piece(t) for t in ids]}
-                   for lab, ids in zip(labels, label_ids)],
+        "labels": [
+            {"label": lab, "prefix": label_prefix, "ids": list(ids), "pieces": [vocab.piece(t) for t in ids]}
+            for lab, ids in zip(labels, label_ids)
+        ],
     }
 
 
@@ -45,8 +50,17 @@ def _pick(items: list[Item], set_name: str, index: int | None, example_id: str |
 
 
 def inspect(
-    spec: ModelSpec, task: Task, *, shots: int = 0, seed: int = 0, order: int = 0, set_name: str = "test",
-    index: int | None = None, example_id: str | None = None, scoring: str = "full", limit: int = exsets.DEFAULT_LIMIT,
+    spec: ModelSpec,
+    task: Task,
+    *,
+    shots: int = 0,
+    seed: int = 0,
+    order: int = 0,
+    set_name: str = "test",
+    index: int | None = None,
+    example_id: str | None = None,
+    scoring: str = "full",
+    limit: int = exsets.DEFAULT_LIMIT,
     vocab=None,
 ) -> dict:
     """The prompt of one input of the run (task, model, k, seed, ordering) as lbtui scores
@@ -67,14 +81,29 @@ def inspect(
         path = spec.locate()
         if path is None:
             raise UserError("--model", f"{spec.name} names no local GGUF to read its vocabulary from")
-        vocab = load_vocab(Path(path), n_ctx=spec.n_ctx, where=f"{spec.source}: models.{spec.name}" if spec.source else "--model")
+        vocab = load_vocab(
+            Path(path), n_ctx=spec.n_ctx, where=f"{spec.source}: models.{spec.name}" if spec.source else "--model"
+        )
     try:
         prepare(p, vocab)
         item = _pick(p.items, set_name, index, example_id)
-        return _view(vocab, model=spec.name, task=task.name, shots=shots, seed=seed, order=order, set=set_name,
-                     example_id=item.example_id, scoring=scoring, text=item.prompt_text, prompt=item.prompt,
-                     label_ids=item.labels, labels=task.labels, label_prefix=task.prompt.label_prefix,
-                     prefix_len=shared_prefix(p.items, item))
+        return _view(
+            vocab,
+            model=spec.name,
+            task=task.name,
+            shots=shots,
+            seed=seed,
+            order=order,
+            set=set_name,
+            example_id=item.example_id,
+            scoring=scoring,
+            text=item.prompt_text,
+            prompt=item.prompt,
+            label_ids=item.labels,
+            labels=task.labels,
+            label_prefix=task.prompt.label_prefix,
+            prefix_len=shared_prefix(p.items, item),
+        )
     finally:
         if own:
             vocab.close()
@@ -90,26 +119,53 @@ def from_stored(run: dict, vocab, query: str, example_id: str = "") -> dict:
         raise RunError(f"run {run['id']} has no recorded prompt")
 
     def text_for(x: str) -> str:
-        return template[:slot] + with_period(x) + template[slot + len("{input}"):]
+        return template[:slot] + with_period(x) + template[slot + len("{input}") :]
 
     special = bool(run.get("chat_template"))
     prefix = (run.get("prompt_format") or {}).get("label_prefix", " ")
-    enc = encode_text(vocab.tokenize, text_for(query), run["labels"], label_prefix=prefix,
-                      eos=vocab.eos if run["scoring"] == "full" else None, special=special, where=f"run {run['id']}")
+    enc = encode_text(
+        vocab.tokenize,
+        text_for(query),
+        run["labels"],
+        label_prefix=prefix,
+        eos=vocab.eos if run["scoring"] == "full" else None,
+        special=special,
+        where=f"run {run['id']}",
+    )
     others = [vocab.tokenize(text_for(x), bos=True, special=special) for x in ("N/A", "[MASK]")]
-    return _view(vocab, model=run["model_name"], task=run["task_name"], shots=run["shots"], seed=run["seed"],
-                 order=run.get("demo_order") or 0, set="test", example_id=example_id, scoring=run["scoring"],
-                 text=enc.text, prompt=enc.prompt, label_ids=enc.labels, labels=run["labels"], label_prefix=prefix,
-                 prefix_len=min(common_prefix(enc.prompt, o) for o in others))
+    return _view(
+        vocab,
+        model=run["model_name"],
+        task=run["task_name"],
+        shots=run["shots"],
+        seed=run["seed"],
+        order=run.get("demo_order") or 0,
+        set="test",
+        example_id=example_id,
+        scoring=run["scoring"],
+        text=enc.text,
+        prompt=enc.prompt,
+        label_ids=enc.labels,
+        labels=run["labels"],
+        label_prefix=prefix,
+        prefix_len=min(common_prefix(enc.prompt, o) for o in others),
+    )
 
 
 def render(view: dict) -> str:
     """The view as plain text: the prompt, its tokens with the KV-prefix marker, the labels."""
-    lines = [f"{view['model']} on {view['task']}, k={view['shots']}, seed {view['seed']}, order {view['order']},"
-             f" {view['set']} input {view['example_id']}, {view['scoring']} scoring", "", view["text"], ""]
+    lines = [
+        f"{view['model']} on {view['task']}, k={view['shots']}, seed {view['seed']}, order {view['order']},"
+        f" {view['set']} input {view['example_id']}, {view['scoring']} scoring",
+        "",
+        view["text"],
+        "",
+    ]
     n = view["prefix_len"]
-    lines.append(f"prompt: {len(view['prompt_ids'])} tokens; the first {n} are shared with the run's other prompts"
-                 " (evaluated once, kept in the KV cache)")
+    lines.append(
+        f"prompt: {len(view['prompt_ids'])} tokens; the first {n} are shared with the run's other prompts"
+        " (evaluated once, kept in the KV cache)"
+    )
     for i, (tid, piece) in enumerate(zip(view["prompt_ids"], view["prompt_pieces"])):
         if i == n:
             lines.append("  ---- KV-cache prefix ends here ----")

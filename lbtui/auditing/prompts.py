@@ -80,10 +80,14 @@ def chat_wrap(template: str, *, bos_token: str = "", eos_token: str = "") -> Cha
 
     env.globals["raise_exception"] = raise_exception
     compiled = env.from_string(template)
-    text = _within_time(lambda: compiled.render(
-        messages=[{"role": "user", "content": marker}], add_generation_prompt=True,
-        bos_token=bos_token, eos_token=eos_token,
-    ))
+    text = _within_time(
+        lambda: compiled.render(
+            messages=[{"role": "user", "content": marker}],
+            add_generation_prompt=True,
+            bos_token=bos_token,
+            eos_token=eos_token,
+        )
+    )
     if len(text) > MAX_TEXT:
         raise ValueError(f"the chat template renders {len(text)} characters (at most {MAX_TEXT})")
     if text.count(marker) != 1:
@@ -175,8 +179,16 @@ class PromptBuilder:
     specials, as a chat model reads them."""
 
     def __init__(
-        self, tokenize: Callable[..., list[int]], fmt: PromptFormat, definition: str, labels: Sequence[str],
-        *, eos: int | None, full: bool, chat: ChatWrap | None = None, where: str = "task",
+        self,
+        tokenize: Callable[..., list[int]],
+        fmt: PromptFormat,
+        definition: str,
+        labels: Sequence[str],
+        *,
+        eos: int | None,
+        full: bool,
+        chat: ChatWrap | None = None,
+        where: str = "task",
     ):
         self._tokenize = tokenize
         self.fmt = fmt
@@ -198,13 +210,26 @@ class PromptBuilder:
 
     def encode(self, demos: Sequence[tuple[str, str]], query: str) -> Encoded:
         """The prompt's ids and every label's continuation ids, from whole strings."""
-        return encode_text(self._tokenize, self.text(demos, query), self.labels, label_prefix=self.fmt.label_prefix,
-                           eos=self.eos, special=self.chat is not None, where=self.where)
+        return encode_text(
+            self._tokenize,
+            self.text(demos, query),
+            self.labels,
+            label_prefix=self.fmt.label_prefix,
+            eos=self.eos,
+            special=self.chat is not None,
+            where=self.where,
+        )
 
 
 def encode_text(
-    tokenize: Callable[..., list[int]], text: str, labels: Sequence[str], *, label_prefix: str, eos: int | None,
-    special: bool, where: str,
+    tokenize: Callable[..., list[int]],
+    text: str,
+    labels: Sequence[str],
+    *,
+    label_prefix: str,
+    eos: int | None,
+    special: bool,
+    where: str,
 ) -> Encoded:
     """``text``'s ids (with BOS where the model adds one) and, per label, the ids after
     them in tokenize(text + label_prefix + label), plus ``eos`` when given (full mode)."""

@@ -45,8 +45,16 @@ class Selection:
 
 
 def select(
-    model_names: list[str], task_names: list[str], *, suites: list[str] | None = None, shots: str | None, seeds: str | None, limit: str | None,
-    scoring: str | None, data: DataOptions | None = None, orders: str | None = None,
+    model_names: list[str],
+    task_names: list[str],
+    *,
+    suites: list[str] | None = None,
+    shots: str | None,
+    seeds: str | None,
+    limit: str | None,
+    scoring: str | None,
+    data: DataOptions | None = None,
+    orders: str | None = None,
 ) -> Selection:
     registry = model_registry.registry()
     names = split_names(model_names) or [model_registry.default_model(registry)]
@@ -72,8 +80,12 @@ def select(
     if scoring not in (None, "full", "first-token"):
         raise UserError("--scoring", f"must be full or first-token, got {scoring!r}")
     return Selection(
-        models=specs, tasks=tasks, shots=int_list(shots or "0,4,8", "--shots"), seeds=list(range(seeds_n[0])),
-        limit=int_list(limit or str(examples.DEFAULT_LIMIT), "--limit", minimum=1)[0], scoring=scoring or "full",
+        models=specs,
+        tasks=tasks,
+        shots=int_list(shots or "0,4,8", "--shots"),
+        seeds=list(range(seeds_n[0])),
+        limit=int_list(limit or str(examples.DEFAULT_LIMIT), "--limit", minimum=1)[0],
+        scoring=scoring or "full",
         orders=orders_n[0],
     )
 
@@ -81,11 +93,17 @@ def select(
 def data_options(a) -> DataOptions:
     """The plain-data-file options of parsed arguments (run, the app)."""
     return DataOptions(
-        text_field=a.text_field, label_field=a.label_field, id_field=a.id_field, definition=a.definition,
-        pool=a.pool, split_seed=a.split_seed, skip_unknown_labels=a.skip_unknown_labels,
-        allow_outside=a.allow_outside_paths, data_dir=a.data_dir, allow_duplicates=a.allow_duplicates,
+        text_field=a.text_field,
+        label_field=a.label_field,
+        id_field=a.id_field,
+        definition=a.definition,
+        pool=a.pool,
+        split_seed=a.split_seed,
+        skip_unknown_labels=a.skip_unknown_labels,
+        allow_outside=a.allow_outside_paths,
+        data_dir=a.data_dir,
+        allow_duplicates=a.allow_duplicates,
     )
-
 
 
 @dataclass(frozen=True)
@@ -108,19 +126,45 @@ class AuditRequest:
 
     @classmethod
     def from_args(cls, a) -> "AuditRequest":
-        return cls(models=tuple(split_names(a.model)), tasks=tuple(split_names(a.task)), suites=tuple(split_names(a.suite)),
-                   shots=a.shots, seeds=a.seeds, orders=a.orders, limit=a.limit, scoring=a.scoring,
-                   verbalizers=a.verbalizers or "", data=data_options(a))
+        return cls(
+            models=tuple(split_names(a.model)),
+            tasks=tuple(split_names(a.task)),
+            suites=tuple(split_names(a.suite)),
+            shots=a.shots,
+            seeds=a.seeds,
+            orders=a.orders,
+            limit=a.limit,
+            scoring=a.scoring,
+            verbalizers=a.verbalizers or "",
+            data=data_options(a),
+        )
 
     def plans(self) -> list:
         """Every run the request asks for, with its example sets (engine.Planned)."""
         from ..tasks import verbalizers
         from .planning import plan
 
-        sel = select(list(self.models), list(self.tasks), suites=list(self.suites), shots=self.shots, seeds=self.seeds,
-                     limit=self.limit, scoring=self.scoring, data=self.data, orders=self.orders)
+        sel = select(
+            list(self.models),
+            list(self.tasks),
+            suites=list(self.suites),
+            shots=self.shots,
+            seeds=self.seeds,
+            limit=self.limit,
+            scoring=self.scoring,
+            data=self.data,
+            orders=self.orders,
+        )
         tasks = sel.tasks
         if self.verbalizers:  # the same tasks under other label words, side by side
             tasks = verbalizers.expand(tasks, verbalizers.parse(self.verbalizers))
-        return plan(sel.models, tasks, sel.shots, sel.seeds, limit=sel.limit, scoring=sel.scoring, orders=sel.orders,
-                    data=self.data)
+        return plan(
+            sel.models,
+            tasks,
+            sel.shots,
+            sel.seeds,
+            limit=sel.limit,
+            scoring=sel.scoring,
+            orders=sel.orders,
+            data=self.data,
+        )

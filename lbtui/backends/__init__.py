@@ -39,9 +39,17 @@ def _load_server(spec: "ModelSpec", path: Path | None, where: str) -> "Backend":
 
     get = lambda key: SERVER.setting(spec, key)  # noqa: E731
     return ServerBackend(
-        spec.server, model=get("server_model"), tokenizer_path=path, n_ctx=spec.n_ctx,
-        max_in_flight=get("max_in_flight"), per_server=get("per_server"), prompt_cache=get("prompt_cache"),
-        retries=get("retries"), timeout=get("timeout"), allow_retokenize=get("allow_retokenize"), where=where,
+        spec.server,
+        model=get("server_model"),
+        tokenizer_path=path,
+        n_ctx=spec.n_ctx,
+        max_in_flight=get("max_in_flight"),
+        per_server=get("per_server"),
+        prompt_cache=get("prompt_cache"),
+        retries=get("retries"),
+        timeout=get("timeout"),
+        allow_retokenize=get("allow_retokenize"),
+        where=where,
     )
 
 
@@ -50,8 +58,12 @@ def _load_llama(spec: "ModelSpec", path: Path | None, where: str) -> "Backend":
     from .llama import LlamaBackend
     from .preflight import check_loads
 
-    settings = {"n_ctx": spec.n_ctx, "n_gpu_layers": LLAMA.setting(spec, "n_gpu_layers"),
-                "n_threads": LLAMA.setting(spec, "n_threads") or None, "batching": LLAMA.setting(spec, "batching")}
+    settings = {
+        "n_ctx": spec.n_ctx,
+        "n_gpu_layers": LLAMA.setting(spec, "n_gpu_layers"),
+        "n_threads": LLAMA.setting(spec, "n_threads") or None,
+        "batching": LLAMA.setting(spec, "batching"),
+    }
     check_gguf(path, where=where)  # the header first: one line without a child process
     check_model_header(path, where=where)
     check_loads(path, settings, where=where)  # then a first load where an abort cannot end this process
@@ -60,16 +72,35 @@ def _load_llama(spec: "ModelSpec", path: Path | None, where: str) -> "Backend":
 
 SERVER = BackendKind(
     "openai-completions",
-    {"server": (str, list), "server_model": str, "max_in_flight": int, "per_server": int, "prompt_cache": bool,
-     "retries": int, "timeout": (int, float), "allow_retokenize": bool},
-    lambda spec: bool(spec.server), _load_server,
+    {
+        "server": (str, list),
+        "server_model": str,
+        "max_in_flight": int,
+        "per_server": int,
+        "prompt_cache": bool,
+        "retries": int,
+        "timeout": (int, float),
+        "allow_retokenize": bool,
+    },
+    lambda spec: bool(spec.server),
+    _load_server,
     {"max_in_flight": (1, 1024), "per_server": (1, 64), "retries": (0, 20), "timeout": (0.1, 3600)},
     # max_in_flight None: servers x per_server
-    {"server_model": None, "max_in_flight": None, "per_server": 1, "prompt_cache": False, "retries": 3, "timeout": 120,
-     "allow_retokenize": False},
+    {
+        "server_model": None,
+        "max_in_flight": None,
+        "per_server": 1,
+        "prompt_cache": False,
+        "retries": 3,
+        "timeout": 120,
+        "allow_retokenize": False,
+    },
 )
 LLAMA = BackendKind(
-    "llama.cpp", {"n_gpu_layers": int, "n_threads": int, "batching": str}, lambda spec: not spec.server, _load_llama,
+    "llama.cpp",
+    {"n_gpu_layers": int, "n_threads": int, "batching": str},
+    lambda spec: not spec.server,
+    _load_llama,
     {"n_gpu_layers": (-1, 10_000), "n_threads": (0, 1024), "batching": ("auto", "sequential", "packs")},
     {"n_gpu_layers": -1, "n_threads": 0, "batching": "auto"},  # -1: every layer where the build can; 0: every core
 )

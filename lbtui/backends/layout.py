@@ -69,8 +69,15 @@ class Segment:
 
 
 def query_segments(
-    req: int, prompt: Sequence[int], continuations: Sequence[Sequence[int]], prefix: int,
-    seqs: Sequence[int], *, mode: str, labels: Sequence[int] | None = None, align: int = ALIGN,
+    req: int,
+    prompt: Sequence[int],
+    continuations: Sequence[Sequence[int]],
+    prefix: int,
+    seqs: Sequence[int],
+    *,
+    mode: str,
+    labels: Sequence[int] | None = None,
+    align: int = ALIGN,
 ) -> list[Segment]:
     """The segments scoring one request after a cached ``prefix`` (a multiple of ``align``
     shorter than the prompt). ``seqs`` gives one sequence id per scored branch: one in

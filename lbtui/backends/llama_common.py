@@ -23,9 +23,21 @@ def check_api() -> None:
         return
     import llama_cpp
 
-    missing = [name for name in ("LLAMA_FLASH_ATTN_TYPE_DISABLED", "llama_get_memory", "llama_memory_clear",
-                                 "llama_memory_seq_rm", "llama_memory_seq_cp", "llama_n_ubatch", "llama_init_from_model",
-                                 "llama_print_system_info", "llama_supports_gpu_offload") if not hasattr(llama_cpp, name)]
+    missing = [
+        name
+        for name in (
+            "LLAMA_FLASH_ATTN_TYPE_DISABLED",
+            "llama_get_memory",
+            "llama_memory_clear",
+            "llama_memory_seq_rm",
+            "llama_memory_seq_cp",
+            "llama_n_ubatch",
+            "llama_init_from_model",
+            "llama_print_system_info",
+            "llama_supports_gpu_offload",
+        )
+        if not hasattr(llama_cpp, name)
+    ]
     try:
         import llama_cpp._internals as internals
     except ImportError:
@@ -34,15 +46,20 @@ def check_api() -> None:
         missing.append("_internals.LlamaModel")
     if not missing:
         cp, mp = llama_cpp.llama_context_default_params(), llama_cpp.llama_model_default_params()
-        missing += [f"context parameter {f}" for f in ("kv_unified", "swa_full", "flash_attn_type", "n_seq_max")
-                    if not hasattr(cp, f)]
+        missing += [
+            f"context parameter {f}"
+            for f in ("kv_unified", "swa_full", "flash_attn_type", "n_seq_max")
+            if not hasattr(cp, f)
+        ]
         missing += [f"model parameter {f}" for f in ("use_extra_bufts", "vocab_only") if not hasattr(mp, f)]
     if missing:
         version = getattr(llama_cpp, "__version__", "unknown")
-        raise ModelError("llama-cpp-python", f"version {version} lacks {', '.join(missing)}; lbtui needs"
-                                             f" llama-cpp-python{TESTED} (pip install 'llama-cpp-python{TESTED}')")
+        raise ModelError(
+            "llama-cpp-python",
+            f"version {version} lacks {', '.join(missing)}; lbtui needs"
+            f" llama-cpp-python{TESTED} (pip install 'llama-cpp-python{TESTED}')",
+        )
     _API_CHECKED = True
-
 
 
 def cpu_features() -> list[str]:
@@ -54,14 +71,16 @@ def cpu_features() -> list[str]:
     return sorted({m.strip() for m in re.findall(r"([A-Za-z0-9_]+) = 1", info)})
 
 
-
 def build_info() -> dict:
     """What this llama.cpp build can do, for `lbtui models` and the app's header."""
     import llama_cpp
 
-    return {"llama_cpp_python": llama_cpp.__version__, "gpu_offload_supported": bool(llama_cpp.llama_supports_gpu_offload()),
-            "cpu_threads": os.cpu_count() or 1, "cpu_features": cpu_features()}
-
+    return {
+        "llama_cpp_python": llama_cpp.__version__,
+        "gpu_offload_supported": bool(llama_cpp.llama_supports_gpu_offload()),
+        "cpu_threads": os.cpu_count() or 1,
+        "cpu_features": cpu_features(),
+    }
 
 
 def offload(n_layer: int, n_gpu_layers: int, supported: bool | None = None) -> dict:
@@ -76,13 +95,11 @@ def offload(n_layer: int, n_gpu_layers: int, supported: bool | None = None) -> d
     return {"n_layer": n_layer, "layers_offloaded": done, "layers_total": total}
 
 
-
 def hardware_summary() -> str:
     """One line on what this llama.cpp build can do, for the app's header."""
     b = build_info()
     gpu = "GPU offload available" if b["gpu_offload_supported"] else "CPU only (no GPU offload in this build)"
     return f"llama.cpp {b['llama_cpp_python']} · {gpu} · {b['cpu_threads']} threads"
-
 
 
 def tokenize_with(model, text: str, *, bos: bool, special: bool) -> list[int]:
@@ -93,12 +110,10 @@ def tokenize_with(model, text: str, *, bos: bool, special: bool) -> list[int]:
     return model.tokenize(text.encode("utf-8"), add_bos=bos, special=special)
 
 
-
 def piece_of(model, token: int, *, special: bool = True) -> str:
     """A token's text, special tokens as written unless ``special`` is false
     (llama-cpp-python hands back its buffer, NUL padding included)."""
     return model.token_to_piece(token, special=special).rstrip(b"\0").decode("utf-8", errors="replace")
-
 
 
 class Vocab:
@@ -140,4 +155,3 @@ class Vocab:
             with quiet_stderr():
                 self._model.close()
             self._model = None
-

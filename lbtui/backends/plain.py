@@ -18,8 +18,9 @@ from .base import Request, log_softmax_at
 from .layout import common_prefix
 
 
-def plain_loop(path: Path, requests: Sequence[Request], *, mode: str, n_ctx: int = 4096,
-               n_threads: int | None = None) -> tuple[float, np.ndarray]:
+def plain_loop(
+    path: Path, requests: Sequence[Request], *, mode: str, n_ctx: int = 4096, n_threads: int | None = None
+) -> tuple[float, np.ndarray]:
     """(seconds, scores) of the plain loop over ``requests``; the model load is not timed."""
     import llama_cpp.llama_cpp as low
     from llama_cpp import Llama
@@ -34,8 +35,14 @@ def plain_loop(path: Path, requests: Sequence[Request], *, mode: str, n_ctx: int
     low.llama_model_default_params = params  # the Llama class takes no such argument
     try:
         with quiet_stderr():
-            llm = Llama(model_path=str(path), n_ctx=n_ctx, n_threads=n_threads or os.cpu_count() or 1, n_batch=512,
-                        logits_all=False, verbose=False)
+            llm = Llama(
+                model_path=str(path),
+                n_ctx=n_ctx,
+                n_threads=n_threads or os.cpu_count() or 1,
+                n_batch=512,
+                logits_all=False,
+                verbose=False,
+            )
     finally:
         low.llama_model_default_params = default
     try:

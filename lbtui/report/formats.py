@@ -49,8 +49,10 @@ def _cell(r: Row, group: Group | None = None) -> str:
 
 def baseline_line(g: Group) -> str:
     c, m = g.baselines["chance"], g.baselines["majority"]
-    return (f"chance (uniform guess): accuracy {c['accuracy']:.3f}, macro-F1 {c['macro_f1']:.3f}; majority"
-            f" class: accuracy {m['accuracy']:.3f}, macro-F1 {m['macro_f1']:.3f}")
+    return (
+        f"chance (uniform guess): accuracy {c['accuracy']:.3f}, macro-F1 {c['macro_f1']:.3f}; majority"
+        f" class: accuracy {m['accuracy']:.3f}, macro-F1 {m['macro_f1']:.3f}"
+    )
 
 
 def recommendation_line(g: Group) -> str:
@@ -60,8 +62,9 @@ def recommendation_line(g: Group) -> str:
         return "no recommendation (no bias-set scores)"
     text = f"{r.method} {r.value:.3f} [{r.lo:.3f}, {r.hi:.3f}] (chosen on the {r.chosen_on})"
     if r.runner_up is not None:
-        text += (f"; runner-up {r.runner_up}, Δ macro-F1 {r.difference:+.3f}"
-                 f" [{r.interval[0]:+.3f}, {r.interval[1]:+.3f}]")
+        text += (
+            f"; runner-up {r.runner_up}, Δ macro-F1 {r.difference:+.3f} [{r.interval[0]:+.3f}, {r.interval[1]:+.3f}]"
+        )
     if r.best_f1:
         text += f"; {r.best_f1} has the best macro-F1 but a higher BiasScore than none"
     return f"{text}: {r.reading}"
@@ -76,9 +79,13 @@ def _notes(summary: Summary, model: str, shots: int, scoring: str) -> list[str]:
             continue
         lines += [f"**{g.task}**: {baseline_line(g)}.", "", f"- recommended: {recommendation_line(g)}"]
         if g.per_class:
-            lines.append(f"- {g.recommendation.method} per class (precision / recall / F1, support): " + "; ".join(
-                f"{lab} {v['precision']:.3f} / {v['recall']:.3f} / {v['f1']:.3f} ({v['support']})"
-                for lab, v in g.per_class.items()))
+            lines.append(
+                f"- {g.recommendation.method} per class (precision / recall / F1, support): "
+                + "; ".join(
+                    f"{lab} {v['precision']:.3f} / {v['recall']:.3f} / {v['f1']:.3f} ({v['support']})"
+                    for lab, v in g.per_class.items()
+                )
+            )
         lines += [f"- {m}" for m in g.marks]
         lines.append("")
     return lines
@@ -110,7 +117,11 @@ def markdown(summary: Summary, meta: dict) -> str:
     lines = ["# lbtui report", "", *_header(meta), "", f"Recommendation rule: {RULE}.", ""]
     for (model, shots, scoring), table in _tables(summary.rows).items():
         lines += [f"## {model}, {shots} shots, {scoring} scoring", ""]
-        cols = ["task", "method", "seeds", "n_test"] + [METRIC_LABELS[k] for k in SHOWN] + [f"Δ {METRIC_LABELS[k]} vs {meta.get('against', 'none')}" for k in SHOWN]
+        cols = (
+            ["task", "method", "seeds", "n_test"]
+            + [METRIC_LABELS[k] for k in SHOWN]
+            + [f"Δ {METRIC_LABELS[k]} vs {meta.get('against', 'none')}" for k in SHOWN]
+        )
         lines += ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
         for (task, method), by in table.items():
             first = next(iter(by.values()))
@@ -136,15 +147,24 @@ def to_csv(summary: Summary) -> str:
         d["runs"] = " ".join(map(str, r.runs))
         g = summary.group(r.model, r.task, r.shots, r.scoring)
         if g is not None:
-            d["chance_macro_f1"], d["majority_macro_f1"] = (g.baselines["chance"]["macro_f1"],
-                                                            g.baselines["majority"]["macro_f1"])
+            d["chance_macro_f1"], d["majority_macro_f1"] = (
+                g.baselines["chance"]["macro_f1"],
+                g.baselines["majority"]["macro_f1"],
+            )
         w.writerow(d)
     return buf.getvalue()
 
 
 def to_json(summary: Summary, meta: dict) -> str:
-    return json.dumps({**meta, "rule": RULE, "rows": [r.as_dict() for r in summary.rows],
-                       "groups": [g.as_dict() for g in summary.groups]}, indent=2)
+    return json.dumps(
+        {
+            **meta,
+            "rule": RULE,
+            "rows": [r.as_dict() for r in summary.rows],
+            "groups": [g.as_dict() for g in summary.groups],
+        },
+        indent=2,
+    )
 
 
 # --- plots ---------------------------------------------------------------------------------
@@ -184,25 +204,42 @@ def plots(rows: list[Row]) -> dict[str, bytes]:
                 if not pts:
                     continue
                 x = [p[0] for p in pts]
-                spread = {r.shots: (r.spread_min, r.spread_max) for r in group
-                          if r.metric == metric and r.method == method and r.spread_min == r.spread_min}
+                spread = {
+                    r.shots: (r.spread_min, r.spread_max)
+                    for r in group
+                    if r.metric == metric and r.method == method and r.spread_min == r.spread_min
+                }
                 if spread:  # several seeds or orderings: their range is the band, the interval a bar
                     y = [p[1] for p in pts]
-                    line = ax.errorbar(x, y, yerr=[[p[1] - p[2] for p in pts], [p[3] - p[1] for p in pts]], marker="o",
-                                       capsize=2, lw=1.2, label=method).lines[0]
+                    line = ax.errorbar(
+                        x,
+                        y,
+                        yerr=[[p[1] - p[2] for p in pts], [p[3] - p[1] for p in pts]],
+                        marker="o",
+                        capsize=2,
+                        lw=1.2,
+                        label=method,
+                    ).lines[0]
                     lo = [spread.get(k, (v, v))[0] for k, v in zip(x, y)]
                     hi = [spread.get(k, (v, v))[1] for k, v in zip(x, y)]
                     ax.fill_between(x, lo, hi, color=line.get_color(), alpha=0.15)
                 else:
-                    line, = ax.plot(x, [p[1] for p in pts], marker="o", label=method)
+                    (line,) = ax.plot(x, [p[1] for p in pts], marker="o", label=method)
                     ax.fill_between(x, [p[2] for p in pts], [p[3] for p in pts], color=line.get_color(), alpha=0.15)
             ax.set_title(METRIC_LABELS[metric])
             ax.set_xlabel("shots")
             ax.grid(alpha=0.3)
         axes[0].legend(fontsize=8)
         varied = any(r.spread_min == r.spread_min for r in group)
-        fig.suptitle(f"{model}: {task} ({scoring}); " + (f"band: range over seeds and orderings, bars: {int(LEVEL * 100)}% bootstrap interval"
-                                                         if varied else f"band: {int(LEVEL * 100)}% bootstrap interval"), fontsize=10)
+        fig.suptitle(
+            f"{model}: {task} ({scoring}); "
+            + (
+                f"band: range over seeds and orderings, bars: {int(LEVEL * 100)}% bootstrap interval"
+                if varied
+                else f"band: {int(LEVEL * 100)}% bootstrap interval"
+            ),
+            fontsize=10,
+        )
         fig.tight_layout()
         buf = io.BytesIO()
         fig.savefig(buf, format="png")
@@ -224,7 +261,9 @@ def to_html(summary: Summary, meta: dict) -> str:
         "<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse;margin-bottom:2em}"
         "td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}td:first-child,td:nth-child(2){text-align:left}"
         "img{max-width:100%}</style></head><body>",
-        "<h1>lbtui report</h1>", *(f"<p>{esc(x)}</p>" for x in _header(meta)), f"<p>Recommendation rule: {esc(RULE)}.</p>",
+        "<h1>lbtui report</h1>",
+        *(f"<p>{esc(x)}</p>" for x in _header(meta)),
+        f"<p>Recommendation rule: {esc(RULE)}.</p>",
     ]
     try:
         pictures = plots(rows)
@@ -233,10 +272,17 @@ def to_html(summary: Summary, meta: dict) -> str:
         parts.append(f"<p><strong>No plots:</strong> {esc(NO_PLOTS)}.</p>")
     for name, png in pictures.items():
         data = base64.b64encode(png).decode()
-        parts.append(f"<figure><img alt='{esc(name)}' src='data:image/png;base64,{data}'><figcaption>{esc(name)}</figcaption></figure>")
+        parts.append(
+            f"<figure><img alt='{esc(name)}' src='data:image/png;base64,{data}'>"
+            f"<figcaption>{esc(name)}</figcaption></figure>"
+        )
     for (model, shots, scoring), table in _tables(rows).items():
         parts.append(f"<h2>{esc(model)}, {shots} shots, {esc(scoring)} scoring</h2><table><tr>")
-        heads = ["task", "method", "seeds", "n_test"] + [METRIC_LABELS[k] for k in KEYS] + [f"Δ {METRIC_LABELS[k]} vs {meta.get('against', 'none')}" for k in KEYS]
+        heads = (
+            ["task", "method", "seeds", "n_test"]
+            + [METRIC_LABELS[k] for k in KEYS]
+            + [f"Δ {METRIC_LABELS[k]} vs {meta.get('against', 'none')}" for k in KEYS]
+        )
         parts.append("".join(f"<th>{esc(h)}</th>" for h in heads) + "</tr>")
         for (task, method), by in table.items():
             first = next(iter(by.values()))
@@ -247,7 +293,9 @@ def to_html(summary: Summary, meta: dict) -> str:
             parts.append("<tr>" + "".join(f"<td>{esc(str(c))}</td>" for c in cells) + "</tr>")
         parts.append("</table>")
         notes = _notes(summary, model, shots, scoring)
-        parts.append("<div>" + "".join(f"<p>{esc(x.lstrip('- ').replace('**', ''))}</p>" for x in notes if x) + "</div>")
+        parts.append(
+            "<div>" + "".join(f"<p>{esc(x.lstrip('- ').replace('**', ''))}</p>" for x in notes if x) + "</div>"
+        )
     parts.append("</body></html>")
     return "\n".join(parts)
 

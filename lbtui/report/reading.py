@@ -20,12 +20,19 @@ def predictions(labels: list[str], table: dict) -> str:
     over = np.asarray(table["predicted"]) - np.asarray(table["gold"])
     j, m = int(over.argmax()), int(over.argmin())
     if favoured(table) is None:
-        return (f"Uncalibrated, the answers follow the test set's label shares within {abs(over).max():.0%}:"
-                " no label is strongly over-predicted.")
-    text = (f"Uncalibrated, the model answers {_q(labels[j])} for {table['predicted'][j]:.0%} of the test inputs, where"
-            f" {table['gold'][j]:.0%} are {_q(labels[j])}")
+        return (
+            f"Uncalibrated, the answers follow the test set's label shares within {abs(over).max():.0%}:"
+            " no label is strongly over-predicted."
+        )
+    text = (
+        f"Uncalibrated, the model answers {_q(labels[j])} for {table['predicted'][j]:.0%} of the test inputs, where"
+        f" {table['gold'][j]:.0%} are {_q(labels[j])}"
+    )
     if -over[m] >= LEAN:
-        text += f"; {_q(labels[m])} gets {table['predicted'][m]:.0%} of the answers for {table['gold'][m]:.0%} of the inputs"
+        text += (
+            f"; {_q(labels[m])} gets {table['predicted'][m]:.0%} of the answers"
+            f" for {table['gold'][m]:.0%} of the inputs"
+        )
     return text + "."
 
 
@@ -36,9 +43,11 @@ def priors(labels: list[str], table: dict) -> str | None:
         return None
     far = max(found, key=lambda m: found[m]["tv_uniform"])
     if found[far]["tv_uniform"] < NEAR_UNIFORM:
-        return (f"The priors the calibrations estimate are near uniform (largest distance to uniform"
-                f" {found[far]['tv_uniform']:.2f}, {far.upper()}): the model shows little preference for a label"
-                " before it reads the input, so calibration has little to divide out.")
+        return (
+            f"The priors the calibrations estimate are near uniform (largest distance to uniform"
+            f" {found[far]['tv_uniform']:.2f}, {far.upper()}): the model shows little preference for a label"
+            " before it reads the input, so calibration has little to divide out."
+        )
     tops = {m: int(np.argmax(v["p"])) for m, v in found.items()}
     p = found[far]["p"]
     lead = tops[far]
@@ -49,9 +58,12 @@ def priors(labels: list[str], table: dict) -> str | None:
         for m, t in tops.items():
             by.setdefault(t, []).append(m.upper())
         head = "The priors disagree on the favoured label: " + "; ".join(
-            f"{', '.join(ms)} favour{'s' if len(ms) == 1 else ''} {_q(labels[t])}" for t, ms in by.items())
-    return (f"{head} ({far.upper()} puts {p[lead]:.2f} on {_q(labels[lead])} where uniform is {1 / len(p):.2f}):"
-            " that is the preference calibration divides out.")
+            f"{', '.join(ms)} favour{'s' if len(ms) == 1 else ''} {_q(labels[t])}" for t, ms in by.items()
+        )
+    return (
+        f"{head} ({far.upper()} puts {p[lead]:.2f} on {_q(labels[lead])} where uniform is {1 / len(p):.2f}):"
+        " that is the preference calibration divides out."
+    )
 
 
 def favoured(table: dict) -> int | None:
@@ -66,7 +78,10 @@ def _following(kind: str, what: str, f, fixes: dict, confounded: bool) -> str:
     if f.lo > 0:
         text = f"A {kind} bias: predictions take {what} in {shown} {interval}."
         if confounded:
-            text += " It is also the label the model over-predicts overall, so this run alone cannot tell the two apart (seeds whose last demonstration has another label can)."
+            text += (
+                " It is also the label the model over-predicts overall, so this run alone cannot tell the two"
+                " apart (seeds whose last demonstration has another label can)."
+            )
         if fixes:
             best = min(fixes, key=lambda m: abs(fixes[m].excess))
             g = fixes[best]
@@ -95,8 +110,10 @@ def demonstrations(labels: list[str], effects: dict, fav: int | None = None) -> 
     majority = " or ".join(_q(labels[i]) for i in effects["majority"])
     last = _q(labels[effects["last"][0]])
     out = []
-    for kind, key, what in (("majority-label", "majority", f"the demonstrations' most frequent label ({majority})"),
-                            ("recency", "recency", f"the last demonstration's label ({last})")):
+    for kind, key, what in (
+        ("majority-label", "majority", f"the demonstrations' most frequent label ({majority})"),
+        ("recency", "recency", f"the last demonstration's label ({last})"),
+    ):
         fixes = {m: d[key] for m, d in methods.items() if m != "none"}
         out.append(_following(kind, what, base[key], fixes, fav in base[key].labels))
     return out
@@ -138,8 +155,11 @@ def pooled(labels: list[str], items: list[tuple[dict, dict]]) -> list[str]:
     if not counts:
         lines = [f"{where}, the uncalibrated answers follow the gold shares within {LEAN:.0%} in every run."]
     else:
-        lines = [f"{where}, the uncalibrated answers over-predict " + "; ".join(
-            f"{_q(labels[j])} in {c} of {n}" for j, c in sorted(counts.items(), key=lambda x: -x[1])) + "."]
+        lines = [
+            f"{where}, the uncalibrated answers over-predict "
+            + "; ".join(f"{_q(labels[j])} in {c} of {n}" for j, c in sorted(counts.items(), key=lambda x: -x[1]))
+            + "."
+        ]
     fixed = []
     for m in items[0][1]:
         if m == "none":

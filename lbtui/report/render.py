@@ -27,9 +27,13 @@ class ProgressBar:
     def __init__(self):
         self.console = Console(stderr=True)
         self._progress = Progress(
-            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-            TextColumn("{task.fields[rate]:.1f} inputs/s"), TimeRemainingColumn(),
-            console=self.console, transient=False,
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[rate]:.1f} inputs/s"),
+            TimeRemainingColumn(),
+            console=self.console,
+            transient=False,
         )
         self._tasks: dict[int, int] = {}
 
@@ -108,16 +112,30 @@ def metrics_json(reports: Sequence) -> dict:
     runs = []
     for rep in reports:
         r = rep.run
-        runs.append({
-            "run_id": r["id"], "model": r["model_name"], "task": r["task_name"], "shots": r["shots"],
-            "seed": r["seed"], "order": r["demo_order"], "scoring": r["scoring"], "labels": r["labels"],
-            "method_version": r.get("method_version") or 1, "n_test": int(rep.metrics["none"].confusion.sum()), "n_bias": r["n_bias"],
-            "inputs_evaluated": r.get("inputs_evaluated") or 0, "inputs_reused": r.get("inputs_reused") or 0,
-            "params": r.get("params") or {},  # how the backend scored (batching, numbers, build, offload)
-            "metrics": {m: _headline(rep.metrics.get(m)) for m in METHODS},
-        })
+        runs.append(
+            {
+                "run_id": r["id"],
+                "model": r["model_name"],
+                "task": r["task_name"],
+                "shots": r["shots"],
+                "seed": r["seed"],
+                "order": r["demo_order"],
+                "scoring": r["scoring"],
+                "labels": r["labels"],
+                "method_version": r.get("method_version") or 1,
+                "n_test": int(rep.metrics["none"].confusion.sum()),
+                "n_bias": r["n_bias"],
+                "inputs_evaluated": r.get("inputs_evaluated") or 0,
+                "inputs_reused": r.get("inputs_reused") or 0,
+                "params": r.get("params") or {},  # how the backend scored (batching, numbers, build, offload)
+                "metrics": {m: _headline(rep.metrics.get(m)) for m in METHODS},
+            }
+        )
     summary = mean_headlines([rep.metrics for rep in reports])
-    return {"runs": runs, "summary": {m: ({k: finite_or_none(v) for k, v in s.items()} if s else None) for m, s in summary.items()}}
+    return {
+        "runs": runs,
+        "summary": {m: ({k: finite_or_none(v) for k, v in s.items()} if s else None) for m, s in summary.items()},
+    }
 
 
 def _fmt(x) -> str:
@@ -135,9 +153,16 @@ def print_tables(reports: Sequence, console: Console | None = None) -> None:
             h = _headline(rep.metrics.get(m))
             vals = [_fmt(h[k]) if h else "n/a" for k in HEADLINE]
             first = i == 0
-            t.add_row(str(r["id"]) if first else "", r["model_name"] if first else "", r["task_name"] + method_mark(r) if first else "",
-                      str(r["shots"]) if first else "", seed_label(r["seed"], r["demo_order"]) if first else "", m, *vals,
-                      end_section=i == len(METHODS) - 1)
+            t.add_row(
+                str(r["id"]) if first else "",
+                r["model_name"] if first else "",
+                r["task_name"] + method_mark(r) if first else "",
+                str(r["shots"]) if first else "",
+                seed_label(r["seed"], r["demo_order"]) if first else "",
+                m,
+                *vals,
+                end_section=i == len(METHODS) - 1,
+            )
     console.print(t)
     # The paper's view: for each model and k, the mean over tasks (and seeds).
     groups = defaultdict(list)
@@ -150,8 +175,13 @@ def print_tables(reports: Sequence, console: Console | None = None) -> None:
         means = mean_headlines(group)
         for i, m in enumerate(METHODS):
             h = means[m]
-            s.add_row(model if i == 0 else "", str(k) if i == 0 else "", m,
-                      *[_fmt(h[key]) if h else "n/a" for key in HEADLINE], end_section=i == len(METHODS) - 1)
+            s.add_row(
+                model if i == 0 else "",
+                str(k) if i == 0 else "",
+                m,
+                *[_fmt(h[key]) if h else "n/a" for key in HEADLINE],
+                end_section=i == len(METHODS) - 1,
+            )
     console.print(s)
     reasons = {f"{m}: {why}" for rep in reports for m, why in rep.reasons.items()}
     for line in sorted(reasons):
@@ -170,37 +200,76 @@ def print_rows(rows: list[dict], columns: list[str], *, title: str) -> None:
 def print_bench(r: dict) -> None:
     """The `lbtui bench` table: each mode against llama.cpp's raw rate, the plain loop and
     the naive way."""
-    t = PlainTable(title=f"{escape(r['model'])} · {escape(r['task'])} · k={r['shots']} · n_ctx {r['n_ctx']} · {r['n_threads']} threads · "
-                    f"raw {r['raw_tokens_per_s']:.0f} tokens/s")
-    for c in ("mode", "inputs", "tokens needed", "rows decoded", "pad rows", "seconds", "inputs/s",
-              "effective tokens/s", "× raw", "÷ plain", "× naive"):
+    t = PlainTable(
+        title=f"{escape(r['model'])} · {escape(r['task'])} · k={r['shots']} · n_ctx {r['n_ctx']}"
+        f" · {r['n_threads']} threads · "
+        f"raw {r['raw_tokens_per_s']:.0f} tokens/s"
+    )
+    for c in (
+        "mode",
+        "inputs",
+        "tokens needed",
+        "rows decoded",
+        "pad rows",
+        "seconds",
+        "inputs/s",
+        "effective tokens/s",
+        "× raw",
+        "÷ plain",
+        "× naive",
+    ):
         t.add_column(c, justify="left" if c == "mode" else "right")
     for mode, m in r["modes"].items():
-        t.add_row(mode, str(m["inputs"]), str(m["tokens_needed"]), str(m["rows_decoded"]), str(m["pad_rows"]),
-                  f"{m['seconds']:.1f}", f"{m['examples_per_s']:.2f}", f"{m['tokens_per_s']:.0f}",
-                  f"{m['ratio_to_raw']:.2f}", f"{m['ratio_to_plain']:.2f}" if "ratio_to_plain" in m else "-",
-                  f"{m['speedup_vs_naive']:.1f}" if "speedup_vs_naive" in m else "-")
+        t.add_row(
+            mode,
+            str(m["inputs"]),
+            str(m["tokens_needed"]),
+            str(m["rows_decoded"]),
+            str(m["pad_rows"]),
+            f"{m['seconds']:.1f}",
+            f"{m['examples_per_s']:.2f}",
+            f"{m['tokens_per_s']:.0f}",
+            f"{m['ratio_to_raw']:.2f}",
+            f"{m['ratio_to_plain']:.2f}" if "ratio_to_plain" in m else "-",
+            f"{m['speedup_vs_naive']:.1f}" if "speedup_vs_naive" in m else "-",
+        )
     console = _stdout_console()
     console.print(t)
     for mode, m in r["modes"].items():
-        console.print(f"{mode}: × raw {m['ratio_to_raw']:.2f} = layout {m['layout_efficiency']:.2f} (tokens needed per row)"
-                      f" × decode {m['decode_efficiency']:.2f} (rows/s vs raw) × {m['decode_share']:.2f} (time in llama_decode)")
+        console.print(
+            f"{mode}: × raw {m['ratio_to_raw']:.2f} = layout {m['layout_efficiency']:.2f} (tokens needed per row)"
+            f" × decode {m['decode_efficiency']:.2f} (rows/s vs raw) × {m['decode_share']:.2f} (time in llama_decode)"
+        )
         if "plain_seconds" in m:
-            console.print(f"{mode}: the plain loop took {m['plain_seconds']:.1f} s (÷ plain {m['ratio_to_plain']:.2f}; below 1 is"
-                          f" faster); its scores differ from lbtui's by at most {m['plain_max_abs_diff']:.2g}")
+            console.print(
+                f"{mode}: the plain loop took {m['plain_seconds']:.1f} s (÷ plain {m['ratio_to_plain']:.2f}; below 1 is"
+                f" faster); its scores differ from lbtui's by at most {m['plain_max_abs_diff']:.2g}"
+            )
         elif "plain_error" in m:
             console.print(f"{mode}: {m['plain_error']}")
-    console.print(f"peak RSS {r['peak_rss_mb']:.0f} MB (model file {r['model_file_mb']:.0f} MB + 400 = {r['rss_limit_mb']:.0f})")
+    console.print(
+        f"peak RSS {r['peak_rss_mb']:.0f} MB (model file {r['model_file_mb']:.0f} MB + 400 = {r['rss_limit_mb']:.0f})"
+    )
 
 
 def diagnosis_json(run: dict, table: dict, effects: dict) -> dict:
     labels = run["labels"]
     vec = lambda v: dict(zip(labels, (round(float(x), 6) for x in v)))  # noqa: E731
     doc = {
-        "run_id": run["id"], "model": run["model_name"], "task": run["task_name"], "shots": run["shots"],
-        "seed": run["seed"], "labels": labels, "uniform": vec(table["uniform"]), "gold": vec(table["gold"]),
-        "priors": {m: {"p": vec(v["p"]), "tv_uniform": v["tv_uniform"], "tv_gold": v["tv_gold"]} for m, v in table["priors"].items()},
-        "predicted": vec(table["predicted"]), "not_applicable": table["reasons"],
+        "run_id": run["id"],
+        "model": run["model_name"],
+        "task": run["task_name"],
+        "shots": run["shots"],
+        "seed": run["seed"],
+        "labels": labels,
+        "uniform": vec(table["uniform"]),
+        "gold": vec(table["gold"]),
+        "priors": {
+            m: {"p": vec(v["p"]), "tv_uniform": v["tv_uniform"], "tv_gold": v["tv_gold"]}
+            for m, v in table["priors"].items()
+        },
+        "predicted": vec(table["predicted"]),
+        "not_applicable": table["reasons"],
         "reading": reading(labels, table, effects),
     }
     if "reason" in effects:
@@ -208,9 +277,15 @@ def diagnosis_json(run: dict, table: dict, effects: dict) -> dict:
     else:
         doc["demonstrations"] = {
             "labels": [labels[i] for i in effects["demonstration_labels"]],
-            "majority": [labels[i] for i in effects["majority"]], "last": labels[effects["last"][0]],
-            "methods": {m: {kind: {"rate": f.rate, "expected": f.expected, "excess": f.excess, "ci95": [f.lo, f.hi]}
-                            for kind, f in d.items()} for m, d in effects["methods"].items()},
+            "majority": [labels[i] for i in effects["majority"]],
+            "last": labels[effects["last"][0]],
+            "methods": {
+                m: {
+                    kind: {"rate": f.rate, "expected": f.expected, "excess": f.excess, "ci95": [f.lo, f.hi]}
+                    for kind, f in d.items()
+                }
+                for m, d in effects["methods"].items()
+            },
         }
     return doc
 
@@ -222,8 +297,11 @@ def diagnosis_tables(run: dict, table: dict, effects: dict) -> list:
     said = Text("What this says\n", style="bold")
     for line in reading(labels, table, effects):
         said.append(f"• {line}\n", style="")
-    t = PlainTable(title=f"Run {run['id']}: {escape(run['model_name'])} on {escape(run['task_name'])}, k={run['shots']}, seed {seed_label(run['seed'], run['demo_order'])}:"
-                    " priors the calibrations estimate")
+    t = PlainTable(
+        title=f"Run {run['id']}: {escape(run['model_name'])} on {escape(run['task_name'])}, k={run['shots']},"
+        f" seed {seed_label(run['seed'], run['demo_order'])}:"
+        " priors the calibrations estimate"
+    )
     for c in ["prior", *labels, "TV to uniform", "TV to gold"]:
         t.add_column(c, justify="left" if c == "prior" else "right")
     t.add_row("uniform", *[_fmt(x) for x in table["uniform"]], "", "")
@@ -235,14 +313,23 @@ def diagnosis_tables(run: dict, table: dict, effects: dict) -> list:
         return [said, t, f"majority and recency bias: {effects['reason']}"]
     demo = escape(", ".join(labels[i] for i in effects["demonstration_labels"]))
     majority = escape(", ".join(labels[i] for i in effects["majority"]))
-    e = PlainTable(title=f"Predictions following the demonstrations ({demo}): majority {majority},"
-                         f" last {escape(labels[effects['last'][0]])}; excess over the gold share, 95% interval")
+    e = PlainTable(
+        title=f"Predictions following the demonstrations ({demo}): majority {majority},"
+        f" last {escape(labels[effects['last'][0]])}; excess over the gold share, 95% interval"
+    )
     for c in ("method", "majority rate", "gold share", "excess", "recency rate", "gold share ", "excess "):
         e.add_column(c, justify="right")
     for m, d in effects["methods"].items():
         mj, rc = d["majority"], d["recency"]
-        e.add_row(m, _fmt(mj.rate), _fmt(mj.expected), f"{mj.excess:+.3f} [{mj.lo:+.3f}, {mj.hi:+.3f}]",
-                  _fmt(rc.rate), _fmt(rc.expected), f"{rc.excess:+.3f} [{rc.lo:+.3f}, {rc.hi:+.3f}]")
+        e.add_row(
+            m,
+            _fmt(mj.rate),
+            _fmt(mj.expected),
+            f"{mj.excess:+.3f} [{mj.lo:+.3f}, {mj.hi:+.3f}]",
+            _fmt(rc.rate),
+            _fmt(rc.expected),
+            f"{rc.excess:+.3f} [{rc.lo:+.3f}, {rc.hi:+.3f}]",
+        )
     return [said, t, e]
 
 
@@ -258,7 +345,9 @@ STABILITY_KEYS = PAPER
 
 
 def stability_json(rows: list[dict]) -> list[dict]:
-    return [{**{k: v for k, v in r.items() if k not in HEADLINE}, **{k: r[k].as_dict() for k in HEADLINE}} for r in rows]
+    return [
+        {**{k: v for k, v in r.items() if k not in HEADLINE}, **{k: r[k].as_dict() for k in HEADLINE}} for r in rows
+    ]
 
 
 def spread_cell(s) -> str:
@@ -282,9 +371,16 @@ def stability_table(rows: list[dict], methods=METHODS) -> Table:
         last = head
         nxt = shown[i + 1] if i + 1 < len(shown) else None
         end = nxt is None or (nxt["model"], nxt["task"], nxt["shots"], nxt["across"]) != head
-        t.add_row(r["model"] if new else "", r["task"] if new else "", str(r["shots"]) if new else "",
-                  r["across"] if new else "", str(r["macro_f1"].n) if new else "", r["method"],
-                  *[spread_cell(r[k]) for k in STABILITY_KEYS], end_section=end)
+        t.add_row(
+            r["model"] if new else "",
+            r["task"] if new else "",
+            str(r["shots"]) if new else "",
+            r["across"] if new else "",
+            str(r["macro_f1"].n) if new else "",
+            r["method"],
+            *[spread_cell(r[k]) for k in STABILITY_KEYS],
+            end_section=end,
+        )
     return t
 
 
@@ -316,8 +412,15 @@ def ladder_table(rows: list[dict], methods=METHODS) -> Table:
         end = nxt is None or (nxt["base"], nxt["shots"], nxt["method"]) != head
         bpw = "—" if r["bits_per_weight"] is None else f"{r['bits_per_weight']:.2f}"
         variant = r["model"] + (" (reference)" if r["model"] == r["reference"] else "")
-        t.add_row(r["base"] if new else "", str(r["shots"]) if new else "", r["method"] if new else "", variant, bpw,
-                  *[_with_delta(r[k], r["d_" + k]) for k in STABILITY_KEYS], end_section=end)
+        t.add_row(
+            r["base"] if new else "",
+            str(r["shots"]) if new else "",
+            r["method"] if new else "",
+            variant,
+            bpw,
+            *[_with_delta(r[k], r["d_" + k]) for k in STABILITY_KEYS],
+            end_section=end,
+        )
     return t
 
 
@@ -332,14 +435,33 @@ def words_table(rows: list[dict]) -> Table:
     """Each task under each set of label words (lbtui.tasks.verbalizers.word_rows): where the
     uncalibrated predictions go (the app shows this same table)."""
     t = PlainTable(title="Label words: uncalibrated predicted share of each class (task order)")
-    for col in ("model", "task", "k", "seed", "words", "predicted share", "most predicted", "BiasScore none", "BiasScore BC",
-                "same class as original"):
+    for col in (
+        "model",
+        "task",
+        "k",
+        "seed",
+        "words",
+        "predicted share",
+        "most predicted",
+        "BiasScore none",
+        "BiasScore BC",
+        "same class as original",
+    ):
         t.add_column(col)
     for w in rows:
         top = w["most_predicted_class"]
-        t.add_row(w["model"], w["task"], str(w["shots"]), seed_label(w["seed"], w.get("order", 0)), "/".join(w["words"]),
-                  " ".join(f"{x:.2f}" for x in w["predicted_share"]), f"{top} ({w['words'][top]})",
-                  _fmt(w["bias_score_none"]), _fmt(w["bias_score_bc"]), "yes" if w["same_class_as_original"] else "no")
+        t.add_row(
+            w["model"],
+            w["task"],
+            str(w["shots"]),
+            seed_label(w["seed"], w.get("order", 0)),
+            "/".join(w["words"]),
+            " ".join(f"{x:.2f}" for x in w["predicted_share"]),
+            f"{top} ({w['words'][top]})",
+            _fmt(w["bias_score_none"]),
+            _fmt(w["bias_score_bc"]),
+            "yes" if w["same_class_as_original"] else "no",
+        )
     return t
 
 

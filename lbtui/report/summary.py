@@ -89,7 +89,12 @@ def select_runs(store: Store, run_ids: list[int] | None, task_names: list[str] |
 
 
 def build(
-    results: Results, runs: list[dict], *, resamples: int = bs.RESAMPLES, seed: int = 0, methods=METHODS,
+    results: Results,
+    runs: list[dict],
+    *,
+    resamples: int = bs.RESAMPLES,
+    seed: int = 0,
+    methods=METHODS,
     against: str = "none",
 ) -> list[Row]:
     """Every (group, method, metric) row (see ``summarize``)."""
@@ -97,7 +102,12 @@ def build(
 
 
 def summarize(
-    results: Results, runs: list[dict], *, resamples: int = bs.RESAMPLES, seed: int = 0, methods=METHODS,
+    results: Results,
+    runs: list[dict],
+    *,
+    resamples: int = bs.RESAMPLES,
+    seed: int = 0,
+    methods=METHODS,
     against: str = "none",
 ) -> "Summary":
     """Every (group, method, metric) row, task groups first, then the means over tasks,
@@ -116,8 +126,10 @@ def summarize(
         limits = sorted({r["limit_"] for r in members}, key=str)
         if len(limits) > 1:  # another --limit is another test set, not another seed
             ids = ", ".join(f"{r['id']} (--limit {r['limit_']})" for r in members)
-            raise RunError(f"runs {ids} of {model} on {task} k={shots} differ in --limit; report pools only runs"
-                                     " of one --limit: choose them with --run")
+            raise RunError(
+                f"runs {ids} of {model} on {task} k={shots} differ in --limit; report pools only runs"
+                " of one --limit: choose them with --run"
+            )
     values: dict[tuple, tuple[dict, dict, int]] = {}
     per_run: dict[int, dict] = {}  # run id -> {method: {key: value}}
     info: dict[tuple, dict] = {}  # per group: baselines, the selection data, marks
@@ -125,18 +137,22 @@ def summarize(
         points, samples, n_test = [], [], 0
         for r in members:
             # Seeds of a task share the test draws (same test set); tasks do not.
-            point, sample, n_test = results.draws(r["id"], resamples=resamples, seed=seed, stream=draw_stream(r),
-                                                  methods=tuple(methods))
+            point, sample, n_test = results.draws(
+                r["id"], resamples=resamples, seed=seed, stream=draw_stream(r), methods=tuple(methods)
+            )
             points.append(point)
             per_run[r["id"]] = point
             samples.append(sample)
         stream = draw_stream(members[0])
         values[key] = (_mean_of(points), _two_level_of(samples, seed, stream), n_test)
         gold = results.scores(members[0]["id"]).test_gold
-        info[key] = {"baselines": baselines.both(gold, len(members[0]["labels"])),
-                     "selection": _mean_of([results.selection(r["id"]) for r in members], choice.GOALS),
-                     "marks": _marks(results, members, methods), "labels": members[0]["labels"],
-                     "confusion": _confusions(results, members)}
+        info[key] = {
+            "baselines": baselines.both(gold, len(members[0]["labels"])),
+            "selection": _mean_of([results.selection(r["id"]) for r in members], choice.GOALS),
+            "marks": _marks(results, members, methods),
+            "labels": members[0]["labels"],
+            "confusion": _confusions(results, members),
+        }
     rows = [row for key, v in values.items() for row in _rows(key, v, groups[key], methods, per_run, against)]
     tasks_by = defaultdict(list)
     for key in values:
@@ -149,9 +165,13 @@ def summarize(
         members = [r for k in keys for r in groups[k]]
         mean_key = (model, MEAN_TASK, shots, scoring)
         values[mean_key] = (pt, sm, sum(values[k][2] for k in keys))
-        info[mean_key] = {"baselines": baselines.mean([info[k]["baselines"] for k in keys]),
-                          "selection": _mean_of([info[k]["selection"] for k in keys], choice.GOALS),
-                          "marks": [m for k in keys for m in info[k]["marks"]], "labels": None, "confusion": {}}
+        info[mean_key] = {
+            "baselines": baselines.mean([info[k]["baselines"] for k in keys]),
+            "selection": _mean_of([info[k]["selection"] for k in keys], choice.GOALS),
+            "marks": [m for k in keys for m in info[k]["marks"]],
+            "labels": None,
+            "confusion": {},
+        }
         groups[mean_key] = members
         rows += _rows(mean_key, values[mean_key], members, methods, per_run, against)
     out = [_group(key, values[key], groups[key], info[key]) for key in values]
@@ -162,8 +182,13 @@ def _two_level_of(samples: list[dict], seed: int, stream: int) -> dict:
     """{method: {key: (B,)}} of a group: two-level resamples of the methods every run has
     (and the share of runs whose RSD is undefined on each resample)."""
     common = set(samples[0]).intersection(*samples[1:]) if samples else set()
-    return {m: {key: bs.two_level([s[m][key] for s in samples], seed=seed, stream=stream)
-                for key in (*bs.KEYS, bs.UNDEFINED)} for m in common}
+    return {
+        m: {
+            key: bs.two_level([s[m][key] for s in samples], seed=seed, stream=stream)
+            for key in (*bs.KEYS, bs.UNDEFINED)
+        }
+        for m in common
+    }
 
 
 def _confusions(results: Results, members: list[dict]) -> dict[str, np.ndarray]:
@@ -185,8 +210,10 @@ def _marks(results: Results, members: list[dict], methods) -> list[str]:
         labels, rs = r["labels"], results.scores(r["id"])
         lacking = [labels[j] for j in range(len(labels)) if not (np.asarray(rs.bias_gold) == j).any()]
         if lacking:
-            out.append(f"run {r['id']}: the bias set has no {', '.join(map(repr, lacking))} (BiasScore averages the"
-                       " labels it has)")
+            out.append(
+                f"run {r['id']}: the bias set has no {', '.join(map(repr, lacking))} (BiasScore averages the"
+                " labels it has)"
+            )
         for m in methods:
             got = rep.metrics.get(m)
             if got is None:
@@ -196,8 +223,10 @@ def _marks(results: Results, members: list[dict], methods) -> list[str]:
                 out.append(f"run {r['id']} {m}: never predicts {', '.join(map(repr, never))}")
             right = int(np.trace(got.confusion))
             if right < int((got.gold_share > 0).sum()):
-                out.append(f"run {r['id']} {m}: RSD undefined ({right} right answers for"
-                           f" {int((got.gold_share > 0).sum())} labels; the reference's rule gives {got.rsd:.3f})")
+                out.append(
+                    f"run {r['id']} {m}: RSD undefined ({right} right answers for"
+                    f" {int((got.gold_share > 0).sum())} labels; the reference's rule gives {got.rsd:.3f})"
+                )
     return out
 
 
@@ -214,22 +243,35 @@ def _group(key: tuple, v: tuple, members: list[dict], info: dict) -> "Group":
         if c.runner_up is not None:
             diff = float(pt[c.method]["macro_f1"] - pt[c.runner_up]["macro_f1"])
             interval = bs.interval(sm[c.method]["macro_f1"] - sm[c.runner_up]["macro_f1"])
-        rec = Recommendation(c.method, choice.CHOSEN_ON, c.runner_up, diff, interval,
-                             choice.reading(c, interval, lo, baselines.better(base)), choice.RULE,
-                             float(pt[c.method]["macro_f1"]), lo, hi, c.best_f1 if c.disagree else None)
+        rec = Recommendation(
+            c.method,
+            choice.CHOSEN_ON,
+            c.runner_up,
+            diff,
+            interval,
+            choice.reading(c, interval, lo, baselines.better(base)),
+            choice.RULE,
+            float(pt[c.method]["macro_f1"]),
+            lo,
+            hi,
+            c.best_f1 if c.disagree else None,
+        )
     per = {}
     if rec is not None and rec.method in info["confusion"]:
         got = per_class(info["confusion"][rec.method])
-        per = {lab: {k: (int(v[j]) if k == "support" else float(v[j])) for k, v in got.items()}
-               for j, lab in enumerate(info["labels"])}
+        per = {
+            lab: {k: (int(v[j]) if k == "support" else float(v[j])) for k, v in got.items()}
+            for j, lab in enumerate(info["labels"])
+        }
     return Group(model, task, shots, scoring, base, rec, tuple(info["marks"]), len(members), per)
 
 
 def _mean_of(items: list[dict], keys=(*bs.KEYS, bs.UNDEFINED)) -> dict:
     """Mean over items of {method: {key: x}}, for the methods every item has."""
     common = set(items[0]).intersection(*items[1:]) if items else set()
-    return {m: {key: np.mean([it[m][key] for it in items], axis=0) for key in keys if key in items[0][m]}
-            for m in common}
+    return {
+        m: {key: np.mean([it[m][key] for it in items], axis=0) for key in keys if key in items[0][m]} for m in common
+    }
 
 
 def _spread(members: list[dict], per_run: dict[int, dict], method: str, metric: str) -> stability.Stats:
@@ -247,8 +289,10 @@ def _rows(key: tuple, v: tuple, members: list[dict], methods, per_run: dict[int,
     model, task, shots, scoring = key
     pt, sm, n_test = v
     seeds = len({r["seed"] for r in members})
-    orders = max(len([r for r in members if r["seed"] == s and r["task_name"] == t])
-                 for s, t in {(r["seed"], r["task_name"]) for r in members})
+    orders = max(
+        len([r for r in members if r["seed"] == s and r["task_name"] == t])
+        for s, t in {(r["seed"], r["task_name"]) for r in members}
+    )
     out = []
     for m in methods:
         if m not in pt:
@@ -266,10 +310,31 @@ def _rows(key: tuple, v: tuple, members: list[dict], methods, per_run: dict[int,
                 diff = float(pt[m][metric] - pt[against][metric])
                 dlo, dhi = bs.interval(sm[m][metric] - sm[against][metric], keep=both)
             sp = _spread(members, per_run, m, metric)
-            out.append(Row(model, task, shots, scoring, m, metric, float(pt[m][metric]), lo, hi, diff, dlo, dhi,
-                           seeds, n_test, tuple(sorted(r["id"] for r in members)), orders,
-                           sp.min if sp.n > 1 else math.nan, sp.max if sp.n > 1 else math.nan, sp.std,
-                           degenerate, undefined))
+            out.append(
+                Row(
+                    model,
+                    task,
+                    shots,
+                    scoring,
+                    m,
+                    metric,
+                    float(pt[m][metric]),
+                    lo,
+                    hi,
+                    diff,
+                    dlo,
+                    dhi,
+                    seeds,
+                    n_test,
+                    tuple(sorted(r["id"] for r in members)),
+                    orders,
+                    sp.min if sp.n > 1 else math.nan,
+                    sp.max if sp.n > 1 else math.nan,
+                    sp.std,
+                    degenerate,
+                    undefined,
+                )
+            )
     return out
 
 
@@ -320,10 +385,17 @@ class Group:
         return row.metric == "macro_f1" and row.lo <= baselines.better(self.baselines)
 
     def as_dict(self) -> dict:
-        return {"model": self.model, "task": self.task, "shots": self.shots, "scoring": self.scoring,
-                "runs": self.runs, "baselines": self.baselines,
-                "recommendation": self.recommendation.as_dict() if self.recommendation else None,
-                "marks": list(self.marks), "per_class": self.per_class}
+        return {
+            "model": self.model,
+            "task": self.task,
+            "shots": self.shots,
+            "scoring": self.scoring,
+            "runs": self.runs,
+            "baselines": self.baselines,
+            "recommendation": self.recommendation.as_dict() if self.recommendation else None,
+            "marks": list(self.marks),
+            "per_class": self.per_class,
+        }
 
 
 @dataclass(frozen=True)
@@ -338,7 +410,9 @@ class Summary:
 # --- gates -------------------------------------------------------------------------------
 
 _OPS = {">": operator.gt, ">=": operator.ge, "<": operator.lt, "<=": operator.le}
-_GATE = re.compile(r"^\s*(?:(?P<method>[A-Za-z*]+)\s*[:.]\s*)?(?P<metric>[A-Za-z][A-Za-z0-9_-]*)\s*(?P<op>>=|<=|>|<)\s*(?P<value>[-+]?\d*\.?\d+)\s*$")
+_GATE = re.compile(
+    r"^\s*(?:(?P<method>[A-Za-z*]+)\s*[:.]\s*)?(?P<metric>[A-Za-z][A-Za-z0-9_-]*)\s*(?P<op>>=|<=|>|<)\s*(?P<value>[-+]?\d*\.?\d+)\s*$"
+)
 
 
 @dataclass(frozen=True)
@@ -350,8 +424,14 @@ class Gate:
     value: float
 
     def hits(self, rows: list[Row]) -> list[Row]:
-        return [r for r in rows if r.metric == self.metric and (self.method == "*" or r.method == self.method)
-                and not math.isnan(r.value) and _OPS[self.op](r.value, self.value)]
+        return [
+            r
+            for r in rows
+            if r.metric == self.metric
+            and (self.method == "*" or r.method == self.method)
+            and not math.isnan(r.value)
+            and _OPS[self.op](r.value, self.value)
+        ]
 
 
 def parse_gate(text: str) -> Gate:
@@ -359,7 +439,9 @@ def parse_gate(text: str) -> Gate:
     ``*:bias_score>0.2`` (any method)."""
     m = _GATE.match(text)
     if not m:
-        raise UserError("--fail-if", f"cannot read {text!r}; write [method:]metric OP number, e.g. 'rsd>0.3' or 'looc:macro_f1<0.5'")
+        raise UserError(
+            "--fail-if", f"cannot read {text!r}; write [method:]metric OP number, e.g. 'rsd>0.3' or 'looc:macro_f1<0.5'"
+        )
     metric = METRIC_ALIASES.get(m["metric"].lower())
     if metric is None:
         raise UserError("--fail-if", f"unknown metric {m['metric']!r} in {text!r} ({', '.join(METRICS)})")

@@ -84,8 +84,9 @@ def verdicts(rows: list[Row] | Summary) -> list[Verdict]:
             rec = next(r for r in chosen if r.method == group.recommendation.method and r.metric == "macro_f1")
             if rec.spread_min == rec.spread_min:
                 spread = (rec.seeds * rec.orders, rec.spread_min, rec.spread_max)
-        out.append(Verdict(model, shots, scoring, len(tasks), len(chosen[0].runs), chosen[0].n_test, f1, bias,
-                           group, spread))
+        out.append(
+            Verdict(model, shots, scoring, len(tasks), len(chosen[0].runs), chosen[0].n_test, f1, bias, group, spread)
+        )
     return sorted(out, key=lambda v: (v.model, v.shots, v.scoring))
 
 
@@ -109,8 +110,10 @@ def describe(v: Verdict) -> list[str]:
         lines += [f"  recommended: {recommendation_line(v.group)}", f"  {baseline_line(v.group)}"]
     lines += [f"  best macro-F1 {_say(v.f1)}", f"  lowest BiasScore {_say(v.bias)}"]
     if v.spread is not None:
-        lines.append(f"  across {v.spread[0]} seeds and orderings: {v.group.recommendation.method} macro-F1"
-                     f" {v.spread[1]:.3f}–{v.spread[2]:.3f}")
+        lines.append(
+            f"  across {v.spread[0]} seeds and orderings: {v.group.recommendation.method} macro-F1"
+            f" {v.spread[1]:.3f}–{v.spread[2]:.3f}"
+        )
     return lines
 
 

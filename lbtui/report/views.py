@@ -55,9 +55,14 @@ class ResultCache:
 
     def refresh(self, run_ids: list[int]) -> None:
         self._state = self.store.run_states(list(run_ids), {rid: st[0] for rid, st in self._state.items()})
-        stale = [rid for rid, (run, n) in self._state.items()
-                 if rid not in self._cache or self._cache[rid].n_scored != n or self._cache[rid].run["status"] != run["status"]
-                 or (run["status"] == "done" and ANALYSING in self._cache[rid].reasons.values())]
+        stale = [
+            rid
+            for rid, (run, n) in self._state.items()
+            if rid not in self._cache
+            or self._cache[rid].n_scored != n
+            or self._cache[rid].run["status"] != run["status"]
+            or (run["status"] == "done" and ANALYSING in self._cache[rid].reasons.values())
+        ]
         done = [rid for rid in stale if self._state[rid][0]["status"] == "done"]
         stored = self.store.cached_metrics(done, analysis_version()) if done else {}
         for rid in done:
@@ -134,8 +139,16 @@ def per_run_rows(cache: ResultCache, run_ids: list[int], methods: list[str]) -> 
             met = res.metrics.get(m)
             base = res.metrics.get("none")
             status = r["status"] if r["status"] == "done" else f"{r['status']} {res.n_scored}/{r['n_items']}"
-            row = {"run_id": rid, "model": r["model_name"], "task": r["task_name"] + method_mark(r), "shots": r["shots"],
-                   "seed": r["seed"], "order": r["demo_order"], "status": status, "method": m}
+            row = {
+                "run_id": rid,
+                "model": r["model_name"],
+                "task": r["task_name"] + method_mark(r),
+                "shots": r["shots"],
+                "seed": r["seed"],
+                "order": r["demo_order"],
+                "status": status,
+                "method": m,
+            }
             for key in HEADLINE:
                 row[key] = None if met is None else getattr(met, key)
                 row["d_" + key] = None if m == "none" else delta(met, base, key)
@@ -178,8 +191,17 @@ def mean_rows(cache: ResultCache, run_ids: list[int], methods: list[str]) -> lis
         chance = math.fsum(baselines.better(baselines.of_shares(r[0]["none"].gold_share)) for r in by_task.values())
         chance /= len(by_task)
         for m in methods:
-            row = {"model": model, "shots": shots, "scoring": scoring + (f" {mark}" if mark else ""), "limit": limit,
-                   "method": m, "tasks": len(by_task), "runs": len(runs), "n_test": n_test, "chance_f1": chance}
+            row = {
+                "model": model,
+                "shots": shots,
+                "scoring": scoring + (f" {mark}" if mark else ""),
+                "limit": limit,
+                "method": m,
+                "tasks": len(by_task),
+                "runs": len(runs),
+                "n_test": n_test,
+                "chance_f1": chance,
+            }
             for key in HEADLINE:
                 v, b = means[m].get(key), means["none"].get(key)
                 row[key] = v
@@ -226,7 +248,9 @@ def compare_rows(cache: ResultCache, run_ids: list[int], methods: list[str]) -> 
             if res.metrics.get(m) is not None:
                 cells[(r["task_name"], r["shots"], m)][r["model_name"]].append(res.metrics[m])
     rows = []
-    for (task, shots, m), by_model in sorted(cells.items(), key=lambda kv: (kv[0][0], kv[0][1], methods.index(kv[0][2]))):
+    for (task, shots, m), by_model in sorted(
+        cells.items(), key=lambda kv: (kv[0][0], kv[0][1], methods.index(kv[0][2]))
+    ):
         row = {"task": task, "shots": shots, "method": m}
         for model in models:
             got = by_model.get(model, [])
@@ -260,19 +284,32 @@ def run_detail(cache: ResultCache, run_id: int, method: str) -> RunDetail:
     # store (fitted ones are never fitted again here); a running run's prior methods.
     calib = None
     if len(rs.test) and res.metrics.get(method) is not None:
-        calib = (report(cache.store, run_id).calibrations if run["status"] == "done"
-                 else calibrators(rs, [method])[0]).get(method)
+        calib = (
+            report(cache.store, run_id).calibrations if run["status"] == "done" else calibrators(rs, [method])[0]
+        ).get(method)
     probs = calib(softmax(rs.test)) if calib is not None else np.zeros((0, len(labels)))
     preds = predict(probs) if len(probs) else np.zeros(0, dtype=int)
     examples = [
-        {"id": eid, "text": text, "gold": labels[g] if g >= 0 else None, "pred": labels[p], "correct": bool(g == p),
-         "probs": [float(x) for x in pr]}
+        {
+            "id": eid,
+            "text": text,
+            "gold": labels[g] if g >= 0 else None,
+            "pred": labels[p],
+            "correct": bool(g == p),
+            "probs": [float(x) for x in pr],
+        }
         for eid, text, g, p, pr in zip(test.example_ids, test.texts, test.gold, preds, probs)
     ]
     prior = calib.prior if calib is not None and method != "none" else None  # a fitted map has none
     return RunDetail(
-        run=run, labels=labels, method=method, metrics=res.metrics.get(method), reason=res.reasons.get(method),
-        examples=examples, prompt=run.get("prompt_prefix") or "", prior=None if prior is None else [float(x) for x in prior],
+        run=run,
+        labels=labels,
+        method=method,
+        metrics=res.metrics.get(method),
+        reason=res.reasons.get(method),
+        examples=examples,
+        prompt=run.get("prompt_prefix") or "",
+        prior=None if prior is None else [float(x) for x in prior],
     )
 
 
@@ -292,7 +329,9 @@ def stability_rows(cache: ResultCache, run_ids: list[int], methods: list[str]) -
     return spread_rows([(res.run, res.metrics) for res in done if res.run["status"] == "done"], methods)
 
 
-def curve_bands(cache: ResultCache, run_ids: list[int], methods: list[str], key: str) -> dict[str, list[tuple[int, float, float, float]]]:
+def curve_bands(
+    cache: ResultCache, run_ids: list[int], methods: list[str], key: str
+) -> dict[str, list[tuple[int, float, float, float]]]:
     """For the plots: per method, (k, mean, min, max) across (seed, ordering)."""
     from ..analysis.stability import bands
 

@@ -60,10 +60,14 @@ def _need(doc: dict, key: str, kind, where: str):
 
 
 def _probability_vector(values, k: int, where: str) -> None:
-    if (not isinstance(values, list) or len(values) != k
-            or not all(isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) and x > 0
-                       for x in values)
-            or abs(sum(values) - 1.0) > 1e-6):
+    if (
+        not isinstance(values, list)
+        or len(values) != k
+        or not all(
+            isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) and x > 0 for x in values
+        )
+        or abs(sum(values) - 1.0) > 1e-6
+    ):
         raise UserError(where, f"must be a probability vector of {k} positive numbers that sum to 1")
 
 
@@ -78,8 +82,10 @@ def check(doc, path: str) -> None:
     if len(labels) < 2 or not all(isinstance(x, str) and x for x in labels) or len(set(labels)) != len(labels):
         raise UserError(f"{path}: labels", "must be at least 2 distinct non-empty strings")
     label_ids = _need(doc, "label_ids", list, path)
-    if len(label_ids) != len(labels) or not all(isinstance(ids, list) and ids and all(
-            isinstance(t, int) and not isinstance(t, bool) and t >= 0 for t in ids) for ids in label_ids):
+    if len(label_ids) != len(labels) or not all(
+        isinstance(ids, list) and ids and all(isinstance(t, int) and not isinstance(t, bool) and t >= 0 for t in ids)
+        for ids in label_ids
+    ):
         raise UserError(f"{path}: label_ids", f"must hold one non-empty list of token ids per label ({len(labels)})")
     if _need(doc, "scoring", str, path) not in ("full", "first-token"):
         raise UserError(f"{path}: scoring", "must be 'full' or 'first-token'")

@@ -41,8 +41,9 @@ BC_PRIORS = ("test", "batch")
 Input = str | Mapping[str, Any]
 
 
-def card_from_run(results: Results, run_id: int, method: str, *, backend, model_path: Path | None,
-                  model_sha: str | None, spec) -> dict:
+def card_from_run(
+    results: Results, run_id: int, method: str, *, backend, model_path: Path | None, model_sha: str | None, spec
+) -> dict:
     """The card of one finished run and method: its prompt, exactly as the engine built
     it, its calibration as the audit fitted it, and its audited numbers with intervals."""
     run = results.run(run_id)
@@ -50,8 +51,16 @@ def card_from_run(results: Results, run_id: int, method: str, *, backend, model_
     p = rebuild(results.store, run_id)
     demos = demo_pairs(p.sets.demos, p.task.labels)
     chat = chat_for(p, backend)
-    pb = PromptBuilder(backend.tokenize, p.task.prompt, p.task.definition, p.task.labels, eos=backend.eos,
-                       full=p.scoring == "full", chat=chat, where=p.task.source)
+    pb = PromptBuilder(
+        backend.tokenize,
+        p.task.prompt,
+        p.task.definition,
+        p.task.labels,
+        eos=backend.eos,
+        full=p.scoring == "full",
+        chat=chat,
+        where=p.task.source,
+    )
     prefix_text = pb.text(demos, "{input}")
     prefix = prefix_text[: prefix_text.index("{input}")]
     model: dict[str, Any] = {"name": spec.name, "sha256": model_sha}
@@ -60,21 +69,40 @@ def card_from_run(results: Results, run_id: int, method: str, *, backend, model_
     if spec.server:
         model.update(server=list(spec.server), server_model=spec.extra.get("server_model"))
     return {
-        "kind": cards.KIND, "version": cards.CARD_VERSION,
+        "kind": cards.KIND,
+        "version": cards.CARD_VERSION,
         "model": model,
-        "task": {"name": run["task_name"], "version": p.task.version, "content_hash": p.task.content_hash,
-                 "input_template": p.task.input_template},
-        "prompt": {"format": p.task.prompt.as_dict(), "definition": p.task.definition,
-                   "demonstrations": [list(d) for d in demos], "chat_template": bool(p.model.chat_template),
-                   "prefix_text": prefix_text, "prefix_ids": list(backend.tokenize(prefix, bos=True, special=chat is not None))},
-        "labels": list(run["labels"]), "label_ids": (run.get("label_ids") or [[]])[0],
+        "task": {
+            "name": run["task_name"],
+            "version": p.task.version,
+            "content_hash": p.task.content_hash,
+            "input_template": p.task.input_template,
+        },
+        "prompt": {
+            "format": p.task.prompt.as_dict(),
+            "definition": p.task.definition,
+            "demonstrations": [list(d) for d in demos],
+            "chat_template": bool(p.model.chat_template),
+            "prefix_text": prefix_text,
+            "prefix_ids": list(backend.tokenize(prefix, bos=True, special=chat is not None)),
+        },
+        "labels": list(run["labels"]),
+        "label_ids": (run.get("label_ids") or [[]])[0],
         "scoring": run["scoring"],
         "method": {"name": method, "calibration": calibration.to_json()},
-        "audit": {"run": run_id, "shots": run["shots"], "seed": run["seed"], "order": run["demo_order"],
-                  "n_test": len(results.scores(run_id).test), **results.intervals(run_id, method),
-                  "date": datetime.date.today().isoformat(), "lbtui_version": __version__,
-                  "method_version": run.get("method_version") or 1, "current_method_version": METHOD_VERSION,
-                  "mark": method_mark(run).strip() or None},
+        "audit": {
+            "run": run_id,
+            "shots": run["shots"],
+            "seed": run["seed"],
+            "order": run["demo_order"],
+            "n_test": len(results.scores(run_id).test),
+            **results.intervals(run_id, method),
+            "date": datetime.date.today().isoformat(),
+            "lbtui_version": __version__,
+            "method_version": run.get("method_version") or 1,
+            "current_method_version": METHOD_VERSION,
+            "mark": method_mark(run).strip() or None,
+        },
     }
 
 
@@ -83,8 +111,16 @@ class Classifier:
     ``labels``, ``save``. Inputs are strings for one-field tasks, dicts of fields
     otherwise. One model load per Classifier (``close`` or ``with`` frees it)."""
 
-    def __init__(self, card: dict, backend, *, numbers: str, store: Store | None = None, bc_prior: str = "test",
-                 where: str = "card"):
+    def __init__(
+        self,
+        card: dict,
+        backend,
+        *,
+        numbers: str,
+        store: Store | None = None,
+        bc_prior: str = "test",
+        where: str = "card",
+    ):
         self.card = card
         self.backend = backend
         self.store = store
@@ -93,7 +129,9 @@ class Classifier:
         if bc_prior not in BC_PRIORS:
             raise UserError("--bc-prior", f"must be one of {', '.join(BC_PRIORS)}, got {bc_prior!r}")
         if bc_prior == "batch" and card["method"]["name"] != "bc":
-            raise UserError("--bc-prior", f"only batch calibration estimates its prior from a batch, not {card['method']['name']}")
+            raise UserError(
+                "--bc-prior", f"only batch calibration estimates its prior from a batch, not {card['method']['name']}"
+            )
         self.bc_prior = bc_prior
         self.labels: tuple[str, ...] = tuple(card["labels"])
         self.method: str = card["method"]["name"]
@@ -111,19 +149,39 @@ class Classifier:
                 raise UserError(f"{where}: prompt.chat_template", "the model's GGUF has no chat template")
             chat = chat_wrap(template)
         self._demos = [tuple(d) for d in prompt["demonstrations"]]
-        self._pb = PromptBuilder(backend.tokenize, PromptFormat(**prompt["format"]), prompt["definition"], self.labels,
-                                 eos=backend.eos, full=self.scoring == "full", chat=chat, where=where)
+        self._pb = PromptBuilder(
+            backend.tokenize,
+            PromptFormat(**prompt["format"]),
+            prompt["definition"],
+            self.labels,
+            eos=backend.eos,
+            full=self.scoring == "full",
+            chat=chat,
+            where=where,
+        )
         prefix = prompt["prefix_text"][: prompt["prefix_text"].index("{input}")] if "prefix_text" in prompt else None
-        if prefix is not None and list(backend.tokenize(prefix, bos=True, special=chat is not None)) != prompt["prefix_ids"]:
-            raise UserError(f"{where}: prompt.prefix_ids", "this model tokenizes the card's prompt differently; is it"
-                                                           " the model the card was made with?")
+        if (
+            prefix is not None
+            and list(backend.tokenize(prefix, bos=True, special=chat is not None)) != prompt["prefix_ids"]
+        ):
+            raise UserError(
+                f"{where}: prompt.prefix_ids",
+                "this model tokenizes the card's prompt differently; is it the model the card was made with?",
+            )
         self.evaluated = 0  # inputs this classifier sent to the backend (the rest were read from the store)
 
     # --- construction ---------------------------------------------------------------
 
     @classmethod
-    def from_run(cls, run_id: int, method: str = "bc", db: str | Path | None = None, *, bc_prior: str = "test",
-                 backend_factory: Callable | None = None) -> "Classifier":
+    def from_run(
+        cls,
+        run_id: int,
+        method: str = "bc",
+        db: str | Path | None = None,
+        *,
+        bc_prior: str = "test",
+        backend_factory: Callable | None = None,
+    ) -> "Classifier":
         """The classifier of a finished run in the store ``db`` (default: the user's store)
         under ``method``, with the run's own model, prompt and fitted calibration."""
         from .. import paths
@@ -139,12 +197,22 @@ class Classifier:
             path = p.model.locate()
             if path is not None:
                 check_gguf(path, where=p.model.where)
-            sha = model_registry.identity(p.model, store.cached_sha256(path, model_registry.sha256_file) if path else None)
+            sha = model_registry.identity(
+                p.model, store.cached_sha256(path, model_registry.sha256_file) if path else None
+            )
             backend = (backend_factory or load_backend)(p.model, path)
             try:
-                card = card_from_run(results, run_id, method, backend=backend, model_path=path, model_sha=sha, spec=p.model)
-                return cls(card, backend, numbers=numbers_key(sha, backend), store=store, bc_prior=bc_prior,
-                           where=f"run {run_id}")
+                card = card_from_run(
+                    results, run_id, method, backend=backend, model_path=path, model_sha=sha, spec=p.model
+                )
+                return cls(
+                    card,
+                    backend,
+                    numbers=numbers_key(sha, backend),
+                    store=store,
+                    bc_prior=bc_prior,
+                    where=f"run {run_id}",
+                )
             except BaseException:
                 backend.close()
                 raise
@@ -153,8 +221,15 @@ class Classifier:
             raise
 
     @classmethod
-    def load(cls, path: str | Path, model: str, *, db: str | Path | None = None, bc_prior: str = "test",
-             backend_factory: Callable | None = None) -> "Classifier":
+    def load(
+        cls,
+        path: str | Path,
+        model: str,
+        *,
+        db: str | Path | None = None,
+        bc_prior: str = "test",
+        backend_factory: Callable | None = None,
+    ) -> "Classifier":
         """The classifier a saved card describes, with ``model`` (a models.toml name or a
         .gguf path), refused in one line when the model's file is not the card's."""
         card = cards.load(Path(path))
@@ -164,15 +239,23 @@ class Classifier:
             check_gguf(file, where=spec.where)
         store = Store(Path(db)) if db is not None else None
         try:
-            digest = (store.cached_sha256(file, model_registry.sha256_file) if store else model_registry.sha256_file(file)) \
-                if file is not None else None
+            digest = (
+                (store.cached_sha256(file, model_registry.sha256_file) if store else model_registry.sha256_file(file))
+                if file is not None
+                else None
+            )
             sha = model_registry.identity(spec, digest)
             if sha != card["model"]["sha256"]:
-                raise UserError("--model", f"{file or spec.name} is not the model the card {path} was made with (sha256"
-                                           f" {sha[:12]}..., the card's {card['model']['sha256'][:12]}...)")
+                raise UserError(
+                    "--model",
+                    f"{file or spec.name} is not the model the card {path} was made with (sha256"
+                    f" {sha[:12]}..., the card's {card['model']['sha256'][:12]}...)",
+                )
             backend = (backend_factory or load_backend)(spec, file)
             try:
-                return cls(card, backend, numbers=numbers_key(sha, backend), store=store, bc_prior=bc_prior, where=str(path))
+                return cls(
+                    card, backend, numbers=numbers_key(sha, backend), store=store, bc_prior=bc_prior, where=str(path)
+                )
             except BaseException:
                 backend.close()
                 raise
@@ -204,7 +287,9 @@ class Classifier:
         """An input's text: the task's input template filled with its fields."""
         if isinstance(x, str):
             if len(self.fields) != 1:
-                raise UserError(where, f"this task takes the fields {', '.join(self.fields)}; give a dict, not a string")
+                raise UserError(
+                    where, f"this task takes the fields {', '.join(self.fields)}; give a dict, not a string"
+                )
             row = {self.fields[0]: x}
         elif isinstance(x, Mapping):
             row = dict(x)
@@ -230,8 +315,11 @@ class Classifier:
             enc = self._pb.encode(self._demos, text)
             need = len(enc.prompt) + max(len(c) for c in enc.labels)
             if need > self.backend.n_ctx:
-                raise PromptTooLong(name, f"the prompt needs {need} tokens, {need - self.backend.n_ctx} more than n_ctx"
-                                          f" {self.backend.n_ctx}; shorten the input")
+                raise PromptTooLong(
+                    name,
+                    f"the prompt needs {need} tokens, {need - self.backend.n_ctx} more than n_ctx"
+                    f" {self.backend.n_ctx}; shorten the input",
+                )
             out.append((Request(enc.prompt, enc.labels), text))
         return out
 
@@ -252,11 +340,17 @@ class Classifier:
         per_call = max(BATCH, self.backend.requests_per_call)
         where = self.where
         for lo in range(0, len(order), per_call):
-            chunk = order[lo: lo + per_call]
-            got = checked_scores(self.backend.score([todo[a][0] for a in chunk], mode=self.scoring),
-                                 [repr(todo[a][1][:40]) for a in chunk], self.labels, where)
+            chunk = order[lo : lo + per_call]
+            got = checked_scores(
+                self.backend.score([todo[a][0] for a in chunk], mode=self.scoring),
+                [repr(todo[a][1][:40]) for a in chunk],
+                self.labels,
+                where,
+            )
             if self.store is not None:
-                self.store.add_loose_scores([{"address": a, "scores": s, "text": todo[a][1]} for a, s in zip(chunk, got)])
+                self.store.add_loose_scores(
+                    [{"address": a, "scores": s, "text": todo[a][1]} for a, s in zip(chunk, got)]
+                )
             found.update({a: list(s) for a, s in zip(chunk, got)})
             self.evaluated += len(chunk)
         return np.array([found[a] for a in address], dtype=np.float64).reshape(len(reqs), len(self.labels))
@@ -268,8 +362,11 @@ class Classifier:
     def calibrate(self, raw: np.ndarray) -> np.ndarray:
         if self.bc_prior == "batch":
             if len(raw) < BC_MIN_BATCH:
-                raise UserError("--bc-prior", f"batch needs at least {BC_MIN_BATCH} inputs to estimate the prior, got"
-                                              f" {len(raw)}; the default (the run's test inputs) needs none")
+                raise UserError(
+                    "--bc-prior",
+                    f"batch needs at least {BC_MIN_BATCH} inputs to estimate the prior, got"
+                    f" {len(raw)}; the default (the run's test inputs) needs none",
+                )
             return Calibration.from_prior(mean_prior(raw))(raw)
         return self.calibration(raw)
 

@@ -60,10 +60,13 @@ def run(spec: ModelSpec, task: Task, *, shots: int, limit: int, n: int, mode: st
     from ..backends import load_backend
     from ..errors import UserError
 
-    new = [dict(ex.fields) or ex.text for ex in task.test[limit: limit + n]]
+    new = [dict(ex.fields) or ex.text for ex in task.test[limit : limit + n]]
     if len(new) < n:
-        raise UserError("--classify", f"{task.name} has {len(task.test)} test inputs: {n} new ones past --limit {limit}"
-                                      f" need {limit + n}; lower --limit or --classify")
+        raise UserError(
+            "--classify",
+            f"{task.name} has {len(task.test)} test inputs: {n} new ones past --limit {limit}"
+            f" need {limit + n}; lower --limit or --classify",
+        )
     path = spec.locate()
     note(f"loading {spec.name}")
     backend = load_backend(spec, path)
@@ -90,11 +93,21 @@ def run(spec: ModelSpec, task: Task, *, shots: int, limit: int, n: int, mode: st
         audit_rate = len(p.items) / audit_seconds
         test_rate = clock.test_rate()
         rate = n / seconds
-        return {"model": spec.name, "task": task.name, "shots": shots, "mode": mode, "audit_inputs": len(p.items),
-                "audit_seconds": round(audit_seconds, 2), "audit_inputs_per_s": round(audit_rate, 2),
-                "audit_test_inputs_per_s": round(test_rate, 2),
-                "classify_inputs": n, "classify_evaluated": evaluated, "classify_seconds": round(seconds, 2),
-                "classify_inputs_per_s": round(rate, 2), "ratio_to_audit": round(rate / audit_rate, 3),
-                "ratio_to_audit_test": round(rate / test_rate, 3)}
+        return {
+            "model": spec.name,
+            "task": task.name,
+            "shots": shots,
+            "mode": mode,
+            "audit_inputs": len(p.items),
+            "audit_seconds": round(audit_seconds, 2),
+            "audit_inputs_per_s": round(audit_rate, 2),
+            "audit_test_inputs_per_s": round(test_rate, 2),
+            "classify_inputs": n,
+            "classify_evaluated": evaluated,
+            "classify_seconds": round(seconds, 2),
+            "classify_inputs_per_s": round(rate, 2),
+            "ratio_to_audit": round(rate / audit_rate, 3),
+            "ratio_to_audit_test": round(rate / test_rate, 3),
+        }
     finally:
         backend.close()

@@ -19,7 +19,12 @@ from ..analysis import bootstrap as bs
 from ..analysis.calibrations import METHODS, Calibration, fit_all
 from ..analysis.metrics import Metrics, softmax
 from ..analysis.results import (
-    analysis_version, calibrations_from_payload, evaluate_with, method_mark, metrics_from_payload, metrics_payload,
+    analysis_version,
+    calibrations_from_payload,
+    evaluate_with,
+    method_mark,
+    metrics_from_payload,
+    metrics_payload,
 )
 from ..errors import RunError, UserError
 from ..store import SETS, RunStatus, Store, owner_alive
@@ -34,9 +39,15 @@ def run_scores(store: Store, run_id: int) -> RunScores:
     s = {name: store.scored_set(run_id, name, k) for name in SETS}
     store.check_done(run, sum(len(x.example_ids) for x in s.values()))
     return RunScores(
-        k=k, test=s["test"].scores.reshape(-1, k), test_gold=s["test"].gold, bias=s["bias"].scores.reshape(-1, k),
-        bias_gold=s["bias"].gold, cc=s["cc"].scores.reshape(-1, k), dc=s["dc"].scores.reshape(-1, k),
-        looc=s["looc"].scores.reshape(-1, k), looc_gold=s["looc"].gold,
+        k=k,
+        test=s["test"].scores.reshape(-1, k),
+        test_gold=s["test"].gold,
+        bias=s["bias"].scores.reshape(-1, k),
+        bias_gold=s["bias"].gold,
+        cc=s["cc"].scores.reshape(-1, k),
+        dc=s["dc"].scores.reshape(-1, k),
+        looc=s["looc"].scores.reshape(-1, k),
+        looc_gold=s["looc"].gold,
     )
 
 
@@ -102,6 +113,7 @@ class Results:
     def selection(self, run_id: int) -> dict[str, dict[str, float]]:
         """Each method's macro-F1 and BiasScore on the run's labelled bias set (held out
         from the test set): what a recommendation is chosen on (analysis.choice)."""
+
         def make():
             rs, calibrations = self.scores(run_id), self.report(run_id).calibrations
             pb, gold = softmax(rs.bias), np.asarray(rs.bias_gold)
@@ -111,6 +123,7 @@ class Results:
                 got = bs.metrics_batch(gold[None], q.argmax(axis=-1), q, gold[None], rs.k)
                 out[m] = {"macro_f1": float(got["macro_f1"][0]), "bias_score": float(got["bias_score"][0])}
             return out
+
         return self._cached("selection", run_id, (), make) if len(self.scores(run_id).bias) else {}
 
     def report(self, run_id: int) -> RunReport:
@@ -143,22 +156,30 @@ class Results:
             raise UserError("--method", f"unknown method {method!r} ({', '.join(METHODS)})")
         rep = self.report(run_id)
         if method not in rep.calibrations:
-            raise UserError("--method", f"{method} does not apply to run {run_id}: {rep.reasons.get(method, 'no calibration')}")
+            raise UserError(
+                "--method", f"{method} does not apply to run {run_id}: {rep.reasons.get(method, 'no calibration')}"
+            )
         return rep.calibrations[method]
 
     def probs(self, run_id: int) -> bs.RunProbs:
         """What the bootstrap resamples: the run's probabilities and its kept calibrations."""
         rs = self.scores(run_id)
-        return bs.RunProbs(rs.k, softmax(rs.test), rs.test_gold, softmax(rs.bias), rs.bias_gold,
-                           self.report(run_id).calibrations)
+        return bs.RunProbs(
+            rs.k, softmax(rs.test), rs.test_gold, softmax(rs.bias), rs.bias_gold, self.report(run_id).calibrations
+        )
 
     def draws(self, run_id: int, *, resamples: int, seed: int, stream: int, methods=METHODS) -> tuple[dict, dict, int]:
         """A finished run's point values, its bootstrap resamples and its test size, drawn
         once per (resamples, seed, stream, methods)."""
+
         def make():
             rp = self.probs(run_id)
-            return (bs.point(rp, methods), bs.resample(rp, methods, resamples=resamples, seed=seed, stream=stream),
-                    len(rp.test))
+            return (
+                bs.point(rp, methods),
+                bs.resample(rp, methods, resamples=resamples, seed=seed, stream=stream),
+                len(rp.test),
+            )
+
         return self._cached("draws", run_id, (resamples, seed, stream, tuple(methods)), make)
 
     def intervals(self, run_id: int, method: str, *, resamples: int = bs.RESAMPLES, seed: int = 0) -> dict:

@@ -17,5 +17,22 @@ from .records import LABELLED_SETS, RUN_COLUMNS, SETS, Claim, RunRecord, RunStat
 from .schema import SCHEMA_VERSION
 from .tx import store_error, transaction
 
-__all__ = ["HOST", "Claim", "LABELLED_SETS", "RUN_COLUMNS", "SCHEMA_VERSION", "SETS", "STALE_LOCAL", "STALE_SECONDS", "RunRecord",
-           "RunStatus", "ScoredSet", "Store", "new_owner", "owner_alive", "parse_scores", "store_error", "transaction"]
+__all__ = [
+    "HOST",
+    "Claim",
+    "LABELLED_SETS",
+    "RUN_COLUMNS",
+    "SCHEMA_VERSION",
+    "SETS",
+    "STALE_LOCAL",
+    "STALE_SECONDS",
+    "RunRecord",
+    "RunStatus",
+    "ScoredSet",
+    "Store",
+    "new_owner",
+    "owner_alive",
+    "parse_scores",
+    "store_error",
+    "transaction",
+]

@@ -109,21 +109,43 @@ class Store:
                 if metadata and not row[1]:
                     db["models"].update(row[0], {"metadata": json.dumps(metadata)})
                 return row[0]
-            return db["models"].insert(
-                {"name": name, "path": str(path) if path else None, "sha256": sha256, "size": path.stat().st_size if path else None,
-                 "metadata": json.dumps(metadata) if metadata else None, "created": now()}
-            ).last_pk
+            return (
+                db["models"]
+                .insert(
+                    {
+                        "name": name,
+                        "path": str(path) if path else None,
+                        "sha256": sha256,
+                        "size": path.stat().st_size if path else None,
+                        "metadata": json.dumps(metadata) if metadata else None,
+                        "created": now(),
+                    }
+                )
+                .last_pk
+            )
 
     def upsert_task(self, task) -> int:
         with self._tx() as db:
             row = db.execute("SELECT id FROM tasks WHERE content_hash = ?", [task.content_hash]).fetchone()
             if row:
                 return row[0]
-            return db["tasks"].insert(
-                {"name": task.name, "version": task.version, "content_hash": task.content_hash,
-                 "labels": json.dumps(list(task.labels)), "definition": task.definition, "source": task.source,
-                 "n_pool": len(task.pool), "n_test": len(task.test), "created": now()}
-            ).last_pk
+            return (
+                db["tasks"]
+                .insert(
+                    {
+                        "name": task.name,
+                        "version": task.version,
+                        "content_hash": task.content_hash,
+                        "labels": json.dumps(list(task.labels)),
+                        "definition": task.definition,
+                        "source": task.source,
+                        "n_pool": len(task.pool),
+                        "n_test": len(task.test),
+                        "created": now(),
+                    }
+                )
+                .last_pk
+            )
 
     # --- runs --------------------------------------------------------------------------
 
@@ -180,8 +202,10 @@ class Store:
 
     def test_sizes(self) -> dict[int, int]:
         """Each run's number of test examples: its --limit, or its task's test set where smaller."""
-        sql = ("SELECT runs.id, CASE WHEN runs.limit_ > 0 AND runs.limit_ < tasks.n_test THEN runs.limit_"
-               " ELSE tasks.n_test END FROM runs JOIN tasks ON tasks.id = runs.task_id")
+        sql = (
+            "SELECT runs.id, CASE WHEN runs.limit_ > 0 AND runs.limit_ < tasks.n_test THEN runs.limit_"
+            " ELSE tasks.n_test END FROM runs JOIN tasks ON tasks.id = runs.task_id"
+        )
         return dict(self.db.execute(sql).fetchall())
 
     def task_origin(self, task_id: int) -> tuple[str, str]:
@@ -206,7 +230,9 @@ class Store:
         except sqlite3.Error as e:
             raise store_error(e, self.path) from None
 
-    def run_states(self, run_ids: list[int], known: dict[int, RunRecord] | None = None) -> dict[int, tuple[RunRecord, int]]:
+    def run_states(
+        self, run_ids: list[int], known: dict[int, RunRecord] | None = None
+    ) -> dict[int, tuple[RunRecord, int]]:
         """Each run and its number of stored scores, in one to three queries whatever the
         number of runs (a finished run holds all its items). Runs in ``known`` whose status
         has not changed are not read again."""
@@ -234,14 +260,16 @@ class Store:
         if not run_ids:
             return {}
         marks = ",".join("?" * len(run_ids))
-        rows = self.db.execute(f"SELECT run_id, payload FROM run_metrics WHERE version = ? AND run_id IN ({marks})",
-                               [version, *run_ids]).fetchall()
+        rows = self.db.execute(
+            f"SELECT run_id, payload FROM run_metrics WHERE version = ? AND run_id IN ({marks})", [version, *run_ids]
+        ).fetchall()
         return {rid: json.loads(p) for rid, p in rows}
 
     def put_metrics(self, run_id: int, version: str, payload: dict) -> None:
         with self._tx() as db:
-            db["run_metrics"].upsert({"run_id": run_id, "version": version, "payload": json.dumps(payload)},
-                                     pk=("run_id", "version"))
+            db["run_metrics"].upsert(
+                {"run_id": run_id, "version": version, "payload": json.dumps(payload)}, pk=("run_id", "version")
+            )
 
     # --- scores ------------------------------------------------------------------------
 
@@ -263,8 +291,15 @@ class Store:
     def add_loose_scores(self, rows: Iterable[dict]) -> None:
         """Commit scores of inputs outside any run (address, scores, text) atomically; an
         address already stored is kept as it is."""
-        payload = [{"address": r["address"], "scores": json.dumps([float(x) for x in r["scores"]]), "text": r["text"],
-                    "created": now()} for r in rows]
+        payload = [
+            {
+                "address": r["address"],
+                "scores": json.dumps([float(x) for x in r["scores"]]),
+                "text": r["text"],
+                "created": now(),
+            }
+            for r in rows
+        ]
         with self._tx() as db:
             db["loose_scores"].insert_all(payload, pk="address", ignore=True)
 
@@ -275,8 +310,16 @@ class Store:
         """Commit one batch of scored inputs (and the run's token count) atomically.
         Rows already present are kept as they are."""
         payload = [
-            {"run_id": run_id, "set": r["set"], "idx": r["idx"], "example_id": r["example_id"], "text": r["text"],
-             "gold": r["gold"], "scores": json.dumps([float(x) for x in r["scores"]]), "address": r.get("address")}
+            {
+                "run_id": run_id,
+                "set": r["set"],
+                "idx": r["idx"],
+                "example_id": r["example_id"],
+                "text": r["text"],
+                "gold": r["gold"],
+                "scores": json.dumps([float(x) for x in r["scores"]]),
+                "address": r.get("address"),
+            }
             for r in rows
         ]
         with self._tx() as db:
@@ -299,7 +342,8 @@ class Store:
         ).fetchall()
         k = k if k is not None else len(self.run(run_id)["labels"])
         return ScoredSet(
-            example_ids=[r[1] for r in rows], texts=[r[2] for r in rows],
+            example_ids=[r[1] for r in rows],
+            texts=[r[2] for r in rows],
             gold=self._checked_gold(run_id, name, rows, k, col=3),
             scores=self._checked_scores(run_id, name, rows, k, col=4),
         )
@@ -317,8 +361,12 @@ class Store:
         for r in rows:
             got = parse_scores(r[col])
             if got is None or len(got) != k:
-                raise self._damaged(run_id, name, r[0], f"scores {printable(str(r[col]))[:40]!r} are not {k}"
-                                                         " log-probabilities (finite numbers, at most 0)")
+                raise self._damaged(
+                    run_id,
+                    name,
+                    r[0],
+                    f"scores {printable(str(r[col]))[:40]!r} are not {k} log-probabilities (finite numbers, at most 0)",
+                )
         raise AssertionError("unreachable: some row failed the vectorised check")
 
     def _checked_gold(self, run_id: int, name: str, rows: list, k: int, col: int) -> np.ndarray:
@@ -328,13 +376,16 @@ class Store:
         for r, g in zip(rows, gold):
             if not (type(g) is int and (0 if labelled else -1) <= g < (k if labelled else 0)):
                 what = "one of the run's" if labelled else "none, as for every text of this set, not one of its"
-                raise self._damaged(run_id, name, r[0], f"gold label {printable(str(r[col]))[:20]!r} is not {what}"
-                                                         f" {k} labels")
+                raise self._damaged(
+                    run_id, name, r[0], f"gold label {printable(str(r[col]))[:20]!r} is not {what} {k} labels"
+                )
         return np.array(gold, dtype=np.int64)
 
     def _damaged(self, run_id: int, name: str, idx, what: str) -> StoreError:
-        return StoreError(f"{self.path}: run {run_id}, {name} row {idx}: {what}; the store was edited or"
-                                  " damaged (score the run again in another store)")
+        return StoreError(
+            f"{self.path}: run {run_id}, {name} row {idx}: {what}; the store was edited or"
+            " damaged (score the run again in another store)"
+        )
 
     def check_done(self, run: RunRecord, held: int) -> None:
         """A finished run holds every input it planned (``held``: the rows read of it);
@@ -342,17 +393,22 @@ class Store:
         if run["status"] != RunStatus.DONE or not run.get("n_items"):
             return
         if held != run["n_items"]:
-            raise StoreError(f"{self.path}: run {run['id']} is marked done but holds {held} of its"
-                                     f" {run['n_items']} scores; the store was edited or damaged (score the run"
-                                     " again in another store)")
+            raise StoreError(
+                f"{self.path}: run {run['id']} is marked done but holds {held} of its"
+                f" {run['n_items']} scores; the store was edited or damaged (score the run"
+                " again in another store)"
+            )
 
     def score_rows(self, run_id: int) -> list[dict]:
         """Every stored row of a run (test, bias, cc, dc, looc), each checked as scored_set checks."""
-        rows = list(self.db.query(
-            'SELECT run_id, "set", idx, example_id, text, gold, scores FROM scores WHERE run_id = ? '
-            "ORDER BY CASE \"set\" WHEN 'test' THEN 0 WHEN 'bias' THEN 1 WHEN 'cc' THEN 2 WHEN 'dc' THEN 3 ELSE 4 END, idx",
-            [run_id],
-        ))
+        rows = list(
+            self.db.query(
+                'SELECT run_id, "set", idx, example_id, text, gold, scores FROM scores WHERE run_id = ? '
+                "ORDER BY CASE \"set\" WHEN 'test' THEN 0 WHEN 'bias' THEN 1 WHEN 'cc' THEN 2 WHEN 'dc' THEN 3"
+                " ELSE 4 END, idx",
+                [run_id],
+            )
+        )
         k = len(self.run(run_id)["labels"])
         for r in rows:
             cells = (r["idx"], r["gold"], r["scores"])

@@ -60,4 +60,3 @@ def owner_alive(owner: str, heartbeat: float | None) -> bool:
             return True
         return not started or started == _started(int(pid))  # another process got the pid
     return heartbeat is not None and now() - heartbeat < STALE_SECONDS
-

@@ -14,12 +14,39 @@ import numpy as np
 from ..errors import StoreError, printable
 
 RUN_COLUMNS = {
-    "id": int, "key": str, "model_id": int, "task_id": int, "model_name": str, "task_name": str,
-    "shots": int, "seed": int, "demo_order": int, "scoring": str, "prompt_format": str, "prompt_prefix": str,
-    "limit_": int, "n_bias": int, "chat_template": int, "labels": str, "demo_ids": str,
-    "params": str, "status": str, "error": str, "owner": str, "heartbeat": float, "n_items": int, "created": float,
-    "started": float, "finished": float, "seconds": float, "tokens_evaluated": int, "method_version": int,
-    "label_ids": str, "data_options": str, "inputs_evaluated": int, "inputs_reused": int,
+    "id": int,
+    "key": str,
+    "model_id": int,
+    "task_id": int,
+    "model_name": str,
+    "task_name": str,
+    "shots": int,
+    "seed": int,
+    "demo_order": int,
+    "scoring": str,
+    "prompt_format": str,
+    "prompt_prefix": str,
+    "limit_": int,
+    "n_bias": int,
+    "chat_template": int,
+    "labels": str,
+    "demo_ids": str,
+    "params": str,
+    "status": str,
+    "error": str,
+    "owner": str,
+    "heartbeat": float,
+    "n_items": int,
+    "created": float,
+    "started": float,
+    "finished": float,
+    "seconds": float,
+    "tokens_evaluated": int,
+    "method_version": int,
+    "label_ids": str,
+    "data_options": str,
+    "inputs_evaluated": int,
+    "inputs_reused": int,
 }
 SETS = ("test", "bias", "cc", "dc", "looc")
 LABELLED_SETS = ("test", "bias", "looc")
@@ -113,13 +140,16 @@ def decode_run(row: dict) -> RunRecord:
             try:
                 row[key] = json.loads(row[key])
             except (TypeError, ValueError):
-                raise StoreError(f"run {row.get('id')}: its {key} {printable(str(row[key]))[:40]!r} are not"
-                                         " JSON; the store was edited or damaged") from None
+                raise StoreError(
+                    f"run {row.get('id')}: its {key} {printable(str(row[key]))[:40]!r} are not"
+                    " JSON; the store was edited or damaged"
+                ) from None
     labels = row.get("labels")
     if not (isinstance(labels, list) and len(labels) >= 2 and all(isinstance(x, str) for x in labels)):
-        raise StoreError(f"run {row.get('id')}: its labels {printable(str(labels))[:40]!r} are not a list of"
-                                 " two or more names; the store was edited or damaged")
+        raise StoreError(
+            f"run {row.get('id')}: its labels {printable(str(labels))[:40]!r} are not a list of"
+            " two or more names; the store was edited or damaged"
+        )
     row["demo_order"] = row.get("demo_order") or 0  # runs stored before orderings existed: drawn order
     row["method_version"] = row.get("method_version") or 1  # runs stored before the column: version 1
     return row
-

@@ -15,8 +15,16 @@ from .records import RUN_COLUMNS, RunStatus
 from .tx import store_error, transaction
 
 # Run columns the first schema lacked (lbtui's first commit); migration 2 adds them.
-LATER_RUN_COLUMNS = ("demo_order", "owner", "heartbeat", "method_version", "label_ids", "data_options",
-                     "inputs_evaluated", "inputs_reused")
+LATER_RUN_COLUMNS = (
+    "demo_order",
+    "owner",
+    "heartbeat",
+    "method_version",
+    "label_ids",
+    "data_options",
+    "inputs_evaluated",
+    "inputs_reused",
+)
 
 
 @dataclass(frozen=True)
@@ -31,27 +39,41 @@ def _v1_tables(db) -> None:
     db["meta"].create({"key": str, "value": str}, pk="key", if_not_exists=True)
     db["models"].create(
         {"id": int, "name": str, "path": str, "sha256": str, "size": int, "metadata": str, "created": float},
-        pk="id", if_not_exists=True,
+        pk="id",
+        if_not_exists=True,
     )
     db["models"].create_index(["sha256"], unique=True, if_not_exists=True)
     db["tasks"].create(
-        {"id": int, "name": str, "version": str, "content_hash": str, "labels": str, "definition": str,
-         "source": str, "n_pool": int, "n_test": int, "created": float},
-        pk="id", if_not_exists=True,
+        {
+            "id": int,
+            "name": str,
+            "version": str,
+            "content_hash": str,
+            "labels": str,
+            "definition": str,
+            "source": str,
+            "n_pool": int,
+            "n_test": int,
+            "created": float,
+        },
+        pk="id",
+        if_not_exists=True,
     )
     db["tasks"].create_index(["content_hash"], unique=True, if_not_exists=True)
     db["runs"].create(
         {c: t for c, t in RUN_COLUMNS.items() if c not in LATER_RUN_COLUMNS},
-        pk="id", foreign_keys=[("model_id", "models", "id"), ("task_id", "tasks", "id")],
+        pk="id",
+        foreign_keys=[("model_id", "models", "id"), ("task_id", "tasks", "id")],
         if_not_exists=True,
     )
     db["runs"].create_index(["key"], unique=True, if_not_exists=True)
     db["scores"].create(
         {"run_id": int, "set": str, "idx": int, "example_id": str, "text": str, "gold": int, "scores": str},
-        pk=("run_id", "set", "idx"), foreign_keys=[("run_id", "runs", "id")], if_not_exists=True,
+        pk=("run_id", "set", "idx"),
+        foreign_keys=[("run_id", "runs", "id")],
+        if_not_exists=True,
     )
-    db["file_hashes"].create({"path": str, "size": int, "mtime_ns": int, "sha256": str}, pk="path",
-                             if_not_exists=True)
+    db["file_hashes"].create({"path": str, "size": int, "mtime_ns": int, "sha256": str}, pk="path", if_not_exists=True)
 
 
 def _v2_columns(db) -> None:
@@ -78,9 +100,15 @@ def _v3_invalid_scores(db) -> None:
         db.execute('DELETE FROM scores WHERE run_id = ? AND "set" = ? AND idx = ?', [rid, st, idx])
     for rid in sorted({b[0] for b in bad}):
         db.execute("DELETE FROM run_metrics WHERE run_id = ?", [rid])
-        db.execute("UPDATE runs SET status = ?, finished = NULL, error = ? WHERE id = ?",
-                   [str(RunStatus.FAILED), "held scores that are not log-probabilities (NaN, infinite or"
-                    " positive), removed; run the same command again to score them", rid])
+        db.execute(
+            "UPDATE runs SET status = ?, finished = NULL, error = ? WHERE id = ?",
+            [
+                str(RunStatus.FAILED),
+                "held scores that are not log-probabilities (NaN, infinite or"
+                " positive), removed; run the same command again to score them",
+                rid,
+            ],
+        )
     db.execute("DELETE FROM meta WHERE key = 'scores_checked'")  # schema 1's mark of this check
 
 
@@ -102,8 +130,10 @@ def check_readable(store) -> None:
             raise StoreError(f"{store.path} is not an lbtui store")
         version = _version_at_most_ours(store)
         if version < 3 and not _checked_by_schema_1(store) and _invalid_scores(store.db):
-            raise StoreError(f"{store.path} holds invalid scores written by an older lbtui; any command"
-                             " that writes it (lbtui run) marks their runs failed so that they are scored again")
+            raise StoreError(
+                f"{store.path} holds invalid scores written by an older lbtui; any command"
+                " that writes it (lbtui run) marks their runs failed so that they are scored again"
+            )
     except sqlite3.Error as e:
         raise store_error(e, store.path) from None
 
@@ -122,8 +152,10 @@ def schema_version(store) -> int:
     try:
         return int(row[0])
     except (TypeError, ValueError):
-        raise StoreError(f"{store.path}: meta schema_version {printable(str(row[0]))[:40]!r} is not a whole"
-                         " number (the store was edited or damaged)") from None
+        raise StoreError(
+            f"{store.path}: meta schema_version {printable(str(row[0]))[:40]!r} is not a whole"
+            " number (the store was edited or damaged)"
+        ) from None
 
 
 def _version_at_most_ours(store) -> int:
@@ -155,22 +187,28 @@ def migrate(store, *, to: int = SCHEMA_VERSION) -> None:
 def _create_loose_table(db) -> None:
     # Scores of inputs outside any run (lbtui classify), by content address only: an
     # input classified before is read back, never evaluated again.
-    db["loose_scores"].create({"address": str, "scores": str, "text": str, "created": float}, pk="address",
-                              if_not_exists=True)
+    db["loose_scores"].create(
+        {"address": str, "scores": str, "text": str, "created": float}, pk="address", if_not_exists=True
+    )
 
 
 def _create_metrics_table(db) -> None:
     # Metrics of finished runs under every method, computed once (fitting ProCa and
     # SC is slow) and keyed by the analysis version that computed them.
-    db["run_metrics"].create({"run_id": int, "version": str, "payload": str}, pk=("run_id", "version"),
-                             foreign_keys=[("run_id", "runs", "id")], if_not_exists=True)
+    db["run_metrics"].create(
+        {"run_id": int, "version": str, "payload": str},
+        pk=("run_id", "version"),
+        foreign_keys=[("run_id", "runs", "id")],
+        if_not_exists=True,
+    )
 
 
 def _invalid_scores(db) -> list[tuple[int, str, int]]:
     # JSON lists of negative floats: a value not starting with '-' (NaN, Infinity, a
     # positive number, 0.0) is the only thing worth parsing.
-    suspects = db.execute(
-        """SELECT run_id, "set", idx, scores FROM scores WHERE scores GLOB '*[[ ][^-]*'""").fetchall()
-    return [(rid, st, idx) for rid, st, idx, text in suspects
-            if not all(np.isfinite(v) and v <= 0 for v in json.loads(text))]
-
+    suspects = db.execute("""SELECT run_id, "set", idx, scores FROM scores WHERE scores GLOB '*[[ ][^-]*'""").fetchall()
+    return [
+        (rid, st, idx)
+        for rid, st, idx, text in suspects
+        if not all(np.isfinite(v) and v <= 0 for v in json.loads(text))
+    ]

@@ -18,13 +18,21 @@ def store_error(e: sqlite3.Error, path: Path) -> StoreError:
     elif "readonly" in msg or "read-only" in msg:
         what = f"{path} is read-only"
     elif "full" in msg or getattr(e, "sqlite_errorname", "") == "SQLITE_IOERR_WRITE":  # EFBIG, ENOSPC
-        what = f"{path} cannot be written: the disk is full or a file-size limit was reached ({e}); what was committed is kept"
+        what = (
+            f"{path} cannot be written: the disk is full or a file-size limit was reached ({e});"
+            " what was committed is kept"
+        )
     elif "disk i/o" in msg:
         gone = str(path) != ":memory:" and Path(path).exists() and not Path(f"{path}-wal").exists()
-        what = (f"{path}: SQLite could not read or write the store's files ({e}): "
-                + ("its -wal file was removed while the store was open" if gone else
-                   "was its -wal or -shm file removed while in use, or is the disk failing?")
-                + " What was committed is kept")
+        what = (
+            f"{path}: SQLite could not read or write the store's files ({e}): "
+            + (
+                "its -wal file was removed while the store was open"
+                if gone
+                else "was its -wal or -shm file removed while in use, or is the disk failing?"
+            )
+            + " What was committed is kept"
+        )
     elif "unable to open" in msg:
         what = f"{path} cannot be opened (is its folder writable?)"
     elif "malformed" in msg:

@@ -30,11 +30,12 @@ def render(template: str, fields: dict[str, Any], *, where: str) -> str:
         if name is None:
             raise TaskError(where, f"unbalanced brace in template {template!r}")
         if name not in fields:
-            raise TaskError(where, f"template field {{{name}}} is not in the data (fields: {', '.join(sorted(fields))})")
+            raise TaskError(
+                where, f"template field {{{name}}} is not in the data (fields: {', '.join(sorted(fields))})"
+            )
         return str(fields[name])
 
     return _FIELD.sub(sub, template)
-
 
 
 def template_fields(template: str) -> list[str]:
@@ -46,10 +47,8 @@ def template_fields(template: str) -> list[str]:
     return names
 
 
-
 def check_template(template: str, allowed: set[str], *, where: str) -> None:
     render(template, {name: "" for name in allowed}, where=where)
-
 
 
 def read_text(path: Path, *, where: str | None = None) -> str:
@@ -63,7 +62,6 @@ def read_text(path: Path, *, where: str | None = None) -> str:
     except UnicodeDecodeError as e:
         line = path.read_bytes()[: e.start].count(b"\n") + 1
         raise TaskError(f"{path}:{line}", "text is not UTF-8") from None
-
 
 
 def jsonl_rows(text: str, where: str) -> list[tuple[int, dict[str, Any]]]:
@@ -81,7 +79,6 @@ def jsonl_rows(text: str, where: str) -> list[tuple[int, dict[str, Any]]]:
             raise TaskError(f"{where}:{n}", "each line must be a JSON object")
         rows.append((n, row))
     return rows
-
 
 
 def read_rows(path: Path, *, pattern: re.Pattern | None = None, where: str = "") -> list[tuple[int, dict[str, Any]]]:
@@ -116,7 +113,6 @@ def read_rows(path: Path, *, pattern: re.Pattern | None = None, where: str = "")
     return rows
 
 
-
 def nested_quantifier(pattern: str) -> bool:
     """Whether a regular expression repeats a group that itself holds a repetition, as in
     (a+)+ or (x*y)*: Python's engine backtracks exponentially on such patterns, and a task
@@ -148,7 +144,6 @@ def nested_quantifier(pattern: str) -> bool:
     return False
 
 
-
 def check_label_text(label: str, where: str) -> None:
     """A label is one line of printable text: it is written into prompts, titles and CSV
     headers, where a newline or a control character would garble them."""
@@ -156,6 +151,8 @@ def check_label_text(label: str, where: str) -> None:
     # space, a zero-width joiner in an emoji, a right-to-left mark) are fine.
     bad = next((c for c in label if ord(c) < 0x20 or 0x7F <= ord(c) <= 0x9F), None)
     if bad is not None:
-        raise TaskError(where, f"label {label!r} holds {'a line break' if bad in chr(10) + chr(13) else 'a control character'}"
-                               f" ({bad!r}); a label is one line of text")
-
+        raise TaskError(
+            where,
+            f"label {label!r} holds {'a line break' if bad in chr(10) + chr(13) else 'a control character'}"
+            f" ({bad!r}); a label is one line of text",
+        )

@@ -36,13 +36,19 @@ TEST = 300
 NAME_WORDS = ("classification", "detection", "answer_generation")
 CATEGORY_WORDS = ("classification", "detection")
 SUMMARY_WORDS = ("classification", "classify", "detect")
-EXCLUDED = frozenset({
-    "task007_mctaco_answer_generation_transient_stationary", "task089_swap_words_verification",
-    "task563_discofuse_answer_generation", "task646_answer_generation",
-    "task342_winomt_classification_profession_pro", "task343_winomt_classification_profession_anti",
-    "task218_rocstories_swap_order_answer_generation", "task1359_numer_sense_answer_generation",
-    "task302_record_classification",
-})
+EXCLUDED = frozenset(
+    {
+        "task007_mctaco_answer_generation_transient_stationary",
+        "task089_swap_words_verification",
+        "task563_discofuse_answer_generation",
+        "task646_answer_generation",
+        "task342_winomt_classification_profession_pro",
+        "task343_winomt_classification_profession_anti",
+        "task218_rocstories_swap_order_answer_generation",
+        "task1359_numer_sense_answer_generation",
+        "task302_record_classification",
+    }
+)
 
 
 @dataclass
@@ -134,8 +140,14 @@ def _definition(doc: dict, where: str) -> str:
 
 
 def import_sni(
-    root: Path, *, name: str = "sni", seed: int = 0, test: int = TEST, exclude: set[str] = frozenset(),
-    force: bool = False, note=lambda m: None,
+    root: Path,
+    *,
+    name: str = "sni",
+    seed: int = 0,
+    test: int = TEST,
+    exclude: set[str] = frozenset(),
+    force: bool = False,
+    note=lambda m: None,
 ) -> tuple[Path, Selection]:
     """Select SNI tasks by the paper's rules and register them as suite ``name``."""
     if not root.exists():
@@ -171,12 +183,23 @@ def import_sni(
             _write_task(tmp, task, doc, raw, path, seed=seed, test=test)
             sel.kept.append(task)
         if not summaries:
-            note("this copy's task files carry no one-line summaries; the summary rule was not applied"
-                 " (names and categories were)")
+            note(
+                "this copy's task files carry no one-line summaries; the summary rule was not applied"
+                " (names and categories were)"
+            )
         if not sel.kept:
-            raise TaskError(str(root), f"no task meets the rules ({len(sel.skipped)} read; e.g. {next(iter(sel.skipped.items()), ('', ''))})")
-        suite = {"name": name, "source": str(root.resolve()), "seed": seed, "created": int(time.time()),
-                 "tasks": list(sel.kept), "skipped": dict(sel.skipped)}
+            raise TaskError(
+                str(root),
+                f"no task meets the rules ({len(sel.skipped)} read; e.g. {next(iter(sel.skipped.items()), ('', ''))})",
+            )
+        suite = {
+            "name": name,
+            "source": str(root.resolve()),
+            "seed": seed,
+            "created": int(time.time()),
+            "tasks": list(sel.kept),
+            "skipped": dict(sel.skipped),
+        }
         (tmp / "suite.toml").write_text(tomli_w.dumps(suite), encoding="utf-8")
         if target.exists():
             old = target.with_name(f".{name}.old{os.getpid()}")
@@ -197,23 +220,37 @@ def _write_task(folder: Path, task: str, doc: dict, raw: bytes, path: Path, *, s
     instances = doc["Instances"]
     labels = sorted({_outputs(i)[0].strip() for i in instances})
     # A fixed seed and the task name give each task its own reproducible split.
-    order = np.random.default_rng([seed, int(hashlib.sha256(task.encode()).hexdigest()[:8], 16)]).permutation(len(instances))
+    order = np.random.default_rng([seed, int(hashlib.sha256(task.encode()).hexdigest()[:8], 16)]).permutation(
+        len(instances)
+    )
     rows = []
     for rank, i in enumerate(order[: POOL + test]):
         inst = instances[i]
         text = inst.get("input")
         if not isinstance(text, str) or not text.strip():
             raise TaskError(f"{path}: Instances[{i}].input", "must be a non-empty string")
-        rows.append({"id": str(inst.get("id", f"{task}-{i}")), "text": text.strip(), "label": _outputs(inst)[0].strip(),
-                     "split": "pool" if rank < POOL else "test"})
+        rows.append(
+            {
+                "id": str(inst.get("id", f"{task}-{i}")),
+                "text": text.strip(),
+                "label": _outputs(inst)[0].strip(),
+                "split": "pool" if rank < POOL else "test",
+            }
+        )
     with paths.within(folder, f"{task}.jsonl", str(path)).open("w", encoding="utf-8") as f:
         for r in rows:
             f.write(json.dumps(r, ensure_ascii=False) + "\n")
     version = hashlib.sha256(raw).hexdigest()[:12]
     cats = doc.get("Categories") or []
-    doc = {"name": task, "version": "sni-" + version, "description": "Super-NaturalInstructions: " + ", ".join(map(str, cats)),
-           "definition": definition, "labels": labels, "data": {"file": task + ".jsonl", "id_field": "id"},
-           "split": {"field": "split", "pool_value": "pool", "test_value": "test", "pool": POOL, "seed": seed}}
+    doc = {
+        "name": task,
+        "version": "sni-" + version,
+        "description": "Super-NaturalInstructions: " + ", ".join(map(str, cats)),
+        "definition": definition,
+        "labels": labels,
+        "data": {"file": task + ".jsonl", "id_field": "id"},
+        "split": {"field": "split", "pool_value": "pool", "test_value": "test", "pool": POOL, "seed": seed},
+    }
     text = f"# Imported from {json.dumps(str(path), ensure_ascii=False)[1:-1]} by lbtui import sni (seed {seed}).\n"
     paths.within(folder, f"{task}.toml", str(path)).write_text(text + tomli_w.dumps(doc), encoding="utf-8")
 
@@ -225,14 +262,20 @@ STALE = (r"\.[A-Za-z0-9_.-]+?\.(?P<pid>\d+)\.[a-z0-9_]{8}", r"\.[A-Za-z0-9_.-]+\
 
 def available() -> dict[str, Path]:
     d = suites_dir()
-    return {p.name: p for p in sorted(d.iterdir()) if not p.name.startswith(".") and (p / "suite.toml").is_file()} \
-        if d.is_dir() else {}
+    return (
+        {p.name: p for p in sorted(d.iterdir()) if not p.name.startswith(".") and (p / "suite.toml").is_file()}
+        if d.is_dir()
+        else {}
+    )
 
 
 def task_files(name: str) -> list[Path]:
     """The task files of a registered suite, in order."""
     found = available()
     if name not in found:
-        raise UserError("--suite", f"no suite {name!r} (registered: {', '.join(found) or 'none'}; import one with lbtui import sni PATH)")
+        raise UserError(
+            "--suite",
+            f"no suite {name!r} (registered: {', '.join(found) or 'none'}; import one with lbtui import sni PATH)",
+        )
     doc = tomllib.loads((found[name] / "suite.toml").read_text(encoding="utf-8"))
     return [found[name] / f"{t}.toml" for t in doc.get("tasks", [])]

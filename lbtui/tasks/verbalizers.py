@@ -22,13 +22,15 @@ from .rows import check_label_text
 
 
 def parse(text: str) -> list[tuple[str, ...]]:
-    """"bad,good;A,B" -> [("bad", "good"), ("A", "B")]: one set a semicolon, words in the
+    """ "bad,good;A,B" -> [("bad", "good"), ("A", "B")]: one set a semicolon, words in the
     task's label order."""
     sets = []
     for part in text.split(";"):
         words = tuple(w.strip() for w in part.split(","))
         if not part.strip() or any(not w for w in words):
-            raise UserError("--verbalizers", f"empty word in {part!r}; write words in label order, sets separated by ';'")
+            raise UserError(
+                "--verbalizers", f"empty word in {part!r}; write words in label order, sets separated by ';'"
+            )
         for w in words:
             check_label_text(w, "--verbalizers")
         if len(set(words)) != len(words):
@@ -39,8 +41,9 @@ def parse(text: str) -> list[tuple[str, ...]]:
 
 def variant(task: Task, words: tuple[str, ...]) -> Task:
     blob = json.dumps([task.content_hash, list(words)]).encode()
-    return dataclasses.replace(task, labels=tuple(words), name=f"{task.name}[{'/'.join(words)}]",
-                               content_hash=hashlib.sha256(blob).hexdigest())
+    return dataclasses.replace(
+        task, labels=tuple(words), name=f"{task.name}[{'/'.join(words)}]", content_hash=hashlib.sha256(blob).hexdigest()
+    )
 
 
 def expand(tasks: list[Task], sets: list[tuple[str, ...]]) -> list[Task]:
@@ -56,8 +59,11 @@ def expand(tasks: list[Task], sets: list[tuple[str, ...]]) -> list[Task]:
                 used.add(i)
     unused = [sets[i] for i in range(len(sets)) if i not in used]
     if unused:
-        raise UserError("--verbalizers", f"{','.join(unused[0])!r} has {len(unused[0])} words; no task has that many labels"
-                                         f" ({', '.join(f'{t.name}: {t.k}' for t in tasks)})")
+        raise UserError(
+            "--verbalizers",
+            f"{','.join(unused[0])!r} has {len(unused[0])} words; no task has that many labels"
+            f" ({', '.join(f'{t.name}: {t.k}' for t in tasks)})",
+        )
     return out
 
 
@@ -67,7 +73,7 @@ def base_name(task_name: str) -> str:
 
 def words_of(task_name: str) -> str:
     """A label-word variant's words as typed ("bad,good"); "" for a task's own words."""
-    return task_name[len(base_name(task_name)):].strip("[]").replace("/", ",")
+    return task_name[len(base_name(task_name)) :].strip("[]").replace("/", ",")
 
 
 def word_rows(reports) -> list[dict]:
@@ -82,11 +88,19 @@ def word_rows(reports) -> list[dict]:
         share = np.asarray(m["none"].predicted_share)
         top = int(share.argmax())
         first.setdefault(key, top)
-        rows.append({
-            "model": key[0], "task": key[1], "shots": key[2], "seed": key[3], "order": key[4], "words": r["labels"],
-            "predicted_share": [float(x) for x in share], "most_predicted_class": top,
-            "bias_score_none": float(m["none"].bias_score),
-            "bias_score_bc": None if m.get("bc") is None else float(m["bc"].bias_score),
-            "same_class_as_original": top == first[key],
-        })
+        rows.append(
+            {
+                "model": key[0],
+                "task": key[1],
+                "shots": key[2],
+                "seed": key[3],
+                "order": key[4],
+                "words": r["labels"],
+                "predicted_share": [float(x) for x in share],
+                "most_predicted_class": top,
+                "bias_score_none": float(m["none"].bias_score),
+                "bias_score_bc": None if m.get("bc") is None else float(m["bc"].bias_score),
+                "same_class_as_original": top == first[key],
+            }
+        )
     return rows

@@ -19,7 +19,17 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.css.query import NoMatches
 from textual.screen import Screen
 from textual.widgets import (
-    Button, Checkbox, Footer, Header, Input, Label, Select, SelectionList, Static, TabbedContent, TabPane,
+    Button,
+    Checkbox,
+    Footer,
+    Header,
+    Input,
+    Label,
+    Select,
+    SelectionList,
+    Static,
+    TabbedContent,
+    TabPane,
 )
 from textual_plotext import PlotextPlot
 
@@ -67,14 +77,31 @@ class LbtuiApp(AuditControl, Refresh, VerdictPanel, PastRuns, Sessions, Drawing,
     ]
 
     def __init__(
-        self, *, db: Path, models: list[str] | None = None, tasks: list[str] | None = None, shots: str = "0,4,8",
-        seeds: str = "1", limit: str = "100", scoring: str = "full", autostart: bool = False, orders: str = "1",
-        backend_factory: Callable | None = None, data: DataOptions | None = None,
+        self,
+        *,
+        db: Path,
+        models: list[str] | None = None,
+        tasks: list[str] | None = None,
+        shots: str = "0,4,8",
+        seeds: str = "1",
+        limit: str = "100",
+        scoring: str = "full",
+        autostart: bool = False,
+        orders: str = "1",
+        backend_factory: Callable | None = None,
+        data: DataOptions | None = None,
     ):
         super().__init__()
         self.db_path = db
-        self.preset = {"models": models or [], "tasks": tasks or [], "shots": shots, "seeds": seeds, "limit": limit, "scoring": scoring,
-                       "orders": orders}
+        self.preset = {
+            "models": models or [],
+            "tasks": tasks or [],
+            "shots": shots,
+            "seeds": seeds,
+            "limit": limit,
+            "scoring": scoring,
+            "orders": orders,
+        }
         self.autostart = autostart
         self.data = data or DataOptions()  # --data-dir, --text-field ... from the command line
         self.backend_factory = backend_factory
@@ -119,10 +146,18 @@ class LbtuiApp(AuditControl, Refresh, VerdictPanel, PastRuns, Sessions, Drawing,
             with VerticalScroll(id="setup"):
                 yield Label("Models", classes="field-title")
                 yield SelectionList[str](*[(n, n, n in chosen_models) for n in registry], id="models")
-                yield Input(", ".join(m for m in chosen_models if m not in registry), placeholder="or a .gguf path", id="model-path")
+                yield Input(
+                    ", ".join(m for m in chosen_models if m not in registry),
+                    placeholder="or a .gguf path",
+                    id="model-path",
+                )
                 yield Label("Tasks", classes="field-title")
                 yield SelectionList[str](*[(n, n, n in chosen_tasks) for n in bundled], id="tasks")
-                yield Input(", ".join(t for t in chosen_tasks if t not in bundled), placeholder="or task files (.toml .jsonl .csv SNI .json)", id="task-path")
+                yield Input(
+                    ", ".join(t for t in chosen_tasks if t not in bundled),
+                    placeholder="or task files (.toml .jsonl .csv SNI .json)",
+                    id="task-path",
+                )
                 yield Label("Shots (comma-separated)", classes="field-title")
                 yield Input(self.preset["shots"], id="shots")
                 with Horizontal(classes="pair"):
@@ -138,8 +173,12 @@ class LbtuiApp(AuditControl, Refresh, VerdictPanel, PastRuns, Sessions, Drawing,
                 yield Label("Other label words (optional)", classes="field-title")
                 yield Input("", placeholder="in label order; sets by ';' e.g. bad,good;A,B", id="verbalizers")
                 yield Label("Scoring", classes="field-title")
-                yield Select([("full (mean log-prob of label + EOS)", "full"), ("first-token", "first-token")],
-                             value=self.preset["scoring"], allow_blank=False, id="scoring")
+                yield Select(
+                    [("full (mean log-prob of label + EOS)", "full"), ("first-token", "first-token")],
+                    value=self.preset["scoring"],
+                    allow_blank=False,
+                    id="scoring",
+                )
                 yield Button("Start audit (ctrl+r)", id="start", variant="success")
             with Vertical(id="main"):
                 with Horizontal(id="methods"):
@@ -164,8 +203,10 @@ class LbtuiApp(AuditControl, Refresh, VerdictPanel, PastRuns, Sessions, Drawing,
                         yield Static(id="label-bars")
                     with TabPane("Past runs", id="history"):
                         yield Static(id="history-hint")
-                        yield Input(placeholder="filter: words every shown run holds (Enter applies, Escape clears)",
-                                    id="history-filter")
+                        yield Input(
+                            placeholder="filter: words every shown run holds (Enter applies, Escape clears)",
+                            id="history-filter",
+                        )
                         yield HistoryTable(id="history-table")
                     with TabPane("Compare", id="compare"):
                         yield Label("Models side by side on the same tasks (mean over seeds)", classes="table-title")
@@ -176,7 +217,9 @@ class LbtuiApp(AuditControl, Refresh, VerdictPanel, PastRuns, Sessions, Drawing,
                     with TabPane("Stability", id="stability"):
                         yield Static(id="stability-hint")
                         yield RowTable(id="stability-table")
-        yield Footer(compact=True, show_command_palette=False)  # the focused view's keys fit 100 columns; ? names ctrl+p
+        yield Footer(
+            compact=True, show_command_palette=False
+        )  # the focused view's keys fit 100 columns; ? names ctrl+p
 
     def on_mount(self) -> None:
         self.sub_title = f"{hardware_summary()} · {self.db_path}"
@@ -198,6 +241,7 @@ class LbtuiApp(AuditControl, Refresh, VerdictPanel, PastRuns, Sessions, Drawing,
             self.action_start()
         else:
             self.restore_session()
+
     # --- starting and cancelling ------------------------------------------------------
 
     @on(Button.Pressed, "#start")
@@ -250,6 +294,7 @@ class LbtuiApp(AuditControl, Refresh, VerdictPanel, PastRuns, Sessions, Drawing,
             self.call_from_thread(self.notify, f"wrote {out} without plots: {NO_PLOTS}", title="Exported", timeout=20)
             return
         self.call_from_thread(self.notify, f"wrote {out}", title="Exported", timeout=15)
+
     # --- toggles and navigation --------------------------------------------------------
 
     def action_toggle_method(self, method: str) -> None:
@@ -353,13 +398,22 @@ class LbtuiApp(AuditControl, Refresh, VerdictPanel, PastRuns, Sessions, Drawing,
         yield SystemCommand("Start audit", "Score the selected models and tasks", self.action_start)
         yield SystemCommand("Cancel audit", "Stop after the current batch, keeping what was scored", self.action_cancel)
         for m in METHODS:
-            yield SystemCommand(f"Toggle {m.upper()}", f"Show or hide calibration {m}", lambda m=m: self.action_toggle_method(m))
-        yield SystemCommand("Show plots", "Metrics against shots, one line per method", lambda: self.action_tab("plots"))
+            yield SystemCommand(
+                f"Toggle {m.upper()}", f"Show or hide calibration {m}", lambda m=m: self.action_toggle_method(m)
+            )
+        yield SystemCommand(
+            "Show plots", "Metrics against shots, one line per method", lambda: self.action_tab("plots")
+        )
         yield SystemCommand("Show past runs", "Every run in the store", lambda: self.action_tab("history"))
-        yield SystemCommand("Compare models", "Models side by side on the same tasks", lambda: self.action_tab("compare"))
+        yield SystemCommand(
+            "Compare models", "Models side by side on the same tasks", lambda: self.action_tab("compare")
+        )
         for fmt, name in (("md", "Markdown"), ("csv", "CSV"), ("html", "HTML")):
-            yield SystemCommand(f"Export report as {name}", "The shown runs' report, beside the store",
-                                lambda fmt=fmt: self.action_export_view(fmt))
+            yield SystemCommand(
+                f"Export report as {name}",
+                "The shown runs' report, beside the store",
+                lambda fmt=fmt: self.action_export_view(fmt),
+            )
         yield SystemCommand("Key bindings", "Help", self.action_help)
 
     # --- drawing -----------------------------------------------------------------------
@@ -402,7 +456,11 @@ def make_app(args=None, *, db: Path | None = None, backend_factory: Callable | N
     if db.parent and not db.parent.exists() and db == paths.default_db():
         db.parent.mkdir(parents=True, exist_ok=True)
     return LbtuiApp(
-        db=db, models=models, tasks=tasks or ["reviews"],
+        db=db,
+        models=models,
+        tasks=tasks or ["reviews"],
         **{f: getattr(args, f, None) or DEFAULT_FORM[f] for f in ("shots", "seeds", "orders", "limit", "scoring")},
-        autostart=bool(tasks), backend_factory=backend_factory, data=data_options(args) if args is not None else None,
+        autostart=bool(tasks),
+        backend_factory=backend_factory,
+        data=data_options(args) if args is not None else None,
     )

@@ -8,7 +8,10 @@ import re
 
 from textual import work
 from textual.widgets import (
-    Button, Input, Select, SelectionList,
+    Button,
+    Input,
+    Select,
+    SelectionList,
 )
 from textual.worker import Worker, WorkerState
 
@@ -19,7 +22,10 @@ from ..report import views as analysis
 from ..store import Store
 from .worker import AppProgress, EngineNote, RunProgress
 from .messages import (
-    AuditCancelled, AuditDone, AuditFailed, AuditFinished,
+    AuditCancelled,
+    AuditDone,
+    AuditFailed,
+    AuditFinished,
 )
 
 
@@ -32,10 +38,15 @@ class AuditControl:
         tasks = list(self.query_one("#tasks", SelectionList).selected)
         tasks += [p.strip() for p in self.query_one("#task-path", Input).value.split(",") if p.strip()]
         return AuditRequest(
-            models=tuple(models), tasks=tuple(tasks), shots=self.query_one("#shots", Input).value,
-            seeds=self.query_one("#seeds", Input).value, limit=self.query_one("#limit", Input).value,
-            orders=self.query_one("#orders", Input).value, scoring=self.query_one("#scoring", Select).value,
-            verbalizers=self.query_one("#verbalizers", Input).value.strip(), data=self.data,
+            models=tuple(models),
+            tasks=tuple(tasks),
+            shots=self.query_one("#shots", Input).value,
+            seeds=self.query_one("#seeds", Input).value,
+            limit=self.query_one("#limit", Input).value,
+            orders=self.query_one("#orders", Input).value,
+            scoring=self.query_one("#scoring", Select).value,
+            verbalizers=self.query_one("#verbalizers", Input).value.strip(),
+            data=self.data,
         )
 
     def action_start(self, request: AuditRequest | None = None) -> None:
@@ -93,7 +104,9 @@ class AuditControl:
         self._audit_over()
         self.call_after_refresh(self.save_session)
         if self.stored_notes:
-            self.notify(f"{self.stored_notes} run(s) were stored already: shown from the store, nothing evaluated.", timeout=6)
+            self.notify(
+                f"{self.stored_notes} run(s) were stored already: shown from the store, nothing evaluated.", timeout=6
+            )
             self.stored_notes = 0
         for rid in msg.run_ids:
             if rid not in self.view_runs:
@@ -137,8 +150,16 @@ class AuditControl:
 
 
 # The setup form's names for the options an error may name (errors speak the CLI's words).
-FORM_FIELDS = {"--shots": "Shots", "--seeds": "Seeds", "--orders": "Orders", "--limit": "Test size",
-               "--verbalizers": "Other label words", "--task": "Tasks", "--model": "Models", "--scoring": "Scoring"}
+FORM_FIELDS = {
+    "--shots": "Shots",
+    "--seeds": "Seeds",
+    "--orders": "Orders",
+    "--limit": "Test size",
+    "--verbalizers": "Other label words",
+    "--task": "Tasks",
+    "--model": "Models",
+    "--scoring": "Scoring",
+}
 
 
 def form_words(message: str) -> str:

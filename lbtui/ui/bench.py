@@ -66,20 +66,46 @@ def write_store(path: Path, n_runs: int, *, seed: int = 0, note=lambda m: None) 
                 if len(ids) == n_runs:
                     break
                 sizes = {"test": TEST, "bias": BIAS, "cc": CC, "dc": DC, "looc": shots if shots >= 2 else 0}
-                rid = store.create_run({
-                    "key": f"bench-{i}-{shots}-{s}", "model_id": model_id, "task_id": task_id, "model_name": "bench-model",
-                    "task_name": task.name, "shots": shots, "seed": s, "demo_order": 0, "scoring": "full",
-                    "prompt_format": {}, "prompt_prefix": "", "limit_": TEST, "n_bias": BIAS, "chat_template": 0,
-                    "labels": list(task.labels), "demo_ids": [], "params": {}, "n_items": sum(sizes.values()),
-                    "method_version": 2, "label_ids": [],
-                })
+                rid = store.create_run(
+                    {
+                        "key": f"bench-{i}-{shots}-{s}",
+                        "model_id": model_id,
+                        "task_id": task_id,
+                        "model_name": "bench-model",
+                        "task_name": task.name,
+                        "shots": shots,
+                        "seed": s,
+                        "demo_order": 0,
+                        "scoring": "full",
+                        "prompt_format": {},
+                        "prompt_prefix": "",
+                        "limit_": TEST,
+                        "n_bias": BIAS,
+                        "chat_template": 0,
+                        "labels": list(task.labels),
+                        "demo_ids": [],
+                        "params": {},
+                        "n_items": sum(sizes.values()),
+                        "method_version": 2,
+                        "label_ids": [],
+                    }
+                )
                 rows = []
                 for name, n in sizes.items():
                     gold = np.arange(n) % k
                     scores = g.normal(-2, 1, (n, k)) + bias + 1.5 * np.eye(k)[gold] * (shots + 2) / 10
                     scores = scores - np.logaddexp.reduce(scores, axis=1, keepdims=True)  # log-probabilities, as stored
-                    rows += [{"set": name, "idx": j, "example_id": f"{name}-{j}", "text": f"{name} {j}",
-                              "gold": None if name in ("cc", "dc") else int(gold[j]), "scores": scores[j]} for j in range(n)]
+                    rows += [
+                        {
+                            "set": name,
+                            "idx": j,
+                            "example_id": f"{name}-{j}",
+                            "text": f"{name} {j}",
+                            "gold": None if name in ("cc", "dc") else int(gold[j]),
+                            "scores": scores[j],
+                        }
+                        for j in range(n)
+                    ]
                 store.add_scores(rid, rows)
                 store.update_run(rid, status="done", finished=time.time())
                 analyse_finished(store, rid)
@@ -137,9 +163,13 @@ async def _measure(db: Path, run_ids: list[int]) -> dict:
         await pilot.press("ctrl+r")
         await app.workers_done()
         await app.views_settled()
-    return {"runs": len(run_ids), "first_table_s": round(first, 3),
-            "toggle_ms": {"median": round(statistics.median(toggles), 1), "max": round(max(toggles), 1)},
-            "ui_stall_ms_max": round(late[0], 1), "queries_per_refresh": per_refresh}
+    return {
+        "runs": len(run_ids),
+        "first_table_s": round(first, 3),
+        "toggle_ms": {"median": round(statistics.median(toggles), 1), "max": round(max(toggles), 1)},
+        "ui_stall_ms_max": round(late[0], 1),
+        "queries_per_refresh": per_refresh,
+    }
 
 
 def run(n_runs: int = 2511, *, note=lambda m: None, folder: Path | None = None) -> dict:

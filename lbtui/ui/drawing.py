@@ -17,6 +17,11 @@ from textual_plotext import PlotextPlot
 
 from ..report.render import PlainTable as PlainRich, ladder_table, seed_label, words_table
 from .format import METRIC_TITLES, bar, fmt_seconds
+
+STABILITY_EMPTY = (
+    "How findings vary across demonstrations: start an audit with Seeds > 1 (other demonstrations) or"
+    " Orders > 1 (the same demonstrations reordered); finished runs show here as mean ± std [min, max]."
+)
 from .rowtable import RowTable
 from .snapshot import PLOT_METRICS, Snapshot
 from .consts import RICH_COLORS, method_color
@@ -50,15 +55,18 @@ class Drawing:
         elif tab == "stability":
             rows = snap.stability.only(on)
             self.query_one("#stability-table", RowTable).show(rows)
-            self.query_one("#stability-hint", Static).update(Text(
-                "Mean ± std [min, max] across demonstration seeds and orderings." if rows.rows else
-                "How findings vary across demonstrations: start an audit with Seeds > 1 (other demonstrations) or"
-                " Orders > 1 (the same demonstrations reordered); finished runs show here as mean ± std [min, max].",
-                style="dim"))
+            self.query_one("#stability-hint", Static).update(
+                Text(
+                    "Mean ± std [min, max] across demonstration seeds and orderings." if rows.rows else STABILITY_EMPTY,
+                    style="dim",
+                )
+            )
 
     def draw_progress(self) -> None:
         if not self.live:
-            self.query_one("#progress", Static).update(Text("No audit running. Choose models and tasks, then ctrl+r.", style="dim"))
+            self.query_one("#progress", Static).update(
+                Text("No audit running. Choose models and tasks, then ctrl+r.", style="dim")
+            )
             return
         handles = list(self.live.values())
         current = next((h for h, _ in reversed(handles) if h.status == "running"), handles[-1][0])
@@ -72,16 +80,23 @@ class Drawing:
             audit = current.audit
             if audit is not None and audit.total:
                 left = audit.seconds_left()
-                head.append(f" · audit {audit.done}/{audit.total} inputs"
-                            + (f", about {fmt_seconds(left)} left" if left is not None else ", estimating...")
-                            + " · ctrl+x stops", style="dim")
+                head.append(
+                    f" · audit {audit.done}/{audit.total} inputs"
+                    + (f", about {fmt_seconds(left)} left" if left is not None else ", estimating...")
+                    + " · ctrl+x stops",
+                    style="dim",
+                )
         t = PlainRich.grid(padding=(0, 1))
         for handle, rate in handles[-5:]:
             left = (handle.total - handle.done) / rate if rate > 0 else None
             eta = fmt_seconds(left) + " left" if left is not None and handle.status == "running" else handle.status
-            t.add_row(f"run {handle.id} {handle.task} k={handle.shots} s{seed_label(handle.seed, handle.order)}",
-                      bar(handle.done / max(handle.total, 1), 20, "green"), f"{handle.done}/{handle.total}",
-                      f"{rate:.1f}/s", eta)
+            t.add_row(
+                f"run {handle.id} {handle.task} k={handle.shots} s{seed_label(handle.seed, handle.order)}",
+                bar(handle.done / max(handle.total, 1), 20, "green"),
+                f"{handle.done}/{handle.total}",
+                f"{rate:.1f}/s",
+                eta,
+            )
         self.query_one("#progress", Static).update(Group(head, t) if head else t)
 
     def draw_plots(self, snap: Snapshot) -> None:
@@ -107,7 +122,9 @@ class Drawing:
                 if not pts:
                     continue
                 color = method_color(m)
-                plt.plot([p[0] for p in pts], [p[1] for p in pts], marker="dot", color=color)  # no label: no legend inside
+                plt.plot(
+                    [p[0] for p in pts], [p[1] for p in pts], marker="dot", color=color
+                )  # no label: no legend inside
                 band = [b for b in spread.get(m, []) if b[3] > b[2]]
                 if band:  # several seeds or orderings: their range as a band of two faint lines
                     for j in (2, 3):
@@ -141,7 +158,10 @@ class Drawing:
         """The highlighted run's bars, read from its results in a worker (the one part of
         a tab that is not in its snapshot: it follows the cursor), then shown."""
         res = self.cache.get(run_id)
-        t = PlainRich(title=f"Predicted (magenta) against gold (cyan) share, run {run_id} ({escape(res.run['task_name'])}, k={res.run['shots']})")
+        t = PlainRich(
+            title=f"Predicted (magenta) against gold (cyan) share, run {run_id}"
+            f" ({escape(res.run['task_name'])}, k={res.run['shots']})"
+        )
         t.add_column("label")
         methods = [m for m in methods if res.metrics.get(m) is not None]
         for m in methods:
@@ -150,8 +170,14 @@ class Drawing:
             cells = []
             for m in methods:
                 met = res.metrics[m]
-                cells.append(Text.assemble(bar(met.predicted_share[j], 12, "magenta"), f" {met.predicted_share[j]:.2f}\n",
-                                           bar(met.gold_share[j], 12, "cyan"), f" {met.gold_share[j]:.2f}"))
+                cells.append(
+                    Text.assemble(
+                        bar(met.predicted_share[j], 12, "magenta"),
+                        f" {met.predicted_share[j]:.2f}\n",
+                        bar(met.gold_share[j], 12, "cyan"),
+                        f" {met.gold_share[j]:.2f}",
+                    )
+                )
             t.add_row(lab, *cells)
         self.call_from_thread(self._show_label_bars, t)
 

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 from rich.text import Text
 from textual.widgets import (
-    Input, Static,
+    Input,
+    Static,
 )
 
 from ..auditing.selection import AuditRequest
@@ -52,7 +53,9 @@ class PastRuns:
         """Take runs out of the Results tab (and the verdict, plots, exports); the store keeps them."""
         gone = [r for r in run_ids if r in self.view_runs]
         if not gone:
-            self.notify("no shown run in the results" if len(run_ids) != 1 else f"run {run_ids[0]} is not in the results")
+            self.notify(
+                "no shown run in the results" if len(run_ids) != 1 else f"run {run_ids[0]} is not in the results"
+            )
             return
         self.view_runs = [r for r in self.view_runs if r not in set(gone)]
         self.dirty = True
@@ -76,9 +79,14 @@ class PastRuns:
     def _history_changed(self) -> None:
         name = HISTORY_SORTS[self.history_sort % len(HISTORY_SORTS)][0]
         hint = f"sorted by {name} (s sorts) · / filters" + (f": {self.history_filter!r}" if self.history_filter else "")
-        self.query_one("#history-hint", Static).update(Text(
-            hint + " · enter opens a run; a adds it to the results, A every shown run; x removes it, X every shown run;"
-            " u resumes", style="dim"))
+        self.query_one("#history-hint", Static).update(
+            Text(
+                hint
+                + " · enter opens a run; a adds it to the results, A every shown run; x removes it, X every shown run;"
+                " u resumes",
+                style="dim",
+            )
+        )
         self.dirty = True
 
     def action_filter_history(self) -> None:

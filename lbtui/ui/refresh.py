@@ -17,7 +17,9 @@ from ..errors import UserError
 from ..report import views as analysis
 from ..store import Store
 from .messages import (
-    Analysed, SnapshotReady, SnapshotSkipped,
+    Analysed,
+    SnapshotReady,
+    SnapshotSkipped,
 )
 from .consts import FREEZE_STEP
 
@@ -80,8 +82,9 @@ class Refresh:
         """Compute what ``tab`` shows from the store, off the UI thread. Builds queue on the
         builder's lock; one overtaken by a newer request while it waited does nothing (not
         cancelled: a cancelled worker fails whoever waits for the app's workers)."""
-        snap = self.views.build(tab, run_ids, seq, stale=lambda: seq < self.requested,
-                                history=(self.history_filter, self.history_sort))
+        snap = self.views.build(
+            tab, run_ids, seq, stale=lambda: seq < self.requested, history=(self.history_filter, self.history_sort)
+        )
         self.post_message(SnapshotReady(snap) if snap is not None else SnapshotSkipped(seq))
 
     def on_snapshot_skipped(self, msg: SnapshotSkipped) -> None:

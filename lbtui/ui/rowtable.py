@@ -40,8 +40,13 @@ class Rows:
     widths: tuple[int, ...]
 
     @classmethod
-    def build(cls, columns: Sequence[Column], rows: Sequence[tuple[str, ...]], keys: Sequence[str],
-              widths: Sequence[int] | None = None) -> "Rows":
+    def build(
+        cls,
+        columns: Sequence[Column],
+        rows: Sequence[tuple[str, ...]],
+        keys: Sequence[str],
+        widths: Sequence[int] | None = None,
+    ) -> "Rows":
         """``widths``: already known to fit ``rows`` (widened to the titles here)."""
         fit = fit_widths(rows, len(columns)) if widths is None else widths
         return cls(tuple(columns), rows, keys, tuple(max(w, cell_len(c.title)) for w, c in zip(fit, columns)))
@@ -127,7 +132,9 @@ class RowTable(ScrollView, can_focus=True):
         self.data = data
         if key is not None and data.rows:
             try:
-                self.cursor = list(data.keys).index(key) if len(data.keys) < 50_000 else min(self.cursor, len(data.rows) - 1)
+                self.cursor = (
+                    list(data.keys).index(key) if len(data.keys) < 50_000 else min(self.cursor, len(data.rows) - 1)
+                )
             except ValueError:
                 self.cursor = min(self.cursor, len(data.rows) - 1)
         else:
@@ -146,8 +153,12 @@ class RowTable(ScrollView, can_focus=True):
         if size == old:
             return
         shown = self.scrollable_content_region.height
-        if (self.styles.height is None or self.styles.height.is_auto or size.width != old.width
-                or not (self.show_vertical_scrollbar and size.height > shown and old.height > shown)):
+        if (
+            self.styles.height is None
+            or self.styles.height.is_auto
+            or size.width != old.width
+            or not (self.show_vertical_scrollbar and size.height > shown and old.height > shown)
+        ):
             self.virtual_size = size
             return
         self.set_reactive(RowTable.virtual_size, size)
@@ -203,9 +214,12 @@ class RowTable(ScrollView, can_focus=True):
     def render_lines(self, crop):
         # The styles once a pass, not once a line: reading them walks the CSS.
         base = self.rich_style
-        self._styles = (base, base + self.get_component_rich_style("rowtable--header"),
-                        base + self.get_component_rich_style("rowtable--odd"),
-                        base + self.get_component_rich_style("rowtable--cursor"))
+        self._styles = (
+            base,
+            base + self.get_component_rich_style("rowtable--header"),
+            base + self.get_component_rich_style("rowtable--odd"),
+            base + self.get_component_rich_style("rowtable--cursor"),
+        )
         self._style_cache: dict[tuple[Style, str], Style] = {}
         self.drawn += 1
         return super().render_lines(crop)

@@ -51,8 +51,11 @@ class RunScreen(Screen):
                 yield Static(id="confusion")
                 yield Static(id="distribution")
             yield PlainTable(id="examples", cursor_type="row", zebra_stripes=True)
-            yield Input(placeholder="try it (t): type an input, Enter classifies it with the shown method"
-                                    " ({\"field\": ...} for a task of several fields)", id="try")
+            yield Input(
+                placeholder="try it (t): type an input, Enter classifies it with the shown method"
+                ' ({"field": ...} for a task of several fields)',
+                id="try",
+            )
             yield Static(id="try-out")
         yield Footer(compact=True)  # every key fits at 100 columns
 
@@ -76,16 +79,24 @@ class RunScreen(Screen):
             return
         self.detail = d
         r = d.run
-        self.title = f"run {r['id']}: {r['model_name']} on {r['task_name']}, k={r['shots']}, seed {seed_label(r['seed'], r['demo_order'])}"
+        seed = seed_label(r["seed"], r["demo_order"])
+        self.title = f"run {r['id']}: {r['model_name']} on {r['task_name']}, k={r['shots']}, seed {seed}"
         head = Text()
         head.append(f"Method: {self.method.upper()} ({METHOD_NAMES[self.method]})  ", style="bold")
-        head.append(f"[1-{len(METHODS)} or ←/→ switch · e errors only · p prompt · d diagnose · Esc back]\n", style="dim")
-        head.append(f"scoring {r['scoring']} · status {r['status']} · demonstrations {', '.join(r['demo_ids']) or 'none'}\n")
+        head.append(
+            f"[1-{len(METHODS)} or ←/→ switch · e errors only · p prompt · d diagnose · Esc back]\n", style="dim"
+        )
+        head.append(
+            f"scoring {r['scoring']} · status {r['status']} · demonstrations {', '.join(r['demo_ids']) or 'none'}\n"
+        )
         if d.metrics is None:
             head.append(f"not available: {d.reason or 'no test scores yet'}", style="yellow")
         else:
             m = d.metrics
-            head.append(f"accuracy {m.accuracy:.3f} · macro-F1 {m.macro_f1:.3f} · RSD {m.rsd:.3f} · BiasScore {m.bias_score:.3f}")
+            head.append(
+                f"accuracy {m.accuracy:.3f} · macro-F1 {m.macro_f1:.3f} · RSD {m.rsd:.3f}"
+                f" · BiasScore {m.bias_score:.3f}"
+            )
             if d.prior is not None:
                 head.append("   prior p̂ = [" + ", ".join(f"{x:.2f}" for x in d.prior) + "]", style="dim")
         self.query_one("#detail-head", Static).update(head)
@@ -105,10 +116,19 @@ class RunScreen(Screen):
             m = d.metrics
             per = per_class(m.confusion)  # scikit-learn's precision_recall_fscore_support, from the confusion
             for j, lab in enumerate(labels):
-                cw.add_row(lab, num(per["precision"][j]), num(per["recall"][j]), num(per["f1"][j]), str(per["support"][j]))
+                cw.add_row(
+                    lab, num(per["precision"][j]), num(per["recall"][j]), num(per["f1"][j]), str(per["support"][j])
+                )
                 conf.add_row(lab[:10], *[str(int(x)) for x in m.confusion[j]])
-                dist.add_row(lab, Text.assemble(bar(m.predicted_share[j], style="magenta"), f" {m.predicted_share[j]:.2f}\n",
-                                                bar(m.gold_share[j]), f" {m.gold_share[j]:.2f}"))
+                dist.add_row(
+                    lab,
+                    Text.assemble(
+                        bar(m.predicted_share[j], style="magenta"),
+                        f" {m.predicted_share[j]:.2f}\n",
+                        bar(m.gold_share[j]),
+                        f" {m.gold_share[j]:.2f}",
+                    ),
+                )
         self.query_one("#classwise", Static).update(cw)
         self.query_one("#confusion", Static).update(conf)
         self.query_one("#distribution", Static).update(dist)
@@ -119,8 +139,14 @@ class RunScreen(Screen):
             if self.errors_only and ex["correct"]:
                 continue
             style = "" if ex["correct"] else "red"
-            table.add_row(ex["id"], ex["gold"] or "", Text(ex["pred"], style=style),
-                          *[num(p) for p in ex["probs"]], ex["text"][:120], key=ex["id"])
+            table.add_row(
+                ex["id"],
+                ex["gold"] or "",
+                Text(ex["pred"], style=style),
+                *[num(p) for p in ex["probs"]],
+                ex["text"][:120],
+                key=ex["id"],
+            )
         self.sub_title = f"{table.row_count} test examples shown" + (" (errors only)" if self.errors_only else "")
 
     def action_try_it(self) -> None:
@@ -224,7 +250,9 @@ class TryIt:
         labels = self.clf.labels
         out = Text()
         out.append(f"{method.upper()}: {labels[int(calibrated[0].argmax())]}", style="bold")
-        out.append("   " + "  ".join(f"{lab} {q:.3f} (raw {p:.3f})" for lab, p, q in zip(labels, raw[0], calibrated[0])))
+        out.append(
+            "   " + "  ".join(f"{lab} {q:.3f} (raw {p:.3f})" for lab, p, q in zip(labels, raw[0], calibrated[0]))
+        )
         return out
 
     def close(self) -> None:
@@ -349,20 +377,27 @@ class HelpScreen(ModalScreen):
             yield Static(Text(HELP))
 
 
-EXPORT_FORMATS = {"m": ("md", "Markdown"), "c": ("csv", "CSV"), "h": ("html", "HTML (tables, and plots with matplotlib)")}
+EXPORT_FORMATS = {
+    "m": ("md", "Markdown"),
+    "c": ("csv", "CSV"),
+    "h": ("html", "HTML (tables, and plots with matplotlib)"),
+}
 
 
 class ExportScreen(ModalScreen[str | None]):
     """ctrl+e: which format the shown runs' report is written in."""
 
-    BINDINGS = [*[Binding(key, f"pick('{fmt}')", name) for key, (fmt, name) in EXPORT_FORMATS.items()],
-                Binding("escape,q", "pick('')", "Cancel")]
+    BINDINGS = [
+        *[Binding(key, f"pick('{fmt}')", name) for key, (fmt, name) in EXPORT_FORMATS.items()],
+        Binding("escape,q", "pick('')", "Cancel"),
+    ]
 
     def compose(self) -> ComposeResult:
         with VerticalScroll(id="export-dialog"):
             yield Static(Text("Write the shown runs' report (beside the store) as", style="bold"))
-            yield Static(Text("\n".join(f"  {key}  {name}" for key, (_, name) in EXPORT_FORMATS.items())
-                              + "\n  Esc  cancel"))
+            yield Static(
+                Text("\n".join(f"  {key}  {name}" for key, (_, name) in EXPORT_FORMATS.items()) + "\n  Esc  cancel")
+            )
 
     def action_pick(self, fmt: str) -> None:
         self.dismiss(fmt or None)

@@ -7,7 +7,9 @@ from __future__ import annotations
 import json
 
 from textual.widgets import (
-    Checkbox, Input, Select,
+    Checkbox,
+    Input,
+    Select,
 )
 
 from ..analysis.calibrations import METHODS
@@ -52,8 +54,9 @@ class Sessions:
         runs = [r for r in doc.get("runs", []) if r in known]
         if runs:
             self.show_runs(runs)
-            self.notify(f"{len(runs)} run(s) of your last session on this store are shown; Past runs (F4) lists all.",
-                        timeout=6)
+            self.notify(
+                f"{len(runs)} run(s) of your last session on this store are shown; Past runs (F4) lists all.", timeout=6
+            )
 
     def show_latest_audit(self) -> None:
         """A store written by `lbtui run` or lbtui.audit() has no app session: show its latest

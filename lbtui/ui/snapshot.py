@@ -28,7 +28,9 @@ PLOT_METRICS = PAPER
 
 
 def metric_columns(lead: tuple[str, ...]) -> list[Column]:
-    cols = [Column(c, right=c in ("run", "k", "tasks", "runs", "test n", "seed", "n", "chance F1")) for c in lead] + [Column("method")]
+    cols = [Column(c, right=c in ("run", "k", "tasks", "runs", "test n", "seed", "n", "chance F1")) for c in lead] + [
+        Column("method")
+    ]
     for key in HEADLINE:
         cols.append(Column(METRICS[key].short, right=True))
         if key != "accuracy":
@@ -47,12 +49,27 @@ def metric_cells(row: dict) -> tuple[str, ...]:
 
 PER_RUN_LEAD = ("run", "model", "task", "k", "seed", "status")
 MEAN_LEAD = ("model", "k", "scoring", "tasks", "runs", "test n", "chance F1")
-HISTORY_HEADS = ("run", "model", "task", "words", "k", "seed", "test n", "scoring", "status", "scored", "seconds", "created")
+HISTORY_HEADS = (
+    "run",
+    "model",
+    "task",
+    "words",
+    "k",
+    "seed",
+    "test n",
+    "scoring",
+    "status",
+    "scored",
+    "seconds",
+    "created",
+)
 HISTORY_COLUMNS = [Column(c, right=c in ("run", "k", "test n", "scored", "seconds")) for c in HISTORY_HEADS]
 # Past runs' sort orders (s cycles them): a name and the key of a run record
 HISTORY_SORTS: tuple[tuple[str, Callable[[dict], Any]], ...] = (
-    ("newest", lambda r: -r["id"]), ("model", lambda r: (r["model_name"], r["task_name"], r["shots"], r["id"])),
-    ("task", lambda r: (r["task_name"], r["model_name"], r["shots"], r["id"])), ("k", lambda r: (r["shots"], r["id"])),
+    ("newest", lambda r: -r["id"]),
+    ("model", lambda r: (r["model_name"], r["task_name"], r["shots"], r["id"])),
+    ("task", lambda r: (r["task_name"], r["model_name"], r["shots"], r["id"])),
+    ("k", lambda r: (r["shots"], r["id"])),
     ("status", lambda r: (r["status"], -r["id"])),
 )
 STABILITY_LEAD = ("model", "task", "k", "across", "n", "method")
@@ -112,8 +129,14 @@ class SnapshotBuilder:
         with self.lock:
             self.store.close()
 
-    def build(self, tab: str, run_ids: list[int], seq: int, stale: Callable[[], bool] = lambda: False,
-              history: tuple[str, int] = ("", 0)) -> Snapshot | None:
+    def build(
+        self,
+        tab: str,
+        run_ids: list[int],
+        seq: int,
+        stale: Callable[[], bool] = lambda: False,
+        history: tuple[str, int] = ("", 0),
+    ) -> Snapshot | None:
         """What ``tab`` shows; None when ``stale()`` says, once this build's turn comes, that a
         newer request has made it moot."""
         with self.lock:
@@ -141,8 +164,19 @@ class SnapshotBuilder:
 
     def _mean(self, run_ids: list[int]) -> MethodRows:
         rows = analysis.mean_rows(self.cache, run_ids, list(METHODS))
-        cells = [(r["model"], str(r["shots"]), r["scoring"], str(r["tasks"]), str(r["runs"]), f"{r['n_test']:,}",
-                  f"{r['chance_f1']:.3f}") + metric_cells(r) for r in rows]
+        cells = [
+            (
+                r["model"],
+                str(r["shots"]),
+                r["scoring"],
+                str(r["tasks"]),
+                str(r["runs"]),
+                f"{r['n_test']:,}",
+                f"{r['chance_f1']:.3f}",
+            )
+            + metric_cells(r)
+            for r in rows
+        ]
         keys = [f"{r['model']}:{r['shots']}:{r['scoring']}:{r['limit']}:{r['method']}" for r in rows]
         return MethodRows(Rows.build(metric_columns(MEAN_LEAD), cells, keys), [r["method"] for r in rows])
 
@@ -153,9 +187,12 @@ class SnapshotBuilder:
             res = self.cache.get(rid)
             hit = self._run_rows.get(rid)
             if hit is None or hit[0] is not res:  # rows, keys and widths of a run change only with its results
-                rows = [(str(rid), r["model"], r["task"], str(r["shots"]), seed_label(r["seed"], r["order"]), r["status"])
-                        + metric_cells(r) + ((r["reason"] or "") if r["macro_f1"] is None else "",)
-                        for r in analysis.per_run_rows(self.cache, [rid], list(METHODS))]
+                rows = [
+                    (str(rid), r["model"], r["task"], str(r["shots"]), seed_label(r["seed"], r["order"]), r["status"])
+                    + metric_cells(r)
+                    + ((r["reason"] or "") if r["macro_f1"] is None else "",)
+                    for r in analysis.per_run_rows(self.cache, [rid], list(METHODS))
+                ]
                 hit = self._run_rows[rid] = (res, rows, [f"{rid}:{m}" for m in METHODS], fit_widths(rows, len(columns)))
             cells += hit[1]
             keys += hit[2]
@@ -174,9 +211,20 @@ class SnapshotBuilder:
         for r in runs:
             n = r["n_items"] if r["status"] == "done" else counts.get(r["id"], 0)
             created = time.strftime("%Y-%m-%d %H:%M", time.localtime(r["created"])) if r["created"] else ""
-            row = (str(r["id"]), r["model_name"], base_name(r["task_name"]) + method_mark(r), words_of(r["task_name"]),
-                   str(r["shots"]), seed_label(r["seed"], r["demo_order"]), str(sizes.get(r["id"], "")), r["scoring"],
-                   r["status"], f"{n}/{r['n_items']}", f"{r['seconds'] or 0:.1f}", created)
+            row = (
+                str(r["id"]),
+                r["model_name"],
+                base_name(r["task_name"]) + method_mark(r),
+                words_of(r["task_name"]),
+                str(r["shots"]),
+                seed_label(r["seed"], r["demo_order"]),
+                str(sizes.get(r["id"], "")),
+                r["scoring"],
+                r["status"],
+                f"{n}/{r['n_items']}",
+                f"{r['seconds'] or 0:.1f}",
+                created,
+            )
             if words and not all(w in " ".join(row).lower() for w in words):
                 continue
             cells.append(row)
@@ -187,8 +235,10 @@ class SnapshotBuilder:
         models, rows = analysis.compare_rows(self.cache, run_ids, list(METHODS))
         cols = [Column("task"), Column("k", right=True), Column("method")]
         cols += [Column(f"{m[:18]} {METRICS[k].short}", right=True) for m in models for k in PLOT_METRICS]
-        cells = [(r["task"], str(r["shots"]), r["method"], *[fmt_num(r[(m, k)]) for m in models for k in PLOT_METRICS])
-                 for r in rows]
+        cells = [
+            (r["task"], str(r["shots"]), r["method"], *[fmt_num(r[(m, k)]) for m in models for k in PLOT_METRICS])
+            for r in rows
+        ]
         keys = [f"{r['task']}:{r['shots']}:{r['method']}" for r in rows]
         return MethodRows(Rows.build(cols, cells, keys), [r["method"] for r in rows])
 
@@ -196,7 +246,17 @@ class SnapshotBuilder:
         rows = analysis.stability_rows(self.cache, run_ids, list(METHODS))
         cols = [Column(c, right=c in ("k", "n")) for c in STABILITY_LEAD]
         cols += [Column(METRICS[k].short) for k in STABILITY_KEYS]
-        cells = [(r["model"], r["task"], str(r["shots"]), r["across"], str(r["macro_f1"].n), r["method"],
-                  *[spread_cell(r[k]) for k in STABILITY_KEYS]) for r in rows]
+        cells = [
+            (
+                r["model"],
+                r["task"],
+                str(r["shots"]),
+                r["across"],
+                str(r["macro_f1"].n),
+                r["method"],
+                *[spread_cell(r[k]) for k in STABILITY_KEYS],
+            )
+            for r in rows
+        ]
         keys = [f"{i}" for i in range(len(rows))]
         return MethodRows(Rows.build(cols, cells, keys), [r["method"] for r in rows], repeat_blank=5)

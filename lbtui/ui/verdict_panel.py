@@ -32,7 +32,9 @@ class VerdictPanel:
         self.verdict_for = key
         self.verdict_seq += 1
         if self.view_runs:
-            self.query_one("#verdict", Static).update(Text("Verdict: computing 95% bootstrap intervals...", style="dim"))
+            self.query_one("#verdict", Static).update(
+                Text("Verdict: computing 95% bootstrap intervals...", style="dim")
+            )
         self.compute_verdict(list(self.view_runs), self.verdict_seq)
         if force:
             self._request_row_ci()  # a run that finished has intervals now
@@ -48,8 +50,10 @@ class VerdictPanel:
             return  # overtaken by a newer request
         text = Text()
         if not msg.verdicts:
-            text.append("Verdict: appears once a run is finished (reorderings and label-word variants have their own"
-                        " views).", style="dim")
+            text.append(
+                "Verdict: appears once a run is finished (reorderings and label-word variants have their own views).",
+                style="dim",
+            )
         for v in msg.verdicts:
             head, *lines = verdict.describe(v)
             text.append(head + "\n", style="bold")
@@ -57,10 +61,12 @@ class VerdictPanel:
                 rec = v.group.recommendation if v.group else None
                 warn = line.startswith("  recommended") and rec is not None and rec.reading != "better"
                 text.append(line + "\n", style="yellow" if warn else "")
-        text.append("[95% bootstrap intervals · within noise: the change's interval holds 0 · small: under"
-                    f" {verdict.SMALL} test · RSD, BiasScore: 0 is unbiased, except RSD marked † or undefined"
-                    " (fewer right answers than labels) · at chance: the macro-F1 interval reaches a guesser's]",
-                    style="dim")
+        text.append(
+            "[95% bootstrap intervals · within noise: the change's interval holds 0 · small: under"
+            f" {verdict.SMALL} test · RSD, BiasScore: 0 is unbiased, except RSD marked † or undefined"
+            " (fewer right answers than labels) · at chance: the macro-F1 interval reaches a guesser's]",
+            style="dim",
+        )
         self.query_one("#verdict", Static).update(text)
 
     def _request_row_ci(self) -> None:

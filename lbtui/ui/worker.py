@@ -18,7 +18,11 @@ class RunProgress(Message):
         self.rate = rate
 
     def can_replace(self, message: Message) -> bool:
-        return isinstance(message, RunProgress) and message.handle.id == self.handle.id and self.handle.status == message.handle.status
+        return (
+            isinstance(message, RunProgress)
+            and message.handle.id == self.handle.id
+            and self.handle.status == message.handle.status
+        )
 
 
 class EngineNote(Message):

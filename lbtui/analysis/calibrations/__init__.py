@@ -18,8 +18,17 @@ METHODS: tuple[str, ...] = ()
 SLOW: tuple[str, ...] = ()  # fitted once a run is complete, off the UI thread
 METHOD_NAMES: dict[str, str] = {}
 
-__all__ = ["Calibration", "METHODS", "METHOD_NAMES", "Method", "NotApplicable", "REGISTRY", "SLOW", "fit_all",
-           "register"]
+__all__ = [
+    "Calibration",
+    "METHODS",
+    "METHOD_NAMES",
+    "Method",
+    "NotApplicable",
+    "REGISTRY",
+    "SLOW",
+    "fit_all",
+    "register",
+]
 
 
 def register(method: Method) -> None:
@@ -40,11 +49,16 @@ def register(method: Method) -> None:
             raise ValueError(f"calibration {method.name!r} builds on {earlier!r}, which is not registered before it")
     if method.fallback and method.fallback not in method.uses:
         raise ValueError(f"calibration {method.name!r}: its fallback {method.fallback!r} must be among its uses")
-    readers = [name for name, mod in list(sys.modules.items())
-               if mod is not None and name != __name__ and METHODS and getattr(mod, "METHODS", None) is METHODS]
+    readers = [
+        name
+        for name, mod in list(sys.modules.items())
+        if mod is not None and name != __name__ and METHODS and getattr(mod, "METHODS", None) is METHODS
+    ]
     if readers:
-        raise RuntimeError(f"register {method.name!r} before importing {', '.join(sorted(readers))}:"
-                           " they read the method list on import")
+        raise RuntimeError(
+            f"register {method.name!r} before importing {', '.join(sorted(readers))}:"
+            " they read the method list on import"
+        )
     REGISTRY[method.name] = method
     METHODS = tuple(REGISTRY)
     SLOW = tuple(n for n, m in REGISTRY.items() if m.slow)

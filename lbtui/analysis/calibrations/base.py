@@ -77,8 +77,22 @@ class _Stored:
 KINDS = ("prior", "map")  # what a method's fit returns: a prior p̂, or a fitted map
 # Plot colours a method may take: plotext's names, each of which the app also draws in
 # Rich (ui/consts.RICH_COLORS spells the ones Rich names otherwise).
-PALETTE = ("blue", "red", "green", "orange", "magenta", "cyan", "yellow", "white", "gray", "blue+", "red+", "green+",
-           "cyan+", "magenta+")
+PALETTE = (
+    "blue",
+    "red",
+    "green",
+    "orange",
+    "magenta",
+    "cyan",
+    "yellow",
+    "white",
+    "gray",
+    "blue+",
+    "red+",
+    "green+",
+    "cyan+",
+    "magenta+",
+)
 
 
 @dataclass(frozen=True)
@@ -119,12 +133,15 @@ class Method:
         if c.prior is not None:
             ok = (self.kind == "prior" or (self.fallback is not None and c.note)) and c.map is None
             if ok and (c.prior.shape != (k,) or not np.all(np.isfinite(c.prior)) or np.any(c.prior <= 0)):
-                raise ValueError(f"calibration {self.name!r}: its prior must be {k} finite positive numbers,"
-                                 f" got {c.prior!r}")
+                raise ValueError(
+                    f"calibration {self.name!r}: its prior must be {k} finite positive numbers, got {c.prior!r}"
+                )
         else:
             ok = self.kind == "map" and callable(c.map) and hasattr(c.map, "kind") and hasattr(c.map, "to_json")
         if not ok:
             got = "a prior" if c.prior is not None else "a map" if c.map is not None else "nothing"
-            raise TypeError(f"calibration {self.name!r} is of kind {self.kind!r} but its fit returned {got}"
-                            + (" without a note saying it fell back" if c.prior is not None and self.fallback else ""))
+            raise TypeError(
+                f"calibration {self.name!r} is of kind {self.kind!r} but its fit returned {got}"
+                + (" without a note saying it fell back" if c.prior is not None and self.fallback else "")
+            )
         return c

@@ -6,6 +6,10 @@ from ..metrics import softmax
 from .base import Calibration, Method
 
 
-METHOD = Method("bc", "batch (Zhou et al. 2024)",
-                lambda rs, earlier: Calibration.from_prior(mean_prior(softmax(rs.test))), "orange",
-                resample=lambda p: p.mean(axis=-2))
+METHOD = Method(
+    "bc",
+    "batch (Zhou et al. 2024)",
+    lambda rs, earlier: Calibration.from_prior(mean_prior(softmax(rs.test))),
+    "orange",
+    resample=lambda p: p.mean(axis=-2),
+)

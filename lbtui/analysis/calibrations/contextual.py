@@ -6,5 +6,10 @@ from ..metrics import softmax
 from .base import Calibration, Method
 
 
-METHOD = Method("cc", "contextual (Zhao et al. 2021)", lambda rs, earlier: Calibration.from_prior(mean_prior(softmax(rs.cc))), "red",
-                needs=("cc",))
+METHOD = Method(
+    "cc",
+    "contextual (Zhao et al. 2021)",
+    lambda rs, earlier: Calibration.from_prior(mean_prior(softmax(rs.cc))),
+    "red",
+    needs=("cc",),
+)

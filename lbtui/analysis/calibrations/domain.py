@@ -6,5 +6,10 @@ from ..metrics import softmax
 from .base import Calibration, Method
 
 
-METHOD = Method("dc", "domain-context (Fei et al. 2023)", lambda rs, earlier: Calibration.from_prior(mean_prior(softmax(rs.dc))), "green",
-                needs=("dc",))
+METHOD = Method(
+    "dc",
+    "domain-context (Fei et al. 2023)",
+    lambda rs, earlier: Calibration.from_prior(mean_prior(softmax(rs.dc))),
+    "green",
+    needs=("dc",),
+)

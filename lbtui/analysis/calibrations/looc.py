@@ -6,6 +6,10 @@ from ..metrics import softmax
 from .base import Calibration, Method
 
 
-METHOD = Method("looc", "leave-one-out (Reif and Schwartz 2024)",
-                lambda rs, earlier: Calibration.from_prior(looc_prior(softmax(rs.looc), rs.looc_gold)), "magenta",
-                needs=("looc",))
+METHOD = Method(
+    "looc",
+    "leave-one-out (Reif and Schwartz 2024)",
+    lambda rs, earlier: Calibration.from_prior(looc_prior(softmax(rs.looc), rs.looc_gold)),
+    "magenta",
+    needs=("looc",),
+)

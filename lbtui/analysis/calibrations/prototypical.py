@@ -17,5 +17,6 @@ def fit(rs, earlier: dict[str, Calibration]) -> Calibration:
         raise NotApplicable(str(e)) from None
 
 
-METHOD = Method("proca", "prototypical (Han et al. 2022)", fit, "cyan", kind="map", slow=True, uses=("bc",),
-                fallback="bc")
+METHOD = Method(
+    "proca", "prototypical (Han et al. 2022)", fit, "cyan", kind="map", slow=True, uses=("bc",), fallback="bc"
+)

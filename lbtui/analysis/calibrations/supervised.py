@@ -7,6 +7,12 @@ from ..metrics import softmax
 from .base import Calibration, Method
 
 
-METHOD = Method("sc", "supervised (Gundem et al. 2025)",
-                lambda rs, earlier: Calibration(cm.supervised(softmax(rs.looc), rs.looc_gold)), "yellow",
-                kind="map", slow=True, needs=("looc",))
+METHOD = Method(
+    "sc",
+    "supervised (Gundem et al. 2025)",
+    lambda rs, earlier: Calibration(cm.supervised(softmax(rs.looc), rs.looc_gold)),
+    "yellow",
+    kind="map",
+    slow=True,
+    needs=("looc",),
+)
