@@ -19,9 +19,22 @@ from lbtui.analysis.calibrations import METHODS, REGISTRY
 from lbtui.results import Results, report, run_scores
 from lbtui.report.reading import reading
 from lbtui.store import Store
-from lbtui.ui.app import make_app
+from lbtui.ui.app import LbtuiApp, make_app
 from lbtui.ui.rowtable import RowTable
 from lbtui.ui.screens import DiagnosisScreen, ExportScreen, HelpScreen, RunScreen, TextScreen
+
+
+@pytest.fixture(autouse=True)
+def said(monkeypatch):
+    """Every notification an app shows, as ``app.said`` (its text), through Textual's
+    public ``notify``."""
+    shown = LbtuiApp.notify
+
+    def notify(self, message, *args, **kwargs):
+        self.__dict__.setdefault("said", []).append(str(message))
+        return shown(self, message, *args, **kwargs)
+
+    monkeypatch.setattr(LbtuiApp, "notify", notify)
 
 SIZE = (160, 50)
 
@@ -112,7 +125,7 @@ def test_audit_fills_the_tables_and_toggles_recompute(tmp_path):
             # toggling CC off removes its rows, on again brings them back; no model involved
             await pilot.press("2")
             await pilot.pause(0.3)
-            assert [r[6] for r in cells(app, "#per-run")[:n - 1]] == [m for m in METHODS if m != "cc"]
+            assert [r[6] for r in cells(app, "#per-run")[: n - 1]] == [m for m in METHODS if m != "cc"]
             await pilot.press("2")
             await pilot.pause(0.3)
             assert len(cells(app, "#per-run")) == 2 * n
@@ -137,8 +150,9 @@ def test_drill_down_errors_and_prompt(tmp_path):
             console.print(screen.query_one("#classwise", Static).content)
             shown = console.export_text()
             rs = run_scores(Store(tmp_path / "a.db"), screen.run_id)
-            p, r, f, n = precision_recall_fscore_support(rs.test_gold, rs.test.argmax(axis=1), labels=range(3),
-                                                         zero_division=0)
+            p, r, f, n = precision_recall_fscore_support(
+                rs.test_gold, rs.test.argmax(axis=1), labels=range(3), zero_division=0
+            )
             for j, lab in enumerate(["low", "medium", "high"]):  # scikit-learn's per-class numbers, uncalibrated
                 assert f"{lab}" in shown and f"{p[j]:.3f}" in shown and f"{f[j]:.3f}" in shown
             await pilot.press("e")
@@ -158,15 +172,20 @@ def test_drill_down_errors_and_prompt(tmp_path):
             said, priors, following = app.screen.parts
             run_id = screen.run_id
             rs = run_scores(Store(tmp_path / "a.db"), run_id)
-            expected = reading(Store(tmp_path / "a.db").run(run_id)["labels"], diagnose.prior_table(rs),
-                               diagnose.demo_effects(rs))
+            expected = reading(
+                Store(tmp_path / "a.db").run(run_id)["labels"], diagnose.prior_table(rs), diagnose.demo_effects(rs)
+            )
             assert str(said).splitlines()[1:] == [f"• {line}" for line in expected]  # the CLI's sentences
             shown = str(app.screen.query_one("#diagnosis-0", Static).render())
             assert "What this says" in shown and "Uncalibrated, the model answers" in shown
-            assert [str(c) for c in priors.columns[0]._cells] == ["uniform", "gold (test set)", "predicted (none)",
-                                                                 *[m for m in METHODS if m != "none" and REGISTRY[m].kind == "prior"]]
-            assert [str(c) for c in following.columns[0]._cells] == list(METHODS)
-            assert str(following.columns[3]._cells[0]).startswith(("+", "-"))  # excess with its interval
+            assert [str(c) for c in priors.columns[0].cells] == [
+                "uniform",
+                "gold (test set)",
+                "predicted (none)",
+                *[m for m in METHODS if m != "none" and REGISTRY[m].kind == "prior"],
+            ]
+            assert [str(c) for c in following.columns[0].cells] == list(METHODS)
+            assert str(list(following.columns[3].cells)[0]).startswith(("+", "-"))  # excess with its interval
             await pilot.press("escape", "escape")
             await pilot.pause(0.1)
             assert not isinstance(app.screen, (RunScreen, TextScreen))
@@ -277,7 +296,7 @@ def test_bad_input_is_shown_in_the_app(tmp_path):
             await app.workers_done()
             await pilot.pause(0.2)
             await app.views_settled()
-            assert any(n.message == "Shots: must be >= 0, got -1" for n in app._notifications)  # the form's words, not --shots
+            assert "Shots: must be >= 0, got -1" in app.said  # the form's words, not --shots
             assert app.is_running and Store(tmp_path / "b.db").runs() == []
 
     run(scenario())
@@ -289,13 +308,18 @@ def test_real_model_audit_in_the_app(tmp_path):
     db = tmp_path / "real.db"
 
     async def scenario():
-        app = make_app(build_parser().parse_args(["--model", "smollm2-135m-instruct", "-t", "reviews", "-k", "4",
-                                                  "--limit", "20", "--db", str(db)]))
+        app = make_app(
+            build_parser().parse_args(
+                ["--model", "smollm2-135m-instruct", "-t", "reviews", "-k", "4", "--limit", "20", "--db", str(db)]
+            )
+        )
         async with app.run_test(size=SIZE) as pilot:
             await settled(app, pilot)
             rows = cells(app, "#mean")
             assert [r[7] for r in rows] == list(METHODS)
-            assert {(r[2], r[3], r[4], r[5]) for r in rows} == {("full", "1", "1", "20")}  # scoring, tasks, runs, test n
+            assert {(r[2], r[3], r[4], r[5]) for r in rows} == {
+                ("full", "1", "1", "20")
+            }  # scoring, tasks, runs, test n
             gold = Store(db).scored_set(Store(db).runs()[0]["id"], "test").gold
             assert {r[6] for r in rows} == {f"{baselines.better(baselines.both(gold, 2)):.3f}"}  # what F1 must beat
             for r in rows:
@@ -341,14 +365,14 @@ def test_label_words_from_the_setup_form(tmp_path):
             await pilot.pause(0.3)
             words = app.query_one("#words-table", Static)
             assert words.display and isinstance(words.content, Table)
-            assert [str(c) for c in words.content.columns[4]._cells] == ["negative/positive", "bad/good", "A/B"]
+            assert [str(c) for c in words.content.columns[4].cells] == ["negative/positive", "bad/good", "A/B"]
             assert not app.query_one("#ladder-table", Static).display
             app.query_one("#verbalizers", Input).value = "a,b,c"
             await pilot.press("ctrl+r")
             await app.workers_done()
             await pilot.pause(0.2)
             await app.views_settled()
-            assert any(n.message.startswith("Other label words:") for n in app._notifications)
+            assert any(n.startswith("Other label words:") for n in app.said)
 
     run(scenario())
 
@@ -411,8 +435,12 @@ def test_quantization_ladder_in_the_compare_tab(tmp_path, fake_model):
         return b
 
     async def scenario():
-        app = make_app(build_parser().parse_args(["-m", "fake,fake@q2_k", "-t", "reviews", "-k", "4", "--limit", "12",
-                                                  "--db", str(db)]), backend_factory=factory)
+        app = make_app(
+            build_parser().parse_args(
+                ["-m", "fake,fake@q2_k", "-t", "reviews", "-k", "4", "--limit", "12", "--db", str(db)]
+            ),
+            backend_factory=factory,
+        )
         async with app.run_test(size=SIZE) as pilot:
             await settled(app, pilot)
             await pilot.press("f5")
@@ -421,7 +449,7 @@ def test_quantization_ladder_in_the_compare_tab(tmp_path, fake_model):
             assert ladder.display
             table = ladder.content
             assert isinstance(table, Table)
-            text = "".join(str(c) for col in table.columns for c in col._cells)
+            text = "".join(str(c) for col in table.columns for c in col.cells)
             assert "fake (reference)" in text and "fake@q2_k" in text and "3.20" in text and "5.70" in text
 
     run(scenario())
@@ -456,13 +484,17 @@ def test_the_app_reads_task_data_with_the_command_lines_data_options(tmp_path):
     lines = [json.dumps({"body": f"text {i}", "mood": "up" if i % 3 else "down"}) for i in range(150)]
     (data / "all.jsonl").write_text("\n".join(lines), encoding="utf-8")
     task = tmp_path / "mood.toml"
-    task.write_text('name = "mood"\ndefinition = "Is the mood up or down?"\nlabels = ["down", "up"]\n'
-                    '[data]\nfile = "mood/all.jsonl"\ninput = "{body}"\nlabel_field = "mood"\n', encoding="utf-8")
+    task.write_text(
+        'name = "mood"\ndefinition = "Is the mood up or down?"\nlabels = ["down", "up"]\n'
+        '[data]\nfile = "mood/all.jsonl"\ninput = "{body}"\nlabel_field = "mood"\n',
+        encoding="utf-8",
+    )
     db = tmp_path / "d.db"
 
     async def scenario():
-        args = build_parser().parse_args(["-t", str(task), "--data-dir", str(tmp_path / "elsewhere"), "-k", "2",
-                                          "--limit", "5", "--db", str(db)])
+        args = build_parser().parse_args(
+            ["-t", str(task), "--data-dir", str(tmp_path / "elsewhere"), "-k", "2", "--limit", "5", "--db", str(db)]
+        )
         app = make_app(args, backend_factory=lambda s, p: FakeBackend())
         async with app.run_test(size=SIZE) as pilot:
             await app.workers_done()
@@ -523,7 +555,9 @@ def test_drill_down_under_fitted_calibrations_lists_the_examples(tmp_path):
     gguf.write_bytes(b"GGUF" + bytes(60))
     store = Store(tmp_path / "d.db")
     engine = Engine(store, backend_factory=lambda s, p: FakeBackend())
-    (rid,) = engine.execute(engine.plan([ModelSpec(name="fake", path=gguf)], [catalog.load("tickets")], [4], [0], limit=30))
+    (rid,) = engine.execute(
+        engine.plan([ModelSpec(name="fake", path=gguf)], [catalog.load("tickets")], [4], [0], limit=30)
+    )
     cache = analysis.ResultCache(store)
     maps, _ = calibrators(run_scores(store, rid), ["proca", "sc"])
     for method in ("proca", "sc"):
@@ -545,7 +579,9 @@ def test_a_run_seen_running_with_every_score_gets_its_fitted_calibrations_once_d
     gguf.write_bytes(b"GGUF" + bytes(60))
     store = Store(tmp_path / "r.db")
     engine = Engine(store, backend_factory=lambda s, p: FakeBackend())
-    (rid,) = engine.execute(engine.plan([ModelSpec(name="fake", path=gguf)], [catalog.load("reviews")], [4], [0], limit=20))
+    (rid,) = engine.execute(
+        engine.plan([ModelSpec(name="fake", path=gguf)], [catalog.load("reviews")], [4], [0], limit=20)
+    )
     store.update_run(rid, status="running")
     cache = analysis.ResultCache(store)
     assert cache.get(rid).metrics["proca"] is None
@@ -571,10 +607,12 @@ def test_a_refresh_costs_a_few_queries_whatever_the_number_of_runs(tmp_path):
     analysis.mean_rows(cache, ids, list(analysis.cal.METHODS))
     analysis.curves(cache, ids, list(analysis.cal.METHODS), "macro_f1")
     assert len(statements) <= 5 and cache.unanalysed == []
-    assert len(rows) == 24 * len(METHODS) and all(r["macro_f1"] is not None for r in rows
-                                    if r["method"] == "proca" or r["method"] == "sc" and r["shots"] >= 2)
+    assert len(rows) == 24 * len(METHODS) and all(
+        r["macro_f1"] is not None for r in rows if r["method"] == "proca" or r["method"] == "sc" and r["shots"] >= 2
+    )
     # the stored numbers are the engine's
     from lbtui.results import report
+
     assert cache.get(ids[5]).metrics["proca"].macro_f1 == pytest.approx(report(store, ids[5]).metrics["proca"].macro_f1)
     statements.clear()
     cache.refresh(ids)
@@ -601,7 +639,10 @@ def test_finished_runs_without_stored_metrics_are_analysed_off_the_ui_thread(tmp
             await app.views_settled()  # the analysis worker, then a fresh snapshot
             # every number is in; where a method does not apply (LOOC at k = 0, ...) the row says why
             assert all(r[8] != "—" or r[-1] not in ("", analysis.ANALYSING) for r in cells(app, "#per-run"))
-            assert any(r[8] == "—" for r in cells(app, "#per-run")) and sum(r[8] != "—" for r in cells(app, "#per-run")) > 20
+            assert (
+                any(r[8] == "—" for r in cells(app, "#per-run"))
+                and sum(r[8] != "—" for r in cells(app, "#per-run")) > 20
+            )
 
     run(scenario())
     assert len(Store(db).cached_metrics(ids, analysis.analysis_version())) == 6
@@ -632,7 +673,9 @@ def test_the_per_run_table_holds_every_run_and_draws_only_what_is_on_screen(tmp_
             assert 0 < table.lines - before <= table.size.height  # one screen of lines, not 210 rows
             await pilot.press("2")  # a toggle filters the snapshot's rows and keeps the cursor's run
             assert table.row_count == 30 * (len(METHODS) - 1) and table.cursor_key == f"{ids[-1]}:{METHODS[-1]}"
-            assert [r[3] for r in cells(app, "#mean") if r[1] == "0" and r[7] == "none"] == ["4"]  # 30 runs: 4 tasks reach k = 0
+            assert [r[3] for r in cells(app, "#mean") if r[1] == "0" and r[7] == "none"] == [
+                "4"
+            ]  # 30 runs: 4 tasks reach k = 0
 
     run(scenario())
 
@@ -658,7 +701,7 @@ def test_a_relaunch_on_the_same_store_shows_the_last_session(tmp_path):
             await app.views_settled()
             assert app.view_runs == shown and len(cells(app, "#per-run")) == len(shown) * len(METHODS)
             assert app.query_one("#shots", Input).value == "0,2" and app.query_one("#limit", Input).value == "12"
-            assert any("last session" in n.message for n in app._notifications)
+            assert any("last session" in n for n in app.said)
 
     shown = run(first())
     assert len(shown) == 2
@@ -703,8 +746,11 @@ def test_the_mean_counts_only_finished_runs_of_the_tasks_themselves(tmp_path):
         analysis.analyse_finished(store, rid)
     cache.refresh(both)
     rows = analysis.mean_rows(cache, both, ["none"])
-    assert sorted((r["scoring"], r["limit"], r["tasks"]) for r in rows) == [("first-token", 20, 1), ("full", 12, 1),
-                                                                          ("full", 20, 1)]
+    assert sorted((r["scoring"], r["limit"], r["tasks"]) for r in rows) == [
+        ("first-token", 20, 1),
+        ("full", 12, 1),
+        ("full", 20, 1),
+    ]
 
 
 def test_tab_keys_focus_the_tab_table_and_m_cycles_the_plots(tmp_path):
@@ -847,8 +893,12 @@ def test_at_100x30_the_setup_folds_away_and_every_tab_table_has_room(tmp_path):
             await settled(app, pilot)
             assert not app.query_one("#setup").display
             heights = {}
-            for key, table in (("f2", "#per-run"), ("f4", "#history-table"), ("f5", "#compare-more"),
-                               ("f6", "#stability-table")):
+            for key, table in (
+                ("f2", "#per-run"),
+                ("f4", "#history-table"),
+                ("f5", "#compare-more"),
+                ("f6", "#stability-table"),
+            ):
                 await pilot.press(key)
                 await pilot.pause(0.4)
                 await app.views_settled()
@@ -901,7 +951,7 @@ def test_ctrl_e_writes_the_report_of_the_shown_runs_beside_the_store(tmp_path):
             await pilot.press("m")
             await app.workers_done()
             await pilot.pause(0.2)
-            return [n.message for n in app._notifications], list(app.view_runs)
+            return list(app.said), list(app.view_runs)
 
     notes, ids = run(scenario())
     (out,) = tmp_path.glob("lbtui-report-*.md")
@@ -930,7 +980,13 @@ def test_the_committed_screenshots_show_the_app_s_tabs(tmp_path):
     shots = Path(__file__).resolve().parent.parent / "docs" / "screenshots"
     svg = (shots / "results.svg").read_text()
     shown = html.unescape(" ".join(re.findall(r">([^<]*)</text>", svg))).replace("\xa0", " ")
-    files = {"results": "results", "plots": "plots", "history": "past-runs", "compare": "compare", "stability": "stability"}
+    files = {
+        "results": "results",
+        "plots": "plots",
+        "history": "past-runs",
+        "compare": "compare",
+        "stability": "stability",
+    }
     for tab_id, title in tabs:
         assert title in shown, f"the Results screenshot has no tab {title!r}: run python tools/screenshots.py"
         assert (shots / f"{files[tab_id]}.svg").is_file(), f"no screenshot of {title}"
@@ -952,15 +1008,22 @@ def test_the_highlighted_row_shows_its_intervals_as_report_does(tmp_path):
             table.focus()
             want = next(k for k in table.keys() if k.endswith(":cc"))
             table.move_cursor(table.keys().index(want))
-            return await until_text(app, pilot, "#row-ci", "CC", "Δ"), want  # lines joined: it wraps at the table's width
+            return await until_text(
+                app, pilot, "#row-ci", "CC", "Δ"
+            ), want  # lines joined: it wraps at the table's width
 
     shown, key = run(scenario())
     run_id = int(key.split(":")[0])
     store = Store(db)
     rows = [r for r in summary.build(Results(store), [store.run(run_id)]) if r.method == "cc"]
     f1 = next(r for r in rows if r.metric == "macro_f1")
-    assert f"Macro-F1 {f1.value:.3f} [{f1.lo:.3f}, {f1.hi:.3f}] Δ {f1.diff:+.3f} [{f1.diff_lo:+.3f}, {f1.diff_hi:+.3f}]" in shown
-    assert shown.startswith(verdict.describe_run(store.run(run_id), "cc", verdict.run_rows(Results(store), run_id, "cc")))
+    assert (
+        f"Macro-F1 {f1.value:.3f} [{f1.lo:.3f}, {f1.hi:.3f}] Δ {f1.diff:+.3f} [{f1.diff_lo:+.3f}, {f1.diff_hi:+.3f}]"
+        in shown
+    )
+    assert shown.startswith(
+        verdict.describe_run(store.run(run_id), "cc", verdict.run_rows(Results(store), run_id, "cc"))
+    )
     assert "30 test (small)" in shown
 
 
@@ -1012,8 +1075,9 @@ def test_the_drill_down_classifies_a_typed_input_in_a_worker_as_classify_does(tm
     db = tmp_path / "t.db"
     threads = []
     real = Classifier.raw_proba
-    monkeypatch.setattr(Classifier, "raw_proba",
-                        lambda self, *a, **k: threads.append(threading.current_thread()) or real(self, *a, **k))
+    monkeypatch.setattr(
+        Classifier, "raw_proba", lambda self, *a, **k: threads.append(threading.current_thread()) or real(self, *a, **k)
+    )
 
     async def scenario():
         app = fake_app(["-t", "reviews", "-k", "4", "--limit", "20", "--db", str(db)])
@@ -1032,7 +1096,8 @@ def test_the_drill_down_classifies_a_typed_input_in_a_worker_as_classify_does(tm
         assert clf.evaluated == 0  # the screen's score is in the store
         raw = clf.raw_proba(["absolutely wonderful"])[0]
     want = f"BC: {clf.labels[int(q.argmax())]} " + " ".join(
-        f"{lab} {b:.3f} (raw {a:.3f})" for lab, a, b in zip(clf.labels, raw, q))
+        f"{lab} {b:.3f} (raw {a:.3f})" for lab, a, b in zip(clf.labels, raw, q)
+    )
     assert shown == want
 
 
@@ -1045,8 +1110,9 @@ def test_a_run_still_scoring_says_its_methods_wait_not_a_reason_of_another_run(t
 
     store = Store(tmp_path / "w.db")
     engine = Engine(store, backend_factory=lambda s, p: FakeBackend())
-    (rid,) = engine.execute(engine.plan([ModelSpec(name="fake", path=fake_model)], [catalog.load("reviews")], [4], [0],
-                                        limit=20))
+    (rid,) = engine.execute(
+        engine.plan([ModelSpec(name="fake", path=fake_model)], [catalog.load("reviews")], [4], [0], limit=20)
+    )
     store.db.execute("DELETE FROM scores WHERE run_id = ? AND \"set\" = 'looc'", [rid])
     store.update_run(rid, status="running")
     got = analysis.ResultCache(store).get(rid)
@@ -1054,13 +1120,32 @@ def test_a_run_still_scoring_says_its_methods_wait_not_a_reason_of_another_run(t
     assert got.metrics["bc"] is not None
 
 
-def test_a_store_written_by_lbtui_run_opens_on_its_latest_audit_and_toggles_survive_a_relaunch(tmp_path, fake_model,
-                                                                                               capsys):
+def test_a_store_written_by_lbtui_run_opens_on_its_latest_audit_and_toggles_survive_a_relaunch(
+    tmp_path, fake_model, capsys
+):
     from lbtui.cli import main
 
     db = tmp_path / "cli.db"
-    assert main(["run", "-m", str(fake_model), "-t", "reviews,tickets", "-k", "0", "--limit", "12", "--db", str(db),
-                 "--json"], backend_factory=lambda s, p: FakeBackend()) == 0
+    assert (
+        main(
+            [
+                "run",
+                "-m",
+                str(fake_model),
+                "-t",
+                "reviews,tickets",
+                "-k",
+                "0",
+                "--limit",
+                "12",
+                "--db",
+                str(db),
+                "--json",
+            ],
+            backend_factory=lambda s, p: FakeBackend(),
+        )
+        == 0
+    )
     capsys.readouterr()
     ids = [r["id"] for r in Store(db).runs()]
 
@@ -1090,8 +1175,12 @@ def test_the_latest_audit_is_the_runs_scored_one_after_another_before_the_newest
     from lbtui.ui.consts import AUDIT_GAP
     from lbtui.ui.session import latest_audit
 
-    runs = [{"id": 1, "created": 0, "finished": 50}, {"id": 2, "created": 5000, "finished": 5100},
-            {"id": 3, "created": 5100 + AUDIT_GAP / 2, "finished": 5300}, {"id": 4, "created": 5310, "finished": None}]
+    runs = [
+        {"id": 1, "created": 0, "finished": 50},
+        {"id": 2, "created": 5000, "finished": 5100},
+        {"id": 3, "created": 5100 + AUDIT_GAP / 2, "finished": 5300},
+        {"id": 4, "created": 5310, "finished": None},
+    ]
     assert [r["id"] for r in latest_audit(runs)] == [2, 3, 4]
     assert latest_audit([]) == []
 
@@ -1110,8 +1199,9 @@ def _audit_elsewhere(db, task: str, limit: int = 12, resume: int | None = None) 
         engine = Engine(store, backend_factory=lambda s, p: FakeBackend())
         if resume is not None:
             return [engine.resume(resume)]
-        return engine.execute(engine.plan([ModelSpec(name="fake", path=gguf)], [catalog.load(task)], [0], [0],
-                                          limit=limit))
+        return engine.execute(
+            engine.plan([ModelSpec(name="fake", path=gguf)], [catalog.load(task)], [0], [0], limit=limit)
+        )
     finally:
         store.close()
 
@@ -1204,7 +1294,9 @@ def test_stored_runs_are_summed_in_one_notice_by_the_notes_kind(tmp_path):
     run(scenario([]))
     seen = []
     run(scenario(seen))
-    assert sum("were stored already" in m for m in seen) == 1 and any(m.startswith("2 run(s) were stored") for m in seen)
+    assert sum("were stored already" in m for m in seen) == 1 and any(
+        m.startswith("2 run(s) were stored") for m in seen
+    )
     assert not any("is stored; nothing to evaluate" in m for m in seen), seen
 
 
@@ -1286,6 +1378,7 @@ def test_the_ui_thread_never_reads_the_store_or_the_results(tmp_path, monkeypatc
 def test_the_label_bars_are_read_again_only_when_what_they_show_changed(tmp_path):
     """Every snapshot draws the plots tab; a finished run's bars are read once, and again
     only when the methods shown change (a worker per snapshot stalled the UI at scale)."""
+
     async def scenario():
         app = fake_app(["-t", "reviews", "-k", "0", "--limit", "12", "--db", str(tmp_path / "b.db")])
         async with app.run_test(size=SIZE) as pilot:
