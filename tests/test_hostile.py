@@ -125,7 +125,7 @@ class _Counted:
 
 
 def test_a_slow_drip_server_cannot_hold_a_request_past_its_timeout(stand_in):
-    from lbtui.backends.server import read_answer
+    from lbtui.backends.http import read_answer
     import urllib.request
 
     url = stand_in("drip")  # 1,000 bytes at 5 a second: 200 s, were only each read timed
@@ -137,7 +137,7 @@ def test_a_slow_drip_server_cannot_hold_a_request_past_its_timeout(stand_in):
 
 
 def test_an_answer_past_its_cap_is_refused_before_it_is_all_read():
-    from lbtui.backends.server import read_answer
+    from lbtui.backends.http import read_answer
 
     class Endless(io.RawIOBase):
         def read1(self, n):
@@ -148,12 +148,12 @@ def test_an_answer_past_its_cap_is_refused_before_it_is_all_read():
 
 
 def test_a_redirect_to_another_origin_is_not_followed(stand_in):
-    from lbtui.backends.server import _OPENER
+    from lbtui.backends.http import OPENER
     import urllib.error
 
     url = stand_in("redirect")
     with pytest.raises(urllib.error.HTTPError, match="another origin"):
-        _OPENER.open(url + "/v1/models", timeout=2)
+        OPENER.open(url + "/v1/models", timeout=2)
 
 
 # --- item 7: ids past what SQLite holds ----------------------------------------------------
@@ -170,7 +170,9 @@ def test_a_run_id_past_sqlite_s_range_is_a_usage_error(tmp_path, capsys, command
 
 
 def test_a_note_with_escape_sequences_never_reaches_the_terminal(isolated_home, capsys):
-    (isolated_home / "models.toml").write_text('[models.evil]\npath = "x.gguf"\nnote = "a\\u001b]0;pwned\\u0007b\\u001b[2J"\n')
+    (isolated_home / "models.toml").write_text(
+        '[models.evil]\npath = "x.gguf"\nnote = "a\\u001b]0;pwned\\u0007b\\u001b[2J"\n'
+    )
     assert main(["models"]) == 0
     out = capsys.readouterr().out
     assert "\x1b" not in out and "\x07" not in out and "a]0;pwnedb[2J" in out.replace("\n", "").replace(" ", "")
@@ -178,8 +180,13 @@ def test_a_note_with_escape_sequences_never_reaches_the_terminal(isolated_home, 
 
 def test_exported_csv_cells_never_start_a_formula_and_a_partial_run_is_said(tmp_path, fake_model, fake_factory, capsys):
     db = tmp_path / "e.db"
-    assert main(["run", "-m", str(fake_model), "-t", "reviews", "-k", "0", "--limit", "4", "--db", str(db), "--json"],
-                backend_factory=fake_factory) == 0
+    assert (
+        main(
+            ["run", "-m", str(fake_model), "-t", "reviews", "-k", "0", "--limit", "4", "--db", str(db), "--json"],
+            backend_factory=fake_factory,
+        )
+        == 0
+    )
     s = Store(db)
     s.db.execute("UPDATE scores SET example_id = '=HYPERLINK(\"x\")' WHERE idx = 0 AND \"set\" = 'test'")
     s.db.execute("DELETE FROM scores WHERE \"set\" = 'bias'")
@@ -195,11 +202,21 @@ def test_exported_csv_cells_never_start_a_formula_and_a_partial_run_is_said(tmp_
 # --- item 6: models.toml numbers in range ---------------------------------------------------
 
 
-@pytest.mark.parametrize("line,key", [
-    ("timeout = -1", "timeout"), ("timeout = inf", "timeout"), ("timeout = nan", "timeout"), ("timeout = 1e308", "timeout"),
-    ("timeout = 0", "timeout"), ("per_server = 1000000000", "per_server"), ("per_server = 0", "per_server"),
-    ("per_server = -5", "per_server"), ("max_in_flight = 0", "max_in_flight"), ("retries = -1", "retries"),
-])
+@pytest.mark.parametrize(
+    "line,key",
+    [
+        ("timeout = -1", "timeout"),
+        ("timeout = inf", "timeout"),
+        ("timeout = nan", "timeout"),
+        ("timeout = 1e308", "timeout"),
+        ("timeout = 0", "timeout"),
+        ("per_server = 1000000000", "per_server"),
+        ("per_server = 0", "per_server"),
+        ("per_server = -5", "per_server"),
+        ("max_in_flight = 0", "max_in_flight"),
+        ("retries = -1", "retries"),
+    ],
+)
 def test_server_numbers_out_of_range_are_one_line(tmp_path, line, key):
     from lbtui import models
     from lbtui.errors import ModelError
@@ -210,8 +227,15 @@ def test_server_numbers_out_of_range_are_one_line(tmp_path, line, key):
     assert e.value.where.endswith(f"models.s.{key}") and "must be" in e.value.message
 
 
-@pytest.mark.parametrize("line,key", [("n_threads = -3", "n_threads"), ("n_threads = 100000", "n_threads"),
-                                      ("n_gpu_layers = -2", "n_gpu_layers"), ('batching = "fast"', "batching")])
+@pytest.mark.parametrize(
+    "line,key",
+    [
+        ("n_threads = -3", "n_threads"),
+        ("n_threads = 100000", "n_threads"),
+        ("n_gpu_layers = -2", "n_gpu_layers"),
+        ('batching = "fast"', "batching"),
+    ],
+)
 def test_local_numbers_out_of_range_are_one_line(tmp_path, line, key):
     from lbtui import models
     from lbtui.errors import ModelError
@@ -225,11 +249,21 @@ def test_local_numbers_out_of_range_are_one_line(tmp_path, line, key):
 # --- item 14: the Python API validates as the CLI does ----------------------------------------
 
 
-@pytest.mark.parametrize("kwargs,option", [
-    ({"shots": "0,4"}, "--shots"), ({"shots": 4.0}, "--shots"), ({"shots": []}, "--shots"),
-    ({"models": 123}, "--model"), ({"tasks": 5}, "--task"), ({"seeds": 2.5}, "--seeds"), ({"orders": "x"}, "--orders"),
-    ({"label_words": 5}, "--verbalizers"), ({"db": 123}, "--db"), ({"limit": "10"}, "--limit"),
-])
+@pytest.mark.parametrize(
+    "kwargs,option",
+    [
+        ({"shots": "0,4"}, "--shots"),
+        ({"shots": 4.0}, "--shots"),
+        ({"shots": []}, "--shots"),
+        ({"models": 123}, "--model"),
+        ({"tasks": 5}, "--task"),
+        ({"seeds": 2.5}, "--seeds"),
+        ({"orders": "x"}, "--orders"),
+        ({"label_words": 5}, "--verbalizers"),
+        ({"db": 123}, "--db"),
+        ({"limit": "10"}, "--limit"),
+    ],
+)
 def test_wrong_types_in_the_python_api_are_user_errors_naming_the_option(tmp_path, kwargs, option):
     import lbtui
     from lbtui.errors import UserError
@@ -253,21 +287,27 @@ def test_the_python_api_creates_no_folders_for_its_store(tmp_path):
 
 
 def _sni(tmp_path, **doc):
-    base = {"Definition": ["Say yes or no."], "Positive Examples": [],
-            "Instances": [{"id": f"i{j}", "input": f"text {j}", "output": ["yes" if j % 2 else "no"]} for j in range(140)]}
+    base = {
+        "Definition": ["Say yes or no."],
+        "Positive Examples": [],
+        "Instances": [{"id": f"i{j}", "input": f"text {j}", "output": ["yes" if j % 2 else "no"]} for j in range(140)],
+    }
     base.update(doc)
     path = tmp_path / "task.json"
     path.write_text(json.dumps(base))
     return path
 
 
-@pytest.mark.parametrize("edit,where,what", [
-    ({"Positive Examples": 5}, "Positive Examples", "must be a list"),
-    ({"Positive Examples": True}, "Positive Examples", "must be a list"),
-])
+@pytest.mark.parametrize(
+    "edit,where,what",
+    [
+        ({"Positive Examples": 5}, "Positive Examples", "must be a list"),
+        ({"Positive Examples": True}, "Positive Examples", "must be a list"),
+    ],
+)
 def test_sni_odd_fields_are_one_line(tmp_path, edit, where, what):
     from lbtui.errors import TaskError
-    from lbtui.tasks.taskfile import load_sni
+    from lbtui.tasks.sni_file import load_sni
 
     with pytest.raises(TaskError) as e:
         load_sni(_sni(tmp_path, **edit))
@@ -276,7 +316,7 @@ def test_sni_odd_fields_are_one_line(tmp_path, edit, where, what):
 
 def test_sni_refuses_empty_inputs_and_duplicate_ids_as_jsonl_does(tmp_path):
     from lbtui.errors import TaskError
-    from lbtui.tasks.taskfile import load_sni
+    from lbtui.tasks.sni_file import load_sni
 
     rows = [{"id": f"i{j}", "input": f"text {j}", "output": ["yes" if j % 2 else "no"]} for j in range(140)]
     rows[7]["input"] = "   "
@@ -347,8 +387,28 @@ def test_a_killed_quantizes_part_files_are_removed_not_a_live_ones(tmp_path):
 
 def _done_store(tmp_path, fake_model, fake_factory, capsys) -> tuple:
     db = tmp_path / "d.db"
-    assert main(["run", "-m", str(fake_model), "-t", "reviews", "-k", "0", "--limit", "4", "--seeds", "2", "--db",
-                 str(db), "--json"], backend_factory=fake_factory) == 0
+    assert (
+        main(
+            [
+                "run",
+                "-m",
+                str(fake_model),
+                "-t",
+                "reviews",
+                "-k",
+                "0",
+                "--limit",
+                "4",
+                "--seeds",
+                "2",
+                "--db",
+                str(db),
+                "--json",
+            ],
+            backend_factory=fake_factory,
+        )
+        == 0
+    )
     capsys.readouterr()
     store = Store(db)
     run = min(r["id"] for r in store.runs())  # seeds 0 and 1: stability reads both
@@ -369,8 +429,9 @@ def _edit(db, sql: str, *args) -> None:
 READERS = [["report", "--resamples", "20"], ["export", "--run", "{run}"], ["diagnose", "--run", "{run}"]]
 
 
-@pytest.mark.parametrize("scores", ["garbage", "[-1.0]", "[NaN, -1.0]", "[-Infinity, -1.0]", "[0.5, -1.0]",
-                                    '["a", -1.0]', "{}", "null"])
+@pytest.mark.parametrize(
+    "scores", ["garbage", "[-1.0]", "[NaN, -1.0]", "[-Infinity, -1.0]", "[0.5, -1.0]", '["a", -1.0]', "{}", "null"]
+)
 @pytest.mark.parametrize("argv", READERS, ids=lambda a: a[0])
 def test_a_damaged_score_row_is_exit_4_naming_the_run_and_row(tmp_path, fake_model, fake_factory, capsys, scores, argv):
     db, run = _done_store(tmp_path, fake_model, fake_factory, capsys)
@@ -441,8 +502,12 @@ def test_a_damaged_page_is_exit_4_not_a_traceback(tmp_path, fake_model, fake_fac
 def test_a_damaged_row_is_scored_again_never_reused_by_another_run(tmp_path, fake_model, fake_factory, capsys):
     db, run = _done_store(tmp_path, fake_model, fake_factory, capsys)
     # at k = 0 both seeds' prompts are the same: both rows of that address
-    _edit(db, "UPDATE scores SET scores = '[0.5, -1.0]' WHERE address = (SELECT address FROM scores WHERE run_id = ?"
-              " AND \"set\" = 'test' AND idx = 2)", run)
+    _edit(
+        db,
+        "UPDATE scores SET scores = '[0.5, -1.0]' WHERE address = (SELECT address FROM scores WHERE run_id = ?"
+        " AND \"set\" = 'test' AND idx = 2)",
+        run,
+    )
     argv = ["run", "-m", str(fake_model), "-t", "reviews", "-k", "0", "--limit", "6", "--db", str(db), "--json"]
     assert main(argv, backend_factory=fake_factory) == 0  # its first 4 test inputs are the first run's
     store = Store(db)
@@ -468,8 +533,11 @@ def test_a_chat_template_longer_than_the_context_is_refused_up_front(tmp_path, f
     backend.tokenize = lambda text, **kw: calls.append(len(text)) or tokenize(text, **kw)
     spec = ModelSpec(name="chatty", path=fake_model, chat_template=True)
     (plan,) = eng.plan([spec], [catalog.load("reviews")], [4], [0], limit=50)
-    with pytest.raises(PromptTooLong, match=r"no prompt fits: without demonstrations or input it needs \d+ tokens.*chat"
-                                            r" template adds [\d,]+ characters"):
+    with pytest.raises(
+        PromptTooLong,
+        match=r"no prompt fits: without demonstrations or input it needs \d+ tokens.*chat"
+        r" template adds [\d,]+ characters",
+    ):
         eng.prepare(plan, backend)
     assert sum(n > 100_000 for n in calls) <= 3  # the bare prompt's parts, not the 100-odd prompts of the run
 
@@ -483,13 +551,17 @@ def _tiny(tmp_path, file: str, **header):
     return write_tiny_llama(tmp_path / file, _own_vocab(), **header)
 
 
-@pytest.mark.parametrize("header, said", [
-    ({"block_count": 2**31 - 1}, "llama.block_count = 2147483647 is outside 1..4096"),
-    ({"block_count": 3}, "llama.block_count = 3 but the file holds the tensors of 2 blocks"),
-    ({"head_count_kv": 3}, "head_count (4) is not a multiple of head_count_kv (3)"),
-    ({"name": b"tiny\xff\xfe"}, "GGUF field general.name is not UTF-8 text"),
-    ({"tensors": False}, "holds no weights (no tensors): a vocabulary-only GGUF"),
-], ids=["block-count-2^31", "block-count-vs-tensors", "heads", "name-not-utf8", "vocab-only"])
+@pytest.mark.parametrize(
+    "header, said",
+    [
+        ({"block_count": 2**31 - 1}, "llama.block_count = 2147483647 is outside 1..4096"),
+        ({"block_count": 3}, "llama.block_count = 3 but the file holds the tensors of 2 blocks"),
+        ({"head_count_kv": 3}, "head_count (4) is not a multiple of head_count_kv (3)"),
+        ({"name": b"tiny\xff\xfe"}, "GGUF field general.name is not UTF-8 text"),
+        ({"tensors": False}, "holds no weights (no tensors): a vocabulary-only GGUF"),
+    ],
+    ids=["block-count-2^31", "block-count-vs-tensors", "heads", "name-not-utf8", "vocab-only"],
+)
 def test_a_gguf_header_llama_cpp_would_abort_on_is_one_line_and_leaves_no_store(tmp_path, capsys, header, said):
     gguf = _tiny(tmp_path, "bad.gguf", **header)
     db = tmp_path / "s.db"
@@ -505,9 +577,28 @@ def test_the_abort_repro_in_a_child_process_is_one_line(tmp_path):
     import sys
 
     gguf = _tiny(tmp_path, "huge.gguf", block_count=2**31 - 1)
-    got = subprocess.run([sys.executable, "-m", "lbtui", "run", "-m", str(gguf), "-t", "reviews", "-k", "0",
-                          "--limit", "4", "--db", str(tmp_path / "s.db")], capture_output=True, text=True,
-                         timeout=120, env={**os.environ, "HOME": str(tmp_path)})
+    got = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "lbtui",
+            "run",
+            "-m",
+            str(gguf),
+            "-t",
+            "reviews",
+            "-k",
+            "0",
+            "--limit",
+            "4",
+            "--db",
+            str(tmp_path / "s.db"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "HOME": str(tmp_path)},
+    )
     assert got.returncode == 2 and got.stderr.count("\n") == 1 and "block_count" in got.stderr, got.stderr
     assert not (tmp_path / "s.db").exists()
 
@@ -606,8 +697,13 @@ def test_a_port_that_is_not_http_is_named_in_one_line(banner_port, model):
 
 def test_a_run_another_process_scores_is_said_as_such_not_resume(tmp_path, fake_model, fake_factory, capsys):
     db, run = _done_store(tmp_path, fake_model, fake_factory, capsys)
-    _edit(db, "UPDATE runs SET status = 'running', owner = ?, heartbeat = ? WHERE id = ?",
-          store_mod.new_owner(), time.time(), run)  # this live process holds it
+    _edit(
+        db,
+        "UPDATE runs SET status = 'running', owner = ?, heartbeat = ? WHERE id = ?",
+        store_mod.new_owner(),
+        time.time(),
+        run,
+    )  # this live process holds it
     for argv in (["report", "--run", str(run)], ["diagnose", "--run", str(run)]):
         assert main([*argv, "--db", str(db)]) == 2
         line = one_line(capsys)
@@ -631,8 +727,9 @@ def test_a_disk_io_error_is_not_called_a_full_disk():
 # --- item 5: what llama.cpp still aborts on ends a child, not the command -------------------
 
 
-def test_a_model_whose_first_load_ends_the_process_is_one_line_and_leaves_no_store(tmp_path, isolated_home, capsys,
-                                                                                   monkeypatch):
+def test_a_model_whose_first_load_ends_the_process_is_one_line_and_leaves_no_store(
+    tmp_path, isolated_home, capsys, monkeypatch
+):
     """The child of the first load dies as llama.cpp's abort would end it (a file the header
     checks pass); the command says so in one line, exit 2, and removes the store it made.
     The next file that loads is remembered: no second child for it."""
@@ -651,7 +748,21 @@ def test_a_model_whose_first_load_ends_the_process_is_one_line_and_leaves_no_sto
 
     monkeypatch.setattr(preflight.subprocess, "run", run)
     db = tmp_path / "s.db"
-    argv = ["run", "-m", str(gguf), "-t", "reviews", "-k", "0", "--limit", "2", "--scoring", "first-token", "--db", str(db)]
+    argv = [
+        "run",
+        "-m",
+        str(gguf),
+        "-t",
+        "reviews",
+        "-k",
+        "0",
+        "--limit",
+        "2",
+        "--scoring",
+        "first-token",
+        "--db",
+        str(db),
+    ]
     monkeypatch.setenv("ABORT_CHILD", "1")
     assert main(argv) == 2
     line = one_line(capsys)

@@ -6,7 +6,8 @@ import pytest
 from lbtui.tasks import catalog
 from lbtui.errors import TaskError
 from lbtui.tasks.rows import render
-from lbtui.tasks.taskfile import DataOptions, load_data_file, load_sni, load_toml
+from lbtui.tasks.sni_file import load_sni
+from lbtui.tasks.taskfile import DataOptions, load_data_file, load_toml
 
 
 def test_bundled_tasks_meet_the_brief():
@@ -52,8 +53,11 @@ def test_minimal_task_file(tmp_path):
 
 def test_label_map_and_template(tmp_path):
     rows = [{"q": f"x{i}", "c": "ctx", "y": i % 2} for i in range(140)]
-    body = ('name = "m"\ndefinition = "d"\nlabels = ["no", "yes"]\n[data]\nfile = "d.jsonl"\ninput = "{c}: {q} {{literal}}"\n'
-            'label_field = "y"\n[data.label_map]\n"0" = "no"\n"1" = "yes"\n')
+    body = (
+        'name = "m"\ndefinition = "d"\nlabels = ["no", "yes"]\n[data]\nfile = "d.jsonl"\n'
+        'input = "{c}: {q} {{literal}}"\n'
+        'label_field = "y"\n[data.label_map]\n"0" = "no"\n"1" = "yes"\n'
+    )
     t = load_toml(write_task(tmp_path, body, rows))
     ex = (t.pool + t.test)[0]
     assert ex.text.startswith("ctx: x") and ex.text.endswith("{literal}")
@@ -66,11 +70,20 @@ def test_label_map_and_template(tmp_path):
         ('name = "t"\ndefinition = "d"\nlabels = ["a", "a"]\n[data]\nfile = "d.jsonl"\n', "duplicate label"),
         ('name = "t"\ndefinition = "d"\nlabels = ["a", "b"\n', "TOML syntax error"),
         ('name = "t"\nlabels = ["a", "b"]\n[data]\nfile = "d.jsonl"\n', "missing field 'definition'"),
-        ('name = "t"\ndefinition = "d"\nlabels = ["a", "b"]\n[data]\nfile = "../d.jsonl"\n', "outside the task's folder"),
+        (
+            'name = "t"\ndefinition = "d"\nlabels = ["a", "b"]\n[data]\nfile = "../d.jsonl"\n',
+            "outside the task's folder",
+        ),
         ('name = "t"\ndefinition = "d"\nlabels = ["a", "b"]\n[data]\nfile = "d.jsonl"\ninput = "{nope}"\n', "{nope}"),
-        ('name = "t"\ndefinition = "d"\nlabels = ["a", "b"]\n[data]\nfile = "d.jsonl"\ninput = "{text.__class__}"\n', "unbalanced brace"),
+        (
+            'name = "t"\ndefinition = "d"\nlabels = ["a", "b"]\n[data]\nfile = "d.jsonl"\ninput = "{text.__class__}"\n',
+            "unbalanced brace",
+        ),
         ('name = "t"\ndefinition = "d"\nlabels = ["a", "b"]\n[data]\nfile = "missing.jsonl"\n', "not found"),
-        ('name = "t"\ndefinition = "d"\nlabels = ["a", "b"]\n[data]\nfile = "d.jsonl"\n[split]\npool = 500\n', "no test set"),
+        (
+            'name = "t"\ndefinition = "d"\nlabels = ["a", "b"]\n[data]\nfile = "d.jsonl"\n[split]\npool = 500\n',
+            "no test set",
+        ),
     ],
 )
 def test_broken_task_files_name_the_problem(tmp_path, body, fragment):
@@ -98,7 +111,9 @@ def test_non_utf8_data(tmp_path):
 
 def test_plain_csv_file(tmp_path):
     path = tmp_path / "data.csv"
-    path.write_text("sentence,sentiment\n" + "".join(f'"text {i}, more",{"pos" if i % 2 else "neg"}\n' for i in range(130)))
+    path.write_text(
+        "sentence,sentiment\n" + "".join(f'"text {i}, more",{"pos" if i % 2 else "neg"}\n' for i in range(130))
+    )
     t = load_data_file(path, DataOptions(text_field="sentence", label_field="sentiment"))
     assert t.labels == ("neg", "pos") and len(t.pool) == 96 and len(t.test) == 34
     assert t.definition.startswith("Classify the input")
@@ -110,7 +125,9 @@ def test_sni_file(tmp_path):
     doc = {
         "Definition": ["Decide whether the statement is true or false"],
         "Positive Examples": [{"input": "Water is wet.", "output": "True", "explanation": "-"}],
-        "Instances": [{"id": f"i{i}", "input": f"Statement {i}", "output": ["True" if i % 2 else "False"]} for i in range(140)],
+        "Instances": [
+            {"id": f"i{i}", "input": f"Statement {i}", "output": ["True" if i % 2 else "False"]} for i in range(140)
+        ],
     }
     path = tmp_path / "task001_x.json"
     path.write_text(json.dumps(doc))
@@ -137,7 +154,9 @@ def test_unknown_task_lists_bundled_names():
 
 
 def test_split_by_a_field_of_the_data(tmp_path):
-    rows = [{"text": f"t{i}", "label": "a" if i % 2 else "b", "part": "train" if i < 120 else "test"} for i in range(160)]
+    rows = [
+        {"text": f"t{i}", "label": "a" if i % 2 else "b", "part": "train" if i < 120 else "test"} for i in range(160)
+    ]
     body = GOOD + '[split]\npool = 100\nfield = "part"\n'
     with pytest.raises(TaskError, match="only 0 rows have part = 'dev'"):
         load_toml(write_task(tmp_path, body + 'pool_value = "dev"\n', rows))
@@ -179,11 +198,14 @@ def test_line_files_by_split_resolved_against_a_data_dir(tmp_path):
     assert str(e.value).startswith(f"{data / 'test.txt'}:2") and "pattern" in str(e.value)
 
 
-@pytest.mark.parametrize("body, fragment", [
-    ('[data]\nfile = "a.txt"\npattern = "(broken"\n', "invalid regular expression"),
-    ('[data]\nfile = "a.txt"\npattern = ".+"\n', "named groups"),
-    ('[data]\nfile = { train = 3 }\n', "must be a path"),
-])
+@pytest.mark.parametrize(
+    "body, fragment",
+    [
+        ('[data]\nfile = "a.txt"\npattern = "(broken"\n', "invalid regular expression"),
+        ('[data]\nfile = "a.txt"\npattern = ".+"\n', "named groups"),
+        ("[data]\nfile = { train = 3 }\n", "must be a path"),
+    ],
+)
 def test_broken_line_formats_name_the_field(tmp_path, body, fragment):
     (tmp_path / "a.txt").write_text("x\n")
     (tmp_path / "t.toml").write_text('definition = "d"\nlabels = ["a", "b"]\n' + body)
@@ -196,7 +218,9 @@ SHARED = __import__("pathlib").Path(__file__).resolve().parents[2] / "shared" / 
 
 
 @pytest.mark.skipif(not SHARED.is_dir(), reason="../shared/data is not on this machine")
-@pytest.mark.parametrize("name, n_labels, n_test", [("sst2", 2, 1821), ("agnews", 4, 7504), ("trec", 6, 500), ("rte", 2, 277)])
+@pytest.mark.parametrize(
+    "name, n_labels, n_test", [("sst2", 2, 1821), ("agnews", 4, 7504), ("trec", 6, 500), ("rte", 2, 277)]
+)
 def test_benchmark_task_files_read_the_public_data(name, n_labels, n_test):
     path = __import__("pathlib").Path(__file__).resolve().parents[1] / "benchmarks" / "tasks" / f"{name}.toml"
     t = catalog.load(str(path), DataOptions(data_dir=SHARED))
@@ -221,7 +245,9 @@ def test_a_negative_split_seed_is_one_line(tmp_path):
         load_data_file(path, DataOptions(split_seed=-3))
 
 
-@pytest.mark.parametrize("label, what", [("a\\nb", "a line break"), ("a\\rb", "a line break"), ("a\\u0007b", "a control character")])
+@pytest.mark.parametrize(
+    "label, what", [("a\\nb", "a line break"), ("a\\rb", "a line break"), ("a\\u0007b", "a control character")]
+)
 def test_a_label_is_one_line_of_text(tmp_path, label, what):
     (tmp_path / "d.jsonl").write_text("")
     path = tmp_path / "t.toml"
@@ -230,10 +256,13 @@ def test_a_label_is_one_line_of_text(tmp_path, label, what):
         catalog.load(str(path))
 
 
-@pytest.mark.parametrize("pattern", [r"(?P<text>(a+)+)(?P<label>b)", r"(?P<text>(x*y)*) (?P<label>\w+)", r"(?P<text>(a{2,})*)(?P<label>b)"])
+@pytest.mark.parametrize(
+    "pattern", [r"(?P<text>(a+)+)(?P<label>b)", r"(?P<text>(x*y)*) (?P<label>\w+)", r"(?P<text>(a{2,})*)(?P<label>b)"]
+)
 def test_a_pattern_that_backtracks_exponentially_is_refused(tmp_path, pattern):
     (tmp_path / "d.txt").write_text("a" * 40 + "\n")
-    (tmp_path / "t.toml").write_text(f'name = "t"\ndefinition = "d"\nlabels = ["a", "b"]\n[data]\nfile = "d.txt"\n'
-                                     f"pattern = '{pattern}'\n")
+    (tmp_path / "t.toml").write_text(
+        f'name = "t"\ndefinition = "d"\nlabels = ["a", "b"]\n[data]\nfile = "d.txt"\npattern = \'{pattern}\'\n'
+    )
     with pytest.raises(TaskError, match=r"\[data\] pattern: a repeated group that itself repeats"):
         catalog.load(str(tmp_path / "t.toml"))

@@ -25,7 +25,19 @@ from ..errors import Cancelled, InvalidScores, RunError, UserError
 from ..models import ModelSpec, identity as model_identity, sha256_file
 from ..models.gguf import check_gguf
 from ..store import Claim, RunStatus, Store, new_owner
-from .planning import Item, Planned, data_json, repeated_texts, evaluation_order, label_variants, plan, planned_inputs, prepare, rebuild, run_key
+from .planning import (
+    Item,
+    Planned,
+    data_json,
+    repeated_texts,
+    evaluation_order,
+    label_variants,
+    plan,
+    planned_inputs,
+    prepare,
+    rebuild,
+    run_key,
+)
 
 
 WAIT_SECONDS = 1.0  # how often to look whether another process finished a shared run
@@ -52,11 +64,20 @@ class Progress(Protocol):
 
 
 class NullProgress:
-    def run_started(self, run): pass
-    def advanced(self, run): pass
-    def run_finished(self, run): pass
-    def note(self, message, kind=Note.INFO): pass
-    def waiting(self, message): pass
+    def run_started(self, run):
+        pass
+
+    def advanced(self, run):
+        pass
+
+    def run_finished(self, run):
+        pass
+
+    def note(self, message, kind=Note.INFO):
+        pass
+
+    def waiting(self, message):
+        pass
 
 
 @dataclass
@@ -87,6 +108,14 @@ class RunHandle:
         return (self.done - self.done_at_start) / elapsed if elapsed > 0 else 0.0
 
 
+@dataclass
+class Tally:
+    """What a run has evaluated, across sessions: stored with each commit and at its end."""
+
+    tokens: int
+    evaluated: int
+
+
 PHASES = {"cc": "content-free", "dc": "domain context", "bias": "bias set", "test": "test", "looc": "leave-one-out"}
 
 
@@ -109,8 +138,13 @@ class AuditCount:
 
 class Engine:
     def __init__(
-        self, store: Store, *, backend_factory: Callable[[ModelSpec, Path], Backend] = load_backend,
-        progress: Progress | None = None, cancel: threading.Event | None = None, owns_backends: bool = True,
+        self,
+        store: Store,
+        *,
+        backend_factory: Callable[[ModelSpec, Path], Backend] = load_backend,
+        progress: Progress | None = None,
+        cancel: threading.Event | None = None,
+        owns_backends: bool = True,
     ):
         self.store = store
         self.backend_factory = backend_factory
@@ -140,7 +174,8 @@ class Engine:
             if "layers_offloaded" in info:
                 self.progress.note(
                     f"{spec.name}: {info['layers_offloaded']}/{info['layers_total']} layers on the GPU"
-                    f"{'' if info.get('gpu_offload_supported') else ' (CPU-only llama.cpp build)'}, {info['n_threads']} threads"
+                    f"{'' if info.get('gpu_offload_supported') else ' (CPU-only llama.cpp build)'},"
+                    f" {info['n_threads']} threads"
                 )
         return self._backends[spec.name]
 
@@ -156,9 +191,11 @@ class Engine:
         for task in {id(p.task): p.task for p in plans}.values():  # once per task, whatever its runs
             n, example = repeated_texts(task)
             if n:
-                self.progress.note(f"task {task.name}: {n} input(s) repeat another input's text (e.g. {example});"
-                                   " repeated texts across the test, pool and bias sets inflate or leak results",
-                                   Note.WARNING)
+                self.progress.note(
+                    f"task {task.name}: {n} input(s) repeat another input's text (e.g. {example});"
+                    " repeated texts across the test, pool and bias sets inflate or leak results",
+                    Note.WARNING,
+                )
         for name, group in by_model.items():
             spec = group[0].model
             path = spec.locate()
@@ -173,8 +210,11 @@ class Engine:
                 if found and found["status"] == "done":
                     ids[id(p)] = found["id"]
                     audit.total -= planned_inputs(p)
-                    self.progress.note(f"run {found['id']} ({p.task.name}, k={p.shots}, seed={p.seed}"
-                                       f"{f', order {p.order}' if p.order else ''}) is stored; nothing to evaluate", Note.STORED)
+                    self.progress.note(
+                        f"run {found['id']} ({p.task.name}, k={p.shots}, seed={p.seed}"
+                        f"{f', order {p.order}' if p.order else ''}) is stored; nothing to evaluate",
+                        Note.STORED,
+                    )
                 else:
                     pending.append(p)
             if not pending:
@@ -184,8 +224,9 @@ class Engine:
                 prepare(p, backend)
             model_id = self.store.upsert_model(name=spec.name, path=path, sha256=sha, metadata=backend.metadata or None)
             for p in pending:
-                ids[id(p)] = self._score(p, backend, model_id, numbers_key(sha, backend), audit,
-                                         (place[id(p)], len(plans)))
+                ids[id(p)] = self._score(
+                    p, backend, model_id, numbers_key(sha, backend), audit, (place[id(p)], len(plans))
+                )
         return [ids[id(p)] for p in plans]
 
     def resume(self, run_id: int) -> int:
@@ -207,39 +248,28 @@ class Engine:
             if state is not Claim.BUSY:
                 return state is Claim.CLAIMED
             if not noted:
-                self.progress.waiting(f"run {run_id} is being scored by another process ({self.store.run(run_id)['owner']});"
-                                      " waiting for it to finish (ctrl+c stops waiting)")
+                self.progress.waiting(
+                    f"run {run_id} is being scored by another process ({self.store.run(run_id)['owner']});"
+                    " waiting for it to finish (ctrl+c stops waiting)"
+                )
                 noted = True
             if self.cancel.wait(WAIT_SECONDS):
                 raise Cancelled()
 
-    def _score(self, p: Planned, backend: Backend, model_id: int, numbers: str, audit: AuditCount,
-               place: tuple[int, int]) -> int:
-        task_id = self.store.upsert_task(p.task)
-        run_id = self.store.create_run({
-            "key": p.key, "model_id": model_id, "task_id": task_id, "model_name": p.model.name,
-            "task_name": p.task.name, "shots": p.shots, "seed": p.seed, "demo_order": p.order, "scoring": p.scoring,
-            "prompt_format": p.task.prompt.as_dict(), "prompt_prefix": p.prefix_text, "limit_": p.limit,
-            "n_bias": len(p.sets.bias), "chat_template": int(p.model.chat_template),
-            "labels": list(p.task.labels), "demo_ids": [d.id for d in p.sets.demos], "params": backend.info,
-            "n_items": len(p.items), "method_version": METHOD_VERSION,
-            # what was scored: each label's ids after the prompt (one variant unless a
-            # prompt's end tokenizes differently with some inputs)
-            "label_ids": label_variants(p.items), "data_options": data_json(p.data),
-        })
+    def _score(
+        self, p: Planned, backend: Backend, model_id: int, numbers: str, audit: AuditCount, place: tuple[int, int]
+    ) -> int:
+        run_id = self._create_run(p, backend, model_id)
         if not self._claim(run_id):
             return run_id
         row = self.store.run(run_id)
         have = self.store.scored_keys(run_id)
         todo = [it for it in p.items if (it.set, it.idx) not in have]
-        handle = RunHandle(run_id, p.model.name, p.task.name, p.shots, p.seed, p.scoring, len(p.items),
-                           order=p.order, done=len(p.items) - len(todo), status="running",
-                           index=place[0], count=place[1], audit=audit)
-        handle.done_at_start = handle.done
+        handle = self._handle(run_id, p, len(p.items) - len(todo), audit, place)
         audit.done += handle.done
         self.store.update_run(run_id, started=row["started"] or time.time())
         self.progress.run_started(handle)
-        tokens = row["tokens_evaluated"] or 0
+        tally = Tally(tokens=row["tokens_evaluated"] or 0, evaluated=row["inputs_evaluated"] or 0)
         seconds = row["seconds"] or 0.0
         t0 = time.perf_counter()
         status, error = RunStatus.DONE, None
@@ -247,30 +277,8 @@ class Engine:
         before = len(todo)
         todo = evaluation_order(self._reuse(run_id, todo, address, handle))
         reused = (row["inputs_reused"] or 0) + before - len(todo)
-        evaluated = row["inputs_evaluated"] or 0
-        # A backend that batches wants enough inputs per call to fill its batches; a
-        # kill still loses at most one call's worth (seconds).
-        per_call = max(BATCH, backend.requests_per_call)
         try:
-            for lo in range(0, len(todo), per_call):
-                if self.cancel.is_set():
-                    raise Cancelled()
-                chunk = todo[lo : lo + per_call]
-                handle.phase = PHASES.get(chunk[0].set, chunk[0].set)  # shown with the chunk's progress
-                before = backend.tokens_evaluated
-                scores = valid_scores(backend.score([it.request for it in chunk], mode=p.scoring), chunk, p)
-                tokens += backend.tokens_evaluated - before
-                self.store.add_scores(
-                    run_id,
-                    [{"set": it.set, "idx": it.idx, "example_id": it.example_id, "text": it.text, "gold": it.gold,
-                      "scores": s, "address": address[id(it)]} for it, s in zip(chunk, scores)],
-                    tokens=tokens,
-                )
-                handle.done += len(chunk)
-                evaluated += len(chunk)
-                audit.done += len(chunk)
-                audit.evaluated += len(chunk)
-                self.progress.advanced(handle)
+            self._evaluate(run_id, p, backend, todo, address, handle, tally)
         except Cancelled:
             status = RunStatus.CANCELLED
             raise
@@ -281,16 +289,102 @@ class Engine:
             status, error = RunStatus.FAILED, f"{type(e).__name__}: {e}"
             raise
         finally:
-            elapsed = time.perf_counter() - t0
             self.store.update_run(
-                run_id, status=str(status), error=error, seconds=seconds + elapsed, tokens_evaluated=tokens,
-                inputs_evaluated=evaluated, inputs_reused=reused,
-                finished=time.time() if status == RunStatus.DONE else None, owner=None,
+                run_id,
+                status=str(status),
+                error=error,
+                seconds=seconds + time.perf_counter() - t0,
+                tokens_evaluated=tally.tokens,
+                inputs_evaluated=tally.evaluated,
+                inputs_reused=reused,
+                finished=time.time() if status == RunStatus.DONE else None,
+                owner=None,
             )
             handle.status = str(status)
             self.progress.run_finished(handle)
         return run_id
 
+    @staticmethod
+    def _handle(run_id: int, p: Planned, done: int, audit: AuditCount, place: tuple[int, int]) -> RunHandle:
+        handle = RunHandle(
+            run_id,
+            p.model.name,
+            p.task.name,
+            p.shots,
+            p.seed,
+            p.scoring,
+            len(p.items),
+            order=p.order,
+            done=done,
+            status="running",
+            index=place[0],
+            count=place[1],
+            audit=audit,
+        )
+        handle.done_at_start = handle.done
+        return handle
+
+    def _create_run(self, p: Planned, backend: Backend, model_id: int) -> int:
+        task_id = self.store.upsert_task(p.task)
+        return self.store.create_run(
+            {
+                "key": p.key,
+                "model_id": model_id,
+                "task_id": task_id,
+                "model_name": p.model.name,
+                "task_name": p.task.name,
+                "shots": p.shots,
+                "seed": p.seed,
+                "demo_order": p.order,
+                "scoring": p.scoring,
+                "prompt_format": p.task.prompt.as_dict(),
+                "prompt_prefix": p.prefix_text,
+                "limit_": p.limit,
+                "n_bias": len(p.sets.bias),
+                "chat_template": int(p.model.chat_template),
+                "labels": list(p.task.labels),
+                "demo_ids": [d.id for d in p.sets.demos],
+                "params": backend.info,
+                "n_items": len(p.items),
+                "method_version": METHOD_VERSION,
+                # what was scored: each label's ids after the prompt (one variant unless a
+                # prompt's end tokenizes differently with some inputs)
+                "label_ids": label_variants(p.items),
+                "data_options": data_json(p.data),
+            }
+        )
+
+    def _evaluate(self, run_id, p: Planned, backend: Backend, todo, address, handle: RunHandle, tally: Tally) -> None:
+        """Score ``todo`` call by call, each call's scores and counts one commit."""
+        # A backend that batches wants enough inputs per call to fill its batches; a
+        # kill still loses at most one call's worth (seconds).
+        per_call = max(BATCH, backend.requests_per_call)
+        for lo in range(0, len(todo), per_call):
+            if self.cancel.is_set():
+                raise Cancelled()
+            chunk = todo[lo : lo + per_call]
+            handle.phase = PHASES.get(chunk[0].set, chunk[0].set)  # shown with the chunk's progress
+            before = backend.tokens_evaluated
+            scores = valid_scores(backend.score([it.request for it in chunk], mode=p.scoring), chunk, p)
+            tally.tokens += backend.tokens_evaluated - before
+            rows = [
+                {
+                    "set": it.set,
+                    "idx": it.idx,
+                    "example_id": it.example_id,
+                    "text": it.text,
+                    "gold": it.gold,
+                    "scores": s,
+                    "address": address[id(it)],
+                }
+                for it, s in zip(chunk, scores)
+            ]
+            self.store.add_scores(run_id, rows, tokens=tally.tokens)
+            handle.done += len(chunk)
+            tally.evaluated += len(chunk)
+            handle.audit.done += len(chunk)
+            handle.audit.evaluated += len(chunk)
+            self.progress.advanced(handle)
 
     def _reuse(self, run_id: int, todo: list[Item], address: dict[int, str], handle: RunHandle) -> list[Item]:
         """Store, without evaluating, every input whose scores the store already holds
@@ -298,20 +392,40 @@ class Engine:
         found = self.store.scores_at(sorted({address[id(it)] for it in todo}))
         hits = [it for it in todo if address[id(it)] in found]
         if hits:
-            self.store.add_scores(run_id, [{"set": it.set, "idx": it.idx, "example_id": it.example_id, "text": it.text,
-                                            "gold": it.gold, "scores": found[address[id(it)]], "address": address[id(it)]}
-                                           for it in hits])
+            self.store.add_scores(
+                run_id,
+                [
+                    {
+                        "set": it.set,
+                        "idx": it.idx,
+                        "example_id": it.example_id,
+                        "text": it.text,
+                        "gold": it.gold,
+                        "scores": found[address[id(it)]],
+                        "address": address[id(it)],
+                    }
+                    for it in hits
+                ],
+            )
             handle.done += len(hits)
             handle.done_at_start = handle.done  # the rate counts what is evaluated
             handle.audit.done += len(hits)
-            self.progress.note(f"run {run_id}: {len(hits)} of {len(todo)} inputs were scored before (same model, prompt"
-                               " and labels); reused, not evaluated", Note.REUSED)
+            self.progress.note(
+                f"run {run_id}: {len(hits)} of {len(todo)} inputs were scored before (same model, prompt"
+                " and labels); reused, not evaluated",
+                Note.REUSED,
+            )
             self.progress.advanced(handle)
         return [it for it in todo if address[id(it)] not in found]
 
 
-def audit_into(path: Path, plans: Sequence[Planned], *, progress: Progress | None = None,
-               backend_factory: Callable[[ModelSpec, Path], Backend] | None = None) -> tuple[Store, list[int]]:
+def audit_into(
+    path: Path,
+    plans: Sequence[Planned],
+    *,
+    progress: Progress | None = None,
+    backend_factory: Callable[[ModelSpec, Path], Backend] | None = None,
+) -> tuple[Store, list[int]]:
     """Score ``plans`` into the store at ``path`` (created if missing) for `lbtui run` and
     lbtui.audit(); the store comes back open for the reports. A store this call created
     is removed again when the audit is refused before anything was scored."""
@@ -366,10 +480,15 @@ def checked_scores(scores, names: Sequence[str], labels: Sequence[str], where: s
         raise InvalidScores(where, "the backend's scores are not numbers") from None
     want = (len(names), len(labels))
     if arr.shape != want:
-        raise InvalidScores(where, f"the backend gave scores of shape {arr.shape} for {want[0]} inputs of {want[1]} labels")
+        raise InvalidScores(
+            where, f"the backend gave scores of shape {arr.shape} for {want[0]} inputs of {want[1]} labels"
+        )
     bad = ~np.isfinite(arr) | (arr > LOGPROB_SLACK)
     if bad.any():
         i, j = map(int, np.argwhere(bad)[0])
-        raise InvalidScores(where, f"a log-probability of {float(arr[i, j])!r} for label {labels[j]!r} of input"
-                                   f" {names[i]}: it must be finite and at most 0; nothing of this call is stored")
+        raise InvalidScores(
+            where,
+            f"a log-probability of {float(arr[i, j])!r} for label {labels[j]!r} of input"
+            f" {names[i]}: it must be finite and at most 0; nothing of this call is stored",
+        )
     return np.minimum(arr, 0.0)

@@ -34,39 +34,34 @@ from ..errors import ModelError
 from ..models.gguf import MAX_N_CTX, MIN_N_CTX, check_gguf, check_model_header, quiet_stderr, weights
 from .base import Request, log_softmax_at
 from .llama_common import check_api, cpu_features, offload, piece_of, tokenize_with
+from .llama_probe import ExactnessProbe
 from .layout import Want, align_down, common_prefix, query_rows, query_segments, rows_of
 
 
-# Probes of random tokens: a move by a wrong width changed the logits of most such
-# sequences by 0.3-1 nats (SmolLM2, AVX-512), but left a few unchanged, so several are tried.
-PROBE_LENGTHS = (40, 52, 64)
-WIDTHS = (8, 16, 32, 64)  # KV-cell group widths to try, smallest first
 BATCHING = ("auto", "sequential", "packs")
-# A decode of few rows takes other CPU kernels than a longer one (a vector dot product
-# below two rows, and per quantization type other tiles), and they sum in another order:
-# measured on a 2-core EPYC, a last decode of 1 row changed SmolLM2's logits by up to 0.5,
-# of 1-7 rows Gemma 3's by up to 1.7, of 8 or more neither. Sequential scoring therefore
-# never decodes fewer rows than the smallest exact count, measured at load.
-# The check is statistical (some sequences agree even at a wrong count), hence four
-# probes; one row is never tried: there llama.cpp always takes its vector kernel.
-MIN_ROWS = (2, 4, 8, 16)  # candidates, smallest first
 
 
-class LlamaBackend:
+class LlamaBackend(ExactnessProbe):
     # the build, its CPU kernels, offload and how queries were batched; never threads,
     # n_batch or n_ctx, which leave an exact score unchanged
     numbers_keys = ("backend", "llama_cpp_python", "numbers", "n_gpu_layers", "cpu_features")
 
     def __init__(
-        self, path: Path, *, n_ctx: int = 4096, n_gpu_layers: int = -1, n_threads: int | None = None,
-        n_batch: int = 512, n_seq_max: int = 64, max_pack: int | None = None, batching: str = "auto",
+        self,
+        path: Path,
+        *,
+        n_ctx: int = 4096,
+        n_gpu_layers: int = -1,
+        n_threads: int | None = None,
+        n_batch: int = 512,
+        n_seq_max: int = 64,
+        max_pack: int | None = None,
+        batching: str = "auto",
         where: str = "--model",
     ):
         import llama_cpp
 
         check_api()
-        from llama_cpp._internals import LlamaModel
-
         check_gguf(path, where=where)
         check_model_header(path, where=where)  # what llama.cpp would abort on, in one line
         if not MIN_N_CTX <= n_ctx <= MAX_N_CTX:  # llama.cpp aborts the process, or wraps, outside these
@@ -79,9 +74,38 @@ class LlamaBackend:
         if self.batching == "sequential":
             n_seq_max = 1
         threads = n_threads or os.cpu_count() or 1
-        verbose = bool(os.environ.get("LBTUI_VERBOSE"))
+        self._model = self._ctx = self._batch = None
+        self._load(path, where, n_ctx=n_ctx, n_batch=n_batch, n_seq_max=n_seq_max, threads=threads, gpu=n_gpu_layers)
+        self.name = str(path)
+        self.n_ctx = lc.llama_n_ctx(self._ctx)
+        # llama.cpp lowers the batch to the context when the context is smaller; a decode of
+        # more rows than it accepts aborts the process.
+        self.n_batch = n_batch = min(n_batch, lc.llama_n_batch(self._ctx), lc.llama_n_ubatch(self._ctx))
+        self.n_seq_max = n_seq_max
+        self.n_vocab = self._model.n_vocab()
+        eos = self._model.token_eos()
+        self.eos = eos if eos >= 0 else None
+        self.metadata = self._model.metadata()
+        self.max_pack = max_pack
+        # packs want a few full batches of typical queries; one at a time, progress every 8
+        self.requests_per_call = max(8, n_batch // 8) if self.batching == "packs" else 8
+        self.info = self._describe(threads, n_gpu_layers)
+        self.tokens_evaluated = 0  # real tokens decoded
+        self.pad_tokens = 0  # alignment rows decoded on top of them
+        self.decode_seconds = 0.0
+        self._batch = lc.llama_batch_init(n_batch, 0, n_seq_max)
+        self._mem = lc.llama_get_memory(self._ctx)
+        self._scratch = n_seq_max - 1  # the sequence that padding rows belong to
+        self._cached: list[int] = []  # tokens held by sequence 0 (packs: a multiple of align long)
+        self._measure_numbers()
+
+    def _load(self, path: Path, where: str, *, n_ctx, n_batch, n_seq_max, threads, gpu) -> None:
+        """The model and one context, set for exact numbers."""
+        from llama_cpp._internals import LlamaModel
+
+        lc = self._lc
         mp = lc.llama_model_default_params()
-        mp.n_gpu_layers = n_gpu_layers
+        mp.n_gpu_layers = gpu
         # Repacked CPU weights compute the last (rows % 4) rows of a batch with another
         # kernel, so a row's numbers would depend on the batch size; plain weights do not
         # (and were as fast here: Gemma 3 270M 295 vs 270 tokens/s, SmolLM2 166 vs 175).
@@ -95,33 +119,24 @@ class LlamaBackend:
         cp.kv_unified = True  # one cache whose prefix cells every query sequence shares
         cp.swa_full = True  # sliding-window models (Gemma 3) must keep the prefix cells
         cp.no_perf = True
-        self._model = self._ctx = self._batch = None
         try:
             with quiet_stderr():
-                self._model = LlamaModel(path_model=str(path), params=mp, verbose=verbose)
+                self._model = LlamaModel(path_model=str(path), params=mp, verbose=bool(os.environ.get("LBTUI_VERBOSE")))
                 ctx = lc.llama_init_from_model(self._model.model, cp)
         except (ValueError, RuntimeError) as e:
             raise ModelError(where, f"llama.cpp could not load {path} ({e}); is the file complete?") from None
         if not ctx:
             self._model.close()
-            raise ModelError(where, f"llama.cpp could not create a context for {path} (n_ctx {n_ctx}); try a smaller n_ctx")
+            raise ModelError(
+                where, f"llama.cpp could not create a context for {path} (n_ctx {n_ctx}); try a smaller n_ctx"
+            )
         self._ctx = ctx
-        self.name = str(path)
-        self.n_ctx = lc.llama_n_ctx(ctx)
-        # llama.cpp lowers the batch to the context when the context is smaller; a decode of
-        # more rows than it accepts aborts the process.
-        self.n_batch = n_batch = min(n_batch, lc.llama_n_batch(ctx), lc.llama_n_ubatch(ctx))
-        self.n_seq_max = n_seq_max
-        self.n_vocab = self._model.n_vocab()
-        eos = self._model.token_eos()
-        self.eos = eos if eos >= 0 else None
-        self.metadata = self._model.metadata()
-        self.max_pack = max_pack
-        # packs want a few full batches of typical queries; one at a time, progress every 8
-        self.requests_per_call = max(8, n_batch // 8) if self.batching == "packs" else 8
-        self.info = {
+
+    def _describe(self, threads: int, n_gpu_layers: int) -> dict:
+        lc = self._lc
+        return {
             "backend": "llama.cpp",
-            "llama_cpp_python": llama_cpp.__version__,
+            "llama_cpp_python": lc.__version__,
             "n_ctx": self.n_ctx,
             "n_batch": self.n_batch,
             "n_threads": threads,
@@ -130,15 +145,11 @@ class LlamaBackend:
             "gpu_offload_supported": bool(lc.llama_supports_gpu_offload()),
             **offload(lc.llama_model_n_layer(self._model.model), n_gpu_layers),
             **weights(lc, self._model.model, self.metadata),
+            "cpu_features": cpu_features(),
         }
-        self.tokens_evaluated = 0  # real tokens decoded
-        self.pad_tokens = 0  # alignment rows decoded on top of them
-        self.decode_seconds = 0.0
-        self._batch = lc.llama_batch_init(n_batch, 0, n_seq_max)
-        self._mem = lc.llama_get_memory(ctx)
-        self._scratch = n_seq_max - 1  # the sequence that padding rows belong to
-        self._cached: list[int] = []  # tokens held by sequence 0 (packs: a multiple of align long)
-        self.info["cpu_features"] = cpu_features()
+
+    def _measure_numbers(self) -> None:
+        """How exact this context can be (llama_probe.py), and what its numbers are."""
         self.min_rows = 1
         if self.batching == "packs":
             self.align, exact = self._measure_align()
@@ -149,59 +160,15 @@ class LlamaBackend:
             self.info.update(min_rows=self.min_rows)
         # What the numbers depend on beyond model and build: equal to whole-prompt
         # evaluation, or to this lane width's packs.
-        self.info["numbers"] = ("whole-prompt" if exact else f"packs, {self.align}-cell lanes" if self.batching == "packs"
-                                else f"sequential, {self.min_rows} rows")
+        self.info["numbers"] = (
+            "whole-prompt"
+            if exact
+            else f"packs, {self.align}-cell lanes"
+            if self.batching == "packs"
+            else f"sequential, {self.min_rows} rows"
+        )
         self.tokens_evaluated = self.pad_tokens = 0  # the probe is not the audit's work
         self.decode_seconds = 0.0
-
-    # --- the KV-cell group width ---------------------------------------------------------
-
-    def _probe(self, tokens: Sequence[int], shift: int) -> np.ndarray:
-        """The logits after ``tokens`` evaluated alone, their cells moved by ``shift``."""
-        got: list[np.ndarray] = []
-        self._reset()
-        rows = [(None, 0, (), None)] * shift + [
-            (t, p, (0,), Want(0, 0, 0) if p == len(tokens) - 1 else None) for p, t in enumerate(tokens)]
-        self._decode(rows, lambda w, lg: got.append(lg.copy()))
-        self._reset()
-        return got[0]
-
-    def _measure_align(self) -> tuple[int, bool]:
-        """The smallest move of a sequence's KV cells that leaves its logits bit for bit
-        unchanged: the width of the groups in which this build sums attention (8 with AVX2,
-        16 with AVX-512). Measured, not assumed, because a wheel may have been compiled for
-        another CPU and GPU kernels differ again. False when no width is exact (batched
-        scores then differ slightly from whole-prompt evaluation)."""
-        g = np.random.default_rng(0)
-        probes = [[int(t) for t in g.integers(1, self.n_vocab, n)] for n in PROBE_LENGTHS]
-        refs = [self._probe(p, 0) for p in probes]
-        for width in WIDTHS:
-            if all(np.array_equal(self._probe(p, width), ref) for p, ref in zip(probes, refs)):
-                return width, True
-        return WIDTHS[-1], False
-
-    def _split(self, tokens: Sequence[int], tail: int) -> np.ndarray:
-        """The logits after ``tokens``, their last ``tail`` decoded after the rest."""
-        got: list[np.ndarray] = []
-        self._reset()
-        n = len(tokens)
-        self._decode([(t, p, (0,), None) for p, t in enumerate(tokens[: n - tail])], None)
-        self._decode([(tokens[p], p, (0,), Want(0, 0, 0) if p == n - 1 else None) for p in range(n - tail, n)],
-                     lambda w, lg: got.append(lg.copy()))
-        self._reset()
-        return got[0]
-
-    def _measure_min_rows(self) -> tuple[int, bool]:
-        """The fewest rows a decode after cached tokens may have and still give the logits
-        of the whole prompt evaluated at once (see MIN_ROWS). False when none up to 16
-        does."""
-        g = np.random.default_rng(1)
-        probes = [[int(t) for t in g.integers(1, self.n_vocab, n)] for n in (33, 40, 47, 54)]
-        refs = [self._probe(p, 0) for p in probes]
-        for m in MIN_ROWS:
-            if all(np.array_equal(self._split(p, tail), ref) for p, ref in zip(probes, refs) for tail in (m, m + 1, m + 3)):
-                return m, True
-        return MIN_ROWS[-1], False
 
     # --- tokens ------------------------------------------------------------------------
 
@@ -268,11 +235,12 @@ class LlamaBackend:
     # --- packing -----------------------------------------------------------------------
 
     def _fits(self, requests, members, prefix, mode) -> bool:
-        rows = sum(query_rows(len(requests[i].prompt), [len(c) for c in requests[i].continuations], prefix, mode, self.align)
-                   for i in members)
+        rows = sum(
+            query_rows(len(requests[i].prompt), [len(c) for c in requests[i].continuations], prefix, mode, self.align)
+            for i in members
+        )
         per = 1 if mode == "first-token" else len(requests[members[0]].continuations)
-        return (rows <= self.n_batch and len(members) * per <= self.n_seq_max - 2
-                and prefix + rows <= self.n_ctx)
+        return rows <= self.n_batch and len(members) * per <= self.n_seq_max - 2 and prefix + rows <= self.n_ctx
 
     def _next_pack(self, requests, i, mode) -> tuple[list[int], int]:
         """Requests i.. that share a prefix and fit one batch, and that prefix's length.
@@ -364,8 +332,11 @@ class LlamaBackend:
             seqs = list(range(seq, seq + n_branch))
             seq += n_branch
             used.extend(seqs)
-            segs.extend(query_segments(i, req.prompt, req.continuations, prefix, seqs, mode=mode, labels=labels,
-                                       align=self.align))
+            segs.extend(
+                query_segments(
+                    i, req.prompt, req.continuations, prefix, seqs, mode=mode, labels=labels, align=self.align
+                )
+            )
         for s in used:
             lc.llama_memory_seq_cp(self._mem, 0, s, -1, -1)
         steps: dict[tuple[int, int], dict[int, float]] = {}  # (request, label) -> step -> log p
@@ -418,8 +389,10 @@ class LlamaBackend:
         if mode == "first-token":
             self._reset()
             got_first: list[np.ndarray] = []
-            self._decode([(t, p, (0,), Want(0, None, 0) if p == n - 1 else None) for p, t in enumerate(request.prompt)],
-                         lambda want, logits: got_first.append(log_softmax_at(logits, [c[0] for c in request.continuations])))
+            self._decode(
+                [(t, p, (0,), Want(0, None, 0) if p == n - 1 else None) for p, t in enumerate(request.prompt)],
+                lambda want, logits: got_first.append(log_softmax_at(logits, [c[0] for c in request.continuations])),
+            )
             self._reset()
             return got_first[0]
         row = []
@@ -432,8 +405,13 @@ class LlamaBackend:
                 got[want.step] = float(log_softmax_at(logits, [cont[want.step]])[0])
 
             steps = 1 if mode == "first-token" else len(cont)
-            self._decode([(t, p, (0,), Want(0, 0, p - n + 1) if n - 1 <= p < n - 1 + steps else None)
-                          for p, t in enumerate(toks)], take)
+            self._decode(
+                [
+                    (t, p, (0,), Want(0, 0, p - n + 1) if n - 1 <= p < n - 1 + steps else None)
+                    for p, t in enumerate(toks)
+                ],
+                take,
+            )
             row.append(float(np.mean([got[k] for k in sorted(got)])))
         self._reset()
         return np.array(row)
@@ -446,8 +424,10 @@ class LlamaBackend:
         for _ in range(repeats):
             self._reset()
             t0 = time.perf_counter()
-            self._decode([(t, p, (0,), Want(0, 0, 0) if p == n_tokens - 1 else None) for p, t in enumerate(toks)],
-                         lambda w, lg: None)
+            self._decode(
+                [(t, p, (0,), Want(0, 0, 0) if p == n_tokens - 1 else None) for p, t in enumerate(toks)],
+                lambda w, lg: None,
+            )
             best = max(best, n_tokens / (time.perf_counter() - t0))
         self._reset()
         return best

@@ -19,11 +19,10 @@ several requests into one decode splits them otherwise; both take other CPU kern
 move scores (0.1-0.3 nats for SmolLM2). ``prompt_cache = true`` or ``per_server > 1``
 trade that for speed, and are part of the scores' content address.
 
-Servers that take only text get the exact text lbtui tokenized (prompts are tokenized
-as whole strings, so the backend keeps the text of every string it tokenized). Servers
-that take token ids (llama-server, vLLM) get the ids. Tokenization is local when
-models.toml names the same GGUF (``path`` or ``package``; exact, and gives the chat
-template and end token), else the server's own tokenize endpoint.
+Servers that take only text get the exact text of each whole string lbtui tokenized
+(the backend keeps it); servers that take token ids (llama-server, vLLM) get the ids.
+Tokenization is local when models.toml names the same GGUF (``path`` or ``package``:
+exact, with the chat template and end token), else the server's tokenize endpoint.
 """
 
 from __future__ import annotations
@@ -42,58 +41,12 @@ from typing import Sequence
 
 import numpy as np
 
-from ..errors import ModelError, printable
 from .base import Request
+from .http import ANSWER_PER_PROB, MAX_ANSWER, OPENER, RETRY_STATUS, ServerError, failure, read_answer
 
 FORCE = 100.0  # logit bias that makes the scored token the greedy one
 COOL_DOWN, MAX_COOL_DOWN = 1.0, 30.0  # seconds an unreachable server rests before it is tried again
-RETRY_STATUS = {408, 425, 429, 500, 502, 503, 504}
-MAX_ANSWER = 64 << 20  # bytes of one answer, plus ANSWER_PER_PROB for each probability asked for
-ANSWER_PER_PROB = 256  # a whole-vocabulary answer is about 100 bytes an entry
-
-
-class _SameOrigin(urllib.request.HTTPRedirectHandler):
-    """Follow a redirect only to the same scheme, host and port: a server entry never
-    sends lbtui's prompts, or reads answers, elsewhere (ftp:// or another host)."""
-
-    def redirect_request(self, req, fp, code, msg, headers, newurl):
-        old, new = urllib.parse.urlsplit(req.full_url), urllib.parse.urlsplit(newurl)
-        if (old.scheme, old.netloc) != (new.scheme, new.netloc):
-            raise urllib.error.HTTPError(req.full_url, code, f"redirect to another origin refused ({newurl})",
-                                         headers, fp)
-        return super().redirect_request(req, fp, code, msg, headers, newurl)
-
-
-_OPENER = urllib.request.build_opener(_SameOrigin())
-
-
-def read_answer(resp, *, deadline: float, cap: int, timeout: float) -> bytes:
-    """The whole body by ``deadline`` (a server that drips bytes cannot hold a request past
-    its timeout: the socket's timeout counts each read only) and at most ``cap`` bytes."""
-    chunks, size = [], 0
-    while True:
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"no whole answer within {timeout:g} s")
-        chunk = resp.read1(1 << 16)
-        if not chunk:
-            return b"".join(chunks)
-        size += len(chunk)
-        if size > cap:
-            raise ValueError(f"the answer passed {cap >> 20} MB")
-        chunks.append(chunk)
-
-
-class ServerError(ModelError):
-    pass
-
-
-def failure(e: Exception) -> str:
-    """What went wrong with a request, in one line: a port that answers something other than
-    HTTP (an SSH banner, a database) is named as such, not as a parse error."""
-    if isinstance(e, http.client.BadStatusLine) and not isinstance(e, http.client.RemoteDisconnected):
-        line = " ".join(printable(str(getattr(e, "line", "") or e)).split())[:60]
-        return f"answered something that is not HTTP ({line!r}); is this port a completion server's?"
-    return " ".join(printable(str(getattr(e, "reason", e))).split()) or type(e).__name__
+END_TOKEN_NOTE = " (the end token: generation stops before it is recorded, as in llama-cpp-python's server)"
 
 
 class ServerBackend:
@@ -101,9 +54,19 @@ class ServerBackend:
     numbers_keys = ("backend", "model", "numbers", "tokenizer", "allow_retokenize")
 
     def __init__(
-        self, urls: Sequence[str], *, model: str | None = None, tokenizer_path: Path | None = None,
-        n_ctx: int | None = None, max_in_flight: int | None = None, per_server: int = 1, prompt_cache: bool = False,
-        retries: int = 3, timeout: float = 120.0, allow_retokenize: bool = False, where: str = "--model",
+        self,
+        urls: Sequence[str],
+        *,
+        model: str | None = None,
+        tokenizer_path: Path | None = None,
+        n_ctx: int | None = None,
+        max_in_flight: int | None = None,
+        per_server: int = 1,
+        prompt_cache: bool = False,
+        retries: int = 3,
+        timeout: float = 120.0,
+        allow_retokenize: bool = False,
+        where: str = "--model",
     ):
         self.urls = [u.rstrip("/") for u in urls]
         self.where = where
@@ -111,7 +74,9 @@ class ServerBackend:
         self.timeout = timeout
         self.per_server = max(1, per_server)
         self.prompt_cache = prompt_cache
-        self.max_in_flight = max(1, min(max_in_flight or len(self.urls) * self.per_server, len(self.urls) * self.per_server))
+        self.max_in_flight = max(
+            1, min(max_in_flight or len(self.urls) * self.per_server, len(self.urls) * self.per_server)
+        )
         self._pool = ThreadPoolExecutor(self.max_in_flight, thread_name_prefix="lbtui-server")
         # A request takes a free place at a server and gives it back when answered, so no
         # server holds more than per_server requests. A server that cannot be reached rests
@@ -141,17 +106,26 @@ class ServerBackend:
             self.metadata = {}
             self._bos = self._remote_tokenize("")  # [] or [BOS]: what the server adds by itself
             self.eos = None
-        self.n_ctx = n_ctx or int(self.metadata.get(f"{self.metadata.get('general.architecture', '')}.context_length", 0) or 4096)
+        self.n_ctx = n_ctx or int(
+            self.metadata.get(f"{self.metadata.get('general.architecture', '')}.context_length", 0) or 4096
+        )
         self.name = f"{self.model} @ {', '.join(self.urls)}"
         self.requests_per_call = 8 * self.max_in_flight
         # "whole-prompt": each request evaluates its whole prompt alone, as the local backend's
         # scores are defined; a server's prompt cache (its last token re-evaluated alone) or
         # requests it batches together take other CPU kernels and move scores (docs/MODELS.md).
         exact = not self.prompt_cache and self.per_server == 1
-        self.info = {"backend": "openai-completions", "servers": self.urls, "model": self.model,
-                     "max_in_flight": self.max_in_flight, "per_server": self.per_server, "prompt_cache": self.prompt_cache,
-                     "numbers": "whole-prompt" if exact else f"prompt_cache={self.prompt_cache}, per_server={self.per_server}",
-                     "tokenizer": "local GGUF" if self._vocab else "server", "allow_retokenize": self.allow_retokenize}
+        self.info = {
+            "backend": "openai-completions",
+            "servers": self.urls,
+            "model": self.model,
+            "max_in_flight": self.max_in_flight,
+            "per_server": self.per_server,
+            "prompt_cache": self.prompt_cache,
+            "numbers": "whole-prompt" if exact else f"prompt_cache={self.prompt_cache}, per_server={self.per_server}",
+            "tokenizer": "local GGUF" if self._vocab else "server",
+            "allow_retokenize": self.allow_retokenize,
+        }
 
     # --- tokens ----------------------------------------------------------------------------
 
@@ -222,12 +196,14 @@ class ServerBackend:
         while True:
             base = self._take()
             url = base + path
-            req = urllib.request.Request(url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"})
+            req = urllib.request.Request(
+                url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"}
+            )
             unreachable = False
             cap = MAX_ANSWER + ANSWER_PER_PROB * int(body.get("n_probs") or 0)
             try:
                 deadline = time.monotonic() + self.timeout
-                with _OPENER.open(req, timeout=self.timeout) as resp:
+                with OPENER.open(req, timeout=self.timeout) as resp:
                     got = json.loads(read_answer(resp, deadline=deadline, cap=cap, timeout=self.timeout))
                 with self._lock:
                     self.sent_to[base] += 1
@@ -288,14 +264,16 @@ class ServerBackend:
     def _get(self, path: str) -> dict:
         url = self.urls[0] + path
         try:
-            with _OPENER.open(url, timeout=self.timeout) as resp:
-                got = json.loads(read_answer(resp, deadline=time.monotonic() + self.timeout, cap=MAX_ANSWER,
-                                             timeout=self.timeout))
+            with OPENER.open(url, timeout=self.timeout) as resp:
+                got = json.loads(
+                    read_answer(resp, deadline=time.monotonic() + self.timeout, cap=MAX_ANSWER, timeout=self.timeout)
+                )
         except (OSError, ValueError, http.client.HTTPException) as e:  # URLError, timeouts, not JSON, too big
             raise ServerError(self.where, f"{url}: {failure(e)}") from None
         if not isinstance(got, dict):
-            raise ServerError(self.where, f"{url} answered a JSON {type(got).__name__}, not an object; is it a"
-                                          " completion server?")
+            raise ServerError(
+                self.where, f"{url} answered a JSON {type(got).__name__}, not an object; is it a completion server?"
+            )
         return got
 
     def _model_id(self) -> str:
@@ -306,10 +284,14 @@ class ServerBackend:
 
     def _remote_tokenize(self, text: str) -> list[int]:
         try:
-            return self._tokens(self._post("/extras/tokenize", {"input": text, "model": self.model}))  # llama-cpp-python
+            return self._tokens(
+                self._post("/extras/tokenize", {"input": text, "model": self.model})
+            )  # llama-cpp-python
         except ServerError:
-            got = self._post("/tokenize", {"prompt": text, "content": text, "model": self.model,
-                                           "add_special_tokens": True, "add_special": True})  # vLLM, llama-server
+            got = self._post(
+                "/tokenize",
+                {"prompt": text, "content": text, "model": self.model, "add_special_tokens": True, "add_special": True},
+            )  # vLLM, llama-server
             return self._tokens(got)
 
     def _tokens(self, got) -> list[int]:
@@ -343,7 +325,8 @@ class ServerBackend:
         expected = len(ids) + (0 if ids[:1] == tuple(self._bos) else len(self._bos))
         if n_prompt is not None and n_prompt != expected and not self.allow_retokenize:
             raise ServerError(
-                self.where, f"the server read {n_prompt} prompt tokens where lbtui has {expected}: it takes text"
+                self.where,
+                f"the server read {n_prompt} prompt tokens where lbtui has {expected}: it takes text"
                 " and tokenized it otherwise than lbtui's tokenizer (docs/METHODS.md, Tokens); use a server that"
                 " takes token ids (vLLM, llama-server), name the model's GGUF in models.toml so that lbtui tokenizes"
                 " as the server does, or allow_retokenize = true to score the server's tokens",
@@ -359,10 +342,19 @@ class ServerBackend:
         not used: llama.cpp's llama-server has none, llama-cpp-python's server reports them
         one token late for prompts that do not start with BOS, and sorts the vocabulary at
         every prompt position (about 30 s a request for a 200-token prompt here)."""
-        got = self._post("/v1/completions", {
-            "model": self.model, "prompt": self._prompt(context), "max_tokens": 1, "temperature": 0.0, "logprobs": 1,
-            "logit_bias": {str(token): FORCE}, "seed": 0, "cache_prompt": self.prompt_cache,
-        })
+        got = self._post(
+            "/v1/completions",
+            {
+                "model": self.model,
+                "prompt": self._prompt(context),
+                "max_tokens": 1,
+                "temperature": 0.0,
+                "logprobs": 1,
+                "logit_bias": {str(token): FORCE},
+                "seed": 0,
+                "cache_prompt": self.prompt_cache,
+            },
+        )
         lp = self._logprobs(got)
         self._check_prompt((got.get("usage") or {}).get("prompt_tokens"), context)
         if "content" in lp:  # llama-server: one entry per generated token, with its id
@@ -373,19 +365,27 @@ class ServerBackend:
                 return None
             said = content[0].get("id")
             if said != token:
-                raise ServerError(self.where, f"the server generated token {said!r}, not the forced token {token}: it ignores logit_bias")
+                raise ServerError(
+                    self.where,
+                    f"the server generated token {said!r}, not the forced token {token}: it ignores logit_bias",
+                )
             value = content[0].get("logprob")
         else:  # the legacy OpenAI form (llama-cpp-python, vLLM): parallel lists
             values = lp.get("token_logprobs") or []
             if not isinstance(values, list):
-                raise ServerError(self.where, f"malformed answer: token_logprobs is {type(values).__name__}, not a list")
+                raise ServerError(
+                    self.where, f"malformed answer: token_logprobs is {type(values).__name__}, not a list"
+                )
             if not values or values[0] is None:
                 return None
             if self._vocab is not None:
                 want = self._piece(token, special=False)
                 said = (lp.get("tokens") or [""])[0]
                 if str(said).strip() != want.strip() and want.strip():
-                    raise ServerError(self.where, f"the server generated {said!r}, not the forced token {want!r}: it ignores logit_bias")
+                    raise ServerError(
+                        self.where,
+                        f"the server generated {said!r}, not the forced token {want!r}: it ignores logit_bias",
+                    )
             value = values[0]
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ServerError(self.where, f"malformed answer: a log-probability of {value!r}")
@@ -410,9 +410,10 @@ class ServerBackend:
         v = self._forced(context, token)
         if v is None:
             raise ServerError(
-                self.where, f"the server reported no log-probability for token {token}"
-                f"{' (the end token: generation stops before it is recorded, as in llama-cpp-python' + chr(39) + 's server)' if token == self.eos else ''};"
-                " full scoring needs it: use --scoring first-token with this server, or a server that reports it (vLLM)",
+                self.where,
+                f"the server reported no log-probability for token {token}"
+                f"{END_TOKEN_NOTE if token == self.eos else ''}; full scoring needs it: use --scoring first-token"
+                " with this server, or a server that reports it (vLLM)",
             )
         return v
 
@@ -436,17 +437,28 @@ class ServerBackend:
     def _distribution(self, context: tuple[int, ...]) -> dict[int, float]:
         """{token id: log p(token | context)} for the whole vocabulary."""
         n_vocab = self._vocab.n_vocab
-        got = self._post("/completion", {
-            "prompt": list(context), "n_predict": 1, "temperature": 0.0, "n_probs": n_vocab, "post_sampling_probs": False,
-            "cache_prompt": False, "seed": 0,
-        })
+        got = self._post(
+            "/completion",
+            {
+                "prompt": list(context),
+                "n_predict": 1,
+                "temperature": 0.0,
+                "n_probs": n_vocab,
+                "post_sampling_probs": False,
+                "cache_prompt": False,
+                "seed": 0,
+            },
+        )
         probs = got.get("completion_probabilities") if isinstance(got, dict) else None
         if not isinstance(probs, list) or not probs or not isinstance(probs[0], dict):
             raise ServerError(self.where, "malformed answer: no completion_probabilities")
         top = probs[0].get("top_logprobs")
         if not isinstance(top, list) or len(top) != n_vocab:
-            raise ServerError(self.where, f"the server gave {len(top) if isinstance(top, list) else 'no'} log-probabilities"
-                                          f" where the vocabulary has {n_vocab}: another model than models.toml names?")
+            raise ServerError(
+                self.where,
+                f"the server gave {len(top) if isinstance(top, list) else 'no'} log-probabilities"
+                f" where the vocabulary has {n_vocab}: another model than models.toml names?",
+            )
         out = {}
         for e in top:
             t, v = (e.get("id"), e.get("logprob")) if isinstance(e, dict) else (None, None)

@@ -8,7 +8,8 @@ from pathlib import Path
 from .. import paths
 from ..errors import TaskError
 from ..types import Task
-from .taskfile import DataOptions, load_data_file, load_sni, load_toml
+from .sni_file import load_sni
+from .taskfile import DataOptions, load_data_file, load_toml
 
 
 def bundled() -> dict[str, Path]:
@@ -27,12 +28,17 @@ def load(spec: str, opts: DataOptions | None = None) -> Task:
     suffix = path.suffix.lower()
     if suffix not in (".toml", ".jsonl", ".ndjson", ".csv", ".tsv", ".json"):
         names = ", ".join(known) or "none"
-        raise TaskError("--task", f"unknown task {spec!r} (bundled: {names}; or a .toml, .jsonl, .csv or SNI .json file)")
+        raise TaskError(
+            "--task", f"unknown task {spec!r} (bundled: {names}; or a .toml, .jsonl, .csv or SNI .json file)"
+        )
     if not path.exists():
         raise TaskError(str(path), "task file not found")
     if suffix == ".toml":
         return load_toml(
-            path, skip_unknown_labels=opts.skip_unknown_labels, allow_outside=opts.allow_outside, data_dir=opts.data_dir,
+            path,
+            skip_unknown_labels=opts.skip_unknown_labels,
+            allow_outside=opts.allow_outside,
+            data_dir=opts.data_dir,
         )
     if suffix == ".json":
         return load_sni(path, pool=opts.pool, seed=opts.split_seed, skip_unknown_labels=opts.skip_unknown_labels)

@@ -1,6 +1,6 @@
-"""Loading tasks: lbtui's TOML task files, plain JSONL/CSV files, and
-Super-NaturalInstructions task JSON files. Task files are data: nothing in them
-is executed, templates only substitute named fields.
+"""Loading tasks: lbtui's TOML task files and plain JSONL/CSV files (Super-NaturalInstructions
+task JSON files: sni_file.py). Task files are data: nothing in them is executed, templates
+only substitute named fields.
 
 Every failure is a ``TaskError`` naming the file and field.
 """
@@ -109,7 +109,7 @@ def split(examples: list[Example], *, pool: int, seed: int, where: str) -> tuple
     return [examples[i] for i in order[:pool]], [examples[i] for i in order[pool:]]
 
 
-def _check_labels(labels: Any, where: str) -> tuple[str, ...]:
+def check_labels(labels: Any, where: str) -> tuple[str, ...]:
     if not isinstance(labels, list) or not all(isinstance(x, str) for x in labels):
         raise TaskError(where, "must be a list of strings")
     labels = [x.strip() for x in labels]
@@ -131,9 +131,18 @@ def content_hash(task_fields: dict[str, Any]) -> str:
     return hashlib.sha256(blob).hexdigest()
 
 
-def _build(
-    *, name: str, version: str, definition: str, labels: tuple[str, ...], pool: list[Example],
-    test: list[Example], source: str, prompt: PromptFormat, description: str = "", input_template: str = "{text}",
+def build_task(
+    *,
+    name: str,
+    version: str,
+    definition: str,
+    labels: tuple[str, ...],
+    pool: list[Example],
+    test: list[Example],
+    source: str,
+    prompt: PromptFormat,
+    description: str = "",
+    input_template: str = "{text}",
 ) -> Task:
     fields = {
         "version": version,
@@ -146,9 +155,17 @@ def _build(
     if len(template_fields(input_template)) > 1:  # domain-context inputs are built field by field
         fields["input"] = input_template
     return Task(
-        name=name, version=version, definition=definition, labels=labels, pool=tuple(pool),
-        test=tuple(test), source=source, content_hash=content_hash(fields), prompt=prompt,
-        description=description, input_template=input_template,
+        name=name,
+        version=version,
+        definition=definition,
+        labels=labels,
+        pool=tuple(pool),
+        test=tuple(test),
+        source=source,
+        content_hash=content_hash(fields),
+        prompt=prompt,
+        description=description,
+        input_template=input_template,
     )
 
 
@@ -187,14 +204,22 @@ def _file_parts(data: dict, wd: str, *, folder: Path, data_dir: Path | None, all
         if not pattern.groupindex:
             raise TaskError(f"{wd} pattern", "needs named groups, e.g. (?P<label>\\S+) (?P<text>.*)")
         if nested_quantifier(pattern.pattern):
-            raise TaskError(f"{wd} pattern", "a repeated group that itself repeats, like (a+)+, can take"
-                                             " exponential time on one line; write it without the nesting")
+            raise TaskError(
+                f"{wd} pattern",
+                "a repeated group that itself repeats, like (a+)+, can take"
+                " exponential time on one line; write it without the nesting",
+            )
     parts = []
     for split_name, value in files.items():
         if not isinstance(value, str):
             raise TaskError(f"{wd} file.{split_name}", "must be a path")
-        data_path = _resolve(folder, value, where=f"{wd} file", allow_outside=allow_outside,
-                             what=f"--data-dir {data_dir}" if data_dir else "the task's folder")
+        data_path = _resolve(
+            folder,
+            value,
+            where=f"{wd} file",
+            allow_outside=allow_outside,
+            what=f"--data-dir {data_dir}" if data_dir else "the task's folder",
+        )
         try:
             parts.append((split_name, data_path, read_rows(data_path, pattern=pattern, where=wd)))
         except TaskError as e:
@@ -222,7 +247,9 @@ def _hf_parts(data: dict, wd: str, *, folder: Path, label_field: str, allow_outs
     try:
         import datasets
     except ImportError:
-        raise TaskError(f"{wd} source", "Hugging Face datasets need the datasets library: pip install 'lbtui[hf]'") from None
+        raise TaskError(
+            f"{wd} source", "Hugging Face datasets need the datasets library: pip install 'lbtui[hf]'"
+        ) from None
     datasets.disable_progress_bars()  # stderr belongs to lbtui's own progress
     # A path (absolute, ~, or with . or .. segments) is a saved folder and obeys the same
     # rule as data files; anything else must be a Hub name, never a path in disguise.
@@ -236,7 +263,9 @@ def _hf_parts(data: dict, wd: str, *, folder: Path, label_field: str, allow_outs
             raise TaskError(f"{wd} source", f"{source!r}: not a Hugging Face dataset name (owner/name) nor a folder")
         local = _resolve(folder, name, where=f"{wd} source", allow_outside=True)
         if local.is_dir() and not allow_outside and not local.is_relative_to(folder.resolve()):
-            raise TaskError(f"{wd} source", f"{source!r} is outside the task's folder (allow it with --allow-outside-paths)")
+            raise TaskError(
+                f"{wd} source", f"{source!r} is outside the task's folder (allow it with --allow-outside-paths)"
+            )
     loaded = {}
     for split_name, hf_split in splits.items():
         if not isinstance(hf_split, str):
@@ -254,7 +283,9 @@ def _hf_parts(data: dict, wd: str, *, folder: Path, label_field: str, allow_outs
             raise TaskError(where, "no such split in the saved dataset") from None
         except Exception as e:  # network, cache and format failures all end here
             first = str(e).strip().splitlines()[0] if str(e).strip() else ""
-            raise TaskError(where, f"cannot load it from the Hub or the local cache ({type(e).__name__}: {first})") from None
+            raise TaskError(
+                where, f"cannot load it from the Hub or the local cache ({type(e).__name__}: {first})"
+            ) from None
         feature = ds.features.get(label_field)
         names = getattr(feature, "names", None)
         rows = []
@@ -270,7 +301,11 @@ def _hf_parts(data: dict, wd: str, *, folder: Path, label_field: str, allow_outs
 
 
 def load_toml(
-    path: Path, *, skip_unknown_labels: bool = False, allow_outside: bool = False, data_dir: Path | None = None,
+    path: Path,
+    *,
+    skip_unknown_labels: bool = False,
+    allow_outside: bool = False,
+    data_dir: Path | None = None,
 ) -> Task:
     """A task file; see docs/TASKS.md for the format."""
     text = read_text(path)
@@ -286,7 +321,7 @@ def load_toml(
     definition = _get(doc, "definition", str, w).strip()
     if "labels" not in doc:
         raise TaskError(w, "missing field 'labels'")
-    labels = _check_labels(doc["labels"], f"{w}: labels")
+    labels = check_labels(doc["labels"], f"{w}: labels")
     data = _get(doc, "data", dict, w)
     wd = f"{w}: [data]"
     folder = data_dir or path.parent
@@ -313,10 +348,18 @@ def load_toml(
             # ids stay unique across splits: the split name prefixes the line number
             part = [(n, {**row, "split": split_name, "_line": f"{split_name}-{n}"}) for n, row in part]
         rows.extend(part)
-        examples.extend(_examples(
-            part, path=part_path, input_template=input_template, label_field=label_field, id_field=id_field,
-            labels=labels, label_map=label_map, skip_unknown=skip_unknown_labels,
-        ))
+        examples.extend(
+            _examples(
+                part,
+                path=part_path,
+                input_template=input_template,
+                label_field=label_field,
+                id_field=id_field,
+                labels=labels,
+                label_map=label_map,
+                skip_unknown=skip_unknown_labels,
+            )
+        )
     ids = [e.id for e in examples]
     if len(set(ids)) != len(ids):
         dup = next(i for i in ids if ids.count(i) > 1)
@@ -337,16 +380,25 @@ def load_toml(
         pool_rows = [by_id[i] for v, i in ids if v == pool_value and i in by_id]
         test_rows = [by_id[i] for v, i in ids if v == test_value and i in by_id]
         if len(pool_rows) < pool:
-            raise TaskError(f"{ws} pool", f"only {len(pool_rows)} rows have {field} = {pool_value!r}, fewer than pool = {pool}")
+            raise TaskError(
+                f"{ws} pool", f"only {len(pool_rows)} rows have {field} = {pool_value!r}, fewer than pool = {pool}"
+            )
         if not test_rows:
             raise TaskError(f"{ws} test_value", f"no rows have {field} = {test_value!r}")
         rng = np.random.default_rng([seed, 0x5E1])
         pool_ex = [pool_rows[i] for i in rng.permutation(len(pool_rows))[:pool]]
         test_ex = [test_rows[i] for i in rng.permutation(len(test_rows))]
     prompt = _prompt(_get(doc, "prompt", dict, w, {}), f"{w}: [prompt]")
-    return _build(
-        name=name, version=version, definition=definition, labels=labels, pool=pool_ex, test=test_ex,
-        source=str(path), prompt=prompt, description=_get(doc, "description", str, w, ""),
+    return build_task(
+        name=name,
+        version=version,
+        definition=definition,
+        labels=labels,
+        pool=pool_ex,
+        test=test_ex,
+        source=str(path),
+        prompt=prompt,
+        description=_get(doc, "description", str, w, ""),
         input_template=input_template,
     )
 
@@ -373,74 +425,33 @@ def load_data_file(path: Path, opts: DataOptions) -> Task:
     for line, row in rows:
         for f in (opts.text_field, opts.label_field):
             if f not in row or row[f] is None:
-                raise TaskError(f"{path}:{line}", f"field {f!r} is missing (choose it with --{'text' if f == opts.text_field else 'label'}-field)")
-    labels = _check_labels(sorted({str(row[opts.label_field]).strip() for _, row in rows}), f"{path}: field {opts.label_field!r}")
+                raise TaskError(
+                    f"{path}:{line}",
+                    f"field {f!r} is missing (choose it with --{'text' if f == opts.text_field else 'label'}-field)",
+                )
+    labels = check_labels(
+        sorted({str(row[opts.label_field]).strip() for _, row in rows}), f"{path}: field {opts.label_field!r}"
+    )
     examples = _examples(
-        rows, path=path, input_template="{" + opts.text_field + "}", label_field=opts.label_field,
-        id_field=opts.id_field, labels=labels, label_map={}, skip_unknown=False,
+        rows,
+        path=path,
+        input_template="{" + opts.text_field + "}",
+        label_field=opts.label_field,
+        id_field=opts.id_field,
+        labels=labels,
+        label_map={},
+        skip_unknown=False,
     )
     pool, test = split(examples, pool=opts.pool, seed=opts.split_seed, where=f"{path}: --pool")
     definition = opts.definition or f"Classify the input as one of: {', '.join(labels)}."
-    return _build(
-        name=path.stem, version="1", definition=definition, labels=labels, pool=pool, test=test,
-        source=str(path), prompt=PromptFormat(), input_template="{" + opts.text_field + "}",
-    )
-
-
-def load_sni(path: Path, *, pool: int = DEFAULT_POOL, seed: int = 0, skip_unknown_labels: bool = False) -> Task:
-    """A Super-NaturalInstructions task JSON: Definition, Positive Examples, Instances.
-    Labels are the distinct first outputs of the instances, sorted. The pool holds the
-    positive examples whose output is a label, then seeded instances up to ``pool``."""
-    text = read_text(path)
-    try:
-        doc = json.loads(text)
-    except json.JSONDecodeError as e:
-        raise TaskError(str(path), f"invalid JSON: {e.msg} (line {e.lineno})") from None
-    if not isinstance(doc, dict):
-        raise TaskError(str(path), "not a Super-NaturalInstructions task (expected a JSON object)")
-    for key in ("Definition", "Instances"):
-        if key not in doc:
-            raise TaskError(f"{path}: {key}", "missing field")
-    definition = doc["Definition"]
-    if isinstance(definition, list):
-        definition = " ".join(str(d) for d in definition)
-    if not isinstance(definition, str) or not definition.strip():
-        raise TaskError(f"{path}: Definition", "must be a non-empty string")
-    instances = doc["Instances"]
-    if not isinstance(instances, list) or not instances:
-        raise TaskError(f"{path}: Instances", "must be a non-empty list")
-
-    def first_output(item: Any, where: str) -> str:
-        out = item.get("output") if isinstance(item, dict) else None
-        if isinstance(out, list):
-            out = out[0] if out else None
-        if not isinstance(out, str) or not isinstance(item.get("input"), str):
-            raise TaskError(where, "each item needs a string 'input' and an 'output'")
-        return out.strip()
-
-    outputs = [first_output(it, f"{path}: Instances[{i}]") for i, it in enumerate(instances)]
-    labels = _check_labels(sorted(set(outputs)), f"{path}: Instances output")
-    index = {lab: i for i, lab in enumerate(labels)}
-    examples, seen = [], set()
-    for i, (it, out) in enumerate(zip(instances, outputs)):  # the rules JSONL and CSV rows follow
-        ex_id = str(it.get("id", f"instance-{i}"))
-        if not it["input"].strip():
-            raise TaskError(f"{path}: Instances[{i}].input", "input is empty")
-        if ex_id in seen:
-            raise TaskError(f"{path}: Instances[{i}].id", f"duplicate id {ex_id!r}")
-        seen.add(ex_id)
-        examples.append(Example(ex_id, it["input"].strip(), index[out]))
-    positive_list = doc.get("Positive Examples") or []
-    if not isinstance(positive_list, list):
-        raise TaskError(f"{path}: Positive Examples", f"must be a list of examples, got {type(positive_list).__name__}")
-    positives = []
-    for i, it in enumerate(positive_list):
-        out = first_output(it, f"{path}: Positive Examples[{i}]")
-        if out in index:
-            positives.append(Example(f"positive-{i}", it["input"].strip(), index[out]))
-    n_from_instances = max(pool - len(positives), 0)
-    pool_ex, test_ex = split(examples, pool=n_from_instances, seed=seed, where=f"{path}: Instances")
-    return _build(
-        name=path.stem, version="1", definition=definition.strip(), labels=labels,
-        pool=positives[:pool] + pool_ex, test=test_ex, source=str(path), prompt=PromptFormat(),
+    return build_task(
+        name=path.stem,
+        version="1",
+        definition=definition,
+        labels=labels,
+        pool=pool,
+        test=test,
+        source=str(path),
+        prompt=PromptFormat(),
+        input_template="{" + opts.text_field + "}",
     )
