@@ -159,15 +159,17 @@ async def _measure(db: Path, run_ids: list[int]) -> dict:
         app.query_one("#task-path").value = "reviews"
         app.query_one("#shots").value = "0,4"
         app.query_one("#limit").value = "60"
-        app.set_interval(0.01, tick)
+        timer = app.set_interval(0.01, tick)
         await pilot.press("ctrl+r")
         await app.workers_done()
         await app.views_settled()
+        timer.stop()  # the app's exit (freeing what it held) is not a stall while scoring
+        stall = late[0]
     return {
         "runs": len(run_ids),
         "first_table_s": round(first, 3),
         "toggle_ms": {"median": round(statistics.median(toggles), 1), "max": round(max(toggles), 1)},
-        "ui_stall_ms_max": round(late[0], 1),
+        "ui_stall_ms_max": round(stall, 1),
         "queries_per_refresh": per_refresh,
     }
 

@@ -6,7 +6,6 @@ garbage collector's walks."""
 from __future__ import annotations
 
 import asyncio
-import gc
 import time
 
 from textual import work
@@ -21,6 +20,7 @@ from .messages import (
     SnapshotReady,
     SnapshotSkipped,
 )
+from . import heap
 from .consts import FREEZE_STEP
 
 
@@ -82,9 +82,10 @@ class Refresh:
         """Compute what ``tab`` shows from the store, off the UI thread. Builds queue on the
         builder's lock; one overtaken by a newer request while it waited does nothing (not
         cancelled: a cancelled worker fails whoever waits for the app's workers)."""
-        snap = self.views.build(
-            tab, run_ids, seq, stale=lambda: seq < self.requested, history=(self.history_filter, self.history_sort)
-        )
+        with heap.quiet_build():
+            snap = self.views.build(
+                tab, run_ids, seq, stale=lambda: seq < self.requested, history=(self.history_filter, self.history_sort)
+            )
         self.post_message(SnapshotReady(snap) if snap is not None else SnapshotSkipped(seq))
 
     def on_snapshot_skipped(self, msg: SnapshotSkipped) -> None:
@@ -114,7 +115,8 @@ class Refresh:
             for rid in run_ids:
                 if worker.is_cancelled:
                     return
-                analysis.analyse_finished(store, rid)
+                with heap.quiet_build():
+                    analysis.analyse_finished(store, rid)
                 if time.monotonic() - last > 0.5:
                     self.post_message(Analysed())
                     last = time.monotonic()
@@ -129,8 +131,7 @@ class Refresh:
         """Results and snapshots of many runs live for the session; a full collection would
         walk all of them (a UI stall). Collect once now, then keep them out of later walks;
         what they free is still freed by reference counting."""
-        gc.collect()
-        gc.freeze()
+        heap.collect_all()
         self.freeze_pending = False
 
     async def views_settled(self, timeout: float = 60) -> None:

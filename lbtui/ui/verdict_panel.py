@@ -18,6 +18,7 @@ from .messages import (
     VerdictReady,
 )
 from .consts import ROW_CI_DELAY
+from . import heap
 
 
 class VerdictPanel:
@@ -42,7 +43,8 @@ class VerdictPanel:
     @work(thread=True, exit_on_error=False, group="verdict")
     def compute_verdict(self, run_ids: list[int], seq: int) -> None:
         """The same bootstrap as `lbtui report`, off the UI thread, through the app's Results."""
-        got = verdict.build(self.results, run_ids)
+        with heap.quiet_build():
+            got = verdict.build(self.results, run_ids)
         self.post_message(VerdictReady(seq, got))
 
     def on_verdict_ready(self, msg: VerdictReady) -> None:
