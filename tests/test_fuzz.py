@@ -16,6 +16,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 
 from lbtui.backends.fake import FakeBackend
 from lbtui.cli import main
+from lbtui.models import COMMON_KEYS, backend_keys
 
 EXAMPLES = int(os.environ.get("LBTUI_FUZZ_EXAMPLES", "40"))
 FUZZ = settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck))
@@ -127,24 +128,8 @@ def test_fuzzed_sni_files_load_or_are_one_line(tmp_path, capsys, doc, instances)
         run(capsys, tmp_path, path, "--pool", "2")
 
 
-MODEL_KEYS = [
-    "path",
-    "package",
-    "file",
-    "repo",
-    "revision",
-    "sha256",
-    "n_ctx",
-    "chat_template",
-    "note",
-    "default",
-    "server",
-    "server_model",
-    "max_in_flight",
-    "n_gpu_layers",
-    "n_threads",
-    "allow_retokenize",
-]
+# Every key a models.toml entry may have, from the registry (a hand list here went stale).
+MODEL_KEYS = sorted(COMMON_KEYS | set(backend_keys()))
 
 
 @FUZZ
