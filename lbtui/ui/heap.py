@@ -18,13 +18,12 @@ import threading
 
 _lock = threading.Lock()
 _builds = 0  # builds running now (workers may overlap)
-frozen_since_full = 0  # freezes since the last full collection
 
 
 @contextlib.contextmanager
 def quiet_build():
     """No automatic collection while the body builds; what it built frozen after."""
-    global _builds, frozen_since_full
+    global _builds
     with _lock:
         _builds += 1
         if _builds == 1:
@@ -36,7 +35,6 @@ def quiet_build():
             _builds -= 1
             if _builds == 0:
                 gc.freeze()
-                frozen_since_full += 1
                 gc.enable()
 
 
@@ -44,7 +42,6 @@ def collect_all() -> None:
     """A full collection of everything, frozen again after: cycles freed since the last
     one are reclaimed. A stall as long as the heap is big. While a build runs, what it
     has built is not frozen yet: only the young generations are collected then."""
-    global frozen_since_full
     with _lock:
         if _builds:
             gc.collect(1)
@@ -52,4 +49,3 @@ def collect_all() -> None:
         gc.unfreeze()
         gc.collect()
         gc.freeze()
-        frozen_since_full = 0

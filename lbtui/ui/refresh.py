@@ -129,8 +129,9 @@ class Refresh:
 
     def _freeze_heap(self) -> None:
         """Results and snapshots of many runs live for the session; a full collection would
-        walk all of them (a UI stall). Collect once now, then keep them out of later walks;
-        what they free is still freed by reference counting."""
+        walk all of them (a UI stall). Collect everything once now (cycles frozen by earlier
+        builds included), then keep what lives out of later walks; what it frees later is
+        still freed by reference counting."""
         heap.collect_all()
         self.freeze_pending = False
 
