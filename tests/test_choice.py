@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import json
+import os
+
 import numpy as np
 import pytest
 from sklearn.metrics import f1_score
 
 from lbtui.analysis import baselines, choice
+from lbtui.report.summary import _mean_of
 
 
 def test_chance_and_majority_by_hand():
@@ -107,3 +111,27 @@ def test_per_class_numbers_equal_scikit_learns():
     want = precision_recall_fscore_support(y, p, labels=range(4), zero_division=0)
     for key, w in zip(("precision", "recall", "f1", "support"), want):
         assert np.allclose(got[key], w)
+
+
+def test_a_groups_tied_methods_resolve_in_registry_order_whatever_the_hash_seed():
+    """The rule's ties go to the earlier method; a group's per-method means once came out
+    of a set, so which tied method was recommended changed with PYTHONHASHSEED."""
+    import subprocess
+    import sys
+
+    code = (
+        "from lbtui.report.summary import _mean_of; from lbtui.analysis.calibrations import METHODS;"
+        "import json; items = [{m: {'macro_f1': 0.5, 'bias_score': 0.1} for m in METHODS}] * 2;"
+        "print(json.dumps(list(_mean_of(items, ('macro_f1', 'bias_score')))))"
+    )
+    orders = set()
+    for seed in ("0", "1", "2", "3"):
+        env = {**os.environ, "PYTHONHASHSEED": seed}
+        out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+        orders.add(out.stdout.strip())
+    from lbtui.analysis.calibrations import METHODS
+
+    assert orders == {json.dumps(list(METHODS))}
+    means = _mean_of([{m: {"macro_f1": 0.5, "bias_score": 0.1} for m in METHODS}], ("macro_f1", "bias_score"))
+    pick = choice.choose({m: v["macro_f1"] for m, v in means.items()}, {m: v["bias_score"] for m, v in means.items()})
+    assert pick.method == METHODS[0]

@@ -267,8 +267,9 @@ def _group(key: tuple, v: tuple, members: list[dict], info: dict) -> "Group":
 
 
 def _mean_of(items: list[dict], keys=(*bs.KEYS, bs.UNDEFINED)) -> dict:
-    """Mean over items of {method: {key: x}}, for the methods every item has."""
-    common = set(items[0]).intersection(*items[1:]) if items else set()
+    """Mean over items of {method: {key: x}}, for the methods every item has, in the first
+    item's order (registry order: a recommendation's ties go to the earlier method)."""
+    common = [m for m in items[0] if all(m in it for it in items[1:])] if items else []
     return {
         m: {key: np.mean([it[m][key] for it in items], axis=0) for key in keys if key in items[0][m]} for m in common
     }
