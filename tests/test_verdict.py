@@ -65,10 +65,10 @@ def test_a_run_s_bootstrap_is_drawn_once_however_often_the_verdict_is_asked(tmp_
         )
     )
     drawn = []
-    real = bs.resample
-    monkeypatch.setattr(bs, "resample", lambda *a, **k: drawn.append(1) or real(*a, **k))
+    real = bs.point_and_resample
+    monkeypatch.setattr(bs, "point_and_resample", lambda *a, **k: drawn.append(k.get("resamples")) or real(*a, **k))
     results = Results(store)
     first = verdict.build(results, ids[:1], resamples=50)
     both = verdict.build(results, ids, resamples=50)
-    assert len(drawn) == 2 and len(first) == 1  # one run, then only the new one
+    assert [n for n in drawn if n] == [50, 50] and len(first) == 1  # one run, then only the new one
     assert both == verdict.build(Results(store), ids, resamples=50)

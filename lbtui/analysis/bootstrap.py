@@ -76,6 +76,21 @@ def metrics_batch(
     # Confusion counts of every resample at once: one bincount over (resample, gold, predicted).
     cell = (np.arange(b)[:, None] * k + y_true) * k + y_pred
     counts = np.bincount(cell.ravel(), minlength=b * k * k).reshape(b, k, k).astype(np.float64)
+    # Label-balanced bias vector: each resample's per-gold-label sums of q, one weighted
+    # bincount a label.
+    gcell = (np.arange(b)[:, None] * k + bias_gold).ravel()
+    per_label_n = np.bincount(gcell, minlength=b * k).reshape(b, k).astype(np.float64)  # (B, K gold)
+    per_label_sum = np.stack(
+        [np.bincount(gcell, weights=bias_q[..., j].ravel(), minlength=b * k) for j in range(k)], axis=-1
+    ).reshape(b, k, k)  # (B, K gold, K)
+    return metrics_from_counts(counts, per_label_n, per_label_sum, n)
+
+
+def metrics_from_counts(
+    counts: np.ndarray, per_label_n: np.ndarray, per_label_sum: np.ndarray, n: int
+) -> dict[str, np.ndarray]:
+    """Headline metrics from B resamples' confusion counts (B, K gold, K predicted), their
+    bias sets' gold label counts (B, K) and per-gold-label sums of calibrated q (B, K, K)."""
     support = counts.sum(axis=2)  # (B, K) gold counts
     predicted = counts.sum(axis=1)
     tp = np.diagonal(counts, axis1=1, axis2=2)
@@ -89,13 +104,8 @@ def metrics_batch(
     mean_r = recall.sum(axis=1) / n_present
     std_r = np.sqrt((((recall - mean_r[:, None]) ** 2) * present).sum(axis=1) / n_present)
     rsd = np.where(acc > 0, std_r / np.where(acc > 0, acc, 1), 0.0)
-    # BiasScore: label-balanced mean probability vector of the bias set, TV from uniform;
-    # each resample's per-gold-label sums of q by one weighted bincount a label.
-    gcell = (np.arange(b)[:, None] * k + bias_gold).ravel()
-    per_label_n = np.bincount(gcell, minlength=b * k).reshape(b, k).astype(np.float64)  # (B, K gold)
-    per_label_sum = np.stack(
-        [np.bincount(gcell, weights=bias_q[..., j].ravel(), minlength=b * k) for j in range(k)], axis=-1
-    ).reshape(b, k, k)  # (B, K gold, K)
+    # BiasScore: label-balanced mean probability vector of the bias set, TV from uniform.
+    k = counts.shape[-1]
     have = per_label_n > 0
     means = per_label_sum / np.where(have, per_label_n, 1)[..., None]
     bvec = (means * have[..., None]).sum(axis=1) / have.sum(axis=1, keepdims=True)
@@ -106,42 +116,93 @@ def metrics_batch(
     return {"accuracy": acc, "macro_f1": macro, "rsd": rsd, "bias_score": bias, UNDEFINED: undefined}
 
 
+def _weights(idx: np.ndarray, n: int) -> np.ndarray:
+    """(B, size) drawn indices -> (B, n): how often each input is in each resample."""
+    b = len(idx)
+    return np.bincount((np.arange(b)[:, None] * n + idx).ravel(), minlength=b * n).reshape(b, n).astype(np.float64)
+
+
 def evaluate_draws(
     rp: RunProbs, methods, test_idx: np.ndarray, bias_idx: np.ndarray
 ) -> dict[str, dict[str, np.ndarray]]:
-    """Metrics of each method on each resample: {method: {key: (B,)}}. A calibration that
-    stays fixed across resamples (a prior from inputs that are not resampled, a fitted
-    map) is applied once to every input and its outputs drawn; one re-estimated on each
-    resample (BC) is applied to each resample's inputs."""
-    yt, yb = rp.test_gold[test_idx], rp.bias_gold[bias_idx]
-    out = {}
-    for m in methods:
-        c = rp.calibrations.get(m)
+    """Metrics of each method on each resample of drawn indices: {method: {key: (B,)}}."""
+    return evaluate_weights(rp, methods, _weights(test_idx, len(rp.test)), _weights(bias_idx, len(rp.bias)))
+
+
+def evaluate_weights(rp: RunProbs, methods, wt: np.ndarray, wb: np.ndarray) -> dict[str, dict[str, np.ndarray]]:
+    """Metrics of each method on B resamples given as how often each test input (wt, (B, N))
+    and bias input (wb, (B, M)) is drawn: {method: {key: (B,)}}.
+
+    Every input is calibrated once, never once per draw: a calibration that stays fixed
+    across resamples (a prior from inputs that are not resampled, a fitted map) is applied
+    to the inputs as they are, and each resample's confusion counts and per-label sums are
+    its inputs' weighted by how often each was drawn, every such method in one matrix
+    product (integer counts, so exact). One re-estimated on each resample (BC) gets a prior
+    a resample and is applied to each input under each prior."""
+    k, m, b = rp.k, len(rp.bias), len(wt)
+    gold_b = np.eye(k)[rp.bias_gold]  # (M, K)
+    names, counts, label_sums, fixed, cells, sums = [], [], [], [], [], []
+    for meth in methods:
+        c = rp.calibrations.get(meth)
         if c is None:
             continue
-        refit = REGISTRY[m].resample if rp.reestimate else None
+        refit = REGISTRY[meth].resample if rp.reestimate else None
         if refit is None:
-            pred, qb = c(rp.test).argmax(axis=-1)[test_idx], c(rp.bias)[bias_idx]
-        else:
-            pt = rp.test[test_idx]  # (B, N, K)
-            prior = refit(pt)
-            pred, qb = _calibrate(pt, prior).argmax(axis=-1), _calibrate(rp.bias[bias_idx], prior)
-        out[m] = metrics_batch(yt, pred, qb, yb, rp.k)
-    return out
+            fixed.append(meth)
+            cells.append(np.eye(k * k)[rp.test_gold * k + c(rp.test).argmax(axis=-1)])  # (N, K*K)
+            sums.append((gold_b[:, :, None] * c(rp.bias)[:, None, :]).reshape(m, k * k))
+            continue
+        prior = refit(rp.test, wt)  # (B, K)
+        # argmax of p / prior: normalising each row divides it by one positive number
+        pred = (rp.test[None] / prior[:, None, :]).argmax(axis=-1)  # (B, N)
+        cell = (np.arange(b)[:, None] * k + rp.test_gold) * k + pred
+        names.append(meth)
+        counts.append(np.bincount(cell.ravel(), weights=wt.ravel(), minlength=b * k * k).reshape(b, 1, k, k))
+        drawn_q = wb[:, :, None] * _calibrate(rp.bias, prior)  # (B, M, K)
+        label_sums.append(np.stack([drawn_q[:, rp.bias_gold == g].sum(axis=1) for g in range(k)], axis=1)[:, None])
+    if fixed:
+        names += fixed
+        counts.append((wt @ np.concatenate(cells, axis=1)).reshape(b, len(fixed), k, k))
+        label_sums.append((wb @ np.concatenate(sums, axis=1)).reshape(b, len(fixed), k, k))
+    if not names:
+        return {}
+    # Every method's metrics in one pass over (B x methods) confusion matrices.
+    f = len(names)
+    per_label_n = np.repeat(wb @ gold_b, f, axis=0)  # (B * F, K)
+    size = np.repeat(wt.sum(axis=1), f)  # each the test set's size
+    got = metrics_from_counts(
+        np.concatenate(counts, axis=1).reshape(b * f, k, k),
+        per_label_n,
+        np.concatenate(label_sums, axis=1).reshape(b * f, k, k),
+        size,
+    )
+    by = {meth: {key: v.reshape(b, f)[:, j] for key, v in got.items()} for j, meth in enumerate(names)}
+    return {meth: by[meth] for meth in methods if meth in by}
 
 
 def point(rp: RunProbs, methods) -> dict[str, dict[str, float]]:
     """Metrics on the data as it is (no resampling)."""
-    got = evaluate_draws(rp, methods, np.arange(len(rp.test))[None], np.arange(len(rp.bias))[None])
-    return {m: {key: float(v[0]) for key, v in d.items()} for m, d in got.items()}
+    return point_and_resample(rp, methods, resamples=0)[0]
 
 
 def resample(rp: RunProbs, methods, *, resamples: int = RESAMPLES, seed: int = 0, stream: int = 0):
     """{method: {key: (resamples,)}} on seeded resamples of the test and bias sets. Runs that
     share a test set size and seed get the same test draws (paired across methods)."""
-    ti = draws(len(rp.test), len(rp.test), resamples=resamples, seed=seed, stream=2 * stream)
-    bi = draws(len(rp.bias), len(rp.bias), resamples=resamples, seed=seed, stream=2 * stream + 1)
-    return evaluate_draws(rp, methods, ti, bi)
+    return point_and_resample(rp, methods, resamples=resamples, seed=seed, stream=stream)[1]
+
+
+def point_and_resample(rp: RunProbs, methods, *, resamples: int = RESAMPLES, seed: int = 0, stream: int = 0):
+    """``point`` and ``resample`` in one pass: the data as it is is one more resample (every
+    input drawn once), so each calibration is applied to the inputs once for both."""
+    n, m = len(rp.test), len(rp.bias)
+    wt, wb = np.ones((1, n)), np.ones((1, m))
+    if resamples:
+        ti = draws(n, n, resamples=resamples, seed=seed, stream=2 * stream)
+        bi = draws(m, m, resamples=resamples, seed=seed, stream=2 * stream + 1)
+        wt, wb = np.concatenate([wt, _weights(ti, n)]), np.concatenate([wb, _weights(bi, m)])
+    got = evaluate_weights(rp, methods, wt, wb)
+    pt = {meth: {key: float(v[0]) for key, v in d.items()} for meth, d in got.items()}
+    return pt, {meth: {key: v[1:] for key, v in d.items()} for meth, d in got.items()}
 
 
 def interval(samples: np.ndarray, level: float = LEVEL, keep: np.ndarray | None = None) -> tuple[float, float]:

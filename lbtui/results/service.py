@@ -117,12 +117,9 @@ class Results:
         def make():
             rs, calibrations = self.scores(run_id), self.report(run_id).calibrations
             pb, gold = softmax(rs.bias), np.asarray(rs.bias_gold)
-            out = {}
-            for m, c in calibrations.items():
-                q = c(pb)[None]
-                got = bs.metrics_batch(gold[None], q.argmax(axis=-1), q, gold[None], rs.k)
-                out[m] = {"macro_f1": float(got["macro_f1"][0]), "bias_score": float(got["bias_score"][0])}
-            return out
+            # The bias set as both sets, each calibration as fitted (BC's prior is the test set's).
+            got = bs.point(bs.RunProbs(rs.k, pb, gold, pb, gold, calibrations, reestimate=False), list(calibrations))
+            return {m: {"macro_f1": v["macro_f1"], "bias_score": v["bias_score"]} for m, v in got.items()}
 
         return self._cached("selection", run_id, (), make) if len(self.scores(run_id).bias) else {}
 
@@ -174,11 +171,7 @@ class Results:
 
         def make():
             rp = self.probs(run_id)
-            return (
-                bs.point(rp, methods),
-                bs.resample(rp, methods, resamples=resamples, seed=seed, stream=stream),
-                len(rp.test),
-            )
+            return (*bs.point_and_resample(rp, methods, resamples=resamples, seed=seed, stream=stream), len(rp.test))
 
         return self._cached("draws", run_id, (resamples, seed, stream, tuple(methods)), make)
 

@@ -108,9 +108,9 @@ class Method:
     a run is complete, off the UI thread. ``needs`` names the scored input sets it reads
     besides the test and bias sets (each must be produced by examples.build and the
     engine). ``uses`` names earlier methods whose calibrations ``fit`` may read.
-    ``resample(p)`` re-estimates the prior on a bootstrap resample of the test set's
-    probabilities (B, N, K) -> (B, K); None holds the fitted calibration fixed across
-    resamples. ``color`` is its plot colour (a plotext name), its own in the registry."""
+    ``resample(p, w)`` re-estimates the prior on B bootstrap resamples of the test set:
+    its probabilities p (N, K) and how often each input is drawn in each resample w
+    (B, N) -> (B, K); None holds the fitted calibration fixed across resamples. ``color`` is its plot colour (a plotext name), its own in the registry."""
 
     name: str
     title: str
@@ -121,7 +121,7 @@ class Method:
     needs: tuple[str, ...] = ()
     uses: tuple[str, ...] = ()
     fallback: str | None = None
-    resample: Callable[[np.ndarray], np.ndarray] | None = None
+    resample: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None
 
     @property
     def short(self) -> str:

@@ -11,5 +11,5 @@ METHOD = Method(
     "batch (Zhou et al. 2024)",
     lambda rs, earlier: Calibration.from_prior(mean_prior(softmax(rs.test))),
     "orange",
-    resample=lambda p: p.mean(axis=-2),
+    resample=lambda p, w: (w @ p) / w.sum(axis=1, keepdims=True),
 )
