@@ -21,8 +21,8 @@ from .calibrations import REGISTRY, Calibration
 from .metrics import HEADLINE, softmax
 
 
-KEYS = HEADLINE  # every registered metric; metrics_batch computes each (a test holds them equal)
-UNDEFINED = "rsd_undefined"  # metrics_batch's flag (1.0) where RSD is degenerate on a resample
+KEYS = HEADLINE  # every registered metric; metrics_from_counts computes each (a test holds them equal)
+UNDEFINED = "rsd_undefined"  # metrics_from_counts's flag (1.0) where RSD is degenerate on a resample
 RESAMPLES = 1000
 LEVEL = 0.95
 

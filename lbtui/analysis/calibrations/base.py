@@ -110,7 +110,8 @@ class Method:
     engine). ``uses`` names earlier methods whose calibrations ``fit`` may read.
     ``resample(p, w)`` re-estimates the prior on B bootstrap resamples of the test set:
     its probabilities p (N, K) and how often each input is drawn in each resample w
-    (B, N) -> (B, K); None holds the fitted calibration fixed across resamples. ``color`` is its plot colour (a plotext name), its own in the registry."""
+    (B, N) -> (B, K); None holds the fitted calibration fixed across resamples.
+    ``color`` is its plot colour (a plotext name), its own in the registry."""
 
     name: str
     title: str
