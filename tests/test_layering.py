@@ -161,7 +161,6 @@ LONG_FUNCTIONS = {
     "models/gguf.py:_parse": 71,
     "models/quantize.py:quantize": 69,
     "tasks/taskfile.py:_hf_parts": 66,
-    "report/formats.py:plots": 65,
     "tasks/sni_file.py:load_sni": 63,
     "results/classifier.py:card_from_run": 63,
 }

@@ -211,15 +211,10 @@ def plots(rows: list[Row]) -> dict[str, bytes]:
                 }
                 if spread:  # several seeds or orderings: their range is the band, the interval a bar
                     y = [p[1] for p in pts]
-                    line = ax.errorbar(
-                        x,
-                        y,
-                        yerr=[[p[1] - p[2] for p in pts], [p[3] - p[1] for p in pts]],
-                        marker="o",
-                        capsize=2,
-                        lw=1.2,
-                        label=method,
-                    ).lines[0]
+                    (line,) = ax.plot(x, y, marker="o", lw=1.2, label=method)
+                    # The interval as it is: it need not hold the mean of the seeds' values
+                    # (a skewed metric's two-level interval can lie above or below it).
+                    ax.vlines(x, [p[2] for p in pts], [p[3] for p in pts], color=line.get_color(), lw=1.2)
                     lo = [spread.get(k, (v, v))[0] for k, v in zip(x, y)]
                     hi = [spread.get(k, (v, v))[1] for k, v in zip(x, y)]
                     ax.fill_between(x, lo, hi, color=line.get_color(), alpha=0.15)
