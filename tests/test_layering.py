@@ -150,7 +150,6 @@ LONG_FUNCTIONS = {
     "tasks/taskfile.py:load_toml": 101,
     "models/__init__.py:parse": 93,
     "auditing/bench.py:run": 87,
-    "ui/app.py:compose": 85,
     "report/summary.py:summarize": 75,
     "auditing/planning.py:prepare": 75,
     "ui/screens.py:show_detail": 74,

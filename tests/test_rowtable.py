@@ -3,7 +3,7 @@ toggle keeps only the chosen methods, repeated group heads are blanked after fil
 
 from lbtui.ui.format import change_style
 from lbtui.ui.rowtable import Column, Rows
-from lbtui.ui.snapshot import MethodRows
+from lbtui.ui.tabs import MethodRows
 
 
 def test_widths_fit_every_row_and_wide_characters():

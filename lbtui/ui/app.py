@@ -45,14 +45,14 @@ from ..tasks import catalog
 from ..tasks.taskfile import DataOptions
 from .rowtable import RowTable
 from .screens import ExportScreen, HelpScreen, RunScreen
-from .snapshot import PLOT_METRICS, Snapshot, SnapshotBuilder
+from .snapshot import Snapshot, SnapshotBuilder
+from .tabs import PLOT_METRICS, TABS
 from .audit_control import AuditControl, form_words
-from .consts import DEFAULT_FORM, REDRAW_SECONDS, SETUP_MIN_WIDTH, TABS, TAB_FOCUS
+from .consts import DEFAULT_FORM, REDRAW_SECONDS, SETUP_MIN_WIDTH, TAB_KEYS
 from .drawing import Drawing
 from .past_runs import PastRuns
 from .refresh import Refresh
 from .session import Sessions
-from .tables import HistoryTable, RunTable
 from .verdict_panel import VerdictPanel
 
 
@@ -65,12 +65,8 @@ class LbtuiApp(AuditControl, Refresh, VerdictPanel, PastRuns, Sessions, Drawing,
         Binding("ctrl+x", "cancel", "Stop audit", priority=True),  # Escape only ever goes back
         *[Binding(str(i + 1), f"toggle_method('{m}')", f"{m.upper()}", show=False) for i, m in enumerate(METHODS)],
         # The tab bar names the tabs; the footer groups their keys so the focused view's fit.
-        Binding("f2", "tab('results')", "Results", group=TABS),
-        Binding("f3", "tab('plots')", "Plots", group=TABS),
-        Binding("f4", "tab('history')", "Past runs", group=TABS),
-        Binding("f5", "tab('compare')", "Compare", group=TABS),
-        Binding("f6", "tab('stability')", "Stability", group=TABS),
-        Binding("m", "cycle_plot_metric", "Plot metric"),  # shown on the Plots tab only (check_action)
+        *[Binding(t.key, f"tab('{t.id}')", t.title, group=TAB_KEYS) for t in TABS.values() if t.key],
+        Binding("m", "cycle_plot_metric", "Plot metric"),  # shown on the Plots tab only (Tab.actions)
         Binding("ctrl+b", "toggle_setup", "Setup", priority=True),
         Binding("ctrl+e", "export_view", "Export", priority=True),
         Binding("question_mark", "help", "Help"),
@@ -187,36 +183,9 @@ class LbtuiApp(AuditControl, Refresh, VerdictPanel, PastRuns, Sessions, Drawing,
                         yield Checkbox(f"{i + 1} {m.upper()}", True, id=f"m-{m}")
                 yield Static(id="progress")
                 with TabbedContent(id="tabs"):
-                    with TabPane("Results", id="results"):
-                        with VerticalScroll(id="verdict-box"):  # focusable: every group's verdict scrolls into view
-                            yield Static(id="verdict")
-                        yield Label("Mean across tasks (and seeds), per model and shots", classes="table-title")
-                        yield RowTable(id="mean")
-                        yield Label("Per run (enter opens a run)", classes="table-title")
-                        yield RunTable(id="per-run")
-                        yield Static(id="row-ci")
-                    with TabPane("Plots", id="plots"):
-                        yield Static(id="plot-legend")  # beside the plots, never over their lines
-                        with Horizontal(id="plot-row"):
-                            for key in PLOT_METRICS:
-                                yield PlotextPlot(id=f"plot-{key}")
-                        yield Static(id="label-bars")
-                    with TabPane("Past runs", id="history"):
-                        yield Static(id="history-hint")
-                        yield Input(
-                            placeholder="filter: words every shown run holds (Enter applies, Escape clears)",
-                            id="history-filter",
-                        )
-                        yield HistoryTable(id="history-table")
-                    with TabPane("Compare", id="compare"):
-                        yield Label("Models side by side on the same tasks (mean over seeds)", classes="table-title")
-                        yield RowTable(id="compare-table")
-                        with VerticalScroll(id="compare-more"):  # ladder and label words, scrolled together
-                            yield Static(id="ladder-table")
-                            yield Static(id="words-table")
-                    with TabPane("Stability", id="stability"):
-                        yield Static(id="stability-hint")
-                        yield RowTable(id="stability-table")
+                    for tab in TABS.values():
+                        with TabPane(tab.title, id=tab.id):
+                            yield from tab.compose()
         yield Footer(
             compact=True, show_command_palette=False
         )  # the focused view's keys fit 100 columns; ? names ctrl+p
@@ -313,7 +282,7 @@ class LbtuiApp(AuditControl, Refresh, VerdictPanel, PastRuns, Sessions, Drawing,
 
     def action_tab(self, tab: str) -> None:
         self.query_one("#tabs", TabbedContent).active = tab
-        focus = TAB_FOCUS.get(tab)  # each tab's main table, so its keys work at once
+        focus = TABS[tab].focus  # each tab's main table, so its keys work at once
         if focus:
             self.query_one(focus).focus()
         else:  # plots: out of the form, so that m reaches the app
@@ -387,8 +356,10 @@ class LbtuiApp(AuditControl, Refresh, VerdictPanel, PastRuns, Sessions, Drawing,
     def check_action(self, action: str, parameters: tuple) -> bool | None:
         """Keys that only mean something in one state stay out of the footer elsewhere: the
         footer shows the focused view's keys and these."""
-        if action == "cycle_plot_metric":
-            return self.active_tab() == "plots"
+        tab_actions = {a for t in TABS.values() for a in t.actions}
+        if action in tab_actions:
+            active = self.active_tab()
+            return active is not None and action in TABS[active].actions
         if action == "cancel":
             return self.running
         return True
@@ -401,13 +372,9 @@ class LbtuiApp(AuditControl, Refresh, VerdictPanel, PastRuns, Sessions, Drawing,
             yield SystemCommand(
                 f"Toggle {m.upper()}", f"Show or hide calibration {m}", lambda m=m: self.action_toggle_method(m)
             )
-        yield SystemCommand(
-            "Show plots", "Metrics against shots, one line per method", lambda: self.action_tab("plots")
-        )
-        yield SystemCommand("Show past runs", "Every run in the store", lambda: self.action_tab("history"))
-        yield SystemCommand(
-            "Compare models", "Models side by side on the same tasks", lambda: self.action_tab("compare")
-        )
+        for tab in TABS.values():
+            if tab.command:
+                yield SystemCommand(*tab.command, lambda t=tab.id: self.action_tab(t))
         for fmt, name in (("md", "Markdown"), ("csv", "CSV"), ("html", "HTML")):
             yield SystemCommand(
                 f"Export report as {name}",

@@ -14,12 +14,6 @@ DEFAULT_FORM = {"shots": "0,4,8", "seeds": "1", "orders": "1", "limit": "100", "
 FREEZE_STEP = 200
 SETUP_MIN_WIDTH = 120  # below it the setup form folds away by itself
 ROW_CI_DELAY = 0.1  # seconds the per-run cursor rests before its row's intervals are computed
-TAB_FOCUS = {
-    "results": "#per-run",
-    "history": "#history-table",
-    "compare": "#compare-table",
-    "stability": "#stability-table",
-}
 RICH_COLORS = {
     "orange": "dark_orange",
     "gray": "grey50",
@@ -29,7 +23,7 @@ RICH_COLORS = {
     "cyan+": "bright_cyan",
     "magenta+": "bright_magenta",
 }  # plotext's names, in Rich's words
-TABS = Binding.Group("tabs")
+TAB_KEYS = Binding.Group("tabs")
 AUDIT_GAP = 120.0  # seconds between one run's end and the next one's start within one audit
 
 

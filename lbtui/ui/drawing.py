@@ -1,5 +1,5 @@
-"""Laying out a tab's newest snapshot on the UI thread: tables, plots, label bars, the
-compare tab and the progress line. Nothing here reads the store on the UI thread (the
+"""Laying out the visible tab's newest snapshot on the UI thread (each tab lays out its
+own: ui/tabs/), the plots' label bars and the progress line. Nothing here reads the store on the UI thread (the
 label bars, which follow the cursor, are read in a worker)."""
 
 from __future__ import annotations
@@ -13,18 +13,10 @@ from textual.css.query import NoMatches
 from textual.widgets import (
     Static,
 )
-from textual_plotext import PlotextPlot
 
-from ..report.render import PlainTable as PlainRich, ladder_table, seed_label, words_table
-from .format import METRIC_TITLES, bar, fmt_seconds
-
-STABILITY_EMPTY = (
-    "How findings vary across demonstrations: start an audit with Seeds > 1 (other demonstrations) or"
-    " Orders > 1 (the same demonstrations reordered); finished runs show here as mean ± std [min, max]."
-)
-from .rowtable import RowTable
-from .snapshot import PLOT_METRICS, Snapshot
-from .consts import RICH_COLORS, method_color
+from ..report.render import PlainTable as PlainRich, seed_label
+from .format import bar, fmt_seconds
+from .tabs import TABS
 
 
 class Drawing:
@@ -34,33 +26,8 @@ class Drawing:
         """Lay out the visible tab's newest snapshot under the calibrations toggled on."""
         tab = self.active_tab()
         snap = self.snapshots.get(tab)
-        if snap is None:
-            return
-        on = set(self.methods())
-        if tab == "results":
-            mean = self.query_one("#mean", RowTable)
-            # As tall as every method's rows (at most 14 lines): a toggle never re-lays out the screen.
-            height = min(len(snap.mean.methods) + 1, 14)
-            if mean.styles.height is None or mean.styles.height.value != height:
-                mean.styles.height = height
-            mean.show(snap.mean.only(on))
-            self.query_one("#per-run", RowTable).show(snap.per_run.only(on))
-        elif tab == "plots":
-            self.draw_plots(snap)
-            self.draw_label_bars()
-        elif tab == "history":
-            self.query_one("#history-table", RowTable).show(snap.history)
-        elif tab == "compare":
-            self.draw_compare(snap)
-        elif tab == "stability":
-            rows = snap.stability.only(on)
-            self.query_one("#stability-table", RowTable).show(rows)
-            self.query_one("#stability-hint", Static).update(
-                Text(
-                    "Mean ± std [min, max] across demonstration seeds and orderings." if rows.rows else STABILITY_EMPTY,
-                    style="dim",
-                )
-            )
+        if snap is not None:
+            TABS[tab].show(self, snap.data, set(self.methods()))
 
     def draw_progress(self) -> None:
         if not self.live:
@@ -98,38 +65,6 @@ class Drawing:
                 eta,
             )
         self.query_one("#progress", Static).update(Group(head, t) if head else t)
-
-    def draw_plots(self, snap: Snapshot) -> None:
-        methods = self.methods()
-        legend = Text()
-        drawn = [m for m in methods if any(snap.curves.get(key, {}).get(m) for key in PLOT_METRICS)]
-        for m in drawn:
-            color = method_color(m)
-            legend.append("━━ ", style=RICH_COLORS.get(color, color)).append(f"{m.upper()}   ")
-        if any(b[3] > b[2] for key in PLOT_METRICS for m in drawn for b in snap.bands.get(key, {}).get(m, [])):
-            legend.append("··· range across seeds and orderings", style="dim")
-        self.query_one("#plot-legend", Static).update(legend)
-        for key in PLOT_METRICS:
-            widget = self.query_one(f"#plot-{key}", PlotextPlot)
-            plt = widget.plt
-            plt.clear_data()
-            plt.clear_figure()
-            plt.title(f"{METRIC_TITLES[key]} against shots")
-            plt.xlabel("k")
-            spread = snap.bands.get(key, {})
-            for m in methods:
-                pts = snap.curves.get(key, {}).get(m)
-                if not pts:
-                    continue
-                color = method_color(m)
-                plt.plot(
-                    [p[0] for p in pts], [p[1] for p in pts], marker="dot", color=color
-                )  # no label: no legend inside
-                band = [b for b in spread.get(m, []) if b[3] > b[2]]
-                if band:  # several seeds or orderings: their range as a band of two faint lines
-                    for j in (2, 3):
-                        plt.plot([b[0] for b in band], [b[j] for b in band], marker="·", color=color)
-            widget.refresh()
 
     def draw_label_bars(self) -> None:
         run_id = self.highlighted_run or (self.view_runs[0] if self.view_runs else None)
@@ -186,15 +121,3 @@ class Drawing:
             self.query_one("#label-bars", Static).update(table)
         except NoMatches:  # closing
             pass
-
-    def draw_compare(self, snap: Snapshot) -> None:
-        methods = self.methods()
-        self.query_one("#compare-table", RowTable).show(snap.compare.only(set(methods)))
-        ladder = self.query_one("#ladder-table", Static)
-        ladder.display = bool(snap.ladder)  # only when variants of one model (MODEL@TYPE) were run
-        if snap.ladder:
-            ladder.update(ladder_table(snap.ladder, methods))
-        target = self.query_one("#words-table", Static)
-        target.display = bool(snap.words)  # only when tasks ran under other label words
-        if snap.words:
-            target.update(words_table(snap.words))

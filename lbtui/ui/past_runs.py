@@ -12,7 +12,7 @@ from textual.widgets import (
 
 from ..auditing.selection import AuditRequest
 from .rowtable import RowTable
-from .snapshot import HISTORY_SORTS
+from .tabs.history import SORTS as HISTORY_SORTS
 
 
 class PastRuns:

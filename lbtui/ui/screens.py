@@ -325,13 +325,13 @@ Setup (left):  Tab moves between fields; Space toggles a model or task.
                 is kept; Past runs u resumes it). Escape only goes back.
 
 Results:
-  1 ... 7       toggle the calibrations none, CC, DC, BC, LOOC, ProCa, SC
+  {method_keys:<13} toggle the calibrations {methods}
   up/down, pgup/pgdn, home/end   move through the rows (every shown run is in the table)
   x             take the highlighted run out of the results (the store keeps it)
   enter         open the selected run: class-wise accuracy, confusion, examples, prompt,
                 d: where its bias comes from (priors side by side, majority, recency),
                 t: try it, classify a typed input with the shown method
-  f2 ... f6     tabs: results, plots, past runs, compare, stability
+  {tab_keys:<13} tabs: {tabs}
   m             plots: all three metrics, then macro-F1, RSD or BiasScore alone, full width
                 (with several seeds or orderings, dotted lines in the line's colour
                 bound the range across them)
@@ -368,13 +368,27 @@ Metrics (docs/METHODS.md):
 """
 
 
+def help_text() -> str:
+    """HELP with the calibrations' and the tabs' keys filled in from their registries."""
+    from ..analysis.calibrations import REGISTRY
+    from .tabs import TABS
+
+    keyed = [t for t in TABS.values() if t.key]
+    return HELP.format(
+        method_keys=f"1 ... {len(REGISTRY)}",
+        methods=", ".join(m.short for m in REGISTRY.values()),
+        tab_keys=f"{keyed[0].key} ... {keyed[-1].key}",
+        tabs=", ".join(t.title.lower() for t in keyed),
+    )
+
+
 class HelpScreen(ModalScreen):
     BINDINGS = [Binding("escape,q,question_mark", "app.pop_screen", "Close")]
 
     def compose(self) -> ComposeResult:
         with VerticalScroll(id="text-dialog"):
             yield Static(Text("lbtui: keys", style="bold"))
-            yield Static(Text(HELP))
+            yield Static(Text(help_text()))
 
 
 EXPORT_FORMATS = {
