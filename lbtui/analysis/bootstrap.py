@@ -87,39 +87,64 @@ def metrics_batch(
 
 
 def metrics_from_counts(
-    counts: np.ndarray, per_label_n: np.ndarray, per_label_sum: np.ndarray, n: int
+    counts: np.ndarray, per_label_n: np.ndarray, per_label_sum: np.ndarray, n
 ) -> dict[str, np.ndarray]:
-    """Headline metrics from B resamples' confusion counts (B, K gold, K predicted), their
-    bias sets' gold label counts (B, K) and per-gold-label sums of calibrated q (B, K, K)."""
-    support = counts.sum(axis=2)  # (B, K) gold counts
-    predicted = counts.sum(axis=1)
+    """Headline metrics from R resamples' confusion counts (R, K gold, K predicted), their
+    bias sets' gold label counts (R, K) and per-gold-label sums of calibrated q (R, K, K);
+    n the test set's size (a number or (R,)). Sums over the K labels are whole-array adds,
+    one a label: numpy's own order for so few terms, without its loop a row."""
+    k = counts.shape[-1]
+    support = _sum(counts[:, :, j] for j in range(k))  # (R, K) gold counts
+    predicted = _sum(counts[:, g, :] for g in range(k))
     tp = np.diagonal(counts, axis1=1, axis2=2)
     present = support > 0
-    acc = tp.sum(axis=1) / n
+    right = _sum(tp[:, j] for j in range(k))
+    n_present = _sum(present[:, j] for j in range(k))
+    acc = right / n
     denom = support + predicted
     f1 = np.where(denom > 0, 2 * tp / np.where(denom > 0, denom, 1), 0.0)
-    macro = (f1 * present).sum(axis=1) / present.sum(axis=1)
+    macro = _sum((f1 * present)[:, j] for j in range(k)) / n_present
     recall = np.where(present, tp / np.where(present, support, 1), 0.0)
-    n_present = present.sum(axis=1)
-    mean_r = recall.sum(axis=1) / n_present
-    std_r = np.sqrt((((recall - mean_r[:, None]) ** 2) * present).sum(axis=1) / n_present)
+    mean_r = _sum(recall[:, j] for j in range(k)) / n_present
+    dev = ((recall - mean_r[:, None]) ** 2) * present
+    std_r = np.sqrt(_sum(dev[:, j] for j in range(k)) / n_present)
     rsd = np.where(acc > 0, std_r / np.where(acc > 0, acc, 1), 0.0)
     # BiasScore: label-balanced mean probability vector of the bias set, TV from uniform.
-    k = counts.shape[-1]
     have = per_label_n > 0
     means = per_label_sum / np.where(have, per_label_n, 1)[..., None]
-    bvec = (means * have[..., None]).sum(axis=1) / have.sum(axis=1, keepdims=True)
-    bias = 0.5 * np.abs(bvec - 1.0 / k).sum(axis=1)
+    bvec = _sum(means[:, g, :] * have[:, g, None] for g in range(k)) / _sum(have[:, g] for g in range(k))[:, None]
+    bias = 0.5 * _sum(np.abs(bvec[:, j] - 1.0 / k) for j in range(k))
     # RSD is degenerate where fewer answers are right than labels are present (accuracy 0
     # included, where the reference's rule makes it 0): counted, never read as unbiased.
-    undefined = (tp.sum(axis=1) < n_present).astype(np.float64)
+    undefined = (right < n_present).astype(np.float64)
     return {"accuracy": acc, "macro_f1": macro, "rsd": rsd, "bias_score": bias, UNDEFINED: undefined}
+
+
+def _sum(parts) -> np.ndarray:
+    """The arrays added left to right, as float64."""
+    parts = iter(parts)
+    out = np.array(next(parts), dtype=np.float64)
+    for x in parts:
+        out += x
+    return out
 
 
 def _weights(idx: np.ndarray, n: int) -> np.ndarray:
     """(B, size) drawn indices -> (B, n): how often each input is in each resample."""
     b = len(idx)
     return np.bincount((np.arange(b)[:, None] * n + idx).ravel(), minlength=b * n).reshape(b, n).astype(np.float64)
+
+
+def _by_gold(w: np.ndarray, gold: np.ndarray, x: np.ndarray, k: int, f: int) -> np.ndarray:
+    """Per resample, gold label and method, the drawn inputs' sum of x: w (B, N) how often
+    each input is drawn, gold (N,), x (N, F*K) the F methods' rows side by side ->
+    (B, F, K gold, K). One product per gold label, over that label's inputs only."""
+    out = np.zeros((len(w), k, f * k))
+    for g in range(k):
+        mine = np.flatnonzero(gold == g)
+        if len(mine):
+            out[:, g] = w[:, mine] @ x[mine]
+    return out.reshape(len(w), k, f, k).transpose(0, 2, 1, 3)
 
 
 def evaluate_draws(
@@ -137,11 +162,11 @@ def evaluate_weights(rp: RunProbs, methods, wt: np.ndarray, wb: np.ndarray) -> d
     across resamples (a prior from inputs that are not resampled, a fitted map) is applied
     to the inputs as they are, and each resample's confusion counts and per-label sums are
     its inputs' weighted by how often each was drawn, every such method in one matrix
-    product (integer counts, so exact). One re-estimated on each resample (BC) gets a prior
-    a resample and is applied to each input under each prior."""
-    k, m, b = rp.k, len(rp.bias), len(wt)
+    product a gold label (integer counts, so exact). One re-estimated on each resample
+    (BC) gets a prior a resample and is applied to each input under each prior."""
+    k, b = rp.k, len(wt)
     gold_b = np.eye(k)[rp.bias_gold]  # (M, K)
-    names, counts, label_sums, fixed, cells, sums = [], [], [], [], [], []
+    names, counts, label_sums, fixed, preds, probs = [], [], [], [], [], []
     for meth in methods:
         c = rp.calibrations.get(meth)
         if c is None:
@@ -149,8 +174,8 @@ def evaluate_weights(rp: RunProbs, methods, wt: np.ndarray, wb: np.ndarray) -> d
         refit = REGISTRY[meth].resample if rp.reestimate else None
         if refit is None:
             fixed.append(meth)
-            cells.append(np.eye(k * k)[rp.test_gold * k + c(rp.test).argmax(axis=-1)])  # (N, K*K)
-            sums.append((gold_b[:, :, None] * c(rp.bias)[:, None, :]).reshape(m, k * k))
+            preds.append(np.eye(k)[c(rp.test).argmax(axis=-1)])  # (N, K) one-hot
+            probs.append(c(rp.bias))  # (M, K)
             continue
         prior = refit(rp.test, wt)  # (B, K)
         # argmax of p / prior: normalising each row divides it by one positive number
@@ -162,8 +187,8 @@ def evaluate_weights(rp: RunProbs, methods, wt: np.ndarray, wb: np.ndarray) -> d
         label_sums.append(np.stack([drawn_q[:, rp.bias_gold == g].sum(axis=1) for g in range(k)], axis=1)[:, None])
     if fixed:
         names += fixed
-        counts.append((wt @ np.concatenate(cells, axis=1)).reshape(b, len(fixed), k, k))
-        label_sums.append((wb @ np.concatenate(sums, axis=1)).reshape(b, len(fixed), k, k))
+        counts.append(_by_gold(wt, rp.test_gold, np.concatenate(preds, axis=1), k, len(fixed)))
+        label_sums.append(_by_gold(wb, rp.bias_gold, np.concatenate(probs, axis=1), k, len(fixed)))
     if not names:
         return {}
     # Every method's metrics in one pass over (B x methods) confusion matrices.
