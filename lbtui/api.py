@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Iterable, Sequence
 
 from .analysis.results import HEADLINE
+from .backends.base import DEFAULT_SCORING
 from .types import RunScores
 
 
@@ -139,7 +140,7 @@ def audit(
     *,
     orders: int = 1,
     limit: int = 100,
-    scoring: str = "full",
+    scoring: str = DEFAULT_SCORING,
     label_words: str = "",
     db: str | Path | None = None,
     progress: bool = False,

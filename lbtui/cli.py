@@ -221,10 +221,10 @@ def cmd_bench(a) -> int:
                 f" {result['queries_per_refresh']} SQL statements a refresh"
             )
         return EXIT_OK
-    modes = split_names([a.modes])
+    modes = split_names([a.modes]) if a.modes else list(bench.MODES)
     for m in modes:
         if m not in bench.MODES:
-            raise UserError("--modes", f"unknown mode {m!r} (first-token, full)")
+            raise UserError("--modes", f"unknown mode {m!r} ({', '.join(bench.MODES)})")
     if a.shots < 0 or a.limit < 1 or a.naive < 0:
         raise UserError("--shots/--limit/--naive", "shots and naive must be >= 0, limit >= 1")
     registry = model_registry.registry()

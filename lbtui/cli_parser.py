@@ -9,6 +9,7 @@ from . import cli_classify
 from .auditing import examples
 from .cli_types import run_id
 from .errors import UserError
+from .backends.base import DEFAULT_SCORING, SCORING_MODES
 from .store import SETS
 
 
@@ -56,9 +57,9 @@ def _add_selection(p: argparse.ArgumentParser, *, for_app: bool = False) -> None
     )
     p.add_argument(
         "--scoring",
-        choices=["full", "first-token"],
-        default=None if for_app else "full",
-        help="label scoring (default full)",
+        choices=SCORING_MODES,
+        default=None if for_app else DEFAULT_SCORING,
+        help=f"label scoring (default {DEFAULT_SCORING})",
     )
     p.add_argument("--db", type=Path, help="SQLite store (default: $LBTUI_DB or the user data dir)")
     add_data_options(p)
@@ -84,7 +85,7 @@ def add_run_selectors(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("-k", "--shots", help="only runs with these numbers of demonstrations, comma-separated")
     p.add_argument("--seeds", type=int, help="only runs of demonstration seeds 0..N-1")
-    p.add_argument("--scoring", choices=["full", "first-token"], help="only runs of this scoring mode")
+    p.add_argument("--scoring", choices=SCORING_MODES, help="only runs of this scoring mode")
     p.add_argument("--db", type=Path)
 
 
@@ -166,7 +167,9 @@ def _add_run_and_prompt(sub) -> None:
     which = pr.add_mutually_exclusive_group()
     which.add_argument("--index", type=int, help="position in the set (default 0)")
     which.add_argument("--example", help="example id")
-    pr.add_argument("--scoring", choices=["full", "first-token"], default="full", help="label scoring (default full)")
+    pr.add_argument(
+        "--scoring", choices=SCORING_MODES, default=DEFAULT_SCORING, help=f"label scoring (default {DEFAULT_SCORING})"
+    )
     pr.add_argument("--json", action="store_true", help="print one JSON document")
     add_data_options(pr)
 
@@ -182,7 +185,7 @@ def _add_export_and_bench(sub) -> None:
     b.add_argument("-k", "--shots", type=int, default=8, help="demonstrations (default 8)")
     b.add_argument("--limit", type=int, default=200, help="test examples (default 200)")
     b.add_argument("--naive", type=int, default=8, help="test examples scored the naive way (default 8; 0 skips)")
-    b.add_argument("--modes", default="first-token,full", help="scoring modes to time (default first-token,full)")
+    b.add_argument("--modes", help=f"scoring modes to time, comma-separated (default all: {', '.join(SCORING_MODES)})")
     add_data_options(b)
     b.add_argument("--json", action="store_true", help="print one JSON document instead of a table")
     b.add_argument(

@@ -233,3 +233,23 @@ def test_no_circle_between_modules():
         if v not in index:
             visit(v)
     assert circles == [], f"modules in a circle: {circles}"
+
+
+# A string equal to a scoring mode's name that is not one (SQLite's "disk full").
+NOT_A_MODE = {"store.tx"}
+
+
+def test_scoring_modes_are_named_only_by_their_registry_and_the_backends():
+    """The modes are listed once (backends/base.py SCORING): the command line's choices,
+    the app's form, sessions, cards, defaults and the engine's rules read it; only the
+    backends, which implement the modes, compare against a name."""
+    from lbtui.backends.base import SCORING_MODES
+
+    found = [
+        f"{name}:{node.lineno} {node.value!r}"
+        for name, path, tree in modules()
+        if not name.startswith("backends") and name not in NOT_A_MODE
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Constant) and node.value in SCORING_MODES
+    ]
+    assert not found, f"scoring modes named outside their registry: {found}"

@@ -29,7 +29,7 @@ from typing import Sequence
 
 import numpy as np
 
-from ..backends.base import Request
+from ..backends.base import SCORING, SCORING_MODES, Request
 from ..backends.layout import common_prefix
 from ..models import ModelSpec
 from ..store import Store
@@ -38,7 +38,7 @@ from .engine import Engine, NullProgress
 from .planning import plan
 
 
-MODES = ("first-token", "full")
+MODES = SCORING_MODES[::-1]  # the cheaper mode first
 
 
 def distinct_tokens(sequences: Sequence[Sequence[int]]) -> int:
@@ -53,7 +53,7 @@ def distinct_tokens(sequences: Sequence[Sequence[int]]) -> int:
 
 
 def tokens_needed(requests: Sequence[Request], mode: str) -> int:
-    if mode == "first-token":
+    if not SCORING[mode].whole:
         return distinct_tokens([r.prompt for r in requests])
     return distinct_tokens([r.prompt + tuple(c[:-1]) for r in requests for c in r.continuations])
 

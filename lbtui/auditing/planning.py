@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Sequence
 
 from ..analysis.results import METHOD_VERSION
-from ..backends.base import SCORING_MODES, Backend, Request
+from ..backends.base import DEFAULT_SCORING, SCORING, SCORING_MODES, Backend, Request
 from ..backends.layout import common_prefix
 from ..errors import PromptTooLong, RunError, UserError
 from ..models import ModelSpec
@@ -102,7 +102,7 @@ def plan(
     seeds: Sequence[int],
     *,
     limit: int = exsets.DEFAULT_LIMIT,
-    scoring: str = "full",
+    scoring: str = DEFAULT_SCORING,
     orders: int = 1,
     data: DataOptions | None = None,
 ) -> list[Planned]:
@@ -211,7 +211,7 @@ def prepare(p: Planned, backend: Backend) -> None:
     """Token ids of every input of the run, from whole prompt texts; refuse what cannot be
     scored (full mode without an end token, shared first tokens, prompts too long)."""
     task, sets = p.task, p.sets
-    if p.scoring == "full" and backend.eos is None:
+    if SCORING[p.scoring].whole and backend.eos is None:
         raise UserError(
             "--scoring",
             f"{p.model.name} has no end-of-sequence token here (a server entry needs a local"
@@ -223,7 +223,7 @@ def prepare(p: Planned, backend: Backend) -> None:
         task.definition,
         task.labels,
         eos=backend.eos,
-        full=p.scoring == "full",
+        full=SCORING[p.scoring].whole,
         chat=chat_for(p, backend),
         where=task.source,
     )
@@ -245,7 +245,7 @@ def prepare(p: Planned, backend: Backend) -> None:
 
     def add(set_name: str, idx: int, ex_id: str, text: str, gold: int | None, demo_list) -> None:
         enc = pb.encode(demo_list, text)
-        if p.scoring == "first-token":
+        if not SCORING[p.scoring].whole:
             clash = shared_first_tokens(enc.labels, task.labels)
             if clash:
                 raise UserError(

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..backends.base import DEFAULT_SCORING, SCORING
 from ..backends.layout import common_prefix
 from ..errors import RunError, UserError
 from ..models import ModelSpec
@@ -59,7 +60,7 @@ def inspect(
     set_name: str = "test",
     index: int | None = None,
     example_id: str | None = None,
-    scoring: str = "full",
+    scoring: str = DEFAULT_SCORING,
     limit: int = exsets.DEFAULT_LIMIT,
     vocab=None,
 ) -> dict:
@@ -128,7 +129,7 @@ def from_stored(run: dict, vocab, query: str, example_id: str = "") -> dict:
         text_for(query),
         run["labels"],
         label_prefix=prefix,
-        eos=vocab.eos if run["scoring"] == "full" else None,
+        eos=vocab.eos if SCORING[run["scoring"]].whole else None,
         special=special,
         where=f"run {run['id']}",
     )

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from .. import models as model_registry
+from ..backends.base import DEFAULT_SCORING, SCORING_MODES
 from ..errors import UserError
 from ..models import ModelSpec
 from ..models.gguf import check_gguf
@@ -77,15 +78,15 @@ def select(
     orders_n = int_list(orders or "1", "--orders", minimum=1)
     if len(orders_n) != 1:
         raise UserError("--orders", "give one number: the count of orderings of each seed's demonstrations")
-    if scoring not in (None, "full", "first-token"):
-        raise UserError("--scoring", f"must be full or first-token, got {scoring!r}")
+    if scoring is not None and scoring not in SCORING_MODES:
+        raise UserError("--scoring", f"must be one of {', '.join(SCORING_MODES)}, got {scoring!r}")
     return Selection(
         models=specs,
         tasks=tasks,
         shots=int_list(shots or "0,4,8", "--shots"),
         seeds=list(range(seeds_n[0])),
         limit=int_list(limit or str(examples.DEFAULT_LIMIT), "--limit", minimum=1)[0],
-        scoring=scoring or "full",
+        scoring=scoring or DEFAULT_SCORING,
         orders=orders_n[0],
     )
 

@@ -14,7 +14,30 @@ from typing import Literal, Protocol, Sequence
 import numpy as np
 
 Scoring = Literal["full", "first-token"]
-SCORING_MODES: tuple[Scoring, ...] = ("full", "first-token")
+
+
+@dataclass(frozen=True)
+class ScoringMode:
+    """A way to score a label (docs/METHODS.md): ``name`` as runs, the command line, cards
+    and sessions say it; ``title`` the app's choice; ``whole``: every token of the label
+    and then the end-of-sequence token are scored (the model must have one), else the
+    label's first token only (labels must then differ in it)."""
+
+    name: Scoring
+    title: str
+    whole: bool
+
+
+# The scoring modes, the default first: everything that lists, checks or offers one reads here.
+SCORING: dict[str, ScoringMode] = {
+    m.name: m
+    for m in (
+        ScoringMode("full", "full (mean log-prob of label + EOS)", whole=True),
+        ScoringMode("first-token", "first-token", whole=False),
+    )
+}
+SCORING_MODES: tuple[Scoring, ...] = tuple(SCORING)
+DEFAULT_SCORING: Scoring = SCORING_MODES[0]
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ import os
 from pathlib import Path
 
 from ..analysis.calibrations import METHODS
+from ..backends.base import SCORING_MODES
 from ..errors import UserError
 from ..types import PromptFormat
 
@@ -87,8 +88,8 @@ def check(doc, path: str) -> None:
         for ids in label_ids
     ):
         raise UserError(f"{path}: label_ids", f"must hold one non-empty list of token ids per label ({len(labels)})")
-    if _need(doc, "scoring", str, path) not in ("full", "first-token"):
-        raise UserError(f"{path}: scoring", "must be 'full' or 'first-token'")
+    if _need(doc, "scoring", str, path) not in SCORING_MODES:
+        raise UserError(f"{path}: scoring", f"must be one of {', '.join(SCORING_MODES)}")
     model = _need(doc, "model", dict, path)
     if not (isinstance(model.get("sha256"), str) or model.get("server")):
         raise UserError(f"{path}: model.sha256", "is missing")

@@ -26,7 +26,7 @@ from ..auditing.engine import BATCH, checked_scores, numbers_key, score_address
 from ..auditing.planning import chat_for, rebuild
 from ..auditing.prompts import PromptBuilder, demo_pairs
 from ..backends import load_backend
-from ..backends.base import Request
+from ..backends.base import SCORING, Request
 from ..errors import PromptTooLong, StorePathError, UserError
 from ..models.gguf import check_gguf
 from ..store import Store
@@ -57,7 +57,7 @@ def card_from_run(
         p.task.definition,
         p.task.labels,
         eos=backend.eos,
-        full=p.scoring == "full",
+        full=SCORING[p.scoring].whole,
         chat=chat,
         where=p.task.source,
     )
@@ -155,7 +155,7 @@ class Classifier:
             prompt["definition"],
             self.labels,
             eos=backend.eos,
-            full=self.scoring == "full",
+            full=SCORING[self.scoring].whole,
             chat=chat,
             where=where,
         )

@@ -37,6 +37,7 @@ from .. import models as model_registry, paths
 from ..analysis.calibrations import METHODS
 from ..auditing.engine import RunHandle
 from ..backends import hardware_summary
+from ..backends.base import DEFAULT_SCORING, SCORING
 from ..errors import UserError
 from ..report import views as analysis
 from ..results import Results
@@ -81,7 +82,7 @@ class LbtuiApp(AuditControl, Refresh, VerdictPanel, PastRuns, Sessions, Drawing,
         shots: str = "0,4,8",
         seeds: str = "1",
         limit: str = "100",
-        scoring: str = "full",
+        scoring: str = DEFAULT_SCORING,
         autostart: bool = False,
         orders: str = "1",
         backend_factory: Callable | None = None,
@@ -170,7 +171,7 @@ class LbtuiApp(AuditControl, Refresh, VerdictPanel, PastRuns, Sessions, Drawing,
                 yield Input("", placeholder="in label order; sets by ';' e.g. bad,good;A,B", id="verbalizers")
                 yield Label("Scoring", classes="field-title")
                 yield Select(
-                    [("full (mean log-prob of label + EOS)", "full"), ("first-token", "first-token")],
+                    [(m.title, m.name) for m in SCORING.values()],
                     value=self.preset["scoring"],
                     allow_blank=False,
                     id="scoring",

@@ -27,6 +27,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ..backends.base import DEFAULT_SCORING
+from ..store import LABELLED_SETS
 from ..types import Example, Task
 
 
@@ -76,7 +78,7 @@ def write_store(path: Path, n_runs: int, *, seed: int = 0, note=lambda m: None) 
                         "shots": shots,
                         "seed": s,
                         "demo_order": 0,
-                        "scoring": "full",
+                        "scoring": DEFAULT_SCORING,
                         "prompt_format": {},
                         "prompt_prefix": "",
                         "limit_": TEST,
@@ -101,7 +103,7 @@ def write_store(path: Path, n_runs: int, *, seed: int = 0, note=lambda m: None) 
                             "idx": j,
                             "example_id": f"{name}-{j}",
                             "text": f"{name} {j}",
-                            "gold": None if name in ("cc", "dc") else int(gold[j]),
+                            "gold": int(gold[j]) if name in LABELLED_SETS else None,
                             "scores": scores[j],
                         }
                         for j in range(n)

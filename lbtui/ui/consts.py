@@ -5,10 +5,18 @@ from __future__ import annotations
 from textual.binding import Binding
 
 from ..analysis.calibrations import REGISTRY
+from ..backends.base import DEFAULT_SCORING
 
 REDRAW_SECONDS = 0.25
 SESSION_KEY = "app_session"  # the store's meta row holding what the app showed and the form
-DEFAULT_FORM = {"shots": "0,4,8", "seeds": "1", "orders": "1", "limit": "100", "scoring": "full", "verbalizers": ""}
+DEFAULT_FORM = {
+    "shots": "0,4,8",
+    "seeds": "1",
+    "orders": "1",
+    "limit": "100",
+    "scoring": DEFAULT_SCORING,
+    "verbalizers": "",
+}
 # Shown runs past which the long-lived heap is frozen out of the garbage collector's full
 # walks: at 2,511 runs one walk stalls the UI thread for 140 ms.
 FREEZE_STEP = 200

@@ -13,6 +13,7 @@ from textual.widgets import (
 )
 
 from ..analysis.calibrations import METHODS
+from ..backends.base import SCORING_MODES
 from ..errors import UserError
 from .consts import AUDIT_GAP, DEFAULT_FORM, SESSION_KEY
 
@@ -48,7 +49,7 @@ class Sessions:
         for f in self.FORM:
             if f in form and self.preset.get(f, "") == DEFAULT_FORM.get(f, ""):
                 self.query_one(f"#{f}", Input).value = str(form[f])
-        if form.get("scoring") in ("full", "first-token") and self.preset["scoring"] == DEFAULT_FORM["scoring"]:
+        if form.get("scoring") in SCORING_MODES and self.preset["scoring"] == DEFAULT_FORM["scoring"]:
             self.query_one("#scoring", Select).value = form["scoring"]
         known = set(self.store.run_states(list(doc.get("runs", []))))  # runs deleted since are left out
         runs = [r for r in doc.get("runs", []) if r in known]
