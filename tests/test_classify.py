@@ -11,17 +11,16 @@ import numpy as np
 import pytest
 from sklearn.metrics import f1_score
 
+from conftest import FakeAudit
 from lbtui import Classifier
 from lbtui.analysis.calibrations import METHODS
 from lbtui.analysis.metrics import softmax
-from lbtui.auditing.engine import Engine, rebuild
+from lbtui.auditing.engine import rebuild
 from lbtui.backends.fake import FakeBackend
 from lbtui.cli import main
-from lbtui.models import ModelSpec
 from lbtui.results import Results
 from lbtui.results import card as cards
 from lbtui.store import Store
-from lbtui.tasks import catalog
 
 
 class Counting(FakeBackend):
@@ -41,16 +40,12 @@ def counting():
 
 
 def audit(tmp_path, fake_model, task="reviews", shots=4, scoring="first-token", limit=40):
-    db = tmp_path / "c.db"
-    store = Store(db)
-    engine = Engine(store, backend_factory=lambda s, p: FakeBackend())
-    (rid,) = engine.execute(
-        engine.plan(
-            [ModelSpec(name="fake", path=fake_model)], [catalog.load(task)], [shots], [0], limit=limit, scoring=scoring
-        )
-    )
+    """One finished fake-backend run (conftest.FakeAudit): its store's path, the store, its id."""
+    setup = FakeAudit(tmp_path / "c.db", fake_model)
+    engine = setup.engine()
+    (rid,) = setup.run([task], [shots], engine=engine, limit=limit, scoring=scoring)
     engine.close()
-    return db, store, rid
+    return setup.db, setup.store, rid
 
 
 def run_inputs(store, rid):

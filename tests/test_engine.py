@@ -33,11 +33,10 @@ def spec(fake_model):
     return ModelSpec(name="fake", path=fake_model)
 
 
-def test_run_stores_every_set_and_reports_all_methods(tmp_path, spec):
-    store = Store(tmp_path / "s.db")
-    engine = Engine(store, backend_factory=lambda s, p: FakeBackend())
+def test_run_stores_every_set_and_reports_all_methods(fake_audit):
+    store = fake_audit.store
     task = catalog.load("emotions")
-    (run_id,) = engine.execute(engine.plan([spec], [task], [4], [0], limit=30))
+    (run_id,) = fake_audit.run([task], [4], limit=30)
     counts = dict(
         store.db.execute('SELECT "set", count(*) FROM scores WHERE run_id = ? GROUP BY "set"', [run_id]).fetchall()
     )
@@ -52,15 +51,12 @@ def test_run_stores_every_set_and_reports_all_methods(tmp_path, spec):
     assert not np.array_equal(rep.metrics["none"].predicted_share, rep.metrics["bc"].predicted_share)
 
 
-def test_second_run_evaluates_nothing_and_loads_no_model(tmp_path, spec):
-    store = Store(tmp_path / "s.db")
+def test_second_run_evaluates_nothing_and_loads_no_model(fake_audit):
     Counting.created = 0
-    engine = Engine(store, backend_factory=lambda s, p: Counting())
-    plans = engine.plan([spec], [catalog.load("reviews")], [0, 2], [0, 1], limit=10)
-    first = engine.execute(plans)
+    fake_audit.backend = Counting
+    first = fake_audit.run(["reviews"], [0, 2], [0, 1], limit=10)
     assert Counting.created == 1
-    again = Engine(store, backend_factory=lambda s, p: Counting())
-    assert again.execute(again.plan([spec], [catalog.load("reviews")], [0, 2], [0, 1], limit=10)) == first
+    assert fake_audit.run(["reviews"], [0, 2], [0, 1], limit=10) == first  # a new engine over the same store
     assert Counting.created == 1
 
 
@@ -104,10 +100,9 @@ def test_cancel_then_resume_scores_only_what_is_missing(tmp_path, spec):
         assert a[m].headline() == b[m].headline()
 
 
-def test_duplicate_scores_are_impossible(tmp_path, spec):
-    store = Store(tmp_path / "s.db")
-    engine = Engine(store, backend_factory=lambda s, p: FakeBackend())
-    (rid,) = engine.execute(engine.plan([spec], [catalog.load("reviews")], [0], [0], limit=5))
+def test_duplicate_scores_are_impossible(fake_audit):
+    store = fake_audit.store
+    (rid,) = fake_audit.run(limit=5)
     with pytest.raises(sqlite3.IntegrityError, match="UNIQUE constraint failed"):
         store.db.execute(
             'INSERT INTO scores (run_id, "set", idx, example_id, text, gold, scores)'
@@ -119,11 +114,11 @@ def test_duplicate_scores_are_impossible(tmp_path, spec):
     assert store.count_scores(rid) == n
 
 
-def test_prompt_longer_than_context_writes_nothing(tmp_path, spec):
-    store = Store(tmp_path / "s.db")
-    engine = Engine(store, backend_factory=lambda s, p: FakeBackend(n_ctx=60))
+def test_prompt_longer_than_context_writes_nothing(fake_audit):
+    store = fake_audit.store
+    fake_audit.backend = lambda: FakeBackend(n_ctx=60)
     with pytest.raises(PromptTooLong) as e:
-        engine.execute(engine.plan([spec], [catalog.load("reviews")], [8], [0], limit=5))
+        fake_audit.run(shots=[8], limit=5)
     assert (
         "more than n_ctx 60" in str(e.value)
         and "reviews.toml" in str(e.value)
@@ -150,17 +145,17 @@ def test_bad_options():
         engine.plan([], [], [0], [0], scoring="sum")
 
 
-def test_full_mode_is_refused_without_an_end_token(tmp_path, spec):
+def test_full_mode_is_refused_without_an_end_token(fake_audit):
     """A backend with no end token (a server entry without a local GGUF) cannot score
     the paper's full mode: one line, nothing written, first-token still works."""
-    store = Store(tmp_path / "s.db")
+    store = fake_audit.store
     fb = FakeBackend()
     fb.eos = None
-    engine = Engine(store, backend_factory=lambda s, p: fb)
+    fake_audit.backend = lambda: fb
     with pytest.raises(UserError, match="full scoring needs it: use --scoring first-token"):
-        engine.execute(engine.plan([spec], [catalog.load("reviews")], [0], [0], limit=5, scoring="full"))
+        fake_audit.run(limit=5, scoring="full")
     assert store.runs() == []
-    (rid,) = engine.execute(engine.plan([spec], [catalog.load("reviews")], [0], [0], limit=5, scoring="first-token"))
+    (rid,) = fake_audit.run(limit=5, scoring="first-token")
     assert store.run(rid)["status"] == "done"
 
 
@@ -205,15 +200,13 @@ def test_resume_rebuilds_a_run_from_the_store(tmp_path, spec):
         engine.resume(rid)
 
 
-def test_run_record_names_every_column_of_the_runs_table(tmp_path, spec):
+def test_run_record_names_every_column_of_the_runs_table(fake_audit):
     """The typed record and the schema cannot drift apart; a stored run has exactly its keys."""
     from lbtui.store import RUN_COLUMNS, RunRecord
 
     assert list(RunRecord.__annotations__) == list(RUN_COLUMNS)
-    store = Store(tmp_path / "r.db")
-    engine = Engine(store, backend_factory=lambda s, p: FakeBackend())
-    [rid] = engine.execute(engine.plan([spec], [catalog.load("reviews")], [0], [0], limit=4))
-    assert set(store.run(rid)) == set(RunRecord.__annotations__)
+    [rid] = fake_audit.run(limit=4)
+    assert set(fake_audit.store.run(rid)) == set(RunRecord.__annotations__)
 
 
 class Poisoned(FakeBackend):
@@ -225,12 +218,11 @@ class Poisoned(FakeBackend):
         return out
 
 
-def test_an_invalid_score_fails_the_run_and_nothing_of_the_call_is_stored(tmp_path, spec):
-    store = Store(tmp_path / "p.db")
-    engine = Engine(store, backend_factory=lambda s, p: Poisoned())
+def test_an_invalid_score_fails_the_run_and_nothing_of_the_call_is_stored(fake_audit):
+    fake_audit.backend = Poisoned
     with pytest.raises(InvalidScores, match=r"model fake: a log-probability of nan for label 'positive' of input"):
-        engine.execute(engine.plan([spec], [catalog.load("reviews")], [0], [0], limit=4))
-    assert store.count_scores(1) == 0 and store.run(1)["status"] == "failed"
+        fake_audit.run(limit=4)
+    assert fake_audit.store.count_scores(1) == 0 and fake_audit.store.run(1)["status"] == "failed"
 
 
 def test_invalid_scores_stored_by_an_older_version_fail_their_run_and_are_scored_again(tmp_path, spec):

@@ -8,15 +8,12 @@ import sqlite3
 
 import numpy as np
 import pytest
+from conftest import FakeAudit
 
-from lbtui.auditing.engine import Engine
-from lbtui.backends.fake import FakeBackend
 from lbtui.errors import StoreError
-from lbtui.models import ModelSpec
 from lbtui.results import run_scores
 from lbtui.store import Claim, Store
 from lbtui.store.schema import LATER_RUN_COLUMNS, MIGRATIONS, SCHEMA_VERSION, migrate, schema_version
-from lbtui.tasks import catalog
 
 
 def _shape(path) -> dict:
@@ -66,12 +63,10 @@ def _fill(path) -> tuple[int, np.ndarray]:
     """A finished run of the fake backend in the store at ``path``."""
     model = path.parent / "fake.gguf"
     model.write_bytes(b"GGUF" + bytes(60))
-    store = Store(path)
-    engine = Engine(store, backend_factory=lambda s, p: FakeBackend())
-    plan = engine.plan([ModelSpec(name="fake", path=model)], [catalog.load("reviews")], [0], [0], limit=4)
-    [rid] = engine.execute(plan)
-    held = run_scores(store, rid).test.copy()
-    store.close()
+    audit = FakeAudit(path, model)
+    [rid] = audit.run(limit=4)
+    held = run_scores(audit.store, rid).test.copy()
+    audit.close()
     return rid, held
 
 

@@ -43,27 +43,15 @@ def test_one_task_and_none_best():
     assert "no calibration does better" in describe(v)[1]
 
 
-def test_a_run_s_bootstrap_is_drawn_once_however_often_the_verdict_is_asked(tmp_path, monkeypatch):
+def test_a_run_s_bootstrap_is_drawn_once_however_often_the_verdict_is_asked(fake_audit, monkeypatch):
     """The app asks for the verdict each time a run finishes; earlier runs' resamples come
     from the cache, and the answer is the same as without it."""
     from lbtui.analysis import bootstrap as bs
-    from lbtui.auditing.engine import Engine
-    from lbtui.backends.fake import FakeBackend
-    from lbtui.models import ModelSpec
     from lbtui.report import verdict
     from lbtui.results import Results
-    from lbtui.store import Store
-    from lbtui.tasks import catalog
 
-    gguf = tmp_path / "fake.gguf"
-    gguf.write_bytes(b"GGUF" + bytes(60))
-    store = Store(tmp_path / "v.db")
-    engine = Engine(store, backend_factory=lambda s, p: FakeBackend())
-    ids = engine.execute(
-        engine.plan(
-            [ModelSpec(name="fake", path=gguf)], [catalog.load("reviews"), catalog.load("tickets")], [0], [0], limit=20
-        )
-    )
+    ids = fake_audit.run(["reviews", "tickets"], limit=20)
+    store = fake_audit.store
     drawn = []
     real = bs.point_and_resample
     monkeypatch.setattr(bs, "point_and_resample", lambda *a, **k: drawn.append(k.get("resamples")) or real(*a, **k))
