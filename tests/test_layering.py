@@ -150,7 +150,6 @@ LONG_FUNCTIONS = {
     "tasks/taskfile.py:load_toml": 101,
     "models/__init__.py:parse": 93,
     "auditing/bench.py:run": 87,
-    "report/summary.py:summarize": 75,
     "auditing/planning.py:prepare": 75,
     "ui/screens.py:show_detail": 74,
     "tasks/suites.py:import_sni": 74,

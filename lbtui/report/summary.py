@@ -118,41 +118,12 @@ def summarize(
     orderings is resampled at two levels (bootstrap.two_level)."""
     if against not in METHODS:
         raise UserError("--against", f"unknown method {against!r} ({', '.join(METHODS)})")
-    groups: dict[tuple, list[dict]] = defaultdict(list)
-    for r in runs:
-        # Runs scored under older rules stay readable but are never pooled with current ones.
-        groups[(r["model_name"], r["task_name"] + method_mark(r), r["shots"], r["scoring"])].append(r)
-    for (model, task, shots, scoring), members in groups.items():
-        limits = sorted({r["limit_"] for r in members}, key=str)
-        if len(limits) > 1:  # another --limit is another test set, not another seed
-            ids = ", ".join(f"{r['id']} (--limit {r['limit_']})" for r in members)
-            raise RunError(
-                f"runs {ids} of {model} on {task} k={shots} differ in --limit; report pools only runs"
-                " of one --limit: choose them with --run"
-            )
+    groups = _groups(runs)
     values: dict[tuple, tuple[dict, dict, int]] = {}
     per_run: dict[int, dict] = {}  # run id -> {method: {key: value}}
     info: dict[tuple, dict] = {}  # per group: baselines, the selection data, marks
     for key, members in groups.items():
-        points, samples, n_test = [], [], 0
-        for r in members:
-            # Seeds of a task share the test draws (same test set); tasks do not.
-            point, sample, n_test = results.draws(
-                r["id"], resamples=resamples, seed=seed, stream=draw_stream(r), methods=tuple(methods)
-            )
-            points.append(point)
-            per_run[r["id"]] = point
-            samples.append(sample)
-        stream = draw_stream(members[0])
-        values[key] = (_mean_of(points), _two_level_of(samples, seed, stream), n_test)
-        gold = results.scores(members[0]["id"]).test_gold
-        info[key] = {
-            "baselines": baselines.both(gold, len(members[0]["labels"])),
-            "selection": _mean_of([results.selection(r["id"]) for r in members], choice.GOALS),
-            "marks": _marks(results, members, methods),
-            "labels": members[0]["labels"],
-            "confusion": _confusions(results, members),
-        }
+        values[key], info[key] = _task_group(results, members, resamples, seed, methods, per_run)
     rows = [row for key, v in values.items() for row in _rows(key, v, groups[key], methods, per_run, against)]
     tasks_by = defaultdict(list)
     for key in values:
@@ -160,28 +131,76 @@ def summarize(
     for (model, shots, scoring), keys in tasks_by.items():
         if len(keys) < 2:
             continue
-        pt = _mean_of([values[k][0] for k in keys])
-        sm = _mean_of([values[k][1] for k in keys])
-        members = [r for k in keys for r in groups[k]]
         mean_key = (model, MEAN_TASK, shots, scoring)
-        values[mean_key] = (pt, sm, sum(values[k][2] for k in keys))
-        info[mean_key] = {
-            "baselines": baselines.mean([info[k]["baselines"] for k in keys]),
-            "selection": _mean_of([info[k]["selection"] for k in keys], choice.GOALS),
-            "marks": [m for k in keys for m in info[k]["marks"]],
-            "labels": None,
-            "confusion": {},
-        }
-        groups[mean_key] = members
-        rows += _rows(mean_key, values[mean_key], members, methods, per_run, against)
+        values[mean_key], info[mean_key] = _mean_group(keys, values, info)
+        groups[mean_key] = [r for k in keys for r in groups[k]]
+        rows += _rows(mean_key, values[mean_key], groups[mean_key], methods, per_run, against)
     out = [_group(key, values[key], groups[key], info[key]) for key in values]
     return Summary(rows, out)
+
+
+def _groups(runs: list[dict]) -> dict[tuple, list[dict]]:
+    """Runs by (model, task, shots, scoring): a group pools its seeds and orderings. Runs
+    scored under older rules stay readable but are never pooled with current ones; runs of
+    another --limit (another test set) are refused."""
+    groups: dict[tuple, list[dict]] = defaultdict(list)
+    for r in runs:
+        groups[(r["model_name"], r["task_name"] + method_mark(r), r["shots"], r["scoring"])].append(r)
+    for (model, task, shots, scoring), members in groups.items():
+        limits = sorted({r["limit_"] for r in members}, key=str)
+        if len(limits) > 1:
+            ids = ", ".join(f"{r['id']} (--limit {r['limit_']})" for r in members)
+            raise RunError(
+                f"runs {ids} of {model} on {task} k={shots} differ in --limit; report pools only runs"
+                " of one --limit: choose them with --run"
+            )
+    return groups
+
+
+def _task_group(
+    results: Results, members: list[dict], resamples: int, seed: int, methods, per_run: dict
+) -> tuple[tuple[dict, dict, int], dict]:
+    """One task group's (point values, two-level resamples, test size) and its info; each
+    run's point values go into ``per_run``."""
+    points, samples, n_test = [], [], 0
+    for r in members:
+        # Seeds of a task share the test draws (same test set); tasks do not.
+        point, sample, n_test = results.draws(
+            r["id"], resamples=resamples, seed=seed, stream=draw_stream(r), methods=tuple(methods)
+        )
+        points.append(point)
+        per_run[r["id"]] = point
+        samples.append(sample)
+    stream = draw_stream(members[0])
+    gold = results.scores(members[0]["id"]).test_gold
+    info = {
+        "baselines": baselines.both(gold, len(members[0]["labels"])),
+        "selection": _mean_of([results.selection(r["id"]) for r in members], choice.GOALS),
+        "marks": _marks(results, members, methods),
+        "labels": members[0]["labels"],
+        "confusion": _confusions(results, members),
+    }
+    return (_mean_of(points), _two_level_of(samples, seed, stream), n_test), info
+
+
+def _mean_group(keys: list[tuple], values: dict, info: dict) -> tuple[tuple[dict, dict, int], dict]:
+    """The mean over a model's tasks at one shot count and scoring: its values and info."""
+    pt = _mean_of([values[k][0] for k in keys])
+    sm = _mean_of([values[k][1] for k in keys])
+    mean_info = {
+        "baselines": baselines.mean([info[k]["baselines"] for k in keys]),
+        "selection": _mean_of([info[k]["selection"] for k in keys], choice.GOALS),
+        "marks": [m for k in keys for m in info[k]["marks"]],
+        "labels": None,
+        "confusion": {},
+    }
+    return (pt, sm, sum(values[k][2] for k in keys)), mean_info
 
 
 def _two_level_of(samples: list[dict], seed: int, stream: int) -> dict:
     """{method: {key: (B,)}} of a group: two-level resamples of the methods every run has
     (and the share of runs whose RSD is undefined on each resample)."""
-    common = set(samples[0]).intersection(*samples[1:]) if samples else set()
+    common = [m for m in samples[0] if all(m in s for s in samples[1:])] if samples else []
     return {
         m: {
             key: bs.two_level([s[m][key] for s in samples], seed=seed, stream=stream)
