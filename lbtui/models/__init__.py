@@ -16,6 +16,7 @@ import json
 import os
 import tomllib
 from pathlib import Path
+from typing import Any
 
 from .. import paths
 from ..backends import KINDS, SPEC_FIELDS
@@ -86,86 +87,96 @@ def parse(path: Path) -> dict[str, ModelSpec]:
     out = {}
     for name, entry in table.items():
         where = f"{path}: models.{name}"
-        if not isinstance(entry, dict):
-            raise ModelError(where, "must be a table")
-        unknown = set(entry) - COMMON_KEYS - set(backend_keys())
-        if unknown:
-            raise ModelError(where, f"unknown field {sorted(unknown)[0]!r}")
-        given = [k for k in ("path", "package", "repo", "server") if k in entry]
-        if len(given) != 1 and not (given == ["path", "server"] or given == ["package", "server"]):
-            raise ModelError(
-                where,
-                "give exactly one of 'path', 'package', 'repo' or 'server' (a server may add a local 'path' or"
-                " 'package' for its tokenizer)",
-            )
-        if "repo" in entry and not isinstance(entry.get("file"), str):
-            raise ModelError(f"{where}.file", "a model from the Hub needs 'file', the GGUF's name in the repository")
-        for key in (
-            "repo",
-            "revision",
-            "sha256",
-            "file",
-            "package",
-            "path",
-            "server_model",
-            "quantized_from",
-            "quant_type",
-        ):
-            if key in entry and not isinstance(entry[key], str):
-                raise ModelError(f"{where}.{key}", "must be a string")
-        if "package" in entry:
-            check_package_fields(entry["package"], entry.get("file"), where)
-        if "repo" in entry:
-            check_repo_file(entry["file"], where)
-        servers = entry.get("server", [])
-        servers = [servers] if isinstance(servers, str) else servers
-        if (
-            not isinstance(servers, list)
-            or not all(isinstance(u, str) and u.startswith(("http://", "https://")) for u in servers)
-            or ("server" in entry and not servers)
-        ):
-            raise ModelError(f"{where}.server", "must be a base URL or a list of them (http://host:port)")
-        typed = {
-            "n_ctx": int,
-            "chat_template": bool,
-            **{k: v for k, v in backend_keys().items() if v not in (str, (str, list))},
-        }
-        for key, kind in typed.items():
-            if key in entry and (
-                not isinstance(entry[key], kind) or (kind is not bool and isinstance(entry[key], bool))
-            ):
-                raise ModelError(f"{where}.{key}", f"must be {'true or false' if kind is bool else 'a number'}")
-        check_ranges(entry, where)
-        if not MIN_N_CTX <= entry.get("n_ctx", DEFAULT_N_CTX) <= MAX_N_CTX:
-            raise ModelError(f"{where}.n_ctx", f"must be between {MIN_N_CTX} and {MAX_N_CTX}, got {entry['n_ctx']}")
-        model_path = None
-        if "path" in entry:
-            model_path = Path(os.path.expanduser(entry["path"]))
-            if not model_path.is_absolute():
-                model_path = paths.real(path.parent / model_path, f"{where}.path")
-        out[name] = ModelSpec(
-            name=name,
-            path=model_path,
-            package=entry.get("package"),
-            file=entry.get("file"),
-            repo=entry.get("repo"),
-            revision=entry.get("revision"),
-            sha256=entry.get("sha256"),
-            server=tuple(servers),
-            extra={
-                k: entry[k]
-                for k in (*backend_keys(), "quantized_from", "quant_type")
-                if k in entry and k not in SPEC_FIELDS
-            },
-            n_ctx=entry.get("n_ctx", DEFAULT_N_CTX),
-            n_gpu_layers=entry.get("n_gpu_layers", -1),
-            n_threads=entry.get("n_threads", 0),
-            chat_template=entry.get("chat_template", False),
-            note=entry.get("note", ""),
-            source=str(path),
-            default=entry.get("default", False),
-        )
+        servers = _checked(entry, where)
+        out[name] = _spec(name, entry, servers, path, where)
     return out
+
+
+def _checked(entry: Any, where: str) -> list[str]:
+    """One models.toml entry checked field by field (one line naming the first wrong one);
+    its server URLs."""
+    if not isinstance(entry, dict):
+        raise ModelError(where, "must be a table")
+    unknown = set(entry) - COMMON_KEYS - set(backend_keys())
+    if unknown:
+        raise ModelError(where, f"unknown field {sorted(unknown)[0]!r}")
+    given = [k for k in ("path", "package", "repo", "server") if k in entry]
+    if len(given) != 1 and not (given == ["path", "server"] or given == ["package", "server"]):
+        raise ModelError(
+            where,
+            "give exactly one of 'path', 'package', 'repo' or 'server' (a server may add a local 'path' or"
+            " 'package' for its tokenizer)",
+        )
+    if "repo" in entry and not isinstance(entry.get("file"), str):
+        raise ModelError(f"{where}.file", "a model from the Hub needs 'file', the GGUF's name in the repository")
+    for key in (
+        "repo",
+        "revision",
+        "sha256",
+        "file",
+        "package",
+        "path",
+        "server_model",
+        "quantized_from",
+        "quant_type",
+    ):
+        if key in entry and not isinstance(entry[key], str):
+            raise ModelError(f"{where}.{key}", "must be a string")
+    if "package" in entry:
+        check_package_fields(entry["package"], entry.get("file"), where)
+    if "repo" in entry:
+        check_repo_file(entry["file"], where)
+    servers = entry.get("server", [])
+    servers = [servers] if isinstance(servers, str) else servers
+    if (
+        not isinstance(servers, list)
+        or not all(isinstance(u, str) and u.startswith(("http://", "https://")) for u in servers)
+        or ("server" in entry and not servers)
+    ):
+        raise ModelError(f"{where}.server", "must be a base URL or a list of them (http://host:port)")
+    typed = {
+        "n_ctx": int,
+        "chat_template": bool,
+        **{k: v for k, v in backend_keys().items() if v not in (str, (str, list))},
+    }
+    for key, kind in typed.items():
+        if key in entry and (not isinstance(entry[key], kind) or (kind is not bool and isinstance(entry[key], bool))):
+            raise ModelError(f"{where}.{key}", f"must be {'true or false' if kind is bool else 'a number'}")
+    check_ranges(entry, where)
+    if not MIN_N_CTX <= entry.get("n_ctx", DEFAULT_N_CTX) <= MAX_N_CTX:
+        raise ModelError(f"{where}.n_ctx", f"must be between {MIN_N_CTX} and {MAX_N_CTX}, got {entry['n_ctx']}")
+    return servers
+
+
+def _spec(name: str, entry: dict, servers: list[str], path: Path, where: str) -> ModelSpec:
+    """A checked entry as a ModelSpec (a relative path is the registry file's neighbour)."""
+    model_path = None
+    if "path" in entry:
+        model_path = Path(os.path.expanduser(entry["path"]))
+        if not model_path.is_absolute():
+            model_path = paths.real(path.parent / model_path, f"{where}.path")
+    return ModelSpec(
+        name=name,
+        path=model_path,
+        package=entry.get("package"),
+        file=entry.get("file"),
+        repo=entry.get("repo"),
+        revision=entry.get("revision"),
+        sha256=entry.get("sha256"),
+        server=tuple(servers),
+        extra={
+            k: entry[k]
+            for k in (*backend_keys(), "quantized_from", "quant_type")
+            if k in entry and k not in SPEC_FIELDS
+        },
+        n_ctx=entry.get("n_ctx", DEFAULT_N_CTX),
+        n_gpu_layers=entry.get("n_gpu_layers", -1),
+        n_threads=entry.get("n_threads", 0),
+        chat_template=entry.get("chat_template", False),
+        note=entry.get("note", ""),
+        source=str(path),
+        default=entry.get("default", False),
+    )
 
 
 def registry_files() -> list[Path]:
