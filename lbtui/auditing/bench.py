@@ -97,48 +97,12 @@ def run(
             for mode in modes:
                 (p,) = plan([spec], [task], [shots], [seed], limit=limit, scoring=mode)
                 note(f"{mode}: auditing {len(p.sets.test)} test examples and their calibration sets through the engine")
-                backend.clear()
-                before = (backend.tokens_evaluated, backend.pad_tokens, backend.decode_seconds)
-                engine = Engine(
-                    store, backend_factory=lambda s, pth: backend, progress=NullProgress(), owns_backends=False
-                )
-                t0 = time.perf_counter()
-                (run_id,) = engine.execute([p])
-                seconds = time.perf_counter() - t0
-                engine.close()  # the backend stays open: it is ours
+                m, run_id, seconds = _timed_audit(store, backend, p, raw)
+                out["modes"][mode] = m
                 reqs = [it.request for it in p.items]  # as the engine prepared them
-                needed = tokens_needed(reqs, mode)
-                rate = needed / seconds
-                out["modes"][mode] = m = {
-                    "inputs": len(reqs),
-                    "tokens_needed": needed,
-                    "tokens_evaluated": backend.tokens_evaluated - before[0],
-                    "pad_rows": backend.pad_tokens - before[1],
-                    "decode_seconds": round(backend.decode_seconds - before[2], 2),
-                    "seconds": round(seconds, 2),
-                    "examples_per_s": round(len(reqs) / seconds, 2),
-                    "tokens_per_s": round(rate, 1),
-                    "ratio_to_raw": round(rate / raw, 3),
-                }
-                # The profile: ratio_to_raw = layout x decode x share of wall time in llama_decode.
-                rows = m["rows_decoded"] = m["tokens_evaluated"] + m["pad_rows"]
-                m["layout_efficiency"] = round(needed / rows, 3)  # needed tokens / rows decoded
-                m["decode_efficiency"] = round(rows / m["decode_seconds"] / raw, 3)  # rows/s vs raw
-                m["decode_share"] = round(m["decode_seconds"] / seconds, 3)
                 if plain:
                     note(f"{mode}: the plain loop on the same {len(reqs)} inputs")
-                    got = _plain_apart(
-                        path, reqs, mode=mode, n_ctx=backend.n_ctx, n_threads=backend.info.get("n_threads")
-                    )
-                    if isinstance(got, str):
-                        m["plain_error"] = got
-                        note(f"{mode}: {got}")
-                    else:
-                        plain_seconds, plain_scores = got
-                        m["plain_seconds"] = round(plain_seconds, 2)
-                        m["ratio_to_plain"] = round(seconds / plain_seconds, 3)  # below 1: faster than the plain loop
-                        mine = _stored(store, run_id, p.items)
-                        m["plain_max_abs_diff"] = float(np.max(np.abs(mine - plain_scores)))
+                    _against_plain(m, path, backend, reqs, mode, seconds, _stored(store, run_id, p.items), note)
                 if naive:
                     naive_rate = _naive_rate(backend, reqs, p, naive, mode, note)
                     m["naive_examples_per_s"] = round(naive_rate, 3)
@@ -149,6 +113,52 @@ def run(
         return out
     finally:
         backend.close()
+
+
+def _timed_audit(store: Store, backend, p, raw: float) -> tuple[dict, int, float]:
+    """Audit plan ``p`` through the real engine on our backend: its figures, run id and
+    seconds. The profile: ratio_to_raw = layout x decode x share of wall time in llama_decode."""
+    mode = p.scoring
+    backend.clear()
+    before = (backend.tokens_evaluated, backend.pad_tokens, backend.decode_seconds)
+    engine = Engine(store, backend_factory=lambda s, pth: backend, progress=NullProgress(), owns_backends=False)
+    t0 = time.perf_counter()
+    (run_id,) = engine.execute([p])
+    seconds = time.perf_counter() - t0
+    engine.close()  # the backend stays open: it is ours
+    reqs = [it.request for it in p.items]
+    needed = tokens_needed(reqs, mode)
+    rate = needed / seconds
+    m = {
+        "inputs": len(reqs),
+        "tokens_needed": needed,
+        "tokens_evaluated": backend.tokens_evaluated - before[0],
+        "pad_rows": backend.pad_tokens - before[1],
+        "decode_seconds": round(backend.decode_seconds - before[2], 2),
+        "seconds": round(seconds, 2),
+        "examples_per_s": round(len(reqs) / seconds, 2),
+        "tokens_per_s": round(rate, 1),
+        "ratio_to_raw": round(rate / raw, 3),
+    }
+    rows = m["rows_decoded"] = m["tokens_evaluated"] + m["pad_rows"]
+    m["layout_efficiency"] = round(needed / rows, 3)  # needed tokens / rows decoded
+    m["decode_efficiency"] = round(rows / m["decode_seconds"] / raw, 3)  # rows/s vs raw
+    m["decode_share"] = round(m["decode_seconds"] / seconds, 3)
+    return m, run_id, seconds
+
+
+def _against_plain(m: dict, path, backend, reqs, mode: str, seconds: float, mine: np.ndarray, note) -> None:
+    """The plain llama-cpp-python loop on the same inputs: its time and its largest score
+    difference from ours, into ``m`` (or why it could not run)."""
+    got = _plain_apart(path, reqs, mode=mode, n_ctx=backend.n_ctx, n_threads=backend.info.get("n_threads"))
+    if isinstance(got, str):
+        m["plain_error"] = got
+        note(f"{mode}: {got}")
+        return
+    plain_seconds, plain_scores = got
+    m["plain_seconds"] = round(plain_seconds, 2)
+    m["ratio_to_plain"] = round(seconds / plain_seconds, 3)  # below 1: faster than the plain loop
+    m["plain_max_abs_diff"] = float(np.max(np.abs(mine - plain_scores)))
 
 
 def _plain_apart(path, reqs, **kw):
