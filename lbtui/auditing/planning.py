@@ -211,36 +211,8 @@ def prepare(p: Planned, backend: Backend) -> None:
     """Token ids of every input of the run, from whole prompt texts; refuse what cannot be
     scored (full mode without an end token, shared first tokens, prompts too long)."""
     task, sets = p.task, p.sets
-    if SCORING[p.scoring].whole and backend.eos is None:
-        raise UserError(
-            "--scoring",
-            f"{p.model.name} has no end-of-sequence token here (a server entry needs a local"
-            " GGUF for its tokenizer); full scoring needs it: use --scoring first-token",
-        )
-    pb = PromptBuilder(
-        backend.tokenize,
-        task.prompt,
-        task.definition,
-        task.labels,
-        eos=backend.eos,
-        full=SCORING[p.scoring].whole,
-        chat=chat_for(p, backend),
-        where=task.source,
-    )
+    pb = _builder(p, backend)
     demos = demo_pairs(sets.demos, task.labels)
-    # Once, up front: a prompt with no demonstrations and an empty input is the least any
-    # prompt of the run needs (a chat template or definition too long for n_ctx is refused
-    # before every prompt is tokenized).
-    bare = pb.encode([], "")
-    least = len(bare.prompt) + max(len(c) for c in bare.labels)
-    if least > backend.n_ctx:
-        wrap = pb.chat
-        raise PromptTooLong(
-            f"{task.source}: prompt",
-            f"no prompt fits: without demonstrations or input it needs {least} tokens, more"
-            f" than n_ctx {backend.n_ctx} of {p.model.name}"
-            + (f" (the chat template adds {len(wrap.head) + len(wrap.tail):,} characters)" if wrap else ""),
-        )
     items: list[Item] = []
 
     def add(set_name: str, idx: int, ex_id: str, text: str, gold: int | None, demo_list) -> None:
@@ -270,18 +242,57 @@ def prepare(p: Planned, backend: Backend) -> None:
         for j in reversed(range(len(sets.demos))):
             ex = sets.demos[j]
             add("looc", j, ex.id, ex.text, ex.label, demos[:j] + demos[j + 1 :])
+    _check_fit(items, p, backend)
+    p.items = items
+    p.prefix_text = pb.text(demos, "{input}")
+
+
+def _builder(p: Planned, backend: Backend) -> PromptBuilder:
+    """The run's prompt builder; refused at once when full mode has no end token or when
+    even a prompt with no demonstrations and an empty input (the least any prompt of the
+    run needs: a chat template or definition too long for n_ctx) does not fit."""
+    task = p.task
+    if SCORING[p.scoring].whole and backend.eos is None:
+        raise UserError(
+            "--scoring",
+            f"{p.model.name} has no end-of-sequence token here (a server entry needs a local"
+            " GGUF for its tokenizer); full scoring needs it: use --scoring first-token",
+        )
+    pb = PromptBuilder(
+        backend.tokenize,
+        task.prompt,
+        task.definition,
+        task.labels,
+        eos=backend.eos,
+        full=SCORING[p.scoring].whole,
+        chat=chat_for(p, backend),
+        where=task.source,
+    )
+    bare = pb.encode([], "")
+    least = len(bare.prompt) + max(len(c) for c in bare.labels)
+    if least > backend.n_ctx:
+        wrap = pb.chat
+        raise PromptTooLong(
+            f"{task.source}: prompt",
+            f"no prompt fits: without demonstrations or input it needs {least} tokens, more"
+            f" than n_ctx {backend.n_ctx} of {p.model.name}"
+            + (f" (the chat template adds {len(wrap.head) + len(wrap.tail):,} characters)" if wrap else ""),
+        )
+    return pb
+
+
+def _check_fit(items: list[Item], p: Planned, backend: Backend) -> None:
+    """Every prompt with its longest label fits n_ctx, or one line naming the worst."""
     too_long = [it for it in items if len(it.prompt) + max(len(c) for c in it.labels) > backend.n_ctx]
     if too_long:
         worst = max(too_long, key=lambda it: len(it.prompt))
         need = len(worst.prompt) + max(len(c) for c in worst.labels)
         raise PromptTooLong(
-            f"{task.source}: {worst.set} example {worst.example_id}",
+            f"{p.task.source}: {worst.set} example {worst.example_id}",
             f"{len(too_long)} of {len(items)} prompts do not fit; this one needs {need} tokens,"
             f" {need - backend.n_ctx} more than n_ctx {backend.n_ctx} of {p.model.name}"
             f" (k={p.shots}); use fewer shots (drop demonstrations) or a larger n_ctx in models.toml",
         )
-    p.items = items
-    p.prefix_text = pb.text(demos, "{input}")
 
 
 def label_variants(items: Sequence[Item]) -> list[list[list[int]]]:
