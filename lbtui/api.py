@@ -63,6 +63,24 @@ class Run:
     metrics: dict  # method -> analysis.metrics.Metrics | None
     reasons: dict  # method -> why it cannot apply
 
+    @classmethod
+    def of(cls, rep) -> "Run":
+        """A finished run's record from its report (results.RunReport)."""
+        r = rep.run
+        n_test = int(rep.metrics["none"].confusion.sum())
+        return cls(
+            r["id"],
+            r["model_name"],
+            r["task_name"],
+            r["shots"],
+            r["seed"],
+            r["demo_order"],
+            r["scoring"],
+            n_test,
+            dict(rep.metrics),
+            dict(rep.reasons),
+        )
+
 
 class AuditResult:
     """The runs of one audit, read from its store."""
@@ -183,24 +201,7 @@ def audit(
     else:
         store, ids = audit_into(path, plans)
     try:
-        runs = []
-        for rid in ids:
-            rep = report(store, rid)
-            r = rep.run
-            runs.append(
-                Run(
-                    rid,
-                    r["model_name"],
-                    r["task_name"],
-                    r["shots"],
-                    r["seed"],
-                    r["demo_order"],
-                    r["scoring"],
-                    int(rep.metrics["none"].confusion.sum()),
-                    dict(rep.metrics),
-                    dict(rep.reasons),
-                )
-            )
+        runs = [Run.of(report(store, rid)) for rid in ids]
     finally:
         store.close()
     return AuditResult(path, runs)

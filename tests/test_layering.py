@@ -150,7 +150,6 @@ LONG_FUNCTIONS = {
     "ui/screens.py:show_detail": 74,
     "tasks/suites.py:import_sni": 74,
     "backends/server.py:__init__": 73,
-    "api.py:audit": 72,
     "ui/bench.py:write_store": 71,
     "models/gguf.py:_parse": 71,
     "models/quantize.py:quantize": 69,
