@@ -96,6 +96,13 @@ async def open_first_run(app, pilot) -> RunScreen:
     return app.screen
 
 
+async def drawn(app, pilot) -> None:
+    """What the last key asked for is on screen: its messages handled, then the visible
+    tab's snapshot built and laid out (views_settled raises on its deadline)."""
+    await pilot.pause()
+    await app.views_settled()
+
+
 async def settled(app, pilot, pause: float = 0.5) -> None:
     """The audit's workers done and every view drawn from the newest snapshot."""
     await app.workers_done()
@@ -126,10 +133,10 @@ def test_audit_fills_the_tables_and_toggles_recompute(tmp_path):
             assert len(mean) == 2 * n
             # toggling CC off removes its rows, on again brings them back; no model involved
             await pilot.press("2")
-            await pilot.pause(0.3)
+            await drawn(app, pilot)
             assert [r[6] for r in cells(app, "#per-run")[: n - 1]] == [m for m in METHODS if m != "cc"]
             await pilot.press("2")
-            await pilot.pause(0.3)
+            await drawn(app, pilot)
             assert len(cells(app, "#per-run")) == 2 * n
             # the change against none is shown for calibrated rows
             bc = next(r for r in cells(app, "#per-run") if r[6] == "bc")
@@ -211,8 +218,7 @@ def test_cancel_then_resume_from_past_runs(tmp_path):
             await pilot.press("ctrl+x")
             assert app.cancel_event.is_set()  # handled while scoring: the run below ends cancelled, partly scored
             await app.workers_done()
-            await pilot.pause(0.2)
-            await app.views_settled()
+            await drawn(app, pilot)
             store = Store(db)
             (run_row,) = store.runs()
             assert run_row["status"] == "cancelled"
@@ -222,8 +228,7 @@ def test_cancel_then_resume_from_past_runs(tmp_path):
             await pilot.pause(0.2)
             await pilot.press("u")
             await app.workers_done()
-            await pilot.pause(0.3)
-            await app.views_settled()
+            await drawn(app, pilot)
             assert store.run(run_row["id"])["status"] == "done"
             assert store.count_scores(run_row["id"]) == run_row["n_items"]
 
@@ -296,8 +301,7 @@ def test_bad_input_is_shown_in_the_app(tmp_path):
             app.query_one("#shots", Input).value = "-1"
             await pilot.press("ctrl+r")
             await app.workers_done()
-            await pilot.pause(0.2)
-            await app.views_settled()
+            await drawn(app, pilot)
             assert "Shots: must be >= 0, got -1" in app.said  # the form's words, not --shots
             assert app.is_running and Store(tmp_path / "b.db").runs() == []
 
@@ -329,7 +333,7 @@ def test_real_model_audit_in_the_app(tmp_path):
                     float(r[col])
             before = cells(app, "#per-run")
             await pilot.press("1")
-            await pilot.pause(0.3)
+            await drawn(app, pilot)
             after = cells(app, "#per-run")
             assert len(after) == len(before) - 1 and all(r[6] != "none" for r in after)
             # the prompt view shows the tokens the model read, as `lbtui prompt` does
@@ -364,7 +368,7 @@ def test_label_words_from_the_setup_form(tmp_path):
             shown = {r[2] for r in cells(app, "#per-run")}
             assert {"reviews", "reviews[bad/good]", "reviews[A/B]"} <= shown
             await pilot.press("f5")  # the Compare tab: where the predictions go under each set of words
-            await pilot.pause(0.3)
+            await drawn(app, pilot)
             words = app.query_one("#words-table", Static)
             assert words.display and isinstance(words.content, Table)
             assert [str(c) for c in words.content.columns[4].cells] == ["negative/positive", "bad/good", "A/B"]
@@ -372,8 +376,7 @@ def test_label_words_from_the_setup_form(tmp_path):
             app.query_one("#verbalizers", Input).value = "a,b,c"
             await pilot.press("ctrl+r")
             await app.workers_done()
-            await pilot.pause(0.2)
-            await app.views_settled()
+            await drawn(app, pilot)
             assert any(n.startswith("Other label words:") for n in app.said)
 
     run(scenario())
@@ -389,8 +392,7 @@ def test_orders_from_the_setup_form_fill_the_stability_tab_and_plot_bands(tmp_pa
         async with app.run_test(size=SIZE) as pilot:
             await pilot.pause(0.2)
             await pilot.press("f6")  # only the visible tab is drawn
-            await pilot.pause(0.2)
-            await app.views_settled()
+            await drawn(app, pilot)
             text = str(app.query_one("#stability-hint", Static).content)
             assert "Orders > 1" in text  # what to do before there is anything to show
             await pilot.press("f2")
@@ -404,8 +406,7 @@ def test_orders_from_the_setup_form_fill_the_stability_tab_and_plot_bands(tmp_pa
             assert sorted((r["seed"], r["demo_order"]) for r in runs) == [(0, 0), (0, 1), (1, 0), (1, 1)]
             assert any(r[4] == "0 o1" for r in cells(app, "#per-run"))
             await pilot.press("f6")
-            await pilot.pause(0.3)
-            await app.views_settled()
+            await drawn(app, pilot)
             rows = analysis.stability_rows(app.cache, app.view_runs, app.methods())
             assert {r["across"] for r in rows} == {"seeds", "orders", "all"}
             shown = cells(app, "#stability-table")
@@ -415,8 +416,7 @@ def test_orders_from_the_setup_form_fill_the_stability_tab_and_plot_bands(tmp_pa
             bands = analysis.curve_bands(app.cache, app.view_runs, ["none"], "macro_f1")["none"]
             assert bands[0][2] <= bands[0][1] <= bands[0][3]
             await pilot.press("f3")
-            await pilot.pause(0.3)
-            await app.views_settled()
+            await drawn(app, pilot)
             assert "range across seeds and orderings" in str(app.query_one("#plot-legend", Static).content)
 
     run(scenario())
@@ -446,7 +446,7 @@ def test_quantization_ladder_in_the_compare_tab(tmp_path, fake_model):
         async with app.run_test(size=SIZE) as pilot:
             await settled(app, pilot)
             await pilot.press("f5")
-            await pilot.pause(0.3)
+            await drawn(app, pilot)
             ladder = app.query_one("#ladder-table", Static)
             assert ladder.display
             table = ladder.content
@@ -500,8 +500,7 @@ def test_the_app_reads_task_data_with_the_command_lines_data_options(tmp_path):
         app = make_app(args, backend_factory=lambda s, p: FakeBackend())
         async with app.run_test(size=SIZE) as pilot:
             await app.workers_done()
-            await pilot.pause(0.3)
-            await app.views_settled()
+            await drawn(app, pilot)
             assert [r["task_name"] for r in Store(db).runs()] == ["mood"]
 
     run(scenario())
@@ -527,8 +526,7 @@ def test_resuming_a_cancelled_label_word_run_resumes_that_run(fake_audit):
             await pilot.press("u")
             await pilot.pause(0.2)
             await app.workers_done()
-            await pilot.pause(0.2)
-            await app.views_settled()
+            await drawn(app, pilot)
 
     run(scenario())
     runs = Store(db).runs()
@@ -755,8 +753,7 @@ def test_the_plots_legend_sits_beside_the_plots_in_each_methods_colour(tmp_path)
         async with app.run_test(size=SIZE) as pilot:
             await app.workers_done()
             await pilot.press("f3")
-            await pilot.pause(0.5)
-            await app.views_settled()
+            await drawn(app, pilot)
             legend = app.query_one("#plot-legend", Static).content
             canvas = app.query_one("#plot-macro_f1").plt.build()
             return legend, canvas
@@ -788,16 +785,14 @@ def test_past_runs_filter_sort_columns_add_all_and_live_status(fake_audit):
         app = make_app(db=db, backend_factory=lambda s, p: FakeBackend(delay=0.05))
         async with app.run_test(size=SIZE) as pilot:
             await pilot.press("f4")
-            await pilot.pause(0.6)
-            await app.views_settled()
+            await drawn(app, pilot)
             rows = cells(app, "#history-table")
             assert {(r[2], r[3]) for r in rows} == {("reviews", ""), ("reviews", "bad,good"), ("tickets", "")}
             assert {r[6] for r in rows} == {"30"}  # test examples of each run
             await pilot.press("slash")
             assert app.focused is app.query_one("#history-filter")
             await pilot.press(*"tickets", "enter")
-            await pilot.pause(0.6)
-            await app.views_settled()
+            await drawn(app, pilot)
             (only,) = cells(app, "#history-table")
             assert only[2] == "tickets" and only[8] == "cancelled" and app.focused is app.query_one("#history-table")
             app.view_runs.clear()
@@ -813,12 +808,10 @@ def test_past_runs_filter_sort_columns_add_all_and_live_status(fake_audit):
             assert {"running", "done"} <= seen
             await app.workers_done()
             await pilot.press("slash", "escape")  # clears the filter
-            await pilot.pause(0.6)
-            await app.views_settled()
+            await drawn(app, pilot)
             assert len(cells(app, "#history-table")) == 3
             await pilot.press("s", "s")  # newest -> model -> task
-            await pilot.pause(0.6)
-            await app.views_settled()
+            await drawn(app, pilot)
             assert [r[2] for r in cells(app, "#history-table")] == ["reviews", "reviews", "tickets"]
 
     run(scenario())
@@ -865,8 +858,7 @@ def test_at_100x30_the_setup_folds_away_and_every_tab_table_has_room(tmp_path):
                 ("f6", "#stability-table"),
             ):
                 await pilot.press(key)
-                await pilot.pause(0.4)
-                await app.views_settled()
+                await drawn(app, pilot)
                 heights[table] = app.query_one(table).size.height
             assert all(h >= 5 for h in heights.values()), heights
             await pilot.press("ctrl+b")
@@ -1212,8 +1204,7 @@ def test_runs_leave_the_results_from_either_table_and_the_store_keeps_them(tmp_p
             assert {r[0] for r in cells(app, "#per-run")} == {str(i) for i in app.view_runs}
             # Past runs: filter to one task, X removes every shown run from the results
             await pilot.press("f4", "slash", *"tickets", "enter")
-            await pilot.pause(0.3)
-            await app.views_settled()
+            await drawn(app, pilot)
             shown = {int(r[0]) for r in cells(app, "#history-table")}
             assert len(shown) == 2
             await pilot.press("X")
@@ -1335,8 +1326,7 @@ def test_the_label_bars_are_read_again_only_when_what_they_show_changed(tmp_path
         async with app.run_test(size=SIZE) as pilot:
             await settled(app, pilot)
             await pilot.press("f3")
-            await pilot.pause(0.2)
-            await app.views_settled()
+            await drawn(app, pilot)
             await app.workers_done()
             assert "Predicted (magenta)" in plain(app.query_one("#label-bars", Static).content)
             reads = []
@@ -1346,8 +1336,7 @@ def test_the_label_bars_are_read_again_only_when_what_they_show_changed(tmp_path
                 app.draw_label_bars()
             assert reads == []
             await pilot.press("2")  # CC off: the bars lose a column
-            await pilot.pause(0.2)
-            await app.views_settled()
+            await drawn(app, pilot)
             assert len(reads) == 1 and "cc" not in reads[0][1]
 
     run(scenario())

@@ -55,13 +55,13 @@ def test_a_registered_tab_is_composed_built_in_a_worker_and_shown(tmp_path, scra
             await app.workers_done()
             await app.views_settled()
             app.action_tab(scratch_tab.id)
-            await pilot.pause(0.1)
+            await pilot.pause()
             await app.views_settled()
             assert app.active_tab() == scratch_tab.id
             text = str(app.query_one("#scratch-count-text", Static).content)
             assert text == f"1 runs, 1 done, {len(METHODS)} methods"
             await pilot.press("1")  # a toggle lays the same build out again, without a new one
-            await pilot.pause(0.1)
+            await pilot.pause()
             text = str(app.query_one("#scratch-count-text", Static).content)
             assert text == f"1 runs, 1 done, {len(METHODS) - 1} methods"
             names = [c.title for c in app.get_system_commands(app.screen)]
