@@ -81,6 +81,16 @@ class RunScreen(Screen):
         r = d.run
         seed = seed_label(r["seed"], r["demo_order"])
         self.title = f"run {r['id']}: {r['model_name']} on {r['task_name']}, k={r['shots']}, seed {seed}"
+        self.query_one("#detail-head", Static).update(self._head(d))
+        cw, conf, dist = self._class_tables(d)
+        self.query_one("#classwise", Static).update(cw)
+        self.query_one("#confusion", Static).update(conf)
+        self.query_one("#distribution", Static).update(dist)
+        self._fill_examples(d)
+
+    def _head(self, d) -> Text:
+        """The method, the run's settings and the headline metrics (or why there are none)."""
+        r = d.run
         head = Text()
         head.append(f"Method: {self.method.upper()} ({METHOD_NAMES[self.method]})  ", style="bold")
         head.append(
@@ -99,7 +109,10 @@ class RunScreen(Screen):
             )
             if d.prior is not None:
                 head.append("   prior p̂ = [" + ", ".join(f"{x:.2f}" for x in d.prior) + "]", style="dim")
-        self.query_one("#detail-head", Static).update(head)
+        return head
+
+    def _class_tables(self, d) -> tuple:
+        """Per-class numbers, the confusion matrix and the predicted against gold shares."""
         labels = d.labels
         cw = PlainRich(title="Per class (precision, recall = class-wise accuracy, F1)", expand=True)
         cw.add_column("label")
@@ -129,9 +142,12 @@ class RunScreen(Screen):
                         f" {m.gold_share[j]:.2f}",
                     ),
                 )
-        self.query_one("#classwise", Static).update(cw)
-        self.query_one("#confusion", Static).update(conf)
-        self.query_one("#distribution", Static).update(dist)
+        return cw, conf, dist
+
+    def _fill_examples(self, d) -> None:
+        """The test examples (only the wrong ones with e), their gold, prediction and
+        calibrated probabilities."""
+        labels = d.labels
         table = self.query_one("#examples", DataTable)
         table.clear(columns=True)
         table.add_columns("id", "gold", "predicted", *[f"p({lab[:8]})" for lab in labels], "input")
