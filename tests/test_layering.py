@@ -149,7 +149,6 @@ MAX_FUNCTION = 60  # lines of a function or method, decorators and docstring inc
 LONG_FUNCTIONS = {
     "tasks/suites.py:import_sni": 74,
     "backends/server.py:__init__": 73,
-    "ui/bench.py:write_store": 71,
     "models/gguf.py:_parse": 71,
     "models/quantize.py:quantize": 69,
     "tasks/sources.py:hf_parts": 66,

@@ -27,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..analysis.results import METHOD_VERSION
 from ..backends.base import DEFAULT_SCORING
 from ..store import LABELLED_SETS
 from ..types import Example, Task
@@ -68,46 +69,8 @@ def write_store(path: Path, n_runs: int, *, seed: int = 0, note=lambda m: None) 
                 if len(ids) == n_runs:
                     break
                 sizes = {"test": TEST, "bias": BIAS, "cc": CC, "dc": DC, "looc": shots if shots >= 2 else 0}
-                rid = store.create_run(
-                    {
-                        "key": f"bench-{i}-{shots}-{s}",
-                        "model_id": model_id,
-                        "task_id": task_id,
-                        "model_name": "bench-model",
-                        "task_name": task.name,
-                        "shots": shots,
-                        "seed": s,
-                        "demo_order": 0,
-                        "scoring": DEFAULT_SCORING,
-                        "prompt_format": {},
-                        "prompt_prefix": "",
-                        "limit_": TEST,
-                        "n_bias": BIAS,
-                        "chat_template": 0,
-                        "labels": list(task.labels),
-                        "demo_ids": [],
-                        "params": {},
-                        "n_items": sum(sizes.values()),
-                        "method_version": 2,
-                        "label_ids": [],
-                    }
-                )
-                rows = []
-                for name, n in sizes.items():
-                    gold = np.arange(n) % k
-                    scores = g.normal(-2, 1, (n, k)) + bias + 1.5 * np.eye(k)[gold] * (shots + 2) / 10
-                    scores = scores - np.logaddexp.reduce(scores, axis=1, keepdims=True)  # log-probabilities, as stored
-                    rows += [
-                        {
-                            "set": name,
-                            "idx": j,
-                            "example_id": f"{name}-{j}",
-                            "text": f"{name} {j}",
-                            "gold": int(gold[j]) if name in LABELLED_SETS else None,
-                            "scores": scores[j],
-                        }
-                        for j in range(n)
-                    ]
+                rid = store.create_run(_run_record(f"bench-{i}-{shots}-{s}", model_id, task_id, task, shots, s, sizes))
+                rows = _scored_rows(g, sizes, k, bias, shots)
                 store.add_scores(rid, rows)
                 store.update_run(rid, status="done", finished=time.time())
                 analyse_finished(store, rid)
@@ -117,6 +80,54 @@ def write_store(path: Path, n_runs: int, *, seed: int = 0, note=lambda m: None) 
         i += 1
     store.close()
     return ids
+
+
+def _run_record(key: str, model_id: int, task_id: int, task: Task, shots: int, seed: int, sizes: dict) -> dict:
+    """A bench run as the engine records one (current method version, default scoring)."""
+    return {
+        "key": key,
+        "model_id": model_id,
+        "task_id": task_id,
+        "model_name": "bench-model",
+        "task_name": task.name,
+        "shots": shots,
+        "seed": seed,
+        "demo_order": 0,
+        "scoring": DEFAULT_SCORING,
+        "prompt_format": {},
+        "prompt_prefix": "",
+        "limit_": TEST,
+        "n_bias": BIAS,
+        "chat_template": 0,
+        "labels": list(task.labels),
+        "demo_ids": [],
+        "params": {},
+        "n_items": sum(sizes.values()),
+        "method_version": METHOD_VERSION,
+        "label_ids": [],
+    }
+
+
+def _scored_rows(g: np.random.Generator, sizes: dict, k: int, bias: np.ndarray, shots: int) -> list[dict]:
+    """Every set's rows: log-probabilities leaning to the task's biased labels and, more
+    with more shots, to the gold one."""
+    rows = []
+    for name, n in sizes.items():
+        gold = np.arange(n) % k
+        scores = g.normal(-2, 1, (n, k)) + bias + 1.5 * np.eye(k)[gold] * (shots + 2) / 10
+        scores = scores - np.logaddexp.reduce(scores, axis=1, keepdims=True)  # log-probabilities, as stored
+        rows += [
+            {
+                "set": name,
+                "idx": j,
+                "example_id": f"{name}-{j}",
+                "text": f"{name} {j}",
+                "gold": int(gold[j]) if name in LABELLED_SETS else None,
+                "scores": scores[j],
+            }
+            for j in range(n)
+        ]
+    return rows
 
 
 async def _measure(db: Path, run_ids: list[int]) -> dict:
