@@ -150,7 +150,6 @@ LONG_FUNCTIONS = {
     "tasks/suites.py:import_sni": 74,
     "backends/server.py:__init__": 73,
     "models/gguf.py:_parse": 71,
-    "models/quantize.py:quantize": 69,
     "tasks/sources.py:hf_parts": 66,
     "tasks/sni_file.py:load_sni": 63,
     "results/classifier.py:card_from_run": 63,

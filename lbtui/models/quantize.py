@@ -150,8 +150,6 @@ def quantize(
     note=lambda message: None,
 ) -> list[Variant]:
     """Write each type's variant of the model (existing files are kept unless ``force``)."""
-    import llama_cpp
-
     where = f"{spec.source}: models.{spec.name}" if spec.source else "--model"
     if spec.server and spec.path is None and spec.package is None:
         raise UserError("MODEL", f"{spec.name} is a server model; quantize needs a local GGUF")
@@ -176,23 +174,8 @@ def quantize(
         written = False
         if force or not target.is_file():
             note(f"writing {target} ({qtype})")
-            tmp = target.with_name(target.name + f".part{os.getpid()}")
-            params = llama_cpp.llama_model_quantize_default_params()
-            params.ftype = _ftype(qtype)
-            params.allow_requantize = True
-            params.nthread = threads or os.cpu_count() or 1
-            try:
-                with quiet_stderr():
-                    rc = llama_cpp.llama_model_quantize(str(src).encode(), str(tmp).encode(), ctypes.byref(params))
-                if rc != 0:
-                    raise ModelError(
-                        where,
-                        f"llama.cpp could not quantize {src} to {qtype} (code {rc}); LBTUI_VERBOSE=1 shows its log",
-                    )
-                tmp.replace(target)
-                written = True
-            finally:
-                tmp.unlink(missing_ok=True)
+            _write(src, target, qtype, threads, where)
+            written = True
         else:
             note(f"{target} exists; kept (--force writes it again)")
         d = describe(target)
@@ -209,6 +192,29 @@ def quantize(
             )
         )
     return made
+
+
+def _write(src: Path, target: Path, qtype: str, threads: int, where: str) -> None:
+    """llama.cpp's quantizer from ``src`` to ``target``, through a temporary name renamed
+    into place (a killed or failed run leaves no half-written variant)."""
+    import llama_cpp
+
+    tmp = target.with_name(target.name + f".part{os.getpid()}")
+    params = llama_cpp.llama_model_quantize_default_params()
+    params.ftype = _ftype(qtype)
+    params.allow_requantize = True
+    params.nthread = threads or os.cpu_count() or 1
+    try:
+        with quiet_stderr():
+            rc = llama_cpp.llama_model_quantize(str(src).encode(), str(tmp).encode(), ctypes.byref(params))
+        if rc != 0:
+            raise ModelError(
+                where,
+                f"llama.cpp could not quantize {src} to {qtype} (code {rc}); LBTUI_VERBOSE=1 shows its log",
+            )
+        tmp.replace(target)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 # --- the user's registry ----------------------------------------------------------------
