@@ -150,15 +150,7 @@ def import_sni(
     note=lambda m: None,
 ) -> tuple[Path, Selection]:
     """Select SNI tasks by the paper's rules and register them as suite ``name``."""
-    if not root.exists():
-        raise TaskError(str(root), "folder not found")
-    if seed < 0:
-        raise UserError("--seed", f"must be >= 0, got {seed}")
-    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", name or ""):  # never ".", ".." or a hidden folder
-        raise UserError("--name", f"{name!r} is not a valid suite name (letters, digits, . _ -)")
-    target = paths.within(suites_dir(), name, "--name")
-    if target.exists() and not force:
-        raise UserError("--name", f"suite {name!r} exists ({target}); choose another --name or pass --force")
+    target = _target(root, name, seed, force)
     sel = Selection()
     summaries = 0
     suites_dir().mkdir(parents=True, exist_ok=True)
@@ -168,13 +160,7 @@ def import_sni(
     try:
         for path in _task_files(root):
             task = path.stem
-            try:
-                raw = path.read_bytes()
-                doc = json.loads(raw.decode("utf-8"))
-            except (UnicodeDecodeError, json.JSONDecodeError) as e:
-                raise TaskError(str(path), f"not valid UTF-8 JSON ({e})") from None
-            if not isinstance(doc, dict):
-                raise TaskError(str(path), "not a Super-NaturalInstructions task (expected a JSON object)")
+            raw, doc = _read_task(path)
             summaries += _summary(doc) is not None
             why = check_task(doc, exclude=exclude, name=task)
             if why:
@@ -201,18 +187,50 @@ def import_sni(
             "skipped": dict(sel.skipped),
         }
         (tmp / "suite.toml").write_text(tomli_w.dumps(suite), encoding="utf-8")
-        if target.exists():
-            old = target.with_name(f".{name}.old{os.getpid()}")
-            target.replace(old)
-            tmp.replace(target)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            tmp.replace(target)
+        _put_in_place(tmp, target)
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
     note(f"suite {name}: {len(sel.kept)} tasks kept, {len(sel.skipped)} left out ({target})")
     return target, sel
+
+
+def _target(root: Path, name: str, seed: int, force: bool) -> Path:
+    """The suite's folder, once the request is checked (one line naming the option)."""
+    if not root.exists():
+        raise TaskError(str(root), "folder not found")
+    if seed < 0:
+        raise UserError("--seed", f"must be >= 0, got {seed}")
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", name or ""):  # never ".", ".." or a hidden folder
+        raise UserError("--name", f"{name!r} is not a valid suite name (letters, digits, . _ -)")
+    target = paths.within(suites_dir(), name, "--name")
+    if target.exists() and not force:
+        raise UserError("--name", f"suite {name!r} exists ({target}); choose another --name or pass --force")
+    return target
+
+
+def _read_task(path: Path) -> tuple[bytes, dict]:
+    """An SNI task file's bytes and its JSON object (one line naming the file otherwise)."""
+    try:
+        raw = path.read_bytes()
+        doc = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise TaskError(str(path), f"not valid UTF-8 JSON ({e})") from None
+    if not isinstance(doc, dict):
+        raise TaskError(str(path), "not a Super-NaturalInstructions task (expected a JSON object)")
+    return raw, doc
+
+
+def _put_in_place(tmp: Path, target: Path) -> None:
+    """The finished suite folder renamed into place; an old one with its name is replaced
+    whole (moved aside first, removed after)."""
+    if target.exists():
+        old = target.with_name(f".{target.name}.old{os.getpid()}")
+        target.replace(old)
+        tmp.replace(target)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        tmp.replace(target)
 
 
 def _write_task(folder: Path, task: str, doc: dict, raw: bytes, path: Path, *, seed: int, test: int) -> None:
