@@ -151,7 +151,6 @@ LONG_FUNCTIONS = {
     "models/gguf.py:_parse": 71,
     "tasks/sources.py:hf_parts": 66,
     "tasks/sni_file.py:load_sni": 63,
-    "results/classifier.py:card_from_run": 63,
 }
 
 

@@ -63,15 +63,10 @@ def card_from_run(
     )
     prefix_text = pb.text(demos, "{input}")
     prefix = prefix_text[: prefix_text.index("{input}")]
-    model: dict[str, Any] = {"name": spec.name, "sha256": model_sha}
-    if model_path is not None:
-        model.update(file=model_path.name, size=model_path.stat().st_size)
-    if spec.server:
-        model.update(server=list(spec.server), server_model=spec.extra.get("server_model"))
     return {
         "kind": cards.KIND,
         "version": cards.CARD_VERSION,
-        "model": model,
+        "model": _card_model(spec, model_path, model_sha),
         "task": {
             "name": run["task_name"],
             "version": p.task.version,
@@ -90,19 +85,36 @@ def card_from_run(
         "label_ids": (run.get("label_ids") or [[]])[0],
         "scoring": run["scoring"],
         "method": {"name": method, "calibration": calibration.to_json()},
-        "audit": {
-            "run": run_id,
-            "shots": run["shots"],
-            "seed": run["seed"],
-            "order": run["demo_order"],
-            "n_test": len(results.scores(run_id).test),
-            **results.intervals(run_id, method),
-            "date": datetime.date.today().isoformat(),
-            "lbtui_version": __version__,
-            "method_version": run.get("method_version") or 1,
-            "current_method_version": METHOD_VERSION,
-            "mark": method_mark(run).strip() or None,
-        },
+        "audit": _card_audit(results, run, method),
+    }
+
+
+def _card_model(spec, model_path: Path | None, model_sha: str | None) -> dict[str, Any]:
+    """Which model a card's numbers need: its identity, file and size, its servers."""
+    model: dict[str, Any] = {"name": spec.name, "sha256": model_sha}
+    if model_path is not None:
+        model.update(file=model_path.name, size=model_path.stat().st_size)
+    if spec.server:
+        model.update(server=list(spec.server), server_model=spec.extra.get("server_model"))
+    return model
+
+
+def _card_audit(results: Results, run: dict, method: str) -> dict[str, Any]:
+    """The audit a card comes from: the run, its numbers under ``method`` with their
+    intervals, and the versions they were made under."""
+    run_id = run["id"]
+    return {
+        "run": run_id,
+        "shots": run["shots"],
+        "seed": run["seed"],
+        "order": run["demo_order"],
+        "n_test": len(results.scores(run_id).test),
+        **results.intervals(run_id, method),
+        "date": datetime.date.today().isoformat(),
+        "lbtui_version": __version__,
+        "method_version": run.get("method_version") or 1,
+        "current_method_version": METHOD_VERSION,
+        "mark": method_mark(run).strip() or None,
     }
 
 
