@@ -150,7 +150,6 @@ LONG_FUNCTIONS = {
     "backends/server.py:__init__": 73,
     "models/gguf.py:_parse": 71,
     "tasks/sources.py:hf_parts": 66,
-    "tasks/sni_file.py:load_sni": 63,
 }
 
 

@@ -35,33 +35,16 @@ def load_sni(path: Path, *, pool: int = DEFAULT_POOL, seed: int = 0, skip_unknow
     instances = doc["Instances"]
     if not isinstance(instances, list) or not instances:
         raise TaskError(f"{path}: Instances", "must be a non-empty list")
-
-    def first_output(item: Any, where: str) -> str:
-        out = item.get("output") if isinstance(item, dict) else None
-        if isinstance(out, list):
-            out = out[0] if out else None
-        if not isinstance(out, str) or not isinstance(item.get("input"), str):
-            raise TaskError(where, "each item needs a string 'input' and an 'output'")
-        return out.strip()
-
-    outputs = [first_output(it, f"{path}: Instances[{i}]") for i, it in enumerate(instances)]
+    outputs = [_first_output(it, f"{path}: Instances[{i}]") for i, it in enumerate(instances)]
     labels = check_labels(sorted(set(outputs)), f"{path}: Instances output")
     index = {lab: i for i, lab in enumerate(labels)}
-    examples, seen = [], set()
-    for i, (it, out) in enumerate(zip(instances, outputs)):  # the rules JSONL and CSV rows follow
-        ex_id = str(it.get("id", f"instance-{i}"))
-        if not it["input"].strip():
-            raise TaskError(f"{path}: Instances[{i}].input", "input is empty")
-        if ex_id in seen:
-            raise TaskError(f"{path}: Instances[{i}].id", f"duplicate id {ex_id!r}")
-        seen.add(ex_id)
-        examples.append(Example(ex_id, it["input"].strip(), index[out]))
+    examples = _examples(path, instances, outputs, index)
     positive_list = doc.get("Positive Examples") or []
     if not isinstance(positive_list, list):
         raise TaskError(f"{path}: Positive Examples", f"must be a list of examples, got {type(positive_list).__name__}")
     positives = []
     for i, it in enumerate(positive_list):
-        out = first_output(it, f"{path}: Positive Examples[{i}]")
+        out = _first_output(it, f"{path}: Positive Examples[{i}]")
         if out in index:
             positives.append(Example(f"positive-{i}", it["input"].strip(), index[out]))
     n_from_instances = max(pool - len(positives), 0)
@@ -76,3 +59,28 @@ def load_sni(path: Path, *, pool: int = DEFAULT_POOL, seed: int = 0, skip_unknow
         source=str(path),
         prompt=PromptFormat(),
     )
+
+
+def _first_output(item: Any, where: str) -> str:
+    """An SNI item's first output (its label), checked with its input."""
+    out = item.get("output") if isinstance(item, dict) else None
+    if isinstance(out, list):
+        out = out[0] if out else None
+    if not isinstance(out, str) or not isinstance(item.get("input"), str):
+        raise TaskError(where, "each item needs a string 'input' and an 'output'")
+    return out.strip()
+
+
+def _examples(path: Path, instances: list, outputs: list[str], index: dict[str, int]) -> list[Example]:
+    """The instances as examples, by the rules JSONL and CSV rows follow (non-empty input,
+    unique id)."""
+    examples, seen = [], set()
+    for i, (it, out) in enumerate(zip(instances, outputs)):
+        ex_id = str(it.get("id", f"instance-{i}"))
+        if not it["input"].strip():
+            raise TaskError(f"{path}: Instances[{i}].input", "input is empty")
+        if ex_id in seen:
+            raise TaskError(f"{path}: Instances[{i}].id", f"duplicate id {ex_id!r}")
+        seen.add(ex_id)
+        examples.append(Example(ex_id, it["input"].strip(), index[out]))
+    return examples
