@@ -149,7 +149,6 @@ MAX_FUNCTION = 60  # lines of a function or method, decorators and docstring inc
 LONG_FUNCTIONS = {
     "backends/server.py:__init__": 73,
     "models/gguf.py:_parse": 71,
-    "tasks/sources.py:hf_parts": 66,
 }
 
 

@@ -76,6 +76,27 @@ def file_parts(data: dict, wd: str, *, folder: Path, data_dir: Path | None, allo
 HUB_NAME = re.compile(r"[A-Za-z0-9][\w.-]*(/[A-Za-z0-9][\w.-]*)?")
 
 
+def _hf_local(name: str, source: str, wd: str, *, folder: Path, allow_outside: bool) -> Path:
+    """Where an hf: source is on disk: a saved folder (a path obeys the same rule as data
+    files), or a Hub name's place beside the task (which need not exist)."""
+    # A path (absolute, ~, or with . or .. segments) is a saved folder and obeys the same
+    # rule as data files; anything else must be a Hub name, never a path in disguise.
+    as_path = name.startswith(("/", "~", "\\")) or any(seg in (".", "..") for seg in re.split(r"[/\\]", name))
+    if as_path:
+        local = resolve_path(folder, str(Path(name).expanduser()), where=f"{wd} source", allow_outside=allow_outside)
+        if not local.is_dir():
+            raise TaskError(f"{wd} source", f"{source!r}: no dataset folder at {local}")
+    else:
+        if not HUB_NAME.fullmatch(name):
+            raise TaskError(f"{wd} source", f"{source!r}: not a Hugging Face dataset name (owner/name) nor a folder")
+        local = resolve_path(folder, name, where=f"{wd} source", allow_outside=True)
+        if local.is_dir() and not allow_outside and not local.is_relative_to(folder.resolve()):
+            raise TaskError(
+                f"{wd} source", f"{source!r} is outside the task's folder (allow it with --allow-outside-paths)"
+            )
+    return local
+
+
 def hf_parts(data: dict, wd: str, *, folder: Path, label_field: str, allow_outside: bool = False) -> list[Part]:
     """Rows of a Hugging Face dataset: ``source = "hf:NAME"`` with ``config`` and ``split``
     (a name, or a table {pool name = hf split}). NAME is a folder written by save_to_disk
@@ -95,21 +116,7 @@ def hf_parts(data: dict, wd: str, *, folder: Path, label_field: str, allow_outsi
             f"{wd} source", "Hugging Face datasets need the datasets library: pip install 'lbtui[hf]'"
         ) from None
     datasets.disable_progress_bars()  # stderr belongs to lbtui's own progress
-    # A path (absolute, ~, or with . or .. segments) is a saved folder and obeys the same
-    # rule as data files; anything else must be a Hub name, never a path in disguise.
-    as_path = name.startswith(("/", "~", "\\")) or any(seg in (".", "..") for seg in re.split(r"[/\\]", name))
-    if as_path:
-        local = resolve_path(folder, str(Path(name).expanduser()), where=f"{wd} source", allow_outside=allow_outside)
-        if not local.is_dir():
-            raise TaskError(f"{wd} source", f"{source!r}: no dataset folder at {local}")
-    else:
-        if not HUB_NAME.fullmatch(name):
-            raise TaskError(f"{wd} source", f"{source!r}: not a Hugging Face dataset name (owner/name) nor a folder")
-        local = resolve_path(folder, name, where=f"{wd} source", allow_outside=True)
-        if local.is_dir() and not allow_outside and not local.is_relative_to(folder.resolve()):
-            raise TaskError(
-                f"{wd} source", f"{source!r} is outside the task's folder (allow it with --allow-outside-paths)"
-            )
+    local = _hf_local(name, source, wd, folder=folder, allow_outside=allow_outside)
     loaded = {}
     for split_name, hf_split in splits.items():
         if not isinstance(hf_split, str):
