@@ -100,76 +100,79 @@ def read_header(path: Path, *, where: str) -> Header:
         raise ModelError(where, f"{path}: the GGUF header is damaged or truncated ({e})") from None
 
 
-def _parse(mm) -> Header:
-    pos = 0
+class _Reader:
+    """Reads a GGUF header's values from ``mm`` at ``pos``, refusing anything that runs
+    past the end or claims absurd counts (a hostile or damaged file)."""
 
-    def take(fmt: str):
-        nonlocal pos
+    def __init__(self, mm):
+        self.mm, self.pos = mm, 0
+
+    def take(self, fmt: str):
         size = struct.calcsize(fmt)
-        if pos + size > len(mm):
-            raise _Bad(f"ends at byte {len(mm)} inside the header")
-        (v,) = struct.unpack_from(fmt, mm, pos)
-        pos += size
+        if self.pos + size > len(self.mm):
+            raise _Bad(f"ends at byte {len(self.mm)} inside the header")
+        (v,) = struct.unpack_from(fmt, self.mm, self.pos)
+        self.pos += size
         return v
 
-    def count(what: str) -> int:
-        n = take("<Q")
+    def count(self, what: str) -> int:
+        n = self.take("<Q")
         if n > _MAX_ITEMS:
             raise _Bad(f"{n} {what}")
         return n
 
-    def raw_string() -> bytes:
-        nonlocal pos
-        n = take("<Q")
-        if pos + n > len(mm):
-            raise _Bad(f"a string of {n} bytes at byte {pos} runs past the end")
-        pos += n
-        return mm[pos - n : pos]
+    def raw_string(self) -> bytes:
+        n = self.take("<Q")
+        if self.pos + n > len(self.mm):
+            raise _Bad(f"a string of {n} bytes at byte {self.pos} runs past the end")
+        self.pos += n
+        return self.mm[self.pos - n : self.pos]
 
-    def value(kind: int):
-        nonlocal pos
+    def value(self, kind: int):
         if kind in _FIXED:
-            return take(_FIXED[kind])
+            return self.take(_FIXED[kind])
         if kind == _STRING:
-            return raw_string()
+            return self.raw_string()
         if kind == _ARRAY:
-            item, n = take("<I"), count("array items")
-            if item in _FIXED:
-                size = struct.calcsize(_FIXED[item]) * n
-                if pos + size > len(mm):
-                    raise _Bad(f"an array of {n} items runs past the end")
-                if n <= 64:  # small arrays (per-layer head counts) are kept; vocabularies are not
-                    got = list(struct.unpack_from(f"<{n}{_FIXED[item][1]}", mm, pos))
-                    pos += size
-                    return got
-                pos += size
-                return n
-            if item == _STRING:
-                for _ in range(n):
-                    raw_string()
-                return n
-            raise _Bad(f"an array of type {item}")
+            return self._array(self.take("<I"), self.count("array items"))
         raise _Bad(f"a value of type {kind}")
 
+    def _array(self, item: int, n: int):
+        if item in _FIXED:
+            size = struct.calcsize(_FIXED[item]) * n
+            if self.pos + size > len(self.mm):
+                raise _Bad(f"an array of {n} items runs past the end")
+            got = list(struct.unpack_from(f"<{n}{_FIXED[item][1]}", self.mm, self.pos)) if n <= 64 else n
+            self.pos += size  # small arrays (per-layer head counts) are kept; vocabularies are not
+            return got
+        if item == _STRING:
+            for _ in range(n):
+                self.raw_string()
+            return n
+        raise _Bad(f"an array of type {item}")
+
+
+def _parse(mm) -> Header:
     if mm[:4] != b"GGUF":
         raise _Bad("it does not start with 'GGUF'")
-    pos = 4
-    version = take("<I")
+    r = _Reader(mm)
+    r.pos = 4
+    version = r.take("<I")
     if version < 2:
         raise _Bad(f"GGUF version {version}; llama.cpp reads versions 2 and 3")
-    n_tensors, n_kv = count("tensors"), count("key/value pairs")
+    n_tensors, n_kv = r.count("tensors"), r.count("key/value pairs")
     meta = {}
     for _ in range(n_kv):
-        key = raw_string().decode("utf-8", "replace")
-        meta[key] = value(take("<I"))
+        key = r.raw_string().decode("utf-8", "replace")
+        meta[key] = r.value(r.take("<I"))
     tensors = {}
     for _ in range(n_tensors):
-        name = raw_string().decode("utf-8", "replace")
-        dims = take("<I")
+        name = r.raw_string().decode("utf-8", "replace")
+        dims = r.take("<I")
         if dims > 8:
             raise _Bad(f"tensor {name!r} has {dims} dimensions")
-        tensors[name] = tuple(take("<Q") for _ in range(dims))
-        take("<I"), take("<Q")  # its type and offset
+        tensors[name] = tuple(r.take("<Q") for _ in range(dims))
+        r.take("<I"), r.take("<Q")  # its type and offset
     return Header(version, meta, tensors)
 
 
