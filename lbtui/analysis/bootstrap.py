@@ -147,13 +147,6 @@ def _by_gold(w: np.ndarray, gold: np.ndarray, x: np.ndarray, k: int, f: int) -> 
     return out.reshape(len(w), k, f, k).transpose(0, 2, 1, 3)
 
 
-def evaluate_draws(
-    rp: RunProbs, methods, test_idx: np.ndarray, bias_idx: np.ndarray
-) -> dict[str, dict[str, np.ndarray]]:
-    """Metrics of each method on each resample of drawn indices: {method: {key: (B,)}}."""
-    return evaluate_weights(rp, methods, _weights(test_idx, len(rp.test)), _weights(bias_idx, len(rp.bias)))
-
-
 def evaluate_weights(rp: RunProbs, methods, wt: np.ndarray, wb: np.ndarray) -> dict[str, dict[str, np.ndarray]]:
     """Metrics of each method on B resamples given as how often each test input (wt, (B, N))
     and bias input (wb, (B, M)) is drawn: {method: {key: (B,)}}.
