@@ -82,6 +82,41 @@ def test_resamples_are_seeded_and_batch_prior_is_reestimated():
     assert not np.array_equal(a["bc"]["accuracy"], f["bc"]["accuracy"])
 
 
+def test_a_resample_s_metrics_are_those_of_the_drawn_sets_computed_directly():
+    """Each resample is the drawn test and bias sets, calibrated as the method says (BC's
+    prior the mean of the drawn test set), scored by metrics.py's definitions."""
+    rp = bs.from_scores(_run_scores(4, k=4, n=30))
+    got = bs.resample(rp, METHODS, resamples=5, seed=3, stream=2)
+    ti = bs.draws(30, 30, resamples=5, seed=3, stream=4)
+    bi = bs.draws(32, 32, resamples=5, seed=3, stream=5)
+    for b in range(5):
+        test, gold, bias, bias_gold = rp.test[ti[b]], rp.test_gold[ti[b]], rp.bias[bi[b]], rp.bias_gold[bi[b]]
+        for m in METHODS:
+            c = Calibration.from_prior(test.mean(axis=0)) if m == "bc" else rp.calibrations[m]
+            pred = c(test).argmax(axis=1)
+            assert got[m]["accuracy"][b] == pytest.approx(M.accuracy(gold, pred), abs=1e-12), m
+            assert got[m]["macro_f1"][b] == pytest.approx(M.macro_f1(gold, pred), abs=1e-12), m
+            assert got[m]["rsd"][b] == pytest.approx(M.rsd(gold, pred), abs=1e-12), m
+            assert got[m]["bias_score"][b] == pytest.approx(M.bias_score(c(bias), bias_gold), abs=1e-12), m
+
+
+def test_runs_drawn_together_get_exactly_what_each_gets_alone():
+    """Runs of one test set share their resamples and are drawn in one batch; no number
+    moves by a bit for being batched."""
+    runs = [_run_scores(seed, k=3, n=40) for seed in (5, 6, 7)]
+    runs = [RunScores(**{**r.__dict__, "test_gold": runs[0].test_gold}) for r in runs]
+    rps = [bs.from_scores(r) for r in runs]
+    together = bs.point_and_resample_many(rps, METHODS, resamples=300, seed=1, stream=9)
+    for rp, (pt, sample) in zip(rps, together):
+        alone_pt, alone = bs.point_and_resample(rp, METHODS, resamples=300, seed=1, stream=9)
+        assert pt == alone_pt
+        for m in METHODS:
+            for key in (*bs.KEYS, bs.UNDEFINED):
+                assert np.array_equal(sample[m][key], alone[m][key]), (m, key)
+    with pytest.raises(ValueError, match="one test set"):
+        bs.point_and_resample_many([rps[0], bs.from_scores(_run_scores(8, k=3, n=40))], METHODS, resamples=3)
+
+
 def test_interval_covers_a_known_proportion():
     """Accuracy of 300 coin flips with p = 0.7: the percentile interval is close to the
     normal-approximation interval."""

@@ -53,8 +53,13 @@ def test_a_run_s_bootstrap_is_drawn_once_however_often_the_verdict_is_asked(fake
     ids = fake_audit.run(["reviews", "tickets"], limit=20)
     store = fake_audit.store
     drawn = []
-    real = bs.point_and_resample
-    monkeypatch.setattr(bs, "point_and_resample", lambda *a, **k: drawn.append(k.get("resamples")) or real(*a, **k))
+    real = bs.point_and_resample_many
+
+    def counted(rps, *a, **k):
+        drawn.extend([k.get("resamples")] * len(rps))  # one entry a run drawn
+        return real(rps, *a, **k)
+
+    monkeypatch.setattr(bs, "point_and_resample_many", counted)
     results = Results(store)
     first = verdict.build(results, ids[:1], resamples=50)
     both = verdict.build(results, ids, resamples=50)

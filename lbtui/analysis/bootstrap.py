@@ -54,12 +54,6 @@ def draws(n: int, size: int, *, resamples: int, seed: int, stream: int) -> np.nd
     return rng.integers(0, n, size=(resamples, size))
 
 
-def _calibrate(p: np.ndarray, prior: np.ndarray) -> np.ndarray:
-    """q = (p / p_hat) normalised; p (..., N, K), prior (..., K)."""
-    q = p / prior[..., None, :]
-    return q / q.sum(axis=-1, keepdims=True)
-
-
 def metrics_batch(
     y_true: np.ndarray,
     y_pred: np.ndarray,
@@ -91,29 +85,43 @@ def metrics_from_counts(
 ) -> dict[str, np.ndarray]:
     """Headline metrics from R resamples' confusion counts (R, K gold, K predicted), their
     bias sets' gold label counts (R, K) and per-gold-label sums of calibrated q (R, K, K);
-    n the test set's size (a number or (R,)). Sums over the K labels are whole-array adds,
-    one a label: numpy's own order for so few terms, without its loop a row."""
-    k = counts.shape[-1]
-    support = _sum(counts[:, :, j] for j in range(k))  # (R, K) gold counts
-    predicted = _sum(counts[:, g, :] for g in range(k))
-    tp = np.diagonal(counts, axis1=1, axis2=2)
-    present = support > 0
-    right = _sum(tp[:, j] for j in range(k))
-    n_present = _sum(present[:, j] for j in range(k))
+    n the test set's size (a number or (R,))."""
+    return metrics_labels_first(
+        np.moveaxis(np.asarray(counts, dtype=np.float64), 0, -1),
+        np.asarray(per_label_n, dtype=np.float64).T,
+        np.moveaxis(np.asarray(per_label_sum, dtype=np.float64), 0, -1),
+        n,
+    )
+
+
+def metrics_labels_first(c: np.ndarray, nb: np.ndarray, s: np.ndarray, n) -> dict[str, np.ndarray]:
+    """``metrics_from_counts`` over arrays laid out labels first: counts (K gold, K
+    predicted, R), the bias set's gold label counts (K, R) and its sums of q (K gold, K, R).
+    Every step is a whole-array operation over R numbers, and a sum over the K labels adds
+    them one label at a time (numpy's own order for so few terms)."""
+    k = c.shape[0]
+    support = [_sum(c[g, j] for j in range(k)) for g in range(k)]  # gold counts, a label each
+    predicted = [_sum(c[g, j] for g in range(k)) for j in range(k)]
+    tp = [c[j, j] for j in range(k)]
+    present = [x > 0 for x in support]
+    right = _sum(tp)
+    n_present = _sum(present)
     acc = right / n
-    denom = support + predicted
-    f1 = np.where(denom > 0, 2 * tp / np.where(denom > 0, denom, 1), 0.0)
-    macro = _sum((f1 * present)[:, j] for j in range(k)) / n_present
-    recall = np.where(present, tp / np.where(present, support, 1), 0.0)
-    mean_r = _sum(recall[:, j] for j in range(k)) / n_present
-    dev = ((recall - mean_r[:, None]) ** 2) * present
-    std_r = np.sqrt(_sum(dev[:, j] for j in range(k)) / n_present)
+    f1, recall = [], []
+    for j in range(k):
+        denom = support[j] + predicted[j]
+        f1.append(np.where(denom > 0, 2 * tp[j] / np.where(denom > 0, denom, 1), 0.0))
+        recall.append(np.where(present[j], tp[j] / np.where(present[j], support[j], 1), 0.0))
+    macro = _sum(f1[j] * present[j] for j in range(k)) / n_present
+    mean_r = _sum(recall) / n_present
+    std_r = np.sqrt(_sum(((recall[j] - mean_r) ** 2) * present[j] for j in range(k)) / n_present)
     rsd = np.where(acc > 0, std_r / np.where(acc > 0, acc, 1), 0.0)
     # BiasScore: label-balanced mean probability vector of the bias set, TV from uniform.
-    have = per_label_n > 0
-    means = per_label_sum / np.where(have, per_label_n, 1)[..., None]
-    bvec = _sum(means[:, g, :] * have[:, g, None] for g in range(k)) / _sum(have[:, g] for g in range(k))[:, None]
-    bias = 0.5 * _sum(np.abs(bvec[:, j] - 1.0 / k) for j in range(k))
+    have = nb > 0
+    count = np.where(have, nb, 1)
+    n_have = _sum(have[g] for g in range(k))
+    bvec = [_sum(s[g, j] / count[g] * have[g] for g in range(k)) / n_have for j in range(k)]
+    bias = 0.5 * _sum(np.abs(bvec[j] - 1.0 / k) for j in range(k))
     # RSD is degenerate where fewer answers are right than labels are present (accuracy 0
     # included, where the reference's rule makes it 0): counted, never read as unbiased.
     undefined = (right < n_present).astype(np.float64)
@@ -135,67 +143,105 @@ def _weights(idx: np.ndarray, n: int) -> np.ndarray:
     return np.bincount((np.arange(b)[:, None] * n + idx).ravel(), minlength=b * n).reshape(b, n).astype(np.float64)
 
 
-def _by_gold(w: np.ndarray, gold: np.ndarray, x: np.ndarray, k: int, f: int) -> np.ndarray:
-    """Per resample, gold label and method, the drawn inputs' sum of x: w (B, N) how often
-    each input is drawn, gold (N,), x (N, F*K) the F methods' rows side by side ->
-    (B, F, K gold, K). One product per gold label, over that label's inputs only."""
-    out = np.zeros((len(w), k, f * k))
+def _by_gold(dest: np.ndarray, cols: list[int], w: np.ndarray, gold: np.ndarray, x: np.ndarray) -> None:
+    """Per gold label, method column and resample, the drawn inputs' sum of x, written
+    into dest (K gold, K, columns, B): w (B, N) how often each input is drawn, gold (N,),
+    x (N, F*K) the F columns' rows side by side. One product per gold label, over that
+    label's inputs only (a label without inputs keeps dest's zeros)."""
+    k, f, b = dest.shape[1], len(cols), len(w)
     for g in range(k):
         mine = np.flatnonzero(gold == g)
         if len(mine):
-            out[:, g] = w[:, mine] @ x[mine]
-    return out.reshape(len(w), k, f, k).transpose(0, 2, 1, 3)
+            dest[g][:, cols] = (w[:, mine] @ x[mine]).reshape(b, f, k).transpose(2, 1, 0)
 
 
-def evaluate_weights(rp: RunProbs, methods, wt: np.ndarray, wb: np.ndarray) -> dict[str, dict[str, np.ndarray]]:
-    """Metrics of each method on B resamples given as how often each test input (wt, (B, N))
-    and bias input (wb, (B, M)) is drawn: {method: {key: (B,)}}.
+def _argmax_ratio(p: np.ndarray, prior: np.ndarray) -> np.ndarray:
+    """argmax over labels of p / prior (p (N, K), prior (B, K)) -> (B, N): the label BC
+    predicts under each resample's prior (normalising a row divides it by one positive
+    number, so it keeps the argmax). A pass a label over (B, N) instead of numpy's argmax
+    along a short last axis (a loop a row); strictly greater keeps the first of equal
+    maxima, as argmax does."""
+    best = p[:, 0][None, :] / prior[:, :1]
+    pred = np.zeros(best.shape, dtype=np.intp)
+    for j in range(1, p.shape[1]):
+        q = p[:, j][None, :] / prior[:, j : j + 1]
+        pred[q > best] = j
+        np.maximum(best, q, out=best)
+    return pred
+
+
+def _calibrated_sums(p: np.ndarray, gold: np.ndarray, prior: np.ndarray, w: np.ndarray, k: int) -> np.ndarray:
+    """Per resample and gold label, the drawn inputs' sum of q = (p / prior) normalised:
+    p (M, K), prior (B, K), w (B, M) how often each is drawn -> (K gold, K, B). With
+    z = sum_j p_j / prior_j (one product), q_j = p_j / (prior_j z), so a label's sum is
+    (1 / prior_j) times a product over that label's inputs; never the (B, M, K) array."""
+    inv = 1.0 / prior  # (B, K)
+    scaled = w / (inv @ p.T)  # (B, M): how often drawn, over z
+    out = np.zeros((k, k, len(w)))  # labels first: (K gold, K, B)
+    for g in range(k):
+        mine = np.flatnonzero(gold == g)
+        if len(mine):
+            out[g] = ((scaled[:, mine] @ p[mine]) * inv).T
+    return out
+
+
+def evaluate_many(
+    rps: list[RunProbs], methods, wt: np.ndarray, wb: np.ndarray
+) -> list[dict[str, dict[str, np.ndarray]]]:
+    """Metrics of each method on B resamples, given as how often each test input (wt,
+    (B, N)) and bias input (wb, (B, M)) is drawn, of runs that share their resamples (one
+    label count, one test set's gold labels, bias sets of one size), in one pass: per run
+    {method: {key: (B,)}}.
 
     Every input is calibrated once, never once per draw: a calibration that stays fixed
     across resamples (a prior from inputs that are not resampled, a fitted map) is applied
     to the inputs as they are, and each resample's confusion counts and per-label sums are
-    its inputs' weighted by how often each was drawn, every such method in one matrix
-    product a gold label (integer counts, so exact). One re-estimated on each resample
-    (BC) gets a prior a resample and is applied to each input under each prior."""
-    k, b = rp.k, len(wt)
-    gold_b = np.eye(k)[rp.bias_gold]  # (M, K)
-    names, counts, label_sums, fixed, preds, probs = [], [], [], [], [], []
-    for meth in methods:
-        c = rp.calibrations.get(meth)
-        if c is None:
-            continue
-        refit = REGISTRY[meth].resample if rp.reestimate else None
-        if refit is None:
-            fixed.append(meth)
-            preds.append(np.eye(k)[c(rp.test).argmax(axis=-1)])  # (N, K) one-hot
-            probs.append(c(rp.bias))  # (M, K)
-            continue
-        prior = refit(rp.test, wt)  # (B, K)
-        # argmax of p / prior: normalising each row divides it by one positive number
-        pred = (rp.test[None] / prior[:, None, :]).argmax(axis=-1)  # (B, N)
-        cell = (np.arange(b)[:, None] * k + rp.test_gold) * k + pred
-        names.append(meth)
-        counts.append(np.bincount(cell.ravel(), weights=wt.ravel(), minlength=b * k * k).reshape(b, 1, k, k))
-        drawn_q = wb[:, :, None] * _calibrate(rp.bias, prior)  # (B, M, K)
-        label_sums.append(np.stack([drawn_q[:, rp.bias_gold == g].sum(axis=1) for g in range(k)], axis=1)[:, None])
-    if fixed:
-        names += fixed
-        counts.append(_by_gold(wt, rp.test_gold, np.concatenate(preds, axis=1), k, len(fixed)))
-        label_sums.append(_by_gold(wb, rp.bias_gold, np.concatenate(probs, axis=1), k, len(fixed)))
-    if not names:
-        return {}
-    # Every method's metrics in one pass over (B x methods) confusion matrices.
-    f = len(names)
-    per_label_n = np.repeat(wb @ gold_b, f, axis=0)  # (B * F, K)
-    size = np.repeat(wt.sum(axis=1), f)  # each the test set's size
-    got = metrics_from_counts(
-        np.concatenate(counts, axis=1).reshape(b * f, k, k),
-        per_label_n,
-        np.concatenate(label_sums, axis=1).reshape(b * f, k, k),
-        size,
+    its inputs' weighted by how often each was drawn: every such method of every run in
+    one matrix product a gold label for the test set (integer counts, so exact), and one
+    a run for its bias set. One re-estimated on each resample (BC) gets a prior a resample.
+    Batching runs changes no number: each (resample, run, method) is computed as alone."""
+    k, b = rps[0].k, len(wt)
+    gold = rps[0].test_gold
+    if any(rp.k != k or not np.array_equal(rp.test_gold, gold) for rp in rps):
+        raise ValueError("evaluate_many: runs of one label count and one test set only")
+    order = [(i, m) for i, rp in enumerate(rps) for m in methods if rp.calibrations.get(m) is not None]
+    out: list[dict] = [{} for _ in rps]
+    if not order:
+        return out
+    # Labels first, a column a (run, method), a resample last: (K, K, F, B).
+    f = len(order)
+    counts, sums, label_n = np.zeros((k, k, f, b)), np.zeros((k, k, f, b)), np.empty((k, f, b))
+    fixed_cols, fixed_preds = [], []  # test counts of every run's fixed methods, done together
+    col = 0
+    for i, rp in enumerate(rps):
+        n_bias = (wb @ np.eye(k)[rp.bias_gold]).T  # (K, B) its bias set's gold label counts
+        mine, probs = [], []
+        while col < f and order[col][0] == i:
+            c, meth = rp.calibrations[order[col][1]], order[col][1]
+            label_n[:, col] = n_bias
+            refit = REGISTRY[meth].resample if rp.reestimate else None
+            if refit is None:
+                mine.append(col)
+                fixed_preds.append(np.eye(k)[c(rp.test).argmax(axis=-1)])  # (N, K) one-hot
+                probs.append(c(rp.bias))  # (M, K)
+            else:
+                prior = refit(rp.test, wt)  # (B, K)
+                cell = (gold[None, :] * k + _argmax_ratio(rp.test, prior)) * b + np.arange(b)[:, None]
+                counts[:, :, col] = np.bincount(cell.ravel(), weights=wt.ravel(), minlength=k * k * b).reshape(k, k, b)
+                sums[:, :, col] = _calibrated_sums(rp.bias, rp.bias_gold, prior, wb, k)
+            col += 1
+        if mine:
+            _by_gold(sums, mine, wb, rp.bias_gold, np.concatenate(probs, axis=1))
+        fixed_cols += mine
+    if fixed_cols:
+        _by_gold(counts, fixed_cols, wt, gold, np.concatenate(fixed_preds, axis=1))
+    # Every (run, method)'s metrics in one pass over (columns x B) confusion matrices.
+    got = metrics_labels_first(
+        counts.reshape(k, k, f * b), label_n.reshape(k, f * b), sums.reshape(k, k, f * b), np.tile(wt.sum(axis=1), f)
     )
-    by = {meth: {key: v.reshape(b, f)[:, j] for key, v in got.items()} for j, meth in enumerate(names)}
-    return {meth: by[meth] for meth in methods if meth in by}
+    for col, (i, meth) in enumerate(order):
+        out[i][meth] = {key: v.reshape(f, b)[col] for key, v in got.items()}
+    return out
 
 
 def point(rp: RunProbs, methods) -> dict[str, dict[str, float]]:
@@ -212,15 +258,27 @@ def resample(rp: RunProbs, methods, *, resamples: int = RESAMPLES, seed: int = 0
 def point_and_resample(rp: RunProbs, methods, *, resamples: int = RESAMPLES, seed: int = 0, stream: int = 0):
     """``point`` and ``resample`` in one pass: the data as it is is one more resample (every
     input drawn once), so each calibration is applied to the inputs once for both."""
-    n, m = len(rp.test), len(rp.bias)
+    return point_and_resample_many([rp], methods, resamples=resamples, seed=seed, stream=stream)[0]
+
+
+def point_and_resample_many(
+    rps: list[RunProbs], methods, *, resamples: int = RESAMPLES, seed: int = 0, stream: int = 0
+):
+    """``point_and_resample`` of runs that share their resamples (see ``evaluate_many``):
+    the same draws, made once; per run (point values, resamples)."""
+    n, m = len(rps[0].test), len(rps[0].bias)
+    if any(len(rp.test) != n or len(rp.bias) != m for rp in rps):
+        raise ValueError("point_and_resample_many: runs of one test and bias set size only")
     wt, wb = np.ones((1, n)), np.ones((1, m))
     if resamples:
         ti = draws(n, n, resamples=resamples, seed=seed, stream=2 * stream)
         bi = draws(m, m, resamples=resamples, seed=seed, stream=2 * stream + 1)
         wt, wb = np.concatenate([wt, _weights(ti, n)]), np.concatenate([wb, _weights(bi, m)])
-    got = evaluate_weights(rp, methods, wt, wb)
-    pt = {meth: {key: float(v[0]) for key, v in d.items()} for meth, d in got.items()}
-    return pt, {meth: {key: v[1:] for key, v in d.items()} for meth, d in got.items()}
+    out = []
+    for got in evaluate_many(rps, methods, wt, wb):
+        pt = {meth: {key: float(v[0]) for key, v in d.items()} for meth, d in got.items()}
+        out.append((pt, {meth: {key: v[1:] for key, v in d.items()} for meth, d in got.items()}))
+    return out
 
 
 def interval(samples: np.ndarray, level: float = LEVEL, keep: np.ndarray | None = None) -> tuple[float, float]:

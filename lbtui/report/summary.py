@@ -119,6 +119,7 @@ def summarize(
     if against not in METHODS:
         raise UserError("--against", f"unknown method {against!r} ({', '.join(METHODS)})")
     groups = _groups(runs)
+    results.draw_all([r["id"] for r in runs], resamples=resamples, seed=seed, methods=tuple(methods))
     values: dict[tuple, tuple[dict, dict, int]] = {}
     per_run: dict[int, dict] = {}  # run id -> {method: {key: value}}
     info: dict[tuple, dict] = {}  # per group: baselines, the selection data, marks
