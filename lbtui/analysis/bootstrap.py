@@ -13,7 +13,7 @@ the data as it is, with the same code, so intervals and point estimates agree.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -38,6 +38,22 @@ class RunProbs:
     bias_gold: np.ndarray
     calibrations: dict[str, Calibration]  # each method's calibration fitted on the data as it is
     reestimate: bool = True  # re-estimate on each resample where the method says how (BC)
+    # (method, "test" or "bias") -> that set calibrated as fitted: applied once, however
+    # often it is asked for (draws and the selection on the bias set share them)
+    applied: dict = field(default_factory=dict, compare=False, repr=False)
+
+    def calibrated(self, method: str, which: str) -> np.ndarray:
+        """The test or bias set under ``method``'s calibration as fitted."""
+        key = (method, which)
+        if key not in self.applied:
+            self.applied[key] = self.calibrations[method](self.test if which == "test" else self.bias)
+        return self.applied[key]
+
+    def on_bias(self) -> "RunProbs":
+        """The bias set as both sets, each calibration as fitted (BC's prior is the test
+        set's): what a recommendation is chosen on (analysis.choice)."""
+        applied = {(m, w): self.calibrated(m, "bias") for m in self.calibrations for w in ("test", "bias")}
+        return RunProbs(self.k, self.bias, self.bias_gold, self.bias, self.bias_gold, self.calibrations, False, applied)
 
 
 def from_scores(rs) -> RunProbs:
@@ -217,13 +233,13 @@ def evaluate_many(
         n_bias = (wb @ np.eye(k)[rp.bias_gold]).T  # (K, B) its bias set's gold label counts
         mine, probs = [], []
         while col < f and order[col][0] == i:
-            c, meth = rp.calibrations[order[col][1]], order[col][1]
+            meth = order[col][1]
             label_n[:, col] = n_bias
             refit = REGISTRY[meth].resample if rp.reestimate else None
             if refit is None:
                 mine.append(col)
-                fixed_preds.append(np.eye(k)[c(rp.test).argmax(axis=-1)])  # (N, K) one-hot
-                probs.append(c(rp.bias))  # (M, K)
+                fixed_preds.append(np.eye(k)[rp.calibrated(meth, "test").argmax(axis=-1)])  # (N, K) one-hot
+                probs.append(rp.calibrated(meth, "bias"))  # (M, K)
             else:
                 prior = refit(rp.test, wt)  # (B, K)
                 cell = (gold[None, :] * k + _argmax_ratio(rp.test, prior)) * b + np.arange(b)[:, None]

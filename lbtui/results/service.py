@@ -115,11 +115,8 @@ class Results:
         from the test set): what a recommendation is chosen on (analysis.choice)."""
 
         def make():
-            rs, calibrations = self.scores(run_id), self.report(run_id).calibrations
-            pb, gold = softmax(rs.bias), np.asarray(rs.bias_gold)
-            # The bias set as both sets, each calibration as fitted (BC's prior is the test set's).
-            got = bs.point(bs.RunProbs(rs.k, pb, gold, pb, gold, calibrations, reestimate=False), list(calibrations))
-            return {m: {"macro_f1": v["macro_f1"], "bias_score": v["bias_score"]} for m, v in got.items()}
+            rp = self.probs(run_id).on_bias()
+            return _selection(bs.point(rp, METHODS))
 
         return self._cached("selection", run_id, (), make) if len(self.scores(run_id).bias) else {}
 
@@ -181,23 +178,35 @@ class Results:
         the same numbers as one at a time, without a pass of array work a run."""
         options = lambda stream: (resamples, seed, stream, tuple(methods))  # noqa: E731
         batches: dict[tuple, list[tuple[int, bs.RunProbs]]] = {}
+        chosen_on: dict[tuple, list[tuple[int, bs.RunProbs]]] = {}  # the selections not yet made
         for run_id in run_ids:
             stream = draw_stream(self.run(run_id))
             with self._lock:
                 if _key("draws", run_id, options(stream)) in self._cache:
                     continue
+                selected = _key("selection", run_id, ()) in self._cache
             rp = self.probs(run_id)
             share = (stream, rp.k, len(rp.test), len(rp.bias), np.asarray(rp.test_gold).tobytes())
             batches.setdefault(share, []).append((run_id, rp))
+            if not selected and len(rp.bias):
+                on = rp.on_bias()  # shares rp's calibrated bias set
+                chosen_on.setdefault((rp.k, len(on.test), on.test_gold.tobytes()), []).append((run_id, on))
         for (stream, *_), members in batches.items():
-            for at in range(0, len(members), BATCH):
-                part = members[at : at + BATCH]
-                got = bs.point_and_resample_many(
-                    [rp for _, rp in part], methods, resamples=resamples, seed=seed, stream=stream
-                )
-                with self._lock:
-                    for (run_id, rp), (pt, sample) in zip(part, got):
-                        self._cache.setdefault(_key("draws", run_id, options(stream)), (pt, sample, len(rp.test)))
+            self._put_all("draws", members, options(stream), methods, resamples, seed, stream)
+        for members in chosen_on.values():
+            self._put_all("selection", members, (), METHODS, 0, 0, 0)
+
+    def _put_all(self, what, members, options, methods, resamples, seed, stream) -> None:
+        """Draw ``members`` (runs that share their resamples) in batches and keep each
+        run's draws, or its selection (its point values on the bias set)."""
+        for at in range(0, len(members), BATCH):
+            part = members[at : at + BATCH]
+            rps = [rp for _, rp in part]
+            got = bs.point_and_resample_many(rps, methods, resamples=resamples, seed=seed, stream=stream)
+            with self._lock:
+                for (run_id, rp), (pt, sample) in zip(part, got):
+                    value = (pt, sample, len(rp.test)) if what == "draws" else _selection(pt)
+                    self._cache.setdefault(_key(what, run_id, options), value)
 
     def intervals(self, run_id: int, method: str, *, resamples: int = bs.RESAMPLES, seed: int = 0) -> dict:
         """One run and method's headline metrics with their 95% intervals, as `lbtui report
@@ -212,6 +221,11 @@ class Results:
 
 
 BATCH = 16  # runs drawn together at most: their arrays are (resamples, runs x methods, K, K)
+
+
+def _selection(point: dict) -> dict[str, dict[str, float]]:
+    """What a recommendation is chosen on, of each method's point values on the bias set."""
+    return {m: {"macro_f1": v["macro_f1"], "bias_score": v["bias_score"]} for m, v in point.items()}
 
 
 def _key(what: str, run_id: int, options: tuple) -> tuple:
