@@ -117,6 +117,24 @@ def test_runs_drawn_together_get_exactly_what_each_gets_alone():
         bs.point_and_resample_many([rps[0], bs.from_scores(_run_scores(8, k=3, n=40))], METHODS, resamples=3)
 
 
+def test_intervals_and_two_level_resamples_taken_together_are_those_taken_one_by_one():
+    """The report takes a group's intervals in one percentile call and resamples all its
+    methods and metrics in one two-level pass: the same numbers as one at a time."""
+    rng = np.random.default_rng(2)
+    samples = [rng.random(1000) for _ in range(6)]
+    keeps = [None, rng.random(1000) > 0.3, None, None, np.zeros(1000, bool), None]
+    want = [bs.interval(x, keep=k) for x, k in zip(samples, keeps)]
+    np.testing.assert_array_equal(bs.intervals(samples, keeps), want)  # NaN where nothing is kept
+    assert np.isnan(want[4]).all() and not np.isnan(want[1]).any()
+    runs = rng.random((4, 3, 5, 1000))  # methods, metrics, runs, resamples
+    together = bs.two_level(runs, seed=1, stream=2)
+    assert together.shape == (4, 3, 1000)
+    for i in range(4):
+        for j in range(3):
+            assert np.array_equal(together[i, j], bs.two_level(list(runs[i, j]), seed=1, stream=2))
+    assert np.array_equal(bs.two_level(runs[:, :, :1], seed=1, stream=2), runs[:, :, 0])
+
+
 def test_interval_covers_a_known_proportion():
     """Accuracy of 300 coin flips with p = 0.7: the percentile interval is close to the
     normal-approximation interval."""

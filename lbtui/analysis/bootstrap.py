@@ -307,15 +307,31 @@ def interval(samples: np.ndarray, level: float = LEVEL, keep: np.ndarray | None 
     return float(lo), float(hi)
 
 
-def two_level(samples: list[np.ndarray], *, seed: int, stream: int) -> np.ndarray:
+def intervals(samples: list[np.ndarray], keeps: list[np.ndarray | None], level: float = LEVEL) -> list[tuple]:
+    """``interval`` of each samples and keep, those that keep every resample in one call
+    (percentiles along an axis are each row's own: the same numbers)."""
+    out: list[tuple] = [None] * len(samples)  # type: ignore[list-item]
+    whole = [i for i, keep in enumerate(keeps) if keep is None]
+    if whole:
+        lo, hi = np.percentile(np.stack([samples[i] for i in whole]), [50 * (1 - level), 50 * (1 + level)], axis=1)
+        for j, i in enumerate(whole):
+            out[i] = (float(lo[j]), float(hi[j]))
+    for i, keep in enumerate(keeps):
+        if keep is not None:
+            out[i] = interval(samples[i], level, keep)
+    return out
+
+
+def two_level(samples, *, seed: int, stream: int) -> np.ndarray:
     """A group's resamples over its runs (seeds and orderings) and, within each, their
-    examples: resample b draws len(samples) runs with replacement and averages their own
+    examples: resample b draws the group's runs with replacement and averages their own
     resample b (runs of one task share their test draws). One run: its resamples as they
     are. The draws depend only on (seed, stream, runs), so every method and metric of a
-    group is resampled the same way and differences stay paired. (M, B) -> (B,)."""
-    s = np.stack([np.asarray(x, dtype=np.float64) for x in samples])
-    m, b = s.shape
+    group is resampled the same way and differences stay paired. (..., runs, B) -> (..., B):
+    any leading axes (methods, metrics) are resampled alike in one pass."""
+    s = np.asarray(samples, dtype=np.float64)
+    m, b = s.shape[-2:]
     if m == 1:
-        return s[0]
+        return s[..., 0, :]
     pick = np.random.default_rng([seed, stream, m, 2]).integers(0, m, size=(b, m))
-    return s[pick, np.arange(b)[:, None]].mean(axis=1)
+    return s[..., pick, np.arange(b)[:, None]].mean(axis=-1)

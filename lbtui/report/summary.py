@@ -202,13 +202,12 @@ def _two_level_of(samples: list[dict], seed: int, stream: int) -> dict:
     """{method: {key: (B,)}} of a group: two-level resamples of the methods every run has
     (and the share of runs whose RSD is undefined on each resample)."""
     common = [m for m in samples[0] if all(m in s for s in samples[1:])] if samples else []
-    return {
-        m: {
-            key: bs.two_level([s[m][key] for s in samples], seed=seed, stream=stream)
-            for key in (*bs.KEYS, bs.UNDEFINED)
-        }
-        for m in common
-    }
+    keys = (*bs.KEYS, bs.UNDEFINED)
+    if not common:
+        return {}
+    # (methods, keys, runs, B), resampled in one pass
+    got = bs.two_level([[[s[m][key] for s in samples] for key in keys] for m in common], seed=seed, stream=stream)
+    return {m: {key: got[i, j] for j, key in enumerate(keys)} for i, m in enumerate(common)}
 
 
 def _confusions(results: Results, members: list[dict]) -> dict[str, np.ndarray]:
@@ -314,48 +313,57 @@ def _rows(key: tuple, v: tuple, members: list[dict], methods, per_run: dict[int,
         len([r for r in members if r["seed"] == s and r["task_name"] == t])
         for s, t in {(r["seed"], r["task_name"]) for r in members}
     )
-    out = []
+    asked = []  # (method, metric, samples, keep, differences, their keep)
     for m in methods:
         if m not in pt:
             continue
         for metric in bs.KEYS:
-            keep = None
-            degenerate, undefined = False, math.nan
+            keep = both = None
             if metric == "rsd":  # degenerate resamples are counted, never read as unbiased
                 keep = sm[m][bs.UNDEFINED] == 0
-                degenerate, undefined = bool(pt[m][bs.UNDEFINED] > 0), float(1 - keep.mean())
-            lo, hi = bs.interval(sm[m][metric], keep=keep)
-            diff = dlo = dhi = None
-            if m != against and against in pt:
-                both = None if keep is None else keep & (sm[against][bs.UNDEFINED] == 0)
-                diff = float(pt[m][metric] - pt[against][metric])
-                dlo, dhi = bs.interval(sm[m][metric] - sm[against][metric], keep=both)
-            sp = _spread(members, per_run, m, metric)
-            out.append(
-                Row(
-                    model,
-                    task,
-                    shots,
-                    scoring,
-                    m,
-                    metric,
-                    float(pt[m][metric]),
-                    lo,
-                    hi,
-                    diff,
-                    dlo,
-                    dhi,
-                    seeds,
-                    n_test,
-                    tuple(sorted(r["id"] for r in members)),
-                    orders,
-                    sp.min if sp.n > 1 else math.nan,
-                    sp.max if sp.n > 1 else math.nan,
-                    sp.std,
-                    degenerate,
-                    undefined,
-                )
+                both = keep & (sm[against][bs.UNDEFINED] == 0) if against in pt else None
+            paired = m != against and against in pt
+            asked.append(
+                (m, metric, sm[m][metric], keep, sm[m][metric] - sm[against][metric] if paired else None, both)
             )
+    got = iter(
+        bs.intervals(
+            [x for a in asked for x in ((a[2], a[4]) if a[4] is not None else (a[2],))],
+            [x for a in asked for x in ((a[3], a[5]) if a[4] is not None else (a[3],))],
+        )
+    )
+    out = []
+    for m, metric, _, keep, paired, _ in asked:
+        (lo, hi), (dlo, dhi) = next(got), (next(got) if paired is not None else (None, None))
+        diff = float(pt[m][metric] - pt[against][metric]) if paired is not None else None
+        degenerate = bool(pt[m][bs.UNDEFINED] > 0) if keep is not None else False
+        undefined = float(1 - keep.mean()) if keep is not None else math.nan
+        sp = _spread(members, per_run, m, metric)
+        out.append(
+            Row(
+                model,
+                task,
+                shots,
+                scoring,
+                m,
+                metric,
+                float(pt[m][metric]),
+                lo,
+                hi,
+                diff,
+                dlo,
+                dhi,
+                seeds,
+                n_test,
+                tuple(sorted(r["id"] for r in members)),
+                orders,
+                sp.min if sp.n > 1 else math.nan,
+                sp.max if sp.n > 1 else math.nan,
+                sp.std,
+                degenerate,
+                undefined,
+            )
+        )
     return out
 
 
