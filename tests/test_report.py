@@ -135,6 +135,32 @@ def test_intervals_and_two_level_resamples_taken_together_are_those_taken_one_by
     assert np.array_equal(bs.two_level(runs[:, :, :1], seed=1, stream=2), runs[:, :, 0])
 
 
+@settings(max_examples=200, deadline=None)
+@given(seed=st.integers(0, 10_000), k=st.integers(2, 6), n=st.integers(1, 80), b=st.integers(1, 40))
+def test_bc_predictions_are_numpy_s_argmax_of_p_over_each_prior(seed, k, n, b):
+    """BC's predictions under each resample's prior, with inputs settled under every prior
+    taken without a quotient a resample: exactly argmax(p / prior), ties (first label),
+    zero probabilities and one prior for all resamples included."""
+    rng = np.random.default_rng(seed)
+    p = rng.dirichlet(np.ones(k) * rng.choice([0.1, 1.0, 10.0]), n)
+    if seed % 3 == 0:
+        p[rng.random(p.shape) < 0.2] = 0.0
+    if seed % 4 == 0:
+        p[:, 1] = p[:, 0]
+    prior = rng.dirichlet(np.ones(k) * rng.choice([5.0, 50.0, 1e6]), b)
+    if seed % 5 == 0:
+        prior[:] = prior[0]
+    assert np.array_equal(bs._argmax_ratio(p, prior), (p[None] / prior[:, None, :]).argmax(axis=-1))
+
+
+def test_an_input_whose_label_changes_by_a_hair_between_priors_is_not_taken_as_settled():
+    """Under one prior label 0 wins, under the other label 1, each by 2e-11 relative:
+    inside the settling margin, so each resample's quotient decides."""
+    p = np.array([[0.5, 0.5], [0.9, 0.1]])
+    prior = np.array([[0.5, 0.5 + 1e-11], [0.5 + 1e-11, 0.5]])
+    assert bs._argmax_ratio(p, prior).tolist() == [[0, 0], [1, 0]]
+
+
 def test_interval_covers_a_known_proportion():
     """Accuracy of 300 coin flips with p = 0.7: the percentile interval is close to the
     normal-approximation interval."""

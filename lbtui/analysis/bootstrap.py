@@ -25,6 +25,7 @@ KEYS = HEADLINE  # every registered metric; metrics_from_counts computes each (a
 UNDEFINED = "rsd_undefined"  # metrics_from_counts's flag (1.0) where RSD is degenerate on a resample
 RESAMPLES = 1000
 LEVEL = 0.95
+SETTLED = 1e-9  # relative margin by which an input's label wins under every resample's prior
 
 
 @dataclass(frozen=True)
@@ -174,14 +175,38 @@ def _by_gold(dest: np.ndarray, cols: list[int], w: np.ndarray, gold: np.ndarray,
 def _argmax_ratio(p: np.ndarray, prior: np.ndarray) -> np.ndarray:
     """argmax over labels of p / prior (p (N, K), prior (B, K)) -> (B, N): the label BC
     predicts under each resample's prior (normalising a row divides it by one positive
-    number, so it keeps the argmax). A pass a label over (B, N) instead of numpy's argmax
-    along a short last axis (a loop a row); strictly greater keeps the first of equal
-    maxima, as argmax does."""
+    number, so it keeps the argmax).
+
+    Most inputs are settled: their label wins under every resample's prior, because even
+    its least p / prior over the resamples beats every other label's most by a margin
+    (1e-9, far above the quotients' rounding), so the exact quotients, and their rounded
+    values, put it first each time. Only the others are computed a resample at a time."""
+    n = len(p)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        floor = p / prior.max(axis=0)  # each label's least p / prior over the resamples
+        ceil = p / prior.min(axis=0)  # and its most
+    top = floor.argmax(axis=1)
+    rivals = ceil.copy()
+    rivals[np.arange(n), top] = -np.inf
+    settled = floor[np.arange(n), top] > rivals.max(axis=1) * (1 + SETTLED)
+    pred = np.repeat(top[None, :], len(prior), axis=0)
+    unsettled = np.flatnonzero(~settled)
+    if len(unsettled):
+        pred[:, unsettled] = _argmax_each(p[unsettled], prior)
+    return pred
+
+
+def _argmax_each(p: np.ndarray, prior: np.ndarray) -> np.ndarray:
+    """argmax over labels of p / prior for every (resample, input): a pass a label over
+    (B, N) instead of numpy's argmax along a short last axis (a loop a row); strictly
+    greater keeps the first of equal maxima, as argmax does."""
     best = p[:, 0][None, :] / prior[:, :1]
     pred = np.zeros(best.shape, dtype=np.intp)
+    q, better = np.empty_like(best), np.empty(best.shape, dtype=bool)
     for j in range(1, p.shape[1]):
-        q = p[:, j][None, :] / prior[:, j : j + 1]
-        pred[q > best] = j
+        np.divide(p[:, j][None, :], prior[:, j : j + 1], out=q)
+        np.greater(q, best, out=better)
+        np.putmask(pred, better, j)
         np.maximum(best, q, out=best)
     return pred
 
