@@ -442,6 +442,31 @@ def test_a_damaged_score_row_is_exit_4_naming_the_run_and_row(tmp_path, fake_mod
     assert f"run {run}" in line and "test row 2" in line and "Traceback" not in line
 
 
+def test_two_damaged_score_rows_that_would_parse_as_two_arrays_together_are_refused(
+    tmp_path, fake_model, fake_factory, capsys
+):
+    """Rows are parsed joined for speed: row 2 ends inside a second array that row 3 closes,
+    so the joined text holds the right number of arrays of the right length; still refused,
+    naming row 2."""
+    from lbtui.store import Store
+
+    db, run = _done_store(tmp_path, fake_model, fake_factory, capsys)
+    store = Store(db)
+    k = len(store.run(run)["labels"])
+    store.close()
+    rest = ", ".join(["-1.0"] * (k - 1))
+    _edit(
+        db,
+        "UPDATE scores SET scores = ? WHERE run_id = ? AND \"set\" = 'test' AND idx = 2",
+        f"[{rest}, -1.0], [{rest}",
+        run,
+    )
+    _edit(db, "UPDATE scores SET scores = ? WHERE run_id = ? AND \"set\" = 'test' AND idx = 3", "-0.5]", run)
+    assert main(["report", "--resamples", "20", "--db", str(db)]) == 4
+    line = one_line(capsys)
+    assert f"run {run}" in line and "test row 2" in line and "Traceback" not in line
+
+
 @pytest.mark.parametrize("gold", [7, -3])
 def test_a_gold_label_out_of_range_is_exit_4(tmp_path, fake_model, fake_factory, capsys, gold):
     db, run = _done_store(tmp_path, fake_model, fake_factory, capsys)

@@ -353,7 +353,7 @@ class Store:
         if not rows:
             return np.zeros((0, k))
         try:
-            scores = np.array([json.loads(r[col]) for r in rows], dtype=np.float64).reshape(len(rows), -1)
+            scores = np.array(_parse_rows([r[col] for r in rows]), dtype=np.float64).reshape(len(rows), -1)
             if scores.shape == (len(rows), k) and np.isfinite(scores).all() and (scores <= 0).all():
                 return scores
         except (TypeError, ValueError):
@@ -415,3 +415,14 @@ class Store:
             self._checked_gold(run_id, r["set"], [cells], k, col=1)
             self._checked_scores(run_id, r["set"], [cells], k, col=2)
         return rows
+
+
+def _parse_rows(texts: list) -> list:
+    """Stored score rows (each a JSON array) parsed in one call: joined, once each row is
+    seen to be exactly one bracketed array (it opens and closes one, and the rows hold no
+    other bracket), so a damaged row can never pair with its neighbour into two arrays
+    that pass; anything else is parsed row by row (and a bad row is named)."""
+    joined = ",".join(texts)
+    if joined.count("[") == joined.count("]") == len(texts) and all(t[:1] == "[" and t[-1:] == "]" for t in texts):
+        return json.loads("[" + joined + "]")
+    return [json.loads(t) for t in texts]
