@@ -21,8 +21,8 @@ from .calibrations import REGISTRY, Calibration
 from .metrics import HEADLINE, softmax
 
 
-KEYS = HEADLINE  # every registered metric; metrics_from_counts computes each (a test holds them equal)
-UNDEFINED = "rsd_undefined"  # metrics_from_counts's flag (1.0) where RSD is degenerate on a resample
+KEYS = HEADLINE  # every registered metric; metrics_labels_first computes each (a test holds them equal)
+UNDEFINED = "rsd_undefined"  # metrics_labels_first's flag (1.0) where RSD is degenerate on a resample
 RESAMPLES = 1000
 LEVEL = 0.95
 SETTLED = 1e-9  # relative margin by which an input's label wins under every resample's prior
@@ -84,38 +84,25 @@ def metrics_batch(
     method and run, and f1_score's input checks alone cost about a millisecond a call;
     this computes all of them in a few array passes."""
     b, n = y_true.shape
-    # Confusion counts of every resample at once: one bincount over (resample, gold, predicted).
-    cell = (np.arange(b)[:, None] * k + y_true) * k + y_pred
-    counts = np.bincount(cell.ravel(), minlength=b * k * k).reshape(b, k, k).astype(np.float64)
+    # Labels first, a resample last: one bincount over (gold, predicted, resample).
+    cell = (y_true * k + y_pred) * b + np.arange(b)[:, None]
+    counts = np.bincount(cell.ravel(), minlength=k * k * b).reshape(k, k, b).astype(np.float64)
     # Label-balanced bias vector: each resample's per-gold-label sums of q, one weighted
     # bincount a label.
-    gcell = (np.arange(b)[:, None] * k + bias_gold).ravel()
-    per_label_n = np.bincount(gcell, minlength=b * k).reshape(b, k).astype(np.float64)  # (B, K gold)
+    gcell = (bias_gold * b + np.arange(b)[:, None]).ravel()
+    per_label_n = np.bincount(gcell, minlength=k * b).reshape(k, b).astype(np.float64)  # (K gold, B)
     per_label_sum = np.stack(
-        [np.bincount(gcell, weights=bias_q[..., j].ravel(), minlength=b * k) for j in range(k)], axis=-1
-    ).reshape(b, k, k)  # (B, K gold, K)
-    return metrics_from_counts(counts, per_label_n, per_label_sum, n)
-
-
-def metrics_from_counts(
-    counts: np.ndarray, per_label_n: np.ndarray, per_label_sum: np.ndarray, n
-) -> dict[str, np.ndarray]:
-    """Headline metrics from R resamples' confusion counts (R, K gold, K predicted), their
-    bias sets' gold label counts (R, K) and per-gold-label sums of calibrated q (R, K, K);
-    n the test set's size (a number or (R,))."""
-    return metrics_labels_first(
-        np.moveaxis(np.asarray(counts, dtype=np.float64), 0, -1),
-        np.asarray(per_label_n, dtype=np.float64).T,
-        np.moveaxis(np.asarray(per_label_sum, dtype=np.float64), 0, -1),
-        n,
-    )
+        [np.bincount(gcell, weights=bias_q[..., j].ravel(), minlength=k * b).reshape(k, b) for j in range(k)], axis=1
+    )  # (K gold, K, B)
+    return metrics_labels_first(counts, per_label_n, per_label_sum, n)
 
 
 def metrics_labels_first(c: np.ndarray, nb: np.ndarray, s: np.ndarray, n) -> dict[str, np.ndarray]:
-    """``metrics_from_counts`` over arrays laid out labels first: counts (K gold, K
-    predicted, R), the bias set's gold label counts (K, R) and its sums of q (K gold, K, R).
-    Every step is a whole-array operation over R numbers, and a sum over the K labels adds
-    them one label at a time (numpy's own order for so few terms)."""
+    """Headline metrics of R resamples from their confusion counts (K gold, K predicted,
+    R), their bias sets' gold label counts (K, R) and per-gold-label sums of calibrated q
+    (K gold, K, R); n the test set's size (a number or (R,)). Laid out labels first, every
+    step is a whole-array operation over R numbers, and a sum over the K labels adds them
+    one label at a time (numpy's own order for so few terms)."""
     k = c.shape[0]
     support = [_sum(c[g, j] for j in range(k)) for g in range(k)]  # gold counts, a label each
     predicted = [_sum(c[g, j] for g in range(k)) for j in range(k)]

@@ -163,7 +163,7 @@ class Metric:
     ``fn(test_pred, test_gold, bias_probs, bias_gold)`` computes it for one run;
     ``paper`` marks the three the paper reports (the plots and compact views show those);
     ``aliases`` are what `lbtui report --fail-if` accepts for it. A new metric also needs
-    a field in ``Metrics`` and its vectorised form in bootstrap.metrics_from_counts (a test
+    a field in ``Metrics`` and its vectorised form in bootstrap.metrics_labels_first (a test
     checks that every registered metric has one)."""
 
     name: str
