@@ -16,7 +16,7 @@ try:
 except PackageNotFoundError:  # a source tree that is not installed
     __version__ = "0+unknown"
 
-_PUBLIC = {"audit": "api", "AuditResult": "api", "Run": "api", "Classifier": "results.classifier"}
+_PUBLIC = {"audit": "api", "AuditResult": "api", "Run": "results", "Classifier": "results.classifier"}
 __all__ = sorted(_PUBLIC)
 
 

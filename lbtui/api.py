@@ -9,11 +9,11 @@ run stored by one is reused by the other. See docs/PYTHON.md.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Sequence
 
 from .analysis.results import HEADLINE
+from .results import Run
 from .backends.base import DEFAULT_SCORING
 from .types import RunScores
 
@@ -47,41 +47,6 @@ def _numbers(x: int | Iterable[int] | None, option: str) -> str | None:
     raise UserError(option, f"give a whole number or a non-empty list of them, not {x!r}")
 
 
-@dataclass(frozen=True)
-class Run:
-    """One stored run: what it is, and its metrics under every calibration method (None
-    where a method cannot apply, with the reason in ``reasons``)."""
-
-    id: int
-    model: str
-    task: str
-    shots: int
-    seed: int
-    order: int
-    scoring: str
-    n_test: int
-    metrics: dict  # method -> analysis.metrics.Metrics | None
-    reasons: dict  # method -> why it cannot apply
-
-    @classmethod
-    def of(cls, rep) -> "Run":
-        """A finished run's record from its report (results.RunReport)."""
-        r = rep.run
-        n_test = int(rep.metrics["none"].confusion.sum())
-        return cls(
-            r["id"],
-            r["model_name"],
-            r["task_name"],
-            r["shots"],
-            r["seed"],
-            r["demo_order"],
-            r["scoring"],
-            n_test,
-            dict(rep.metrics),
-            dict(rep.reasons),
-        )
-
-
 class AuditResult:
     """The runs of one audit, read from its store."""
 
@@ -94,17 +59,7 @@ class AuditResult:
         out = []
         for r in self.runs:
             for method, m in r.metrics.items():
-                row = {
-                    "run_id": r.id,
-                    "model": r.model,
-                    "task": r.task,
-                    "shots": r.shots,
-                    "seed": r.seed,
-                    "order": r.order,
-                    "scoring": r.scoring,
-                    "n_test": r.n_test,
-                    "method": method,
-                }
+                row = {**r.identity(), "method": method}
                 row.update({k: (None if m is None else float(getattr(m, k))) for k in HEADLINE})
                 out.append(row)
         return out
@@ -170,7 +125,7 @@ def audit(
     not evaluated again. Errors are lbtui.errors.UserError with the option's name."""
     from . import paths
     from .auditing.engine import audit_into
-    from .results import report
+    from .results import Results
     from .auditing.selection import AuditRequest
 
     from .errors import UserError
@@ -201,7 +156,8 @@ def audit(
     else:
         store, ids = audit_into(path, plans)
     try:
-        runs = [Run.of(report(store, rid)) for rid in ids]
+        results = Results(store)
+        runs = [results.report(rid) for rid in ids]
     finally:
         store.close()
     return AuditResult(path, runs)

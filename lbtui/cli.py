@@ -62,7 +62,7 @@ def cmd_run(a, backend_factory=None) -> int:
     from .analysis import ladder, stability
     from .analysis.calibrations import METHODS
 
-    entries = [(rep.run, rep.metrics) for rep in reports]
+    entries = [(rep.record, rep.metrics) for rep in reports]
     spread = stability.spread_rows(entries, METHODS)
     rungs = ladder.rows(entries, METHODS)
     if a.json:

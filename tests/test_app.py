@@ -563,7 +563,7 @@ def test_a_run_seen_running_with_every_score_gets_its_fitted_calibrations_once_d
     assert cache.get(rid).metrics["proca"] is None
     store.update_run(rid, status="done")
     got = cache.get(rid)
-    assert got.metrics["proca"] is not None and got.metrics["sc"] is not None and got.run["status"] == "done"
+    assert got.metrics["proca"] is not None and got.metrics["sc"] is not None and got.record["status"] == "done"
 
 
 def test_a_refresh_costs_a_few_queries_whatever_the_number_of_runs(tmp_path):

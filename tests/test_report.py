@@ -495,16 +495,14 @@ def test_html_without_matplotlib_writes_the_tables_and_says_how_to_add_plots(cap
 
 
 def test_the_python_api_gives_the_same_recommendations_as_report_json(capsys, audited):
-    from lbtui.api import AuditResult, Run
+    from lbtui.api import AuditResult
+    from lbtui.results import Run
     from lbtui.store import Store
 
     db, _ = audited
     assert main(["report", "--db", str(db), "--json", "--resamples", "100"]) == 0
     want = json.loads(capsys.readouterr().out)["groups"]
-    runs = [
-        Run(r["id"], r["model_name"], r["task_name"], r["shots"], r["seed"], r["demo_order"], r["scoring"], 0, {}, {})
-        for r in Store(db).runs(status="done")
-    ]
+    runs = [Run(r, {}, {}) for r in Store(db).runs(status="done")]
     assert json.loads(json.dumps(AuditResult(db, runs).verdict(resamples=100))) == want
 
 

@@ -32,7 +32,7 @@ class RunCountTab(Tab):
 
     def build(self, ctx):
         self.built_on.append(threading.current_thread().name)
-        done = sum(1 for rid in ctx.run_ids if ctx.cache.get(rid).run["status"] == "done")
+        done = sum(1 for rid in ctx.run_ids if ctx.cache.get(rid).record["status"] == "done")
         return (len(ctx.run_ids), done)
 
     def show(self, app, data, on):

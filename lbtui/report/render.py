@@ -109,28 +109,7 @@ def _headline(m) -> dict | None:
 
 
 def metrics_json(reports: Sequence) -> dict:
-    runs = []
-    for rep in reports:
-        r = rep.run
-        runs.append(
-            {
-                "run_id": r["id"],
-                "model": r["model_name"],
-                "task": r["task_name"],
-                "shots": r["shots"],
-                "seed": r["seed"],
-                "order": r["demo_order"],
-                "scoring": r["scoring"],
-                "labels": r["labels"],
-                "method_version": r.get("method_version") or 1,
-                "n_test": int(rep.metrics["none"].confusion.sum()),
-                "n_bias": r["n_bias"],
-                "inputs_evaluated": r.get("inputs_evaluated") or 0,
-                "inputs_reused": r.get("inputs_reused") or 0,
-                "params": r.get("params") or {},  # how the backend scored (batching, numbers, build, offload)
-                "metrics": {m: _headline(rep.metrics.get(m)) for m in METHODS},
-            }
-        )
+    runs = [rep.as_dict(_headline) for rep in reports]  # results.Run
     summary = mean_headlines([rep.metrics for rep in reports])
     return {
         "runs": runs,
@@ -148,7 +127,7 @@ def print_tables(reports: Sequence, console: Console | None = None) -> None:
     for col in ("run", "model", "task", "k", "seed", "method") + tuple(COLUMN_NAMES.values()):
         t.add_column(col, justify="right" if col in COLUMN_NAMES.values() or col in ("run", "k", "seed") else "left")
     for rep in reports:
-        r = rep.run
+        r = rep.record
         for i, m in enumerate(METHODS):
             h = _headline(rep.metrics.get(m))
             vals = [_fmt(h[k]) if h else "n/a" for k in HEADLINE]
@@ -167,7 +146,7 @@ def print_tables(reports: Sequence, console: Console | None = None) -> None:
     # The paper's view: for each model and k, the mean over tasks (and seeds).
     groups = defaultdict(list)
     for rep in reports:
-        groups[(rep.run["model_name"], rep.run["shots"])].append(rep.metrics)
+        groups[(rep.model, rep.shots)].append(rep.metrics)
     s = PlainTable(title="Mean across tasks and seeds")
     for col in ("model", "k", "method") + tuple(COLUMN_NAMES.values()):
         s.add_column(col)

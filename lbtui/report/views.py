@@ -17,17 +17,9 @@ import numpy as np
 from ..analysis import baselines, calibrations as cal
 from ..analysis.metrics import Metrics, predict, softmax
 from ..analysis.results import HEADLINE, analysis_version, evaluate_run, method_mark, metrics_from_payload
-from ..results import report, run_scores
+from ..results import Run, report, run_scores
 from ..store import Store
 from ..tasks.verbalizers import base_name
-
-
-@dataclass(frozen=True)
-class RunResult:
-    run: dict
-    metrics: dict[str, Metrics | None]
-    reasons: dict[str, str]
-    n_scored: int
 
 
 ANALYSING = "being analysed"  # the reason shown while a finished run's metrics are computed off the UI thread
@@ -49,7 +41,7 @@ class ResultCache:
 
     def __init__(self, store: Store):
         self.store = store
-        self._cache: dict[int, RunResult] = {}
+        self._cache: dict[int, Run] = {}
         self._state: dict[int, tuple[dict, int]] = {}
         self.unanalysed: list[int] = []  # finished runs shown whose metrics are not stored yet
 
@@ -60,7 +52,7 @@ class ResultCache:
             for rid, (run, n) in self._state.items()
             if rid not in self._cache
             or self._cache[rid].n_scored != n
-            or self._cache[rid].run["status"] != run["status"]
+            or self._cache[rid].record["status"] != run["status"]
             or (run["status"] == "done" and ANALYSING in self._cache[rid].reasons.values())
         ]
         done = [rid for rid in stale if self._state[rid][0]["status"] == "done"]
@@ -71,10 +63,10 @@ class ResultCache:
                 metrics, reasons = metrics_from_payload(stored[rid])
             else:
                 metrics, reasons = {m: None for m in cal.METHODS}, {m: ANALYSING for m in cal.METHODS}
-            self._cache[rid] = RunResult(run, metrics, reasons, n)
+            self._cache[rid] = Run(run, metrics, reasons, n_scored=n)
         self.unanalysed = [rid for rid in done if rid not in stored]
 
-    def get(self, run_id: int) -> RunResult:
+    def get(self, run_id: int) -> Run:
         if run_id in self._state:
             run, n = self._state[run_id]
         else:
@@ -82,7 +74,7 @@ class ResultCache:
         hit = self._cache.get(run_id)
         # A status change counts too: a run seen "running" with all its scores in gets its
         # fitted calibrations once it is done.
-        if hit and hit.n_scored == n and hit.run["status"] == run["status"]:
+        if hit and hit.n_scored == n and hit.record["status"] == run["status"]:
             return hit
         if run["status"] == "done":
             stored = self.store.cached_metrics([run_id], analysis_version())
@@ -90,7 +82,7 @@ class ResultCache:
                 analyse_finished(self.store, run_id)
                 stored = self.store.cached_metrics([run_id], analysis_version())
             metrics, reasons = metrics_from_payload(stored[run_id])
-            result = RunResult(run, metrics, reasons, n)
+            result = Run(run, metrics, reasons, n_scored=n)
         else:
             rs = run_scores(self.store, run_id)
             if len(rs.test) == 0:
@@ -101,7 +93,7 @@ class ResultCache:
                 for m in cal.SLOW:
                     metrics[m] = None
                     reasons[m] = "fitted when the run is complete"
-            result = RunResult(run, metrics, reasons, n)
+            result = Run(run, metrics, reasons, n_scored=n)
         self._cache[run_id] = result
         return result
 
@@ -134,7 +126,7 @@ def per_run_rows(cache: ResultCache, run_ids: list[int], methods: list[str]) -> 
     rows = []
     for rid in run_ids:
         res = cache.get(rid)
-        r = res.run
+        r = res.record
         for m in methods:
             met = res.metrics.get(m)
             base = res.metrics.get("none")
@@ -179,8 +171,8 @@ def mean_rows(cache: ResultCache, run_ids: list[int], methods: list[str]) -> lis
     groups: dict[tuple, dict[str, list]] = defaultdict(lambda: defaultdict(list))
     for rid in run_ids:
         res = cache.get(rid)
-        if in_mean(res.run) and res.metrics.get("none") is not None:
-            groups[mean_group(res.run)][res.run["task_name"]].append(res.metrics)
+        if in_mean(res.record) and res.metrics.get("none") is not None:
+            groups[mean_group(res.record)][res.record["task_name"]].append(res.metrics)
     rows = []
     for (model, shots, scoring, version, limit), by_task in groups.items():
         means = {m: _mean_over_tasks(by_task, m) for m in set(methods) | {"none"}}
@@ -241,7 +233,7 @@ def compare_rows(cache: ResultCache, run_ids: list[int], methods: list[str]) -> 
     models: list[str] = []
     for rid in run_ids:
         res = cache.get(rid)
-        r = res.run
+        r = res.record
         if r["model_name"] not in models:
             models.append(r["model_name"])
         for m in methods:
@@ -274,7 +266,7 @@ class RunDetail:
 
 def run_detail(cache: ResultCache, run_id: int, method: str) -> RunDetail:
     res = cache.get(run_id)
-    run = res.run
+    run = res.record
     labels = run["labels"]
     rs = run_scores(cache.store, run_id)
     test = cache.store.scored_set(run_id, "test")
@@ -326,7 +318,7 @@ def stability_rows(cache: ResultCache, run_ids: list[int], methods: list[str]) -
     from ..analysis.stability import spread_rows
 
     done = [cache.get(rid) for rid in run_ids]
-    return spread_rows([(res.run, res.metrics) for res in done if res.run["status"] == "done"], methods)
+    return spread_rows([(res.record, res.metrics) for res in done if res.record["status"] == "done"], methods)
 
 
 def curve_bands(
@@ -335,14 +327,14 @@ def curve_bands(
     """For the plots: per method, (k, mean, min, max) across (seed, ordering)."""
     from ..analysis.stability import bands
 
-    return bands([(res.run, res.metrics) for res in (cache.get(rid) for rid in run_ids)], methods, key)
+    return bands([(res.record, res.metrics) for res in (cache.get(rid) for rid in run_ids)], methods, key)
 
 
 def ladder_rows(cache: ResultCache, run_ids: list[int], methods: list[str]) -> list[dict]:
     """Quantized variants of a model side by side, by bits per weight (lbtui.analysis.ladder)."""
     from ..analysis.ladder import rows
 
-    return rows([(res.run, res.metrics) for res in (cache.get(rid) for rid in run_ids)], methods)
+    return rows([(res.record, res.metrics) for res in (cache.get(rid) for rid in run_ids)], methods)
 
 
 def word_rows(cache: ResultCache, run_ids: list[int]) -> list[dict]:
@@ -351,6 +343,6 @@ def word_rows(cache: ResultCache, run_ids: list[int]) -> list[dict]:
     from ..tasks.verbalizers import word_rows as rows
 
     done = [cache.get(rid) for rid in run_ids]
-    done = [res for res in done if res.run["status"] == "done" and res.metrics.get("none") is not None]
-    varied = {base_name(res.run["task_name"]) for res in done if "[" in res.run["task_name"]}
-    return rows([res for res in done if base_name(res.run["task_name"]) in varied])
+    done = [res for res in done if res.record["status"] == "done" and res.metrics.get("none") is not None]
+    varied = {base_name(res.record["task_name"]) for res in done if "[" in res.record["task_name"]}
+    return rows([res for res in done if base_name(res.record["task_name"]) in varied])

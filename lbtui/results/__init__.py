@@ -4,6 +4,7 @@ Everything that shows or uses a finished audit (``lbtui report``, the app's view
 verdict, ``lbtui classify``, the Python API) reads through ``Results``; the engine
 (lbtui/auditing) only writes."""
 
-from .service import Results, RunReport, report, run_scores
+from .run import Run
+from .service import Results, report, run_scores
 
-__all__ = ["Results", "RunReport", "report", "run_scores"]
+__all__ = ["Results", "Run", "report", "run_scores"]

@@ -12,12 +12,11 @@ import threading
 import zlib
 
 import numpy as np
-from dataclasses import dataclass
 from typing import Any, Callable
 
 from ..analysis import bootstrap as bs
 from ..analysis.calibrations import METHODS, Calibration, fit_all
-from ..analysis.metrics import Metrics, softmax
+from ..analysis.metrics import softmax
 from ..analysis.results import (
     analysis_version,
     calibrations_from_payload,
@@ -29,6 +28,7 @@ from ..analysis.results import (
 from ..errors import RunError, UserError
 from ..store import SETS, RunStatus, Store, owner_alive
 from ..types import RunScores
+from .run import Run
 
 
 def run_scores(store: Store, run_id: int) -> RunScores:
@@ -49,17 +49,6 @@ def run_scores(store: Store, run_id: int) -> RunScores:
         looc=s["looc"].scores.reshape(-1, k),
         looc_gold=s["looc"].gold,
     )
-
-
-@dataclass(frozen=True)
-class RunReport:
-    """A finished run's metrics under every method (None where it cannot apply), the reason
-    for each that does not (or a fallback's note), and the calibrations they came from."""
-
-    run: dict
-    metrics: dict[str, Metrics | None]
-    reasons: dict[str, str]
-    calibrations: dict[str, Calibration]
 
 
 def not_done(run: dict) -> str:
@@ -120,7 +109,7 @@ class Results:
 
         return self._cached("selection", run_id, (), make) if len(self.scores(run_id).bias) else {}
 
-    def report(self, run_id: int) -> RunReport:
+    def report(self, run_id: int) -> Run:
         """A finished run's metrics and calibrations: read from the store where kept, else
         fitted once and kept (when the store is writable)."""
         run = self.run(run_id)
@@ -128,20 +117,20 @@ class Results:
             raise RunError(not_done(run))
         return self._cached("report", run_id, (), lambda: self._report(run))
 
-    def _report(self, run: dict) -> RunReport:
+    def _report(self, run: dict) -> Run:
         version = analysis_version()
         with self._lock:
             stored = self.store.cached_metrics([run["id"]], version)
         if run["id"] in stored:
             p = stored[run["id"]]
-            return RunReport(run, *metrics_from_payload(p), calibrations_from_payload(p))
+            return Run(run, *metrics_from_payload(p), calibrations_from_payload(p), run["n_items"])
         rs = self.scores(run["id"])
         calibrations, reasons = fit_all(rs)
         metrics = evaluate_with(rs, calibrations)
         if not self.store.readonly:
             with self._lock:
                 self.store.put_metrics(run["id"], version, metrics_payload(metrics, reasons, calibrations))
-        return RunReport(run, metrics, reasons, calibrations)
+        return Run(run, metrics, reasons, calibrations, run["n_items"])
 
     def calibration(self, run_id: int, method: str) -> Calibration:
         """The calibration the run's metrics used for ``method``; refused in one line, with
@@ -239,6 +228,6 @@ def draw_stream(run: dict) -> int:
     return zlib.crc32((run["task_name"] + method_mark(run)).encode())
 
 
-def report(store: Store, run_id: int) -> RunReport:
+def report(store: Store, run_id: int) -> Run:
     """One finished run's report (see ``Results.report``), for callers without a service."""
     return Results(store).report(run_id)

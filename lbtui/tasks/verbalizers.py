@@ -82,8 +82,8 @@ def word_rows(reports) -> list[dict]:
     and after BC, and whether the most-predicted class is the original words' one."""
     rows, first = [], {}
     # The original words first, so that "same class" compares each set with them.
-    for rep in sorted(reports, key=lambda rep: "[" in rep.run["task_name"]):
-        r, m = rep.run, rep.metrics
+    for rep in sorted(reports, key=lambda rep: "[" in rep.record["task_name"]):
+        r, m = rep.record, rep.metrics
         key = (r["model_name"], base_name(r["task_name"]), r["shots"], r["seed"], r.get("demo_order") or 0)
         share = np.asarray(m["none"].predicted_share)
         top = int(share.argmax())

@@ -95,13 +95,13 @@ class Drawing:
         res = self.cache.get(run_id)
         t = PlainRich(
             title=f"Predicted (magenta) against gold (cyan) share, run {run_id}"
-            f" ({escape(res.run['task_name'])}, k={res.run['shots']})"
+            f" ({escape(res.record['task_name'])}, k={res.record['shots']})"
         )
         t.add_column("label")
         methods = [m for m in methods if res.metrics.get(m) is not None]
         for m in methods:
             t.add_column(m.upper())
-        for j, lab in enumerate(res.run["labels"]):
+        for j, lab in enumerate(res.record["labels"]):
             cells = []
             for m in methods:
                 met = res.metrics[m]
