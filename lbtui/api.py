@@ -31,7 +31,7 @@ def _names(x: str | Iterable[str] | None, option: str) -> tuple[str, ...]:
     raise UserError(option, f"give a name or a list of names, not {x!r}")
 
 
-def _numbers(x: int | Iterable[int] | None, option: str) -> str | None:
+def _numbers(x: int | Iterable[int] | None, option: str) -> tuple[int, ...] | None:
     """Whole numbers (one, or a non-empty list), as the CLI's comma-separated option."""
     from .errors import UserError
 
@@ -41,10 +41,18 @@ def _numbers(x: int | Iterable[int] | None, option: str) -> str | None:
     if x is None:
         return None
     if whole(x):
-        return str(x)
+        return (x,)
     if isinstance(x, (list, tuple)) and x and all(whole(v) for v in x):
-        return ",".join(str(v) for v in x)
+        return tuple(x)
     raise UserError(option, f"give a whole number or a non-empty list of them, not {x!r}")
+
+
+def _one(x: int | Iterable[int] | None, option: str, default: int) -> int:
+    """The one whole number an option takes (as the CLI's); None is its default."""
+    from .auditing.selection import one_number
+
+    got = _numbers(x, option)
+    return default if got is None else one_number(list(got), option)
 
 
 class AuditResult:
@@ -126,7 +134,8 @@ def audit(
     from . import paths
     from .auditing.engine import audit_into
     from .results import Results
-    from .auditing.selection import AuditRequest
+    from .auditing.examples import DEFAULT_LIMIT
+    from .auditing.selection import DEFAULT_SHOTS, AuditRequest
 
     from .errors import UserError
 
@@ -134,13 +143,14 @@ def audit(
         raise UserError("--verbalizers", f"give label words as text ('bad,good;A,B'), not {label_words!r}")
     if db is not None and not isinstance(db, (str, Path)):
         raise UserError("--db", f"give a path, not {db!r}")
+
     request = AuditRequest(
         models=_names(models, "--model"),
         tasks=_names(tasks, "--task"),
-        shots=_numbers(shots, "--shots"),
-        seeds=_numbers(seeds, "--seeds"),
-        orders=_numbers(orders, "--orders"),
-        limit=_numbers(limit, "--limit"),
+        shots=_numbers(shots, "--shots") or DEFAULT_SHOTS,
+        seeds=_one(seeds, "--seeds", 1),
+        orders=_one(orders, "--orders", 1),
+        limit=_one(limit, "--limit", DEFAULT_LIMIT),
         scoring=scoring,
         verbalizers=label_words,
     )

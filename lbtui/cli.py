@@ -20,27 +20,10 @@ from typing import Callable, Sequence
 from . import cli_classify, models as model_registry, paths
 from .cli_parser import build_parser
 from .cli_read import cmd_diagnose, cmd_export, cmd_report, cmd_stability
-from .auditing.selection import AuditRequest, Selection, data_options, select, split_names
+from .auditing.selection import AuditRequest, data_options, split_names
 from .errors import EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_OK, EXIT_TERMINATED, Terminated, UserError
 from .store import store_error
 from .tasks import catalog
-
-
-# --- helpers ---------------------------------------------------------------------------
-
-
-def selection(a) -> Selection:
-    return select(
-        a.model,
-        a.task,
-        suites=a.suite,
-        shots=a.shots,
-        seeds=a.seeds,
-        limit=a.limit,
-        scoring=a.scoring,
-        data=data_options(a),
-        orders=a.orders,
-    )
 
 
 # --- commands --------------------------------------------------------------------------

@@ -66,6 +66,41 @@ def test_bad_arguments_are_user_errors_naming_the_option(tmp_path):
     assert e.value.where in ("--task", "-t")
 
 
+@pytest.mark.parametrize(
+    "kwargs, where, said",
+    [
+        ({"limit": [10, 20]}, "--limit", "give one number: the count of test examples a task"),
+        ({"seeds": [1, 2]}, "--seeds", "give one number: the count of seeds"),
+        ({"orders": 0}, "--orders", "must be >= 1, got 0"),
+        ({"seeds": "2"}, "--seeds", "give a whole number or a non-empty list of them, not '2'"),
+        ({"scoring": "loud"}, "--scoring", "must be one of"),
+    ],
+)
+def test_the_api_passes_numbers_as_numbers_and_each_is_checked_naming_its_option(tmp_path, kwargs, where, said):
+    """audit() builds a typed request (no numbers formatted as text to be parsed back);
+    what the CLI refuses, it refuses in the same words, before any store is written."""
+    import lbtui
+    from lbtui.errors import UserError
+
+    with pytest.raises(UserError) as e:
+        lbtui.audit(tasks="reviews", db=tmp_path / "x.db", **kwargs)
+    assert e.value.where == where and said in str(e.value)
+    assert not (tmp_path / "x.db").exists()
+
+
+def test_a_request_typed_as_text_is_the_request_built_from_numbers():
+    from lbtui.auditing.selection import AuditRequest
+    from lbtui.errors import UserError
+
+    typed = AuditRequest.from_text(shots="0, 4", seeds="2", orders="", limit=None, scoring=None, tasks=("reviews",))
+    assert typed == AuditRequest(tasks=("reviews",), shots=(0, 4), seeds=2)
+    assert AuditRequest.from_text(shots="", seeds=None, orders=None, limit="", scoring="") == AuditRequest()
+    with pytest.raises(UserError, match="--limit: give one number"):
+        AuditRequest.from_text(shots=None, seeds=None, orders=None, limit="10,20", scoring=None)
+    with pytest.raises(UserError, match="--shots: 'x' is not a whole number"):
+        AuditRequest.from_text(shots="0,x", seeds=None, orders=None, limit=None, scoring=None)
+
+
 def test_dir_and_help_list_the_public_api():
     """Tab completion in a notebook (dir) names the public API without importing the heavy
     modules behind it (the command line keeps a cheap `import lbtui`); help() shows it."""

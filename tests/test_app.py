@@ -294,6 +294,20 @@ def test_quit_mid_audit_stops_and_leaves_the_run_cancelled_and_resumable(tmp_pat
     assert 0 < store.count_scores(row["id"]) < row["n_items"]
 
 
+def test_a_form_field_that_is_not_a_number_is_said_at_once_and_starts_nothing(tmp_path):
+    async def scenario():
+        app = make_app(db=tmp_path / "b.db", backend_factory=lambda s, p: FakeBackend())
+        async with app.run_test(size=SIZE) as pilot:
+            app.query_one("#limit", Input).value = "ten"
+            await pilot.press("ctrl+r")
+            await drawn(app, pilot)
+            assert "Test size: 'ten' is not a whole number" in app.said  # the form's words, not --limit
+            assert not app.running and not any(w.group == "audit" for w in app.workers)
+            assert Store(tmp_path / "b.db").runs() == []
+
+    run(scenario())
+
+
 def test_bad_input_is_shown_in_the_app(tmp_path):
     async def scenario():
         app = make_app(db=tmp_path / "b.db", backend_factory=lambda s, p: FakeBackend())

@@ -16,47 +16,41 @@ from ..types import Task
 from . import examples
 
 
-def int_list(text: str, option: str, *, minimum: int = 0) -> list[int]:
+DEFAULT_SHOTS = (0, 4, 8)
+ONE = {  # the options that take one number, and what it counts
+    "--seeds": "the count of seeds",
+    "--orders": "the count of orderings of each seed's demonstrations",
+    "--limit": "the count of test examples a task",
+}
+
+
+def int_list(text: str, option: str) -> list[int]:
+    """Comma-separated whole numbers as typed (an option's value, a form field)."""
     out = []
     for part in str(text).split(","):
         part = part.strip()
         try:
-            value = int(part)
+            out.append(int(part))
         except ValueError:
             raise UserError(option, f"{part!r} is not a whole number") from None
-        if value < minimum:
-            raise UserError(option, f"must be >= {minimum}, got {value}")
-        out.append(value)
     return sorted(set(out), key=out.index)
+
+
+def one_number(values: list[int], option: str) -> int:
+    """The one number an option takes (``ONE``), refused when it is given several."""
+    if len(values) != 1:
+        raise UserError(option, f"give one number: {ONE[option]}")
+    return values[0]
 
 
 def split_names(values: list[str] | None) -> list[str]:
     return [v.strip() for item in values or [] for v in item.split(",") if v.strip()]
 
 
-@dataclass(frozen=True)
-class Selection:
-    models: list[ModelSpec]
-    tasks: list[Task]
-    shots: list[int]
-    seeds: list[int]
-    limit: int
-    orders: int
-    scoring: str
-
-
 def select(
-    model_names: list[str],
-    task_names: list[str],
-    *,
-    suites: list[str] | None = None,
-    shots: str | None,
-    seeds: str | None,
-    limit: str | None,
-    scoring: str | None,
-    data: DataOptions | None = None,
-    orders: str | None = None,
-) -> Selection:
+    model_names: list[str], task_names: list[str], *, suites: list[str] | None = None, data: DataOptions | None = None
+) -> tuple[list[ModelSpec], list[Task]]:
+    """The models and tasks asked for, each model file checked before any store is opened."""
     registry = model_registry.registry()
     names = split_names(model_names) or [model_registry.default_model(registry)]
     specs = [model_registry.resolve(n, registry) for n in names]
@@ -71,24 +65,7 @@ def select(
         tasks_in += [str(p) for name in split_names(suites) for p in task_files(name)]
     if not tasks_in:
         raise UserError("--task", f"give at least one task (bundled: {', '.join(catalog.bundled())})")
-    tasks = [catalog.load(t, data or DataOptions()) for t in tasks_in]
-    seeds_n = int_list(seeds or "1", "--seeds", minimum=1)
-    if len(seeds_n) != 1:
-        raise UserError("--seeds", "give one number: the count of seeds")
-    orders_n = int_list(orders or "1", "--orders", minimum=1)
-    if len(orders_n) != 1:
-        raise UserError("--orders", "give one number: the count of orderings of each seed's demonstrations")
-    if scoring is not None and scoring not in SCORING_MODES:
-        raise UserError("--scoring", f"must be one of {', '.join(SCORING_MODES)}, got {scoring!r}")
-    return Selection(
-        models=specs,
-        tasks=tasks,
-        shots=int_list(shots or "0,4,8", "--shots"),
-        seeds=list(range(seeds_n[0])),
-        limit=int_list(limit or str(examples.DEFAULT_LIMIT), "--limit", minimum=1)[0],
-        scoring=scoring or DEFAULT_SCORING,
-        orders=orders_n[0],
-    )
+    return specs, [catalog.load(t, data or DataOptions()) for t in tasks_in]
 
 
 def data_options(a) -> DataOptions:
@@ -109,25 +86,46 @@ def data_options(a) -> DataOptions:
 
 @dataclass(frozen=True)
 class AuditRequest:
-    """What the app's setup form and `lbtui run` ask for, as typed. ``plans()`` checks all
-    of it (one-line errors naming the option) before anything is loaded or written; a
-    request with ``resume`` asks for one stored run, rebuilt from what the store holds."""
+    """What an audit asks for, typed: the API builds one from its arguments, `lbtui run`
+    and the app's setup form from text (``from_text``: the numbers parsed there).
+    ``plans()`` checks all of it (one-line errors naming the option) before anything is
+    loaded or written; a request with ``resume`` asks for one stored run, rebuilt from
+    what the store holds."""
 
     models: tuple[str, ...] = ()
     tasks: tuple[str, ...] = ()
     suites: tuple[str, ...] = ()
-    shots: str | None = None
-    seeds: str | None = None
-    orders: str | None = None
-    limit: str | None = None
-    scoring: str | None = None
+    shots: tuple[int, ...] = DEFAULT_SHOTS
+    seeds: int = 1
+    orders: int = 1
+    limit: int = examples.DEFAULT_LIMIT
+    scoring: str = DEFAULT_SCORING
     verbalizers: str = ""
     data: DataOptions = field(default_factory=DataOptions)
     resume: int | None = None
 
     @classmethod
-    def from_args(cls, a) -> "AuditRequest":
+    def from_text(
+        cls, *, shots: str | None, seeds: str | None, orders: str | None, limit: str | None, scoring, **rest
+    ) -> "AuditRequest":
+        """A request from what was typed: each number parsed here (an error names its
+        option); a blank field or an option not given takes the default."""
+
+        def one(text, option: str, default: int) -> int:
+            return one_number(int_list(text, option), option) if text not in (None, "") else default
+
         return cls(
+            shots=tuple(int_list(shots, "--shots")) if shots not in (None, "") else DEFAULT_SHOTS,
+            seeds=one(seeds, "--seeds", 1),
+            orders=one(orders, "--orders", 1),
+            limit=one(limit, "--limit", examples.DEFAULT_LIMIT),
+            scoring=scoring or DEFAULT_SCORING,
+            **rest,
+        )
+
+    @classmethod
+    def from_args(cls, a) -> "AuditRequest":
+        return cls.from_text(
             models=tuple(split_names(a.model)),
             tasks=tuple(split_names(a.task)),
             suites=tuple(split_names(a.suite)),
@@ -140,32 +138,38 @@ class AuditRequest:
             data=data_options(a),
         )
 
+    def check(self) -> None:
+        """Every number and the scoring mode in range, an error naming its option."""
+        if not self.shots:
+            raise UserError("--shots", "give at least one number of demonstrations")
+        for option, values, least in (
+            ("--shots", self.shots, 0),
+            ("--seeds", (self.seeds,), 1),
+            ("--orders", (self.orders,), 1),
+            ("--limit", (self.limit,), 1),
+        ):
+            for v in values:
+                if v < least:
+                    raise UserError(option, f"must be >= {least}, got {v}")
+        if self.scoring not in SCORING_MODES:
+            raise UserError("--scoring", f"must be one of {', '.join(SCORING_MODES)}, got {self.scoring!r}")
+
     def plans(self) -> list:
         """Every run the request asks for, with its example sets (engine.Planned)."""
         from ..tasks import verbalizers
         from .planning import plan
 
-        sel = select(
-            list(self.models),
-            list(self.tasks),
-            suites=list(self.suites),
-            shots=self.shots,
-            seeds=self.seeds,
-            limit=self.limit,
-            scoring=self.scoring,
-            data=self.data,
-            orders=self.orders,
-        )
-        tasks = sel.tasks
+        self.check()
+        models, tasks = select(list(self.models), list(self.tasks), suites=list(self.suites), data=self.data)
         if self.verbalizers:  # the same tasks under other label words, side by side
             tasks = verbalizers.expand(tasks, verbalizers.parse(self.verbalizers))
         return plan(
-            sel.models,
+            models,
             tasks,
-            sel.shots,
-            sel.seeds,
-            limit=sel.limit,
-            scoring=sel.scoring,
-            orders=sel.orders,
+            list(self.shots),
+            list(range(self.seeds)),
+            limit=self.limit,
+            scoring=self.scoring,
+            orders=self.orders,
             data=self.data,
         )

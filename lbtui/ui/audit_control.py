@@ -37,7 +37,7 @@ class AuditControl:
         models += [p.strip() for p in self.query_one("#model-path", Input).value.split(",") if p.strip()]
         tasks = list(self.query_one("#tasks", SelectionList).selected)
         tasks += [p.strip() for p in self.query_one("#task-path", Input).value.split(",") if p.strip()]
-        return AuditRequest(
+        return AuditRequest.from_text(
             models=tuple(models),
             tasks=tuple(tasks),
             shots=self.query_one("#shots", Input).value,
@@ -55,7 +55,11 @@ class AuditControl:
         if self.running:
             self.notify("An audit is running; ctrl+x stops it.", severity="warning")
             return
-        request = request or self._request()
+        try:
+            request = request or self._request()
+        except UserError as e:  # a field that is not a number: said at once, nothing started
+            self.notify(form_words(str(e)), title="Cannot start", severity="error", timeout=30)
+            return
         self.cancel_event.clear()
         self.running = True
         self.refresh_bindings()
