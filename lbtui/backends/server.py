@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import http.client
 import json
-import queue
 import threading
 import time
 import urllib.error
@@ -43,9 +42,9 @@ import numpy as np
 
 from .base import Request
 from .http import ANSWER_PER_PROB, MAX_ANSWER, OPENER, RETRY_STATUS, ServerError, failure, read_answer
+from .places import NoPlace, Places
 
 FORCE = 100.0  # logit bias that makes the scored token the greedy one
-COOL_DOWN, MAX_COOL_DOWN = 1.0, 30.0  # seconds an unreachable server rests before it is tried again
 END_TOKEN_NOTE = " (the end token: generation stops before it is recorded, as in llama-cpp-python's server)"
 
 
@@ -78,16 +77,7 @@ class ServerBackend:
             1, min(max_in_flight or len(self.urls) * self.per_server, len(self.urls) * self.per_server)
         )
         self._pool = ThreadPoolExecutor(self.max_in_flight, thread_name_prefix="lbtui-server")
-        # A request takes a free place at a server and gives it back when answered, so no
-        # server holds more than per_server requests. A server that cannot be reached rests
-        # for a cool-down (doubling while it stays down) while the others take its work
-        # (failover, no retry spent); it rejoins when it answers again.
-        self._free: queue.Queue[str] = queue.Queue()
-        for _ in range(self.per_server):
-            for u in self.urls:
-                self._free.put(u)
-        self._down: dict[str, tuple[float, float]] = {}  # unreachable url -> (cool-down, when it may be tried again)
-        self.sent_to: dict[str, int] = {u: 0 for u in self.urls}  # answered requests per server
+        self.places = Places(self.urls, self.per_server)  # at most per_server requests a server; failover
         self._lock = threading.Lock()
         self.allow_retokenize = allow_retokenize
         self._send_ids: bool | None = None  # token ids in "prompt" (vLLM, llama-server); found on first use
@@ -111,11 +101,15 @@ class ServerBackend:
         )
         self.name = f"{self.model} @ {', '.join(self.urls)}"
         self.requests_per_call = 8 * self.max_in_flight
-        # "whole-prompt": each request evaluates its whole prompt alone, as the local backend's
-        # scores are defined; a server's prompt cache (its last token re-evaluated alone) or
-        # requests it batches together take other CPU kernels and move scores (docs/MODELS.md).
+        self.info = self._info()
+
+    def _info(self) -> dict:
+        """What the backend is and how it scores; "numbers": "whole-prompt" when each request
+        evaluates its whole prompt alone, as the local backend's scores are defined (a
+        server's prompt cache, its last token re-evaluated alone, or requests it batches
+        together take other CPU kernels and move scores: docs/MODELS.md)."""
         exact = not self.prompt_cache and self.per_server == 1
-        self.info = {
+        return {
             "backend": "openai-completions",
             "servers": self.urls,
             "model": self.model,
@@ -187,8 +181,8 @@ class ServerBackend:
     # --- HTTP ------------------------------------------------------------------------------
 
     def _post(self, path: str, body: dict) -> dict:
-        """POST to a server with a free place (``_take``). A server that cannot be reached
-        rests (``_rest``) and another that is up takes the request, spending no retry;
+        """POST to a server with a free place (``places.take``). A server that cannot be
+        reached rests (``places.rest``) and another that is up takes the request, spending no retry;
         429/5xx answers, and failures while no other server is up, are retried ``retries``
         times with exponential backoff. A validation error is final whatever its status
         (llama-cpp-python's server sends those as 500)."""
@@ -205,9 +199,7 @@ class ServerBackend:
                 deadline = time.monotonic() + self.timeout
                 with OPENER.open(req, timeout=self.timeout) as resp:
                     got = json.loads(read_answer(resp, deadline=deadline, cap=cap, timeout=self.timeout))
-                with self._lock:
-                    self.sent_to[base] += 1
-                    self._down.pop(base, None)
+                self.places.answered(base)
                 return got
             except urllib.error.HTTPError as e:
                 detail = e.read()[:300].decode("utf-8", errors="replace").replace("\n", " ")
@@ -221,45 +213,28 @@ class ServerBackend:
             except (OSError, http.client.HTTPException) as e:  # refused, reset, cut off, timed out, not HTTP
                 last = f"{url}: {failure(e)}"
                 unreachable = True
-                self._rest(base)
+                self.places.rest(base)
             finally:
-                self._free.put(base)
+                self.places.give_back(base)
             with self._lock:
                 self.retried += 1
-                now = time.monotonic()
-                failover = unreachable and any(self._up(u, now) for u in self.urls if u != base)
-            if failover:
+            if unreachable and self.places.others_up(base):  # failover: no retry spent
                 continue
             attempt += 1
             if attempt > self.retries:
                 raise ServerError(self.where, f"no server answered after {self.retries + 1} attempts (last: {last})")
             time.sleep(min(0.25 * 2 ** (attempt - 1), 8.0))
 
-    def _rest(self, base: str) -> None:
-        """An unreachable server rests for a cool-down that doubles while it stays down."""
-        with self._lock:
-            wait = min(2 * self._down.get(base, (COOL_DOWN / 2, 0.0))[0], MAX_COOL_DOWN)
-            self._down[base] = (wait, time.monotonic() + wait)
-
-    def _up(self, base: str, now: float) -> bool:
-        """Not resting (under ``_lock``): never failed, answered since, or its cool-down is over."""
-        return base not in self._down or now >= self._down[base][1]
-
     def _take(self) -> str:
-        """A free place at a server, skipping servers that rest while another is up."""
-        deadline = time.monotonic() + self.timeout
-        while True:
-            try:
-                base = self._free.get(timeout=max(0.0, deadline - time.monotonic()))
-            except queue.Empty:
-                raise ServerError(self.where, f"no server had a free place for {self.timeout:g} s") from None
-            with self._lock:
-                now = time.monotonic()
-                usable = self._up(base, now) or not any(self._up(u, now) for u in self.urls if u != base)
-            if usable:
-                return base
-            self._free.put(base)
-            time.sleep(0.01)
+        try:
+            return self.places.take(self.timeout)
+        except NoPlace:
+            raise ServerError(self.where, f"no server had a free place for {self.timeout:g} s") from None
+
+    @property
+    def sent_to(self) -> dict[str, int]:
+        """Answered requests per server."""
+        return self.places.sent_to
 
     def _get(self, path: str) -> dict:
         url = self.urls[0] + path
