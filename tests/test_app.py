@@ -3,6 +3,7 @@ behaviour, and with the real SmolLM2 model for an audit end to end."""
 
 import asyncio
 import json
+import time
 
 import numpy as np
 import pytest
@@ -86,13 +87,22 @@ async def until_scored(pilot, db, at_least: int = 1, tries: int = 200) -> None:
     raise AssertionError(f"no run in {db} held {at_least} scores after {tries * 0.05:g} s")
 
 
+async def until(pilot, condition, what: str, timeout: float = 20.0) -> None:
+    """Wait until ``condition()`` holds, the app handling its messages between looks;
+    AssertionError naming ``what`` at the deadline."""
+    end = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > end:
+            raise AssertionError(f"never happened: {what}")
+        await pilot.pause(0.02)
+
+
 async def open_first_run(app, pilot) -> RunScreen:
     """The audit settled, Enter on the per-run table's first row: its drill-down."""
     await settled(app, pilot)
     app.query_one("#per-run", RowTable).focus()
     await pilot.press("enter")
-    await pilot.pause(0.2)
-    assert isinstance(app.screen, RunScreen)
+    await until(pilot, lambda: isinstance(app.screen, RunScreen), "the drill-down opened")
     return app.screen
 
 
@@ -103,11 +113,10 @@ async def drawn(app, pilot) -> None:
     await app.views_settled()
 
 
-async def settled(app, pilot, pause: float = 0.5) -> None:
+async def settled(app, pilot) -> None:
     """The audit's workers done and every view drawn from the newest snapshot."""
     await app.workers_done()
-    await pilot.pause(pause)
-    await app.views_settled()
+    await drawn(app, pilot)
 
 
 def test_audit_fills_the_tables_and_toggles_recompute(tmp_path):
@@ -164,20 +173,16 @@ def test_drill_down_errors_and_prompt(tmp_path):
             )
             for j, lab in enumerate(["low", "medium", "high"]):  # scikit-learn's per-class numbers, uncalibrated
                 assert f"{lab}" in shown and f"{p[j]:.3f}" in shown and f"{f[j]:.3f}" in shown
-            await pilot.press("e")
-            await pilot.pause(0.1)
-            n_err = examples.row_count
             acc = report(Store(tmp_path / "a.db"), screen.run_id).metrics["none"].accuracy
-            assert n_err == round(20 * (1 - acc))
+            await pilot.press("e")
+            await until(pilot, lambda: examples.row_count == round(20 * (1 - acc)), "only the errors listed")
             await pilot.press("4")  # BC
-            await pilot.pause(0.1)
-            assert screen.method == "bc"
+            await until(pilot, lambda: screen.method == "bc", "BC chosen")
             await pilot.press("p")
-            await pilot.pause(0.1)
-            assert isinstance(app.screen, TextScreen) and "Output:" in app.screen.text
+            await until(pilot, lambda: isinstance(app.screen, TextScreen), "the prompt shown")
+            assert "Output:" in app.screen.text
             await pilot.press("escape", "d")
-            await pilot.pause(0.3)
-            assert isinstance(app.screen, DiagnosisScreen)
+            await until(pilot, lambda: isinstance(app.screen, DiagnosisScreen), "the diagnosis shown")
             said, priors, following = app.screen.parts
             run_id = screen.run_id
             rs = run_scores(Store(tmp_path / "a.db"), run_id)
@@ -196,11 +201,9 @@ def test_drill_down_errors_and_prompt(tmp_path):
             assert [str(c) for c in following.columns[0].cells] == list(METHODS)
             assert str(list(following.columns[3].cells)[0]).startswith(("+", "-"))  # excess with its interval
             await pilot.press("escape", "escape")
-            await pilot.pause(0.1)
-            assert not isinstance(app.screen, (RunScreen, TextScreen))
+            await until(pilot, lambda: not isinstance(app.screen, (RunScreen, DiagnosisScreen)), "back on the tables")
             await pilot.press("question_mark")
-            await pilot.pause(0.1)
-            assert isinstance(app.screen, HelpScreen)
+            await until(pilot, lambda: isinstance(app.screen, HelpScreen), "the help shown")
 
     run(scenario())
 
@@ -225,7 +228,7 @@ def test_cancel_then_resume_from_past_runs(tmp_path):
             partial = store.count_scores(run_row["id"])
             assert 0 < partial < run_row["n_items"]
             await pilot.press("f4")
-            await pilot.pause(0.2)
+            await drawn(app, pilot)
             await pilot.press("u")
             await app.workers_done()
             await drawn(app, pilot)
@@ -277,7 +280,7 @@ def test_quit_mid_audit_stops_and_leaves_the_run_cancelled_and_resumable(tmp_pat
         app = fake_app(["-t", "reviews", "-k", "0,4", "--limit", "40", "--db", str(db)], delay=0.02)
         async with app.run_test(size=SIZE) as pilot:
             await until_scored(pilot, db)
-            await pilot.pause(0.3)
+            await until(pilot, lambda: app.live, "the scoring worker's progress arrived")
             app.draw_progress()
             shown.append(plain(app.query_one("#progress", Static).content))
             app.action_cancel()
@@ -353,11 +356,9 @@ def test_real_model_audit_in_the_app(tmp_path):
             # the prompt view shows the tokens the model read, as `lbtui prompt` does
             app.query_one("#per-run", RowTable).focus()
             await pilot.press("enter")
-            await pilot.pause(0.3)
-            assert isinstance(app.screen, RunScreen)
+            await until(pilot, lambda: isinstance(app.screen, RunScreen), "the drill-down opened")
             await pilot.press("p")
-            await pilot.pause(0.3)
-            assert isinstance(app.screen, TextScreen)
+            await until(pilot, lambda: isinstance(app.screen, TextScreen), "the prompt shown")
             text = app.screen.text
             assert "KV-cache prefix ends here" in text and "labels (scored after the prompt):" in text
             assert "'negative' (text ' negative'):" in text and "' negative'" in text.split("labels (scored")[1]
@@ -404,7 +405,7 @@ def test_orders_from_the_setup_form_fill_the_stability_tab_and_plot_bands(tmp_pa
     async def scenario():
         app = make_app(db=db, backend_factory=lambda s, p: FakeBackend())
         async with app.run_test(size=SIZE) as pilot:
-            await pilot.pause(0.2)
+            await drawn(app, pilot)
             await pilot.press("f6")  # only the visible tab is drawn
             await drawn(app, pilot)
             text = str(app.query_one("#stability-hint", Static).content)
@@ -485,8 +486,7 @@ def test_brackets_in_names_and_texts_are_shown_as_written(tmp_path):
             await settled(app, pilot)
             app.query_one("#per-run", RowTable).focus()
             await pilot.press("enter")
-            await pilot.pause(0.5)
-            assert isinstance(app.screen, RunScreen)
+            await until(pilot, lambda: isinstance(app.screen, RunScreen), "the drill-down opened")
             assert "so [/b] good [" in app.export_screenshot().replace("&#160;", " ")
 
     run(scenario())
@@ -535,10 +535,10 @@ def test_resuming_a_cancelled_label_word_run_resumes_that_run(fake_audit):
         app = make_app(build_parser().parse_args(["--db", str(db)]), backend_factory=lambda s, p: FakeBackend())
         async with app.run_test(size=SIZE) as pilot:
             await pilot.press("f4")
-            await pilot.pause(0.2)
+            await drawn(app, pilot)
             app.query_one("#history-table", RowTable).focus()
             await pilot.press("u")
-            await pilot.pause(0.2)
+            await pilot.pause()  # the key's worker started
             await app.workers_done()
             await drawn(app, pilot)
 
@@ -663,10 +663,10 @@ def test_the_per_run_table_holds_every_run_and_draws_only_what_is_on_screen(tmp_
             table.focus()
             await pilot.press("end")
             assert table.cursor == table.row_count - 1 and table.cursor_key == f"{ids[-1]}:{METHODS[-1]}"
-            await pilot.pause(0.1)
+            await drawn(app, pilot)
             before = table.lines
             table.refresh()
-            await pilot.pause(0.1)
+            await until(pilot, lambda: table.lines > before, "the table drawn again")
             assert 0 < table.lines - before <= table.size.height  # one screen of lines, not 210 rows
             await pilot.press("2")  # a toggle filters the snapshot's rows and keeps the cursor's run
             assert table.row_count == 30 * (len(METHODS) - 1) and table.cursor_key == f"{ids[-1]}:{METHODS[-1]}"
@@ -694,8 +694,7 @@ def test_a_relaunch_on_the_same_store_shows_the_last_session(tmp_path):
     async def second(shown):
         app = make_app(db=db, backend_factory=lambda s, p: FakeBackend())
         async with app.run_test(size=SIZE) as pilot:
-            await pilot.pause(0.1)
-            await app.views_settled()
+            await drawn(app, pilot)
             assert app.view_runs == shown and len(cells(app, "#per-run")) == len(shown) * len(METHODS)
             assert app.query_one("#shots", Input).value == "0,2" and app.query_one("#limit", Input).value == "12"
             assert any("last session" in n for n in app.said)
@@ -921,14 +920,13 @@ def test_ctrl_e_writes_the_report_of_the_shown_runs_beside_the_store(tmp_path):
     async def scenario():
         app = fake_app(["-t", "reviews", "-k", "0", "--limit", "20", "--db", str(db)])
         async with app.run_test(size=SIZE) as pilot:
-            await app.workers_done()
-            await pilot.pause(0.3)
+            await settled(app, pilot)
             await pilot.press("ctrl+e")  # asks for the format
-            await pilot.pause(0.2)
-            assert isinstance(app.screen, ExportScreen)
+            await until(pilot, lambda: isinstance(app.screen, ExportScreen), "the format asked for")
             await pilot.press("m")
-            await app.workers_done()
-            await pilot.pause(0.2)
+            await until(
+                pilot, lambda: any(m.startswith("wrote ") for m in getattr(app, "said", [])), "the report written"
+            )
             return list(app.said), list(app.view_runs)
 
     notes, ids = run(scenario())
@@ -1019,14 +1017,13 @@ def test_the_footer_shows_the_focused_views_keys(tmp_path):
         app = fake_app(["-t", "reviews", "-k", "0", "--limit", "12", "--db", str(db)])
         seen = {}
         async with app.run_test(size=(100, 30)) as pilot:
-            await app.workers_done()
-            await pilot.pause(0.3)
+            await settled(app, pilot)
             for key, tab in (("f2", "results"), ("f3", "plots"), ("f4", "history")):
                 await pilot.press(key)
-                await pilot.pause(0.3)
+                await drawn(app, pilot)
                 seen[tab] = footer(app)
             await pilot.press("s")  # a binding now, not a key handler: still sorts
-            await pilot.pause(0.2)
+            await pilot.pause()  # the binding's action run
             seen["sort"] = app.history_sort
             from textual.widgets import Footer
 
@@ -1315,8 +1312,7 @@ def test_the_ui_thread_never_reads_the_store_or_the_results(tmp_path, monkeypatc
             await settled(app, pilot)
             for key in ("2", "2", "f3", "f4", "f5", "f6", "f2"):
                 await pilot.press(key)
-                await pilot.pause(0.1)
-                await app.views_settled()
+                await drawn(app, pilot)
             app.query_one("#per-run", RowTable).focus()
             await pilot.press("down", "down", "enter")
             await app.workers_done()
