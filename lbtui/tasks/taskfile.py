@@ -11,7 +11,7 @@ import hashlib
 import json
 import re
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -48,17 +48,23 @@ class DataOptions:
 # --- turning rows into a task ----------------------------------------------------------
 
 
-def _examples(
-    rows: list[tuple[int, dict[str, Any]]],
-    *,
-    path: Path,
-    input_template: str,
-    label_field: str,
-    id_field: str | None,
-    labels: tuple[str, ...],
-    label_map: dict[str, str],
-    skip_unknown: bool,
-) -> list[Example]:
+@dataclass(frozen=True)
+class RowRules:
+    """How a data row becomes an Example: the input template, the fields holding the label
+    and the id, the task's labels, the data's label names mapped to them, and whether rows
+    with another label are skipped (else refused)."""
+
+    input_template: str
+    label_field: str
+    id_field: str | None
+    labels: tuple[str, ...]
+    label_map: dict[str, str]
+    skip_unknown: bool
+
+
+def _examples(rows: list[tuple[int, dict[str, Any]]], path: Path, rules: RowRules) -> list[Example]:
+    input_template, label_field, id_field = rules.input_template, rules.label_field, rules.id_field
+    labels, label_map = rules.labels, rules.label_map
     index = {lab: i for i, lab in enumerate(labels)}
     names = template_fields(input_template)
     out: list[Example] = []
@@ -84,7 +90,7 @@ def _examples(
         seen_ids.add(ex_id)
         fields = tuple((n, str(row[n]).strip()) for n in names)
         out.append(Example(ex_id, text, index[label], fields))
-    if unknown and not skip_unknown:
+    if unknown and not rules.skip_unknown:
         line, raw = unknown[0]
         raise TaskError(
             f"{path}:{line}",
@@ -196,22 +202,16 @@ def load_toml(
     folder = data_dir or path.parent
     if data_dir is not None and not data_dir.is_dir():
         raise TaskError("--data-dir", f"{data_dir} is not a folder")
-    input_template = get_field(data, "input", str, wd, "{text}")
-    label_field = get_field(data, "label_field", str, wd, "label")
-    id_field = get_field(data, "id_field", str, wd, None)
-    label_map = _label_map(data, wd, labels)
-    rows, examples, id_field = _read_data(
-        data,
-        wd,
-        folder=folder,
-        data_dir=data_dir,
-        allow_outside=allow_outside,
-        input_template=input_template,
-        label_field=label_field,
-        id_field=id_field,
-        labels=labels,
-        label_map=label_map,
+    rules = RowRules(
+        input_template=get_field(data, "input", str, wd, "{text}"),
+        label_field=get_field(data, "label_field", str, wd, "label"),
+        id_field=get_field(data, "id_field", str, wd, None),
+        labels=tuple(labels),
+        label_map=_label_map(data, wd, labels),
         skip_unknown=skip_unknown_labels,
+    )
+    rows, examples, id_field = _read_data(
+        data, wd, folder=folder, data_dir=data_dir, allow_outside=allow_outside, rules=rules
     )
     pool_ex, test_ex = _pool_and_test(get_field(doc, "split", dict, w, {}), f"{w}: [split]", rows, examples, id_field)
     prompt = _prompt(get_field(doc, "prompt", dict, w, {}), f"{w}: [prompt]")
@@ -225,7 +225,7 @@ def load_toml(
         source=str(path),
         prompt=prompt,
         description=get_field(doc, "description", str, w, ""),
-        input_template=input_template,
+        input_template=rules.input_template,
     )
 
 
@@ -245,46 +245,30 @@ def _read_data(
     folder: Path,
     data_dir: Path | None,
     allow_outside: bool,
-    input_template: str,
-    label_field: str,
-    id_field: str | None,
-    labels: list[str],
-    label_map: dict[str, str],
-    skip_unknown: bool,
+    rules: RowRules,
 ) -> tuple[list, list[Example], str | None]:
     """The [data] table's rows (line, row) and examples, from its file(s) or its Hugging
     Face source, and the id field (``_line`` when several splits are read without one)."""
     if ("file" in data) == ("source" in data):
         raise TaskError(wd, "give exactly one of 'file' (a data file) or 'source' (hf:NAME, a Hugging Face dataset)")
     if "source" in data:
-        parts = hf_parts(data, wd, folder=folder, label_field=label_field, allow_outside=allow_outside)
+        parts = hf_parts(data, wd, folder=folder, label_field=rules.label_field, allow_outside=allow_outside)
     else:
         parts = file_parts(data, wd, folder=folder, data_dir=data_dir, allow_outside=allow_outside)
-    if len(parts) > 1 and id_field is None:
-        id_field = "_line"
+    if len(parts) > 1 and rules.id_field is None:
+        rules = replace(rules, id_field="_line")
     rows, examples = [], []
     for split_name, part_path, part in parts:
         if split_name is not None:
             # ids stay unique across splits: the split name prefixes the line number
             part = [(n, {**row, "split": split_name, "_line": f"{split_name}-{n}"}) for n, row in part]
         rows.extend(part)
-        examples.extend(
-            _examples(
-                part,
-                path=part_path,
-                input_template=input_template,
-                label_field=label_field,
-                id_field=id_field,
-                labels=labels,
-                label_map=label_map,
-                skip_unknown=skip_unknown,
-            )
-        )
+        examples.extend(_examples(part, part_path, rules))
     ids = [e.id for e in examples]
     if len(set(ids)) != len(ids):
         dup = next(i for i in ids if ids.count(i) > 1)
         raise TaskError(f"{wd} id_field", f"id {dup!r} occurs in more than one file")
-    return rows, examples, id_field
+    return rows, examples, rules.id_field
 
 
 def _pool_and_test(
@@ -346,16 +330,8 @@ def load_data_file(path: Path, opts: DataOptions) -> Task:
     labels = check_labels(
         sorted({str(row[opts.label_field]).strip() for _, row in rows}), f"{path}: field {opts.label_field!r}"
     )
-    examples = _examples(
-        rows,
-        path=path,
-        input_template="{" + opts.text_field + "}",
-        label_field=opts.label_field,
-        id_field=opts.id_field,
-        labels=labels,
-        label_map={},
-        skip_unknown=False,
-    )
+    rules = RowRules("{" + opts.text_field + "}", opts.label_field, opts.id_field, tuple(labels), {}, False)
+    examples = _examples(rows, path, rules)
     pool, test = split(examples, pool=opts.pool, seed=opts.split_seed, where=f"{path}: --pool")
     definition = opts.definition or f"Classify the input as one of: {', '.join(labels)}."
     return build_task(
