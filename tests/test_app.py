@@ -1278,11 +1278,12 @@ def test_a_task_with_repeated_texts_is_said_once_in_the_apps_notes(tmp_path):
     assert len(said) == 1 and said[0][1] == "warning" and "task dups: 15 input(s)" in said[0][0], seen
 
 
-def test_the_ui_thread_never_reads_the_store_or_the_results(tmp_path, monkeypatch):
+def test_the_ui_thread_never_reads_the_store_or_the_results(tmp_path, monkeypatch, fake_audit):
     """Once the app is up, every read of the store and every metric, fit or bootstrap
     happens in a worker: through an audit, toggles, every tab, a drill-down under several
-    methods, its prompt and its diagnosis. Allowed on the UI thread: SQLite's data_version
-    (a counter, read each tick to notice other writers) and saving the session (a write)."""
+    methods, its prompt and its diagnosis, and a past run opened from F4 that the tables do
+    not show. Allowed on the UI thread: SQLite's data_version (a counter, read each tick to
+    notice other writers) and saving the session (a write)."""
     import threading
 
     allowed = {"data_version", "set_meta", "close"}
@@ -1303,7 +1304,9 @@ def test_the_ui_thread_never_reads_the_store_or_the_results(tmp_path, monkeypatc
         for name, value in list(vars(cls).items()):
             if callable(value) and not name.startswith("_") and name not in allowed:
                 guarded(cls, name)
-    db = tmp_path / "u.db"
+    db = fake_audit.db
+    (past,) = fake_audit.run(["tickets"], limit=12)  # in the store before the app opens; never shown
+    fake_audit.close()
 
     async def scenario():
         app = fake_app(["-t", "reviews", "-k", "0,4", "--limit", "12", "--db", str(db)])
@@ -1327,6 +1330,17 @@ def test_the_ui_thread_never_reads_the_store_or_the_results(tmp_path, monkeypatc
             await app.workers_done()
             assert isinstance(app.screen, DiagnosisScreen)
             await pilot.press("escape", "escape")
+            await app.workers_done()
+            await pilot.press("f4")
+            await drawn(app, pilot)
+            history = app.query_one("#history-table", RowTable)
+            history.focus()
+            history.cursor = list(history.data.keys).index(str(past))
+            await pilot.press("enter")
+            await until(pilot, lambda: isinstance(app.screen, RunScreen), "the past run opened")
+            await app.workers_done()
+            assert app.screen.run_id == past and past not in app.view_runs
+            await pilot.press("escape")
             await app.workers_done()
             armed[0] = False
 

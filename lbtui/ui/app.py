@@ -48,6 +48,7 @@ from .rowtable import RowTable
 from .screens import ExportScreen, HelpScreen, RunScreen
 from .snapshot import Snapshot, SnapshotBuilder
 from .tabs import PLOT_METRICS, TABS
+from .tabs.history import scored_in_row
 from .audit_control import AuditControl, form_words
 from .consts import DEFAULT_FORM, REDRAW_SECONDS, SETUP_MIN_WIDTH, TAB_KEYS
 from .drawing import Drawing
@@ -343,7 +344,7 @@ class LbtuiApp(AuditControl, Refresh, VerdictPanel, PastRuns, Sessions, Drawing,
     @on(RowTable.RowSelected, "#history-table")
     def _open_past_run(self, event: RowTable.RowSelected) -> None:
         run_id = int(event.key)
-        if self.cache.get(run_id).n_scored == 0:
+        if scored_in_row(event.table.data, event.key) == 0:  # the row says it: no read on the UI thread
             self.notify(f"run {run_id} has no scores yet", severity="warning")
             return
         self.push_screen(RunScreen(self.cache, run_id))

@@ -74,3 +74,9 @@ class HistoryTab(Tab):
 
     def show(self, app, data: Rows, on: set[str]) -> None:
         app.query_one("#history-table", RowTable).show(data)
+
+
+def scored_in_row(data: Rows, key: str) -> int:
+    """How many of a run's inputs are scored, as its row in the table shows it."""
+    row = data.rows[list(data.keys).index(key)]
+    return int(row[HEADS.index("scored")].split("/")[0])
