@@ -18,6 +18,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.css.query import NoMatches
 from textual.screen import Screen
+from textual.worker import WorkerCancelled, WorkerFailed
 from textual.widgets import (
     Button,
     Checkbox,
@@ -326,7 +327,7 @@ class LbtuiApp(AuditControl, Refresh, VerdictPanel, PastRuns, Sessions, Drawing,
             for w in [w for w in self.workers if w.group == "audit"]:
                 try:
                     await w.wait()
-                except Exception:  # its failure is reported by the store's run status
+                except (WorkerFailed, WorkerCancelled):  # said already (on_worker_state_changed); quit all the same
                     pass
         self.exit()
 
