@@ -72,19 +72,18 @@ def test_a_run_s_bootstrap_is_drawn_once_however_often_the_verdict_is_asked(fake
 def test_draws_and_selections_made_in_batches_are_those_made_one_run_at_a_time(fake_audit):
     """``Results.draw_all`` draws runs of one test set together and makes their selections
     (the bias set's point values) with the calibrated bias sets it already has: every
-    number is the one the single-run paths give."""
+    number is the one a run drawn alone gives, and its selection the single-run path's
+    (asked for before anything is drawn)."""
     from lbtui.results import Results
-    from lbtui.results.service import draw_stream
 
     ids = fake_audit.run(["reviews", "tickets"], seeds=[0, 1], limit=20)
     batched, alone = Results(fake_audit.store), Results(fake_audit.store)
     batched.draw_all(ids, resamples=40, seed=3)
     for i in ids:
-        stream = draw_stream(alone.run(i))
         assert batched.selection(i) == alone.selection(i) and batched.selection(i)
         a, b = (
-            batched.draws(i, resamples=40, seed=3, stream=stream),
-            alone.draws(i, resamples=40, seed=3, stream=stream),
+            batched.draws(i, resamples=40, seed=3),
+            alone.draws(i, resamples=40, seed=3),
         )
         assert a[0] == b[0] and a[2] == b[2]
         for m in b[1]:

@@ -166,9 +166,7 @@ def _task_group(
     points, samples, n_test = [], [], 0
     for r in members:
         # Seeds of a task share the test draws (same test set); tasks do not.
-        point, sample, n_test = results.draws(
-            r["id"], resamples=resamples, seed=seed, stream=draw_stream(r), methods=tuple(methods)
-        )
+        point, sample, n_test = results.draws(r["id"], resamples=resamples, seed=seed, methods=tuple(methods))
         points.append(point)
         per_run[r["id"]] = point
         samples.append(sample)
@@ -313,29 +311,27 @@ def _rows(key: tuple, v: tuple, members: list[dict], methods, per_run: dict[int,
         len([r for r in members if r["seed"] == s and r["task_name"] == t])
         for s, t in {(r["seed"], r["task_name"]) for r in members}
     )
-    asked = []  # (method, metric, samples, keep, differences, their keep)
+    asked, samples, keeps = [], [], []  # (method, metric, keep, paired); what bs.intervals takes
     for m in methods:
         if m not in pt:
             continue
+        paired = m != against and against in pt
         for metric in bs.KEYS:
             keep = both = None
             if metric == "rsd":  # degenerate resamples are counted, never read as unbiased
                 keep = sm[m][bs.UNDEFINED] == 0
-                both = keep & (sm[against][bs.UNDEFINED] == 0) if against in pt else None
-            paired = m != against and against in pt
-            asked.append(
-                (m, metric, sm[m][metric], keep, sm[m][metric] - sm[against][metric] if paired else None, both)
-            )
-    got = iter(
-        bs.intervals(
-            [x for a in asked for x in ((a[2], a[4]) if a[4] is not None else (a[2],))],
-            [x for a in asked for x in ((a[3], a[5]) if a[4] is not None else (a[3],))],
-        )
-    )
+                both = keep & (sm[against][bs.UNDEFINED] == 0) if paired else None
+            asked.append((m, metric, keep, paired))
+            samples.append(sm[m][metric])
+            keeps.append(keep)
+            if paired:
+                samples.append(sm[m][metric] - sm[against][metric])
+                keeps.append(both)
+    got = iter(bs.intervals(samples, keeps))  # the value's interval, then the difference's if paired
     out = []
-    for m, metric, _, keep, paired, _ in asked:
-        (lo, hi), (dlo, dhi) = next(got), (next(got) if paired is not None else (None, None))
-        diff = float(pt[m][metric] - pt[against][metric]) if paired is not None else None
+    for m, metric, keep, paired in asked:
+        (lo, hi), (dlo, dhi) = next(got), (next(got) if paired else (None, None))
+        diff = float(pt[m][metric] - pt[against][metric]) if paired else None
         degenerate = bool(pt[m][bs.UNDEFINED] > 0) if keep is not None else False
         undefined = float(1 - keep.mean()) if keep is not None else math.nan
         sp = _spread(members, per_run, m, metric)

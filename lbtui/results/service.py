@@ -151,15 +151,14 @@ class Results:
             rs.k, softmax(rs.test), rs.test_gold, softmax(rs.bias), rs.bias_gold, self.report(run_id).calibrations
         )
 
-    def draws(self, run_id: int, *, resamples: int, seed: int, stream: int, methods=METHODS) -> tuple[dict, dict, int]:
-        """A finished run's point values, its bootstrap resamples and its test size, drawn
-        once per (resamples, seed, stream, methods)."""
-
-        def make():
-            rp = self.probs(run_id)
-            return (*bs.point_and_resample(rp, methods, resamples=resamples, seed=seed, stream=stream), len(rp.test))
-
-        return self._cached("draws", run_id, (resamples, seed, stream, tuple(methods)), make)
+    def draws(self, run_id: int, *, resamples: int, seed: int, methods=METHODS) -> tuple[dict, dict, int]:
+        """A finished run's point values, its bootstrap resamples (on its ``draw_stream``)
+        and its test size, drawn once per (resamples, seed, methods): ``draw_all`` of one run
+        unless drawn already."""
+        key = _key("draws", run_id, (resamples, seed, draw_stream(self.run(run_id)), tuple(methods)))
+        self.draw_all([run_id], resamples=resamples, seed=seed, methods=methods)
+        with self._lock:
+            return self._cache[key]
 
     def draw_all(self, run_ids: list[int], *, resamples: int, seed: int, methods=METHODS) -> None:
         """``draws`` of many finished runs (each on its ``draw_stream``), those that share
@@ -200,8 +199,7 @@ class Results:
     def intervals(self, run_id: int, method: str, *, resamples: int = bs.RESAMPLES, seed: int = 0) -> dict:
         """One run and method's headline metrics with their 95% intervals, as `lbtui report
         --run ID` gives them (the same draws): {metric: {value, lo, hi}}."""
-        run = self.run(run_id)
-        point, sample, _ = self.draws(run_id, resamples=resamples, seed=seed, stream=draw_stream(run))
+        point, sample, _ = self.draws(run_id, resamples=resamples, seed=seed)
         out = {}
         for key in bs.KEYS:
             lo, hi = bs.interval(sample[method][key])
