@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 from ..analysis.calibrations import METHODS, Calibration
 from ..analysis.metrics import Metrics
-from ..store import RunRecord, RunStatus
+from ..store import RunRecord
 
 
 @dataclass(frozen=True)
@@ -55,10 +55,6 @@ class Run:
     @property
     def status(self) -> str:
         return self.record["status"]
-
-    @property
-    def done(self) -> bool:
-        return self.record["status"] == RunStatus.DONE
 
     @property
     def n_test(self) -> int:
