@@ -89,3 +89,29 @@ def test_draws_and_selections_made_in_batches_are_those_made_one_run_at_a_time(f
         for m in b[1]:
             for key, v in b[1][m].items():
                 assert np.array_equal(a[1][m][key], v), (i, m, key)
+
+
+def test_a_finished_run_s_record_is_read_from_the_store_once(fake_audit, monkeypatch):
+    """A report asks for a run's record many times (its stream, status, labels); a finished
+    run's is read once, one being scored afresh each time (its status still changes)."""
+    from lbtui.report import summary
+    from lbtui.results import Results
+
+    ids = fake_audit.run(["reviews", "tickets"], limit=20)
+    store = fake_audit.store
+    reads = []
+    real = type(store).run
+
+    def counted(self, run_id):
+        reads.append(run_id)
+        return real(self, run_id)
+
+    monkeypatch.setattr(type(store), "run", counted)
+    results = Results(store)
+    summary.summarize(results, [results.run(i) for i in ids], resamples=20)
+    assert sorted(reads) == sorted(ids)  # each once
+    store.update_run(ids[0], status="running")
+    reads.clear()
+    fresh = Results(store)
+    assert fresh.run(ids[0])["status"] == "running" and fresh.run(ids[0])["status"] == "running"
+    assert reads == [ids[0], ids[0]]

@@ -31,10 +31,11 @@ from ..types import RunScores
 from .run import Run
 
 
-def run_scores(store: Store, run_id: int) -> RunScores:
+def run_scores(store: Store, run_id: int, record: dict | None = None) -> RunScores:
     """A run's raw (N, K) scores of every set, with the gold labels where known (each row
-    checked as it is read; a finished run must hold every input it planned)."""
-    run = store.run(run_id)
+    checked as it is read; a finished run must hold every input it planned). ``record``:
+    the run's record where the caller has it."""
+    run = record or store.run(run_id)
     k = len(run["labels"])
     s = {name: store.scored_set(run_id, name, k) for name in SETS}
     store.check_done(run, sum(len(x.example_ids) for x in s.values()))
@@ -85,19 +86,28 @@ class Results:
             self.store.close()
 
     def run(self, run_id: int) -> dict:
+        """A run's record: a finished run's read once (it no longer changes), another's
+        afresh each time."""
+        key = _key("run", run_id, ())
         with self._lock:
-            return self.store.run(run_id)
+            if key not in self._cache:
+                run = self.store.run(run_id)
+                if run["status"] != RunStatus.DONE:
+                    return run
+                self._cache[key] = run
+            return self._cache[key]
 
     def scores(self, run_id: int) -> RunScores:
         """A run's raw scores: read once for a finished run, afresh for one being scored."""
         with self._lock:
-            if self.store.run(run_id)["status"] != RunStatus.DONE:
-                return run_scores(self.store, run_id)
-        return self._cached("scores", run_id, (), lambda: self._read_scores(run_id))
+            run = self.run(run_id)
+            if run["status"] != RunStatus.DONE:
+                return run_scores(self.store, run_id, run)
+        return self._cached("scores", run_id, (), lambda: self._read_scores(run))
 
-    def _read_scores(self, run_id: int) -> RunScores:
+    def _read_scores(self, run: dict) -> RunScores:
         with self._lock:
-            return run_scores(self.store, run_id)
+            return run_scores(self.store, run["id"], run)
 
     def selection(self, run_id: int) -> dict[str, dict[str, float]]:
         """Each method's macro-F1 and BiasScore on the run's labelled bias set (held out
