@@ -43,6 +43,18 @@ def test_prototypical_matches_scikit_learn_posteriors():
     assert sorted(f.label_of_cluster.tolist()) == [0, 1, 2]
 
 
+def test_prototypical_posterior_is_predict_proba_bit_for_bit():
+    """The map skips predict_proba's input checks for speed: the numbers must be its own,
+    exactly (a change in scikit-learn's private arithmetic fails here), also after the
+    mixture is rebuilt from the store's JSON."""
+    rng = np.random.default_rng(2)
+    p, _ = clusters(rng, [[1.5, 0.0, 0.0], [0.0, 1.5, 0.0], [0.5, 0.5, 1.5]], 40)
+    for f in (fitted := cm.prototypical(p, seed=3), cm.Prototypical.from_json(fitted.to_json())):
+        post = f.gmm.predict_proba(cm._log(p))
+        q = f(p)
+        assert np.array_equal(q[:, f.label_of_cluster], post)
+
+
 def test_prototypical_degenerate_and_too_small():
     with pytest.raises(NotApplicable, match="needs at least 4 test inputs, got 3"):
         cm.prototypical(softmax(np.zeros((3, 2))))
