@@ -111,20 +111,20 @@ def metrics_labels_first(c: np.ndarray, nb: np.ndarray, s: np.ndarray, n) -> dic
     right = _sum(tp)
     n_present = _sum(present)
     acc = right / n
-    f1, recall = [], []
-    for j in range(k):
-        denom = support[j] + predicted[j]
-        f1.append(np.where(denom > 0, 2 * tp[j] / np.where(denom > 0, denom, 1), 0.0))
-        recall.append(np.where(present[j], tp[j] / np.where(present[j], support[j], 1), 0.0))
-    macro = _sum(f1[j] * present[j] for j in range(k)) / n_present
+    # Counts are whole numbers, and a label without gold inputs has no true positives: so
+    # a quotient over max(count, 1) is 0 exactly where its count is 0, and such labels'
+    # F1 and recall are 0 without masking.
+    f1 = [2 * tp[j] / np.maximum(support[j] + predicted[j], 1) for j in range(k)]
+    recall = [tp[j] / np.maximum(support[j], 1) for j in range(k)]
+    macro = _sum(f1) / n_present
     mean_r = _sum(recall) / n_present
     std_r = np.sqrt(_sum(((recall[j] - mean_r) ** 2) * present[j] for j in range(k)) / n_present)
     rsd = np.where(acc > 0, std_r / np.where(acc > 0, acc, 1), 0.0)
-    # BiasScore: label-balanced mean probability vector of the bias set, TV from uniform.
-    have = nb > 0
-    count = np.where(have, nb, 1)
-    n_have = _sum(have[g] for g in range(k))
-    bvec = [_sum(s[g, j] / count[g] * have[g] for g in range(k)) / n_have for j in range(k)]
+    # BiasScore: label-balanced mean probability vector of the bias set, TV from uniform
+    # (a gold label without drawn inputs has sums of 0, so it adds 0).
+    count = [np.maximum(nb[g], 1) for g in range(k)]
+    n_have = _sum(nb[g] > 0 for g in range(k))
+    bvec = [_sum(s[g, j] / count[g] for g in range(k)) / n_have for j in range(k)]
     bias = 0.5 * _sum(np.abs(bvec[j] - 1.0 / k) for j in range(k))
     # RSD is degenerate where fewer answers are right than labels are present (accuracy 0
     # included, where the reference's rule makes it 0): counted, never read as unbiased.
@@ -133,9 +133,13 @@ def metrics_labels_first(c: np.ndarray, nb: np.ndarray, s: np.ndarray, n) -> dic
 
 
 def _sum(parts) -> np.ndarray:
-    """The arrays added left to right, as float64."""
+    """The arrays added left to right, as float64 (a new array: the parts are left as they are)."""
     parts = iter(parts)
-    out = np.array(next(parts), dtype=np.float64)
+    first = next(parts)
+    second = next(parts, None)
+    if second is None:
+        return np.array(first, dtype=np.float64)
+    out = np.add(first, second, dtype=np.float64)
     for x in parts:
         out += x
     return out
@@ -159,28 +163,25 @@ def _by_gold(dest: np.ndarray, cols: list[int], w: np.ndarray, gold: np.ndarray,
             dest[g][:, cols] = (w[:, mine] @ x[mine]).reshape(b, f, k).transpose(2, 1, 0)
 
 
-def _argmax_ratio(p: np.ndarray, prior: np.ndarray) -> np.ndarray:
-    """argmax over labels of p / prior (p (N, K), prior (B, K)) -> (B, N): the label BC
-    predicts under each resample's prior (normalising a row divides it by one positive
-    number, so it keeps the argmax).
+def _argmax_ratio(p: np.ndarray, prior: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """argmax over labels of p / prior (p (N, K), prior (B, K)): the label BC predicts under
+    each resample's prior (normalising a row divides it by one positive number, so it
+    keeps the argmax), as (top (N,), unsettled (U,), pred (B, U)): input i's label is
+    top[i] under every prior unless i is in unsettled, whose labels pred gives.
 
-    Most inputs are settled: their label wins under every resample's prior, because even
-    its least p / prior over the resamples beats every other label's most by a margin
-    (1e-9, far above the quotients' rounding), so the exact quotients, and their rounded
-    values, put it first each time. Only the others are computed a resample at a time."""
+    Most inputs are settled: their label t wins under every resample's prior, because
+    p_t > p_j * max over resamples of prior_t / prior_j for every other label j, by a
+    margin (1e-9, far above the quotients' rounding), so the exact quotients p / prior,
+    and their rounded values, put it first each time. Only the others are computed a
+    resample at a time."""
     n = len(p)
     with np.errstate(divide="ignore", invalid="ignore"):
-        floor = p / prior.max(axis=0)  # each label's least p / prior over the resamples
-        ceil = p / prior.min(axis=0)  # and its most
-    top = floor.argmax(axis=1)
-    rivals = ceil.copy()
+        top = (p / prior[0]).argmax(axis=1)  # the label under the first resample's prior
+        most = (prior[:, :, None] / prior[:, None, :]).max(axis=0)  # (K, K): [t, j] the most prior_t / prior_j
+        rivals = p * most[top]  # (N, K): what p_t must beat for each j
     rivals[np.arange(n), top] = -np.inf
-    settled = floor[np.arange(n), top] > rivals.max(axis=1) * (1 + SETTLED)
-    pred = np.repeat(top[None, :], len(prior), axis=0)
-    unsettled = np.flatnonzero(~settled)
-    if len(unsettled):
-        pred[:, unsettled] = _argmax_each(p[unsettled], prior)
-    return pred
+    unsettled = np.flatnonzero(~(p[np.arange(n), top] > rivals.max(axis=1) * (1 + SETTLED)))
+    return top, unsettled, _argmax_each(p[unsettled], prior)
 
 
 def _argmax_each(p: np.ndarray, prior: np.ndarray) -> np.ndarray:
@@ -239,7 +240,8 @@ def evaluate_many(
     # Labels first, a column a (run, method), a resample last: (K, K, F, B).
     f = len(order)
     counts, sums, label_n = np.zeros((k, k, f, b)), np.zeros((k, k, f, b)), np.empty((k, f, b))
-    fixed_cols, fixed_preds = [], []  # test counts of every run's fixed methods, done together
+    fixed_cols, fixed_preds = [], []  # test counts of every run's fixed predictions, done together
+    late = []  # (column, counts) of BC's unsettled inputs, added to its settled ones' counts
     col = 0
     for i, rp in enumerate(rps):
         n_bias = (wb @ np.eye(k)[rp.bias_gold]).T  # (K, B) its bias set's gold label counts
@@ -250,19 +252,26 @@ def evaluate_many(
             refit = REGISTRY[meth].resample if rp.reestimate else None
             if refit is None:
                 mine.append(col)
+                fixed_cols.append(col)
                 fixed_preds.append(np.eye(k)[rp.calibrated(meth, "test").argmax(axis=-1)])  # (N, K) one-hot
                 probs.append(rp.calibrated(meth, "bias"))  # (M, K)
             else:
                 prior = refit(rp.test, wt)  # (B, K)
-                cell = (gold[None, :] * k + _argmax_ratio(rp.test, prior)) * b + np.arange(b)[:, None]
-                counts[:, :, col] = np.bincount(cell.ravel(), weights=wt.ravel(), minlength=k * k * b).reshape(k, k, b)
+                top, unsettled, pred = _argmax_ratio(rp.test, prior)
+                fixed_cols.append(col)  # its settled inputs' labels are fixed: counted with the fixed methods'
+                fixed_preds.append(np.eye(k)[top])
+                fixed_preds[-1][unsettled] = 0
+                cell = (gold[unsettled][None, :] * k + pred) * b + np.arange(b)[:, None]
+                w = wt[:, unsettled].ravel()
+                late.append((col, np.bincount(cell.ravel(), weights=w, minlength=k * k * b).reshape(k, k, b)))
                 sums[:, :, col] = _calibrated_sums(rp.bias, rp.bias_gold, prior, wb, k)
             col += 1
         if mine:
             _by_gold(sums, mine, wb, rp.bias_gold, np.concatenate(probs, axis=1))
-        fixed_cols += mine
     if fixed_cols:
         _by_gold(counts, fixed_cols, wt, gold, np.concatenate(fixed_preds, axis=1))
+    for col, unsettled_counts in late:  # integer counts: exact in any order
+        counts[:, :, col] += unsettled_counts
     # Every (run, method)'s metrics in one pass over (columns x B) confusion matrices.
     got = metrics_labels_first(
         counts.reshape(k, k, f * b), label_n.reshape(k, f * b), sums.reshape(k, k, f * b), np.tile(wt.sum(axis=1), f)
