@@ -122,9 +122,10 @@ def cmd_export(a) -> int:
 
 def cmd_report(a) -> int:
     from .report import formats as report_format, summary as report
+    from .report.gates import parse_gate
     from .results import Results
 
-    gates = [report.parse_gate(g) for g in a.fail_if]
+    gates = [parse_gate(g) for g in a.fail_if]
     if a.resamples < 10:
         raise UserError("--resamples", "must be at least 10")
     if a.out:  # before the work, not after minutes of bootstrap

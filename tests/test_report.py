@@ -16,7 +16,7 @@ from lbtui.analysis.calibrations import METHODS, Calibration
 from lbtui.cli import main
 from lbtui.errors import EXIT_GATE, UserError
 from lbtui.report import summary as report
-from lbtui.report.summary import parse_gate
+from lbtui.report.gates import parse_gate
 from lbtui.analysis.results import RunScores, evaluate_run
 
 

@@ -1,7 +1,6 @@
 """Reports over stored runs: per task and method the headline metrics with bootstrap
-confidence intervals, each calibration's paired difference from none (or another
-baseline method, ``--against``), and gates
-(``--fail-if``) that let a pipeline refuse a model on its label bias.
+confidence intervals and each calibration's paired difference from none (or another
+baseline method, ``--against``); gates.py holds ``--fail-if``.
 
 Rows are grouped by (model, task, shots, scoring); a group's value is the mean over its
 seeds (and orderings of their demonstrations), as the paper reports, with the range and
@@ -12,8 +11,6 @@ scoring) averages the tasks without weights. Nothing here calls a model.
 from __future__ import annotations
 
 import math
-import operator
-import re
 from collections import defaultdict
 from dataclasses import dataclass, field
 
@@ -30,7 +27,6 @@ from ..store import Store
 
 
 MEAN_TASK = "mean"
-METRIC_ALIASES = {alias: name for name, m in METRICS.items() for alias in (name, *m.aliases)}
 METRIC_LABELS = {name: m.title for name, m in METRICS.items()}
 
 
@@ -430,47 +426,3 @@ class Summary:
 
     def group(self, model: str, task: str, shots: int, scoring: str) -> Group | None:
         return next((g for g in self.groups if g.key == (model, task, shots, scoring)), None)
-
-
-# --- gates -------------------------------------------------------------------------------
-
-_OPS = {">": operator.gt, ">=": operator.ge, "<": operator.lt, "<=": operator.le}
-_GATE = re.compile(
-    r"^\s*(?:(?P<method>[A-Za-z*]+)\s*[:.]\s*)?(?P<metric>[A-Za-z][A-Za-z0-9_-]*)\s*(?P<op>>=|<=|>|<)\s*(?P<value>[-+]?\d*\.?\d+)\s*$"
-)
-
-
-@dataclass(frozen=True)
-class Gate:
-    text: str
-    method: str  # a method name or "*" for any
-    metric: str
-    op: str
-    value: float
-
-    def hits(self, rows: list[Row]) -> list[Row]:
-        return [
-            r
-            for r in rows
-            if r.metric == self.metric
-            and (self.method == "*" or r.method == self.method)
-            and not math.isnan(r.value)
-            and _OPS[self.op](r.value, self.value)
-        ]
-
-
-def parse_gate(text: str) -> Gate:
-    """``[method:]metric OP number``, e.g. ``rsd>0.3`` (uncalibrated), ``looc:macro_f1<0.5``,
-    ``*:bias_score>0.2`` (any method)."""
-    m = _GATE.match(text)
-    if not m:
-        raise UserError(
-            "--fail-if", f"cannot read {text!r}; write [method:]metric OP number, e.g. 'rsd>0.3' or 'looc:macro_f1<0.5'"
-        )
-    metric = METRIC_ALIASES.get(m["metric"].lower())
-    if metric is None:
-        raise UserError("--fail-if", f"unknown metric {m['metric']!r} in {text!r} ({', '.join(METRICS)})")
-    method = (m["method"] or "none").lower()
-    if method != "*" and method not in METHODS:
-        raise UserError("--fail-if", f"unknown method {m['method']!r} in {text!r} ({', '.join(METHODS)} or *)")
-    return Gate(text.strip(), method, metric, m["op"], float(m["value"]))
