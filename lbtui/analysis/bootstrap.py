@@ -214,6 +214,19 @@ def _calibrated_sums(p: np.ndarray, gold: np.ndarray, prior: np.ndarray, w: np.n
     return out
 
 
+def _reestimated(rp: RunProbs, prior: np.ndarray, wt: np.ndarray, wb: np.ndarray) -> tuple:
+    """A method re-estimated on each resample (BC), its prior (B, K): the settled test
+    inputs' labels one-hot (N, K; zero rows for the others), the unsettled inputs' test
+    counts (K gold, K, B) and the bias set's per-label sums (K gold, K, B)."""
+    k, b = rp.k, len(wt)
+    top, unsettled, pred = _argmax_ratio(rp.test, prior)
+    settled = np.eye(k)[top]
+    settled[unsettled] = 0
+    cell = (rp.test_gold[unsettled][None, :] * k + pred) * b + np.arange(b)[:, None]
+    counts = np.bincount(cell.ravel(), weights=wt[:, unsettled].ravel(), minlength=k * k * b).reshape(k, k, b)
+    return settled, counts, _calibrated_sums(rp.bias, rp.bias_gold, prior, wb, k)
+
+
 def evaluate_many(
     rps: list[RunProbs], methods, wt: np.ndarray, wb: np.ndarray
 ) -> list[dict[str, dict[str, np.ndarray]]]:
@@ -256,15 +269,10 @@ def evaluate_many(
                 fixed_preds.append(np.eye(k)[rp.calibrated(meth, "test").argmax(axis=-1)])  # (N, K) one-hot
                 probs.append(rp.calibrated(meth, "bias"))  # (M, K)
             else:
-                prior = refit(rp.test, wt)  # (B, K)
-                top, unsettled, pred = _argmax_ratio(rp.test, prior)
+                settled, unsettled_counts, sums[:, :, col] = _reestimated(rp, refit(rp.test, wt), wt, wb)
                 fixed_cols.append(col)  # its settled inputs' labels are fixed: counted with the fixed methods'
-                fixed_preds.append(np.eye(k)[top])
-                fixed_preds[-1][unsettled] = 0
-                cell = (gold[unsettled][None, :] * k + pred) * b + np.arange(b)[:, None]
-                w = wt[:, unsettled].ravel()
-                late.append((col, np.bincount(cell.ravel(), weights=w, minlength=k * k * b).reshape(k, k, b)))
-                sums[:, :, col] = _calibrated_sums(rp.bias, rp.bias_gold, prior, wb, k)
+                fixed_preds.append(settled)
+                late.append((col, unsettled_counts))
             col += 1
         if mine:
             _by_gold(sums, mine, wb, rp.bias_gold, np.concatenate(probs, axis=1))
