@@ -222,6 +222,11 @@ def _add_readers(sub) -> None:
     rp.add_argument("--resamples", type=int, default=1000, help="bootstrap resamples (default 1000)")
     rp.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
     rp.add_argument(
+        "--jobs",
+        type=int,
+        help="worker processes for the bootstrap (default: every CPU from 256 runs, else 1: this process)",
+    )
+    rp.add_argument(
         "--against", default="none", help="the method differences are taken from (default none; e.g. bc, looc)"
     )
     rp.add_argument(

@@ -123,7 +123,7 @@ def cmd_export(a) -> int:
 def cmd_report(a) -> int:
     from .report import formats as report_format, summary as report
     from .report.gates import parse_gate
-    from .results import Results
+    from .results import Results, pool
 
     gates = [parse_gate(g) for g in a.fail_if]
     if a.resamples < 10:
@@ -132,9 +132,14 @@ def cmd_report(a) -> int:
         paths.check_output_file(a.out, "--out")
     if a.plots:
         paths.check_output_folder(a.plots, "--plots")
+    if a.jobs is not None and a.jobs < 1:
+        raise UserError("--jobs", "must be at least 1")
     store = open_store(a.db)
     runs = select_stored(store, a)
-    summary = report.summarize(Results(store), runs, resamples=a.resamples, seed=a.seed, against=a.against.lower())
+    jobs = a.jobs or pool.auto_jobs(len(runs))
+    summary = report.summarize(
+        Results(store), runs, resamples=a.resamples, seed=a.seed, against=a.against.lower(), jobs=jobs
+    )
     rows = summary.rows
     meta = {"runs": len(runs), "resamples": a.resamples, "seed": a.seed, "level": 0.95, "against": a.against.lower()}
     fmt = "json" if a.json else a.format

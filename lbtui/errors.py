@@ -41,6 +41,18 @@ class UserError(Exception):
         self.message = message
         super().__init__(f"{where}: {message}" if where else message)
 
+    def __reduce__(self):
+        # Pickled as it is, not through __init__ (subclasses take other arguments): an
+        # error raised in a report's worker process reaches the CLI whole (results/pool.py).
+        return _restore, (type(self), self.args, self.__dict__)
+
+
+def _restore(cls: type, args: tuple, state: dict) -> Exception:
+    err = Exception.__new__(cls)
+    err.args = args
+    err.__dict__.update(state)
+    return err
+
 
 class TaskError(UserError):
     """A task file or data file that cannot be used."""

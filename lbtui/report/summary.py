@@ -10,6 +10,7 @@ scoring) averages the tasks without weights. Nothing here calls a model.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -21,7 +22,7 @@ from ..analysis.calibrations import METHODS
 from ..analysis.metrics import REGISTRY as METRICS, per_class
 from ..analysis.results import method_mark
 from ..errors import RunError, StorePathError, UserError
-from ..results import Results
+from ..results import Results, pool
 from ..results.service import draw_stream, not_done
 from ..store import Store
 
@@ -105,23 +106,35 @@ def summarize(
     seed: int = 0,
     methods=METHODS,
     against: str = "none",
+    jobs: int = 1,
 ) -> "Summary":
     """Every (group, method, metric) row, task groups first, then the means over tasks,
     with differences against the ``against`` method; and for each group its baselines,
     its recommendation and its marks. Each finished run's point values and resamples
     come from ``results`` (drawn once per service: the app keeps one, so the verdict
-    asked again as runs finish draws only the new ones). A group of several seeds or
-    orderings is resampled at two levels (bootstrap.two_level)."""
+    asked again as runs finish draws only the new ones), or with ``jobs`` > 1 from worker
+    processes, a task at a time (results/pool.py: the same numbers). A group of several
+    seeds or orderings is resampled at two levels (bootstrap.two_level)."""
     if against not in METHODS:
         raise UserError("--against", f"unknown method {against!r} ({', '.join(METHODS)})")
     groups = _groups(runs)
-    results.draw_all([r["id"] for r in runs], resamples=resamples, seed=seed, methods=tuple(methods))
+    work = functools.partial(_task_groups, resamples=resamples, seed=seed, methods=tuple(methods), against=against)
+    if jobs > 1:
+        by_task: dict[str, list] = defaultdict(list)  # a task's runs share their draws' batches
+        for key, members in groups.items():
+            by_task[key[1]].append((key, members))
+        parts = pool.map_chunks(results.store, work, by_task.values(), jobs=jobs)
+    else:
+        parts = [work(results, list(groups.items()))]
     values: dict[tuple, tuple[dict, dict, int]] = {}
-    per_run: dict[int, dict] = {}  # run id -> {method: {key: value}}
     info: dict[tuple, dict] = {}  # per group: baselines, the selection data, marks
-    for key, members in groups.items():
-        values[key], info[key] = _task_group(results, members, resamples, seed, methods, per_run)
-    rows = [row for key, v in values.items() for row in _rows(key, v, groups[key], methods, per_run, against)]
+    rows_of: dict[tuple, list[Row]] = {}
+    per_run: dict[int, dict] = {}  # run id -> {method: {key: value}}
+    for part in parts:
+        for into, got in zip((values, info, rows_of, per_run), part):
+            into.update(got)
+    values = {key: values[key] for key in groups}  # in the groups' order, however computed
+    rows = [row for key in groups for row in rows_of[key]]
     tasks_by = defaultdict(list)
     for key in values:
         tasks_by[(key[0], key[2], key[3])].append(key)
@@ -134,6 +147,18 @@ def summarize(
         rows += _rows(mean_key, values[mean_key], groups[mean_key], methods, per_run, against)
     out = [_group(key, values[key], groups[key], info[key]) for key in values]
     return Summary(rows, out)
+
+
+def _task_groups(results: Results, items: list[tuple], *, resamples: int, seed: int, methods, against: str):
+    """Task groups' (key, members) -> their values, info and rows by key, and their runs'
+    point values: one batch of draws over all their runs, then a group at a time."""
+    ids = [r["id"] for _, members in items for r in members]
+    results.draw_all(ids, resamples=resamples, seed=seed, methods=methods)
+    values, info, rows, per_run = {}, {}, {}, {}
+    for key, members in items:
+        values[key], info[key] = _task_group(results, members, resamples, seed, methods, per_run)
+        rows[key] = _rows(key, values[key], members, methods, per_run, against)
+    return values, info, rows, per_run
 
 
 def _groups(runs: list[dict]) -> dict[tuple, list[dict]]:
@@ -296,7 +321,8 @@ def _spread(members: list[dict], per_run: dict[int, dict], method: str, metric: 
         if method in per_run[r["id"]]:
             combos[(r["seed"], r["demo_order"])].append(float(per_run[r["id"]][method][metric]))
     n_tasks = len({r["task_name"] for r in members})
-    return stability.stats([np.mean(v) for v in combos.values() if len(v) == n_tasks])
+    # a task group's combinations have one value each, which is their mean exactly
+    return stability.stats([v[0] if len(v) == 1 else np.mean(v) for v in combos.values() if len(v) == n_tasks])
 
 
 def _rows(key: tuple, v: tuple, members: list[dict], methods, per_run: dict[int, dict], against: str) -> list[Row]:

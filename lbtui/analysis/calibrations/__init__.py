@@ -26,6 +26,8 @@ __all__ = [
     "NotApplicable",
     "REGISTRY",
     "SLOW",
+    "added",
+    "adopt",
     "fit_all",
     "register",
 ]
@@ -65,8 +67,24 @@ def register(method: Method) -> None:
     METHOD_NAMES = {n: m.title for n, m in REGISTRY.items()}
 
 
-for _module in (none, contextual, domain, batch, looc, prototypical, supervised):
+_MODULES = (none, contextual, domain, batch, looc, prototypical, supervised)  # table order
+for _module in _MODULES:
     register(_module.METHOD)
+BUNDLED = tuple(REGISTRY)  # the methods every process has: registered on import
+
+
+def added() -> list[Method]:
+    """The methods registered after the bundled ones, in order (a worker process adopts them)."""
+    return [m for n, m in REGISTRY.items() if n not in BUNDLED]
+
+
+def adopt(methods: list[Method]) -> None:
+    """Register those of ``methods`` not registered here, in order: a worker process
+    (results/pool.py) starts with the bundled methods and adopts the ones its parent added,
+    before anything in it reads the method lists."""
+    for method in methods:
+        if method.name not in REGISTRY:
+            register(method)
 
 
 def fit_all(rs: Scores, methods=None) -> tuple[dict[str, Calibration], dict[str, str]]:
