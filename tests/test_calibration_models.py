@@ -43,16 +43,50 @@ def test_prototypical_matches_scikit_learn_posteriors():
     assert sorted(f.label_of_cluster.tolist()) == [0, 1, 2]
 
 
-def test_prototypical_posterior_is_predict_proba_bit_for_bit():
-    """The map skips predict_proba's input checks for speed: the numbers must be its own,
-    exactly (a change in scikit-learn's private arithmetic fails here), also after the
-    mixture is rebuilt from the store's JSON."""
+def test_prototypical_posterior_is_scikit_learn_s_predict_proba():
+    """The map computes the mixture's posterior itself (no scikit-learn to apply a stored
+    fit): scikit-learn's arithmetic step for step, so its numbers are predict_proba's
+    (bit for bit with the scikit-learn it was written from, 1.9), also after the fit is
+    rebuilt from the store's JSON."""
+    import sklearn
+    from sklearn.mixture import GaussianMixture
+
     rng = np.random.default_rng(2)
     p, _ = clusters(rng, [[1.5, 0.0, 0.0], [0.0, 1.5, 0.0], [0.5, 0.5, 1.5]], 40)
-    for f in (fitted := cm.prototypical(p, seed=3), cm.Prototypical.from_json(fitted.to_json())):
-        post = f.gmm.predict_proba(cm._log(p))
-        q = f(p)
-        assert np.array_equal(q[:, f.label_of_cluster], post)
+    p[:3] = [1.0, 0.0, 0.0]  # clipped log-probabilities: far from every cluster
+    fitted = cm.prototypical(p, seed=3)
+    d = fitted.to_json()
+    gmm = GaussianMixture(n_components=3, covariance_type="diag")
+    for name in cm.PARAMS:
+        setattr(gmm, name + "_", np.asarray(d[name]))
+    gmm.converged_, gmm.n_features_in_ = True, 3
+    want = gmm.predict_proba(cm._log(p))
+    for f in (fitted, cm.Prototypical.from_json(d)):
+        got = f.posterior(cm._log(p))
+        assert np.allclose(got, want, rtol=0, atol=1e-12)
+        if sklearn.__version__.startswith("1.9."):
+            assert np.array_equal(got, want)
+        assert np.array_equal(f(p)[:, f.label_of_cluster], got)
+
+
+def test_applying_a_stored_prototypical_fit_imports_no_scikit_learn():
+    import subprocess
+    import sys
+
+    code = (
+        "import json, sys, numpy as np\n"
+        "from lbtui.analysis import calibration_models as cm\n"
+        "f = cm.Prototypical.from_json(json.loads(sys.argv[1]))\n"
+        "f(np.full((4, 2), 0.5))\n"
+        "print('sklearn' in sys.modules)"
+    )
+    rng = np.random.default_rng(4)
+    p, _ = clusters(rng, [[1.5, 0.0], [0.0, 1.5]], 30)
+    import json
+
+    stored = json.dumps(cm.prototypical(p, seed=0).to_json())
+    out = subprocess.run([sys.executable, "-c", code, stored], capture_output=True, text=True, timeout=120)
+    assert out.stdout.strip() == "False", out.stderr
 
 
 def test_prototypical_degenerate_and_too_small():

@@ -18,6 +18,7 @@ same fit applies to the test set and to the bias set. See docs/CALIBRATION.md.
 
 from __future__ import annotations
 
+import math
 import warnings
 from dataclasses import dataclass
 from typing import Callable
@@ -45,46 +46,63 @@ def _softmax(z: np.ndarray) -> np.ndarray:
     return e / e.sum(axis=-1, keepdims=True)
 
 
+PARAMS = ("weights", "means", "covariances", "precisions_cholesky")  # a fitted mixture, as stored
+
+
 @dataclass(frozen=True)
 class Prototypical:
+    """A fitted diagonal Gaussian mixture and the label of each cluster. Its posterior is
+    computed here, with scikit-learn's own arithmetic (1.9; test_calibration_models holds
+    it to predict_proba), so that applying a stored fit needs no scikit-learn: a report's
+    worker processes never import it, and the numbers do not move with its version."""
+
     kind = "prototypical"  # its name in a stored calibration (Calibration.to_json)
-    means: np.ndarray  # (K clusters, K) in log-probability space
     label_of_cluster: np.ndarray  # (K,) label index of each cluster
-    gmm: object
+    weights: np.ndarray  # (K,)
+    means: np.ndarray  # (K clusters, K) in log-probability space
+    covariances: np.ndarray  # (K, K), diagonal: stored for the record, not used
+    precisions_cholesky: np.ndarray  # (K, K)
 
     def to_json(self) -> dict:
-        g = self.gmm
         return {
             "label_of_cluster": [int(x) for x in self.label_of_cluster],
-            **{
-                name: np.asarray(getattr(g, name + "_"), dtype=np.float64).tolist()
-                for name in ("weights", "means", "covariances", "precisions_cholesky")
-            },
+            **{name: np.asarray(getattr(self, name), dtype=np.float64).tolist() for name in PARAMS},
         }
 
     @classmethod
     def from_json(cls, d: dict) -> "Prototypical":
-        """The fitted mixture rebuilt from its parameters: scikit-learn's own posterior
-        (predict_proba's arithmetic) on the same arrays, so the map is the one the audit used."""
-        from sklearn.mixture import GaussianMixture
-
-        k = len(d["label_of_cluster"])
-        gmm = GaussianMixture(n_components=k, covariance_type="diag")
-        for name in ("weights", "means", "covariances", "precisions_cholesky"):
-            setattr(gmm, name + "_", np.asarray(d[name], dtype=np.float64))
-        gmm.converged_, gmm.n_features_in_ = True, gmm.means_.shape[1]
-        return cls(gmm.means_, np.asarray(d["label_of_cluster"], dtype=int), gmm)
+        """The fitted mixture rebuilt from its parameters: the map the audit used."""
+        arrays = {name: np.asarray(d[name], dtype=np.float64) for name in PARAMS}
+        return cls(np.asarray(d["label_of_cluster"], dtype=int), **arrays)
 
     def __call__(self, probs: np.ndarray) -> np.ndarray:
         p = np.asarray(probs, dtype=np.float64)
-        flat = _log(p.reshape(-1, p.shape[-1]))
-        # predict_proba's own arithmetic without its input checks (half its time over a
-        # report's 2,511 runs): flat is finite float64 of the fitted width.
-        # test_prototypical holds the two equal bit for bit.
-        post = np.exp(self.gmm._estimate_log_prob_resp(flat)[1])  # (M, clusters)
+        post = self.posterior(_log(p.reshape(-1, p.shape[-1])))  # (M, clusters)
         q = np.zeros_like(post)
         q[:, self.label_of_cluster] = post  # cluster c's posterior goes to its label
         return q.reshape(p.shape)
+
+    def posterior(self, x: np.ndarray) -> np.ndarray:
+        """Each cluster's posterior for each row of x (M, K): scikit-learn's predict_proba,
+        step for step (_estimate_log_gaussian_prob "diag", its _logsumexp)."""
+        chol = self.precisions_cholesky
+        precisions = chol**2
+        dist = (
+            np.sum(self.means**2 * precisions, axis=1) - 2.0 * (x @ (self.means * precisions).T) + (x**2 @ precisions.T)
+        )
+        log_det = np.sum(np.log(chol), axis=1)
+        weighted = -0.5 * (x.shape[1] * math.log(2 * math.pi) + dist) + log_det + np.log(self.weights)
+        top = np.max(weighted, axis=1, keepdims=True)
+        at_top = weighted == top
+        rest = weighted.copy()
+        rest[at_top] = -np.inf
+        m = np.sum(at_top.astype(rest.dtype), axis=1, keepdims=True, dtype=rest.dtype)
+        e = np.exp(rest - np.where(np.isfinite(top), top, 0))
+        s = np.sum(e, axis=1, keepdims=True, dtype=e.dtype)
+        s = np.where(s == 0, s, s / m)
+        norm = np.squeeze(np.log1p(s) + np.log(m) + top, axis=1)
+        with np.errstate(under="ignore"):
+            return np.exp(weighted - norm[:, np.newaxis])
 
 
 def prototypical(test_probs: np.ndarray, *, seed: int = 0) -> Prototypical:
@@ -112,7 +130,7 @@ def prototypical(test_probs: np.ndarray, *, seed: int = 0) -> Prototypical:
     assigned = np.bincount(gmm.predict(x), minlength=k)
     if (assigned == 0).any():
         raise Degenerate(f"{int((assigned == 0).sum())} of {k} clusters hold no test input")
-    return Prototypical(gmm.means_, label_of_cluster, gmm)
+    return Prototypical(label_of_cluster, *(np.asarray(getattr(gmm, n + "_"), dtype=np.float64) for n in PARAMS))
 
 
 @dataclass(frozen=True)
