@@ -418,6 +418,8 @@ def test_a_foreign_sqlite_file_is_refused_and_left_alone(tmp_path, capsys):
     empty = tmp_path / "empty.sqlite"
     sqlite3.connect(empty).close()  # an empty file: SQLite makes it on connect
     assert main(["report", "--db", str(empty)]) == 4 and empty.stat().st_size == 0  # no lbtui tables written into it
+    # what a reader sees while another command is creating the store: not "not a store"
+    assert "holds no lbtui store yet" in capsys.readouterr().err
     assert db.read_bytes() == before
 
 

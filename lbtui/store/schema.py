@@ -126,6 +126,10 @@ def check_readable(store) -> None:
     """A store opened read-only cannot be migrated: refuse what only a migration mends."""
     try:
         tables = set(store.db.table_names())
+        if not tables:  # SQLite makes the file before a writer's first transaction creates the tables
+            raise StoreError(
+                f"{store.path} holds no lbtui store yet (an empty database: being created, or never written)"
+            )
         if "meta" not in tables or "runs" not in tables:
             raise StoreError(f"{store.path} is not an lbtui store")
         version = _version_at_most_ours(store)
