@@ -912,6 +912,23 @@ def test_stop_scores_at_most_one_more_small_batch(tmp_path):
     assert at_key[0] <= store.count_scores(rid) <= at_key[0] + 8
 
 
+def test_a_verdict_that_arrives_once_the_panel_is_gone_is_dropped(tmp_path):
+    """The verdict worker can answer after quitting has removed the panel (CI saw the app
+    crash at exit on it): the answer is dropped, as the row intervals' one is."""
+    from lbtui.ui.messages import VerdictReady
+
+    async def scenario():
+        app = fake_app(["-t", "reviews", "-k", "0", "--limit", "12", "--db", str(tmp_path / "v.db")])
+        async with app.run_test(size=SIZE) as pilot:
+            await settled(app, pilot)
+            await app.query_one("#verdict", Static).remove()
+            app.post_message(VerdictReady(app.verdict_seq, []))
+            await pilot.pause()  # the message handled
+            return app.verdict_seq
+
+    assert run(scenario()) >= 1  # run_test raises what a handler raised
+
+
 def test_ctrl_e_writes_the_report_of_the_shown_runs_beside_the_store(tmp_path):
     from lbtui.report import formats, summary
 

@@ -69,7 +69,10 @@ class VerdictPanel:
             " (fewer right answers than labels) · at chance: the macro-F1 interval reaches a guesser's]",
             style="dim",
         )
-        self.query_one("#verdict", Static).update(text)
+        try:
+            self.query_one("#verdict", Static).update(text)
+        except NoMatches:  # an answer that arrives while the app is closing
+            pass
 
     def _request_row_ci(self) -> None:
         try:
