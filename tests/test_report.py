@@ -121,11 +121,13 @@ def test_intervals_and_two_level_resamples_taken_together_are_those_taken_one_by
     """The report takes a group's intervals in one percentile call and resamples all its
     methods and metrics in one two-level pass: the same numbers as one at a time."""
     rng = np.random.default_rng(2)
-    samples = [rng.random(1000) for _ in range(6)]
-    keeps = [None, rng.random(1000) > 0.3, None, None, np.zeros(1000, bool), None]
+    samples = [rng.random(1000) for _ in range(9)]
+    same_count = [np.zeros(1000, bool) for _ in range(2)]  # two masks that keep 700 resamples each
+    same_count[0][:700], same_count[1][300:] = True, True
+    keeps = [None, rng.random(1000) > 0.3, None, None, np.zeros(1000, bool), None, *same_count, np.ones(1000, bool)]
     want = [bs.interval(x, keep=k) for x, k in zip(samples, keeps)]
     np.testing.assert_array_equal(bs.intervals(samples, keeps), want)  # NaN where nothing is kept
-    assert np.isnan(want[4]).all() and not np.isnan(want[1]).any()
+    assert np.isnan(want[4]).all() and not np.isnan(want[1]).any() and want[6] != want[7]
     runs = rng.random((4, 3, 5, 1000))  # methods, metrics, runs, resamples
     together = bs.two_level(runs, seed=1, stream=2)
     assert together.shape == (4, 3, 1000)

@@ -13,6 +13,7 @@ the data as it is, with the same code, so intervals and point estimates agree.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -337,17 +338,19 @@ def interval(samples: np.ndarray, level: float = LEVEL, keep: np.ndarray | None 
 
 
 def intervals(samples: list[np.ndarray], keeps: list[np.ndarray | None], level: float = LEVEL) -> list[tuple]:
-    """``interval`` of each samples and keep, those that keep every resample in one call
-    (percentiles along an axis are each row's own: the same numbers)."""
-    out: list[tuple] = [None] * len(samples)  # type: ignore[list-item]
-    whole = [i for i, keep in enumerate(keeps) if keep is None]
-    if whole:
-        lo, hi = np.percentile(np.stack([samples[i] for i in whole]), [50 * (1 - level), 50 * (1 + level)], axis=1)
-        for j, i in enumerate(whole):
+    """``interval`` of each samples and keep, in one percentile call per count of kept
+    resamples (all of them, for most): percentiles along an axis are each row's own, so
+    the numbers are those of one call each."""
+    out: list[tuple] = [(math.nan, math.nan)] * len(samples)  # where nothing is kept
+    by_count: dict[int, list[tuple[int, np.ndarray]]] = {}
+    for i, (x, keep) in enumerate(zip(samples, keeps)):
+        kept = np.asarray(x) if keep is None else np.asarray(x)[keep]
+        if kept.size:
+            by_count.setdefault(kept.size, []).append((i, kept))
+    for rows in by_count.values():
+        lo, hi = np.percentile(np.stack([x for _, x in rows]), [50 * (1 - level), 50 * (1 + level)], axis=1)
+        for j, (i, _) in enumerate(rows):
             out[i] = (float(lo[j]), float(hi[j]))
-    for i, keep in enumerate(keeps):
-        if keep is not None:
-            out[i] = interval(samples[i], level, keep)
     return out
 
 

@@ -313,16 +313,23 @@ def _mean_of(items: list[dict], keys=(*bs.KEYS, bs.UNDEFINED)) -> dict:
     }
 
 
-def _spread(members: list[dict], per_run: dict[int, dict], method: str, metric: str) -> stability.Stats:
-    """Across (seed, ordering): each one's mean over the tasks in ``members``, for the
-    seeds and orderings that every task has."""
-    combos: dict[tuple, list[float]] = defaultdict(list)
-    for r in members:
-        if method in per_run[r["id"]]:
-            combos[(r["seed"], r["demo_order"])].append(float(per_run[r["id"]][method][metric]))
+def _spreads(members: list[dict], per_run: dict[int, dict], methods) -> dict[tuple[str, str], stability.Stats]:
+    """(method, metric) -> its spread across (seed, ordering): each one's mean over the
+    tasks in ``members``, for the seeds and orderings that every task has."""
     n_tasks = len({r["task_name"] for r in members})
-    # a task group's combinations have one value each, which is their mean exactly
-    return stability.stats([v[0] if len(v) == 1 else np.mean(v) for v in combos.values() if len(v) == n_tasks])
+    out = {}
+    for m in methods:
+        combos: dict[tuple, list[dict]] = defaultdict(list)  # (seed, ordering) -> its runs' values
+        for r in members:
+            if m in per_run[r["id"]]:
+                combos[(r["seed"], r["demo_order"])].append(per_run[r["id"]][m])
+        full = [got for got in combos.values() if len(got) == n_tasks]
+        for metric in bs.KEYS:
+            # a task group's combinations have one value each, which is their mean exactly
+            out[m, metric] = stability.stats(
+                [float(got[0][metric]) if len(got) == 1 else np.mean([float(x[metric]) for x in got]) for got in full]
+            )
+    return out
 
 
 def _rows(key: tuple, v: tuple, members: list[dict], methods, per_run: dict[int, dict], against: str) -> list[Row]:
@@ -350,13 +357,14 @@ def _rows(key: tuple, v: tuple, members: list[dict], methods, per_run: dict[int,
                 samples.append(sm[m][metric] - sm[against][metric])
                 keeps.append(both)
     got = iter(bs.intervals(samples, keeps))  # the value's interval, then the difference's if paired
+    spreads = _spreads(members, per_run, [m for m in methods if m in pt])
     out = []
     for m, metric, keep, paired in asked:
         (lo, hi), (dlo, dhi) = next(got), (next(got) if paired else (None, None))
         diff = float(pt[m][metric] - pt[against][metric]) if paired else None
         degenerate = bool(pt[m][bs.UNDEFINED] > 0) if keep is not None else False
         undefined = float(1 - keep.mean()) if keep is not None else math.nan
-        sp = _spread(members, per_run, m, metric)
+        sp = spreads[m, metric]
         out.append(
             Row(
                 model,
