@@ -58,6 +58,27 @@ def test_vectorised_metrics_equal_the_reference_definitions(seed, k, n):
         assert got["bias_score"][b] == pytest.approx(M.bias_score(q[b], g[b]), abs=1e-12)
 
 
+def test_metrics_taken_in_blocks_are_those_taken_whole(monkeypatch):
+    """metrics_labels_first takes many resamples in blocks: each resample's numbers are
+    those it has alone, bit for bit (n per resample included)."""
+    rng = np.random.default_rng(5)
+    k, r = 4, 23
+    c = rng.integers(0, 6, size=(k, k, r)).astype(np.float64)
+    nb = rng.integers(0, 3, size=(k, r)).astype(np.float64)
+    s = rng.random((k, k, r)) * nb[:, None, :]
+    n = c.sum(axis=(0, 1))
+    whole = bs.metrics_labels_first(c, nb, s, n)
+    monkeypatch.setattr(bs, "BLOCK", 5)
+    blocked = bs.metrics_labels_first(c, nb, s, n)
+    alone = [
+        bs.metrics_labels_first(c[..., i : i + 1], nb[..., i : i + 1], s[..., i : i + 1], n[i : i + 1])
+        for i in range(r)
+    ]
+    for key in whole:
+        assert np.array_equal(blocked[key], whole[key], equal_nan=True), key
+        assert np.array_equal(np.concatenate([a[key] for a in alone]), whole[key], equal_nan=True), key
+
+
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_point_values_equal_the_engine_metrics(seed):
     rs = _run_scores(seed)
