@@ -912,21 +912,28 @@ def test_stop_scores_at_most_one_more_small_batch(tmp_path):
     assert at_key[0] <= store.count_scores(rid) <= at_key[0] + 8
 
 
-def test_a_verdict_that_arrives_once_the_panel_is_gone_is_dropped(tmp_path):
-    """The verdict worker can answer after quitting has removed the panel (CI saw the app
-    crash at exit on it): the answer is dropped, as the row intervals' one is."""
-    from lbtui.ui.messages import VerdictReady
+def test_answers_that_land_while_the_app_closes_are_dropped(tmp_path):
+    """A worker can answer after quitting has begun to take the widgets down (CI saw the
+    app crash at exit on a verdict): the verdict's and a snapshot's answers, as the app's
+    message loop hands them over then, are dropped."""
+    from lbtui.ui.messages import SnapshotReady, VerdictReady
+
+    snapshots = []
 
     async def scenario():
         app = fake_app(["-t", "reviews", "-k", "0", "--limit", "12", "--db", str(tmp_path / "v.db")])
-        async with app.run_test(size=SIZE) as pilot:
+        hook = lambda m: snapshots.append(m) if isinstance(m, SnapshotReady) else None  # noqa: E731
+        async with app.run_test(size=SIZE, message_hook=hook) as pilot:
             await settled(app, pilot)
-            await app.query_one("#verdict", Static).remove()
-            app.post_message(VerdictReady(app.verdict_seq, []))
-            await pilot.pause()  # the message handled
-            return app.verdict_seq
+        return app
 
-    assert run(scenario()) >= 1  # run_test raises what a handler raised
+    app = run(scenario())
+    old = snapshots[0].snapshot  # an answer the app has since replaced
+    assert not app.is_running and app.snapshots[old.tab] is not old
+    before = dict(app.snapshots)
+    app.on_verdict_ready(VerdictReady(app.verdict_seq, []))  # raised NoMatches: the verdict panel was gone
+    app.on_snapshot_ready(snapshots[0])
+    assert app.snapshots == before  # dropped, not taken in
 
 
 def test_ctrl_e_writes_the_report_of_the_shown_runs_beside_the_store(tmp_path):

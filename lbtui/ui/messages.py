@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 from textual.message import Message
 
 from .snapshot import Snapshot
@@ -54,3 +56,16 @@ class SnapshotReady(Message):
     def __init__(self, snapshot: Snapshot):
         super().__init__()
         self.snapshot = snapshot
+
+
+def while_open(handler):
+    """For a handler that only shows a worker's answer: a worker can answer after quitting
+    (ctrl+q, SIGTERM, a test's end) has begun to take the app's widgets down, and its
+    answer is then dropped instead of looked for in widgets that are gone."""
+
+    @functools.wraps(handler)
+    def shown(self, msg):
+        if self.is_running:
+            handler(self, msg)
+
+    return shown

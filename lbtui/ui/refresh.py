@@ -15,11 +15,7 @@ from textual.worker import WorkerCancelled, WorkerState, get_current_worker
 from ..errors import UserError
 from ..report import views as analysis
 from ..store import Store
-from .messages import (
-    Analysed,
-    SnapshotReady,
-    SnapshotSkipped,
-)
+from .messages import Analysed, SnapshotReady, SnapshotSkipped, while_open
 from . import heap
 from .consts import FREEZE_STEP
 
@@ -91,6 +87,7 @@ class Refresh:
     def on_snapshot_skipped(self, msg: SnapshotSkipped) -> None:
         self.shown = max(self.shown, msg.seq)
 
+    @while_open
     def on_snapshot_ready(self, msg: SnapshotReady) -> None:
         snap = msg.snapshot
         self.snapshots[snap.tab] = snap

@@ -14,9 +14,7 @@ from textual.widgets import (
 
 from ..report import verdict
 from .rowtable import RowTable
-from .messages import (
-    VerdictReady,
-)
+from .messages import VerdictReady, while_open
 from .consts import ROW_CI_DELAY
 from . import heap
 
@@ -47,6 +45,7 @@ class VerdictPanel:
             got = verdict.build(self.results, run_ids)
         self.post_message(VerdictReady(seq, got))
 
+    @while_open
     def on_verdict_ready(self, msg: VerdictReady) -> None:
         if msg.seq != self.verdict_seq:
             return  # overtaken by a newer request
@@ -69,10 +68,7 @@ class VerdictPanel:
             " (fewer right answers than labels) · at chance: the macro-F1 interval reaches a guesser's]",
             style="dim",
         )
-        try:
-            self.query_one("#verdict", Static).update(text)
-        except NoMatches:  # an answer that arrives while the app is closing
-            pass
+        self.query_one("#verdict", Static).update(text)
 
     def _request_row_ci(self) -> None:
         try:
