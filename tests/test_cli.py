@@ -484,3 +484,25 @@ def test_a_test_input_that_repeats_a_demonstration_is_refused_unless_asked(tmp_p
     assert "repeat a demonstration's text" in err and "--allow-duplicates" in err and err.count("\n") == 0, err
     assert not (tmp_path / "s.db").exists()
     assert main([*argv, "--allow-duplicates"], backend_factory=fake_factory) == 0
+
+
+def test_opening_a_store_imports_no_pandas_and_pandas_imports_after():
+    """sqlite-utils imports pandas when it is installed (half of lbtui's start, in every
+    command and report worker) only for inserts lbtui never makes: the store hides it from
+    that import, and pandas imports as usual afterwards (AuditResult.frame())."""
+    import subprocess
+    import sys
+
+    code = (
+        "import importlib.util, sys\n"
+        "from lbtui.store import Store\n"
+        "Store(':memory:')\n"
+        "print('pandas' in sys.modules)\n"
+        "if importlib.util.find_spec('pandas'):\n"
+        "    import pandas\n"
+        "    print(pandas.DataFrame({'a': [1]}).shape == (1, 1))\n"
+        "else:\n"
+        "    print(True)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.stdout.split() == ["False", "True"], done.stderr
