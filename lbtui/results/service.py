@@ -26,7 +26,7 @@ from ..analysis.results import (
     metrics_payload,
 )
 from ..errors import RunError, UserError
-from ..store import SETS, RunStatus, Store, owner_alive
+from ..store import RunStatus, Store, owner_alive
 from ..types import RunScores
 from .run import Run
 
@@ -37,18 +37,18 @@ def run_scores(store: Store, run_id: int, record: dict | None = None) -> RunScor
     the run's record where the caller has it."""
     run = record or store.run(run_id)
     k = len(run["labels"])
-    s = {name: store.scored_set(run_id, name, k) for name in SETS}
-    store.check_done(run, sum(len(x.example_ids) for x in s.values()))
+    s = store.set_scores(run_id, k)  # name -> (gold, scores)
+    store.check_done(run, sum(len(gold) for gold, _ in s.values()))
     return RunScores(
         k=k,
-        test=s["test"].scores.reshape(-1, k),
-        test_gold=s["test"].gold,
-        bias=s["bias"].scores.reshape(-1, k),
-        bias_gold=s["bias"].gold,
-        cc=s["cc"].scores.reshape(-1, k),
-        dc=s["dc"].scores.reshape(-1, k),
-        looc=s["looc"].scores.reshape(-1, k),
-        looc_gold=s["looc"].gold,
+        test=s["test"][1].reshape(-1, k),
+        test_gold=s["test"][0],
+        bias=s["bias"][1].reshape(-1, k),
+        bias_gold=s["bias"][0],
+        cc=s["cc"][1].reshape(-1, k),
+        dc=s["dc"][1].reshape(-1, k),
+        looc=s["looc"][1].reshape(-1, k),
+        looc_gold=s["looc"][0],
     )
 
 

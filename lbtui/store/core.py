@@ -34,7 +34,7 @@ sqlite_utils = _sqlite_utils()
 
 from ..errors import RunError, StoreError, StorePathError, printable
 from .owners import now, owner_alive
-from .records import LABELLED_SETS, Claim, RunRecord, RunStatus, ScoredSet, decode_run, parse_scores
+from .records import LABELLED_SETS, SETS, Claim, RunRecord, RunStatus, ScoredSet, decode_run, parse_scores
 from .schema import check_readable, migrate
 from .tx import store_error, transaction
 
@@ -366,6 +366,21 @@ class Store:
             gold=self._checked_gold(run_id, name, rows, k, col=3),
             scores=self._checked_scores(run_id, name, rows, k, col=4),
         )
+
+    def set_scores(self, run_id: int, k: int) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        """Every set's gold labels and (N, K) scores of a run (what its metrics need), read
+        in one query without the texts, each row checked as ``scored_set`` checks it."""
+        rows = self.db.execute(
+            'SELECT "set", idx, gold, scores FROM scores WHERE run_id = ? ORDER BY "set", idx', [run_id]
+        ).fetchall()
+        by_set: dict[str, list] = {name: [] for name in SETS}
+        for r in rows:
+            if r[0] in by_set:
+                by_set[r[0]].append(r[1:])
+        return {
+            name: (self._checked_gold(run_id, name, got, k, col=1), self._checked_scores(run_id, name, got, k, col=2))
+            for name, got in by_set.items()
+        }
 
     def _checked_scores(self, run_id: int, name: str, rows: list, k: int, col: int) -> np.ndarray:
         """(N, K) log-probabilities: one vectorised check, then row by row only to name a bad one."""
