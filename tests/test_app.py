@@ -238,6 +238,30 @@ def test_cancel_then_resume_from_past_runs(tmp_path):
     run(scenario())
 
 
+def test_waiting_for_workers_waits_for_those_started_meanwhile(tmp_path):
+    """A finished worker's message can start the next (a snapshot, a verdict): waiting for
+    the workers waits for those too (CI once found one still running after the wait)."""
+    started = []
+
+    async def scenario():
+        app = fake_app(["-t", "reviews", "-k", "0", "--limit", "12", "--db", str(tmp_path / "m.db")])
+        async with app.run_test(size=SIZE) as pilot:
+            await settled(app, pilot)
+
+            async def second():
+                await asyncio.sleep(0.05)
+
+            async def first():
+                started.append(app.run_worker(second(), group="second"))
+
+            app.run_worker(first(), group="first")
+            await app.workers_done()
+            return started[0].is_finished, [w for w in app.workers if not w.is_finished]
+
+    second_finished, running = run(scenario())
+    assert second_finished and running == []
+
+
 def test_waiting_for_workers_passes_superseded_ones_and_raises_for_failed_ones(tmp_path):
     """Moving the cursor cancels the row-interval worker before it (exclusive group): that is
     not a failure (CI once failed on Textual's wait_for_complete raising WorkerCancelled)."""

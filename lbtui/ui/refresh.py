@@ -145,15 +145,19 @@ class Refresh:
             await asyncio.sleep(0.01)
         raise TimeoutError("the app's views did not settle")
 
-    async def workers_done(self) -> None:
-        """Wait for the workers running now to end (tests and `lbtui bench --app`), as
-        Textual's wait_for_complete does, except that a worker a newer one of its exclusive
-        group cancelled was superseded, not failed: it is waited past (wait_for_complete
-        raises for it). A worker that failed still raises."""
-        for worker in list(self.workers):
-            if worker.state == WorkerState.PENDING:  # never started: nothing to wait for
-                continue
-            try:
-                await worker.wait()
-            except WorkerCancelled:
-                pass
+    async def workers_done(self, timeout: float = 600) -> None:
+        """Wait until no worker runs, those started meanwhile included (a finished one's
+        message can start the next: a snapshot, a verdict), for tests and `lbtui bench
+        --app`; TimeoutError naming them at the deadline. As Textual's wait_for_complete,
+        except that a worker a newer one of its exclusive group cancelled was superseded,
+        not failed: it is waited past (wait_for_complete raises for it). A worker that
+        failed still raises."""
+        end = time.monotonic() + timeout
+        while running := [w for w in self.workers if not w.is_finished and w.state != WorkerState.PENDING]:
+            for worker in running:
+                try:
+                    await asyncio.wait_for(worker.wait(), max(end - time.monotonic(), 0.001))
+                except WorkerCancelled:
+                    pass
+                except asyncio.TimeoutError:
+                    raise TimeoutError(f"workers still running after {timeout:g} s: {running}") from None
