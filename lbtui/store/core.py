@@ -18,7 +18,9 @@ def _sqlite_utils():
     """sqlite-utils imports pandas on its own import when pandas is installed, only to map
     pandas' Timestamp in inserts, which lbtui never makes: half of lbtui's start (0.24 of
     0.48 s), in every command and every report worker. Hide pandas from that one import;
-    afterwards ``import pandas`` works as usual (AuditResult.frame() uses it)."""
+    afterwards ``import pandas`` works as usual (AuditResult.frame() uses it). The one
+    trace: in a process where lbtui imported sqlite-utils first, sqlite-utils maps no
+    pandas Timestamp column type for its other users."""
     hide = "pandas" not in sys.modules
     if hide:
         sys.modules["pandas"] = None  # type: ignore[assignment]  # import pandas raises ImportError
