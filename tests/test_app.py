@@ -304,7 +304,9 @@ def test_quit_mid_audit_stops_and_leaves_the_run_cancelled_and_resumable(tmp_pat
         app = fake_app(["-t", "reviews", "-k", "0,4", "--limit", "40", "--db", str(db)], delay=0.02)
         async with app.run_test(size=SIZE) as pilot:
             await until_scored(pilot, db)
-            await until(pilot, lambda: app.live, "the scoring worker's progress arrived")
+            # the progress of a scored call, not only the run's start (copies of the handle:
+            # the database can hold scores before the app has their progress message)
+            await until(pilot, lambda: any(h.phase for h, _ in app.live.values()), "a scored call's progress")
             app.draw_progress()
             shown.append(plain(app.query_one("#progress", Static).content))
             app.action_cancel()
