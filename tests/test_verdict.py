@@ -115,3 +115,25 @@ def test_a_finished_run_s_record_is_read_from_the_store_once(fake_audit, monkeyp
     fresh = Results(store)
     assert fresh.run(ids[0])["status"] == "running" and fresh.run(ids[0])["status"] == "running"
     assert reads == [ids[0], ids[0]]
+
+
+def test_a_summary_finds_each_group_by_its_key_without_a_scan_a_lookup(fake_audit, monkeypatch):
+    """A report looks up every row's group: each is found by its key (None for a key it
+    lacks), and the groups' keys are read once for all lookups, not once a lookup."""
+    from lbtui.report import summary
+    from lbtui.results import Results
+
+    ids = fake_audit.run(["reviews", "tickets"], shots=[0, 2], limit=20)
+    results = Results(fake_audit.store)
+    got = summary.summarize(results, [results.run(i) for i in ids], resamples=20)
+    reads = []
+    real = summary.Group.key
+
+    monkeypatch.setattr(summary.Group, "key", property(lambda g: reads.append(g) or real.fget(g)))
+    for _ in range(3):
+        for g in got.groups:
+            assert got.group(*g.key) is g
+    assert got.group("no such model", "reviews", 0, got.groups[0].scoring) is None
+    assert len(got.groups) >= 6 and len(reads) == 3 * len(got.groups) + len(
+        got.groups
+    )  # the lookups' own, then the index once
