@@ -3,6 +3,7 @@
 import math
 
 import numpy as np
+import pytest
 
 from lbtui.report.summary import MEAN_TASK, Row
 from lbtui.report.verdict import verdicts, describe
@@ -137,3 +138,30 @@ def test_a_summary_finds_each_group_by_its_key_without_a_scan_a_lookup(fake_audi
     assert len(got.groups) >= 6 and len(reads) == 3 * len(got.groups) + len(
         got.groups
     )  # the lookups' own, then the index once
+
+
+def test_the_tables_read_stored_metrics_without_the_fitted_calibrations(fake_audit):
+    """The tables show metrics, not the fitted calibrations stored beside them: SQLite
+    leaves those out of what is parsed, and everything else is the payload as stored. A
+    payload that is not JSON fails as it did when read whole."""
+    import json
+
+    from lbtui.analysis.results import analysis_version
+    from lbtui.report.views import ResultCache
+    from lbtui.results import Results
+
+    ids = fake_audit.run(["reviews"], seeds=[0, 1], limit=20)
+    store, version = fake_audit.store, analysis_version()
+    Results(store).report(ids[0]), Results(store).report(ids[1])  # analysed: their payloads stored
+    whole = store.cached_metrics(ids, version)
+    lean = store.cached_metrics(ids, version, calibrations=False)
+    assert set(whole) == set(ids) and all(whole[i]["calibrations"] for i in ids)
+    assert lean == {i: {k: v for k, v in whole[i].items() if k != "calibrations"} for i in ids}
+    cache = ResultCache(store)
+    cache.refresh(ids)
+    assert {i: cache.get(i).metrics["proca"].macro_f1 for i in ids} == {
+        i: whole[i]["metrics"]["proca"]["macro_f1"] for i in ids
+    }
+    store.db.execute("UPDATE run_metrics SET payload = '{not json' WHERE run_id = ?", [ids[1]])
+    with pytest.raises(json.JSONDecodeError):
+        store.cached_metrics(ids, version, calibrations=False)

@@ -56,7 +56,7 @@ class ResultCache:
             or (run["status"] == "done" and ANALYSING in self._cache[rid].reasons.values())
         ]
         done = [rid for rid in stale if self._state[rid][0]["status"] == "done"]
-        stored = self.store.cached_metrics(done, analysis_version()) if done else {}
+        stored = self.store.cached_metrics(done, analysis_version(), calibrations=False) if done else {}
         for rid in done:
             run, n = self._state[rid]
             if rid in stored:

@@ -277,13 +277,18 @@ class Store:
         q = f"SELECT run_id, count(*) FROM scores WHERE run_id IN ({','.join('?' * len(run_ids))}) GROUP BY run_id"
         return dict(self.db.execute(q, list(run_ids)).fetchall())
 
-    def cached_metrics(self, run_ids: list[int], version: str) -> dict[int, dict]:
+    def cached_metrics(self, run_ids: list[int], version: str, *, calibrations: bool = True) -> dict[int, dict]:
+        """Each run's stored metrics payload; without its fitted calibrations when the caller
+        shows only the metrics (SQLite drops them: a third of a payload, left unparsed)."""
         if not run_ids:
             return {}
         marks = ",".join("?" * len(run_ids))
-        rows = self.db.execute(
-            f"SELECT run_id, payload FROM run_metrics WHERE version = ? AND run_id IN ({marks})", [version, *run_ids]
-        ).fetchall()
+        query = f"SELECT run_id, {{}} FROM run_metrics WHERE version = ? AND run_id IN ({marks})"
+        try:
+            payload = "payload" if calibrations else "json_remove(payload, '$.calibrations')"
+            rows = self.db.execute(query.format(payload), [version, *run_ids]).fetchall()
+        except sqlite3.OperationalError:  # a payload that is not JSON: read whole, and fail as a whole one does
+            rows = self.db.execute(query.format("payload"), [version, *run_ids]).fetchall()
         return {rid: json.loads(p) for rid, p in rows}
 
     def put_metrics(self, run_id: int, version: str, payload: dict) -> None:
