@@ -863,6 +863,45 @@ def test_past_runs_filter_sort_columns_add_all_and_live_status(fake_audit):
     run(scenario())
 
 
+def test_the_verdict_starts_once_the_table_of_its_runs_is_shown(fake_audit, monkeypatch):
+    """The verdict's bootstrap holds the GIL for seconds (a store at the paper's scale): it
+    starts once the snapshot worker has built the table of the same runs, not beside it,
+    and once for those runs."""
+    from lbtui.report import verdict
+    from lbtui.ui.snapshot import SnapshotBuilder
+
+    ids = fake_audit.run(["reviews", "tickets"], limit=20)
+    events = []
+    real_build, real_verdict = SnapshotBuilder.build, verdict.build
+
+    def slow_build(self, tab, run_ids, seq, *a, **k):
+        time.sleep(0.2)  # a table of many runs takes a while to build
+        snap = real_build(self, tab, run_ids, seq, *a, **k)
+        events.append(("table", tuple(run_ids)))
+        return snap
+
+    def counted_verdict(results, run_ids, **k):
+        events.append(("verdict", tuple(run_ids)))
+        return real_verdict(results, run_ids, **k)
+
+    monkeypatch.setattr(SnapshotBuilder, "build", slow_build)
+    monkeypatch.setattr(verdict, "build", counted_verdict)
+
+    async def scenario():
+        app = make_app(db=fake_audit.db, backend_factory=lambda s, p: FakeBackend())
+        async with app.run_test(size=SIZE) as pilot:
+            await settled(app, pilot)
+            events.clear()
+            app.show_runs(ids[:1])
+            await settled(app, pilot)
+            return list(events), plain(app.query_one("#verdict", Static).content)
+
+    got, text = run(scenario())
+    asked = tuple(ids[:1])
+    assert got.count(("verdict", asked)) == 1 and ("table", asked) in got[: got.index(("verdict", asked))]
+    assert "recommended" in text or "best" in text, text
+
+
 def test_the_verdict_names_the_best_method_with_intervals_as_report_does(tmp_path):
     from lbtui.report import summary, verdict
 

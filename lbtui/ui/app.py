@@ -116,6 +116,7 @@ class LbtuiApp(AuditControl, Refresh, VerdictPanel, PastRuns, Sessions, Drawing,
         self.verdict_for: tuple | None = None  # the shown runs the verdict was asked for
         self.setup_hidden_by_user = False
         self.verdict_seq = 0
+        self.verdict_due: tuple | None = None  # (runs, verdict seq, snapshot seq it waits for)
         self.results: Results | None = None  # the read side for the verdict, row intervals and exports (workers)
         self.running = False
         self.highlighted_run: int | None = None

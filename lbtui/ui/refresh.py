@@ -86,6 +86,7 @@ class Refresh:
 
     def on_snapshot_skipped(self, msg: SnapshotSkipped) -> None:
         self.shown = max(self.shown, msg.seq)
+        self.start_due_verdict()
 
     @while_open
     def on_snapshot_ready(self, msg: SnapshotReady) -> None:
@@ -96,6 +97,7 @@ class Refresh:
             self.analyse(snap.unanalysed)
         if snap.tab == self.active_tab():
             self.show_snapshot()
+        self.start_due_verdict()  # once the table is laid out
         if len(snap.run_ids) >= self.frozen_at + FREEZE_STEP:
             self.frozen_at = len(snap.run_ids)
             self.freeze_pending = True
@@ -146,14 +148,22 @@ class Refresh:
         raise TimeoutError("the app's views did not settle")
 
     async def workers_done(self, timeout: float = 600) -> None:
-        """Wait until no worker runs, those started meanwhile included (a finished one's
-        message can start the next: a snapshot, a verdict), for tests and `lbtui bench
+        """Wait until no worker runs and no verdict waits for its table, those started
+        meanwhile included (a finished one's message can start the next: a snapshot, a
+        verdict), for tests and `lbtui bench
         --app`; TimeoutError naming them at the deadline. As Textual's wait_for_complete,
         except that a worker a newer one of its exclusive group cancelled was superseded,
         not failed: it is waited past (wait_for_complete raises for it). A worker that
         failed still raises."""
         end = time.monotonic() + timeout
-        while running := [w for w in self.workers if not w.is_finished and w.state != WorkerState.PENDING]:
+        while (running := [w for w in self.workers if not w.is_finished and w.state != WorkerState.PENDING]) or (
+            self.verdict_due is not None and self.is_running
+        ):
+            if not running:  # a verdict waits for its snapshot, which the next tick asks for
+                if time.monotonic() > end:
+                    raise TimeoutError(f"a verdict still waited for its table after {timeout:g} s")
+                await asyncio.sleep(0.01)
+                continue
             for worker in running:
                 try:
                     await asyncio.wait_for(worker.wait(), max(end - time.monotonic(), 0.001))

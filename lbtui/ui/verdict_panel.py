@@ -34,9 +34,21 @@ class VerdictPanel:
             self.query_one("#verdict", Static).update(
                 Text("Verdict: computing 95% bootstrap intervals...", style="dim")
             )
-        self.compute_verdict(list(self.view_runs), self.verdict_seq)
+        # The table first: the verdict's bootstrap holds the GIL for seconds and would slow
+        # the snapshot worker building the table of the same runs, so it starts once that
+        # snapshot (asked for now, or at the next tick when a change waits) is shown.
+        self.verdict_due = (list(self.view_runs), self.verdict_seq, self.requested + int(self.dirty))
+        self.start_due_verdict()
         if force:
             self._request_row_ci()  # a run that finished has intervals now
+
+    def start_due_verdict(self) -> None:
+        """Start the verdict asked for last, once the snapshot it waits for is shown."""
+        due = self.verdict_due
+        if due is None or self.shown < due[2] or not self.is_running:
+            return
+        self.verdict_due = None
+        self.compute_verdict(due[0], due[1])
 
     @work(thread=True, exit_on_error=False, group="verdict")
     def compute_verdict(self, run_ids: list[int], seq: int) -> None:
