@@ -464,7 +464,8 @@ class Summary:
     @functools.cached_property
     def _by_key(self) -> dict[tuple, Group]:
         """The groups by key, built once: a report asks for every row's group, and a scan
-        a row cost 2 s over 840 groups. The first of a key, as a scan would find it."""
+        a lookup took 1.7 s of a profiled report over 840 groups. The first of a key, as a
+        scan would find it."""
         out: dict[tuple, Group] = {}
         for g in self.groups:
             out.setdefault(g.key, g)

@@ -150,11 +150,10 @@ class Refresh:
     async def workers_done(self, timeout: float = 600) -> None:
         """Wait until no worker runs and no verdict waits for its table, those started
         meanwhile included (a finished one's message can start the next: a snapshot, a
-        verdict), for tests and `lbtui bench
-        --app`; TimeoutError naming them at the deadline. As Textual's wait_for_complete,
-        except that a worker a newer one of its exclusive group cancelled was superseded,
-        not failed: it is waited past (wait_for_complete raises for it). A worker that
-        failed still raises."""
+        verdict), for tests and `lbtui bench --app`; TimeoutError naming them at the
+        deadline. As Textual's wait_for_complete, except that a worker a newer one of its
+        exclusive group cancelled was superseded, not failed: it is waited past
+        (wait_for_complete raises for it). A worker that failed still raises."""
         end = time.monotonic() + timeout
         while (running := [w for w in self.workers if not w.is_finished and w.state != WorkerState.PENDING]) or (
             self.verdict_due is not None and self.is_running
