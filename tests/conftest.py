@@ -125,9 +125,12 @@ NUMBER = re.compile(r"[-+]?\d+(?:\.\d+)?")
 CHOSEN = re.compile(r"(recommended: |runner-up |^- )([a-z]+)(?= |,)")
 
 
-def masked(lines: list[str], *, integers: bool = False, chosen: bool = False) -> list[str]:
-    """``lines`` as compared on another build: every decimal number (every number, with
-    ``integers``) as #, and (with ``chosen``) the recommended and runner-up methods as @."""
+def comparable(lines: list[str], *, integers: bool = False, chosen: bool = False) -> list[str]:
+    """``lines`` as a page's example is compared on this llama.cpp build: as they are on the
+    pages' build; on another, every decimal number (every number, with ``integers``) as #,
+    and (with ``chosen``) the recommended and runner-up methods as @."""
+    if verbatim():
+        return list(lines)
     out = []
     for line in lines:
         line = NUMBER.sub("#", line) if integers else re.sub(r"\d+\.\d+", lambda m: "#" * len(m[0]), line)

@@ -39,13 +39,11 @@ def normal(line: str) -> str:
 
 def same(shown: list[str], printed: str, what: str) -> None:
     """The page's lines printed (each number to 3 decimals; masked on a llama.cpp build
-    other than the page's: conftest.verbatim)."""
-    from conftest import masked, verbatim
+    other than the page's: conftest.comparable)."""
+    from conftest import comparable
 
-    got = [normal(x) for x in printed.splitlines()]
-    want = [normal(x) for x in shown]
-    if not verbatim():
-        got, want = masked(got), masked(want)
+    got = comparable([normal(x) for x in printed.splitlines()])
+    want = comparable([normal(x) for x in shown])
     assert got[: len(want)] == want, (
         f"{what}: the page shows\n" + "\n".join(want) + "\nbut it printed\n" + "\n".join(got)
     )

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import masked, verbatim
+from conftest import comparable
 from lbtui.cli import main
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -32,8 +32,7 @@ def test_the_readmes_run_example_prints_what_the_readme_shows(capsys):
     out, err = capsys.readouterr()
     printed = [line.rstrip() for line in out.splitlines()]
     table = shown[: shown.index(next(s for s in shown if s.startswith("looc:")))]
-    same = (lambda x: x) if verbatim() else masked
-    assert same(printed[: len(table)]) == same(table)  # the per-run table, verbatim on the pages' build
+    assert comparable(printed[: len(table)]) == comparable(table)  # the per-run table, verbatim on the pages' build
     assert "Mean across tasks and seeds" in printed[len(table)]  # the second table the page names
     notes = [s for s in shown if s.startswith(("looc:", "sc:"))]
     said = " ".join(err.split())  # stderr wraps at its console's width
@@ -153,8 +152,7 @@ def test_reports_md_verdict_example_prints_what_the_page_shows(capsys):
     printed = [line.rstrip() for line in capsys.readouterr().out.splitlines()]
     lines = [line.rstrip() for line in block.group(2).splitlines() if line.strip()]
     assert len(lines) >= 8
-    if not verbatim():
-        printed, lines = masked(printed, integers=True, chosen=True), masked(lines, integers=True, chosen=True)
+    printed, lines = comparable(printed, integers=True, chosen=True), comparable(lines, integers=True, chosen=True)
     missing = [line for line in lines if not shown_in(printed, line)]
     assert not missing, "\n".join(missing)
 
@@ -172,8 +170,7 @@ def test_tasks_md_suite_example_prints_what_the_page_shows(capsys):
     printed = [line.rstrip() for line in capsys.readouterr().out.splitlines()]
     table = shown[shown.index(next(line for line in shown if "Mean across tasks and seeds" in line)) :]
     start = next(i for i, line in enumerate(printed) if "Mean across tasks and seeds" in line)
-    same = (lambda x: x) if verbatim() else masked
-    assert same([line.strip() for line in printed[start : start + len(table)]]) == same(
+    assert comparable([line.strip() for line in printed[start : start + len(table)]]) == comparable(
         [line.strip() for line in table]
     )
 
