@@ -109,3 +109,19 @@ def test_every_registered_metric_is_a_field_and_has_a_bootstrap_form():
                 if len(words & set(HEADLINE)) >= 2:
                     offenders.append(f"{path.name}:{node.lineno}")
     assert offenders == []
+
+
+def test_softmax_is_scipys_bit_for_bit_without_importing_it():
+    from scipy.special import softmax as scipy_softmax
+
+    rng = np.random.default_rng(1)
+    cases = [np.log(rng.dirichlet(np.ones(k), size=n)) for k in (2, 3, 6, 9) for n in (1, 7, 100)]
+    cases += [rng.uniform(-800, 0, size=(50, 4)), np.zeros((3, 5)), np.log(rng.dirichlet(np.ones(3), size=(4, 6)))]
+    for x in cases:
+        assert np.array_equal(M.softmax(x), scipy_softmax(x, axis=-1))
+    code = "import sys, numpy as np; from lbtui.analysis.metrics import softmax; softmax(np.zeros((2, 2)));"
+    code += "print('scipy' in sys.modules)"
+    import subprocess
+    import sys
+
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout == "False\n"
