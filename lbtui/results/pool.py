@@ -11,11 +11,13 @@ caller registered after the bundled ones, so they compute what the caller would.
 
 from __future__ import annotations
 
+import ctypes
 import functools
 import multiprocessing
 import os
 import pickle
 import signal
+import sys
 from typing import TYPE_CHECKING, Any, Callable, Iterable
 
 if TYPE_CHECKING:
@@ -66,14 +68,34 @@ def map_chunks(store: Store, fn: Callable[[Results, Any], Any], chunks: Iterable
 def _start(extra: bytes) -> None:
     """A worker's first step: ctrl+c ignored (the terminal sends it to the whole group;
     the caller stops the pool), then its caller's added methods registered, before
-    anything reads the method list; BLAS held to one thread."""
+    anything reads the method list; freed memory kept for reuse; BLAS held to one thread."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    keep_freed_memory()
     from threadpoolctl import threadpool_limits
 
     from ..analysis import calibrations
 
     calibrations.adopt(pickle.loads(extra))
     threadpool_limits(1)
+
+
+M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3  # glibc's malloc.h
+
+
+def keep_freed_memory() -> None:
+    """Let glibc's malloc keep the memory of freed arrays for the next ones. By default it
+    gives back a heap top of freed draws' arrays (tens of MB a batch) to the system and
+    faults fresh zeroed pages in for the next batch (a report over 2,511 runs: 535,000 page
+    faults and 2 s of system time on a 2-core EPYC; 110,000 and 0.7 s with this). Arrays
+    of up to 32 MB come from the heap, trimmed only past 256 MB free. Not glibc: nothing."""
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError):  # a C library without mallopt
+        return
+    mallopt(M_MMAP_THRESHOLD, 32 << 20)
+    mallopt(M_TRIM_THRESHOLD, 256 << 20)
 
 
 _store: "Store | None" = None  # the worker's connection, opened by its first chunk
