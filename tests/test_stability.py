@@ -5,6 +5,7 @@ import json
 import math
 from types import SimpleNamespace
 
+import numpy as np
 import pytest
 
 from lbtui.tasks import catalog
@@ -237,3 +238,15 @@ def test_reordering_changes_what_the_real_model_scores(capsys, tmp_path):
     assert not (abs(a - b) < 1e-6).all()
     runs = store.runs()
     assert runs[0]["demo_ids"] == list(reversed(runs[1]["demo_ids"]))
+
+
+def test_stats_of_each_row_are_those_of_the_row_alone():
+    rng = np.random.default_rng(3)
+    for n in (0, 1, 2, 3, 9):
+        x = rng.random((40, n)) * rng.choice([1e-3, 1.0, 1e3], size=(40, 1))
+        if n:
+            x[5, 0] = np.nan  # an RSD undefined for one run
+            x[7] = np.nan
+            x[9, -1] = np.inf
+        got, want = stability.stats_rows(x), [stability.stats(row) for row in x]
+        assert [g.as_dict() for g in got] == [w.as_dict() for w in want]

@@ -49,6 +49,24 @@ def stats(values, *, std: float | None = None) -> Stats:
     return Stats(len(x), float(x.mean()), sd, float(x.min()), float(x.max()))
 
 
+def stats_rows(values: np.ndarray) -> list[Stats]:
+    """``stats`` of each row of values (rows, n), as one call each would give them (numpy
+    reduces each row of a 2-D array along it as it reduces that row alone): every row in
+    a few array passes, a row with a non-finite value on its own."""
+    x = np.asarray(values, dtype=float)
+    rows, n = x.shape
+    if n == 0:
+        return [stats([]) for _ in range(rows)]
+    finite = np.isfinite(x).all(axis=1)
+    with np.errstate(invalid="ignore"):  # a non-finite row's numbers are not used
+        mean, lo, hi = x.mean(axis=1), x.min(axis=1), x.max(axis=1)
+        sd = x.std(axis=1, ddof=1) if n > 1 else np.full(rows, math.nan)
+    return [
+        Stats(n, float(mean[i]), float(sd[i]), float(lo[i]), float(hi[i])) if finite[i] else stats(x[i])
+        for i in range(rows)
+    ]
+
+
 def pooled_std(groups: list[list[float]]) -> float:
     """sqrt(sum of squared deviations from each group's own mean / sum(n_g - 1)): the spread
     within groups, whatever their means."""

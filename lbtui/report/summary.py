@@ -308,16 +308,20 @@ def _mean_of(items: list[dict], keys=(*bs.KEYS, bs.UNDEFINED)) -> dict:
     """Mean over items of {method: {key: x}}, for the methods every item has, in the first
     item's order (registry order: a recommendation's ties go to the earlier method)."""
     common = [m for m in items[0] if all(m in it for it in items[1:])] if items else []
-    return {
-        m: {key: np.mean([it[m][key] for it in items], axis=0) for key in keys if key in items[0][m]} for m in common
-    }
+    cells = [(m, key) for m in common for key in keys if key in items[0][m]]
+    out: dict = {m: {} for m in common}
+    if cells:  # one array (cells, items[, B]), each cell's mean as np.mean of its own list
+        means = np.array([[it[m][key] for it in items] for m, key in cells], dtype=np.float64).mean(axis=1)
+        for (m, key), v in zip(cells, means):
+            out[m][key] = v
+    return out
 
 
 def _spreads(members: list[dict], per_run: dict[int, dict], methods) -> dict[tuple[str, str], stability.Stats]:
     """(method, metric) -> its spread across (seed, ordering): each one's mean over the
     tasks in ``members``, for the seeds and orderings that every task has."""
     n_tasks = len({r["task_name"] for r in members})
-    out = {}
+    cells, values = [], []
     for m in methods:
         combos: dict[tuple, list[dict]] = defaultdict(list)  # (seed, ordering) -> its runs' values
         for r in members:
@@ -326,9 +330,17 @@ def _spreads(members: list[dict], per_run: dict[int, dict], methods) -> dict[tup
         full = [got for got in combos.values() if len(got) == n_tasks]
         for metric in bs.KEYS:
             # a task group's combinations have one value each, which is their mean exactly
-            out[m, metric] = stability.stats(
+            cells.append((m, metric))
+            values.append(
                 [float(got[0][metric]) if len(got) == 1 else np.mean([float(x[metric]) for x in got]) for got in full]
             )
+    by_size: dict[int, list[int]] = defaultdict(list)  # rows of one length are one array
+    for i, v in enumerate(values):
+        by_size[len(v)].append(i)
+    out = {}
+    for rows in by_size.values():
+        for i, got in zip(rows, stability.stats_rows(np.array([values[i] for i in rows]).reshape(len(rows), -1))):
+            out[cells[i]] = got
     return out
 
 
