@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import functools
 import math
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -130,8 +130,9 @@ def summarize(
     info: dict[tuple, dict] = {}  # per group: baselines, the selection data, marks
     rows_of: dict[tuple, list[Row]] = {}
     per_run: dict[int, dict] = {}  # run id -> {method: {key: value}}
+    group_of: dict[tuple, Group] = {}
     for part in parts:
-        for into, got in zip((values, info, rows_of, per_run), part):
+        for into, got in zip((values, info, rows_of, per_run, group_of), part):
             into.update(got)
     values = {key: values[key] for key in groups}  # in the groups' order, however computed
     rows = [row for key in groups for row in rows_of[key]]
@@ -145,20 +146,22 @@ def summarize(
         values[mean_key], info[mean_key] = _mean_group(keys, values, info)
         groups[mean_key] = [r for k in keys for r in groups[k]]
         rows += _rows(mean_key, values[mean_key], groups[mean_key], methods, per_run, against)
-    out = [_group(key, values[key], groups[key], info[key]) for key in values]
+    out = [group_of[key] if key in group_of else _group(key, values[key], groups[key], info[key]) for key in values]
     return Summary(rows, out)
 
 
 def _task_groups(results: Results, items: list[tuple], *, resamples: int, seed: int, methods, against: str):
-    """Task groups' (key, members) -> their values, info and rows by key, and their runs'
-    point values: one batch of draws over all their runs, then a group at a time."""
+    """Task groups' (key, members) -> their values, info, rows and group by key, and their
+    runs' point values: one batch of draws over all their runs, then a group at a time
+    (in a worker process, all of it there: only the means over tasks are left)."""
     ids = [r["id"] for _, members in items for r in members]
     results.draw_all(ids, resamples=resamples, seed=seed, methods=methods)
-    values, info, rows, per_run = {}, {}, {}, {}
+    values, info, rows, per_run, group_of = {}, {}, {}, {}, {}
     for key, members in items:
         values[key], info[key] = _task_group(results, members, resamples, seed, methods, per_run)
         rows[key] = _rows(key, values[key], members, methods, per_run, against)
-    return values, info, rows, per_run
+        group_of[key] = _group(key, values[key], members, info[key])
+    return values, info, rows, per_run, group_of
 
 
 def _groups(runs: list[dict]) -> dict[tuple, list[dict]]:
@@ -348,10 +351,7 @@ def _rows(key: tuple, v: tuple, members: list[dict], methods, per_run: dict[int,
     model, task, shots, scoring = key
     pt, sm, n_test = v
     seeds = len({r["seed"] for r in members})
-    orders = max(
-        len([r for r in members if r["seed"] == s and r["task_name"] == t])
-        for s, t in {(r["seed"], r["task_name"]) for r in members}
-    )
+    orders = max(Counter((r["seed"], r["task_name"]) for r in members).values())
     asked, samples, keeps = [], [], []  # (method, metric, keep, paired); what bs.intervals takes
     for m in methods:
         if m not in pt:
