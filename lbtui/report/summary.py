@@ -311,12 +311,11 @@ def _mean_of(items: list[dict], keys=(*bs.KEYS, bs.UNDEFINED)) -> dict:
     """Mean over items of {method: {key: x}}, for the methods every item has, in the first
     item's order (registry order: a recommendation's ties go to the earlier method)."""
     common = [m for m in items[0] if all(m in it for it in items[1:])] if items else []
-    cells = [(m, key) for m in common for key in keys if key in items[0][m]]
-    out: dict = {m: {} for m in common}
-    if cells:  # one array (cells, items[, B]), each cell's mean as np.mean of its own list
-        means = np.array([[it[m][key] for it in items] for m, key in cells], dtype=np.float64).mean(axis=1)
-        for (m, key), v in zip(cells, means):
-            out[m][key] = v
+    out: dict = {}
+    for m in common:  # one array a method (keys, items[, B]): each key's mean as np.mean of its own list
+        have = [key for key in keys if key in items[0][m]]
+        means = np.array([[it[m][key] for it in items] for key in have], dtype=np.float64).mean(axis=1) if have else []
+        out[m] = dict(zip(have, means))
     return out
 
 
