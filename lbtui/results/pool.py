@@ -86,8 +86,9 @@ def keep_freed_memory() -> None:
     """Let glibc's malloc keep the memory of freed arrays for the next ones. By default it
     gives back a heap top of freed draws' arrays (tens of MB a batch) to the system and
     faults fresh zeroed pages in for the next batch (a report over 2,511 runs: 535,000 page
-    faults and 2 s of system time on a 2-core EPYC; 110,000 and 0.7 s with this). Arrays
-    of up to 32 MB come from the heap, trimmed only past 256 MB free. Not glibc: nothing."""
+    faults and 2 to 3 s of system time on a 2-core EPYC; 110,000 and 0.7 s with this).
+    Arrays of up to 32 MB come from the heap, trimmed only past 256 MB free. Not glibc:
+    nothing."""
     if not sys.platform.startswith("linux"):
         return
     try:
