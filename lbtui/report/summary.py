@@ -146,8 +146,8 @@ def summarize(
         values[mean_key], info[mean_key] = _mean_group(keys, values, info)
         groups[mean_key] = [r for k in keys for r in groups[k]]
         rows += _rows(mean_key, values[mean_key], groups[mean_key], methods, per_run, against)
-    out = [group_of[key] if key in group_of else _group(key, values[key], groups[key], info[key]) for key in values]
-    return Summary(rows, out)
+        group_of[mean_key] = _group(mean_key, values[mean_key], groups[mean_key], info[mean_key])
+    return Summary(rows, [group_of[key] for key in values])
 
 
 def _task_groups(results: Results, items: list[tuple], *, resamples: int, seed: int, methods, against: str):
@@ -341,7 +341,7 @@ def _spreads(members: list[dict], per_run: dict[int, dict], methods) -> dict[tup
         by_size[len(v)].append(i)
     out = {}
     for rows in by_size.values():
-        for i, got in zip(rows, stability.stats_rows(np.array([values[i] for i in rows]).reshape(len(rows), -1))):
+        for i, got in zip(rows, stability.stats_rows(np.array([values[i] for i in rows]))):
             out[cells[i]] = got
     return out
 
