@@ -10,7 +10,7 @@ import pytest
 from sklearn.metrics import f1_score
 
 from lbtui.analysis import baselines, choice
-from lbtui.report.summary import _mean_of
+from lbtui.report.means import mean_of as _mean_of
 
 
 def test_chance_and_majority_by_hand():
@@ -120,7 +120,7 @@ def test_a_groups_tied_methods_resolve_in_registry_order_whatever_the_hash_seed(
     import sys
 
     code = (
-        "from lbtui.report.summary import _mean_of; from lbtui.analysis.calibrations import METHODS;"
+        "from lbtui.report.means import mean_of as _mean_of; from lbtui.analysis.calibrations import METHODS;"
         "import json; items = [{m: {'macro_f1': 0.5, 'bias_score': 0.1} for m in METHODS}] * 2;"
         "print(json.dumps([list(_mean_of(items, ('macro_f1', 'bias_score'))), list(METHODS)]))"
     )

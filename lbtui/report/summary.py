@@ -25,6 +25,7 @@ from ..errors import RunError, StorePathError, UserError
 from ..results import Results, pool
 from ..results.service import draw_stream, not_done
 from ..store import Store
+from . import means
 
 
 MEAN_TASK = "mean"
@@ -112,56 +113,83 @@ def summarize(
     with differences against the ``against`` method; and for each group its baselines,
     its recommendation and its marks. Each finished run's point values and resamples
     come from ``results`` (drawn once per service: the app keeps one, so the verdict
-    asked again as runs finish draws only the new ones), or with ``jobs`` > 1 from worker
-    processes, a task at a time (results/pool.py: the same numbers). A group of several
-    seeds or orderings is resampled at two levels (bootstrap.two_level)."""
+    asked again as runs finish draws only the new ones), a chunk of whole tasks at a time,
+    with ``jobs`` > 1 in worker processes (results/pool.py: the same chunks, the same
+    numbers). A group of several seeds or orderings is resampled at two levels
+    (bootstrap.two_level); a mean over tasks adds its chunks' sums (means.py)."""
     if against not in METHODS:
         raise UserError("--against", f"unknown method {against!r} ({', '.join(METHODS)})")
     groups = _groups(runs)
     work = functools.partial(_task_groups, resamples=resamples, seed=seed, methods=tuple(methods), against=against)
+    chunks = _chunks(groups)
     if jobs > 1:
-        by_task: dict[str, list] = defaultdict(list)  # a task's runs share their draws' batches
-        for key, members in groups.items():
-            by_task[key[1]].append((key, members))
-        parts = pool.map_chunks(results.store, work, by_task.values(), jobs=jobs)
+        parts = pool.map_chunks(results.store, work, chunks, jobs=jobs)
     else:
-        parts = [work(results, list(groups.items()))]
-    values: dict[tuple, tuple[dict, dict, int]] = {}
+        parts = [work(results, chunk) for chunk in chunks]
+    points: dict[tuple, tuple[dict, int]] = {}  # per group: its point values and test size
     info: dict[tuple, dict] = {}  # per group: baselines, the selection data, marks
     rows_of: dict[tuple, list[Row]] = {}
     per_run: dict[int, dict] = {}  # run id -> {method: {key: value}}
     group_of: dict[tuple, Group] = {}
+    sums: dict[tuple, list[means.ChunkSum]] = defaultdict(list)  # per mean over tasks: its chunks' sums
     for part in parts:
-        for into, got in zip((values, info, rows_of, per_run, group_of), part):
+        for into, got in zip((points, info, rows_of, per_run, group_of), part):
             into.update(got)
-    values = {key: values[key] for key in groups}  # in the groups' order, however computed
+        for mean_key, got in part[-1].items():
+            sums[mean_key].append(got)
     rows = [row for key in groups for row in rows_of[key]]
+    order = [group_of[key] for key in groups]
     tasks_by = defaultdict(list)
-    for key in values:
-        tasks_by[(key[0], key[2], key[3])].append(key)
-    for (model, shots, scoring), keys in tasks_by.items():
+    for key in groups:
+        tasks_by[_mean_key(key)].append(key)
+    for mean_key, keys in tasks_by.items():
         if len(keys) < 2:
             continue
-        mean_key = (model, MEAN_TASK, shots, scoring)
-        values[mean_key], info[mean_key] = _mean_group(keys, values, info)
-        groups[mean_key] = [r for k in keys for r in groups[k]]
-        rows += _rows(mean_key, values[mean_key], groups[mean_key], methods, per_run, against)
-        group_of[mean_key] = _group(mean_key, values[mean_key], groups[mean_key], info[mean_key])
-    return Summary(rows, [group_of[key] for key in values])
+        members = [r for k in keys for r in groups[k]]
+        v, mean_info = _mean_group(keys, points, info, sums[mean_key])
+        rows += _rows(mean_key, v, members, methods, per_run, against)
+        order.append(_group(mean_key, v, members, mean_info))
+    return Summary(rows, order)
+
+
+TASKS_A_CHUNK = 8  # at most: a chunk's sums go back instead of its groups' resamples
+
+
+def _chunks(groups: dict[tuple, list[dict]]) -> list[list[tuple]]:
+    """The groups' (key, members) in chunks of whole tasks (a task's runs share their
+    draws' batches), about 64 chunks for a large report: each worker gets a share, and the
+    last chunk ends soon after the others. The same chunks with any number of workers, so
+    the means over tasks add their sums in one order (means.py)."""
+    by_task: dict[str, list] = defaultdict(list)
+    for key, members in groups.items():
+        by_task[key[1]].append((key, members))
+    tasks = list(by_task.values())
+    size = min(TASKS_A_CHUNK, -(-len(tasks) // 64))
+    return [[item for task in tasks[at : at + size] for item in task] for at in range(0, len(tasks), size)]
+
+
+def _mean_key(key: tuple) -> tuple:
+    """The mean over tasks a task group's key belongs to."""
+    model, _, shots, scoring = key
+    return (model, MEAN_TASK, shots, scoring)
 
 
 def _task_groups(results: Results, items: list[tuple], *, resamples: int, seed: int, methods, against: str):
-    """Task groups' (key, members) -> their values, info, rows and group by key, and their
-    runs' point values: one batch of draws over all their runs, then a group at a time
-    (in a worker process, all of it there: only the means over tasks are left)."""
+    """A chunk's task groups' (key, members) -> their point values and test sizes, info,
+    rows and group by key, their runs' point values, and the sums they add to each mean
+    over tasks: one batch of draws over all their runs, then a group at a time (in a
+    worker process, all of it there: only the means over tasks are left)."""
     ids = [r["id"] for _, members in items for r in members]
     results.draw_all(ids, resamples=resamples, seed=seed, methods=methods)
-    values, info, rows, per_run, group_of = {}, {}, {}, {}, {}
+    points, info, rows, per_run, group_of = {}, {}, {}, {}, {}
+    samples: dict[tuple, list[dict]] = defaultdict(list)  # per mean over tasks: its groups' resamples
     for key, members in items:
-        values[key], info[key] = _task_group(results, members, resamples, seed, methods, per_run)
-        rows[key] = _rows(key, values[key], members, methods, per_run, against)
-        group_of[key] = _group(key, values[key], members, info[key])
-    return values, info, rows, per_run, group_of
+        v, info[key] = _task_group(results, members, resamples, seed, methods, per_run)
+        points[key] = (v[0], v[2])
+        rows[key] = _rows(key, v, members, methods, per_run, against)
+        group_of[key] = _group(key, v, members, info[key])
+        samples[_mean_key(key)].append(v[1])
+    return points, info, rows, per_run, group_of, {k: means.chunk_sums(s) for k, s in samples.items()}
 
 
 def _groups(runs: list[dict]) -> dict[tuple, list[dict]]:
@@ -198,26 +226,25 @@ def _task_group(
     gold = results.scores(members[0]["id"]).test_gold
     info = {
         "baselines": baselines.both(gold, len(members[0]["labels"])),
-        "selection": _mean_of([results.selection(r["id"]) for r in members], choice.GOALS),
+        "selection": means.mean_of([results.selection(r["id"]) for r in members], choice.GOALS),
         "marks": _marks(results, members, methods),
         "labels": members[0]["labels"],
         "confusion": _confusions(results, members),
     }
-    return (_mean_of(points), _two_level_of(samples, seed, stream), n_test), info
+    return (means.mean_of(points), _two_level_of(samples, seed, stream), n_test), info
 
 
-def _mean_group(keys: list[tuple], values: dict, info: dict) -> tuple[tuple[dict, dict, int], dict]:
+def _mean_group(keys: list[tuple], points: dict, info: dict, sums: list) -> tuple[tuple[dict, dict, int], dict]:
     """The mean over a model's tasks at one shot count and scoring: its values and info."""
-    pt = _mean_of([values[k][0] for k in keys])
-    sm = _mean_of([values[k][1] for k in keys])
+    pt = means.mean_of([points[k][0] for k in keys])
     mean_info = {
         "baselines": baselines.mean([info[k]["baselines"] for k in keys]),
-        "selection": _mean_of([info[k]["selection"] for k in keys], choice.GOALS),
+        "selection": means.mean_of([info[k]["selection"] for k in keys], choice.GOALS),
         "marks": [m for k in keys for m in info[k]["marks"]],
         "labels": None,
         "confusion": {},
     }
-    return (pt, sm, sum(values[k][2] for k in keys)), mean_info
+    return (pt, means.mean_of_sums(sums), sum(points[k][1] for k in keys)), mean_info
 
 
 def _two_level_of(samples: list[dict], seed: int, stream: int) -> dict:
@@ -305,18 +332,6 @@ def _group(key: tuple, v: tuple, members: list[dict], info: dict) -> "Group":
             for j, lab in enumerate(info["labels"])
         }
     return Group(model, task, shots, scoring, base, rec, tuple(info["marks"]), len(members), per)
-
-
-def _mean_of(items: list[dict], keys=(*bs.KEYS, bs.UNDEFINED)) -> dict:
-    """Mean over items of {method: {key: x}}, for the methods every item has, in the first
-    item's order (registry order: a recommendation's ties go to the earlier method)."""
-    common = [m for m in items[0] if all(m in it for it in items[1:])] if items else []
-    out: dict = {}
-    for m in common:  # one array a method (keys, items[, B]): each key's mean as np.mean of its own list
-        have = [key for key in keys if key in items[0][m]]
-        means = np.array([[it[m][key] for it in items] for key in have], dtype=np.float64).mean(axis=1) if have else []
-        out[m] = dict(zip(have, means))
-    return out
 
 
 def _spreads(members: list[dict], per_run: dict[int, dict], methods) -> dict[tuple[str, str], stability.Stats]:

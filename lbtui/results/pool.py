@@ -59,10 +59,8 @@ def map_chunks(store: Store, fn: Callable[[Results, Any], Any], chunks: Iterable
         raise RuntimeError(f"the calibration methods registered at run time cannot go to a worker process: {e}") from e
     call = functools.partial(_call, str(store.path), store.readonly, fn)
     pool = multiprocessing.get_context("spawn").Pool(min(jobs, len(chunks)), _start, (extra,))
-    # Up to 4 chunks a hand-out (fewer round trips of a chunk's answer), fewer when there
-    # are few: each worker gets a share, and the last hand-out ends soon after the others.
-    with pool:
-        return list(pool.imap(call, chunks, chunksize=max(1, min(4, len(chunks) // (4 * jobs)))))
+    with pool:  # a chunk a hand-out: the caller sizes its chunks
+        return list(pool.imap(call, chunks))
 
 
 def _start(extra: bytes) -> None:
