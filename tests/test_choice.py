@@ -10,7 +10,7 @@ import pytest
 from sklearn.metrics import f1_score
 
 from lbtui.analysis import baselines, choice
-from lbtui.report.means import mean_of as _mean_of
+from lbtui.report.means import mean_of
 
 
 def test_chance_and_majority_by_hand():
@@ -120,9 +120,9 @@ def test_a_groups_tied_methods_resolve_in_registry_order_whatever_the_hash_seed(
     import sys
 
     code = (
-        "from lbtui.report.means import mean_of as _mean_of; from lbtui.analysis.calibrations import METHODS;"
+        "from lbtui.report.means import mean_of; from lbtui.analysis.calibrations import METHODS;"
         "import json; items = [{m: {'macro_f1': 0.5, 'bias_score': 0.1} for m in METHODS}] * 2;"
-        "print(json.dumps([list(_mean_of(items, ('macro_f1', 'bias_score'))), list(METHODS)]))"
+        "print(json.dumps([list(mean_of(items, ('macro_f1', 'bias_score'))), list(METHODS)]))"
     )
     orders = set()
     for seed in ("0", "1", "2", "3"):
@@ -134,6 +134,6 @@ def test_a_groups_tied_methods_resolve_in_registry_order_whatever_the_hash_seed(
     assert len(orders) == 1
     from lbtui.analysis.calibrations import METHODS
 
-    means = _mean_of([{m: {"macro_f1": 0.5, "bias_score": 0.1} for m in METHODS}], ("macro_f1", "bias_score"))
+    means = mean_of([{m: {"macro_f1": 0.5, "bias_score": 0.1} for m in METHODS}], ("macro_f1", "bias_score"))
     pick = choice.choose({m: v["macro_f1"] for m, v in means.items()}, {m: v["bias_score"] for m, v in means.items()})
     assert pick.method == METHODS[0]
