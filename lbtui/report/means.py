@@ -20,12 +20,16 @@ from ..analysis import bootstrap as bs
 SAMPLE_KEYS = (*bs.KEYS, bs.UNDEFINED)  # what a group's two-level resamples hold, a method
 
 
+def common(items: list[dict]) -> list[str]:
+    """The methods (keys) every item has, in the first item's order (registry order: a
+    recommendation's ties go to the earlier method)."""
+    return [m for m in items[0] if all(m in it for it in items[1:])] if items else []
+
+
 def mean_of(items: list[dict], keys=SAMPLE_KEYS) -> dict:
-    """Mean over items of {method: {key: x}}, for the methods every item has, in the first
-    item's order (registry order: a recommendation's ties go to the earlier method)."""
-    common = [m for m in items[0] if all(m in it for it in items[1:])] if items else []
+    """Mean over items of {method: {key: x}}, for the methods every item has (``common``)."""
     out: dict = {}
-    for m in common:  # one array a method (keys, items[, B]): each key's mean as np.mean of its own list
+    for m in common(items):  # one array a method (keys, items[, B]): each key's mean as np.mean of its own list
         have = [key for key in keys if key in items[0][m]]
         means = np.array([[it[m][key] for it in items] for key in have], dtype=np.float64).mean(axis=1) if have else []
         out[m] = dict(zip(have, means))
@@ -44,18 +48,16 @@ class ChunkSum:
 
 def chunk_sums(samples: list[dict]) -> ChunkSum:
     """``ChunkSum`` of a chunk's task groups' two-level resamples {method: {key: (B,)}}."""
-    common = [m for m in samples[0] if all(m in s for s in samples[1:])]
-    sums = {m: np.array([[s[m][key] for s in samples] for key in SAMPLE_KEYS]).sum(axis=1) for m in common}
+    sums = {m: np.array([[s[m][key] for s in samples] for key in SAMPLE_KEYS]).sum(axis=1) for m in common(samples)}
     return ChunkSum(len(samples), sums)
 
 
 def mean_of_sums(parts: list[ChunkSum]) -> dict:
     """The mean over tasks {method: {key: (B,)}} of chunks' sums, in chunk order, for the
     methods every chunk has."""
-    common = [m for m in parts[0].sums if all(m in p.sums for p in parts[1:])]
     n = sum(p.groups for p in parts)
     out = {}
-    for m in common:
+    for m in common([p.sums for p in parts]):
         total = parts[0].sums[m]
         for p in parts[1:]:
             total = total + p.sums[m]

@@ -250,7 +250,7 @@ def _mean_group(keys: list[tuple], points: dict, info: dict, sums: list) -> tupl
 def _two_level_of(samples: list[dict], seed: int, stream: int) -> dict:
     """{method: {key: (B,)}} of a group: two-level resamples of the methods every run has
     (and the share of runs whose RSD is undefined on each resample)."""
-    common = [m for m in samples[0] if all(m in s for s in samples[1:])] if samples else []
+    common = means.common(samples)
     keys = (*bs.KEYS, bs.UNDEFINED)
     if not common:
         return {}
