@@ -250,8 +250,7 @@ def _mean_group(keys: list[tuple], points: dict, info: dict, sums: list) -> tupl
 def _two_level_of(samples: list[dict], seed: int, stream: int) -> dict:
     """{method: {key: (B,)}} of a group: two-level resamples of the methods every run has
     (and the share of runs whose RSD is undefined on each resample)."""
-    common = means.common(samples)
-    keys = (*bs.KEYS, bs.UNDEFINED)
+    common, keys = means.common(samples), means.SAMPLE_KEYS
     if not common:
         return {}
     # (methods, keys, runs, B), resampled in one pass
